@@ -1,0 +1,839 @@
+import { assert } from './assert.js';
+import { RaftLog } from './log.js';
+import type { Random } from './prng.js';
+import { Progress } from './progress.js';
+import { quorumIndex, voteResult } from './quorum.js';
+import { ReadOnly, type PendingRead } from './read-only.js';
+import { entryBytes, type Storage } from './storage.js';
+import {
+  EntryType,
+  NONE,
+  type AppendMessage,
+  type AppendResponseMessage,
+  type Entry,
+  type HardState,
+  type HeartbeatMessage,
+  type HeartbeatResponseMessage,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type ProposeResult,
+  type ReadIndexResult,
+  type ReadState,
+  type Ready,
+  type Role,
+  type SoftState,
+  type TransferResult,
+  type VoteMessage,
+  type VoteResponseMessage,
+} from './types.js';
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Every voting member, this node included. */
+  readonly voters: readonly NodeId[];
+  readonly storage: Storage;
+  /** Seeded randomness for the election timeout jitter. */
+  readonly random: Random;
+  /** A follower campaigns after a random timeout in [electionTicks, 2 * electionTicks). */
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** The state machine's applied index at start-up (entries after it are handed out again). */
+  readonly applied?: number;
+  /** Byte limit of the entries in one append message (at least one entry is always sent). */
+  readonly maxMsgBytes?: number;
+  /** Appends in flight to one follower in replicate state. */
+  readonly maxInflightMsgs?: number;
+  /** Bytes of proposals the leader holds uncommitted before it refuses more. */
+  readonly maxUncommittedBytes?: number;
+  /** Byte limit of the committed entries handed out in one Ready. */
+  readonly maxApplyBytes?: number;
+  /** ReadIndex requests waiting on this node, as leader or as follower. */
+  readonly maxPendingReads?: number;
+}
+
+export interface ProgressStatus {
+  readonly match: number;
+  readonly next: number;
+  readonly state: string;
+  readonly recentActive: boolean;
+  readonly inflight: number;
+}
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly leader: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly leadTransferee: NodeId;
+  /** Per-voter replication progress; only a leader knows it. */
+  readonly progress: Readonly<Record<NodeId, ProgressStatus>> | null;
+}
+
+/**
+ * Message types that may leave before the Ready that produced them is persisted. Everything a leader
+ * sends as leader qualifies: its term and vote were made durable before it could win (Raft thesis
+ * 10.2.1 lets its appends race its own disk write, because it counts itself in the commit quorum only
+ * once the write is done). Votes, vote grants and append/heartbeat acknowledgements wait: they
+ * promise something about durable state.
+ */
+const SEND_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
+  'app',
+  'heartbeat',
+  'timeoutNow',
+  'readIndex',
+  'readIndexResp',
+  'preVote',
+]);
+
+type CampaignKind = 'pre-vote' | 'election' | 'transfer';
+
+/**
+ * The Raft consensus core: pure, synchronous and deterministic. No I/O, no clock, no Promises.
+ * Time advances by `tick()`, input arrives by `step()`, `propose()`, `readIndex()` and
+ * `transferLeader()`, and everything the driver must do comes out of `ready()`.
+ *
+ * Methods are protected rather than private where the simulation tests plant deliberate bugs by
+ * overriding them (test/sim/planted-bugs.ts); production code never subclasses the core.
+ */
+export class RaftCore {
+  readonly id: NodeId;
+  protected readonly voters: readonly NodeId[];
+  protected readonly log: RaftLog;
+  private readonly random: Random;
+  protected readonly electionTimeout: number;
+  private readonly heartbeatTimeout: number;
+  private readonly maxMsgBytes: number;
+  private readonly maxInflightMsgs: number;
+  private readonly maxUncommittedBytes: number;
+  private readonly maxApplyBytes: number;
+  private readonly maxPendingReads: number;
+
+  protected term = 0;
+  protected vote: NodeId = NONE;
+  protected lead: NodeId = NONE;
+  protected role: Role = 'follower';
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  protected readonly progress = new Map<NodeId, Progress>();
+  private readonly votes = new Map<NodeId, boolean>();
+  private leadTransferee: NodeId = NONE;
+
+  /** Leader: ReadIndex rounds of this term. */
+  private readOnly: ReadOnly;
+  /** Leader: reads that wait until an entry of this term is committed. */
+  private readsAwaitingTermCommit: { from: NodeId; ctx: number }[] = [];
+  /** Follower: contexts of our reads forwarded to the leader and not yet answered. */
+  private forwardedReads = new Set<number>();
+
+  /** Leader: bytes of entries proposed in this term and not yet committed, oldest first. */
+  private uncommitted: { index: number; bytes: number }[] = [];
+  private uncommittedBytes = 0;
+
+  private messages: Message[] = [];
+  private persistedMessages: Message[] = [];
+  private readStates: ReadState[] = [];
+  private failedReads: number[] = [];
+
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  private readyInFlight: Ready | null = null;
+
+  constructor(config: RaftConfig) {
+    assert(config.voters.includes(config.id), () => `node ${config.id} must be one of the voters`);
+    assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    assert(!config.voters.includes(NONE), 'a voter id must not be empty');
+    assert(config.heartbeatTicks >= 1, 'heartbeatTicks must be >= 1');
+    assert(config.electionTicks > config.heartbeatTicks, 'electionTicks must exceed heartbeatTicks');
+    this.id = config.id;
+    this.voters = config.voters.slice();
+    this.random = config.random;
+    this.electionTimeout = config.electionTicks;
+    this.heartbeatTimeout = config.heartbeatTicks;
+    this.maxMsgBytes = config.maxMsgBytes ?? 1 << 20;
+    this.maxInflightMsgs = config.maxInflightMsgs ?? 256;
+    this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 << 20;
+    this.maxApplyBytes = config.maxApplyBytes ?? 4 << 20;
+    this.maxPendingReads = config.maxPendingReads ?? 16_384;
+
+    const hardState = config.storage.initialHardState();
+    this.log = new RaftLog(config.storage, hardState.commit, config.applied ?? 0);
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.readOnly = new ReadOnly(this.id, this.voters);
+    this.becomeFollower(this.term, NONE);
+    this.prevHardState = this.hardState();
+    this.prevSoftState = this.softState();
+  }
+
+  // ===========================================================================================
+  // Public API
+
+  /** Advances logical time by one tick: elections and heartbeats are driven from here. */
+  tick(): void {
+    if (this.role === 'leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Feeds one message from a peer into the state machine. */
+  step(m: Message): void {
+    if (m.term === 0 || m.to !== this.id || m.from === this.id || !this.voters.includes(m.from)) return;
+    if (m.term > this.term) {
+      if (!this.acceptHigherTerm(m)) return;
+    } else if (m.term < this.term) {
+      this.answerStaleTerm(m);
+      return;
+    }
+    this.stepAtCurrentTerm(m);
+  }
+
+  /** Appends client commands to the log (leader only). Returns the index of the first. */
+  propose(commands: readonly Uint8Array[]): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, error: 'not-leader', leader: this.lead };
+    if (this.leadTransferee !== NONE) return { ok: false, error: 'transferring-leadership', leader: this.lead };
+    assert(commands.length > 0, 'propose needs at least one command');
+    let bytes = 0;
+    for (const data of commands) bytes += data.length;
+    // One batch may exceed the limit alone, or a huge command could never be proposed.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.maxUncommittedBytes) {
+      return { ok: false, error: 'too-many-uncommitted', leader: this.lead };
+    }
+    const first = this.log.lastIndex() + 1;
+    const entries: Entry[] = commands.map((data, i) => ({
+      index: first + i,
+      term: this.term,
+      type: EntryType.Normal,
+      data,
+    }));
+    this.appendAsLeader(entries);
+    this.uncommitted.push({ index: first + entries.length - 1, bytes });
+    this.uncommittedBytes += bytes;
+    this.broadcastAppend();
+    return { ok: true, index: first, term: this.term };
+  }
+
+  /**
+   * Asks for a linearizable read point for request `ctx` (unique per request, never reused across
+   * retries). The answer comes as a ReadState in a later Ready, or as a failed read.
+   */
+  readIndex(ctx: number): ReadIndexResult {
+    if (this.role === 'leader') {
+      if (this.pendingReadCount() >= this.maxPendingReads) {
+        return { ok: false, error: 'too-many-pending-reads', leader: this.lead };
+      }
+      this.handleReadRequest(this.id, ctx);
+      return { ok: true };
+    }
+    if (this.lead === NONE) return { ok: false, error: 'no-leader', leader: NONE };
+    if (this.forwardedReads.size >= this.maxPendingReads) {
+      return { ok: false, error: 'too-many-pending-reads', leader: this.lead };
+    }
+    this.forwardedReads.add(ctx);
+    this.send({ type: 'readIndex', from: this.id, to: this.lead, term: this.term, ctx });
+    return { ok: true };
+  }
+
+  /** Hands leadership to `target` once its log has caught up (Raft thesis 3.10). */
+  transferLeader(target: NodeId): TransferResult {
+    if (this.role !== 'leader') return { ok: false, error: 'not-leader' };
+    if (!this.voters.includes(target)) return { ok: false, error: 'unknown-target' };
+    if (target === this.id || target === this.leadTransferee) return { ok: true };
+    this.leadTransferee = target;
+    // The transfer must finish within one election timeout, or it is abandoned.
+    this.electionElapsed = 0;
+    const pr = this.progressOf(target);
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.sendAppend(target, true);
+    return { ok: true };
+  }
+
+  /** The transport could not reach `id`: stop streaming to it and probe instead. */
+  reportUnreachable(id: NodeId): void {
+    if (this.role !== 'leader' || id === this.id) return;
+    const pr = this.progress.get(id);
+    if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  hasReady(): boolean {
+    return (
+      this.readyInFlight === null &&
+      (this.messages.length > 0 ||
+        this.persistedMessages.length > 0 ||
+        this.readStates.length > 0 ||
+        this.failedReads.length > 0 ||
+        this.log.hasUnstable() ||
+        this.log.committed > this.log.applied ||
+        !sameHardState(this.hardState(), this.prevHardState) ||
+        !sameSoftState(this.softState(), this.prevSoftState))
+    );
+  }
+
+  /** Takes everything the driver must do now. Call `advance` with it before the next `ready`. */
+  ready(): Ready {
+    assert(this.readyInFlight === null, 'ready() called again before advance()');
+    const soft = this.softState();
+    const hard = this.hardState();
+    const rd: Ready = {
+      softState: sameSoftState(soft, this.prevSoftState) ? null : soft,
+      hardState: sameHardState(hard, this.prevHardState) ? null : hard,
+      entries: this.log.unstableEntries(),
+      committedEntries: this.log.nextCommittedEntries(this.maxApplyBytes),
+      messages: this.messages,
+      persistedMessages: this.persistedMessages,
+      readStates: this.readStates,
+      failedReads: this.failedReads,
+    };
+    this.prevSoftState = soft;
+    this.prevHardState = hard;
+    this.messages = [];
+    this.persistedMessages = [];
+    this.readStates = [];
+    this.failedReads = [];
+    this.readyInFlight = rd;
+    return rd;
+  }
+
+  /** The driver persisted, sent and applied `rd`. */
+  advance(rd: Ready): void {
+    assert(this.readyInFlight === rd, 'advance() must be given the Ready returned by the last ready()');
+    this.readyInFlight = null;
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) {
+      this.log.stableTo(lastEntry.index, lastEntry.term);
+      if (this.role === 'leader') {
+        // The leader counts itself towards the commit quorum only for durable entries.
+        const self = this.progressOf(this.id);
+        if (self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.broadcastAppend();
+      }
+    }
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
+  }
+
+  status(): RaftStatus {
+    let progress: Record<NodeId, ProgressStatus> | null = null;
+    if (this.role === 'leader') {
+      progress = {};
+      for (const [id, pr] of this.progress) {
+        progress[id] = {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: id === this.id || pr.recentActive,
+          inflight: pr.inflights.count,
+        };
+      }
+    }
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.lead,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      firstIndex: this.log.firstIndex(),
+      lastIndex: this.log.lastIndex(),
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  softState(): SoftState {
+    return { role: this.role, leader: this.lead, term: this.term };
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  // ===========================================================================================
+  // Role transitions
+
+  protected becomeFollower(term: number, lead: NodeId): void {
+    this.endLeadership();
+    this.reset(term);
+    this.role = 'follower';
+    this.lead = lead;
+  }
+
+  private becomePreCandidate(): void {
+    assert(this.role !== 'leader', 'a leader cannot become a pre-candidate');
+    // PreVote changes neither the term nor the vote: a node that cannot win must not disrupt.
+    this.failForwardedReads();
+    this.votes.clear();
+    this.role = 'pre-candidate';
+    this.lead = NONE;
+  }
+
+  private becomeCandidate(): void {
+    assert(this.role !== 'leader', 'a leader cannot become a candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  protected becomeLeader(): void {
+    assert(this.role === 'candidate', () => `only a candidate can become leader, not a ${this.role}`);
+    this.reset(this.term);
+    this.role = 'leader';
+    this.lead = this.id;
+    const self = this.progressOf(this.id);
+    self.becomeReplicate();
+    self.maybeUpdate(this.log.stableLastIndex());
+    // The empty entry: committing it commits every earlier entry (Raft 5.4.2), and until it is
+    // committed the leader does not know the commit index, so it serves no ReadIndex (thesis 6.4).
+    this.appendAsLeader([{ index: this.log.lastIndex() + 1, term: this.term, type: EntryType.Normal, data: EMPTY }]);
+  }
+
+  /** Resets per-term volatile state; a new term clears the vote. */
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.failForwardedReads();
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTimeout + this.random.int(this.electionTimeout);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.progress.clear();
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.voters) this.progress.set(id, new Progress(next, this.maxInflightMsgs));
+    this.readOnly = new ReadOnly(this.id, this.voters);
+    this.readsAwaitingTermCommit = [];
+    this.uncommitted = [];
+    this.uncommittedBytes = 0;
+  }
+
+  /** Fails every read this node still holds as leader; the askers retry elsewhere. */
+  private endLeadership(): void {
+    if (this.role !== 'leader') return;
+    const waiting: { from: NodeId; ctx: number }[] = [...this.readOnly.drain(), ...this.readsAwaitingTermCommit];
+    for (const read of waiting) this.rejectRead(read.from, read.ctx);
+  }
+
+  private failForwardedReads(): void {
+    for (const ctx of this.forwardedReads) this.failedReads.push(ctx);
+    this.forwardedReads.clear();
+  }
+
+  // ===========================================================================================
+  // Time
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign('pre-vote');
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      // CheckQuorum: a leader cut off from a majority steps down, so it stops accepting writes it
+      // cannot commit and clients find the real leader.
+      if (!this.quorumActive()) {
+        this.becomeFollower(this.term, NONE);
+        return;
+      }
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE; // the transfer timed out
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat(this.readOnly.currentRound);
+    }
+  }
+
+  /** Whether a majority was heard from since the last check; clears the marks for the next one. */
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || pr.recentActive) active++;
+      if (id !== this.id) pr.recentActive = false;
+    }
+    return active >= Math.floor(this.voters.length / 2) + 1;
+  }
+
+  // ===========================================================================================
+  // Elections
+
+  protected campaign(kind: CampaignKind): void {
+    if (kind === 'pre-vote') this.becomePreCandidate();
+    else this.becomeCandidate();
+    const voteType = kind === 'pre-vote' ? 'preVote' : 'vote';
+    // A pre-vote asks "would you vote for me in the next term?" without raising our own term.
+    const term = kind === 'pre-vote' ? this.term + 1 : this.term;
+    this.votes.set(this.id, true);
+    if (this.tallyVotes()) return; // a single-voter cluster wins at once
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    for (const to of this.voters) {
+      if (to === this.id) continue;
+      this.send({ type: voteType, from: this.id, to, term, index, logTerm, transfer: kind === 'transfer' });
+    }
+  }
+
+  /** Acts on the votes so far. Returns true when the campaign ended (won or lost). */
+  private tallyVotes(): boolean {
+    const result = voteResult(this.voters, this.votes);
+    if (result === 'pending') return false;
+    if (result === 'lost') {
+      this.becomeFollower(this.term, NONE);
+      return true;
+    }
+    if (this.role === 'pre-candidate') {
+      this.campaign('election');
+    } else {
+      this.becomeLeader();
+      this.broadcastAppend();
+    }
+    return true;
+  }
+
+  /**
+   * Whether this node may grant `m`'s (pre)vote: it has not voted for someone else in this term (or
+   * it is a pre-vote for a later term), and the candidate's log is at least as up to date as ours.
+   */
+  protected canGrantVote(m: VoteMessage): boolean {
+    const free =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === 'preVote' && m.term > this.term);
+    return free && this.log.isUpToDate(m.index, m.logTerm);
+  }
+
+  private handleVoteRequest(m: VoteMessage): void {
+    const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
+    if (this.canGrantVote(m)) {
+      // A granted pre-vote answers with the term it was asked about, so the pre-candidate counts it.
+      this.send({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
+      if (m.type === 'vote') {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, from: this.id, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  private handleVoteResponse(m: VoteResponseMessage): void {
+    const expected = this.role === 'pre-candidate' ? 'preVoteResp' : this.role === 'candidate' ? 'voteResp' : null;
+    if (m.type !== expected) return;
+    // A pre-vote grant names the term we would campaign in; one for another term is stale.
+    if (m.type === 'preVoteResp' && !m.reject && m.term !== this.term + 1) return;
+    if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
+    this.tallyVotes();
+  }
+
+  // ===========================================================================================
+  // Terms
+
+  /**
+   * A message from a later term. Returns false when it must be ignored.
+   * CheckQuorum's lease: a node that heard from a live leader within an election timeout ignores
+   * (pre)votes, so a partitioned node that rejoins cannot depose a healthy leader; a vote forced by
+   * leadership transfer is exempt.
+   */
+  private acceptHigherTerm(m: Message): boolean {
+    if (m.type === 'vote' || m.type === 'preVote') {
+      const inLease = this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+      if (inLease && !m.transfer) return false;
+    }
+    if (m.type === 'preVote') return true; // a pre-vote never changes our term
+    if (m.type === 'preVoteResp' && !m.reject) return true; // a grant carries the future term
+    const lead = m.type === 'app' || m.type === 'heartbeat' ? m.from : NONE;
+    this.becomeFollower(m.term, lead);
+    return true;
+  }
+
+  /** A message from an earlier term: answer where that helps the sender catch up, else drop it. */
+  private answerStaleTerm(m: Message): void {
+    if (m.type === 'app' || m.type === 'heartbeat') {
+      // A leader deposed while it was partitioned learns the new term from this and steps down.
+      // Needed because PreVote and CheckQuorum keep its own elections from ever raising its term.
+      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
+    } else if (m.type === 'preVote') {
+      this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  private stepAtCurrentTerm(m: Message): void {
+    switch (m.type) {
+      case 'vote':
+      case 'preVote':
+        this.handleVoteRequest(m);
+        return;
+      case 'voteResp':
+      case 'preVoteResp':
+        this.handleVoteResponse(m);
+        return;
+      case 'app':
+        if (this.role === 'leader') return; // another leader in our term cannot exist
+        this.followLeader(m.from);
+        this.handleAppend(m);
+        return;
+      case 'heartbeat':
+        if (this.role === 'leader') return;
+        this.followLeader(m.from);
+        this.handleHeartbeat(m);
+        return;
+      case 'appResp':
+        if (this.role === 'leader') this.handleAppendResponse(m);
+        return;
+      case 'heartbeatResp':
+        if (this.role === 'leader') this.handleHeartbeatResponse(m);
+        return;
+      case 'readIndex':
+        if (this.role === 'leader' && this.pendingReadCount() < this.maxPendingReads) {
+          this.handleReadRequest(m.from, m.ctx);
+        } else {
+          this.rejectRead(m.from, m.ctx);
+        }
+        return;
+      case 'readIndexResp':
+        this.handleReadIndexResponse(m.ctx, m.index, m.reject);
+        return;
+      case 'timeoutNow':
+        if (this.role !== 'leader') this.campaign('transfer');
+        return;
+    }
+  }
+
+  /** Hearing from the leader of our term: a (pre-)candidate gives up, and the election timer resets. */
+  private followLeader(leader: NodeId): void {
+    if (this.role !== 'follower') this.becomeFollower(this.term, leader);
+    if (this.lead !== leader) {
+      this.failForwardedReads();
+      this.lead = leader;
+    }
+    this.electionElapsed = 0;
+  }
+
+  // ===========================================================================================
+  // Replication, follower side
+
+  private handleAppend(m: AppendMessage): void {
+    const reply = { type: 'appResp', from: this.id, to: m.from, term: this.term } as const;
+    if (m.index < this.log.committed) {
+      // Everything up to our commit is known to match: say so and let the leader move on.
+      this.send({ ...reply, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== null) {
+      this.send({ ...reply, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    const hintTerm = this.log.term(hintIndex) ?? 0;
+    this.send({ ...reply, index: m.index, reject: true, hintIndex, hintTerm });
+  }
+
+  private handleHeartbeat(m: HeartbeatMessage): void {
+    // The leader caps the commit it sends at our match, so it is always within our log.
+    this.log.commitTo(m.commit);
+    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term, round: m.round });
+  }
+
+  // ===========================================================================================
+  // Replication, leader side
+
+  private appendAsLeader(entries: Entry[]): void {
+    this.log.append(entries);
+  }
+
+  /** Sends `to` the entries it lacks (or an empty probe). Returns false if nothing was sent. */
+  protected sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progressOf(to);
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    // Log compaction (and with it snapshot transfer) is not implemented, so the log always starts
+    // at index 1 and the entry before `next` is always present.
+    assert(prevTerm !== undefined, () => `no term for index ${prevIndex}: snapshots are not implemented`);
+    const entries = this.log.entriesFrom(pr.next, this.maxMsgBytes);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    const last = entries[entries.length - 1];
+    pr.sentAppend(entries.length, last === undefined ? prevIndex : last.index);
+    this.send({
+      type: 'app',
+      from: this.id,
+      to,
+      term: this.term,
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries,
+      commit: this.log.committed,
+    });
+    return true;
+  }
+
+  protected broadcastAppend(): void {
+    for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
+  }
+
+  private broadcastHeartbeat(round: number): void {
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      const pr = this.progressOf(id);
+      // Never tell a follower to commit beyond what it is known to hold.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, round });
+    }
+  }
+
+  private handleAppendResponse(m: AppendResponseMessage): void {
+    const pr = this.progressOf(m.from);
+    pr.recentActive = true;
+    if (m.reject) {
+      // Skip back past every entry of a term the follower cannot have (the reject hint).
+      const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm) : m.hintIndex;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.sendAppend(m.from, true);
+      }
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    const updated = pr.maybeUpdate(m.index);
+    // A probe answered at exactly `match` also proves where the logs agree: start streaming.
+    if (!updated && !(pr.state === 'probe' && pr.match === m.index)) return;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else pr.inflights.freeLE(m.index);
+    if (this.maybeCommit()) this.broadcastAppend();
+    else if (wasPaused) this.sendAppend(m.from, true);
+    // Stream whatever else the follower lacks, as far as the in-flight window allows.
+    while (this.sendAppend(m.from, false)) {
+      /* bounded by the in-flight window and the log's end */
+    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponseMessage): void {
+    const pr = this.progressOf(m.from);
+    pr.recentActive = true;
+    pr.probeSent = false;
+    // If every append in flight was lost, the window stays full forever: free a slot so the next
+    // append goes out; the follower rejects it if there is a gap, and probing takes over.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+    this.releaseReads(this.readOnly.acknowledge(m.from, m.round));
+  }
+
+  /**
+   * Advances the commit index to what a quorum holds, but only through an entry of the current term
+   * (Raft 5.4.2, Figure 8): counting replicas of an older entry does not make it safe.
+   */
+  protected maybeCommit(): boolean {
+    const matches = this.voters.map((id) => this.progressOf(id).match);
+    const before = this.log.committed;
+    if (!this.log.maybeCommit(quorumIndex(matches), this.term)) return false;
+    this.onCommitAdvanced(before);
+    return true;
+  }
+
+  protected onCommitAdvanced(before: number): void {
+    assert(this.log.committed > before, 'commit only moves forward');
+    while (this.uncommitted.length > 0 && (this.uncommitted[0]?.index ?? Infinity) <= this.log.committed) {
+      this.uncommittedBytes -= this.uncommitted.shift()?.bytes ?? 0;
+    }
+    if (this.readsAwaitingTermCommit.length > 0 && this.committedInCurrentTerm()) {
+      const waiting = this.readsAwaitingTermCommit;
+      this.readsAwaitingTermCommit = [];
+      for (const read of waiting) this.handleReadRequest(read.from, read.ctx);
+    }
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+  }
+
+  // ===========================================================================================
+  // ReadIndex
+
+  /** Whether the leader has committed an entry of its own term, and so knows the commit index. */
+  protected committedInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  protected handleReadRequest(from: NodeId, ctx: number): void {
+    if (!this.committedInCurrentTerm()) {
+      this.readsAwaitingTermCommit.push({ from, ctx });
+      return;
+    }
+    const round = this.readOnly.add(from, ctx, this.log.committed);
+    if (round > 0) this.broadcastHeartbeat(round);
+    this.releaseReads(this.readOnly.release());
+  }
+
+  private releaseReads(result: { released: PendingRead[]; startRound: number }): void {
+    for (const read of result.released) {
+      if (read.from === this.id) this.readStates.push({ ctx: read.ctx, index: read.index });
+      else {
+        this.send({ type: 'readIndexResp', from: this.id, to: read.from, term: this.term, ctx: read.ctx, index: read.index, reject: false });
+      }
+    }
+    if (result.startRound > 0) this.broadcastHeartbeat(result.startRound);
+  }
+
+  private rejectRead(from: NodeId, ctx: number): void {
+    if (from === this.id) this.failedReads.push(ctx);
+    else this.send({ type: 'readIndexResp', from: this.id, to: from, term: this.term, ctx, index: 0, reject: true });
+  }
+
+  private handleReadIndexResponse(ctx: number, index: number, reject: boolean): void {
+    if (!this.forwardedReads.delete(ctx)) return; // answered already, or failed on a leader change
+    if (reject) this.failedReads.push(ctx);
+    else this.readStates.push({ ctx, index });
+  }
+
+  private pendingReadCount(): number {
+    return this.readOnly.size + this.readsAwaitingTermCommit.length;
+  }
+
+  // ===========================================================================================
+  // Plumbing
+
+  protected progressOf(id: NodeId): Progress {
+    const pr = this.progress.get(id);
+    assert(pr !== undefined, () => `no progress for ${id}`);
+    return pr;
+  }
+
+  /** Routes an outgoing message by whether it may leave before this Ready is persisted. */
+  protected send(m: Message): void {
+    if (this.sendsBeforePersist(m)) this.messages.push(m);
+    else this.persistedMessages.push(m);
+  }
+
+  protected sendsBeforePersist(m: Message): boolean {
+    return SEND_BEFORE_PERSIST.has(m.type);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}
+
+/** Bytes an entry costs in messages and memory (re-exported for drivers sizing their batches). */
+export { entryBytes };
