@@ -76,15 +76,19 @@ export interface RaftStatus {
 }
 
 /**
- * Message types that may leave before the Ready that produced them is persisted. Everything a leader
- * sends as leader qualifies: its term and vote were made durable before it could win (Raft thesis
- * 10.2.1 lets its appends race its own disk write, because it counts itself in the commit quorum only
- * once the write is done). Votes, vote grants and append/heartbeat acknowledgements wait: they
- * promise something about durable state.
+ * Message types that may leave before the Ready that produced them is persisted.
+ *  - Everything a leader sends as leader: its term and vote were made durable before it could win,
+ *    and Raft thesis 10.2.1 lets its appends race its own disk write, because it counts itself in
+ *    the commit quorum only once that write is done.
+ *  - Heartbeat acknowledgements: they say "when your heartbeat arrived I had seen no later term",
+ *    which stays true even if a crash loses the term update; ReadIndex rounds need no fsync.
+ *  - Pre-votes and read requests change no state.
+ * Votes, vote grants and append acknowledgements wait: they promise something about durable state.
  */
 const SEND_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
   'app',
   'heartbeat',
+  'heartbeatResp',
   'timeoutNow',
   'readIndex',
   'readIndexResp',
@@ -345,6 +349,11 @@ export class RaftCore {
       leadTransferee: this.leadTransferee,
       progress,
     };
+  }
+
+  /** The term of entry `index` in this node's log (persisted or not); undefined beyond its end. */
+  logTerm(index: number): number | undefined {
+    return this.log.term(index);
   }
 
   softState(): SoftState {

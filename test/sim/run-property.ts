@@ -1,0 +1,77 @@
+// The simulation as a fast-check property, shared by the test suite and `npm run sim`.
+import fc from 'fast-check';
+import type { CoreFactory } from './node.js';
+import { scheduleArbitrary, type Schedule, type ScheduleBounds } from './schedule.js';
+import { runSimulation, type SimResult, type SimStats } from './simulator.js';
+
+export interface PropertyRun {
+  readonly runs: number;
+  readonly seed?: number;
+  readonly path?: string;
+  readonly bounds?: ScheduleBounds;
+  readonly factory?: CoreFactory;
+  /** Shrink a failing schedule to a smaller one (slow: each try is a whole run). */
+  readonly shrink?: boolean;
+}
+
+export interface PropertyOutcome {
+  readonly schedules: number;
+  readonly steps: number;
+  readonly millis: number;
+  readonly totals: SimStats;
+  /** fast-check's report, naming the seed and path to replay, when a schedule failed. */
+  readonly failure: { readonly report: string; readonly schedule: Schedule; readonly result: SimResult } | null;
+}
+
+export function describeFailure(result: SimResult): string {
+  if (result.ok) return 'ok';
+  return `${result.kind} violation at step ${result.step}: ${result.message}`;
+}
+
+/**
+ * Runs `runs` random schedules (or replays one from seed and path). Every failure names the seed
+ * and path that replay it: `npm run sim -- --seed <seed> --path <path>`.
+ */
+export function checkSchedules(options: PropertyRun): PropertyOutcome {
+  const totals: SimStats = {
+    steps: 0,
+    messagesSent: 0,
+    messagesDelivered: 0,
+    leaderElections: 0,
+    crashes: 0,
+    committed: 0,
+    operations: 0,
+    operationsOk: 0,
+    operationsUnknown: 0,
+    livenessSteps: 0,
+  };
+  let schedules = 0;
+  let failed: { schedule: Schedule; result: SimResult } | null = null;
+  const started = performance.now();
+  const property = fc.property(scheduleArbitrary(options.bounds), (schedule) => {
+    const result = runSimulation(schedule, options.factory === undefined ? {} : { factory: options.factory });
+    schedules++;
+    for (const key of Object.keys(totals) as (keyof SimStats)[]) {
+      totals[key] = key === 'livenessSteps' ? Math.max(totals[key], result.stats[key]) : totals[key] + result.stats[key];
+    }
+    if (!result.ok) {
+      failed = { schedule, result };
+      throw new Error(describeFailure(result));
+    }
+  });
+  const details = fc.check(property, {
+    numRuns: options.runs,
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.path === undefined ? {} : { path: options.path }),
+    endOnFailure: options.shrink !== true,
+  });
+  const millis = performance.now() - started;
+  const failure = failed as { schedule: Schedule; result: SimResult } | null;
+  return {
+    schedules,
+    steps: totals.steps,
+    millis,
+    totals,
+    failure: details.failed && failure !== null ? { report: fc.defaultReportMessage(details) ?? '', ...failure } : null,
+  };
+}
