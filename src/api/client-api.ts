@@ -1,0 +1,295 @@
+// The client API (design.md section 4), on its own listener: clients never reach the peer routes.
+//
+//   PUT    /kv/<key>            raw body            200 {"index":N} once committed, applied, durable
+//   GET    /kv/<key>            linearizable        200 raw value | 404
+//   GET    /kv/<key>?consistency=stale[&max_lag_ms=M]   local state at once, says how stale
+//   DELETE /kv/<key>                                200 {"index":N}
+//   GET    /kv?prefix=&start=&limit=               200 {"items":[...],"next":cursor|null}
+//   GET    /status  /livez  /readyz  /metrics
+//
+// Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Limits } from '../config/cluster-config.js';
+import type { RaftStatus } from '../raft/core.js';
+import type { SoftState } from '../raft/types.js';
+import type { WriteResult } from '../node/apply-waiters.js';
+import {
+  NotLeaderError,
+  OverloadedError,
+  ReadTimeoutError,
+  StoppedError,
+  WriteLostError,
+  WriteUnknownError,
+} from '../node/errors.js';
+import type { NodeMetrics } from '../node/metrics.js';
+import { encodeCommand } from '../storage/command.js';
+import { sendError } from './errors.js';
+import { FORWARDED_HEADER, Forwarder } from './forward.js';
+import { parseKey, queryBytes } from './keys.js';
+
+/** What the API needs from the node (RaftNode in production; fakes in tests). */
+export interface ApiNode {
+  write(command: Uint8Array): Promise<WriteResult>;
+  readBarrier(): Promise<number>;
+  status(): RaftStatus;
+  readonly softState: SoftState;
+  readonly appliedIndex: number;
+  msSinceLeaderContact(now?: number): number;
+  readonly pending: { writes: number; reads: number };
+}
+
+/** Reads of the local state machine. */
+export interface ApiKv {
+  getSync(key: Uint8Array): Uint8Array | undefined;
+  scan(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<{
+    entries: [Uint8Array, Uint8Array][];
+    nextStart: Uint8Array | null;
+  }>;
+}
+
+export interface ClientApiOptions {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly node: ApiNode;
+  readonly kv: ApiKv;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  /** The client URL of a node, for forwarding and redirects. */
+  readonly clientUrlOf: (id: string) => string | undefined;
+  readonly metrics?: NodeMetrics;
+  /** False once the node hit a fatal error or is stopping. */
+  readonly live: () => boolean;
+}
+
+type Consistency = 'linearizable' | 'stale';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const startedAt = Date.now();
+
+export function buildClientApi(options: ClientApiOptions) {
+  const { node, kv, limits } = options;
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'client-api' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: limits.maxValueBytes,
+    // Our own key check gives the precise error; the router must not cut long keys first.
+    routerOptions: { maxParamLength: limits.maxKeyBytes * 12 + 16 },
+    return503OnClosing: true,
+  });
+  const forwarder = new Forwarder(options.nodeId, limits.writeTimeoutMs + 1000);
+  app.addHook('onClose', async () => forwarder.close());
+
+  // Values are raw bytes, whatever the content type says.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, 413, 'value_too_large', `the value exceeds the limit of ${limits.maxValueBytes} bytes`);
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) options.logger.error({ err: error }, 'client API error');
+    return sendError(reply, status, status >= 500 ? 'internal' : 'bad_request', error.message);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see GET /status and the README`),
+  );
+
+  // --- writes ---------------------------------------------------------------------------------
+
+  const write = async (request: FastifyRequest, reply: FastifyReply, command: Uint8Array): Promise<FastifyReply> => {
+    try {
+      const result = await node.write(command);
+      options.metrics?.writesAcknowledged.inc();
+      return reply
+        .headers({ 'x-raft-index': String(result.index), 'x-raft-term': String(result.term) })
+        .send({ index: result.index, term: result.term });
+    } catch (error) {
+      if (error instanceof NotLeaderError) return notLeader(request, reply, error.leader);
+      return writeFailure(reply, error as Error);
+    }
+  };
+
+  const notLeader = (request: FastifyRequest, reply: FastifyReply, leader: string): Promise<FastifyReply> | FastifyReply => {
+    const leaderUrl = leader === '' ? undefined : options.clientUrlOf(leader);
+    if (leaderUrl === undefined) {
+      return sendError(reply, 503, 'no_leader', 'no leader is known right now (an election may be under way); retry shortly', {
+        'retry-after': '1',
+      });
+    }
+    const query = request.query as Record<string, unknown>;
+    if (query['redirect'] === 'true') return reply.code(307).header('location', `${leaderUrl}${request.url}`).send();
+    if (request.headers[FORWARDED_HEADER] !== undefined) {
+      return sendError(reply, 503, 'not_leader', `this node is not the leader (the leader is ${leader}) and the request was already forwarded once`, {
+        'retry-after': '1',
+        'x-raft-leader': leader,
+      });
+    }
+    return forwarder.forward(request, reply, leaderUrl);
+  };
+
+  app.put('/kv/*', async (request, reply) => {
+    const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
+    if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
+    const body = request.body;
+    const value = body instanceof Uint8Array ? body : new Uint8Array(0);
+    return write(request, reply, encodeCommand({ op: 'put', key: key.key, value }));
+  });
+
+  app.delete('/kv/*', async (request, reply) => {
+    const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
+    if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
+    return write(request, reply, encodeCommand({ op: 'delete', key: key.key }));
+  });
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  /** Waits until local state may be read at the requested consistency; null when answered already. */
+  const readPoint = async (request: FastifyRequest, reply: FastifyReply): Promise<{ consistency: Consistency; readIndex: number } | null> => {
+    const query = request.query as Record<string, unknown>;
+    const consistency = query['consistency'] ?? 'linearizable';
+    if (consistency === 'stale') {
+      const maxLag = query['max_lag_ms'];
+      if (maxLag !== undefined) {
+        const limit = Number(maxLag);
+        if (!Number.isFinite(limit) || limit < 0) {
+          sendError(reply, 400, 'bad_request', 'max_lag_ms must be a non-negative number of milliseconds');
+          return null;
+        }
+        const lag = node.msSinceLeaderContact();
+        if (lag > limit) {
+          sendError(reply, 503, 'too_stale', `this node last heard from a leader ${Number.isFinite(lag) ? `${Math.round(lag)} ms ago` : 'never'}, more than max_lag_ms=${limit}`, { 'retry-after': '1' });
+          return null;
+        }
+      }
+      return { consistency: 'stale', readIndex: node.appliedIndex };
+    }
+    if (consistency !== 'linearizable') {
+      sendError(reply, 400, 'bad_request', `consistency must be "linearizable" (the default) or "stale", not ${JSON.stringify(consistency)}`);
+      return null;
+    }
+    try {
+      return { consistency: 'linearizable', readIndex: await node.readBarrier() };
+    } catch (error) {
+      readFailure(reply, error as Error);
+      return null;
+    }
+  };
+
+  const readHeaders = (point: { consistency: Consistency; readIndex: number }): Record<string, string> => ({
+    'x-raft-applied-index': String(node.appliedIndex),
+    'x-raft-consistency': point.consistency,
+    ...(point.consistency === 'linearizable' ? { 'x-raft-read-index': String(point.readIndex) } : {}),
+  });
+
+  app.get('/kv/*', async (request, reply) => {
+    const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
+    if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
+    const point = await readPoint(request, reply);
+    if (point === null) return reply;
+    const value = kv.getSync(key.key);
+    reply.headers(readHeaders(point));
+    if (value === undefined) return sendError(reply, 404, 'not_found', 'no such key');
+    return reply.type('application/octet-stream').send(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  });
+
+  app.get('/kv', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const limitParam = query['limit'];
+    const limit = limitParam === undefined ? Math.min(100, limits.maxPageSize) : Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.maxPageSize) {
+      return sendError(reply, 400, 'bad_request', `limit must be an integer from 1 to ${limits.maxPageSize}`);
+    }
+    const prefix = queryBytes(query['prefix']);
+    const start = queryBytes(query['start']);
+    const point = await readPoint(request, reply);
+    if (point === null) return reply;
+    const page = await kv.scan({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
+    reply.headers(readHeaders(point));
+    return {
+      items: page.entries.map(([k, v]) => describeItem(k, v)),
+      next: page.nextStart === null ? null : textOrNull(page.nextStart),
+    };
+  });
+
+  // --- operations -----------------------------------------------------------------------------
+
+  app.get('/status', async () => {
+    const status = node.status();
+    return {
+      id: options.nodeId,
+      clusterId: options.clusterId,
+      role: status.role,
+      term: status.term,
+      leader: status.leader || null,
+      leaderClientUrl: status.leader === '' ? null : (options.clientUrlOf(status.leader) ?? null),
+      commit: status.commit,
+      applied: status.applied,
+      firstIndex: status.firstIndex,
+      lastIndex: status.lastIndex,
+      progress: status.progress,
+      pending: node.pending,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    };
+  });
+
+  app.get('/livez', async (_request, reply) =>
+    options.live() ? { live: true } : sendError(reply, 503, 'not_live', 'the node is stopping or stopped on a fatal error'),
+  );
+
+  app.get('/readyz', async (_request, reply) => {
+    const soft = node.softState;
+    if (!options.live()) return sendError(reply, 503, 'not_ready', 'the node is stopping or stopped on a fatal error');
+    if (soft.leader === '') return sendError(reply, 503, 'not_ready', 'no leader is known: this node cannot serve linearizable requests yet');
+    return { ready: true, role: soft.role, leader: soft.leader, term: soft.term };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    if (options.metrics === undefined) return sendError(reply, 404, 'not_found', 'metrics are disabled');
+    options.metrics.observe(node.status());
+    return reply.type(options.metrics.contentType).send(await options.metrics.text());
+  });
+
+  return app;
+}
+
+function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
+  if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
+  if (error instanceof WriteLostError) return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
+  if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
+  if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
+  throw error;
+}
+
+function readFailure(reply: FastifyReply, error: Error): FastifyReply {
+  if (error instanceof NotLeaderError) {
+    return sendError(reply, 503, 'no_leader', 'no leader is known right now, so no linearizable read is possible; retry shortly, or ask for ?consistency=stale', { 'retry-after': '1' });
+  }
+  if (error instanceof ReadTimeoutError) return sendError(reply, 503, 'read_timeout', error.message, { 'retry-after': '1' });
+  if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
+  if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
+  throw error;
+}
+
+/** A key or value as text when it is valid UTF-8; otherwise base64 under a separate field. */
+function describeItem(key: Uint8Array, value: Uint8Array): Record<string, string> {
+  const item: Record<string, string> = {};
+  const k = textOrNull(key);
+  if (k === null) item['keyBase64'] = Buffer.from(key).toString('base64');
+  else item['key'] = k;
+  const v = textOrNull(value);
+  if (v === null) item['valueBase64'] = Buffer.from(value).toString('base64');
+  else item['value'] = v;
+  return item;
+}
+
+function textOrNull(bytes: Uint8Array): string | null {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+export type ClientApi = ReturnType<typeof buildClientApi>;

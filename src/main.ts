@@ -1,0 +1,193 @@
+// One raftkv node: `node dist/main.js --id n1 --config cluster.config.json`
+// (or `npm run node -- --id n1 --config cluster.config.json`).
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM / SIGINT), 1 on a fatal runtime error (storage
+// I/O, a broken invariant), 2 when it refuses to start (bad config, foreign or corrupt data dir,
+// port in use): the message says what to do.
+import { randomInt } from 'node:crypto';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildClientApi } from './api/client-api.js';
+import { ConfigError, findNode, listenAddress, loadClusterConfig } from './config/cluster-config.js';
+import { createLogger, type Logger } from './log.js';
+import { NodeMetrics } from './node/metrics.js';
+import { RaftNode } from './node/raft-node.js';
+import { NodeStorage } from './storage/node-storage.js';
+import { StorageRefusedError } from './storage/errors.js';
+import { FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
+
+const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
+  [--fault-injection] [--log-level info]
+environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
+  RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request)`;
+
+interface Args {
+  readonly id: string;
+  readonly config: string;
+  readonly dataDir: string | undefined;
+  readonly faultInjection: boolean;
+  readonly logLevel: string | undefined;
+}
+
+function parseCommandLine(): Args {
+  const { values } = parseArgs({
+    options: {
+      id: { type: 'string' },
+      config: { type: 'string', default: 'cluster.config.json' },
+      'data-dir': { type: 'string' },
+      'fault-injection': { type: 'boolean', default: false },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (values.id === undefined) refuse(`--id is required\n${USAGE}`);
+  return {
+    id: values.id,
+    config: values.config,
+    dataDir: values['data-dir'],
+    faultInjection: values['fault-injection'] || process.env['RAFTKV_FAULT_INJECTION'] === '1',
+    logLevel: values['log-level'],
+  };
+}
+
+function refuse(message: string, logger?: Logger): never {
+  if (logger !== undefined) logger.fatal(message);
+  else console.error(`raftkv: ${message}`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const args = parseCommandLine();
+  let config;
+  try {
+    config = loadClusterConfig(args.config);
+  } catch (error) {
+    if (error instanceof ConfigError) refuse(error.message);
+    throw error;
+  }
+  const spec = (() => {
+    try {
+      return findNode(config, args.id);
+    } catch (error) {
+      refuse((error as Error).message);
+    }
+  })();
+  const logger = createLogger({ nodeId: args.id, ...(args.logLevel === undefined ? {} : { level: args.logLevel }) });
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception: stopping');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (error) => {
+    logger.fatal({ err: error }, 'unhandled rejection: stopping');
+    process.exit(1);
+  });
+
+  const peerToken = resolvePeerToken(config.peerToken);
+  if (peerToken.isDevToken) {
+    logger.warn(
+      '!!! using the built-in development peer token: anyone can join or disrupt this cluster. ' +
+        'Set RAFTKV_PEER_TOKEN to a long random secret (the same on every node) for anything but local testing !!!',
+    );
+  }
+
+  const voters = config.nodes.map((n) => n.id);
+  const dataDir = resolve(config.baseDir, args.dataDir ?? spec.dataDir);
+  const metrics = new NodeMetrics(args.id);
+  let storage: NodeStorage;
+  try {
+    storage = await NodeStorage.open({ dataDir, clusterId: config.clusterId, nodeId: args.id, voters, logger });
+  } catch (error) {
+    if (error instanceof StorageRefusedError) refuse(error.message, logger);
+    throw error;
+  }
+
+  let shuttingDown = false;
+  const faults = args.faultInjection ? new FaultSwitch() : undefined;
+  if (faults !== undefined) logger.warn('fault injection is enabled: peers holding the token can cut this node\'s links');
+
+  const transport = new PeerTransport({
+    selfId: args.id,
+    peers: new Map(config.nodes.map((n) => [n.id, n.peerUrl])),
+    clusterId: config.clusterId,
+    token: peerToken.token,
+    logger,
+    onUnreachable: (peer) => node.reportUnreachable(peer),
+    requestTimeoutMs: config.raft.tickMs * config.raft.electionTicks * 2,
+    ...(faults === undefined ? {} : { faults }),
+  });
+  const node: RaftNode = new RaftNode({
+    id: args.id,
+    voters,
+    store: storage,
+    outbox: transport,
+    tickMs: config.raft.tickMs,
+    electionTicks: config.raft.electionTicks,
+    heartbeatTicks: config.raft.heartbeatTicks,
+    writeTimeoutMs: config.limits.writeTimeoutMs,
+    readTimeoutMs: config.limits.readTimeoutMs,
+    random: { int: (n) => randomInt(n) },
+    logger,
+    metrics,
+    onFatal: () => void shutdown(1),
+  });
+  const peerServer = new PeerServer({
+    ...listenAddress(spec.peerUrl),
+    selfId: args.id,
+    peers: voters,
+    clusterId: config.clusterId,
+    token: peerToken.token,
+    logger,
+    onMessages: (_from, messages) => node.receive(messages),
+    ...(faults === undefined ? {} : { faults }),
+  });
+  const api = buildClientApi({
+    nodeId: args.id,
+    clusterId: config.clusterId,
+    node,
+    kv: storage,
+    limits: config.limits,
+    logger,
+    metrics,
+    clientUrlOf: (id) => config.nodes.find((n) => n.id === id)?.clientUrl,
+    live: () => !shuttingDown,
+  });
+
+  async function shutdown(code: number): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ code }, code === 0 ? 'shutting down' : 'stopping after a fatal error');
+    // Bounded: a stuck close must not keep a dying node around.
+    const force = setTimeout(() => process.exit(code === 0 ? 1 : code), 10_000);
+    force.unref();
+    await api.close().catch(() => undefined);
+    await node.stop().catch(() => undefined);
+    await peerServer.close().catch(() => undefined);
+    await transport.close().catch(() => undefined);
+    await storage.close().catch(() => undefined);
+    logger.info('stopped');
+    process.exit(code);
+  }
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+
+  try {
+    await peerServer.listen();
+    await api.listen(listenAddress(spec.clientUrl));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    refuse(
+      code === 'EADDRINUSE'
+        ? `an address of node ${args.id} is in use (client ${spec.clientUrl}, peer ${spec.peerUrl}): is this node already running? Stop it, or change the ports in ${args.config}`
+        : `cannot listen: ${(error as Error).message}`,
+      logger,
+    );
+  }
+  node.start();
+  logger.info({ client: spec.clientUrl, peer: spec.peerUrl, dataDir: storage.location, cluster: config.clusterId }, `node ${args.id} is up`);
+}
+
+void main();

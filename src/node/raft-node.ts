@@ -1,0 +1,363 @@
+// The driver: the only place where the pure Raft core meets time, disk and network.
+//
+//   tick timer ─┐            ┌─> messages (leader appends may race the fsync: thesis 10.2.1)
+//   peers ──────┼─> core ──> Ready ─> persist (one sync batch) ─> persistedMessages
+//   clients ────┘                     ─> apply (one batch) ─> settle waiters ─> advance
+//
+// Invariants:
+//  - one Ready at a time: the loop takes the next only after `advance` of the previous one;
+//  - no message that depends on persisted state leaves before the write with `sync: true` returned;
+//  - a write is answered only after its entry was applied here with the term it was proposed in
+//    (so committed by a majority, durable, and applied); a different term at its index means it
+//    was overwritten, which is a definite failure, never a false success;
+//  - a storage error stops the loop for good and is reported as fatal: the node never goes on with
+//    a disk in an unknown state.
+
+import { randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import { RaftCore, type RaftStatus } from '../raft/core.js';
+import type { Random } from '../raft/prng.js';
+import type { Storage } from '../raft/storage.js';
+import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
+import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
+import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
+import type { NodeMetrics } from './metrics.js';
+import { ReadBatcher } from './read-batcher.js';
+
+/** The durable storage the driver needs (NodeStorage in production). */
+export interface NodeStore extends Storage {
+  readonly applied: { readonly index: number; readonly term: number };
+  persist(hardState: HardState | null, entries: readonly Entry[]): Promise<void>;
+  applyEntries(entries: readonly Entry[]): Promise<readonly { readonly index: number; readonly term: number }[]>;
+}
+
+/** Where outgoing messages go (PeerTransport in production). */
+export interface Outbox {
+  send(messages: readonly Message[]): void;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly store: NodeStore;
+  readonly outbox: Outbox;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly writeTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly logger: Logger;
+  readonly metrics?: NodeMetrics;
+  /** Called once if the node hits an error it must not continue after (storage I/O). */
+  readonly onFatal: (error: Error) => void;
+  /** Writes accepted but not yet proposed, at most (beyond: 503). */
+  readonly maxQueuedWrites?: number;
+  readonly maxQueuedWriteBytes?: number;
+  readonly maxMsgBytes?: number;
+  readonly maxInflightMsgs?: number;
+  readonly maxUncommittedBytes?: number;
+  readonly random?: Random;
+}
+
+interface QueuedWrite {
+  readonly data: Uint8Array;
+  readonly resolve: (result: WriteResult) => void;
+  readonly reject: (error: Error) => void;
+  readonly deadline: number;
+}
+
+const cryptoRandom: Random = { int: (n) => randomInt(n) };
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly core: RaftCore;
+  private readonly store: NodeStore;
+  private readonly outbox: Outbox;
+  private readonly logger: Logger;
+  private readonly metrics: NodeMetrics | undefined;
+  private readonly options: RaftNodeOptions;
+
+  private readonly writes = new WriteWaiters();
+  private readonly appliedWaiters = new AppliedWaiters();
+  private readonly reads: ReadBatcher;
+  private queuedWrites: QueuedWrite[] = [];
+  private queuedWriteBytes = 0;
+
+  private ticker: NodeJS.Timeout | null = null;
+  private loopRunning = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private kickScheduled = false;
+  private stopped = false;
+  private fatal: Error | null = null;
+  private soft: SoftState;
+  private lastHeardLeaderAt = 0;
+
+  constructor(options: RaftNodeOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.store = options.store;
+    this.outbox = options.outbox;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.core = new RaftCore({
+      id: options.id,
+      voters: options.voters,
+      storage: options.store,
+      random: options.random ?? cryptoRandom,
+      electionTicks: options.electionTicks,
+      heartbeatTicks: options.heartbeatTicks,
+      applied: options.store.applied.index,
+      ...(options.maxMsgBytes === undefined ? {} : { maxMsgBytes: options.maxMsgBytes }),
+      ...(options.maxInflightMsgs === undefined ? {} : { maxInflightMsgs: options.maxInflightMsgs }),
+      ...(options.maxUncommittedBytes === undefined ? {} : { maxUncommittedBytes: options.maxUncommittedBytes }),
+    });
+    this.soft = this.core.softState();
+    this.reads = new ReadBatcher((ctx) => this.core.readIndex(ctx));
+  }
+
+  start(): void {
+    if (this.ticker !== null || this.stopped) return;
+    this.ticker = setInterval(() => this.onTick(), this.options.tickMs);
+    this.logger.info({ term: this.soft.term, applied: this.store.applied.index }, 'raft node started');
+    this.kick();
+  }
+
+  /** Stops ticking and waits for the loop to finish its Ready; pending requests fail. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    await this.waitForLoop();
+    this.failEverything(new StoppedError(), 'the node stopped');
+  }
+
+  /** Messages from a peer (already authenticated and validated by the transport). */
+  receive(messages: readonly Message[]): void {
+    if (this.stopped) return;
+    for (const m of messages) {
+      if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
+      this.core.step(m);
+    }
+    this.kick();
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    if (this.stopped) return;
+    this.core.reportUnreachable(peer);
+    this.kick();
+  }
+
+  /**
+   * Proposes `command` and resolves once it is committed, durable on a majority and applied here.
+   * Rejects with NotLeaderError (nothing proposed), OverloadedError (nothing proposed),
+   * WriteLostError (definitely not applied) or WriteUnknownError (outcome unknown).
+   */
+  write(command: Uint8Array): Promise<WriteResult> {
+    if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    if (this.soft.role !== 'leader') return Promise.reject(new NotLeaderError(this.soft.leader));
+    const maxWrites = this.options.maxQueuedWrites ?? 20_000;
+    const maxBytes = this.options.maxQueuedWriteBytes ?? 64 * 1024 * 1024;
+    if (this.queuedWrites.length >= maxWrites || this.queuedWriteBytes + command.length > maxBytes) {
+      return Promise.reject(new OverloadedError('too many writes are waiting to be proposed; retry shortly'));
+    }
+    return new Promise<WriteResult>((resolve, reject) => {
+      this.queuedWrites.push({ data: command, resolve, reject, deadline: Date.now() + this.options.writeTimeoutMs });
+      this.queuedWriteBytes += command.length;
+      this.kick();
+    });
+  }
+
+  /**
+   * Resolves with a read index once this node has applied at least up to it: local state is then
+   * linearizable. Works on the leader and on followers (which ask the leader for the index).
+   */
+  readBarrier(): Promise<number> {
+    if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    const deadline = Date.now() + this.options.readTimeoutMs;
+    return new Promise<number>((resolve, reject) => {
+      this.reads.enqueue({
+        deadline,
+        reject,
+        resolve: (readIndex) => {
+          if (this.store.applied.index >= readIndex) resolve(readIndex);
+          else this.appliedWaiters.add(readIndex, { deadline, reject, resolve: () => resolve(readIndex) });
+        },
+      });
+      this.kick();
+    });
+  }
+
+  /** Hands leadership to `target` (the API's transfer endpoint and graceful shutdown use it). */
+  transferLeadership(target: NodeId): ReturnType<RaftCore['transferLeader']> {
+    const result = this.core.transferLeader(target);
+    this.kick();
+    return result;
+  }
+
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  get softState(): SoftState {
+    return this.soft;
+  }
+
+  get appliedIndex(): number {
+    return this.store.applied.index;
+  }
+
+  /** Milliseconds since this node last heard from a leader (0 if it is the leader). */
+  msSinceLeaderContact(now = Date.now()): number {
+    if (this.soft.role === 'leader') return 0;
+    return this.lastHeardLeaderAt === 0 ? Infinity : now - this.lastHeardLeaderAt;
+  }
+
+  get pending(): { writes: number; reads: number } {
+    return { writes: this.queuedWrites.length + this.writes.size, reads: this.reads.size + this.appliedWaiters.size };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private onTick(): void {
+    this.core.tick();
+    const now = Date.now();
+    this.writes.expire(now, (index) => new WriteUnknownError(index, 'was not applied in time'));
+    this.reads.expire(now, () => new ReadTimeoutError('no read index was confirmed in time (is a quorum reachable?)'));
+    this.appliedWaiters.expire(now, () => new ReadTimeoutError('this node did not catch up with the read index in time'));
+    this.expireQueuedWrites(now);
+    if (this.metrics !== undefined) {
+      this.metrics.observe(this.core.status());
+      this.metrics.proposalsPending.set(this.pending.writes);
+      this.metrics.readsPending.set(this.pending.reads);
+    }
+    this.kick();
+  }
+
+  /** Runs the loop soon: everything that arrives in this turn of the event loop joins one Ready. */
+  private kick(): void {
+    if (this.kickScheduled || this.loopRunning || this.stopped) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.loopDone = this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning || this.fatal !== null) return;
+    this.loopRunning = true;
+    try {
+      for (;;) {
+        this.proposeQueuedWrites();
+        this.reads.flush();
+        if (!this.core.hasReady()) break;
+        await this.handleReady(this.core.ready());
+      }
+    } catch (error) {
+      this.onFatalError(error as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+    if (!this.stopped && this.fatal === null && (this.core.hasReady() || this.queuedWrites.length > 0)) this.kick();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== null) this.onSoftState(rd.softState);
+    if (rd.messages.length > 0) this.outbox.send(rd.messages);
+    if (rd.hardState !== null || rd.entries.length > 0) {
+      const started = performance.now();
+      await this.store.persist(rd.hardState, rd.entries);
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics?.fsyncSeconds.observe(seconds);
+      this.metrics?.fsyncs.inc();
+      this.metrics?.entriesPersisted.inc(rd.entries.length);
+    }
+    if (rd.persistedMessages.length > 0) this.outbox.send(rd.persistedMessages);
+    if (rd.committedEntries.length > 0) {
+      const outcomes = await this.store.applyEntries(rd.committedEntries);
+      this.metrics?.entriesApplied.inc(outcomes.length);
+      for (const o of outcomes) this.writes.applied(o.index, o.term);
+      this.appliedWaiters.applied(this.store.applied.index);
+    }
+    for (const rs of rd.readStates) this.reads.confirmed(rs.ctx, rs.index);
+    for (const ctx of rd.failedReads) this.reads.failed(ctx);
+    this.core.advance(rd);
+  }
+
+  /** Proposes every queued write in one batch: one Ready, one fsync, however many writes. */
+  private proposeQueuedWrites(): void {
+    if (this.queuedWrites.length === 0) return;
+    const batch = this.queuedWrites;
+    this.queuedWrites = [];
+    this.queuedWriteBytes = 0;
+    const result = this.core.propose(batch.map((w) => w.data));
+    if (!result.ok) {
+      const error =
+        result.error === 'not-leader'
+          ? new NotLeaderError(result.leader)
+          : result.error === 'transferring-leadership'
+            ? new NotLeaderError('')
+            : new OverloadedError('too much uncommitted data; retry shortly');
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    batch.forEach((w, i) => this.writes.add(result.index + i, result.term, w));
+  }
+
+  private expireQueuedWrites(now: number): void {
+    if (this.queuedWrites.length === 0 || (this.queuedWrites[0]?.deadline ?? Infinity) > now) return;
+    // Not proposed yet: nothing can take effect, so this is a clean refusal, not an unknown outcome.
+    const keep: QueuedWrite[] = [];
+    for (const w of this.queuedWrites) {
+      if (w.deadline > now) keep.push(w);
+      else w.reject(new OverloadedError('the write could not be proposed in time'));
+    }
+    this.queuedWrites = keep;
+    this.queuedWriteBytes = keep.reduce((sum, w) => sum + w.data.length, 0);
+  }
+
+  private onSoftState(soft: SoftState): void {
+    const before = this.soft;
+    this.soft = soft;
+    if (soft.leader !== before.leader) {
+      this.metrics?.leaderChanges.inc();
+      if (soft.leader !== '') this.lastHeardLeaderAt = Date.now();
+      this.logger.info({ term: soft.term, leader: soft.leader || null, role: soft.role }, soft.leader === '' ? 'no leader' : `leader is ${soft.leader}`);
+    } else if (soft.role !== before.role) {
+      this.logger.info({ term: soft.term, role: soft.role }, `became ${soft.role}`);
+    }
+    if (soft.role !== 'leader' && this.queuedWrites.length > 0) {
+      const error = new NotLeaderError(soft.leader);
+      for (const w of this.queuedWrites) w.reject(error);
+      this.queuedWrites = [];
+      this.queuedWriteBytes = 0;
+    }
+  }
+
+  private onFatalError(error: Error): void {
+    if (this.fatal !== null) return;
+    this.fatal = error;
+    this.stopped = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    this.logger.fatal({ err: error }, 'fatal error in the raft loop: stopping this node');
+    this.failEverything(error, 'the node stopped on a fatal error');
+    this.options.onFatal(error);
+  }
+
+  /** Fails every waiting request; proposed writes get an unknown outcome, others a refusal. */
+  private failEverything(error: Error, why: string): void {
+    for (const w of this.queuedWrites) w.reject(error);
+    this.queuedWrites = [];
+    this.writes.rejectAllWith((index) => new WriteUnknownError(index, why));
+    this.reads.rejectAll(error);
+    this.appliedWaiters.rejectAll(error);
+  }
+
+  private async waitForLoop(): Promise<void> {
+    // A kick may be scheduled but not yet run: let it run (it sees `stopped` and returns).
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.loopDone;
+  }
+}

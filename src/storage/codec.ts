@@ -1,0 +1,173 @@
+// Encodings of everything NodeStorage keeps in LevelDB (design.md section 3), and strict decoders:
+// a stored value that does not have exactly the expected shape is corrupt, never "close enough".
+//
+// Values are msgpack records (`useRecords: true`). Without shared structures every packed value
+// carries its own record definition, so any reader (a read-pool worker, a repair tool) decodes it with
+// a fresh Packr and no state shared with the writer.
+
+import { Packr } from 'msgpackr';
+import { EntryType, type Entry, type HardState } from '../raft/types.js';
+import { CorruptDataError, describeError } from './errors.js';
+
+/** The on-disk format this build writes and understands. Bump it on any incompatible change. */
+export const STORAGE_FORMAT = 1;
+
+export interface Identity {
+  readonly clusterId: string;
+  readonly nodeId: string;
+  readonly format: number;
+}
+
+export interface AppliedState {
+  readonly index: number;
+  readonly term: number;
+}
+
+// One instance packs, another unpacks: packing never depends on what was last unpacked.
+const packer = new Packr({ useRecords: true });
+const unpacker = new Packr({ useRecords: true });
+
+const utf8 = new TextEncoder();
+
+/** Keys of the `meta` and `sm` sublevels. */
+export const META_HARDSTATE = utf8.encode('hardstate');
+export const META_IDENTITY = utf8.encode('identity');
+export const SM_APPLIED = utf8.encode('applied');
+
+// --- log keys: 8-byte big-endian index, so LevelDB's byte order is index order ---------------------
+
+export const LOG_KEY_BYTES = 8;
+
+export function logKey(index: number): Uint8Array {
+  const key = new Uint8Array(LOG_KEY_BYTES);
+  const view = new DataView(key.buffer);
+  view.setUint32(0, Math.floor(index / 2 ** 32));
+  view.setUint32(4, index >>> 0);
+  return key;
+}
+
+export function indexOfLogKey(key: Uint8Array): number {
+  if (key.length !== LOG_KEY_BYTES) throw new CorruptDataError(`log key of ${key.length} bytes, expected ${LOG_KEY_BYTES}`);
+  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  const index = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+  if (!Number.isSafeInteger(index) || index < 1) throw new CorruptDataError(`log key holds index ${index}`);
+  return index;
+}
+
+// --- values -------------------------------------------------------------------------------------
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  return pack({ term: hs.term, vote: hs.vote, commit: hs.commit });
+}
+
+export function decodeHardState(bytes: Uint8Array): HardState {
+  const r = unpackRecord(bytes, 'hard state');
+  return {
+    term: field(r, 'term', isCount, 'hard state'),
+    vote: field(r, 'vote', isString, 'hard state'),
+    commit: field(r, 'commit', isCount, 'hard state'),
+  };
+}
+
+export function encodeIdentity(identity: Identity): Uint8Array {
+  return pack({ clusterId: identity.clusterId, nodeId: identity.nodeId, format: identity.format });
+}
+
+export function decodeIdentity(bytes: Uint8Array): Identity {
+  const r = unpackRecord(bytes, 'identity');
+  return {
+    clusterId: field(r, 'clusterId', isNonEmptyString, 'identity'),
+    nodeId: field(r, 'nodeId', isNonEmptyString, 'identity'),
+    format: field(r, 'format', isPositive, 'identity'),
+  };
+}
+
+export function encodeApplied(applied: AppliedState): Uint8Array {
+  return pack({ index: applied.index, term: applied.term });
+}
+
+export function decodeApplied(bytes: Uint8Array): AppliedState {
+  const r = unpackRecord(bytes, 'applied state');
+  return { index: field(r, 'index', isCount, 'applied state'), term: field(r, 'term', isCount, 'applied state') };
+}
+
+/** A log value: the entry without its index, which is the key. */
+export function encodeLogValue(entry: Entry): Uint8Array {
+  return pack({ term: entry.term, type: entry.type, data: entry.data });
+}
+
+export function decodeLogValue(index: number, bytes: Uint8Array): Entry {
+  const what = `log entry ${index}`;
+  const r = unpackRecord(bytes, what);
+  const term = field(r, 'term', isPositive, what);
+  const type = field(r, 'type', isEntryType, what);
+  const data = field(r, 'data', isBytes, what);
+  return { index, term, type, data: plainBytes(data) };
+}
+
+/**
+ * A plain Uint8Array view of the same memory. LevelDB and msgpackr hand out Node Buffers; callers get
+ * one type whatever produced the bytes (and deep equality with plain arrays holds in tests).
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// --- helpers --------------------------------------------------------------------------------------
+
+function pack(value: Record<string, unknown>): Uint8Array {
+  return packer.pack(value);
+}
+
+function unpackRecord(bytes: Uint8Array, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = unpacker.unpack(bytes);
+  } catch (error) {
+    throw new CorruptDataError(`${what} is not valid msgpack (${describeError(error)})`, { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new CorruptDataError(`${what} is not a record (decoded to ${describeValue(value)})`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function field<T>(record: Record<string, unknown>, name: string, check: (v: unknown) => v is T, what: string): T {
+  const value = record[name];
+  if (!check(value)) throw new CorruptDataError(`${what} has an invalid "${name}" (${describeValue(value)})`);
+  return value;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isPositive(v: unknown): v is number {
+  return isCount(v) && v > 0;
+}
+
+function isString(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+function isNonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+function isEntryType(v: unknown): v is EntryType {
+  return v === EntryType.Normal || v === EntryType.ConfChange;
+}
+
+function isBytes(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array;
+}
+
+function describeValue(v: unknown): string {
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (v === undefined) return 'missing';
+  try {
+    return JSON.stringify(v)?.slice(0, 80) ?? String(v);
+  } catch {
+    return typeof v;
+  }
+}

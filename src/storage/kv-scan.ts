@@ -1,0 +1,76 @@
+// Paged range reads of the key-value state machine. Pure functions of a `kv` sublevel handle, so the
+// read pool's workers, which hold their own handle on the same database, page exactly as NodeStorage.
+
+import { plainBytes } from './codec.js';
+import type { ByteSublevel } from './database.js';
+
+export interface ScanOptions {
+  /** Only keys starting with these bytes (none or empty: every key). */
+  readonly prefix?: Uint8Array;
+  /** Inclusive cursor: the first key to return, typically a previous page's `nextStart`. */
+  readonly start?: Uint8Array;
+  /** Most entries in the page; at least 1. */
+  readonly limit: number;
+}
+
+export interface ScanPage {
+  readonly entries: [Uint8Array, Uint8Array][];
+  /** The key the next page starts at, or null when this page reached the end of the range. */
+  readonly nextStart: Uint8Array | null;
+}
+
+/** Entries fetched per iterator step: each step runs on LevelDB's thread and yields to the event loop. */
+const SCAN_CHUNK = 256;
+
+/** The key range [gte, lt) of a scan, or null when it is empty. `lt` undefined means "to the end". */
+export function scanBounds(
+  prefix: Uint8Array | undefined,
+  start: Uint8Array | undefined,
+): { gte: Uint8Array; lt: Uint8Array | undefined } | null {
+  const from = prefix ?? new Uint8Array(0);
+  const gte = start !== undefined && compareBytes(start, from) > 0 ? start : from;
+  const lt = from.length > 0 ? prefixEnd(from) : undefined;
+  if (lt !== undefined && compareBytes(gte, lt) >= 0) return null;
+  return { gte, lt };
+}
+
+export async function scanKv(kv: ByteSublevel, options: ScanOptions): Promise<ScanPage> {
+  const { limit } = options;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
+  const bounds = scanBounds(options.prefix, options.start);
+  if (bounds === null) return { entries: [], nextStart: null };
+  // One entry beyond the page tells whether there is a next page, and is its cursor.
+  const wanted = limit + 1;
+  const range = bounds.lt === undefined ? { gte: bounds.gte } : { gte: bounds.gte, lt: bounds.lt };
+  const iterator = kv.iterator({ ...range, limit: wanted });
+  const entries: [Uint8Array, Uint8Array][] = [];
+  try {
+    while (entries.length < wanted) {
+      const chunk = await iterator.nextv(Math.min(SCAN_CHUNK, wanted - entries.length));
+      if (chunk.length === 0) break;
+      for (const [key, value] of chunk) entries.push([plainBytes(key), plainBytes(value)]);
+    }
+  } finally {
+    await iterator.close();
+  }
+  const next = entries.length > limit ? entries[limit] : undefined;
+  if (next !== undefined) entries.length = limit;
+  return { entries, nextStart: next === undefined ? null : next[0] };
+}
+
+/** The smallest key greater than every key with `prefix`, or undefined when there is none (all 0xff). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const byte = prefix[i] ?? 0xff;
+    if (byte < 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i] = byte + 1;
+      return end;
+    }
+  }
+  return undefined;
+}
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}

@@ -1,0 +1,85 @@
+// The most recent log entries, kept in memory up to a byte budget. A leader streams appends from the
+// tail of its log and a follower catching up after a short absence needs only recent entries, so with
+// a few MiB almost every `Storage.entries` call is answered from here without touching LevelDB.
+//
+// Invariant: the cached entries are contiguous and, when there are any, end at the storage's last
+// index: the cache is always a suffix of the durable log. Eviction takes entries from the front.
+
+import { assert } from '../raft/assert.js';
+import { entryBytes } from '../raft/storage.js';
+import type { Entry } from '../raft/types.js';
+
+export class TailCache {
+  /** entries[head..] are cached; entries before head are evicted slots awaiting compaction. */
+  private entries: Entry[] = [];
+  private head = 0;
+  private cachedBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.cachedBytes;
+  }
+
+  /** Index of the first cached entry; undefined when the cache is empty. */
+  get firstIndex(): number | undefined {
+    return this.entries[this.head]?.index;
+  }
+
+  get(index: number): Entry | undefined {
+    const first = this.firstIndex;
+    if (first === undefined || index < first) return undefined;
+    return this.entries[this.head + (index - first)];
+  }
+
+  /** Drops cached entries from `index` on, which the log is replacing. */
+  truncateFrom(index: number): void {
+    const first = this.firstIndex;
+    if (first === undefined) return;
+    if (index <= first) {
+      this.clear();
+      return;
+    }
+    const keep = this.head + (index - first);
+    for (let i = keep; i < this.entries.length; i++) this.cachedBytes -= entryBytes(this.entries[i]!);
+    if (keep < this.entries.length) this.entries.length = keep;
+  }
+
+  /** Appends entries that extend the cached suffix (or start it when empty), then evicts to budget. */
+  append(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const last = this.entries[this.entries.length - 1];
+      assert(
+        this.size === 0 || (last !== undefined && entry.index === last.index + 1),
+        () => `tail cache: entry ${entry.index} does not follow ${last?.index}`,
+      );
+      this.entries.push(entry);
+      this.cachedBytes += entryBytes(entry);
+    }
+    this.evictToBudget();
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.head = 0;
+    this.cachedBytes = 0;
+  }
+
+  private evictToBudget(): void {
+    while (this.cachedBytes > this.maxBytes && this.head < this.entries.length) {
+      this.cachedBytes -= entryBytes(this.entries[this.head]!);
+      this.head++;
+    }
+    if (this.head === this.entries.length) {
+      this.clear();
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      // Compact now and then, so eviction is O(1) amortized and evicted entries can be collected.
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,291 @@
+// The sending side towards one peer: an undici Pool and a bounded, coalescing outbound queue.
+//
+// Policy (design.md §6):
+// - send() only enqueues and schedules a flush on a microtask; it never blocks or awaits, so the
+//   driver's Ready loop is never held up by a slow peer. Every send() made in one synchronous run
+//   (say, a Ready's messages and persistedMessages) leaves in the same request.
+// - At most one request is in flight per peer. While it is, new messages accumulate and leave
+//   together in ONE request when it completes. Batches therefore grow with the round-trip time on
+//   their own, so throughput does not depend on pipelining, and messages leave in the order the
+//   core produced them (no reordered appends, hence no spurious rejects and re-probes).
+// - The queue is bounded in messages and bytes and drops its oldest messages beyond that
+//   (outbound-queue.ts says why the oldest); drops are counted.
+// - A failed request (refused, reset, timeout, non-2xx) reports the peer unreachable (the core stops
+//   streaming to it and probes) and drops the queue instead of letting it grow against a dead peer.
+//   Repeated failures log at most once per interval; the first success after failures logs recovery.
+//   There is no backoff: the core's probe state already limits traffic to an unreachable peer to
+//   about one append per heartbeat interval, and a refused connection costs next to nothing.
+// - Keep-alive recovery: a request that fails on a socket the peer had closed (it restarted) fails
+//   with a socket error, not a refusal. undici does not retry a POST, so the client retries it once,
+//   at once, on a fresh connection, provided the previous request to this peer had succeeded (a
+//   stale socket is only possible after a success). A resend may duplicate messages, which Raft
+//   tolerates like any duplicate the network makes.
+
+import { Pool } from 'undici';
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/types.js';
+import { encodeMessages, MAX_MESSAGES_PER_BODY } from './codec.js';
+import type { FaultSwitch } from './faults.js';
+import { LogLimiter } from './log-limiter.js';
+import { OutboundQueue } from './outbound-queue.js';
+import { CLUSTER_HEADER, FROM_HEADER, MESSAGES_PATH, MSGPACK_CONTENT_TYPE } from './protocol.js';
+
+export const DEFAULT_MAX_QUEUE_MESSAGES = 10_000;
+/** Well under the server's default 32 MiB body limit, so a full queue always fits one request. */
+export const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
+/**
+ * Deadline of a whole request (connect, send, answer). Twice the default election timeout (10 ticks
+ * of 50 ms): a SIGSTOPped peer accepts connections (the kernel does) but never answers, and must not
+ * pin the one in-flight request for longer than the cluster takes to notice it is gone. A full
+ * default-size queue (8 MiB) takes well under this on any LAN.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000;
+/** Idle sockets are closed by us before the server's 60 s keep-alive timeout can close them under us. */
+const CLIENT_KEEP_ALIVE_MS = 30_000;
+/** Error codes of a socket the other side closed or reset: what a stale keep-alive socket gives. */
+const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+export interface PeerStats {
+  /** Requests answered 2xx. */
+  readonly sentRequests: number;
+  /** Messages in those requests. */
+  readonly sentMessages: number;
+  /** Messages dropped by the queue bounds, by failed requests and by the queue drop after a failure. */
+  readonly dropped: number;
+  /** Messages dropped by the fault switch (dropTo). */
+  readonly faultDropped: number;
+  /** Failed requests (after the one stale-socket retry, if any). */
+  readonly failures: number;
+  /** Stale-socket retries made. */
+  readonly retries: number;
+  /** Messages in the request in flight (0 when none is). */
+  readonly inFlight: number;
+  readonly queued: number;
+  readonly queuedBytes: number;
+}
+
+export interface PeerClientOptions {
+  readonly selfId: NodeId;
+  readonly peerId: NodeId;
+  /** The peer's base URL, e.g. http://127.0.0.1:7102 (no path). */
+  readonly baseUrl: string;
+  readonly clusterId: string;
+  readonly token: string;
+  readonly logger: Logger;
+  readonly onUnreachable: (peer: NodeId) => void;
+  readonly faults?: FaultSwitch;
+  readonly maxQueueMessages?: number;
+  readonly maxQueueBytes?: number;
+  readonly requestTimeoutMs?: number;
+  /** Repeated failures to this peer log at most once per interval (default 10 s). */
+  readonly failureLogIntervalMs?: number;
+}
+
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string };
+
+export class PeerClient {
+  private readonly pool: Pool;
+  private readonly queue: OutboundQueue;
+  private readonly headers: Record<string, string>;
+  private readonly log: Logger;
+  private readonly failureLog: LogLimiter;
+  private readonly timeoutMs: number;
+
+  private flushScheduled = false;
+  private closed = false;
+  /** Messages in the request in flight; 0 iff no request is in flight. */
+  private inFlight = 0;
+  /** The last request succeeded (or none was made): a socket error now may be a stale socket. */
+  private healthy = true;
+  private failuresSinceSuccess = 0;
+
+  private sentRequests = 0;
+  private sentMessages = 0;
+  private dropped = 0;
+  private faultDropped = 0;
+  private failures = 0;
+  private retries = 0;
+
+  constructor(private readonly options: PeerClientOptions) {
+    const url = new URL(options.baseUrl);
+    if (url.pathname !== '/' || url.search !== '') throw new Error(`peer URL ${options.baseUrl} must not have a path`);
+    const timeout = (this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    this.pool = new Pool(url.origin, {
+      // One request in flight at a time needs one socket; undici reconnects on demand.
+      connections: 1,
+      pipelining: 1,
+      // undici's own timeouts are backstops only: its header and body timers have a resolution of
+      // about a second, so the precise deadline is the abort signal of each request (post()).
+      connectTimeout: timeout,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: CLIENT_KEEP_ALIVE_MS,
+    });
+    this.queue = new OutboundQueue(
+      options.maxQueueMessages ?? DEFAULT_MAX_QUEUE_MESSAGES,
+      options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    );
+    this.headers = {
+      authorization: `Bearer ${options.token}`,
+      [CLUSTER_HEADER]: options.clusterId,
+      [FROM_HEADER]: options.selfId,
+      'content-type': MSGPACK_CONTENT_TYPE,
+    };
+    this.log = options.logger.child({ component: 'peer-client', node: options.selfId, peer: options.peerId });
+    this.failureLog = new LogLimiter(options.failureLogIntervalMs ?? 10_000, 2);
+  }
+
+  /** Queues a message for the peer. Never blocks; the flush happens on a microtask. */
+  enqueue(message: Message): void {
+    if (this.closed) return;
+    this.dropped += this.queue.push(message);
+    this.scheduleFlush();
+  }
+
+  stats(): PeerStats {
+    return {
+      sentRequests: this.sentRequests,
+      sentMessages: this.sentMessages,
+      dropped: this.dropped,
+      faultDropped: this.faultDropped,
+      failures: this.failures,
+      retries: this.retries,
+      inFlight: this.inFlight,
+      queued: this.queue.length,
+      queuedBytes: this.queue.bytes,
+    };
+  }
+
+  /** Drops the queue and destroys the pool; a request in flight is aborted and not reported. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.clear();
+    await this.pool.destroy();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight > 0 || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.closed || this.inFlight > 0 || this.queue.length === 0) return;
+    if (this.options.faults?.dropTo.has(this.options.peerId) === true) {
+      // faults.ts: a cut link behaves like a failed request, without the network.
+      this.faultDropped += this.queue.clear();
+      this.reportUnreachable();
+      return;
+    }
+    const batch = this.queue.take(MAX_MESSAGES_PER_BODY);
+    let body: Uint8Array;
+    try {
+      body = encodeMessages(batch);
+    } catch (error) {
+      // Only a bug in the core could produce an unencodable message; losing it is safe.
+      this.log.error({ err: error }, 'could not encode messages; dropped them');
+      this.dropped += batch.length;
+      this.scheduleFlush();
+      return;
+    }
+    this.inFlight = batch.length;
+    void this.deliver(body, batch.length);
+  }
+
+  /** Sends one batch (retrying once on a stale socket) and settles the outcome. Never rejects. */
+  private async deliver(body: Uint8Array, count: number): Promise<void> {
+    let outcome = await this.post(body);
+    if (!outcome.ok && outcome.staleSocket && this.healthy && !this.closed) {
+      this.retries++;
+      this.log.debug({ reason: outcome.reason }, 'request failed on a reused connection; retrying once');
+      outcome = await this.post(body);
+    }
+    this.inFlight = 0;
+    if (this.closed) return;
+    if (outcome.ok) {
+      this.sentRequests++;
+      this.sentMessages += count;
+      // Both lines share the limiter, so a peer flapping at heartbeat rate logs at most one failure
+      // and one recovery line per interval.
+      if (!this.healthy && this.failureLog.admit('recovery') !== null) {
+        this.log.info({ failures: this.failuresSinceSuccess }, 'peer reachable again');
+      }
+      this.healthy = true;
+      this.failuresSinceSuccess = 0;
+    } else {
+      this.failures++;
+      this.failuresSinceSuccess++;
+      this.healthy = false;
+      this.dropped += count + this.queue.clear();
+      const suppressed = this.failureLog.admit('failure');
+      if (suppressed !== null) {
+        this.log.warn(
+          { reason: outcome.reason, failures: this.failuresSinceSuccess, suppressed },
+          'peer unreachable; dropped its queue',
+        );
+      }
+      this.reportUnreachable();
+    }
+    this.scheduleFlush();
+  }
+
+  private async post(body: Uint8Array): Promise<Outcome> {
+    try {
+      const response = await this.pool.request({
+        path: MESSAGES_PATH,
+        method: 'POST',
+        headers: this.headers,
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        await response.body.dump();
+        return { ok: true };
+      }
+      const snippet = await readSnippet(response.body);
+      return { ok: false, staleSocket: false, reason: `HTTP ${response.statusCode} ${snippet}` };
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      const message = error instanceof Error ? error.message : String(error);
+      return {
+        ok: false,
+        staleSocket: typeof code === 'string' && STALE_SOCKET_CODES.has(code),
+        reason: typeof code === 'string' ? `${code}: ${message}` : message,
+      };
+    }
+  }
+
+  private reportUnreachable(): void {
+    try {
+      this.options.onUnreachable(this.options.peerId);
+    } catch (error) {
+      this.log.error({ err: error }, 'onUnreachable threw');
+    }
+  }
+}
+
+/**
+ * The start of an error answer, for the log (our peers answer short JSON errors). Reading stops
+ * early, whatever the body's size: the URL might point at something that is not a raftkv peer.
+ */
+async function readSnippet(body: AsyncIterable<Buffer>, maxBytes = 256): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= maxBytes) break; // leaving the loop destroys the rest of the stream
+    }
+  } catch {
+    // The answer was cut off: what we have is enough for a log line.
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+}

@@ -1,0 +1,313 @@
+// The peer listener: POST /raft/messages (and, on nodes started with fault injection, the fault
+// switch routes). Clients never reach this port; every route demands the cluster's peer token and
+// cluster id.
+//
+// Checks on POST /raft/messages, in order, each answered with a JSON error and a rate-limited log
+// line: bearer token (401), cluster id (403), sender is a cluster member (403), [fault switch:
+// dropFrom (503)], body size (413), decodable and well-formed (400), every message from the sender
+// and to us (400). The first three run in onRequest, before a byte of the body is read, so an
+// unauthenticated peer cannot make us buffer or decode anything.
+//
+// Invariant: nothing a peer sends can crash the process. Fastify/Node turn malformed HTTP into
+// `clientError` (handled here: log, destroy the socket), the codec turns malformed bodies into
+// BadMessageError, and a throwing onMessages callback is caught and answered 500.
+
+import type { Socket } from 'node:net';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/types.js';
+import { BearerVerifier } from './auth.js';
+import { BadMessageError, decodeMessages } from './codec.js';
+import { FaultSwitch } from './faults.js';
+import { LogLimiter } from './log-limiter.js';
+import {
+  CLUSTER_HEADER,
+  DEFAULT_BODY_LIMIT,
+  FAULTS_PATH,
+  FROM_HEADER,
+  MESSAGES_PATH,
+  MSGPACK_CONTENT_TYPE,
+  type ErrorBody,
+} from './protocol.js';
+
+export interface PeerServerOptions {
+  readonly host: string;
+  /** 0 picks a free port; listen() returns the one bound. */
+  readonly port: number;
+  readonly selfId: NodeId;
+  /** The other members of the cluster (selfId may be included; it is accepted as a sender too). */
+  readonly peers: readonly NodeId[];
+  readonly clusterId: string;
+  readonly token: string;
+  /** Largest accepted body of POST /raft/messages, in bytes (default 32 MiB). */
+  readonly bodyLimit?: number;
+  readonly logger: Logger;
+  /** Receives every valid batch, synchronously, before the 204 goes out. */
+  readonly onMessages: (from: NodeId, messages: Message[]) => void;
+  /** Fault injection is enabled iff a switch is given: only then do /raft/faults routes exist. */
+  readonly faults?: FaultSwitch;
+  /** Interval of the per-source log rate limit (default 10 s). */
+  readonly logIntervalMs?: number;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The fault routes take a few node ids; nothing legitimate comes near this. */
+const FAULTS_BODY_LIMIT = 64 * 1024;
+/** A whole request must arrive within this; bounds what a slow or stuck sender can hold open. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Idle keep-alive connections live this long. The client closes its idle sockets sooner
+ * (peer-client.ts), so in the normal case it is never the server that closes a socket under a
+ * request about to be sent.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 60_000;
+
+/** Error codes of the 4xx answers fastify itself produces (see onError). */
+const CLIENT_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  [400, 'bad-request'],
+  [413, 'body-too-large'],
+  [415, 'unsupported-media-type'],
+]);
+
+export class PeerServer {
+  private readonly app: FastifyInstance;
+  private readonly verifier: BearerVerifier;
+  private readonly members: ReadonlySet<NodeId>;
+  private readonly bodyLimit: number;
+  private readonly limiter: LogLimiter;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PeerServerOptions) {
+    this.verifier = new BearerVerifier(options.token);
+    this.members = new Set([...options.peers, options.selfId]);
+    this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    this.limiter = new LogLimiter(options.logIntervalMs ?? 10_000);
+    this.log = options.logger.child({ component: 'peer-server', node: options.selfId });
+    const loggerInstance: FastifyBaseLogger = this.log;
+    this.app = Fastify({
+      loggerInstance,
+      // One log line per request at heartbeat rate would drown everything; rejections are logged
+      // by this class, rate-limited.
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: FAULTS_BODY_LIMIT,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // close() must not wait for a stalled or hostile sender's connection.
+      forceCloseConnections: true,
+      exposeHeadRoutes: false,
+      clientErrorHandler: (error, socket) => this.onClientError(error, socket),
+    });
+    this.registerRoutes();
+  }
+
+  async listen(): Promise<ListenAddress> {
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    const address = this.app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('peer server is not bound to a TCP port');
+    return { host: address.address, port: address.port };
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private registerRoutes(): void {
+    const app = this.app;
+    // Messages arrive as one raw buffer; decoding happens in the handler so that its failures are
+    // answered 400 by this class rather than by fastify's generic error path.
+    app.addContentTypeParser(
+      MSGPACK_CONTENT_TYPE,
+      { parseAs: 'buffer', bodyLimit: this.bodyLimit },
+      (_request, body, done) => done(null, body),
+    );
+    app.setErrorHandler((error: FastifyError, request, reply) => this.onError(error, request, reply));
+    app.setNotFoundHandler((request, reply) => {
+      this.reject(request, reply, 404, 'not-found', 'no such route on the peer port', true);
+    });
+
+    app.post(
+      MESSAGES_PATH,
+      { bodyLimit: this.bodyLimit, onRequest: async (request, reply) => this.admitPeer(request, reply) },
+      (request, reply) => this.handleMessages(request, reply),
+    );
+
+    const faults = this.options.faults;
+    if (faults !== undefined) {
+      const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+        this.authenticate(request, reply);
+      };
+      app.get(FAULTS_PATH, { onRequest }, (_request, reply) => {
+        void reply.code(200).send(faults.snapshot());
+      });
+      app.put(FAULTS_PATH, { onRequest }, (request, reply) => this.handlePutFaults(faults, request, reply));
+    }
+  }
+
+  /** 401/403 unless the request carries our token and cluster id. Returns whether it passed. */
+  private authenticate(request: FastifyRequest, reply: FastifyReply): boolean {
+    if (!this.verifier.verify(request.headers.authorization)) {
+      this.reject(request, reply, 401, 'unauthorized', 'missing or wrong peer token', true);
+      return false;
+    }
+    if (request.headers[CLUSTER_HEADER] !== this.options.clusterId) {
+      this.reject(request, reply, 403, 'wrong-cluster', `this node belongs to cluster ${this.options.clusterId}`, true);
+      return false;
+    }
+    return true;
+  }
+
+  /** authenticate, then the sender must be a member, then the fault switch may cut it off. */
+  private admitPeer(request: FastifyRequest, reply: FastifyReply): void {
+    if (!this.authenticate(request, reply)) return;
+    const from = request.headers[FROM_HEADER];
+    if (typeof from !== 'string' || !this.members.has(from)) {
+      this.reject(request, reply, 403, 'unknown-sender', 'X-Raftkv-From does not name a member of this cluster', true);
+      return;
+    }
+    if (this.options.faults?.dropFrom.has(from) === true) {
+      // Not logged: the chaos run that set the fault knows, and it would fire at heartbeat rate.
+      void reply.code(503).send(errorBody('fault-injected', `messages from ${from} are dropped by fault injection`));
+    }
+  }
+
+  private handleMessages(request: FastifyRequest, reply: FastifyReply): void {
+    // admitPeer let the request through, so the header is a member's id.
+    const from = String(request.headers[FROM_HEADER]);
+    const body = request.body;
+    if (!Buffer.isBuffer(body)) {
+      this.reject(request, reply, 415, 'unsupported-media-type', `the body must be ${MSGPACK_CONTENT_TYPE}`);
+      return;
+    }
+    let messages: Message[];
+    try {
+      messages = decodeMessages(body);
+    } catch (error) {
+      if (!(error instanceof BadMessageError)) throw error;
+      this.reject(request, reply, 400, 'bad-message', error.message);
+      return;
+    }
+    for (const m of messages) {
+      if (m.from !== from) {
+        this.reject(request, reply, 400, 'sender-mismatch', `a message claims to be from ${m.from}, not ${from}`);
+        return;
+      }
+      if (m.to !== this.options.selfId) {
+        const reason = `a message is addressed to ${m.to}, not ${this.options.selfId}`;
+        this.reject(request, reply, 400, 'wrong-recipient', reason);
+        return;
+      }
+    }
+    try {
+      this.options.onMessages(from, messages);
+    } catch (error) {
+      this.log.error({ err: error, from }, 'onMessages threw; answering 500');
+      void reply.code(500).send(errorBody('internal', 'the node failed to accept the messages'));
+      return;
+    }
+    void reply.code(204).send();
+  }
+
+  private handlePutFaults(faults: FaultSwitch, request: FastifyRequest, reply: FastifyReply): void {
+    const parsed = this.parseFaults(request.body);
+    if (typeof parsed === 'string') {
+      this.reject(request, reply, 400, 'bad-faults', parsed);
+      return;
+    }
+    faults.set(parsed);
+    const state = faults.snapshot();
+    this.log.warn({ faults: state }, 'fault injection changed');
+    void reply.code(200).send(state);
+  }
+
+  /** The fault state from a PUT body, or a reason it is invalid. */
+  private parseFaults(body: unknown): { dropTo: NodeId[]; dropFrom: NodeId[] } | string {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'expected a JSON object';
+    const result = { dropTo: [] as NodeId[], dropFrom: [] as NodeId[] };
+    for (const [key, value] of Object.entries(body)) {
+      if (key !== 'dropTo' && key !== 'dropFrom') return `unknown field "${key}"`;
+      if (!Array.isArray(value)) return `"${key}" must be an array of node ids`;
+      for (const id of value) {
+        if (typeof id !== 'string' || id === this.options.selfId || !this.members.has(id)) {
+          return `"${key}" must name peers of this node`;
+        }
+        result[key].push(id);
+      }
+    }
+    return result;
+  }
+
+  /** Errors from fastify itself: body too large, unsupported content type, malformed JSON... */
+  private onError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const given = error.statusCode ?? 500;
+    const status = given >= 400 && given < 500 ? given : 500;
+    if (status === 500) {
+      this.log.error({ err: error, url: request.url }, 'peer request failed');
+      void reply.code(500).send(errorBody('internal', 'internal error'));
+      return;
+    }
+    const code = CLIENT_ERROR_CODES.get(status) ?? 'client-error';
+    // A rejected oversized body may still be streaming in: do not keep the connection to drain it.
+    this.reject(request, reply, status, code, error.message, status === 413);
+  }
+
+  /** Answers a JSON error and logs it, at most once per interval per (source, code). */
+  private reject(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    status: number,
+    code: string,
+    message: string,
+    closeConnection = false,
+  ): void {
+    const suppressed = this.limiter.admit(`${request.ip} ${code}`);
+    if (suppressed !== null) {
+      this.log.warn(
+        {
+          source: request.ip,
+          from: request.headers[FROM_HEADER],
+          method: request.method,
+          url: request.url.slice(0, 100),
+          status,
+          code,
+          suppressed,
+        },
+        `rejected peer request: ${message}`,
+      );
+    }
+    // Unauthenticated or lost callers get no keep-alive: Node would otherwise drain whatever body
+    // they send.
+    if (closeConnection) void reply.header('connection', 'close');
+    void reply.code(status).send(errorBody(code, message));
+  }
+
+  /** Bytes that are not HTTP (or HTTP Node refuses): log once per source per interval, drop the socket. */
+  private onClientError(error: Error & { code?: string }, socket: Socket): void {
+    // A reset is a peer going away mid-request (a restart, a killed process): not worth a line.
+    if (error.code !== 'ECONNRESET' && !socket.destroyed) {
+      const source = socket.remoteAddress ?? 'unknown';
+      const suppressed = this.limiter.admit(`${source} client-error`);
+      if (suppressed !== null) {
+        const message = `dropped a connection that sent malformed HTTP: ${error.message}`;
+        this.log.warn({ source, code: error.code, suppressed }, message);
+      }
+    }
+    socket.destroy();
+  }
+}
+
+function errorBody(error: string, message: string): ErrorBody {
+  return { error, message };
+}

@@ -1,0 +1,86 @@
+// The node's outbound side: one PeerClient per peer, messages routed by their `to`.
+
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/types.js';
+import type { FaultSwitch } from './faults.js';
+import { LogLimiter } from './log-limiter.js';
+import { PeerClient, type PeerStats } from './peer-client.js';
+
+export interface PeerTransportOptions {
+  readonly selfId: NodeId;
+  /** Every peer's base URL, e.g. http://127.0.0.1:7102. An entry for selfId is ignored. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly clusterId: string;
+  readonly token: string;
+  readonly logger: Logger;
+  /** Called after each failed request to `peer` (and each fault-dropped flush). */
+  readonly onUnreachable: (peer: NodeId) => void;
+  readonly faults?: FaultSwitch;
+  readonly maxQueueMessages?: number;
+  readonly maxQueueBytes?: number;
+  readonly requestTimeoutMs?: number;
+  readonly failureLogIntervalMs?: number;
+}
+
+export class PeerTransport {
+  private readonly clients = new Map<NodeId, PeerClient>();
+  private readonly log: Logger;
+  private readonly misrouteLog = new LogLimiter(10_000);
+  private misrouted = 0;
+
+  constructor(options: PeerTransportOptions) {
+    this.log = options.logger.child({ component: 'peer-transport', node: options.selfId });
+    for (const [peerId, baseUrl] of options.peers) {
+      if (peerId === options.selfId) continue;
+      this.clients.set(
+        peerId,
+        new PeerClient({
+          selfId: options.selfId,
+          peerId,
+          baseUrl,
+          clusterId: options.clusterId,
+          token: options.token,
+          logger: options.logger,
+          onUnreachable: options.onUnreachable,
+          faults: options.faults,
+          maxQueueMessages: options.maxQueueMessages,
+          maxQueueBytes: options.maxQueueBytes,
+          requestTimeoutMs: options.requestTimeoutMs,
+          failureLogIntervalMs: options.failureLogIntervalMs,
+        }),
+      );
+    }
+  }
+
+  /** Queues each message for its `to`; never blocks. Messages for unknown nodes are dropped and logged. */
+  send(messages: readonly Message[]): void {
+    for (const message of messages) {
+      const client = this.clients.get(message.to);
+      if (client === undefined) {
+        this.misrouted++;
+        if (this.misrouteLog.admit(message.to) !== null) {
+          this.log.error({ to: message.to, type: message.type }, 'dropped a message for a node that is not a peer');
+        }
+        continue;
+      }
+      client.enqueue(message);
+    }
+  }
+
+  /** Per-peer counters, keyed by peer id (a plain object, ready for JSON). */
+  stats(): Record<NodeId, PeerStats> {
+    const result: Record<NodeId, PeerStats> = {};
+    for (const [peerId, client] of this.clients) result[peerId] = client.stats();
+    return result;
+  }
+
+  /** Messages addressed to no peer (a driver bug if ever non-zero). */
+  misroutedMessages(): number {
+    return this.misrouted;
+  }
+
+  /** Destroys every pool and drops every queue. */
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.close()));
+  }
+}

@@ -1,0 +1,211 @@
+// Opening a data dir: identity, refusals with messages an operator can act on, and open-time
+// validation of everything loaded from disk.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { NodeStorage, StorageRefusedError } from '../../src/storage/index.js';
+import { CLUSTER, bytes, entriesFrom, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
+
+const fixture = useStorageFixture();
+const packr = new Packr({ useRecords: true });
+
+/** The refusal `open` fails with (the test fails if it opens). */
+async function refusal(open: Promise<NodeStorage>): Promise<StorageRefusedError> {
+  const error: unknown = await open.then(
+    async (storage) => {
+      await storage.close();
+      return new Error('the data dir was not refused');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StorageRefusedError);
+  return error as StorageRefusedError;
+}
+
+/** A data dir of n1 with a committed, applied log, closed again. */
+async function populatedDir(): Promise<string> {
+  const dir = await fixture.tempDir();
+  const storage = await fixture.open(dir);
+  await storage.persist({ term: 2, vote: 'n1', commit: 3 }, entriesFrom(1, [1, 2, 2, 2]));
+  await storage.applyEntries(entriesFrom(1, [1, 2]).map((e) => ({ ...e, data: new Uint8Array(0) })));
+  await storage.close();
+  return dir;
+}
+
+describe('data dir identity', () => {
+  it('writes the identity into a new data dir, creating missing parents', async () => {
+    const dir = path.join(await fixture.tempDir(), 'nested', 'n1');
+    const storage = await fixture.open(dir);
+    expect(storage.location).toBe(dir);
+    await storage.close();
+    await withRawSublevel(dir, 'meta', async (meta) => {
+      const identity: unknown = packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0));
+      expect(identity).toEqual({ clusterId: CLUSTER, nodeId: 'n1', format: 1 });
+    });
+    const again = await fixture.open(dir);
+    expect(again.lastIndex()).toBe(0);
+  });
+
+  it('resolves a relative data dir once and exposes it as `location`', async () => {
+    const dir = await fixture.tempDir();
+    const relative = path.relative(process.cwd(), dir);
+    const storage = await fixture.open(relative);
+    expect(storage.location).toBe(path.resolve(relative));
+    expect(path.isAbsolute(storage.location)).toBe(true);
+  });
+
+  it('refuses another node\'s data dir, naming both nodes and what to do', async () => {
+    const dir = await populatedDir();
+    const error = await refusal(fixture.open(dir, { nodeId: 'n2' }));
+    expect(error.message).toContain(`data dir ${dir} belongs to node n1 of cluster ${CLUSTER}, not n2 of ${CLUSTER}`);
+    expect(error.message).toContain('point --data-dir at n2\'s directory');
+    expect(error.message).toContain(`delete ${dir} to start n2 empty`);
+  });
+
+  it('refuses another cluster\'s data dir, naming both clusters', async () => {
+    const dir = await populatedDir();
+    const error = await refusal(fixture.open(dir, { clusterId: 'other' }));
+    expect(error.message).toContain(`belongs to node n1 of cluster ${CLUSTER}, not n1 of other`);
+    expect(error.message).toContain(`cluster ${CLUSTER} no longer needs this data`);
+  });
+
+  it('refuses a data dir written in a newer format', async () => {
+    const dir = await populatedDir();
+    await withRawSublevel(dir, 'meta', (meta) =>
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 2 })),
+    );
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toMatch(/format 2, written by a newer raftkv; this build reads format 1/);
+  });
+
+  it('refuses a LevelDB database without an identity', async () => {
+    const dir = await fixture.tempDir();
+    await withRawSublevel(dir, 'kv', (kv) => kv.put(bytes('k'), bytes('v')));
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toContain('holds a LevelDB database but no raftkv identity');
+  });
+
+  it('initializes a LevelDB database that holds no data at all', async () => {
+    const dir = await fixture.tempDir();
+    await withRawSublevel(dir, 'kv', async () => undefined);
+    const storage = await fixture.open(dir);
+    expect(storage.lastIndex()).toBe(0);
+  });
+});
+
+describe('corrupt or inconsistent data on disk is refused at open', () => {
+  const garbage = bytes('\u00c1 not msgpack at all');
+  const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
+    ['garbage in meta/hardstate', (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), garbage)), /hard state is not valid msgpack/],
+    [
+      'a hard state of the wrong shape',
+      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: -1, vote: 'n1', commit: 3 }))),
+      /hard state has an invalid "term"/,
+    ],
+    ['garbage in meta/identity', (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('identity'), garbage)), /identity is not valid msgpack/],
+    ['garbage in sm/applied', (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), garbage)), /applied state is not valid msgpack/],
+    ['garbage in a log entry', (dir) => withRawSublevel(dir, 'log', (log) => log.put(rawLogKey(3), garbage)), /log entry 3 is not valid msgpack/],
+    ['a log key of the wrong size', (dir) => withRawSublevel(dir, 'log', (log) => log.put(bytes('x'), garbage)), /log key of 1 bytes/],
+    ['a hole in the log', (dir) => withRawSublevel(dir, 'log', (log) => log.del(rawLogKey(2))), /log entries 2\.\.2 are missing/],
+    [
+      'a log that does not start at 1',
+      (dir) => withRawSublevel(dir, 'log', (log) => log.del(rawLogKey(1))),
+      /the log starts at entry 2, but there is no snapshot/,
+    ],
+    [
+      'a term going down in the log',
+      (dir) => withRawSublevel(dir, 'log', (log) => log.put(rawLogKey(4), packr.pack({ term: 1, type: 0, data: new Uint8Array(0) }))),
+      /log entry 4 has term 1, below term 2/,
+    ],
+    [
+      'a commit beyond the log',
+      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 2, vote: 'n1', commit: 9 }))),
+      /commits entry 9, but the log ends at entry 4/,
+    ],
+    [
+      'a log term beyond the hard state\'s term',
+      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 1, vote: 'n1', commit: 3 }))),
+      /has term 2, beyond the hard state's term 1/,
+    ],
+    [
+      'applied beyond commit',
+      (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), packr.pack({ index: 4, term: 2 }))),
+      /applied entry 4, but the hard state only commits 3/,
+    ],
+    [
+      'an applied term that disagrees with the log',
+      (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), packr.pack({ index: 2, term: 1 }))),
+      /applied entry 2 of term 1, but the log's entry 2 has term 2/,
+    ],
+  ];
+
+  it.each(cases)('%s', async (_name, damage, detail) => {
+    const dir = await populatedDir();
+    await damage(dir);
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toContain(`data dir ${dir} is corrupt: `);
+    expect(error.message).toMatch(detail);
+    expect(error.message).toContain(`Restore it from a backup, or delete ${dir} to start n1 empty`);
+  });
+});
+
+describe('unusable paths are refused', () => {
+  it('a path that is a file', async () => {
+    const file = path.join(await fixture.tempDir(), 'data');
+    await fs.writeFile(file, 'x');
+    const error = await refusal(fixture.open(file));
+    expect(error.message).toContain(`data dir ${file} exists but is not a directory`);
+  });
+
+  it('a path beneath a file', async () => {
+    const file = path.join(await fixture.tempDir(), 'file');
+    await fs.writeFile(file, 'x');
+    const error = await refusal(fixture.open(path.join(file, 'n1')));
+    expect(error.message).toMatch(/cannot access data dir .*file\/n1 \(ENOTDIR.*check the path/);
+  });
+
+  it('a non-empty directory that is not a data dir', async () => {
+    const dir = await fixture.tempDir();
+    await fs.writeFile(path.join(dir, 'notes.txt'), 'x');
+    await fs.mkdir(path.join(dir, 'lost+found'));
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toContain(`data dir ${dir} is not empty and is not a raftkv data dir (it holds notes.txt)`);
+  });
+
+  it('LevelDB files without a CURRENT file', async () => {
+    const dir = await populatedDir();
+    await fs.rm(path.join(dir, 'CURRENT'));
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toContain('holds LevelDB files but no CURRENT file');
+  });
+
+  it('a database another handle holds without sharing it', async () => {
+    const dir = await populatedDir();
+    const exclusive = new ClassicLevel(dir);
+    await exclusive.open();
+    try {
+      const error = await refusal(fixture.open(dir));
+      expect(error.message).toContain(`data dir ${dir} is locked by another process`);
+    } finally {
+      await exclusive.close();
+    }
+  });
+
+  it('a data dir this process already has open (LevelDB\'s lock is shared between its handles)', async () => {
+    const dir = await fixture.tempDir();
+    const first = await fixture.open(dir);
+    const error = await refusal(fixture.open(dir));
+    expect(error.message).toContain(`data dir ${dir} is already open in this process`);
+    await first.close();
+    const second = await fixture.open(dir);
+    expect(second.lastIndex()).toBe(0);
+  });
+
+  it('an empty cluster or node id', async () => {
+    const dir = await fixture.tempDir();
+    expect((await refusal(fixture.open(dir, { clusterId: '' }))).message).toContain('cluster id is empty');
+    expect((await refusal(fixture.open(dir, { nodeId: '' }))).message).toContain('node id is empty');
+  });
+});

@@ -1,0 +1,255 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AppendMessage, Message, NodeId } from '../../src/raft/types.js';
+import { PeerServer } from '../../src/transport/peer-server.js';
+import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
+import { captureLog, freePort, heartbeat, StaleConnectionProxy, StubPeer, turn, waitFor } from './helpers.js';
+
+const TOKEN = 'test-token';
+const CLUSTER = 'test-cluster';
+
+/** Everything a test starts, closed in afterEach whatever happened. */
+const closers: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  const pending = closers.splice(0).reverse();
+  for (const close of pending) await close();
+});
+
+async function stubPeer(): Promise<StubPeer> {
+  const peer = new StubPeer();
+  await peer.listen();
+  closers.push(() => peer.close());
+  return peer;
+}
+
+interface Received {
+  from: NodeId;
+  messages: Message[];
+}
+
+async function peerServer(selfId: NodeId, port = 0): Promise<{ server: PeerServer; port: number; received: Received[] }> {
+  const received: Received[] = [];
+  const server = new PeerServer({
+    host: '127.0.0.1',
+    port,
+    selfId,
+    peers: ['n1', 'n2', 'n3'].filter((id) => id !== selfId),
+    clusterId: CLUSTER,
+    token: TOKEN,
+    logger: captureLog().logger,
+    onMessages: (from, messages) => received.push({ from, messages }),
+  });
+  const address = await server.listen();
+  closers.push(() => server.close());
+  return { server, port: address.port, received };
+}
+
+function transport(peers: Record<NodeId, string>, options: Partial<PeerTransportOptions> = {}): { transport: PeerTransport; unreachable: NodeId[] } {
+  const unreachable: NodeId[] = [];
+  const created = new PeerTransport({
+    selfId: 'n1',
+    peers: new Map(Object.entries(peers)),
+    clusterId: CLUSTER,
+    token: TOKEN,
+    logger: captureLog().logger,
+    onUnreachable: (peer) => unreachable.push(peer),
+    ...options,
+  });
+  closers.push(() => created.close());
+  return { transport: created, unreachable };
+}
+
+function rounds(messages: readonly Message[]): number[] {
+  return messages.map((m) => (m.type === 'heartbeat' ? m.round : -1));
+}
+
+function append(to: NodeId, index: number, bytes: number): AppendMessage {
+  return { type: 'app', from: 'n1', to, term: 1, index, logTerm: 1, commit: 0, entries: [{ index: index + 1, term: 1, type: 0, data: new Uint8Array(bytes) }] };
+}
+
+describe('PeerTransport', () => {
+  it('routes messages to the peer named in `to`', async () => {
+    const n2 = await peerServer('n2');
+    const n3 = await peerServer('n3');
+    const { transport: t } = transport({ n1: 'http://127.0.0.1:1', n2: `http://127.0.0.1:${n2.port}`, n3: `http://127.0.0.1:${n3.port}` });
+    t.send([heartbeat('n1', 'n2', 1), heartbeat('n1', 'n3', 2), heartbeat('n1', 'n2', 3)]);
+    await waitFor(() => n2.received.length > 0 && n3.received.length > 0, 2_000, 'delivery to both peers');
+    expect(n2.received.flatMap((r) => rounds(r.messages))).toEqual([1, 3]);
+    expect(n3.received.flatMap((r) => rounds(r.messages))).toEqual([2]);
+    expect(n2.received.every((r) => r.from === 'n1')).toBe(true);
+    await waitFor(() => t.stats().n2?.inFlight === 0, 2_000, 'the request to settle');
+    expect(t.stats().n2).toMatchObject({ sentRequests: 1, sentMessages: 2, dropped: 0, failures: 0, inFlight: 0, queued: 0 });
+    expect(Object.keys(t.stats()).sort()).toEqual(['n2', 'n3']);
+  });
+
+  it('drops (and counts) messages for nodes that are not peers', () => {
+    const { transport: t } = transport({ n2: 'http://127.0.0.1:1' });
+    t.send([heartbeat('n1', 'n9', 1), heartbeat('n1', 'n1', 2)]);
+    expect(t.misroutedMessages()).toBe(2);
+  });
+
+  it('coalesces everything sent while a request is in flight into one request, in order', async () => {
+    const peer = await stubPeer();
+    const { transport: t } = transport({ n2: peer.url });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 0)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    for (let round = 1; round <= 200; round++) {
+      t.send([heartbeat('n1', 'n2', round)]);
+      if (round % 20 === 0) await turn(); // sends spread over many event-loop turns
+    }
+    expect(t.stats().n2).toMatchObject({ inFlight: 1, queued: 200 });
+    peer.release();
+    await waitFor(() => peer.messages.length === 201, 2_000, 'all messages');
+    expect(peer.requests.length).toBe(2);
+    expect(rounds(peer.messages)).toEqual(Array.from({ length: 201 }, (_, i) => i));
+  });
+
+  it('bounds the queue of a stalled peer, dropping the oldest messages', async () => {
+    const peer = await stubPeer();
+    const { transport: t } = transport({ n2: peer.url }, { maxQueueMessages: 10 });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 0)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    for (let round = 1; round <= 1000; round++) t.send([heartbeat('n1', 'n2', round)]);
+    expect(t.stats().n2).toMatchObject({ queued: 10, dropped: 990 });
+    peer.release();
+    await waitFor(() => peer.requests.length === 2, 2_000, 'the second request');
+    expect(rounds(peer.requests[1] ?? [])).toEqual(Array.from({ length: 10 }, (_, i) => 991 + i));
+  });
+
+  it('bounds the queued bytes', async () => {
+    const peer = await stubPeer();
+    const { transport: t } = transport({ n2: peer.url }, { maxQueueBytes: 64 * 1024 });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 0)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    for (let i = 0; i < 100; i++) t.send([append('n2', i, 4096)]);
+    const stats = t.stats().n2;
+    expect(stats?.queuedBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(stats?.queued).toBeGreaterThan(0);
+    expect((stats?.queued ?? 0) + (stats?.dropped ?? 0)).toBe(100);
+  });
+
+  it('reports an unreachable peer and drops its queue instead of growing it', async () => {
+    const port = await freePort();
+    const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${port}` });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => unreachable.length > 0, 2_000, 'onUnreachable');
+    expect(unreachable[0]).toBe('n2');
+    await waitFor(() => t.stats().n2?.inFlight === 0, 2_000, 'the request to settle');
+    expect(t.stats().n2).toMatchObject({ failures: 1, dropped: 2, queued: 0, sentRequests: 0 });
+  });
+
+  it('counts a non-2xx answer as a failure, and logs its status', async () => {
+    const log = captureLog();
+    const n2 = await peerServer('n2');
+    const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${n2.port}` }, { token: 'wrong-token', logger: log.logger });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length === 1, 2_000, 'onUnreachable');
+    expect(n2.received).toEqual([]);
+    expect(log.matching('peer unreachable')[0]?.reason).toMatch(/^HTTP 401 .*unauthorized/);
+  });
+
+  it('times out a peer that accepts connections but never answers (SIGSTOP)', async () => {
+    const peer = await stubPeer();
+    const { transport: t, unreachable } = transport({ n2: peer.url }, { requestTimeoutMs: 200 });
+    peer.stall();
+    const started = Date.now();
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length > 0, 2_000, 'onUnreachable after the timeout');
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(150);
+    expect(elapsed).toBeLessThan(1_000); // a precise deadline, not undici's ~1 s timer resolution
+    expect(t.stats().n2).toMatchObject({ failures: 1, queued: 0 });
+    // Once the peer answers again, messages flow.
+    peer.release();
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => peer.messages.some((m) => m.type === 'heartbeat' && m.round === 2), 2_000, 'delivery after recovery');
+  });
+
+  it('logs repeated failures once per interval, and the recovery', async () => {
+    const log = captureLog();
+    const peer = await stubPeer();
+    const url = peer.url;
+    const port = peer.port;
+    await peer.close();
+    const { transport: t, unreachable } = transport({ n2: url }, { logger: log.logger });
+    for (let i = 1; i <= 5; i++) {
+      t.send([heartbeat('n1', 'n2', i)]);
+      await waitFor(() => unreachable.length === i, 2_000, `failure ${i}`);
+    }
+    expect(log.matching('peer unreachable')).toHaveLength(1);
+    const revived = new StubPeer();
+    await revived.listen(port);
+    closers.push(() => revived.close());
+    t.send([heartbeat('n1', 'n2', 6)]);
+    await waitFor(() => revived.messages.length === 1, 2_000, 'delivery after the peer came back');
+    await waitFor(() => log.matching('peer reachable again').length === 1, 2_000, 'the recovery line');
+  });
+
+  it('recovers when the peer restarts on the same port (keep-alive sockets)', async () => {
+    const first = await peerServer('n2');
+    const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${first.port}` });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => first.received.length === 1, 2_000, 'delivery before the restart');
+    await first.server.close();
+    const second = await peerServer('n2', first.port);
+    // The first message after the restart gets through: the client notices the closed socket, or
+    // trips over it and retries on a fresh one, but never loses the message or wedges.
+    const sentAt = Date.now();
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => second.received.length === 1, 2_000, 'delivery after the restart');
+    expect(Date.now() - sentAt).toBeLessThan(1_000);
+    expect(second.received[0]?.messages).toEqual([heartbeat('n1', 'n2', 2)]);
+    expect(unreachable).toEqual([]);
+  });
+
+  it('retries once on a fresh connection when a kept-alive socket turns out to be dead', async () => {
+    const peer = await stubPeer();
+    const proxy = new StaleConnectionProxy(peer.port);
+    await proxy.listen();
+    closers.push(() => proxy.close());
+    const { transport: t, unreachable } = transport({ n2: proxy.url });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => t.stats().n2?.sentRequests === 1, 2_000, 'the first request');
+    // The peer's host "restarts": the kept-alive socket is dead, but nothing tells the client until
+    // it writes the next request on it and gets a reset.
+    expect(proxy.makeConnectionsStale()).toBe(1);
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => t.stats().n2?.sentRequests === 2 || t.stats().n2?.failures !== 0, 2_000, 'the second request');
+    expect(t.stats().n2).toMatchObject({ sentRequests: 2, failures: 0, retries: 1 });
+    expect(rounds(peer.messages)).toEqual([1, 2]);
+    expect(unreachable).toEqual([]);
+  });
+
+  it('does not retry when the previous request failed too (a dead peer is not hammered)', async () => {
+    const peer = await stubPeer();
+    const proxy = new StaleConnectionProxy(peer.port);
+    await proxy.listen();
+    closers.push(() => proxy.close());
+    const { transport: t, unreachable } = transport({ n2: proxy.url }, { requestTimeoutMs: 200 });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length === 1, 2_000, 'the timeout');
+    peer.release();
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => t.stats().n2?.sentRequests === 1, 2_000, 'a request on a fresh connection');
+    expect(t.stats().n2).toMatchObject({ failures: 1, retries: 0 });
+  });
+
+  it('close() aborts a request in flight, drops the queue and reports nothing', async () => {
+    const peer = await stubPeer();
+    const { transport: t, unreachable } = transport({ n2: peer.url });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await t.close();
+    t.send([heartbeat('n1', 'n2', 3)]);
+    expect(t.stats().n2).toMatchObject({ queued: 0 });
+    await turn();
+    expect(unreachable).toEqual([]);
+  });
+});

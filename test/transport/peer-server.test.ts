@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { Packr } from 'msgpackr';
+import { Client } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Message, NodeId } from '../../src/raft/types.js';
+import { encodeMessages } from '../../src/transport/codec.js';
+import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
+import { captureLog, heartbeat, type CapturedLog } from './helpers.js';
+
+const TOKEN = 'test-token';
+const CLUSTER = 'test-cluster';
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+let server: PeerServer | undefined;
+let client: Client | undefined;
+let port = 0;
+let log: CapturedLog;
+let delivered: Array<{ from: NodeId; messages: Message[] }>;
+
+async function start(options: Partial<PeerServerOptions> = {}): Promise<void> {
+  await server?.close();
+  await client?.close();
+  server = new PeerServer({
+    host: '127.0.0.1',
+    port: 0,
+    selfId: 'n1',
+    peers: ['n2', 'n3'],
+    clusterId: CLUSTER,
+    token: TOKEN,
+    logger: log.logger,
+    onMessages: (from, messages) => delivered.push({ from, messages }),
+    ...options,
+  });
+  ({ port } = await server.listen());
+  client = new Client(`http://127.0.0.1:${port}`);
+}
+
+function peerHeaders(from = 'n2'): Record<string, string> {
+  return {
+    authorization: `Bearer ${TOKEN}`,
+    'x-raftkv-cluster': CLUSTER,
+    'x-raftkv-from': from,
+    'content-type': 'application/msgpack',
+  };
+}
+
+async function request(method: 'GET' | 'POST' | 'PUT', path: string, headers: Record<string, string>, body?: Uint8Array | string): Promise<Answer> {
+  if (client === undefined) throw new Error('not started');
+  const response = await client.request({ method, path, headers, body });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text === '' ? null : JSON.parse(text) };
+}
+
+const postMessages = (body: Uint8Array, headers = peerHeaders()): Promise<Answer> => request('POST', '/raft/messages', headers, body);
+
+function errorCode(answer: Answer): unknown {
+  return (answer.body as { error?: unknown } | null)?.error;
+}
+
+beforeEach(async () => {
+  log = captureLog();
+  delivered = [];
+  await start();
+});
+
+afterEach(async () => {
+  await client?.close();
+  await server?.close();
+  client = undefined;
+  server = undefined;
+});
+
+describe('POST /raft/messages', () => {
+  it('delivers a valid batch synchronously and answers 204', async () => {
+    const messages = [heartbeat('n2', 'n1', 1), heartbeat('n2', 'n1', 2)];
+    const answer = await postMessages(encodeMessages(messages));
+    expect(answer).toEqual({ status: 204, body: null });
+    expect(delivered).toEqual([{ from: 'n2', messages }]);
+  });
+
+  it('401 without a token or with a wrong one, with a JSON error body', async () => {
+    const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
+    const { authorization: _omitted, ...noToken } = peerHeaders();
+    for (const headers of [noToken, { ...noToken, authorization: 'Bearer wrong' }, { ...noToken, authorization: TOKEN }, { ...noToken, authorization: `Basic ${TOKEN}` }]) {
+      const answer = await postMessages(body, headers);
+      expect(answer.status).toBe(401);
+      expect(answer.body).toEqual({ error: 'unauthorized', message: expect.any(String) });
+    }
+    expect(delivered).toEqual([]);
+  });
+
+  it('403 for a wrong cluster or an unknown sender', async () => {
+    const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
+    expect(errorCode(await postMessages(body, { ...peerHeaders(), 'x-raftkv-cluster': 'other' }))).toBe('wrong-cluster');
+    const { 'x-raftkv-cluster': _c, ...noCluster } = peerHeaders();
+    expect((await postMessages(body, noCluster)).status).toBe(403);
+    const unknown = await postMessages(encodeMessages([heartbeat('n9', 'n1', 1)]), peerHeaders('n9'));
+    expect(unknown.status).toBe(403);
+    expect(errorCode(unknown)).toBe('unknown-sender');
+    const { 'x-raftkv-from': _f, ...noFrom } = peerHeaders();
+    expect((await postMessages(body, noFrom)).status).toBe(403);
+    expect(delivered).toEqual([]);
+  });
+
+  it('400 for garbage, ill-shaped messages, a sender mismatch or a wrong recipient', async () => {
+    const cases: Array<[Uint8Array, string]> = [
+      [randomBytes(64), 'bad-message'],
+      [new Packr({ useRecords: true }).pack([{ type: 'heartbeat', from: 'n2', to: 'n1', term: -1, commit: 0, round: 0 }]), 'bad-message'],
+      [new Packr({ useRecords: true }).pack([{ type: 'heartbeat', from: 'n2', to: 'n1' }]), 'bad-message'],
+      [encodeMessages([heartbeat('n2', 'n1', 1), heartbeat('n3', 'n1', 2)]), 'sender-mismatch'],
+      [encodeMessages([heartbeat('n2', 'n3', 1)]), 'wrong-recipient'],
+    ];
+    for (const [body, code] of cases) {
+      const answer = await postMessages(body);
+      expect(answer.status).toBe(400);
+      expect(errorCode(answer)).toBe(code);
+    }
+    expect(delivered).toEqual([]);
+  });
+
+  it('413 for a body over the limit, but only once authenticated', async () => {
+    await start({ bodyLimit: 1024 });
+    const big = new Uint8Array(4096);
+    const answer = await postMessages(big);
+    expect(answer.status).toBe(413);
+    expect(errorCode(answer)).toBe('body-too-large');
+    const { authorization: _a, ...noToken } = peerHeaders();
+    expect((await postMessages(big, noToken)).status).toBe(401);
+  });
+
+  it('415 for a body that is not msgpack', async () => {
+    const answer = await request('POST', '/raft/messages', { ...peerHeaders(), 'content-type': 'application/json' }, '[]');
+    expect(answer.status).toBe(415);
+    expect(errorCode(answer)).toBe('unsupported-media-type');
+  });
+
+  it('404 with a JSON body for any other route or method', async () => {
+    for (const [method, path] of [['GET', '/raft/messages'], ['POST', '/kv/x'], ['GET', '/'], ['PUT', '/raft/faults']] as const) {
+      const answer = await request(method, path, peerHeaders(), method === 'GET' ? undefined : '{}');
+      expect(answer.status).toBe(404);
+      expect(answer.body).toEqual({ error: 'not-found', message: expect.any(String) });
+    }
+  });
+
+  it('500 when onMessages throws, and the server lives on', async () => {
+    let throwing = true;
+    await start({
+      onMessages: (from, messages) => {
+        if (throwing) throw new Error('driver bug');
+        delivered.push({ from, messages });
+      },
+    });
+    const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
+    const failed = await postMessages(body);
+    expect(failed.status).toBe(500);
+    expect(errorCode(failed)).toBe('internal');
+    throwing = false;
+    expect((await postMessages(body)).status).toBe(204);
+    expect(delivered).toHaveLength(1);
+  });
+
+  it('survives non-HTTP garbage on a raw socket and keeps serving', async () => {
+    for (const garbage of [Buffer.concat([Buffer.from([0]), randomBytes(4095)]), Buffer.from('GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n'), Buffer.from('\x00\x01\x02 HTTP/9.9\r\n\r\n')]) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {}); // the server may reset us; that is the point
+      await once(socket, 'connect');
+      socket.write(garbage);
+      await once(socket, 'close'); // the server dropped the connection
+    }
+    expect(log.matching('malformed HTTP')).toHaveLength(1); // three bad connections, one line
+    expect((await postMessages(encodeMessages([heartbeat('n2', 'n1', 1)]))).status).toBe(204);
+    expect(delivered).toHaveLength(1);
+  });
+
+  it('rate-limits the log lines of a flood of bad requests', async () => {
+    const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
+    const headers = { ...peerHeaders(), authorization: 'Bearer wrong' };
+    for (let i = 0; i < 50; i++) expect((await postMessages(body, headers)).status).toBe(401);
+    expect(log.matching('rejected peer request')).toHaveLength(1);
+  });
+});
