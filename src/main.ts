@@ -12,6 +12,7 @@ import { ConfigError, findNode, listenAddress, loadClusterConfig } from './confi
 import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
+import { parseUnsafeModes } from './node/unsafe.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
@@ -94,6 +95,16 @@ async function main(): Promise<void> {
     );
   }
 
+  let unsafe;
+  try {
+    unsafe = parseUnsafeModes(process.env['RAFTKV_UNSAFE_TEST_MODE']);
+  } catch (error) {
+    refuse((error as Error).message, logger);
+  }
+  if (unsafe.localReads || unsafe.earlyAck) {
+    logger.warn({ unsafe }, '!!! RAFTKV_UNSAFE_TEST_MODE is set: this node breaks its guarantees on purpose, for testing the chaos runner !!!');
+  }
+
   const voters = config.nodes.map((n) => n.id);
   const dataDir = resolve(config.baseDir, args.dataDir ?? spec.dataDir);
   const metrics = new NodeMetrics(args.id);
@@ -133,6 +144,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     onFatal: () => void shutdown(1),
+    unsafe,
   });
   const peerServer = new PeerServer({
     ...listenAddress(spec.peerUrl),

@@ -23,6 +23,7 @@ import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.
 import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
 import type { NodeMetrics } from './metrics.js';
 import { ReadBatcher } from './read-batcher.js';
+import type { UnsafeModes } from './unsafe.js';
 
 /** The durable storage the driver needs (NodeStorage in production). */
 export interface NodeStore extends Storage {
@@ -57,6 +58,8 @@ export interface RaftNodeOptions {
   readonly maxInflightMsgs?: number;
   readonly maxUncommittedBytes?: number;
   readonly random?: Random;
+  /** Deliberate bugs for chaos-runner tests (see unsafe.ts); never set in production. */
+  readonly unsafe?: UnsafeModes;
 }
 
 interface QueuedWrite {
@@ -174,6 +177,8 @@ export class RaftNode {
    */
   readBarrier(): Promise<number> {
     if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    // Deliberately wrong (test-only): whatever this node has applied, however stale.
+    if (this.options.unsafe?.localReads === true) return Promise.resolve(this.store.applied.index);
     const deadline = Date.now() + this.options.readTimeoutMs;
     return new Promise<number>((resolve, reject) => {
       this.reads.enqueue({
@@ -300,6 +305,11 @@ export class RaftNode {
             ? new NotLeaderError('')
             : new OverloadedError('too much uncommitted data; retry shortly');
       for (const w of batch) w.reject(error);
+      return;
+    }
+    if (this.options.unsafe?.earlyAck === true) {
+      // Deliberately wrong (test-only): acknowledged before commit, before any fsync.
+      batch.forEach((w, i) => w.resolve({ index: result.index + i, term: result.term }));
       return;
     }
     batch.forEach((w, i) => this.writes.add(result.index + i, result.term, w));
