@@ -1,0 +1,249 @@
+// The client API's validation and error mapping, without a cluster (fastify.inject and a fake node).
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildClientApi, type ApiKv, type ApiNode, type ClientApi } from '../../src/api/client-api.js';
+import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
+import { createLogger } from '../../src/log.js';
+import { NotLeaderError, OverloadedError, ReadTimeoutError, WriteLostError, WriteUnknownError } from '../../src/node/errors.js';
+import { decodeCommand } from '../../src/storage/command.js';
+import type { RaftStatus } from '../../src/raft/core.js';
+import type { SoftState } from '../../src/raft/types.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class FakeNode implements ApiNode {
+  writes: Uint8Array[] = [];
+  writeOutcome: () => Promise<{ index: number; term: number }> = async () => ({ index: 7, term: 2 });
+  readOutcome: () => Promise<number> = async () => 7;
+  barriers = 0;
+  softState: SoftState = { role: 'leader', leader: 'n1', term: 2 };
+  appliedIndex = 7;
+  lag = 0;
+  pending = { writes: 0, reads: 0 };
+  write(command: Uint8Array) {
+    this.writes.push(command);
+    return this.writeOutcome();
+  }
+  readBarrier() {
+    this.barriers++;
+    return this.readOutcome();
+  }
+  msSinceLeaderContact() {
+    return this.lag;
+  }
+  status(): RaftStatus {
+    return { id: 'n1', role: this.softState.role, term: 2, vote: 'n1', leader: this.softState.leader, commit: 7, applied: 7, firstIndex: 1, lastIndex: 7, leadTransferee: '', progress: null };
+  }
+}
+
+class FakeKv implements ApiKv {
+  data = new Map<string, Uint8Array>();
+  getSync(key: Uint8Array) {
+    return this.data.get(decoder.decode(key));
+  }
+  async scan(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }) {
+    const prefix = options.prefix === undefined ? '' : decoder.decode(options.prefix);
+    const start = options.start === undefined ? '' : decoder.decode(options.start);
+    const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix) && k >= start).sort();
+    const page = keys.slice(0, options.limit);
+    const next = keys[options.limit];
+    return {
+      entries: page.map((k) => [encoder.encode(k), this.data.get(k)!] as [Uint8Array, Uint8Array]),
+      nextStart: next === undefined ? null : encoder.encode(next),
+    };
+  }
+}
+
+let app: ClientApi;
+let node: FakeNode;
+let kv: FakeKv;
+
+function build(live = true): ClientApi {
+  node = new FakeNode();
+  kv = new FakeKv();
+  app = buildClientApi({
+    nodeId: 'n1',
+    clusterId: 'c',
+    node,
+    kv,
+    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
+    logger: createLogger({ level: 'silent', pretty: false }),
+    clientUrlOf: (id) => ({ n1: 'http://127.0.0.1:7001', n2: 'http://127.0.0.1:7002' })[id],
+    live: () => live,
+  });
+  return app;
+}
+
+afterEach(async () => {
+  await app?.close();
+});
+
+describe('writes', () => {
+  it('PUT answers 200 with the index and term once the node says the write is applied', async () => {
+    build();
+    const res = await app.inject({ method: 'PUT', url: '/kv/colour', payload: 'blue', headers: { 'content-type': 'text/plain' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ index: 7, term: 2 });
+    expect(res.headers['x-raft-index']).toBe('7');
+    expect(res.headers['x-raft-term']).toBe('2');
+    expect(decodeCommand(node.writes[0]!)).toEqual({ op: 'put', key: encoder.encode('colour'), value: expect.anything() });
+    expect(decoder.decode((decodeCommand(node.writes[0]!) as { value: Uint8Array }).value)).toBe('blue');
+  });
+
+  it('keys may contain slashes and percent-encoded UTF-8', async () => {
+    build();
+    await app.inject({ method: 'PUT', url: '/kv/a%2Fb/%C3%A9', payload: 'x' });
+    expect(decoder.decode(decodeCommand(node.writes[0]!).key)).toBe('a/b/é');
+  });
+
+  it('DELETE proposes a delete', async () => {
+    build();
+    const res = await app.inject({ method: 'DELETE', url: '/kv/colour' });
+    expect(res.statusCode).toBe(200);
+    expect(decodeCommand(node.writes[0]!).op).toBe('delete');
+  });
+
+  it.each([
+    ['an empty key', '/kv/', 400, 'bad_key'],
+    ['a key over the byte limit', `/kv/${'k'.repeat(17)}`, 400, 'bad_key'],
+    ['a multi-byte key over the byte limit', `/kv/${'%C3%A9'.repeat(9)}`, 400, 'bad_key'],
+    ['a control character', '/kv/a%00b', 400, 'bad_key'],
+  ])('refuses %s with %i %s', async (_what, url, status, error) => {
+    build();
+    const res = await app.inject({ method: 'PUT', url, payload: 'x' });
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toMatchObject({ error, message: expect.any(String) });
+    expect(node.writes).toEqual([]);
+  });
+
+  it('refuses a value over the limit with 413 and a JSON body', async () => {
+    build();
+    const res = await app.inject({ method: 'PUT', url: '/kv/big', payload: Buffer.alloc(65), headers: { 'content-type': 'application/octet-stream' } });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ error: 'value_too_large' });
+    expect(node.writes).toEqual([]);
+  });
+
+  it('maps the node\'s errors: unknown outcome 504, lost 503, overloaded 503 with Retry-After', async () => {
+    build();
+    node.writeOutcome = () => Promise.reject(new WriteUnknownError(9, 'was not applied in time'));
+    let res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' });
+    expect(res.statusCode).toBe(504);
+    expect(res.json()).toMatchObject({ error: 'outcome_unknown', message: expect.stringMatching(/may or may not/) });
+    node.writeOutcome = () => Promise.reject(new WriteLostError(9));
+    res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'not_committed' });
+    node.writeOutcome = () => Promise.reject(new OverloadedError('busy'));
+    res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+  });
+
+  it('on a follower: 307 to the leader with ?redirect=true; 503 when no leader is known or the hop limit is reached', async () => {
+    build();
+    node.writeOutcome = () => Promise.reject(new NotLeaderError('n2'));
+    let res = await app.inject({ method: 'PUT', url: '/kv/k?redirect=true', payload: 'v' });
+    expect(res.statusCode).toBe(307);
+    expect(res.headers['location']).toBe('http://127.0.0.1:7002/kv/k?redirect=true');
+    res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v', headers: { 'x-raftkv-forwarded-by': 'n3' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'not_leader' });
+    node.writeOutcome = () => Promise.reject(new NotLeaderError(''));
+    res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'no_leader' });
+    expect(res.headers['retry-after']).toBe('1');
+  });
+});
+
+describe('reads', () => {
+  it('GET is linearizable by default: it waits for the read barrier, then answers the raw value', async () => {
+    build();
+    kv.data.set('colour', encoder.encode('blue'));
+    const res = await app.inject({ method: 'GET', url: '/kv/colour' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('blue');
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    expect(res.headers['x-raft-read-index']).toBe('7');
+    expect(res.headers['x-raft-consistency']).toBe('linearizable');
+    expect(node.barriers).toBe(1);
+  });
+
+  it('a missing key is 404 with a JSON body', async () => {
+    build();
+    const res = await app.inject({ method: 'GET', url: '/kv/nothing' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: 'not_found', message: 'no such key' });
+  });
+
+  it('?consistency=stale skips the barrier and says how stale it may be; max_lag_ms refuses when too stale', async () => {
+    build();
+    kv.data.set('k', encoder.encode('v'));
+    let res = await app.inject({ method: 'GET', url: '/kv/k?consistency=stale' });
+    expect(res.statusCode).toBe(200);
+    expect(node.barriers).toBe(0);
+    expect(res.headers['x-raft-applied-index']).toBe('7');
+    expect(res.headers['x-raft-consistency']).toBe('stale');
+    node.lag = 5000;
+    res = await app.inject({ method: 'GET', url: '/kv/k?consistency=stale&max_lag_ms=1000' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'too_stale', message: expect.stringMatching(/5000 ms ago/) });
+    res = await app.inject({ method: 'GET', url: '/kv/k?consistency=stale&max_lag_ms=-1' });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'GET', url: '/kv/k?consistency=eventual' });
+    expect(res.statusCode).toBe(400);
+  });
+
+  it('a read that cannot get a read index fails with 503, never with stale data', async () => {
+    build();
+    kv.data.set('k', encoder.encode('v'));
+    node.readOutcome = () => Promise.reject(new NotLeaderError(''));
+    let res = await app.inject({ method: 'GET', url: '/kv/k' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'no_leader' });
+    node.readOutcome = () => Promise.reject(new ReadTimeoutError('slow'));
+    res = await app.inject({ method: 'GET', url: '/kv/k' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ error: 'read_timeout' });
+  });
+
+  it('lists keys by prefix with a cursor, and refuses a bad limit', async () => {
+    build();
+    for (const k of ['a1', 'a2', 'a3', 'b1']) kv.data.set(k, encoder.encode(`v-${k}`));
+    kv.data.set('a4', new Uint8Array([0xff, 0xfe]));
+    let res = await app.inject({ method: 'GET', url: '/kv?prefix=a&limit=2' });
+    expect(res.json()).toEqual({ items: [{ key: 'a1', value: 'v-a1' }, { key: 'a2', value: 'v-a2' }], next: 'a3' });
+    res = await app.inject({ method: 'GET', url: '/kv?prefix=a&limit=2&start=a3' });
+    expect(res.json()).toEqual({ items: [{ key: 'a3', value: 'v-a3' }, { key: 'a4', valueBase64: '//4=' }], next: null });
+    for (const limit of ['0', '6', 'x', '1.5']) {
+      res = await app.inject({ method: 'GET', url: `/kv?limit=${limit}` });
+      expect(res.statusCode).toBe(400);
+    }
+  });
+});
+
+describe('operations', () => {
+  it('/status, /livez and /readyz describe the node', async () => {
+    build();
+    expect((await app.inject({ method: 'GET', url: '/status' })).json()).toMatchObject({ id: 'n1', clusterId: 'c', role: 'leader', leader: 'n1', leaderClientUrl: 'http://127.0.0.1:7001', commit: 7 });
+    expect((await app.inject({ method: 'GET', url: '/livez' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    node.softState = { role: 'follower', leader: '', term: 3 };
+    const notReady = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json()).toMatchObject({ error: 'not_ready' });
+  });
+
+  it('a stopping node is not live', async () => {
+    build(false);
+    expect((await app.inject({ method: 'GET', url: '/livez' })).statusCode).toBe(503);
+  });
+
+  it('an unknown route is a JSON 404', async () => {
+    build();
+    const res = await app.inject({ method: 'POST', url: '/raft/messages' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: 'not_found' });
+  });
+});
