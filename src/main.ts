@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
 import { parseUnsafeModes } from './node/unsafe.js';
+import { createReadQueries, defaultPoolSize } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
@@ -20,6 +21,7 @@ import { FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './tran
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
   [--fault-injection] [--log-level info]
 environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
+  RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request)`;
 
 interface Args {
@@ -116,6 +118,12 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  const poolEnv = process.env['RAFTKV_READ_POOL_THREADS'];
+  const poolThreads = poolEnv !== undefined && poolEnv !== '' ? Number(poolEnv) : (config.readPoolThreads ?? defaultPoolSize());
+  if (!Number.isInteger(poolThreads) || poolThreads < 0) refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
+  const reads = await createReadQueries({ location: storage.location, kv: storage.kv, threads: poolThreads, logger });
+  logger.info({ threads: reads.threads }, reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started');
+
   let shuttingDown = false;
   const faults = args.faultInjection ? new FaultSwitch() : undefined;
   if (faults !== undefined) logger.warn('fault injection is enabled: peers holding the token can cut this node\'s links');
@@ -160,7 +168,11 @@ async function main(): Promise<void> {
     nodeId: args.id,
     clusterId: config.clusterId,
     node,
-    kv: storage,
+    kv: {
+      getSync: (key) => storage.getSync(key),
+      scanJson: (query) => reads.scanJson(query),
+      getManyJson: (keys) => reads.getManyJson(keys),
+    },
     limits: config.limits,
     logger,
     metrics,
@@ -179,6 +191,7 @@ async function main(): Promise<void> {
     await node.stop().catch(() => undefined);
     await peerServer.close().catch(() => undefined);
     await transport.close().catch(() => undefined);
+    await reads.close().catch(() => undefined);
     await storage.close().catch(() => undefined);
     logger.info('stopped');
     process.exit(code);

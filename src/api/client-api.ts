@@ -3,8 +3,10 @@
 //   PUT    /kv/<key>            raw body            200 {"index":N} once committed, applied, durable
 //   GET    /kv/<key>            linearizable        200 raw value | 404
 //   GET    /kv/<key>?consistency=stale[&max_lag_ms=M]   local state at once, says how stale
+//   GET    /kv/<key>?consistency=log               through the Raft log (slow; for comparison)
 //   DELETE /kv/<key>                                200 {"index":N}
 //   GET    /kv?prefix=&start=&limit=               200 {"items":[...],"next":cursor|null}
+//   POST   /mget  {"keys":[...]}                    200 {"items":[{"key","value"|null}...]}
 //   GET    /status  /livez  /readyz  /metrics
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
@@ -39,13 +41,13 @@ export interface ApiNode {
   readonly pending: { writes: number; reads: number };
 }
 
-/** Reads of the local state machine. */
+/** Reads of the local state machine: point reads inline, heavier queries wherever they run best. */
 export interface ApiKv {
   getSync(key: Uint8Array): Uint8Array | undefined;
-  scan(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<{
-    entries: [Uint8Array, Uint8Array][];
-    nextStart: Uint8Array | null;
-  }>;
+  /** A page of the scan as the JSON answer's bytes. */
+  scanJson(query: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<Uint8Array>;
+  /** Values of `keys` as the JSON answer's bytes. */
+  getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array>;
 }
 
 export interface ClientApiOptions {
@@ -62,10 +64,10 @@ export interface ClientApiOptions {
   readonly live: () => boolean;
 }
 
-type Consistency = 'linearizable' | 'stale';
+type Consistency = 'linearizable' | 'stale' | 'log';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
 const startedAt = Date.now();
+const BARRIER = encodeCommand({ op: 'barrier' });
 
 export function buildClientApi(options: ClientApiOptions) {
   const { node, kv, limits } = options;
@@ -165,8 +167,23 @@ export function buildClientApi(options: ClientApiOptions) {
       }
       return { consistency: 'stale', readIndex: node.appliedIndex };
     }
+    if (consistency === 'log') {
+      // Commit and apply a barrier entry, then read: linearizable the slow way, one log entry
+      // (and an fsync on a majority) per read. Kept for comparison with ReadIndex.
+      try {
+        const result = await node.write(BARRIER);
+        return { consistency: 'log', readIndex: result.index };
+      } catch (error) {
+        if (error instanceof NotLeaderError) {
+          await notLeader(request, reply, error.leader);
+          return null;
+        }
+        writeFailure(reply, error as Error);
+        return null;
+      }
+    }
     if (consistency !== 'linearizable') {
-      sendError(reply, 400, 'bad_request', `consistency must be "linearizable" (the default) or "stale", not ${JSON.stringify(consistency)}`);
+      sendError(reply, 400, 'bad_request', `consistency must be "linearizable" (the default), "stale" or "log", not ${JSON.stringify(consistency)}`);
       return null;
     }
     try {
@@ -180,7 +197,7 @@ export function buildClientApi(options: ClientApiOptions) {
   const readHeaders = (point: { consistency: Consistency; readIndex: number }): Record<string, string> => ({
     'x-raft-applied-index': String(node.appliedIndex),
     'x-raft-consistency': point.consistency,
-    ...(point.consistency === 'linearizable' ? { 'x-raft-read-index': String(point.readIndex) } : {}),
+    ...(point.consistency === 'stale' ? {} : { 'x-raft-read-index': String(point.readIndex) }),
   });
 
   app.get('/kv/*', async (request, reply) => {
@@ -191,7 +208,7 @@ export function buildClientApi(options: ClientApiOptions) {
     const value = kv.getSync(key.key);
     reply.headers(readHeaders(point));
     if (value === undefined) return sendError(reply, 404, 'not_found', 'no such key');
-    return reply.type('application/octet-stream').send(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    return reply.type('application/octet-stream').send(asBuffer(value));
   });
 
   app.get('/kv', async (request, reply) => {
@@ -205,12 +222,33 @@ export function buildClientApi(options: ClientApiOptions) {
     const start = queryBytes(query['start']);
     const point = await readPoint(request, reply);
     if (point === null) return reply;
-    const page = await kv.scan({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
+    const body = await kv.scanJson({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
     reply.headers(readHeaders(point));
-    return {
-      items: page.entries.map(([k, v]) => describeItem(k, v)),
-      next: page.nextStart === null ? null : textOrNull(page.nextStart),
-    };
+    return reply.type('application/json; charset=utf-8').send(asBuffer(body));
+  });
+
+  app.post('/mget', async (request, reply) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from((request.body as Uint8Array | undefined) ?? new Uint8Array(0)).toString('utf8'));
+    } catch {
+      return sendError(reply, 400, 'bad_request', 'the body must be JSON: {"keys":["a","b"]}');
+    }
+    const keysJson = (body as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keysJson) || keysJson.length === 0 || keysJson.length > limits.maxPageSize) {
+      return sendError(reply, 400, 'bad_request', `the body must be {"keys":[...]} with 1 to ${limits.maxPageSize} keys`);
+    }
+    const keys: Uint8Array[] = [];
+    for (const k of keysJson) {
+      const key = parseKey(typeof k === 'string' ? k : undefined, limits.maxKeyBytes);
+      if (!key.ok) return sendError(reply, 400, 'bad_key', `${JSON.stringify(k)}: ${key.message}`);
+      keys.push(key.key);
+    }
+    const point = await readPoint(request, reply);
+    if (point === null) return reply;
+    const answer = await kv.getManyJson(keys);
+    reply.headers(readHeaders(point));
+    return reply.type('application/json; charset=utf-8').send(asBuffer(answer));
   });
 
   // --- operations -----------------------------------------------------------------------------
@@ -272,24 +310,8 @@ function readFailure(reply: FastifyReply, error: Error): FastifyReply {
   throw error;
 }
 
-/** A key or value as text when it is valid UTF-8; otherwise base64 under a separate field. */
-function describeItem(key: Uint8Array, value: Uint8Array): Record<string, string> {
-  const item: Record<string, string> = {};
-  const k = textOrNull(key);
-  if (k === null) item['keyBase64'] = Buffer.from(key).toString('base64');
-  else item['key'] = k;
-  const v = textOrNull(value);
-  if (v === null) item['valueBase64'] = Buffer.from(value).toString('base64');
-  else item['value'] = v;
-  return item;
-}
-
-function textOrNull(bytes: Uint8Array): string | null {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    return null;
-  }
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export type ClientApi = ReturnType<typeof buildClientApi>;

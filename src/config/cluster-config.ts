@@ -38,6 +38,8 @@ export interface ClusterConfig {
   readonly peerToken: string | undefined;
   /** The directory data dirs are relative to: the config file's own. */
   readonly baseDir: string;
+  /** Worker threads of the read pool; undefined: every core but one (at least one); 0: none. */
+  readonly readPoolThreads: number | undefined;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -45,7 +47,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxValueBytes: 1024 * 1024,
   writeTimeoutMs: 5000,
   readTimeoutMs: 5000,
-  maxPageSize: 1000,
+  maxPageSize: 10_000,
 };
 
 export const DEFAULT_TIMING: RaftTiming = { tickMs: 50, electionTicks: 10, heartbeatTicks: 1 };
@@ -108,7 +110,10 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     maxPageSize: asInt(limitsJson['maxPageSize'] ?? DEFAULT_LIMITS.maxPageSize, 1, 100_000, where('limits.maxPageSize')),
   };
   const peerToken = root['peerToken'] === undefined ? undefined : asString(root['peerToken'], where('peerToken'));
-  return { clusterId, nodes, raft, limits, peerToken, baseDir };
+  const readsJson = root['reads'] === undefined ? {} : asObject(root['reads'], where('reads'));
+  const readPoolThreads =
+    readsJson['poolThreads'] === undefined ? undefined : asInt(readsJson['poolThreads'], 0, 256, where('reads.poolThreads'));
+  return { clusterId, nodes, raft, limits, peerToken, baseDir, readPoolThreads };
 }
 
 export function findNode(config: ClusterConfig, id: string): NodeSpec {

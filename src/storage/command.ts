@@ -5,7 +5,8 @@
 // Here it is 2 bytes for keys under 128 bytes (msgpack would need a map or an array plus two bin
 // headers), and decoding can be strict about every byte.
 //
-//   byte 0   op tag: 0x01 put, 0x02 delete; 0x03 is reserved for compare-and-set. 0x00 is never an
+//   byte 0   op tag: 0x01 put, 0x02 delete; 0x03 is reserved for compare-and-set; 0x04 barrier
+//            (the whole command: a read sent through the log changes nothing). 0x00 is never an
 //            op, so a zeroed buffer is not mistaken for a command.
 //   varint   key length: unsigned LEB128 in its shortest form, at most 4 bytes; the key is non-empty.
 //   key      the key bytes.
@@ -20,15 +21,19 @@ import { CorruptDataError } from './errors.js';
 
 export type Command =
   | { readonly op: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly op: 'delete'; readonly key: Uint8Array };
+  | { readonly op: 'delete'; readonly key: Uint8Array }
+  | { readonly op: 'barrier' };
 
 const OP_PUT = 0x01;
 const OP_DELETE = 0x02;
+const OP_BARRIER = 0x04;
+const BARRIER = new Uint8Array([OP_BARRIER]);
 
 /** Longest key a command can carry: what a 4-byte varint can express. */
 export const MAX_COMMAND_KEY_BYTES = 2 ** 28 - 1;
 
 export function encodeCommand(c: Command): Uint8Array {
+  if (c.op === 'barrier') return BARRIER.slice();
   if (c.key.length === 0) throw new RangeError('a command key must not be empty');
   if (c.key.length > MAX_COMMAND_KEY_BYTES) {
     throw new RangeError(`a command key must be at most ${MAX_COMMAND_KEY_BYTES} bytes, not ${c.key.length}`);
@@ -50,6 +55,10 @@ export function encodeCommand(c: Command): Uint8Array {
 export function decodeCommand(data: Uint8Array): Command {
   if (data.length === 0) throw new CorruptDataError('empty data is not a command (it is a leader\'s empty entry)');
   const tag = data[0];
+  if (tag === OP_BARRIER) {
+    if (data.length !== 1) throw new CorruptDataError(`barrier command has ${data.length - 1} unexpected bytes`);
+    return { op: 'barrier' };
+  }
   if (tag !== OP_PUT && tag !== OP_DELETE) {
     throw new CorruptDataError(`unknown command op 0x${(tag ?? 0).toString(16).padStart(2, '0')}`);
   }

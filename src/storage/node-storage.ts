@@ -280,6 +280,11 @@ export class NodeStorage implements Storage {
   }
 
   /** The state machine's last applied entry ({0, 0} when none): the core's `applied` at start-up. */
+  /** The state machine's sublevel, for read queries on the main thread. */
+  get kv(): ByteSublevel {
+    return this.handles.kv;
+  }
+
   get applied(): { index: number; term: number } {
     return { index: this.appliedState.index, term: this.appliedState.term };
   }
@@ -427,6 +432,7 @@ export class NodeStorage implements Storage {
         cause: error,
       });
     }
+    if (command.op === 'barrier') return { ...base, op: 'noop' };
     if (command.op === 'put') ops.push(putOp(this.handles.kv, command.key, command.value));
     else ops.push(delOp(this.handles.kv, command.key));
     return { ...base, op: command.op };

@@ -7,6 +7,7 @@ import { NotLeaderError, OverloadedError, ReadTimeoutError, WriteLostError, Writ
 import { decodeCommand } from '../../src/storage/command.js';
 import type { RaftStatus } from '../../src/raft/core.js';
 import type { SoftState } from '../../src/raft/types.js';
+import { formatPage, formatValues } from '../../src/reads/format.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -41,16 +42,19 @@ class FakeKv implements ApiKv {
   getSync(key: Uint8Array) {
     return this.data.get(decoder.decode(key));
   }
-  async scan(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }) {
+  async scanJson(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }) {
     const prefix = options.prefix === undefined ? '' : decoder.decode(options.prefix);
     const start = options.start === undefined ? '' : decoder.decode(options.start);
     const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix) && k >= start).sort();
     const page = keys.slice(0, options.limit);
     const next = keys[options.limit];
-    return {
-      entries: page.map((k) => [encoder.encode(k), this.data.get(k)!] as [Uint8Array, Uint8Array]),
-      nextStart: next === undefined ? null : encoder.encode(next),
-    };
+    return formatPage(
+      page.map((k) => [encoder.encode(k), this.data.get(k)!] as [Uint8Array, Uint8Array]),
+      next === undefined ? null : encoder.encode(next),
+    );
+  }
+  async getManyJson(keys: readonly Uint8Array[]) {
+    return formatValues(keys, keys.map((k) => this.getSync(k)));
   }
 }
 
@@ -93,7 +97,7 @@ describe('writes', () => {
   it('keys may contain slashes and percent-encoded UTF-8', async () => {
     build();
     await app.inject({ method: 'PUT', url: '/kv/a%2Fb/%C3%A9', payload: 'x' });
-    expect(decoder.decode(decodeCommand(node.writes[0]!).key)).toBe('a/b/é');
+    expect(decodeCommand(node.writes[0]!)).toMatchObject({ op: 'put', key: encoder.encode('a/b/é') });
   });
 
   it('DELETE proposes a delete', async () => {
@@ -206,6 +210,35 @@ describe('reads', () => {
     res = await app.inject({ method: 'GET', url: '/kv/k' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ error: 'read_timeout' });
+  });
+
+  it('?consistency=log commits a barrier through the log before reading', async () => {
+    build();
+    kv.data.set('k', encoder.encode('v'));
+    const res = await app.inject({ method: 'GET', url: '/kv/k?consistency=log' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('v');
+    expect(decodeCommand(node.writes[0]!)).toEqual({ op: 'barrier' });
+    expect(res.headers['x-raft-consistency']).toBe('log');
+    expect(res.headers['x-raft-read-index']).toBe('7');
+    expect(node.barriers).toBe(0);
+  });
+
+  it('POST /mget answers many keys at once, null for absent ones, and validates every key', async () => {
+    build();
+    kv.data.set('a', encoder.encode('1'));
+    kv.data.set('b', encoder.encode('2'));
+    let res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'x', 'b'] } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ items: [{ key: 'a', value: '1' }, { key: 'x', value: null }, { key: 'b', value: '2' }] });
+    expect(node.barriers).toBe(1);
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', ''] } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'bad_key' });
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['1', '2', '3', '4', '5', '6'] } });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'POST', url: '/mget', payload: 'not json', headers: { 'content-type': 'text/plain' } });
+    expect(res.statusCode).toBe(400);
   });
 
   it('lists keys by prefix with a cursor, and refuses a bad limit', async () => {

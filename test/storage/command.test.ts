@@ -4,6 +4,7 @@ import { CorruptDataError, decodeCommand, encodeCommand, type Command } from '..
 import { bytes } from './helpers.js';
 
 function plain(c: Command): unknown {
+  if (c.op === 'barrier') return { op: c.op };
   return c.op === 'put' ? { op: c.op, key: [...c.key], value: [...c.value] } : { op: c.op, key: [...c.key] };
 }
 
@@ -13,6 +14,12 @@ describe('command codec', () => {
     const del: Command = { op: 'delete', key: bytes('user/1') };
     expect(plain(decodeCommand(encodeCommand(put)))).toEqual(plain(put));
     expect(plain(decodeCommand(encodeCommand(del)))).toEqual(plain(del));
+  });
+
+  it('a barrier (a read sent through the log) is one byte, and nothing may follow it', () => {
+    expect([...encodeCommand({ op: 'barrier' })]).toEqual([0x04]);
+    expect(decodeCommand(new Uint8Array([0x04]))).toEqual({ op: 'barrier' });
+    expect(() => decodeCommand(new Uint8Array([0x04, 0x00]))).toThrow(CorruptDataError);
   });
 
   it('is compact: one op byte and a one-byte length for keys under 128 bytes', () => {
