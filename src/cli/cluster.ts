@@ -32,6 +32,8 @@ try {
 }
 
 const mainScript = fileURLToPath(new URL('../main.js', import.meta.url));
+/** Extra flags for each node's `node`, e.g. RAFTKV_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile. */
+const nodeFlags = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
@@ -39,7 +41,7 @@ for (const [i, node] of config.nodes.entries()) {
   const color = tty ? (COLORS[i % COLORS.length] ?? '') : '';
   const prefix = `${color}[${node.id}]${tty ? RESET : ''} `;
   const args = [mainScript, '--id', node.id, '--config', values.config, ...(values['fault-injection'] ? ['--fault-injection'] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   children.set(node.id, child);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
