@@ -31,6 +31,10 @@ export interface ProcessClusterOptions {
   readonly keepDir?: boolean;
   readonly dir?: string;
   readonly limits?: Record<string, number>;
+  /** Extra environment of every node process (e.g. RAFTKV_READ_POOL_THREADS=0 for a benchmark). */
+  readonly nodeEnv?: Record<string, string>;
+  /** Flags for each node's `node` before the script (e.g. --cpu-prof), like RAFTKV_NODE_ARGS. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the caller binds it right after). */
@@ -137,8 +141,8 @@ export class ProcessCluster {
     }
     const child = spawn(
       process.execPath,
-      [MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAFTKV_PEER_TOKEN: this.token, RAFTKV_LOG_LEVEL: 'info', ...env } },
+      [...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAFTKV_PEER_TOKEN: this.token, RAFTKV_LOG_LEVEL: 'info', ...this.options.nodeEnv, ...env } },
     );
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
