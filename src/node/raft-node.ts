@@ -270,24 +270,37 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messages.length > 0) this.outbox.send(rd.messages);
-    if (rd.hardState !== null || rd.entries.length > 0) {
-      const started = performance.now();
-      await this.store.persist(rd.hardState, rd.entries);
-      const seconds = (performance.now() - started) / 1000;
-      this.metrics?.fsyncSeconds.observe(seconds);
-      this.metrics?.fsyncs.inc();
-      this.metrics?.entriesPersisted.inc(rd.entries.length);
-    }
+    // Committed entries already in the durable log (all of them, on a leader) are applied while
+    // this Ready is persisted, so a write's answer does not wait for the next batch's fsync. Those
+    // that arrive in this very Ready (a follower's) are applied only once they are on disk.
+    const firstNew = rd.entries[0]?.index ?? Infinity;
+    const split = rd.committedEntries.findIndex((e) => e.index >= firstNew);
+    const durable = split < 0 ? rd.committedEntries : rd.committedEntries.slice(0, split);
+    const arriving = split < 0 ? [] : rd.committedEntries.slice(split);
+    await Promise.all([this.persist(rd), this.apply(durable)]);
     if (rd.persistedMessages.length > 0) this.outbox.send(rd.persistedMessages);
-    if (rd.committedEntries.length > 0) {
-      const outcomes = await this.store.applyEntries(rd.committedEntries);
-      this.metrics?.entriesApplied.inc(outcomes.length);
-      for (const o of outcomes) this.writes.applied(o.index, o.term);
-      this.appliedWaiters.applied(this.store.applied.index);
-    }
+    await this.apply(arriving);
     for (const rs of rd.readStates) this.reads.confirmed(rs.ctx, rs.index);
     for (const ctx of rd.failedReads) this.reads.failed(ctx);
     this.core.advance(rd);
+  }
+
+  private async persist(rd: Ready): Promise<void> {
+    if (rd.hardState === null && rd.entries.length === 0) return;
+    const started = performance.now();
+    await this.store.persist(rd.hardState, rd.entries);
+    this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
+    this.metrics?.fsyncs.inc();
+    this.metrics?.entriesPersisted.inc(rd.entries.length);
+  }
+
+  /** Applies committed entries and settles the requests waiting on them. */
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const outcomes = await this.store.applyEntries(entries);
+    this.metrics?.entriesApplied.inc(outcomes.length);
+    for (const o of outcomes) this.writes.applied(o.index, o.term);
+    this.appliedWaiters.applied(this.store.applied.index);
   }
 
   /** Proposes every queued write in one batch: one Ready, one fsync, however many writes. */

@@ -10,7 +10,9 @@
 //  - the log holds entries firstIndex..lastIndex without gaps, with non-decreasing terms that never
 //    exceed the hard state's term;
 //  - hardState.commit <= lastIndex (committed entries are never lost or truncated);
-//  - applied.index <= hardState.commit, and applied.term is the term of that log entry.
+//  - applied.index <= lastIndex, and applied.term is the term of that log entry. Applied entries were
+//    committed, so on open the commit is raised to applied if it lags: the driver may apply
+//    committed entries while the Ready that records their commit is still being persisted.
 
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -400,15 +402,15 @@ export class NodeStorage implements Storage {
     this.cache.append(entries);
   }
 
-  /** Committed entries arrive in order, from applied + 1, and are in the durable, committed log. */
+  /**
+   * Committed entries arrive in order, from applied + 1, and are in the durable log. (Their commit
+   * may still be on its way to disk: the driver overlaps applying with the next persist.)
+   */
   private assertApplyContract(entries: readonly Entry[]): void {
     let expected = this.appliedState.index + 1;
     for (const entry of entries) {
       assert(entry.index === expected, () => `applyEntries: entry ${entry.index} given, ${expected} expected next`);
-      assert(
-        entry.index <= this.hardState.commit,
-        () => `applyEntries: entry ${entry.index} is beyond the durable commit ${this.hardState.commit}`,
-      );
+      assert(entry.index <= this.lastIndex(), () => `applyEntries: entry ${entry.index} is beyond the durable log (${this.lastIndex()})`);
       assert(
         entry.term === this.terms.termAt(entry.index),
         () => `applyEntries: entry ${entry.index} has term ${entry.term}, the log says ${this.terms.termAt(entry.index)}`,
@@ -522,7 +524,11 @@ async function loadState(handles: Database, cacheBytes: number): Promise<LoadedS
   const hardState = hardStateBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(hardStateBytes);
   const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
   const { terms, cache } = await loadLog(handles.log, cacheBytes);
-  return { hardState, applied, terms, cache };
+  // An apply may have landed before the persist that recorded its commit (they overlap): entries
+  // that were applied were committed, so the commit is at least the applied index.
+  // (An applied index beyond the log is not raised into the commit: validation refuses it.)
+  const commit = applied.index <= terms.lastIndex ? Math.max(hardState.commit, applied.index) : hardState.commit;
+  return { hardState: commit === hardState.commit ? hardState : { ...hardState, commit }, applied, terms, cache };
 }
 
 /**
@@ -575,8 +581,8 @@ function validateLoadedState(state: LoadedState): void {
   if (hardState.commit > lastIndex) {
     throw new CorruptDataError(`the hard state commits entry ${hardState.commit}, but the log ends at entry ${lastIndex}: committed entries are lost`);
   }
-  if (applied.index > hardState.commit) {
-    throw new CorruptDataError(`the state machine applied entry ${applied.index}, but the hard state only commits ${hardState.commit}`);
+  if (applied.index > lastIndex) {
+    throw new CorruptDataError(`the state machine applied entry ${applied.index}, but the log ends at entry ${lastIndex}`);
   }
   if (applied.index >= FIRST_INDEX && terms.termAt(applied.index) !== applied.term) {
     throw new CorruptDataError(

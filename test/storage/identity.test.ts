@@ -130,9 +130,9 @@ describe('corrupt or inconsistent data on disk is refused at open', () => {
       /has term 2, beyond the hard state's term 1/,
     ],
     [
-      'applied beyond commit',
-      (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), packr.pack({ index: 4, term: 2 }))),
-      /applied entry 4, but the hard state only commits 3/,
+      'applied beyond the log',
+      (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), packr.pack({ index: 5, term: 2 }))),
+      /applied entry 5, but the log ends at entry 4/,
     ],
     [
       'an applied term that disagrees with the log',

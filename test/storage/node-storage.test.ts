@@ -194,11 +194,22 @@ describe('NodeStorage: applying committed entries', () => {
     await expect(restarted.applyEntries(commands.slice(7))).rejects.toThrow(RaftInvariantError);
   });
 
-  it('refuses entries out of order, beyond the durable commit, or not matching the log', async () => {
+  it('an apply that lands before the persist recording its commit reopens with the commit raised to it', async () => {
+    // The driver applies committed entries while the next Ready (carrying the new commit) is
+    // being persisted; a crash in between leaves applied > the persisted commit.
     const storage = await fixture.open(await fixture.tempDir());
-    await storage.persist({ term: 2, vote: 'n1', commit: 4 }, commands);
+    await storage.persist({ term: 2, vote: 'n1', commit: 2 }, commands.slice(0, 4));
+    await storage.applyEntries(commands.slice(0, 4));
+    const reopened = await fixture.reopen(storage);
+    expect(reopened.applied.index).toBe(4);
+    expect(reopened.initialHardState()).toEqual({ term: 2, vote: 'n1', commit: 4 });
+  });
+
+  it('refuses entries out of order, beyond the durable log, or not matching the log', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    await storage.persist({ term: 2, vote: 'n1', commit: 4 }, commands.slice(0, 4));
     await expect(storage.applyEntries(commands.slice(1, 3))).rejects.toThrow(/2 given, 1 expected/);
-    await expect(storage.applyEntries(commands.slice(0, 6))).rejects.toThrow(/beyond the durable commit 4/);
+    await expect(storage.applyEntries(commands.slice(0, 6))).rejects.toThrow(/beyond the durable log \(4\)/);
     await expect(storage.applyEntries([entry(1, 2)])).rejects.toThrow(/the log says 1/);
     expect(storage.applied).toEqual({ index: 0, term: 0 });
     expect(await storage.applyEntries([])).toEqual([]);
