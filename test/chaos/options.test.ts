@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseChaosArgs, secondsRange, UsageError } from './options.js';
+
+const parse = (...args: string[]) => parseChaosArgs(args, () => 777);
+
+describe('the chaos command line', () => {
+  it('has the documented defaults, with a random seed', () => {
+    expect(parse()).toEqual({ ...DEFAULTS, seed: 777, kinds: [...DEFAULTS.kinds] });
+  });
+
+  it('parses every option', () => {
+    const options = parse('--nodes', '5', '--clients', '4', '--duration', '20', '--seed', '9', '--nemesis', 'kill,partition-link', '--fault-seconds', '1-2.5', '--gap-seconds', '3', '--keys', '5', '--timeout', '1500', '--unsafe', 'early-ack', '--max-ops', '1000', '--checker-steps', '99', '--out', '/tmp/x', '--network', 'netns');
+    expect(options).toMatchObject({
+      nodes: 5,
+      clients: 4,
+      durationMs: 20_000,
+      seed: 9,
+      kinds: ['kill-random', 'kill-leader', 'kill-all', 'partition-link'],
+      faultMs: { min: 1000, max: 2500 },
+      gapMs: { min: 3000, max: 3000 },
+      keys: 5,
+      requestTimeoutMs: 1500,
+      unsafeMode: 'early-ack',
+      maxOps: 1000,
+      checkerSteps: 99,
+      outDir: '/tmp/x',
+      network: 'netns',
+    });
+  });
+
+  it('returns null for --help and explains bad input', () => {
+    expect(parse('--help')).toBeNull();
+    expect(() => parse('--nodes', '4')).toThrow(UsageError);
+    expect(() => parse('--duration', 'long')).toThrow(/--duration must be an integer/);
+    expect(() => parse('--nemesis', 'bogus')).toThrow(/unknown nemesis/);
+    expect(() => parse('--network', 'tc')).toThrow(/--network/);
+    expect(() => parse('--frobnicate')).toThrow(UsageError);
+    expect(() => secondsRange('6-2', 'x', DEFAULTS.faultMs)).toThrow(/empty range/);
+  });
+});

@@ -1,0 +1,292 @@
+// One chaos run, start to verdict: cluster up, clients and nemesis for the duration, heal and read
+// every key, check the history, write the run directory (history, node logs, summary, report).
+// Every process it starts is killed by PID before it returns, whatever happened.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { checkLinearizability, type CheckResult } from '../../src/check/linearizability.js';
+import { ChaosCluster, tailOfFile } from './chaos-cluster.js';
+import { RunClock, sleep } from './clock.js';
+import { recoverAndReadAll, type FinalReadsResult } from './final-reads.js';
+import { KvClient } from './kv-client.js';
+import { leaderChanges, leadershipsFromLogs, type Leadership } from './leaders.js';
+import { Nemesis } from './nemesis.js';
+import { isPartition } from './nemesis-kinds.js';
+import { FaultSwitchNetwork, type NetworkFaults } from './network.js';
+import { LeaderObserver } from './observer.js';
+import type { ChaosOptions } from './options.js';
+import { Progress, type ProgressMode } from './progress.js';
+import { HistoryRecorder, type ChaosOp } from './recorder.js';
+import { decideVerdict, EXIT_CODES, type ChaosSummary, type CrashReport, type ViolationDetail } from './result.js';
+import { generateSchedule } from './schedule.js';
+import { countBy, longestUnavailability, lostAckedWrites, opStats, timeline } from './summary.js';
+import { renderReport } from './report-html.js';
+import { formatSummary } from './format-summary.js';
+import { Workload } from './workload.js';
+
+export interface RunHooks {
+  /** How progress is shown (default none). */
+  readonly progress?: ProgressMode;
+  /** Where text goes (default stdout). */
+  readonly write?: (text: string) => void;
+  /** Aborting it ends the run early (Ctrl-C): cleanup and a report of what ran, verdict at best inconclusive. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ChaosRun {
+  readonly summary: ChaosSummary;
+  readonly runDir: string;
+}
+
+/** How long the cluster gets to elect its first leader, and to recover after the faults. */
+const STARTUP_TIMEOUT_MS = 20_000;
+const RECOVERY_TIMEOUT_MS = 30_000;
+const LOG_TAIL_LINES = 30;
+const MAX_CULPRITS_SHOWN = 40;
+
+export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Promise<ChaosRun> {
+  const write = hooks.write ?? ((text: string) => void process.stdout.write(text));
+  const progress = new Progress(hooks.progress ?? 'none', write);
+  const log = (line: string): void => progress.log(line);
+  const clock = new RunClock();
+  const startedAt = new Date(clock.wallOrigin);
+  const runDir = resolve(options.outDir ?? join('chaos-runs', `${timestamp(startedAt)}-${options.seed}`));
+  mkdirSync(join(runDir, 'nodes'), { recursive: true });
+
+  const nodeIds = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+  const keys = Array.from({ length: options.keys }, (_, i) => `k${i}`);
+  const schedule = generateSchedule({
+    seed: options.seed,
+    kinds: options.kinds,
+    nodeIds,
+    durationMs: options.durationMs,
+    faultMs: options.faultMs,
+    gapMs: options.gapMs,
+  });
+  log(
+    `chaos run: seed ${options.seed}, ${options.nodes} nodes, ${options.clients} clients, ${options.durationMs / 1000} s, ` +
+      `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}` +
+      (options.unsafeMode === null ? '' : `, UNSAFE node mode ${options.unsafeMode}`),
+  );
+  log(`run dir: ${runDir}`);
+
+  const recorder = new HistoryRecorder(options.maxOps, join(runDir, 'history.jsonl'));
+  const problems: string[] = [];
+  let cluster: ChaosCluster | null = null;
+  let nemesis: Nemesis | null = null;
+  let observer: LeaderObserver | null = null;
+  let finalReads: FinalReadsResult | null = null;
+  let workloadFrom = 0;
+  let workloadTo = 0;
+  const crashed = new AbortController();
+  try {
+    const serverTimeoutMs = Math.max(200, Math.round(options.requestTimeoutMs * 0.75));
+    cluster = await ChaosCluster.create(
+      {
+        nodes: options.nodes,
+        faultInjection: true,
+        keepDir: true,
+        // Answer stuck requests before the client's own deadline, so more outcomes are definite.
+        limits: { writeTimeoutMs: serverTimeoutMs, readTimeoutMs: serverTimeoutMs },
+        ...(options.unsafeMode === null ? {} : { env: { RAFTKV_UNSAFE_TEST_MODE: options.unsafeMode } }),
+      },
+      clock,
+    );
+    const live = cluster;
+    cluster.onCrash((crash) => {
+      log(`!!! node ${crash.node} exited on its own (code ${crash.code}, signal ${crash.signal}): stopping the run`);
+      crashed.abort();
+    });
+    const urls = new Map(live.processes.nodes.map((n) => [n.id, n.clientUrl]));
+    const network = createNetwork(options, live);
+    cluster.startAll();
+    try {
+      const leader = await live.processes.waitForLeader(STARTUP_TIMEOUT_MS);
+      log(`cluster up: leader ${leader}`);
+    } catch (error) {
+      throw new SetupError(`the cluster elected no leader at startup: ${(error as Error).message}`);
+    }
+
+    observer = new LeaderObserver(live, urls, clock);
+    observer.start();
+    nemesis = new Nemesis(live, network, schedule, clock, log);
+    const workload = new Workload(
+      { seed: options.seed, clients: options.clients, keys, nodeIds, mix: options.mix },
+      () => new KvClient({ urls, timeoutMs: options.requestTimeoutMs }),
+      recorder,
+      clock,
+    );
+    workloadFrom = clock.now();
+    workload.start();
+    nemesis.start(workloadFrom + options.durationMs);
+    const watched = { observer, nemesis };
+    progress.start({
+      elapsedMs: () => clock.now() - workloadFrom,
+      durationMs: options.durationMs,
+      counts: () => recorder.counts,
+      fault: () => watched.nemesis.current,
+      leader: () => watched.observer.leader,
+    });
+
+    const stop = AbortSignal.any([crashed.signal, ...(hooks.signal === undefined ? [] : [hooks.signal])]);
+    await Promise.race([sleep(options.durationMs, stop), workload.done]);
+    await workload.stop();
+    workloadTo = clock.now();
+    if (!recorder.hasRoom) problems.push(`the history cap (--max-ops ${options.maxOps}) was reached; the clients stopped early`);
+    await nemesis.stop();
+    progress.stop();
+    if (hooks.signal?.aborted === true) {
+      problems.push('the run was interrupted');
+    } else {
+      log('healing everything, restarting dead nodes, reading every key...');
+      const kv = new KvClient({ urls, timeoutMs: options.requestTimeoutMs });
+      try {
+        finalReads = await recoverAndReadAll({ cluster: live, network, kv, recorder, clock, keys, timeoutMs: RECOVERY_TIMEOUT_MS });
+      } finally {
+        await kv.close();
+      }
+      if (finalReads.recovered) log(`recovered: leader ${finalReads.leader}, ${finalReads.values.size} keys read`);
+      else log(`did not recover: ${finalReads.problem}`);
+      for (const stuck of finalReads.stuckNodes) log(`warning: ${stuck.node} served no linearizable read after recovery (${stuck.answers})`);
+    }
+  } catch (error) {
+    problems.push(error instanceof SetupError ? error.message : `runner error: ${(error as Error).stack ?? String(error)}`);
+  } finally {
+    progress.stop();
+    await observer?.stop().catch(() => undefined);
+    await cluster?.destroy().catch((error: unknown) => problems.push(`cleanup: ${String(error)}`));
+    await recorder.close();
+  }
+
+  const endedAt = clock.now();
+  const nodeLogs = cluster === null ? [] : collectLogs(cluster, runDir);
+  const crashes: CrashReport[] = (cluster?.crashes ?? []).map((crash) => ({
+    ...crash,
+    logTail: tailOfFile(join(runDir, 'nodes', `${crash.node}.log`), LOG_TAIL_LINES),
+  }));
+  if (cluster !== null) rmSync(cluster.processes.dir, { recursive: true, force: true });
+
+  const fromLogs = leadershipsFromLogs(nodeLogs, (t) => clock.fromWall(t));
+  const leaderships: Leadership[] = fromLogs.length > 0 ? fromLogs : (observer?.leaderships ?? []);
+
+  log(`checking ${recorder.ops.length} operations for linearizability...`);
+  const checkStarted = performance.now();
+  let check: CheckResult | null = null;
+  if (recorder.ops.length > 0) {
+    try {
+      check = checkLinearizability(recorder.ops, { maxStepsPerKey: options.checkerSteps });
+    } catch (error) {
+      problems.push(`the checker refused the history: ${(error as Error).message}`);
+    }
+  }
+  const checkMs = performance.now() - checkStarted;
+
+  const workloadOps = recorder.ops.filter((op) => op.final !== true);
+  const finalValues = finalReads?.values ?? new Map<string, string | null>();
+  const lost = lostAckedWrites(recorder.ops, finalValues);
+  const stats = opStats(workloadOps);
+  const verdict = decideVerdict({
+    linearizability: check?.result ?? 'not-run',
+    lostWrites: lost.length,
+    crashes,
+    recovered: finalReads?.recovered ?? false,
+    recoveryProblem: finalReads?.problem ?? (problems.length > 0 ? 'the run did not get that far' : null),
+    okOps: stats.all.ok,
+    problems,
+  });
+  const byId = new Map(recorder.ops.map((op) => [op.id, op]));
+  const faults = nemesis?.records ?? [];
+  const summary: ChaosSummary = {
+    seed: options.seed,
+    startedAt: startedAt.toISOString(),
+    config: {
+      nodes: options.nodes,
+      clients: options.clients,
+      durationMs: options.durationMs,
+      kinds: options.kinds,
+      network: options.network,
+      keys: options.keys,
+      requestTimeoutMs: options.requestTimeoutMs,
+      faultMs: options.faultMs,
+      gapMs: options.gapMs,
+      unsafeMode: options.unsafeMode,
+    },
+    schedule,
+    workload: { from: workloadFrom, to: workloadTo, capReached: !recorder.hasRoom },
+    endedAt,
+    ops: { ...stats, total: workloadOps.length, unexpected: recorder.unexpected, reasons: countBy(workloadOps.filter((op) => op.status !== 'ok'), (op) => `${op.kind} ${op.reason}`) },
+    opsPerSecond: workloadTo > workloadFrom ? (workloadOps.length * 1000) / (workloadTo - workloadFrom) : 0,
+    faults,
+    faultCounts: countBy(faults, (f) => f.kind),
+    leaderships,
+    leaderChanges: leaderChanges(leaderships),
+    unavailability: longestUnavailability(workloadOps, workloadFrom, workloadTo),
+    timeline: timeline(workloadOps, workloadFrom, Math.max(workloadTo, workloadFrom + 1)),
+    recovery: {
+      recovered: finalReads?.recovered ?? false,
+      problem: finalReads?.problem ?? null,
+      leader: finalReads?.leader ?? null,
+      finalValues: Object.fromEntries(finalValues),
+      stuckNodes: finalReads?.stuckNodes ?? [],
+    },
+    linearizability: {
+      result: check?.result ?? 'not-run',
+      checkMs,
+      keys: (check?.keys ?? []).map((k) => (k.result === 'violation' ? { key: k.key, result: k.result, ops: k.ops, message: k.message, failedOp: k.failedOp } : k)),
+      violations: (check?.keys ?? []).flatMap((k): ViolationDetail[] =>
+        k.result === 'violation'
+          ? [{ key: k.key, message: k.message, failedOp: k.failedOp, culprits: shownCulprits(k.culprits, k.failedOp).flatMap((id) => byId.get(id) ?? []) }]
+          : [],
+      ),
+    },
+    durability: { acknowledgedWrites: recorder.ops.filter((op) => op.kind !== 'get' && op.status === 'ok').length, lost },
+    crashes,
+    problems,
+    verdict: verdict.verdict,
+    reasons: verdict.reasons,
+    exitCode: EXIT_CODES[verdict.verdict],
+  };
+  writeFileSync(join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  writeFileSync(join(runDir, 'report.html'), renderReport(summary));
+  write(`${formatSummary(summary, runDir)}\n`);
+  return { summary, runDir };
+}
+
+class SetupError extends Error {}
+
+function createNetwork(options: ChaosOptions, cluster: ChaosCluster): NetworkFaults {
+  if (options.network === 'netns') throw new SetupError('--network netns is not available in this build of the runner');
+  const needsSwitch = options.kinds.some(isPartition);
+  return new FaultSwitchNetwork(
+    cluster.processes.nodes.map((n) => ({ id: n.id, peerUrl: n.peerUrl })),
+    { token: cluster.processes.token, clusterId: cluster.processes.clusterId },
+    needsSwitch ? 5000 : 1000,
+  );
+}
+
+/** Copies every node's log into the run directory and returns their contents. */
+function collectLogs(cluster: ChaosCluster, runDir: string): string[] {
+  const texts: string[] = [];
+  for (const node of cluster.processes.nodes) {
+    if (!existsSync(node.logFile)) continue;
+    const target = join(runDir, 'nodes', `${node.id}.log`);
+    copyFileSync(node.logFile, target);
+    texts.push(readFileSync(target, 'utf8'));
+  }
+  return texts;
+}
+
+/** The checker's culprits can list a whole linearizable prefix: keep its end, the failed op and what was concurrent with it. */
+function shownCulprits(culprits: readonly number[], failedOp: number): number[] {
+  if (culprits.length <= MAX_CULPRITS_SHOWN) return [...culprits];
+  const at = culprits.indexOf(failedOp);
+  if (at < 0) return culprits.slice(0, MAX_CULPRITS_SHOWN);
+  const before = Math.max(0, at - 10);
+  return culprits.slice(before, before + MAX_CULPRITS_SHOWN);
+}
+
+function timestamp(date: Date): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
+}
+
+export type { ChaosOp };
