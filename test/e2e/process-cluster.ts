@@ -167,7 +167,10 @@ export class ProcessCluster {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill(signal);
     if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      // A cleared timer: a pending 15 s one would keep the caller's process alive after the work.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+      clearTimeout(timer);
       if (node.process === child) {
         child.kill('SIGKILL');
         await exited;
