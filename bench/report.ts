@@ -1,0 +1,76 @@
+// The benchmark's result as one JSON document (bench/results/<timestamp>.json): everything measured,
+// the machine it ran on, and the derived figures (ratios, batching factor, targets).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { REPO_ROOT } from '../test/e2e/process-cluster.js';
+import type { BenchOptions } from './options.js';
+import type { CaseResult, MachineInfo, NodeMemory, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
+import type { TargetResult } from './targets.js';
+
+export interface Batching {
+  /** Sum over the nodes of synchronous log writes during the measured PUT runs. */
+  readonly fsyncs: number;
+  /** Client writes acknowledged (raftkv) or answered 2xx (etcd) during the same runs. */
+  readonly writes: number;
+  /** fsyncs / writes: 3 means one fsync per write on each of 3 nodes (no batching); lower is better. */
+  readonly fsyncsPerWrite: number | null;
+}
+
+export interface BenchReport {
+  readonly format: 1;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly command: string;
+  readonly options: BenchOptions;
+  readonly machine: MachineInfo;
+  readonly tool: ToolName;
+  readonly systems: { readonly raftkv: string | null; readonly etcd: string | null };
+  /** Flags given to every etcd member besides names, URLs and data dirs. */
+  readonly etcdFlags: readonly string[] | null;
+  /** etcd processes not started by the benchmark that were running (they share the CPU). */
+  readonly foreignEtcdPids: readonly number[];
+  readonly cases: readonly CaseResult[];
+  readonly memory: { readonly afterWrites: readonly NodeMemory[]; readonly atEnd: readonly NodeMemory[] };
+  readonly batching: { readonly raftkv: Batching | null; readonly etcd: Readonly<Record<string, Batching>> };
+  /** raftkv linearizable GET / GET through the log at the highest connection count (issue 4: >= 3). */
+  readonly readPathRatio: number | null;
+  readonly scanUnderWrite: readonly ScanUnderWriteResult[];
+  readonly targets: readonly TargetResult[];
+  readonly notes: readonly string[];
+}
+
+export function defaultResultPath(startedAt: Date): string {
+  return join(REPO_ROOT, 'bench/results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+}
+
+export function writeReport(path: string, report: BenchReport): void {
+  mkdirSync(dirname(path), { recursive: true });
+  // Infinity (a p99 ratio over a zero p99) becomes null in JSON; say so rather than lose it silently.
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** The fastest etcd run of a case (v2 or v3), ignoring failed ones. */
+export function etcdBest(c: CaseResult): VariantRun | null {
+  const runs = c.runs.filter((r) => r.system === 'etcd' && r.failed === undefined && r.load.requests > 0);
+  return runs.reduce<VariantRun | null>((best, r) => (best === null || r.load.reqPerSec > best.load.reqPerSec ? r : best), null);
+}
+
+export function raftkvRun(c: CaseResult): VariantRun | null {
+  return c.runs.find((r) => r.system === 'raftkv') ?? null;
+}
+
+/** raftkv req/s over etcd best req/s for one case; null without both. */
+export function ratio(c: CaseResult): number | null {
+  const ours = raftkvRun(c);
+  const theirs = etcdBest(c);
+  if (ours === null || theirs === null || ours.failed !== undefined || theirs.load.reqPerSec === 0) return null;
+  return ours.load.reqPerSec / theirs.load.reqPerSec;
+}
+
+export function batchingOf(runs: readonly VariantRun[]): Batching | null {
+  if (runs.length === 0) return null;
+  const fsyncs = runs.reduce((sum, r) => sum + r.deltas.fsyncs, 0);
+  // raftkv counts acknowledged writes itself; for etcd the 2xx answers stand in.
+  const writes = runs.reduce((sum, r) => sum + (r.deltas.writesAcknowledged ?? Math.max(0, r.load.requests - r.load.non2xx)), 0);
+  return { fsyncs, writes, fsyncsPerWrite: writes > 0 ? fsyncs / writes : null };
+}
