@@ -29,7 +29,9 @@ export function renderReport(summary: ChaosSummary): string {
 ${cards(summary)}
 <section><h2>Throughput <small>operations per second, by outcome</small></h2>${throughputChart(summary)}</section>
 <section><h2>Latency <small>p50 and p99 of successful operations per second, log scale</small></h2>${latencyChart(summary)}</section>
+<section><h2>Nodes <small>share of the operations sent to each node that succeeded, per second; the node's own faults drawn over it</small></h2>${nodeChart(summary)}</section>
 ${legend()}
+${warnings(summary)}
 ${violations(summary)}
 ${lostWrites(summary)}
 ${crashes(summary)}
@@ -58,7 +60,7 @@ function cards(s: ChaosSummary): string {
   return `<div class="cards">
 ${card('ok', fmtInt(all.ok), 'ok')}
 ${card('failed (definitely not applied)', fmtInt(all.fail), 'warn')}
-${card('unknown outcome', fmtInt(all.unknown), all.unknown > 0 ? 'unk' : '')}
+${card('unknown outcome (timed out, cut off)', fmtInt(all.unknown))}
 ${card('ops/s', s.opsPerSecond.toFixed(0))}
 ${card('latency p50 / p99', `${ms(all.p50)} / ${ms(all.p99)}`)}
 ${card('faults injected', String(s.faults.length))}
@@ -117,7 +119,7 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
     if (t < 0 || t > f.seconds) continue;
     const x = f.x(t);
     over.push(`<line x1="${x}" x2="${x}" y1="${f.plotTop}" y2="${f.plotBottom}" class="leader"><title>${esc(`${l.leader} became leader in term ${l.term} at ${t.toFixed(2)} s`)}</title></line>`);
-    over.push(`<text x="${x + 2}" y="${f.plotBottom - 4 - (row % 2) * 12}" class="llabel">${esc(l.leader)}·t${l.term}</text>`);
+    over.push(`<text x="${x + 3}" y="${f.plotBottom - 5 - (row % 2) * 13}" class="llabel">${esc(l.leader)}·t${l.term}</text>`);
     row++;
   }
   return { under: under.join(''), over: over.join('') };
@@ -194,6 +196,63 @@ function latencyChart(s: ChaosSummary): string {
     grid.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${MARGIN.left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${v >= 1000 ? `${v / 1000}s` : `${v}ms`}</text>`);
   }
   return svg(f, `${under}${grid.join('')}${line((b) => b.p99, 'l-p99', 'p99')}${line((b) => b.p50, 'l-p50', 'p50')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">latency</text>`, 'latency per second');
+}
+
+function nodeChart(s: ChaosSummary): string {
+  const nodes = Object.keys(s.nodeTimeline).sort();
+  const rowH = 26;
+  const top = 10;
+  const height = top + nodes.length * rowH + MARGIN.bottom;
+  const base = frame(s, height);
+  const f: Frame = { ...base, plotTop: top };
+  const rel = (t: number): number => (t - s.workload.from) / 1000;
+  const cellW = Math.max(1, f.x(1) - f.x(0));
+  const parts: string[] = [];
+  nodes.forEach((node, i) => {
+    const y = f.plotTop + i * rowH;
+    parts.push(`<text x="${MARGIN.left - 8}" y="${y + rowH / 2 + 4}" class="tick" text-anchor="end">${esc(node)}</text>`);
+    (s.nodeTimeline[node] ?? []).forEach((cell, second) => {
+      const total = cell.ok + cell.notOk;
+      const color = total === 0 ? '#eaeef2' : shade(cell.ok / total);
+      parts.push(`<rect x="${f.x(second)}" y="${y + 3}" width="${cellW - 0.5}" height="${rowH - 6}" fill="${color}"><title>${esc(`${node}, ${second}–${second + 1} s: ${cell.ok} ok, ${cell.notOk} not ok`)}</title></rect>`);
+    });
+    for (const fault of s.faults) {
+      if (!fault.nodes.includes(node)) continue;
+      const family = fault.kind.split('-')[0]!;
+      const x0 = f.x(rel(fault.start));
+      const x1 = f.x(rel(fault.end ?? s.workload.to));
+      const label = family === 'kill' ? 'killed' : family === 'pause' ? 'paused' : 'cut';
+      parts.push(`<rect x="${x0}" y="${y + 1}" width="${Math.max(2, x1 - x0)}" height="${rowH - 2}" fill="none" stroke="${FAMILY_COLORS[family] ?? '#888'}" stroke-width="2" rx="3"><title>${esc(fault.label)}</title></rect>`);
+      if (x1 - x0 > 34) parts.push(`<text x="${x0 + 4}" y="${y + rowH / 2 + 4}" class="nlabel" fill="${FAMILY_COLORS[family] ?? '#888'}">${label}</text>`);
+    }
+  });
+  return svg(f, `${parts.join('')}${xAxis(f)}`, 'per-node availability');
+}
+
+/** Red (nothing succeeded) through yellow to green (everything did). */
+function shade(okShare: number): string {
+  const stops: [number, [number, number, number]][] = [[0, [207, 34, 46]], [0.5, [212, 167, 44]], [1, [45, 164, 78]]];
+  for (let i = 1; i < stops.length; i++) {
+    const [p1, c1] = stops[i]!;
+    const [p0, c0] = stops[i - 1]!;
+    if (okShare <= p1) {
+      const t = (okShare - p0) / (p1 - p0);
+      const c = c0.map((v, k) => Math.round(v + (c1[k]! - v) * t));
+      return `rgb(${c[0]},${c[1]},${c[2]})`;
+    }
+  }
+  return 'rgb(45,164,78)';
+}
+
+function warnings(s: ChaosSummary): string {
+  const items: string[] = [];
+  for (const stuck of s.recovery.stuckNodes) {
+    items.push(`${esc(stuck.node)} served no linearizable read in the 6 s after recovery, although every fault was healed and a leader was up (${esc(stuck.answers)}): a liveness problem.`);
+  }
+  if (s.ops.unexpected > 0) items.push(`${s.ops.unexpected} answers the runner never expects (see "Why operations did not succeed").`);
+  if (s.workload.capReached) items.push('The history cap was reached: the clients stopped early.');
+  if (items.length === 0) return '';
+  return `<section class="warnbox"><h2>Warnings</h2><ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul></section>`;
 }
 
 function legend(): string {
@@ -346,16 +405,17 @@ h3{font-size:15px;margin:14px 0 6px}
 .reasons{margin:0;color:var(--muted)}
 .verdict{font-size:14px;padding:3px 10px;border-radius:12px;color:#fff;letter-spacing:.04em}
 .verdict.pass{background:#1a7f37}.verdict.violation{background:#cf222e}.verdict.inconclusive{background:#9a6700}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:16px 0 4px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(176px,1fr));gap:10px;margin:16px 0 4px}
 .card{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
-.card .v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .v{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
 .card .l{color:var(--muted);font-size:12px}
-.card.ok .v{color:#1a7f37}.card.bad .v{color:#cf222e}.card.warn .v{color:#9a6700}.card.unk .v{color:#cf222e}
+.card.ok .v{color:#1a7f37}.card.bad .v{color:#cf222e}.card.warn .v{color:#9a6700}
 svg{width:100%;height:auto;display:block;background:#fff;border:1px solid var(--line);border-radius:8px}
 .grid{stroke:#eaeef2}.axis{stroke:#8c959f}
 .tick{font-size:11px;fill:#59636e}.ylab{font-size:12px;fill:#59636e;text-anchor:middle}
-.flabel{font-size:11px;font-weight:600}
-.llabel{font-size:10px;fill:#24292f}
+.flabel{font-size:11px;font-weight:600;stroke:#fff;stroke-width:3px;paint-order:stroke;stroke-linejoin:round}
+.nlabel{font-size:11px;font-weight:600;stroke:#fff;stroke-width:3px;paint-order:stroke;stroke-linejoin:round}
+.llabel{font-size:10px;fill:#24292f;stroke:#fff;stroke-width:3px;paint-order:stroke;stroke-linejoin:round}
 .leader{stroke:#24292f;stroke-dasharray:3 3;stroke-opacity:.55}
 .b-ok{fill:#2da44e}.b-fail{fill:#d4a72c}.b-unk{fill:#cf222e}
 .l-p50{fill:none;stroke:#0969da;stroke-width:1.6}.l-p99{fill:none;stroke:#bc4c00;stroke-width:1.6}

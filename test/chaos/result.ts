@@ -7,7 +7,7 @@ import type { FaultRecord } from './nemesis.js';
 import type { NetworkMode } from './options.js';
 import type { ChaosOp } from './recorder.js';
 import type { FaultPlan, Range } from './schedule.js';
-import type { OpStats, TimelineBucket, Unavailability } from './summary.js';
+import type { NodeSecond, OpStats, TimelineBucket, Unavailability } from './summary.js';
 
 export type Verdict = 'pass' | 'violation' | 'inconclusive';
 
@@ -52,6 +52,8 @@ export interface ChaosSummary {
   readonly leaderChanges: number;
   readonly unavailability: Unavailability;
   readonly timeline: readonly TimelineBucket[];
+  /** Per node, per second of the workload: operations sent to it that succeeded or not. */
+  readonly nodeTimeline: Readonly<Record<string, readonly NodeSecond[]>>;
   readonly recovery: {
     readonly recovered: boolean;
     readonly problem: string | null;

@@ -18,7 +18,7 @@ import { Progress, type ProgressMode } from './progress.js';
 import { HistoryRecorder, type ChaosOp } from './recorder.js';
 import { decideVerdict, EXIT_CODES, type ChaosSummary, type CrashReport, type ViolationDetail } from './result.js';
 import { generateSchedule } from './schedule.js';
-import { countBy, longestUnavailability, lostAckedWrites, opStats, timeline } from './summary.js';
+import { countBy, longestUnavailability, lostAckedWrites, nodeTimeline, opStats, timeline } from './summary.js';
 import { renderReport } from './report-html.js';
 import { formatSummary } from './format-summary.js';
 import { Workload } from './workload.js';
@@ -221,6 +221,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     leaderChanges: leaderChanges(leaderships),
     unavailability: longestUnavailability(workloadOps, workloadFrom, workloadTo),
     timeline: timeline(workloadOps, workloadFrom, Math.max(workloadTo, workloadFrom + 1)),
+    nodeTimeline: nodeTimeline(workloadOps, nodeIds, workloadFrom, Math.max(workloadTo, workloadFrom + 1)),
     recovery: {
       recovered: finalReads?.recovered ?? false,
       problem: finalReads?.problem ?? null,

@@ -3,7 +3,7 @@ import type { OpKind, OpStatus } from '../../src/check/history.js';
 import { leaderChanges, leadershipsFromLogs } from './leaders.js';
 import type { ChaosOp } from './recorder.js';
 import { decideVerdict, type VerdictInputs } from './result.js';
-import { longestUnavailability, lostAckedWrites, opStats, percentile, timeline } from './summary.js';
+import { longestUnavailability, lostAckedWrites, nodeTimeline, opStats, percentile, timeline } from './summary.js';
 
 let nextId = 0;
 function op(kind: OpKind, status: OpStatus, invoke: number, end: number, value: string | null = null, key = 'k'): ChaosOp {
@@ -114,5 +114,17 @@ describe('the verdict', () => {
     expect(decideVerdict({ ...clean, recovered: false, recoveryProblem: 'no leader' }).reasons).toEqual(['the cluster did not recover: no leader']);
     expect(decideVerdict({ ...clean, okOps: 0 }).verdict).toBe('inconclusive');
     expect(decideVerdict({ ...clean, problems: ['setup failed'] }).verdict).toBe('inconclusive');
+  });
+});
+
+describe('per-node timeline', () => {
+  it('counts what each node answered, per second', () => {
+    const a = { ...op('get', 'ok', 0, 500), node: 'n1' };
+    const b = { ...op('get', 'fail', 0, 1500), node: 'n2' };
+    const c = { ...op('put', 'unknown', 0, 1600, 'v'), node: 'n2' };
+    expect(nodeTimeline([a, b, c], ['n1', 'n2'], 0, 2000)).toEqual({
+      n1: [{ ok: 1, notOk: 0 }, { ok: 0, notOk: 0 }],
+      n2: [{ ok: 0, notOk: 0 }, { ok: 0, notOk: 2 }],
+    });
   });
 });

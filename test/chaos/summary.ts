@@ -131,3 +131,23 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): [stri
   for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
+
+/** Per node and second: how many operations sent to it succeeded, and how many did not. */
+export interface NodeSecond {
+  readonly ok: number;
+  readonly notOk: number;
+}
+
+export function nodeTimeline(ops: readonly ChaosOp[], nodes: readonly string[], fromMs: number, toMs: number): Record<string, NodeSecond[]> {
+  const seconds = Math.max(1, Math.ceil((toMs - fromMs) / 1000));
+  const result: Record<string, { ok: number; notOk: number }[]> = {};
+  for (const node of nodes) result[node] = Array.from({ length: seconds }, () => ({ ok: 0, notOk: 0 }));
+  for (const op of ops) {
+    const row = result[op.node];
+    if (row === undefined) continue;
+    const cell = row[Math.min(seconds - 1, Math.max(0, Math.floor((op.end - fromMs) / 1000)))]!;
+    if (op.status === 'ok') cell.ok++;
+    else cell.notOk++;
+  }
+  return result;
+}
