@@ -12,6 +12,7 @@ import { leaderChanges, leadershipsFromLogs, type Leadership } from './leaders.j
 import { Nemesis } from './nemesis.js';
 import { isPartition } from './nemesis-kinds.js';
 import { FaultSwitchNetwork, type NetworkFaults } from './network.js';
+import { NetnsNetwork, netnsUnavailable } from './netns.js';
 import { LeaderObserver } from './observer.js';
 import type { ChaosOptions } from './options.js';
 import { Progress, type ProgressMode } from './progress.js';
@@ -72,6 +73,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   const recorder = new HistoryRecorder(options.maxOps, join(runDir, 'history.jsonl'));
   const problems: string[] = [];
   let cluster: ChaosCluster | null = null;
+  let netns: NetnsNetwork | null = null;
   let nemesis: Nemesis | null = null;
   let observer: LeaderObserver | null = null;
   let finalReads: FinalReadsResult | null = null;
@@ -79,6 +81,16 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   let workloadTo = 0;
   const crashed = new AbortController();
   try {
+    if (options.network === 'netns') {
+      const unavailable = await netnsUnavailable();
+      if (unavailable !== null) throw new SetupError(unavailable);
+      try {
+        netns = await NetnsNetwork.setup(nodeIds);
+      } catch (error) {
+        throw new SetupError(`could not set up the network namespaces: ${(error as Error).message}`);
+      }
+    }
+    const namespaces = netns;
     const serverTimeoutMs = Math.max(200, Math.round(options.requestTimeoutMs * 0.75));
     cluster = await ChaosCluster.create(
       {
@@ -88,6 +100,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
         // Answer stuck requests before the client's own deadline, so more outcomes are definite.
         limits: { writeTimeoutMs: serverTimeoutMs, readTimeoutMs: serverTimeoutMs },
         ...(options.unsafeMode === null ? {} : { env: { RAFTKV_UNSAFE_TEST_MODE: options.unsafeMode } }),
+        ...(namespaces === null ? {} : { hostOf: (id: string) => namespaces.hostOf(id), spawnPrefix: (id: string) => namespaces.spawnPrefix(id) }),
       },
       clock,
     );
@@ -97,7 +110,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
       crashed.abort();
     });
     const urls = new Map(live.processes.nodes.map((n) => [n.id, n.clientUrl]));
-    const network = createNetwork(options, live);
+    const network = namespaces ?? faultSwitch(options, live);
+    namespaces?.setPorts(new Map(live.processes.nodes.map((n) => [n.id, { client: Number(new URL(n.clientUrl).port), peer: Number(new URL(n.peerUrl).port) }])));
     cluster.startAll();
     try {
       const leader = await live.processes.waitForLeader(STARTUP_TIMEOUT_MS);
@@ -154,6 +168,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     progress.stop();
     await observer?.stop().catch(() => undefined);
     await cluster?.destroy().catch((error: unknown) => problems.push(`cleanup: ${String(error)}`));
+    // After the nodes are gone: their namespaces, veth pairs, bridge and iptables rule.
+    for (const problem of (await netns?.teardown()) ?? []) problems.push(`netns cleanup: ${problem}`);
     await recorder.close();
   }
 
@@ -254,8 +270,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
 
 class SetupError extends Error {}
 
-function createNetwork(options: ChaosOptions, cluster: ChaosCluster): NetworkFaults {
-  if (options.network === 'netns') throw new SetupError('--network netns is not available in this build of the runner');
+function faultSwitch(options: ChaosOptions, cluster: ChaosCluster): NetworkFaults {
   const needsSwitch = options.kinds.some(isPartition);
   return new FaultSwitchNetwork(
     cluster.processes.nodes.map((n) => ({ id: n.id, peerUrl: n.peerUrl })),

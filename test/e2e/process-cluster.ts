@@ -35,6 +35,10 @@ export interface ProcessClusterOptions {
   readonly nodeEnv?: Record<string, string>;
   /** Flags for each node's `node` before the script (e.g. --cpu-prof), like RAFTKV_NODE_ARGS. */
   readonly nodeArgs?: readonly string[];
+  /** The address each node listens on (default 127.0.0.1), e.g. one in the node's own network namespace. */
+  readonly hostOf?: (id: string) => string;
+  /** A command each node is started under, e.g. ['ip', 'netns', 'exec', 'ns1']: it must exec node, not fork it. */
+  readonly spawnPrefix?: (id: string) => readonly string[];
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the caller binds it right after). */
@@ -100,10 +104,11 @@ export class ProcessCluster {
     const count = options.nodes ?? 3;
     for (let i = 1; i <= count; i++) {
       const id = `n${i}`;
+      const host = options.hostOf?.(id) ?? '127.0.0.1';
       cluster.nodes.push({
         id,
-        clientUrl: `http://127.0.0.1:${await freePort()}`,
-        peerUrl: `http://127.0.0.1:${await freePort()}`,
+        clientUrl: `http://${host}:${await freePort()}`,
+        peerUrl: `http://${host}:${await freePort()}`,
         dataDir: join(dir, 'data', id),
         logFile: join(dir, `${id}.log`),
         process: null,
@@ -139,9 +144,11 @@ export class ProcessCluster {
       log = createWriteStream(node.logFile, { flags: 'a' });
       this.logs.set(id, log);
     }
+    const args = [...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
+    const [command, ...commandArgs] = [...(this.options.spawnPrefix?.(id) ?? []), process.execPath, ...args];
     const child = spawn(
-      process.execPath,
-      [...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs],
+      command!,
+      commandArgs,
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAFTKV_PEER_TOKEN: this.token, RAFTKV_LOG_LEVEL: 'info', ...this.options.nodeEnv, ...env } },
     );
     child.stdout?.pipe(log, { end: false });
