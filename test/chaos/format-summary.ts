@@ -6,6 +6,8 @@ import type { FaultRecord } from './nemesis.js';
 import type { ChaosSummary } from './result.js';
 import type { KindStats } from './summary.js';
 
+const MAX_VIOLATIONS_SHOWN = 3;
+
 export function formatSummary(summary: ChaosSummary, runDir: string): string {
   const lines: string[] = [];
   const c = summary.config;
@@ -24,11 +26,13 @@ export function formatSummary(summary: ChaosSummary, runDir: string): string {
   lines.push(`longest unavailability  ${unavailabilityText(summary)}`);
   const lin = summary.linearizability;
   lines.push(`linearizability   ${lin.result}${lin.result === 'not-run' ? '' : ` (${lin.keys.length} keys, ${summary.ops.all.ok + summary.ops.all.unknown} informative ops, checked in ${(lin.checkMs / 1000).toFixed(1)} s)`}`);
-  for (const v of lin.violations) {
+  for (const v of lin.violations.slice(0, MAX_VIOLATIONS_SHOWN)) {
     lines.push(`  key ${v.key}: ${v.message}`);
     const failed = v.culprits.find((op) => op.id === v.failedOp);
     if (failed !== undefined) lines.push(`    failed: ${formatOp(failed)} via ${failed.node}`);
   }
+  if (lin.violations.length > MAX_VIOLATIONS_SHOWN) lines.push(`  ... and ${lin.violations.length - MAX_VIOLATIONS_SHOWN} more keys (report.html lists them all)`);
+  if (lin.violations.length > 0) lines.push('  (operation times are ms on the run clock, as in history.jsonl)');
   for (const k of lin.keys) if (k.result === 'unknown' && 'message' in k) lines.push(`  key ${k.key}: ${k.message}`);
   const lost = summary.durability.lost;
   lines.push(`durability        ${lost.length === 0 ? 'ok' : 'VIOLATED'}: ${lost.length} of ${summary.durability.acknowledgedWrites} acknowledged writes lost`);

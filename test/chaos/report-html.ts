@@ -111,7 +111,10 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
     under.push(`<rect x="${x0}" y="${f.plotTop}" width="${Math.max(1, x1 - x0)}" height="${f.plotBottom - f.plotTop}" fill="${color}" fill-opacity="0.13"><title>${esc(tip)}</title></rect>`);
     under.push(`<line x1="${x0}" x2="${x0}" y1="${f.plotTop}" y2="${f.plotBottom}" stroke="${color}" stroke-opacity="0.6"/>`);
     const y = f.plotTop - 6 - (i % 2) * 16;
-    over.push(`<text x="${x0 + 2}" y="${y}" class="flabel" fill="${color}">${esc(fault.label)}</text>`);
+    // About 6.5 px per character at 11 px: a label that would run off the right edge ends at it.
+    const overflows = x0 + 2 + fault.label.length * 6.5 > WIDTH - MARGIN.right;
+    const anchor = overflows ? `x="${WIDTH - MARGIN.right}" text-anchor="end"` : `x="${x0 + 2}"`;
+    over.push(`<text ${anchor} y="${y}" class="flabel" fill="${color}">${esc(fault.label)}</text>`);
   });
   let row = 0;
   for (const l of s.leaderships) {
@@ -143,7 +146,8 @@ ${body}</svg>`;
 
 function throughputChart(s: ChaosSummary): string {
   const f = frame(s, 300);
-  const max = niceMax(Math.max(1, ...s.timeline.map((b) => b.ok + b.fail + b.unknown)));
+  const step = niceStep(Math.max(1, ...s.timeline.map((b) => b.ok + b.fail + b.unknown)) / 4);
+  const max = step * Math.ceil(Math.max(1, ...s.timeline.map((b) => b.ok + b.fail + b.unknown)) / step);
   const y = (v: number): number => f.plotBottom - (v / max) * (f.plotBottom - f.plotTop);
   const { under, over } = overlays(s, f);
   const bars: string[] = [];
@@ -158,8 +162,8 @@ function throughputChart(s: ChaosSummary): string {
       base += count;
     }
   }
-  const grid = [0.25, 0.5, 0.75, 1].map((q) => {
-    const v = max * q;
+  const grid = Array.from({ length: Math.round(max / step) }, (_, i) => {
+    const v = step * (i + 1);
     return `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${MARGIN.left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${fmtInt(v)}</text>`;
   });
   return svg(f, `${under}${grid.join('')}${bars.join('')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">ops/s</text>`, 'throughput per second');
@@ -375,9 +379,10 @@ function finalTable(s: ChaosSummary): string {
 
 // ---------------------------------------------------------------------------------------------
 
-function niceMax(v: number): number {
-  const magnitude = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * magnitude >= v) return m * magnitude;
+/** The smallest of 1, 2, 2.5 and 5 times a power of ten that is at least `v` (and at least 1). */
+function niceStep(v: number): number {
+  const magnitude = 10 ** Math.floor(Math.log10(Math.max(1, v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * magnitude >= v) return Math.max(1, m * magnitude);
   return 10 * magnitude;
 }
 
