@@ -25,7 +25,8 @@ if (!existsSync(resolve(import.meta.dirname, '../dist/main.js'))) {
   process.exit(2);
 }
 
-// Ctrl-C once: stop, clean up, report what ran. Twice: the nodes are still killed by PID first.
+// Ctrl-C: stop, heal, kill the nodes (by PID), report what ran. Cleanup is bounded (restarts and
+// kills have deadlines), so further Ctrl-C are ignored rather than leaving nodes behind.
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
   if (interrupt.signal.aborted) return;

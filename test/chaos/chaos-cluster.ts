@@ -28,6 +28,8 @@ export class ChaosCluster {
   /** Processes the nemesis (or the final cleanup) is about to signal to death: their exit is no crash. */
   private readonly expectedExits = new WeakSet<ChildProcess>();
   private crashListener: ((crash: NodeCrash) => void) | null = null;
+  /** Set when the run is interrupted: Ctrl-C in a terminal also reaches the nodes, which then stop. */
+  private expectingAllExits = false;
 
   private constructor(
     readonly processes: ProcessCluster,
@@ -60,12 +62,17 @@ export class ChaosCluster {
     if (child === null) throw new Error(`${id} did not start`);
     this.states.set(id, 'running');
     child.once('exit', (code, signal) => {
-      if (this.expectedExits.has(child)) return;
+      if (this.expectingAllExits || this.expectedExits.has(child)) return;
       this.states.set(id, 'killed');
       const crash: NodeCrash = { node: id, at: this.clock.now(), code, signal };
       this.crashes.push(crash);
       this.crashListener?.(crash);
     });
+  }
+
+  /** From now on no exit counts as a crash (the run was interrupted). */
+  expectAllExits(): void {
+    this.expectingAllExits = true;
   }
 
   startAll(): void {

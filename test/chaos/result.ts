@@ -82,7 +82,8 @@ export interface VerdictInputs {
   readonly linearizability: CheckResult['result'] | 'not-run';
   readonly lostWrites: number;
   readonly crashes: readonly NodeCrash[];
-  readonly recovered: boolean;
+  /** Null when recovery was not attempted (setup failed, or the run was interrupted). */
+  readonly recovered: boolean | null;
   readonly recoveryProblem: string | null;
   readonly okOps: number;
   readonly problems: readonly string[];
@@ -103,7 +104,8 @@ export function decideVerdict(inputs: VerdictInputs): { verdict: Verdict; reason
   if (violations.length > 0) return { verdict: 'violation', reasons: violations };
 
   const doubts = [...inputs.problems];
-  if (!inputs.recovered) doubts.push(`the cluster did not recover: ${inputs.recoveryProblem ?? 'unknown reason'}`);
+  if (inputs.recovered === false) doubts.push(`the cluster did not recover: ${inputs.recoveryProblem ?? 'unknown reason'}`);
+  if (inputs.recovered === null && doubts.length === 0) doubts.push('the cluster was not healed and read back');
   if (inputs.linearizability === 'unknown') doubts.push('the linearizability checker ran out of budget on some key (raise --checker-steps)');
   if (inputs.linearizability === 'not-run') doubts.push('the history was not checked');
   if (inputs.okOps === 0) doubts.push('no operation succeeded: nothing was tested');

@@ -105,6 +105,9 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
       clock,
     );
     const live = cluster;
+    // Ctrl-C in a terminal goes to the whole process group, the nodes included: they stop cleanly,
+    // and that is no crash.
+    hooks.signal?.addEventListener('abort', () => live.expectAllExits(), { once: true });
     cluster.onCrash((crash) => {
       log(`!!! node ${crash.node} exited on its own (code ${crash.code}, signal ${crash.signal}): stopping the run`);
       crashed.abort();
@@ -204,8 +207,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     linearizability: check?.result ?? 'not-run',
     lostWrites: lost.length,
     crashes,
-    recovered: finalReads?.recovered ?? false,
-    recoveryProblem: finalReads?.problem ?? (problems.length > 0 ? 'the run did not get that far' : null),
+    recovered: finalReads?.recovered ?? null,
+    recoveryProblem: finalReads?.problem ?? null,
     okOps: stats.all.ok,
     problems,
   });

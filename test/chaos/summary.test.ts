@@ -113,7 +113,8 @@ describe('the verdict', () => {
     expect(decideVerdict({ ...clean, linearizability: 'not-run' }).verdict).toBe('inconclusive');
     expect(decideVerdict({ ...clean, recovered: false, recoveryProblem: 'no leader' }).reasons).toEqual(['the cluster did not recover: no leader']);
     expect(decideVerdict({ ...clean, okOps: 0 }).verdict).toBe('inconclusive');
-    expect(decideVerdict({ ...clean, problems: ['setup failed'] }).verdict).toBe('inconclusive');
+    expect(decideVerdict({ ...clean, problems: ['setup failed'], recovered: null })).toEqual({ verdict: 'inconclusive', reasons: ['setup failed'] });
+    expect(decideVerdict({ ...clean, recovered: null }).reasons).toEqual(['the cluster was not healed and read back']);
   });
 });
 
