@@ -31,6 +31,11 @@ export interface BenchOptions {
   readonly maxLoad: number;
 }
 
+/** `--report FILE`: print an earlier run's JSON as Markdown (targets re-evaluated), run nothing. */
+export interface ReportOnly {
+  readonly report: string;
+}
+
 export const USAGE = `usage: npm run bench -- [options]
   --duration S          seconds measured per case and connection count (default 10)
   --warmup S            seconds of the same load first, not measured (default 3)
@@ -45,7 +50,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-install          never apt-get install wrk or etcd-server
   --wait-for-load S     wait up to S seconds for the 1-min load average to fall below --max-load (default 0)
   --max-load X          (default: the number of CPUs)
-  --smoke               a tiny run for the test suite: raftkv only, one short case per kind`;
+  --smoke               a tiny run for the test suite: raftkv only, one short case per kind
+  --report FILE         print the Markdown of an earlier run's JSON (targets re-evaluated); runs nothing`;
 
 function list(text: string, what: string): string[] {
   const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -60,7 +66,7 @@ function positive(text: string | undefined, fallback: number, what: string, inte
   return n;
 }
 
-export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOptions | 'help' {
+export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOptions | ReportOnly | 'help' {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -78,10 +84,12 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
       'wait-for-load': { type: 'string' },
       'max-load': { type: 'string' },
       smoke: { type: 'boolean', default: false },
+      report: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return 'help';
+  if (values.report !== undefined) return { report: values.report };
   if (values.vs !== undefined && values.vs !== 'etcd') throw new Error(`--vs: only "etcd" is supported, not "${values.vs}"`);
   if (values.tool !== undefined && values.tool !== 'wrk' && values.tool !== 'autocannon') throw new Error(`--tool must be wrk or autocannon, not "${values.tool}"`);
   const smoke = values.smoke;

@@ -1,11 +1,11 @@
 // The benchmark's result as one JSON document (bench/results/<timestamp>.json): everything measured,
 // the machine it ran on, and the derived figures (ratios, batching factor, targets).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../test/e2e/process-cluster.js';
 import type { BenchOptions } from './options.js';
 import type { CaseResult, MachineInfo, NodeMemory, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
-import type { TargetResult } from './targets.js';
+import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface Batching {
   /** Sum over the nodes of synchronous log writes during the measured PUT runs. */
@@ -45,7 +45,7 @@ export function defaultResultPath(startedAt: Date): string {
 
 export function writeReport(path: string, report: BenchReport): void {
   mkdirSync(dirname(path), { recursive: true });
-  // Infinity (a p99 ratio over a zero p99) becomes null in JSON; say so rather than lose it silently.
+  // JSON has no Infinity: a p99 ratio over a zero p99 is written as null.
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
@@ -73,4 +73,19 @@ export function batchingOf(runs: readonly VariantRun[]): Batching | null {
   // raftkv counts acknowledged writes itself; for etcd the 2xx answers stand in.
   const writes = runs.reduce((sum, r) => sum + (r.deltas.writesAcknowledged ?? Math.max(0, r.load.requests - r.load.non2xx)), 0);
   return { fsyncs, writes, fsyncsPerWrite: writes > 0 ? fsyncs / writes : null };
+}
+
+/** An earlier run's JSON, its targets evaluated again by today's rules. */
+export function readReport(path: string): BenchReport {
+  const report = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+  const targets = evaluateTargets({
+    cases: report.cases,
+    maxConnections: Math.max(...report.options.connections),
+    readPathRatio: report.readPathRatio,
+    memory: report.memory.atEnd,
+    memoryAfterWrites: report.memory.afterWrites,
+    scanUnderWrite: report.scanUnderWrite,
+    vsEtcd: report.systems.etcd !== null,
+  });
+  return { ...report, targets };
 }

@@ -17,7 +17,9 @@ interface TargetInputs {
   readonly cases: readonly CaseResult[];
   readonly maxConnections: number;
   readonly readPathRatio: number | null;
+  /** VmHWM at the end of the case loop, and after the PUT cases. */
   readonly memory: readonly NodeMemory[];
+  readonly memoryAfterWrites: readonly NodeMemory[];
   readonly scanUnderWrite: readonly ScanUnderWriteResult[];
   readonly vsEtcd: boolean;
 }
@@ -66,21 +68,33 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   versus('get-stale', 'stale GET', 'local (serializable) read', 1.0);
 
   const raftkvRuns = inputs.cases.flatMap((x) => x.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
-  const suwChanges = inputs.scanUnderWrite.filter((s) => s.failed === undefined).reduce((sum, s) => sum + s.leaderChanges, 0);
-  const changes = raftkvRuns.reduce((sum, r) => sum + r.deltas.leaderChanges, 0) + suwChanges;
+  // The inline scan-under-write run shows what happens without the pool; its elections are the
+  // point of that demonstration, not a miss of this target (they are reported beside it).
+  const suw = inputs.scanUnderWrite.filter((s) => s.failed === undefined && s.mode === 'pool');
+  const changes = raftkvRuns.reduce((sum, r) => sum + r.deltas.leaderChanges, 0) + suw.reduce((sum, s) => sum + s.leaderChanges, 0);
   results.push({
     target: 'no raftkv leader change during any measured run',
-    measured: `${changes} leader change(s) over ${raftkvRuns.length} runs${inputs.scanUnderWrite.length > 0 ? ' and scan-under-write' : ''}`,
+    measured: `${changes} leader change(s) over ${raftkvRuns.length} runs${suw.length > 0 ? ' and scan-under-write with the pool' : ''}`,
     value: changes,
-    status: raftkvRuns.length === 0 && inputs.scanUnderWrite.length === 0 ? 'n/a' : changes === 0 ? 'met' : 'missed',
+    status: raftkvRuns.length === 0 && suw.length === 0 ? 'n/a' : changes === 0 ? 'met' : 'missed',
   });
 
-  const rss = inputs.memory.filter((m) => m.system === 'raftkv' && m.peakRssMB !== null).map((m) => m.peakRssMB ?? 0);
-  const peak = rss.length === 0 ? null : Math.max(...rss);
+  // VmHWM is the peak over the process's life: measured at the end of the case loop it covers every case.
+  const peakOf = (memory: readonly NodeMemory[]): number | null => {
+    const rss = memory.filter((m) => m.system === 'raftkv' && m.peakRssMB !== null).map((m) => m.peakRssMB ?? 0);
+    return rss.length === 0 ? null : Math.max(...rss);
+  };
+  const peak = peakOf(inputs.memory);
+  const afterWrites = peakOf(inputs.memoryAfterWrites);
   results.push(
     peak === null
       ? na(`peak RSS per raftkv node < ${RSS_LIMIT_MB} MB`, 'not measured')
-      : { target: `peak RSS per raftkv node < ${RSS_LIMIT_MB} MB`, measured: `${peak.toFixed(0)} MB (highest node)`, value: peak, status: peak < RSS_LIMIT_MB ? 'met' : 'missed' },
+      : {
+          target: `peak RSS per raftkv node < ${RSS_LIMIT_MB} MB`,
+          measured: `${peak.toFixed(0)} MB over the whole case loop${afterWrites === null ? '' : `, ${afterWrites.toFixed(0)} MB after the PUT cases`} (highest node)`,
+          value: peak,
+          status: peak < RSS_LIMIT_MB ? 'met' : 'missed',
+        },
   );
 
   const rp = inputs.readPathRatio;

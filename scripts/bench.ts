@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { formatReport } from '../bench/format.js';
 import { machineBasics } from '../bench/host.js';
 import { parseBenchArgs, USAGE } from '../bench/options.js';
-import { defaultResultPath, writeReport } from '../bench/report.js';
+import { defaultResultPath, readReport, writeReport } from '../bench/report.js';
 import { runBench } from '../bench/runner.js';
 import { BenchSession } from '../bench/session.js';
 
@@ -20,6 +20,10 @@ try {
 }
 if (options === 'help') {
   console.log(USAGE);
+  process.exit(0);
+}
+if ('report' in options) {
+  console.log(formatReport(readReport(options.report)));
   process.exit(0);
 }
 
