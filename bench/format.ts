@@ -19,13 +19,14 @@ function errors(load: LoadResult): string {
 }
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(req|p\d|err|leader|conns|scans|writes|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(req|p\d|err|leader|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
 function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs: string): string[] {
   const api = r === best ? `${r.variant} (best)` : r.variant;
-  if (r.failed !== undefined) return [String(connections), r.system, api, r.load.tool, 'failed', '', '', r.failed.slice(0, 80).replace(/\|/g, '/'), '', vs];
-  return [String(connections), r.system, api, r.load.tool, n0(r.load.reqPerSec), ms(r.load.p50Ms), ms(r.load.p99Ms), errors(r.load), String(r.deltas.leaderChanges), vs];
+  const load = (r.loadAvg1 ?? 0).toFixed(1);
+  if (r.failed !== undefined) return [String(connections), r.system, api, r.load.tool, 'failed', '', '', r.failed.slice(0, 80).replace(/\|/g, '/'), '', load, vs];
+  return [String(connections), r.system, api, r.load.tool, n0(r.load.reqPerSec), ms(r.load.p50Ms), ms(r.load.p99Ms), errors(r.load), String(r.deltas.leaderChanges), load, vs];
 }
 
 export function caseTables(report: BenchReport): string {
@@ -42,7 +43,7 @@ export function caseTables(report: BenchReport): string {
       const best = etcdBest(c);
       for (const r of c.runs) rows.push(runRow(r, c.connections, best, r.system === 'raftkv' ? x(ratio(c)) : ''));
     }
-    out.push(table(['conns', 'system', 'API', 'tool', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'leader chg', 'raftkv/etcd'], rows), '');
+    out.push(table(['conns', 'system', 'API', 'tool', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'leader chg', 'load avg', 'raftkv/etcd'], rows), '');
   }
   return out.join('\n');
 }
@@ -63,10 +64,10 @@ export function sideBySide(report: BenchReport): string {
       theirs === null ? '–' : ms(theirs.load.p99Ms),
       oursOk ? String(totalErrors(ours.load)) : '–',
       theirs === null ? '–' : String(totalErrors(theirs.load)),
-      oursOk ? String(ours.deltas.leaderChanges) : '–',
+      `${oursOk ? String(ours.deltas.leaderChanges) : '–'} / ${theirs === null ? '–' : String(theirs.deltas.leaderChanges)}`,
     ];
   });
-  return table(['case', 'conns', 'raftkv req/s', 'etcd best req/s', 'ratio', 'raftkv p99 ms', 'etcd p99 ms', 'raftkv errors', 'etcd errors', 'leader chg'], rows);
+  return table(['case', 'conns', 'raftkv req/s', 'etcd best req/s', 'ratio', 'raftkv p99 ms', 'etcd p99 ms', 'raftkv errors', 'etcd errors', 'leader chg raftkv / etcd'], rows);
 }
 
 function memoryTable(after: readonly NodeMemory[], end: readonly NodeMemory[]): string {

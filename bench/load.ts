@@ -26,6 +26,8 @@ export interface LoadRun {
   readonly tables: VarTables;
   readonly connections: number;
   readonly durationS: number;
+  /** Overrides the generator's request timeout (big scans legitimately take seconds). */
+  readonly timeoutS?: number;
 }
 
 export class LoadGenerator {
@@ -35,9 +37,10 @@ export class LoadGenerator {
   ) {}
 
   run(run: LoadRun): Promise<LoadResult> {
+    const timeoutS = run.timeoutS ?? this.options.timeoutS;
     if (this.tool === 'wrk') {
-      return runWrk({ ...run, threads: this.options.threads, timeoutS: this.options.timeoutS, dir: this.options.dir, processes: this.options.processes });
+      return runWrk({ ...run, threads: this.options.threads, timeoutS, dir: this.options.dir, processes: this.options.processes });
     }
-    return runAutocannon({ ...run, timeoutS: this.options.timeoutS });
+    return runAutocannon({ ...run, timeoutS });
   }
 }

@@ -7,6 +7,7 @@ import { followerOf, type BenchSystem } from './system.js';
 import type { LoadResult, RunDeltas, ToolName, VariantRun } from './types.js';
 import { describeWorkload, type VarTables, type Workload } from './workload.js';
 import type { Variant } from './cases.js';
+import { loadAverage } from './host.js';
 
 export interface MeasureSettings {
   readonly connections: number;
@@ -35,10 +36,11 @@ export async function measureVariant(system: BenchSystem, variant: Variant, load
     const run = { workload, tables: settings.tables, connections: settings.connections };
     if (settings.warmupS > 0) await load.run({ ...run, durationS: settings.warmupS });
     const before = await system.snapshot();
+    const loadAvg1 = loadAverage()[0] ?? 0;
     const result = await load.run({ ...run, durationS: settings.durationS });
     const after = await system.snapshot();
-    return { ...base, describe: `${describe} (${node})`, load: result, deltas: deltasBetween(before, after) };
+    return { ...base, describe: `${describe} (${node})`, load: result, deltas: deltasBetween(before, after), loadAvg1 };
   } catch (error) {
-    return { ...base, describe, load: emptyLoad(load.tool, settings.connections), deltas: NO_DELTAS, failed: (error as Error).message };
+    return { ...base, describe, load: emptyLoad(load.tool, settings.connections), deltas: NO_DELTAS, loadAvg1: loadAverage()[0] ?? 0, failed: (error as Error).message };
   }
 }

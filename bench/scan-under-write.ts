@@ -9,6 +9,8 @@ import type { RaftkvSystem } from './raftkv-system.js';
 import type { ScanUnderWritePhase, ScanUnderWriteResult } from './types.js';
 import type { VarTables, Workload } from './workload.js';
 
+const SCAN_TIMEOUT_S = 30;
+
 export interface ScanUnderWriteSettings {
   readonly mode: 'pool' | 'inline';
   readonly phaseS: number;
@@ -29,7 +31,9 @@ export async function scanUnderWrite(system: RaftkvSystem, load: LoadGenerator, 
     };
     const scans: Workload = { baseUrl: leaderUrl, requests: [{ method: 'GET', path: `/kv?limit=${s.scanLimit}`, weight: 1 }] };
     const writeRun = { workload: writes, tables: s.tables, connections: s.writeConnections };
-    const scanRun = { workload: scans, tables: s.tables, connections: s.scanConnections };
+    // 64 scans of 10,000 keys queue behind each other for seconds: that is their throughput, not
+    // an error, so their timeout is generous (a write's stays the generator's).
+    const scanRun = { workload: scans, tables: s.tables, connections: s.scanConnections, timeoutS: SCAN_TIMEOUT_S };
 
     if (s.warmupS > 0) {
       // Both paths warm (JIT, pool workers), with a light scan load so phase A starts calm.

@@ -62,6 +62,8 @@ export interface VariantRun {
   readonly target: 'leader' | 'follower';
   readonly load: LoadResult;
   readonly deltas: RunDeltas;
+  /** The machine's 1-minute load average as the measured part began (the machine is shared). */
+  readonly loadAvg1: number;
   /** Set when the run could not be made (the error text); load then holds zeros. */
   readonly failed?: string;
 }
