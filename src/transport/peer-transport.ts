@@ -2,24 +2,13 @@
 
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
-import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
-import { PeerClient, type PeerStats } from './peer-client.js';
+import { PeerClient, type PeerClientOptions, type PeerStats } from './peer-client.js';
 
-export interface PeerTransportOptions {
-  readonly selfId: NodeId;
+/** A PeerClient's options, less the per-peer ones, plus every peer's base URL. */
+export interface PeerTransportOptions extends Omit<PeerClientOptions, 'peerId' | 'baseUrl'> {
   /** Every peer's base URL, e.g. http://127.0.0.1:7102. An entry for selfId is ignored. */
   readonly peers: ReadonlyMap<NodeId, string>;
-  readonly clusterId: string;
-  readonly token: string;
-  readonly logger: Logger;
-  /** Called after each failed request to `peer` (and each fault-dropped flush). */
-  readonly onUnreachable: (peer: NodeId) => void;
-  readonly faults?: FaultSwitch;
-  readonly maxQueueMessages?: number;
-  readonly maxQueueBytes?: number;
-  readonly requestTimeoutMs?: number;
-  readonly failureLogIntervalMs?: number;
 }
 
 export class PeerTransport {
@@ -32,23 +21,7 @@ export class PeerTransport {
     this.log = options.logger.child({ component: 'peer-transport', node: options.selfId });
     for (const [peerId, baseUrl] of options.peers) {
       if (peerId === options.selfId) continue;
-      this.clients.set(
-        peerId,
-        new PeerClient({
-          selfId: options.selfId,
-          peerId,
-          baseUrl,
-          clusterId: options.clusterId,
-          token: options.token,
-          logger: options.logger,
-          onUnreachable: options.onUnreachable,
-          faults: options.faults,
-          maxQueueMessages: options.maxQueueMessages,
-          maxQueueBytes: options.maxQueueBytes,
-          requestTimeoutMs: options.requestTimeoutMs,
-          failureLogIntervalMs: options.failureLogIntervalMs,
-        }),
-      );
+      this.clients.set(peerId, new PeerClient({ ...options, peerId, baseUrl }));
     }
   }
 
