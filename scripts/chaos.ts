@@ -3,10 +3,28 @@
 // Kills, pauses and partitions real raftkv nodes while clients keep working, then checks every
 // answer. Exit code 0 pass, 1 violation, 2 inconclusive; `--help` lists every option.
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { formatSummary } from '../test/chaos/format-summary.js';
 import { parseChaosArgs, USAGE, UsageError } from '../test/chaos/options.js';
+import { renderReport } from '../test/chaos/report-html.js';
+import type { ChaosSummary } from '../test/chaos/result.js';
 import { runChaos } from '../test/chaos/run-chaos.js';
+
+// --report DIR: re-render a finished run's report.html from its summary.json (e.g. after the
+// runner's report changed), print its summary, and exit with the run's exit code.
+const reportAt = process.argv.indexOf('--report');
+if (reportAt >= 0) {
+  const dir = process.argv[reportAt + 1];
+  if (dir === undefined) {
+    console.error('chaos: --report needs the run directory');
+    process.exit(2);
+  }
+  const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as ChaosSummary;
+  writeFileSync(join(dir, 'report.html'), renderReport(summary));
+  console.log(formatSummary(summary, resolve(dir)));
+  process.exit(summary.exitCode);
+}
 
 let options;
 try {

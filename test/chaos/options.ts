@@ -74,6 +74,7 @@ partitions nodes, then checks every answer for linearizability and durability.
   --max-ops N          stop the clients after N operations (default 1000000)
   --checker-steps N    linearizability search budget per key (default 5000000)
   --out DIR            run directory (default chaos-runs/<timestamp>-<seed>/)
+  --report DIR         only re-render DIR/report.html from DIR/summary.json and print its summary
   --help
 
 Exit code: 0 pass, 1 violation (linearizability, a lost acknowledged write, a node crash),

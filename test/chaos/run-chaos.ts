@@ -3,12 +3,12 @@
 // Every process it starts is killed by PID before it returns, whatever happened.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkLinearizability, type CheckResult } from '../../src/check/linearizability.js';
+import { analyzeRun } from './analyze.js';
 import { ChaosCluster, tailOfFile } from './chaos-cluster.js';
 import { RunClock, sleep } from './clock.js';
 import { recoverAndReadAll, type FinalReadsResult } from './final-reads.js';
 import { KvClient } from './kv-client.js';
-import { leaderChanges, leadershipsFromLogs, type Leadership } from './leaders.js';
+import { leadershipsFromLogs, type Leadership } from './leaders.js';
 import { Nemesis } from './nemesis.js';
 import { isPartition } from './nemesis-kinds.js';
 import { FaultSwitchNetwork, type NetworkFaults } from './network.js';
@@ -16,10 +16,9 @@ import { NetnsNetwork, netnsUnavailable } from './netns.js';
 import { LeaderObserver } from './observer.js';
 import type { ChaosOptions } from './options.js';
 import { Progress, type ProgressMode } from './progress.js';
-import { HistoryRecorder, type ChaosOp } from './recorder.js';
-import { decideVerdict, EXIT_CODES, type ChaosSummary, type CrashReport, type ViolationDetail } from './result.js';
+import { HistoryRecorder } from './recorder.js';
+import type { ChaosSummary, CrashReport } from './result.js';
 import { generateSchedule } from './schedule.js';
-import { countBy, longestUnavailability, lostAckedWrites, nodeTimeline, opStats, timeline } from './summary.js';
 import { renderReport } from './report-html.js';
 import { formatSummary } from './format-summary.js';
 import { Workload } from './workload.js';
@@ -42,7 +41,6 @@ export interface ChaosRun {
 const STARTUP_TIMEOUT_MS = 20_000;
 const RECOVERY_TIMEOUT_MS = 30_000;
 const LOG_TAIL_LINES = 30;
-const MAX_CULPRITS_SHOWN = 40;
 
 export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Promise<ChaosRun> {
   const write = hooks.write ?? ((text: string) => void process.stdout.write(text));
@@ -188,83 +186,23 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   const leaderships: Leadership[] = fromLogs.length > 0 ? fromLogs : (observer?.leaderships ?? []);
 
   log(`checking ${recorder.ops.length} operations for linearizability...`);
-  const checkStarted = performance.now();
-  let check: CheckResult | null = null;
-  if (recorder.ops.length > 0) {
-    try {
-      check = checkLinearizability(recorder.ops, { maxStepsPerKey: options.checkerSteps });
-    } catch (error) {
-      problems.push(`the checker refused the history: ${(error as Error).message}`);
-    }
-  }
-  const checkMs = performance.now() - checkStarted;
-
-  const workloadOps = recorder.ops.filter((op) => op.final !== true);
-  const finalValues = finalReads?.values ?? new Map<string, string | null>();
-  const lost = lostAckedWrites(recorder.ops, finalValues);
-  const stats = opStats(workloadOps);
-  const verdict = decideVerdict({
-    linearizability: check?.result ?? 'not-run',
-    lostWrites: lost.length,
+  const summary = analyzeRun({
+    options,
+    startedAt,
+    nodeIds,
+    schedule,
+    ops: recorder.ops,
+    unexpectedAnswers: recorder.unexpected,
+    capReached: !recorder.hasRoom,
+    workloadFrom,
+    workloadTo,
+    endedAt,
+    faults: nemesis?.records ?? [],
+    leaderships,
+    finalReads,
     crashes,
-    recovered: finalReads?.recovered ?? null,
-    recoveryProblem: finalReads?.problem ?? null,
-    okOps: stats.all.ok,
     problems,
   });
-  const byId = new Map(recorder.ops.map((op) => [op.id, op]));
-  const faults = nemesis?.records ?? [];
-  const summary: ChaosSummary = {
-    seed: options.seed,
-    startedAt: startedAt.toISOString(),
-    config: {
-      nodes: options.nodes,
-      clients: options.clients,
-      durationMs: options.durationMs,
-      kinds: options.kinds,
-      network: options.network,
-      keys: options.keys,
-      requestTimeoutMs: options.requestTimeoutMs,
-      faultMs: options.faultMs,
-      gapMs: options.gapMs,
-      unsafeMode: options.unsafeMode,
-    },
-    schedule,
-    workload: { from: workloadFrom, to: workloadTo, capReached: !recorder.hasRoom },
-    endedAt,
-    ops: { ...stats, total: workloadOps.length, unexpected: recorder.unexpected, reasons: countBy(workloadOps.filter((op) => op.status !== 'ok'), (op) => `${op.kind} ${op.reason}`) },
-    opsPerSecond: workloadTo > workloadFrom ? (workloadOps.length * 1000) / (workloadTo - workloadFrom) : 0,
-    faults,
-    faultCounts: countBy(faults, (f) => f.kind),
-    leaderships,
-    leaderChanges: leaderChanges(leaderships),
-    unavailability: longestUnavailability(workloadOps, workloadFrom, workloadTo),
-    timeline: timeline(workloadOps, workloadFrom, Math.max(workloadTo, workloadFrom + 1)),
-    nodeTimeline: nodeTimeline(workloadOps, nodeIds, workloadFrom, Math.max(workloadTo, workloadFrom + 1)),
-    recovery: {
-      recovered: finalReads?.recovered ?? false,
-      problem: finalReads?.problem ?? null,
-      leader: finalReads?.leader ?? null,
-      finalValues: Object.fromEntries(finalValues),
-      stuckNodes: finalReads?.stuckNodes ?? [],
-    },
-    linearizability: {
-      result: check?.result ?? 'not-run',
-      checkMs,
-      keys: (check?.keys ?? []).map((k) => (k.result === 'violation' ? { key: k.key, result: k.result, ops: k.ops, message: k.message, failedOp: k.failedOp } : k)),
-      violations: (check?.keys ?? []).flatMap((k): ViolationDetail[] =>
-        k.result === 'violation'
-          ? [{ key: k.key, message: k.message, failedOp: k.failedOp, culprits: shownCulprits(k.culprits, k.failedOp).flatMap((id) => byId.get(id) ?? []) }]
-          : [],
-      ),
-    },
-    durability: { acknowledgedWrites: recorder.ops.filter((op) => op.kind !== 'get' && op.status === 'ok').length, lost },
-    crashes,
-    problems,
-    verdict: verdict.verdict,
-    reasons: verdict.reasons,
-    exitCode: EXIT_CODES[verdict.verdict],
-  };
   writeFileSync(join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
   writeFileSync(join(runDir, 'report.html'), renderReport(summary));
   write(`${formatSummary(summary, runDir)}\n`);
@@ -294,18 +232,8 @@ function collectLogs(cluster: ChaosCluster, runDir: string): string[] {
   return texts;
 }
 
-/** The checker's culprits can list a whole linearizable prefix: keep its end, the failed op and what was concurrent with it. */
-function shownCulprits(culprits: readonly number[], failedOp: number): number[] {
-  if (culprits.length <= MAX_CULPRITS_SHOWN) return [...culprits];
-  const at = culprits.indexOf(failedOp);
-  if (at < 0) return culprits.slice(0, MAX_CULPRITS_SHOWN);
-  const before = Math.max(0, at - 10);
-  return culprits.slice(before, before + MAX_CULPRITS_SHOWN);
-}
-
 function timestamp(date: Date): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
 }
 
-export type { ChaosOp };
