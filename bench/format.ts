@@ -33,7 +33,7 @@ export function caseTables(report: BenchReport): string {
   const out: string[] = [];
   for (const name of [...new Set(report.cases.map((c) => c.name))]) {
     const cases = report.cases.filter((c) => c.name === name);
-    out.push(`#### ${name}: ${CASES[name].summary}`, '');
+    out.push(`##### ${name}: ${CASES[name].summary}`, '');
     const requests = new Map<string, string>();
     for (const c of cases) for (const r of c.runs) if (!requests.has(r.variant)) requests.set(r.variant, r.describe.replace(/ \([^)]*\)$/, ''));
     for (const [variant, describe] of requests) out.push(`- ${variant}: \`${describe}\``);
@@ -112,7 +112,7 @@ export function formatReport(report: BenchReport): string {
     `\`${report.command}\``,
     '',
     `${m.cpus} x ${m.cpuModel}, ${m.totalMemMiB} MiB, Node ${m.node}; load average before ${m.loadAvgBefore.join(' ')}, after ${m.loadAvgAfter.join(' ')}; ` +
-      `tool ${report.tool}; ${report.systems.raftkv ?? ''}${report.systems.etcd === null ? '' : ` vs ${report.systems.etcd}`}; ` +
+      `${report.waitedForLoadS ? `waited ${report.waitedForLoadS} s for it to drop below ${report.options.maxLoad}; ` : ''}tool ${report.tool}; ${report.systems.raftkv ?? ''}${report.systems.etcd === null ? '' : ` vs ${report.systems.etcd}`}; ` +
       `${report.options.durationS} s measured after ${report.options.warmupS} s warm-up per run, ${report.options.keys} keys of ${report.options.valueBytes} bytes.`,
     '',
   ];

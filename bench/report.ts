@@ -18,7 +18,10 @@ export interface Batching {
 
 export interface BenchReport {
   readonly format: 1;
+  /** When measuring began (after any --wait-for-load). */
   readonly startedAt: string;
+  /** Seconds spent waiting for the load average to drop first. */
+  readonly waitedForLoadS?: number;
   readonly finishedAt: string;
   readonly command: string;
   readonly options: BenchOptions;

@@ -122,8 +122,10 @@ function readPathRatio(cases: readonly CaseResult[], maxConnections: number): nu
 }
 
 export async function runBench(options: BenchOptions, session: BenchSession, command: string, log: Log): Promise<BenchReport> {
-  const startedAt = new Date();
+  const commandAt = Date.now();
   await waitForLoad(options, log);
+  // The run starts once the wait for a quiet machine is over.
+  const startedAt = new Date();
   const loadAvgBefore = loadAverage();
   log(`load average before: ${loadAvgBefore.join(' ')}`);
   const notes: string[] = [];
@@ -194,6 +196,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   return {
     format: 1,
     startedAt: startedAt.toISOString(),
+    waitedForLoadS: Math.round((startedAt.getTime() - commandAt) / 1000),
     finishedAt: new Date().toISOString(),
     command,
     options,
