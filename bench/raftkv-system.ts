@@ -26,6 +26,7 @@ export interface RaftkvStartOptions {
 /** raftkv's production timing (cluster.config.json): a 50 ms tick, elections after 10-20 ticks. */
 export const PRODUCTION_RAFT = { tickMs: 50, electionTicks: 10 } as const;
 
+/** The package version and the git HEAD, flagged when src/ has uncommitted changes (dist/ is built from the tree). */
 export function raftkvVersion(): string {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5000 }).stdout?.trim();

@@ -11,7 +11,7 @@ import { KeySpace } from './keys.js';
 import { chooseTool, LoadGenerator } from './load.js';
 import { measureVariant } from './measure.js';
 import type { BenchOptions } from './options.js';
-import { RaftkvSystem } from './raftkv-system.js';
+import { RaftkvSystem, raftkvVersion } from './raftkv-system.js';
 import { batchingOf, type Batching, type BenchReport } from './report.js';
 import { scanUnderWrite } from './scan-under-write.js';
 import type { BenchSession } from './session.js';
@@ -123,6 +123,8 @@ function readPathRatio(cases: readonly CaseResult[], maxConnections: number): nu
 
 export async function runBench(options: BenchOptions, session: BenchSession, command: string, log: Log): Promise<BenchReport> {
   const commandAt = Date.now();
+  // Taken now, right after `npm run bench` built dist/: the tree may change while the run waits.
+  const builtFrom = raftkvVersion();
   await waitForLoad(options, log);
   // The run starts once the wait for a quiet machine is over.
   const startedAt = new Date();
@@ -141,13 +143,13 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   if (options.vsEtcd && options.cases.length > 0) etcdBinary = ensureEtcd(options.allowInstall, log);
   if (etcdBinary !== null && etcdBinary.foreignPids.length > 0) notes.push(`etcd processes not started by the benchmark were running (pids ${etcdBinary.foreignPids.join(', ')}).`);
 
-  let raftkvVersion: string | null = null;
+  let ranRaftkv = false;
   let loop: CaseLoopResult = { cases: [], afterWrites: [], atEnd: [] };
   let reusable: RaftkvSystem | null = null;
   let stopReusable: (() => Promise<void>) | null = null;
   if (options.cases.length > 0) {
     const raftkv = await startRaftkv(session, keys, values, undefined, log);
-    raftkvVersion = raftkv.system.version;
+    ranRaftkv = true;
     const etcd = etcdBinary === null ? null : await startEtcd(session, etcdBinary, keys, values, log);
     const systems: BenchSystem[] = etcd === null ? [raftkv.system] : [raftkv.system, etcd.system];
     loop = await runCases(options, systems, load, tables, log);
@@ -170,7 +172,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
       const cluster = fresh ? await startRaftkv(session, keys, values, mode === 'inline' ? { RAFTKV_READ_POOL_THREADS: '0' } : undefined, log) : null;
       const system = cluster?.system ?? reusable;
       if (system === null) throw new Error('unreachable: no cluster for scan-under-write');
-      raftkvVersion ??= system.version;
+      ranRaftkv = true;
       suw.push(
         await scanUnderWrite(
           system,
@@ -202,7 +204,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
     options,
     machine: { ...machineBasics(), loadAvgBefore, loadAvgAfter },
     tool,
-    systems: { raftkv: raftkvVersion, etcd: etcdBinary === null ? null : `etcd ${etcdBinary.version}` },
+    systems: { raftkv: ranRaftkv ? builtFrom : null, etcd: etcdBinary === null ? null : `etcd ${etcdBinary.version}` },
     etcdFlags: etcdBinary === null ? null : ETCD_COMMON_FLAGS,
     foreignEtcdPids: etcdBinary?.foreignPids ?? [],
     cases: loop.cases,
