@@ -50,7 +50,8 @@ export class Processes {
     this.live.clear();
   }
 
-  private killAllNow(): void {
+  /** SIGKILLs every tracked process without waiting (exit hooks, a second Ctrl-C). */
+  killAllNow(): void {
     for (const child of this.live.keys()) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }

@@ -11,6 +11,12 @@ export class BenchSession {
   private readonly stops = new Set<() => Promise<void>>();
   private readonly dirs: string[] = [];
   private cleaning: Promise<void> | null = null;
+  private readonly onExit = (): void => this.cleanupNow();
+
+  constructor() {
+    // Whatever ends the process (an exception, a second Ctrl-C), nothing of ours survives it.
+    process.on('exit', this.onExit);
+  }
 
   /** A temp dir removed at cleanup. */
   tempDir(prefix: string): string {
@@ -46,7 +52,20 @@ export class BenchSession {
       await this.processes.killAll();
       for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
       this.processes.dispose();
+      process.off('exit', this.onExit);
     })();
     return this.cleaning;
+  }
+
+  /** The synchronous last resort: SIGKILL every tracked process and remove every dir, now. */
+  cleanupNow(): void {
+    this.processes.killAllNow();
+    for (const dir of this.dirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      } catch {
+        // a process killed just now may still hold a file open; nothing more can be done here
+      }
+    }
   }
 }

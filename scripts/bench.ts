@@ -32,7 +32,11 @@ const log = (line: string): void => console.error(`[bench ${new Date().toISOStri
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (interrupted) process.exit(130);
+    if (interrupted) {
+      // A second signal (a second Ctrl-C, or npm passing one on): no more waiting.
+      session.cleanupNow();
+      process.exit(130);
+    }
     interrupted = true;
     log(`${signal}: stopping every process the benchmark started`);
     void session.cleanup().finally(() => process.exit(130));
