@@ -19,7 +19,7 @@ function errors(load: LoadResult): string {
 }
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(req|p\d|err|leader|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(req|p\d|err|leader|term|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
 function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs: string): string[] {
@@ -83,7 +83,7 @@ function scanUnderWriteTable(report: BenchReport): string {
   const rows: string[][] = [];
   for (const s of report.scanUnderWrite) {
     if (s.failed !== undefined) {
-      rows.push([s.mode, 'failed', s.failed.slice(0, 80), '', '', '', '', '', '']);
+      rows.push([s.mode, 'failed', s.failed.slice(0, 80), '', '', '', '', '', '', '']);
       continue;
     }
     for (const [phase, p] of [['A (writes alone)', s.phaseA], [`B (+${s.scanConnections} scans of ${s.scanLimit})`, s.phaseB]] as const) {
@@ -97,11 +97,14 @@ function scanUnderWriteTable(report: BenchReport): string {
         p.scans === null ? '–' : ms(p.scans.p99Ms),
         `${totalErrors(p.writes)}${p.scans === null ? '' : ` / ${totalErrors(p.scans)}`}`,
         String(p.deltas.leaderChanges),
+        String(p.deltas.termChanges),
       ]);
     }
   }
-  const ratios = report.scanUnderWrite.filter((s) => s.failed === undefined).map((s) => `${s.mode}: write p99 B/A = ${x(s.writeP99Ratio)}, ${s.leaderChanges} leader change(s)`);
-  return `${table(['read pool', 'phase', 'writes/s', 'write p50 ms', 'write p99 ms', 'scans/s', 'scan p99 ms', 'errors (writes / scans)', 'leader chg'], rows)}\n\n${ratios.join('; ')}`;
+  const ratios = report.scanUnderWrite
+    .filter((s) => s.failed === undefined)
+    .map((s) => `${s.mode}: write p99 B/A = ${x(s.writeP99Ratio)}, ${s.leaderChanges} leader change(s), term +${s.phaseA.deltas.termChanges + s.phaseB.deltas.termChanges}`);
+  return `${table(['read pool', 'phase', 'writes/s', 'write p50 ms', 'write p99 ms', 'scans/s', 'scan p99 ms', 'errors (writes / scans)', 'leader chg', 'term chg'], rows)}\n\n${ratios.join('; ')}`;
 }
 
 export function formatReport(report: BenchReport): string {
