@@ -135,8 +135,15 @@ export class RaftCore {
   private readOnly: ReadOnly;
   /** Leader: reads that wait until an entry of this term is committed. */
   private readsAwaitingTermCommit: { from: NodeId; ctx: number }[] = [];
-  /** Follower: contexts of our reads forwarded to the leader and not yet answered. */
-  private forwardedReads = new Set<number>();
+  /**
+   * Follower: our reads forwarded to the leader and not yet answered, by context, with the tick
+   * they left at (insertion order is age order). A request or its answer can be lost while the
+   * leader stays the same, so each one expires after two election timeouts: without that, a driver
+   * that waits for one answer before asking again would wait until the next leader change.
+   */
+  private forwardedReads = new Map<number, number>();
+  /** Ticks since this core was created: only forwarded reads are timed by it. */
+  private ticks = 0;
 
   /** Leader: bytes of entries proposed in this term and not yet committed, oldest first. */
   private uncommitted: { index: number; bytes: number }[] = [];
@@ -183,8 +190,12 @@ export class RaftCore {
 
   /** Advances logical time by one tick: elections and heartbeats are driven from here. */
   tick(): void {
+    this.ticks++;
     if (this.role === 'leader') this.tickHeartbeat();
-    else this.tickElection();
+    else {
+      this.expireForwardedReads();
+      this.tickElection();
+    }
   }
 
   /** Feeds one message from a peer into the state machine. */
@@ -240,7 +251,7 @@ export class RaftCore {
     if (this.forwardedReads.size >= this.maxPendingReads) {
       return { ok: false, error: 'too-many-pending-reads', leader: this.lead };
     }
-    this.forwardedReads.add(ctx);
+    this.forwardedReads.set(ctx, this.ticks);
     this.send({ type: 'readIndex', from: this.id, to: this.lead, term: this.term, ctx });
     return { ok: true };
   }
@@ -433,8 +444,23 @@ export class RaftCore {
   }
 
   private failForwardedReads(): void {
-    for (const ctx of this.forwardedReads) this.failedReads.push(ctx);
+    for (const ctx of this.forwardedReads.keys()) this.failedReads.push(ctx);
     this.forwardedReads.clear();
+  }
+
+  /**
+   * Fails forwarded reads unanswered for two election timeouts. A live leader answers within a
+   * round trip and a heartbeat round, which Raft's timing assumption puts well inside one election
+   * timeout, so the request or its answer was lost; the asker retries with a new context, and a
+   * late answer to this one is ignored (it is no longer in the map). Twice the timeout leaves room
+   * for slow disks and delayed messages: a shorter expiry can fail every read of a slow cluster.
+   */
+  protected expireForwardedReads(): void {
+    for (const [ctx, sentAt] of this.forwardedReads) {
+      if (this.ticks - sentAt < 2 * this.electionTimeout) break; // the rest are younger
+      this.forwardedReads.delete(ctx);
+      this.failedReads.push(ctx);
+    }
   }
 
   // ===========================================================================================

@@ -14,12 +14,12 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-/** Sets a node's fault switch: it drops traffic to and from the named peers. */
-async function setFaults(id: string, drop: string[]): Promise<void> {
+/** Sets a node's fault switch: it drops its traffic to `dropTo` and from `dropFrom`. */
+async function setFaults(id: string, dropTo: string[], dropFrom: string[] = dropTo): Promise<void> {
   const res = await fetch(`${cluster.node(id).peerUrl}/raft/faults`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${cluster.token}`, 'x-raftkv-cluster': cluster.clusterId, 'content-type': 'application/json' },
-    body: JSON.stringify({ dropTo: drop, dropFrom: drop }),
+    body: JSON.stringify({ dropTo, dropFrom }),
   });
   expect(res.status).toBeLessThan(300);
 }
@@ -79,6 +79,35 @@ describe('linearizable reads on real processes', () => {
       },
       15_000,
     );
+  });
+
+  it('a follower whose read request was lost under a steady leader serves reads again once its link heals', async () => {
+    // Regression: chaos seed 113 (--network netns). The follower's one in-flight ReadIndex request
+    // was dropped; the leader never changed, so it waited for an answer that could not come, and
+    // every later linearizable read on it timed out until the next election.
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
+    const termBefore = (await cluster.status(leader))?.term;
+    await setFaults(follower, [leader], []); // its messages to the leader are lost; it still hears the leader
+    let readDuringCut: Promise<number> | undefined;
+    try {
+      readDuringCut = cluster.get(follower, 'fact').then((res) => res.status, () => 0);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    } finally {
+      await healAll();
+    }
+    const res = await waitFor(
+      'a linearizable read on the follower to succeed after the heal',
+      async () => {
+        const r = await cluster.get(follower, 'fact');
+        await r.text();
+        return r.status === 200 ? r : undefined;
+      },
+      10_000,
+    );
+    expect(res.status).toBe(200);
+    expect((await cluster.status(leader))?.term, 'no election was needed').toBe(termBefore);
+    await readDuringCut;
   });
 
   it('large scans and multi-key reads are answered (by the read pool) consistently', async () => {

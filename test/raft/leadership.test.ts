@@ -1,5 +1,6 @@
 // CheckQuorum, ReadIndex (Raft thesis 6.4) and leadership transfer (thesis 3.10).
 import { describe, expect, it } from 'vitest';
+import type { Message } from '../../src/raft/types.js';
 import { TestCluster } from './harness.js';
 
 describe('CheckQuorum', () => {
@@ -140,6 +141,37 @@ describe('ReadIndex', () => {
     c.isolate('n1');
     c.elect('n3');
     expect(c.node('n2').failedReads).toEqual([2]);
+  });
+
+  it('a follower whose forwarded read is lost under a steady leader fails it after two election timeouts; a late answer is ignored', () => {
+    // Regression: chaos seed 113 (--network netns) cut one follower's link to the leader for 3 s.
+    // Its one in-flight read request was lost, the leader never changed, and every later
+    // linearizable read on that follower timed out until the next election.
+    const c = new TestCluster(3);
+    c.elect('n1');
+    c.core('n2').readIndex(5);
+    let answer: Message | undefined;
+    c.deliverAll((m) => {
+      if (m.type !== 'readIndexResp') return false;
+      answer = m; // the answer is lost (kept here, to arrive late)
+      return true;
+    });
+    expect(answer).toBeDefined();
+    for (let tick = 1; tick < 20; tick++) {
+      c.tickAll();
+      c.deliverAll();
+      expect(c.node('n2').failedReads, `tick ${tick}`).toEqual([]);
+    }
+    c.tickAll();
+    c.deliverAll();
+    expect(c.node('n2').failedReads).toEqual([5]);
+    expect(c.leaders()).toEqual(['n1']); // no leader change was needed
+    // The retry uses a new context and is answered; the late answer to the old one is ignored.
+    c.core('n2').readIndex(6);
+    c.deliverAll();
+    if (answer !== undefined) c.core('n2').step(answer);
+    c.process();
+    expect(c.node('n2').readStates).toEqual([{ ctx: 6, index: 1 }]);
   });
 
   it('a single-node cluster answers at once', () => {

@@ -65,6 +65,14 @@ export class SimNode {
   /** Reads waiting for their ReadIndex answer, then for applied >= index. */
   private readsByCtx = new Map<number, { op: number; key: string }>();
   private readsWaitingApply: { op: number; key: string; index: number }[] = [];
+  /**
+   * A reader that behaves like the real driver's ReadBatcher: one ReadIndex request in flight,
+   * the next sent only when it is answered or failed. If a lost request or answer is never failed
+   * by the core, this reader is stuck for good and the liveness check catches it (chaos seed 113).
+   */
+  private batchedRead: { ctx: number; index: number | null } | null = null;
+  /** Reads of the batched reader served so far. */
+  batchedReadsServed = 0;
   private incarnation = 0;
   crashes = 0;
 
@@ -102,6 +110,7 @@ export class SimNode {
     this.proposals = new Map();
     this.readsByCtx = new Map();
     this.readsWaitingApply = [];
+    this.batchedRead = null;
     this.crashes++;
   }
 
@@ -140,6 +149,20 @@ export class SimNode {
     const result = this.core.readIndex(ctx);
     if (result.ok) this.readsByCtx.set(ctx, { op, key });
     return result.ok;
+  }
+
+  /** For failure reports: what the batched reader waits for. */
+  describeBatchedRead(): string {
+    const b = this.batchedRead;
+    if (b === null) return `${this.id} reader idle`;
+    return b.index === null ? `${this.id} reader waits for ctx ${b.ctx}` : `${this.id} reader waits for applied >= ${b.index} (at ${this.disk.applied})`;
+  }
+
+  /** Sends the batched reader's next request if none is in flight; `ctx` is unique per call. */
+  driveBatchedRead(ctx: () => number): void {
+    if (this.core === null || this.batchedRead !== null || !this.random.chance(0.05)) return;
+    const id = ctx();
+    if (this.core.readIndex(id).ok) this.batchedRead = { ctx: id, index: null };
   }
 
   /** Runs the driver loop for this step: finish a due persist, take a new Ready. */
@@ -184,6 +207,12 @@ export class SimNode {
       this.readsByCtx.delete(rs.ctx);
       this.readsWaitingApply.push({ ...read, index: rs.index });
     }
+    const batched = this.batchedRead;
+    if (batched !== null) {
+      const answer = rd.readStates.find((rs) => rs.ctx === batched.ctx);
+      if (answer !== undefined) batched.index = answer.index;
+      if (rd.failedReads.includes(batched.ctx)) this.batchedRead = null;
+    }
     for (const ctx of rd.failedReads) {
       const read = this.readsByCtx.get(ctx);
       if (read === undefined) continue;
@@ -216,6 +245,11 @@ export class SimNode {
   }
 
   private serveReads(): void {
+    const batched = this.batchedRead;
+    if (batched !== null && batched.index !== null && batched.index <= this.disk.applied) {
+      this.batchedRead = null;
+      this.batchedReadsServed++;
+    }
     if (this.readsWaitingApply.length === 0) return;
     const still: typeof this.readsWaitingApply = [];
     for (const read of this.readsWaitingApply) {

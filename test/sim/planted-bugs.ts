@@ -39,9 +39,18 @@ class ReadsBeforeTermCommit extends RaftCore {
   }
 }
 
+/**
+ * Waits forever for the answer to a forwarded read, as the core did until chaos seed 113: a lost
+ * request under a steady leader stalls a follower's reads until the next election.
+ */
+class NeverExpiresForwardedReads extends RaftCore {
+  protected override expireForwardedReads(): void {}
+}
+
 export const PLANTED_BUGS: Readonly<Record<string, CoreFactory>> = {
   'grants a second vote in a term': (config) => new GrantsSecondVote(config),
   'commits an entry of an earlier term by counting replicas': (config) => new CommitsEarlierTermByCounting(config),
   'answers a vote before persisting it': (config) => new AnswersVoteBeforePersisting(config),
   'answers ReadIndex before committing in its term': (config) => new ReadsBeforeTermCommit(config),
+  'never gives up on a lost forwarded read': (config) => new NeverExpiresForwardedReads(config),
 };

@@ -199,6 +199,7 @@ class Simulation {
     this.maybeCrashDuringPersist();
     this.maybeIsolateLeader();
     this.runClients(clientsMayStart);
+    for (const node of this.nodes) node.driveBatchedRead(() => this.nextCtx++);
     for (const node of this.nodes) node.drive(now, send);
     this.traceLeaders();
   }
@@ -365,7 +366,7 @@ class Simulation {
       this.step(true);
       if (marker !== null) {
         const node = this.nodes[marker.node];
-        if (node?.hasApplied(marker.index, marker.term)) return this.now - start;
+        if (node?.hasApplied(marker.index, marker.term)) return this.checkReadLiveness(start, deadline);
         if (node?.core?.status().role !== 'leader') marker = null; // lost leadership: try again
       }
       if (marker === null) {
@@ -377,6 +378,24 @@ class Simulation {
     throw new LivenessFailure(
       `no leader committed a new entry within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
         `(${this.describeNodes()})`,
+    );
+  }
+
+  /**
+   * Read liveness: once a new entry has committed, every node's batched reader must serve a read
+   * within the same bound. A follower whose one forwarded request was lost must not wait for the
+   * next leader change (chaos seed 113 found that on real processes).
+   */
+  private checkReadLiveness(start: number, deadline: number): number {
+    const servedBefore = this.nodes.map((node) => node.batchedReadsServed);
+    for (; this.now < deadline; this.now++) {
+      if (this.nodes.every((node, i) => node.batchedReadsServed > (servedBefore[i] ?? 0))) return this.now - start;
+      this.step(true);
+    }
+    const stuck = this.nodes.filter((node, i) => node.batchedReadsServed <= (servedBefore[i] ?? 0)).map((node) => node.id);
+    throw new LivenessFailure(
+      `${stuck.join(', ')} served no linearizable read within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
+        `(${this.describeNodes()}; ${this.nodes.map((node) => node.describeBatchedRead()).join(', ')})`,
     );
   }
 
