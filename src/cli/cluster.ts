@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { prettyFactory } from 'pino-pretty';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../config/cluster-config.js';
+import { NODE_HEAP_FLAGS } from '../node-flags.js';
 
 const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[31m'];
 const RESET = '\x1b[0m';
@@ -41,7 +42,7 @@ for (const [i, node] of config.nodes.entries()) {
   const color = tty ? (COLORS[i % COLORS.length] ?? '') : '';
   const prefix = `${color}[${node.id}]${tty ? RESET : ''} `;
   const args = [mainScript, '--id', node.id, '--config', values.config, ...(values['fault-injection'] ? ['--fault-injection'] : [])];
-  const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, [...NODE_HEAP_FLAGS, ...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   children.set(node.id, child);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {

@@ -28,7 +28,7 @@ import type { UnsafeModes } from './unsafe.js';
 /** The durable storage the driver needs (NodeStorage in production). */
 export interface NodeStore extends Storage {
   readonly applied: { readonly index: number; readonly term: number };
-  persist(hardState: HardState | null, entries: readonly Entry[]): Promise<void>;
+  persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }>;
   applyEntries(entries: readonly Entry[]): Promise<readonly { readonly index: number; readonly term: number }[]>;
 }
 
@@ -288,7 +288,8 @@ export class RaftNode {
   private async persist(rd: Ready): Promise<void> {
     if (rd.hardState === null && rd.entries.length === 0) return;
     const started = performance.now();
-    await this.store.persist(rd.hardState, rd.entries);
+    const { synced } = await this.store.persist(rd.hardState, rd.entries);
+    if (!synced) return; // only the commit index moved: written without fsync
     this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
     this.metrics?.fsyncs.inc();
     this.metrics?.entriesPersisted.inc(rd.entries.length);

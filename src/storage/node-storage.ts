@@ -225,20 +225,27 @@ export class NodeStorage implements Storage {
   // Driver side: persisting Readys and applying committed entries
 
   /**
-   * Makes a Ready's hard state and entries durable in ONE synchronous write. `entries` replace every
+   * Makes a Ready's hard state and entries durable in ONE synchronous write (says whether it synced). `entries` replace every
    * stored entry from entries[0].index on: the stale suffix after the last new entry is deleted in the
    * same batch, so no crash can leave a mix of old and new entries. Any failure is a StorageFatalError.
+   *
+   * A Ready that changes only the commit index is written WITHOUT fsync (as etcd's MustSync does):
+   * Raft needs term, vote and entries durable before it answers, never the commit index, which a
+   * restart relearns from the leader (and raises to the applied index on open). LevelDB writes its
+   * log in order, so the next synchronous write makes this one durable too; a crash before that
+   * loses only a commit index that moves back, never an entry or a vote.
    */
-  async persist(hardState: HardState | null, entries: readonly Entry[]): Promise<void> {
+  async persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }> {
     this.assertUsable('persist');
     assert(!this.persisting, 'persist() called while another persist is in flight');
     this.assertPersistContract(hardState, entries);
-    if (hardState === null && entries.length === 0) return;
+    if (hardState === null && entries.length === 0) return { synced: false };
     const { ops, bytes } = this.persistOperations(hardState, entries);
+    const mustSync = entries.length > 0 || (hardState !== null && (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote));
     this.persisting = true;
     const started = performance.now();
     try {
-      await this.handles.db.batch(ops, { sync: true });
+      await this.handles.db.batch(ops, { sync: mustSync });
     } catch (error) {
       throw this.fail(`persisting ${entries.length} log entries${hardState === null ? '' : ' and the hard state'}`, error);
     } finally {
@@ -246,7 +253,8 @@ export class NodeStorage implements Storage {
     }
     const ms = performance.now() - started;
     this.rememberPersisted(hardState, entries);
-    this.onPersist?.(ms, entries.length, bytes);
+    if (mustSync) this.onPersist?.(ms, entries.length, bytes);
+    return { synced: mustSync };
   }
 
   /**

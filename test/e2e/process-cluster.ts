@@ -6,6 +6,7 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync, type WriteStream
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { NODE_HEAP_FLAGS } from '../../src/node-flags.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const MAIN_JS = join(REPO_ROOT, 'dist/main.js');
@@ -144,7 +145,7 @@ export class ProcessCluster {
       log = createWriteStream(node.logFile, { flags: 'a' });
       this.logs.set(id, log);
     }
-    const args = [...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
+    const args = [...NODE_HEAP_FLAGS, ...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
     const [command, ...commandArgs] = [...(this.options.spawnPrefix?.(id) ?? []), process.execPath, ...args];
     const child = spawn(
       command!,

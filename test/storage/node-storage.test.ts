@@ -105,10 +105,23 @@ describe('NodeStorage: the log and the hard state', () => {
     expect(storage.lastIndex()).toBe(3);
   });
 
+  it('fsyncs entries, term and vote, but writes a change of only the commit index without fsync', async () => {
+    let storage = await fixture.open(await fixture.tempDir());
+    expect(await storage.persist({ term: 1, vote: 'n1', commit: 0 }, [])).toEqual({ synced: true });
+    expect(await storage.persist(null, entriesFrom(1, [1, 1]))).toEqual({ synced: true });
+    expect(await storage.persist({ term: 1, vote: 'n1', commit: 2 }, [])).toEqual({ synced: false });
+    expect(await storage.persist({ term: 2, vote: '', commit: 2 }, [])).toEqual({ synced: true });
+    expect(await storage.persist({ term: 2, vote: 'n2', commit: 2 }, [])).toEqual({ synced: true });
+    expect(await storage.persist(null, [])).toEqual({ synced: false });
+    // Unsynced is still written: a clean reopen sees it.
+    storage = await fixture.reopen(storage, {});
+    expect(storage.initialHardState()).toEqual({ term: 2, vote: 'n2', commit: 2 });
+  });
+
   it('refuses persists that would break the log or the hard state, and writes nothing', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     await storage.persist({ term: 2, vote: 'n1', commit: 2 }, entriesFrom(1, [1, 2, 2]));
-    const refused: [string, () => Promise<void>][] = [
+    const refused: [string, () => Promise<unknown>][] = [
       ['a gap', () => storage.persist(null, [entry(5, 2)])],
       ['overwriting a committed entry', () => storage.persist(null, [entry(2, 2)])],
       ['non-contiguous entries', () => storage.persist(null, [entry(4, 2), entry(6, 2)])],
