@@ -453,11 +453,17 @@ export class RaftCore {
    * round trip and a heartbeat round, which Raft's timing assumption puts well inside one election
    * timeout, so the request or its answer was lost; the asker retries with a new context, and a
    * late answer to this one is ignored (it is no longer in the map). Twice the timeout leaves room
-   * for slow disks and delayed messages: a shorter expiry can fail every read of a slow cluster.
+   * for slow disks and delayed messages: one timeout failed every follower read of a slow
+   * simulated cluster (test/sim/regressions).
    */
+  protected forwardedReadTimeoutTicks(): number {
+    return 2 * this.electionTimeout;
+  }
+
+  /** See forwardedReadTimeoutTicks. */
   protected expireForwardedReads(): void {
     for (const [ctx, sentAt] of this.forwardedReads) {
-      if (this.ticks - sentAt < 2 * this.electionTimeout) break; // the rest are younger
+      if (this.ticks - sentAt < this.forwardedReadTimeoutTicks()) break; // the rest are younger
       this.forwardedReads.delete(ctx);
       this.failedReads.push(ctx);
     }

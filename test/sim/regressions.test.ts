@@ -1,0 +1,45 @@
+// Schedules that once failed, replayed on every run. Each file in regressions/ is the schedule
+// fast-check printed (the "Counterexample"); each test says how it was found and what it broke, and
+// proves it still catches that mistake in a core that makes it.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RaftCore } from '../../src/raft/core.js';
+import { PLANTED_BUGS } from './planted-bugs.js';
+import { describeFailure } from './run-property.js';
+import type { Schedule } from './schedule.js';
+import { runSimulation } from './simulator.js';
+
+function schedule(name: string): Schedule {
+  return JSON.parse(readFileSync(new URL(`./regressions/${name}.json`, import.meta.url), 'utf8')) as Schedule;
+}
+
+/** The first fix of the stuck follower read: expiry after ONE election timeout. */
+class ExpiresForwardedReadsAfterOneTimeout extends RaftCore {
+  protected override forwardedReadTimeoutTicks(): number {
+    return this.electionTimeout;
+  }
+}
+
+describe('simulation regressions', () => {
+  it('a follower read lost under a steady leader (npm run sim -- --runs 200 --nodes 3 --seed 735524974 --path 24, before the fix)', () => {
+    // Chaos seed 113 found it on real processes; the simulation's batched reader and read-liveness
+    // check found it here. The core now fails such a read after two election timeouts.
+    const s = schedule('follower-read-lost-under-steady-leader');
+    const result = runSimulation(s);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const factory = PLANTED_BUGS['never gives up on a lost forwarded read'];
+    const broken = runSimulation(s, factory === undefined ? {} : { factory });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
+  });
+
+  it('a forwarded-read expiry of one election timeout fails every follower read of a slow cluster (npm run sim -- --runs 600 --seed 23116980 --path 27)', () => {
+    // 5 nodes, 5-tick election timeout, persists taking up to 12 steps: a read round trip outlasts
+    // one election timeout, so every retry expired too. Found by the simulation while fixing the
+    // stuck follower read; the expiry is now two election timeouts.
+    const s = schedule('forwarded-read-expiry-too-short');
+    const result = runSimulation(s);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, { factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config) });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
+  });
+});
