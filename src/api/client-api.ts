@@ -10,6 +10,7 @@
 //   GET    /status  /livez  /readyz  /metrics
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Limits } from '../config/cluster-config.js';
@@ -19,14 +20,14 @@ import type { WriteResult } from '../node/apply-waiters.js';
 import {
   NotLeaderError,
   OverloadedError,
-  ReadTimeoutError,
   StoppedError,
   WriteLostError,
   WriteUnknownError,
 } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
 import { encodeCommand } from '../storage/command.js';
-import { sendError } from './errors.js';
+import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
+import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes } from './keys.js';
 
@@ -64,14 +65,25 @@ export interface ClientApiOptions {
   readonly live: () => boolean;
 }
 
-type Consistency = 'linearizable' | 'stale' | 'log';
-
 const startedAt = Date.now();
 const BARRIER = encodeCommand({ op: 'barrier' });
 
 export function buildClientApi(options: ClientApiOptions) {
   const { node, kv, limits } = options;
+  const fastGet = fastGetHandler({
+    maxKeyBytes: limits.maxKeyBytes,
+    appliedIndex: () => node.appliedIndex,
+    readBarrier: () => node.readBarrier(),
+    getSync: (key) => kv.getSync(key),
+    live: options.live,
+    logger: options.logger.child({ component: 'client-api' }),
+  });
   const app = Fastify({
+    // Point reads take the fast path in front of Fastify (fast-get.ts); everything else is Fastify's.
+    serverFactory: (handler) =>
+      createServer((request, response) => {
+        if (!fastGet(request, response)) handler(request, response);
+      }),
     loggerInstance: options.logger.child({ component: 'client-api' }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.maxValueBytes,
@@ -194,20 +206,14 @@ export function buildClientApi(options: ClientApiOptions) {
     }
   };
 
-  const readHeaders = (point: { consistency: Consistency; readIndex: number }): Record<string, string> => ({
-    'x-raft-applied-index': String(node.appliedIndex),
-    'x-raft-consistency': point.consistency,
-    ...(point.consistency === 'stale' ? {} : { 'x-raft-read-index': String(point.readIndex) }),
-  });
-
   app.get('/kv/*', async (request, reply) => {
     const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
     const point = await readPoint(request, reply);
     if (point === null) return reply;
     const value = kv.getSync(key.key);
-    reply.headers(readHeaders(point));
-    if (value === undefined) return sendError(reply, 404, 'not_found', 'no such key');
+    reply.headers(readHeaders(node.appliedIndex, point));
+    if (value === undefined) return sendErrorAnswer(reply, KEY_NOT_FOUND);
     return reply.type('application/octet-stream').send(asBuffer(value));
   });
 
@@ -223,7 +229,7 @@ export function buildClientApi(options: ClientApiOptions) {
     const point = await readPoint(request, reply);
     if (point === null) return reply;
     const body = await kv.scanJson({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
-    reply.headers(readHeaders(point));
+    reply.headers(readHeaders(node.appliedIndex, point));
     return reply.type('application/json; charset=utf-8').send(asBuffer(body));
   });
 
@@ -247,7 +253,7 @@ export function buildClientApi(options: ClientApiOptions) {
     const point = await readPoint(request, reply);
     if (point === null) return reply;
     const answer = await kv.getManyJson(keys);
-    reply.headers(readHeaders(point));
+    reply.headers(readHeaders(node.appliedIndex, point));
     return reply.type('application/json; charset=utf-8').send(asBuffer(answer));
   });
 
@@ -301,13 +307,9 @@ function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
 }
 
 function readFailure(reply: FastifyReply, error: Error): FastifyReply {
-  if (error instanceof NotLeaderError) {
-    return sendError(reply, 503, 'no_leader', 'no leader is known right now, so no linearizable read is possible; retry shortly, or ask for ?consistency=stale', { 'retry-after': '1' });
-  }
-  if (error instanceof ReadTimeoutError) return sendError(reply, 503, 'read_timeout', error.message, { 'retry-after': '1' });
-  if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
-  if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
-  throw error;
+  const answer = readFailureAnswer(error);
+  if (answer === undefined) throw error;
+  return sendErrorAnswer(reply, answer);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

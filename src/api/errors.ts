@@ -1,5 +1,14 @@
 // Every error answer is JSON: { "error": code, "message": text }, so scripts and people both cope.
 import type { FastifyReply } from 'fastify';
+import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError } from '../node/errors.js';
+
+/** An error answer, independent of the HTTP layer that sends it. */
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly error: string;
+  readonly message: string;
+  readonly headers?: Record<string, string>;
+}
 
 export function sendError(
   reply: FastifyReply,
@@ -10,3 +19,22 @@ export function sendError(
 ): FastifyReply {
   return reply.code(status).headers(headers).type('application/json').send({ error, message });
 }
+
+export function sendErrorAnswer(reply: FastifyReply, answer: ErrorAnswer): FastifyReply {
+  return sendError(reply, answer.status, answer.error, answer.message, answer.headers);
+}
+
+/** Why a linearizable read could not be served; undefined for an error that is a bug (rethrow). */
+export function readFailureAnswer(error: Error): ErrorAnswer | undefined {
+  const retry = { 'retry-after': '1' };
+  if (error instanceof NotLeaderError) {
+    return { status: 503, error: 'no_leader', message: 'no leader is known right now, so no linearizable read is possible; retry shortly, or ask for ?consistency=stale', headers: retry };
+  }
+  if (error instanceof ReadTimeoutError) return { status: 503, error: 'read_timeout', message: error.message, headers: retry };
+  if (error instanceof OverloadedError) return { status: 503, error: 'overloaded', message: error.message, headers: retry };
+  if (error instanceof StoppedError) return { status: 503, error: 'stopping', message: error.message, headers: retry };
+  return undefined;
+}
+
+/** The answer to a GET of a key that is not there. */
+export const KEY_NOT_FOUND: ErrorAnswer = { status: 404, error: 'not_found', message: 'no such key' };

@@ -1,0 +1,54 @@
+// A fake node and state machine for testing the client API without a cluster.
+import type { ApiKv, ApiNode } from '../../src/api/client-api.js';
+import type { RaftStatus } from '../../src/raft/core.js';
+import type { SoftState } from '../../src/raft/types.js';
+import { formatPage, formatValues } from '../../src/reads/format.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class FakeNode implements ApiNode {
+  writes: Uint8Array[] = [];
+  writeOutcome: () => Promise<{ index: number; term: number }> = async () => ({ index: 7, term: 2 });
+  readOutcome: () => Promise<number> = async () => 7;
+  barriers = 0;
+  softState: SoftState = { role: 'leader', leader: 'n1', term: 2 };
+  appliedIndex = 7;
+  lag = 0;
+  pending = { writes: 0, reads: 0 };
+  write(command: Uint8Array) {
+    this.writes.push(command);
+    return this.writeOutcome();
+  }
+  readBarrier() {
+    this.barriers++;
+    return this.readOutcome();
+  }
+  msSinceLeaderContact() {
+    return this.lag;
+  }
+  status(): RaftStatus {
+    return { id: 'n1', role: this.softState.role, term: 2, vote: 'n1', leader: this.softState.leader, commit: 7, applied: 7, firstIndex: 1, lastIndex: 7, leadTransferee: '', progress: null };
+  }
+}
+
+export class FakeKv implements ApiKv {
+  data = new Map<string, Uint8Array>();
+  getSync(key: Uint8Array) {
+    return this.data.get(decoder.decode(key));
+  }
+  async scanJson(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }) {
+    const prefix = options.prefix === undefined ? '' : decoder.decode(options.prefix);
+    const start = options.start === undefined ? '' : decoder.decode(options.start);
+    const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix) && k >= start).sort();
+    const page = keys.slice(0, options.limit);
+    const next = keys[options.limit];
+    return formatPage(
+      page.map((k) => [encoder.encode(k), this.data.get(k)!] as [Uint8Array, Uint8Array]),
+      next === undefined ? null : encoder.encode(next),
+    );
+  }
+  async getManyJson(keys: readonly Uint8Array[]) {
+    return formatValues(keys, keys.map((k) => this.getSync(k)));
+  }
+}

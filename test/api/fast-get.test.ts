@@ -1,0 +1,98 @@
+// The point-read fast path (src/api/fast-get.ts) must answer exactly as the Fastify route does. Each
+// request is sent twice to a real listener: as is (the fast path takes it) and with an extra query
+// parameter the route ignores (so Fastify takes it); status, headers and body must be identical.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildClientApi, type ClientApi } from '../../src/api/client-api.js';
+import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
+import { createLogger } from '../../src/log.js';
+import { NotLeaderError, ReadTimeoutError } from '../../src/node/errors.js';
+import { FakeKv, FakeNode } from './fakes.js';
+
+let app: ClientApi;
+let base: string;
+const node = new FakeNode();
+const kv = new FakeKv();
+
+beforeAll(async () => {
+  app = buildClientApi({
+    nodeId: 'n1',
+    clusterId: 'c',
+    node,
+    kv,
+    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
+    logger: createLogger({ level: 'silent', pretty: false }),
+    clientUrlOf: () => undefined,
+    live: () => true,
+  });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  kv.data.set('colour', new TextEncoder().encode('blue'));
+  kv.data.set('empty', new Uint8Array(0));
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function get(path: string): Promise<Answer> {
+  const res = await fetch(`${base}${path}`);
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    if (name !== 'date') headers[name] = value;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}
+
+/** The same request through the fast path and through Fastify. */
+async function both(path: string): Promise<{ fast: Answer; fastify: Answer }> {
+  const barriers = node.barriers;
+  const fast = await get(path);
+  const fastify = await get(`${path}${path.includes('?') ? '&' : '?'}via=fastify`);
+  // Both made the same number of ReadIndex requests (one each for a linearizable read).
+  expect(node.barriers - barriers).toBe(path.includes('stale') ? 0 : 2);
+  return { fast, fastify };
+}
+
+describe('the point-read fast path answers exactly as Fastify does', () => {
+  for (const path of ['/kv/colour', '/kv/colour?consistency=stale', '/kv/colour?consistency=linearizable', '/kv/missing', '/kv/missing?consistency=stale', '/kv/empty']) {
+    it(`GET ${path}`, async () => {
+      const { fast, fastify } = await both(path);
+      expect(fast).toEqual(fastify);
+      expect(fast.status).toBe(path.includes('missing') ? 404 : 200);
+    });
+  }
+
+  it('a failed linearizable read: no leader, or no read index in time', async () => {
+    const saved = node.readOutcome;
+    try {
+      node.readOutcome = async () => {
+        throw new NotLeaderError('');
+      };
+      const noLeader = await both('/kv/colour');
+      expect(noLeader.fast).toEqual(noLeader.fastify);
+      expect(noLeader.fast.status).toBe(503);
+      node.readOutcome = async () => {
+        throw new ReadTimeoutError('no read index was confirmed in time');
+      };
+      const timeout = await both('/kv/colour');
+      expect(timeout.fast).toEqual(timeout.fastify);
+      expect(JSON.parse(timeout.fast.body)).toEqual({ error: 'read_timeout', message: 'no read index was confirmed in time' });
+    } finally {
+      node.readOutcome = saved;
+    }
+  });
+
+  it('leaves everything else to Fastify (bad keys, encoded keys, other queries and methods)', async () => {
+    expect((await get('/kv/' + 'k'.repeat(17))).status).toBe(400); // too long: Fastify's error, with its message
+    expect(JSON.parse((await get('/kv/' + 'k'.repeat(17))).body).error).toBe('bad_key');
+    const encoded = await get('/kv/col%6Fur');
+    expect(encoded.status).toBe(200);
+    expect(encoded.body).toBe('blue');
+    expect((await get('/kv/colour?consistency=stale&max_lag_ms=-1')).status).toBe(400);
+    expect((await get('/kv/colour?consistency=nonsense')).status).toBe(400);
+  });
+});
