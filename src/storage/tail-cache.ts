@@ -6,8 +6,18 @@
 // index: the cache is always a suffix of the durable log. Eviction takes entries from the front.
 
 import { assert } from '../raft/assert.js';
-import { entryBytes } from '../raft/storage.js';
 import type { Entry } from '../raft/types.js';
+
+/**
+ * What an entry costs in memory here: its data plus the JS objects around it (the entry, its
+ * Uint8Array and ArrayBuffer: about 160 bytes measured in a heap snapshot). Counting only the data
+ * let 8 MiB of 100-byte entries take ~25 MB of heap.
+ */
+const ENTRY_OVERHEAD_BYTES = 160;
+
+function cachedBytesOf(entry: Entry): number {
+  return entry.data.length + ENTRY_OVERHEAD_BYTES;
+}
 
 export class TailCache {
   /** entries[head..] are cached; entries before head are evicted slots awaiting compaction. */
@@ -45,7 +55,7 @@ export class TailCache {
       return;
     }
     const keep = this.head + (index - first);
-    for (let i = keep; i < this.entries.length; i++) this.cachedBytes -= entryBytes(this.entries[i]!);
+    for (let i = keep; i < this.entries.length; i++) this.cachedBytes -= cachedBytesOf(this.entries[i]!);
     if (keep < this.entries.length) this.entries.length = keep;
   }
 
@@ -58,7 +68,7 @@ export class TailCache {
         () => `tail cache: entry ${entry.index} does not follow ${last?.index}`,
       );
       this.entries.push(entry);
-      this.cachedBytes += entryBytes(entry);
+      this.cachedBytes += cachedBytesOf(entry);
     }
     this.evictToBudget();
   }
@@ -71,7 +81,7 @@ export class TailCache {
 
   private evictToBudget(): void {
     while (this.cachedBytes > this.maxBytes && this.head < this.entries.length) {
-      this.cachedBytes -= entryBytes(this.entries[this.head]!);
+      this.cachedBytes -= cachedBytesOf(this.entries[this.head]!);
       this.head++;
     }
     if (this.head === this.entries.length) {
