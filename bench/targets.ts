@@ -86,14 +86,16 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   };
   const peak = peakOf(inputs.memory);
   const afterWrites = peakOf(inputs.memoryAfterWrites);
+  // The target (issue 6) is the peak after the write cases; the whole loop's peak is shown beside it.
+  const judged = afterWrites ?? peak;
   results.push(
-    peak === null
-      ? na(`peak RSS per raftkv node < ${RSS_LIMIT_MB} MB`, 'not measured')
+    judged === null
+      ? na(`peak RSS per raftkv node < ${RSS_LIMIT_MB} MB after the write cases`, 'not measured')
       : {
-          target: `peak RSS per raftkv node < ${RSS_LIMIT_MB} MB`,
-          measured: `${peak.toFixed(0)} MB over the whole case loop${afterWrites === null ? '' : `, ${afterWrites.toFixed(0)} MB after the PUT cases`} (highest node)`,
-          value: peak,
-          status: peak < RSS_LIMIT_MB ? 'met' : 'missed',
+          target: `peak RSS per raftkv node < ${RSS_LIMIT_MB} MB after the write cases`,
+          measured: `${afterWrites === null ? `${judged.toFixed(0)} MB over the whole case loop (no PUT case run)` : `${afterWrites.toFixed(0)} MB after the PUT cases`}${afterWrites !== null && peak !== null ? `, ${peak.toFixed(0)} MB over the whole case loop` : ''} (highest node)`,
+          value: judged,
+          status: judged < RSS_LIMIT_MB ? 'met' : 'missed',
         },
   );
 
