@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor } from '../test/e2e/process-cluster.js';
+import { freePorts, waitFor } from '../test/e2e/process-cluster.js';
 import type { Processes } from './processes.js';
 
 export interface EtcdMember {
@@ -46,12 +46,13 @@ export class EtcdCluster {
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-etcd-'));
     const cluster = new EtcdCluster(dir, binary, processes);
     try {
+      const ports = await freePorts(2 * size);
       for (let i = 1; i <= size; i++) {
         const name = `e${i}`;
         cluster.members.push({
           name,
-          clientUrl: `http://127.0.0.1:${await freePort()}`,
-          peerUrl: `http://127.0.0.1:${await freePort()}`,
+          clientUrl: `http://127.0.0.1:${ports[2 * i - 2]}`,
+          peerUrl: `http://127.0.0.1:${ports[2 * i - 1]}`,
           dataDir: join(dir, name),
           logFile: join(dir, `${name}.log`),
           process: null,

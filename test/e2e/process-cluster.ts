@@ -42,18 +42,30 @@ export interface ProcessClusterOptions {
   readonly spawnPrefix?: (id: string) => readonly string[];
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; the caller binds it right after). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
+/**
+ * `count` distinct free TCP ports on 127.0.0.1 (bound and released; the caller binds them right after). All are held open together before any is released:
+ * asked one after another, the kernel can hand out a port it has just released again (a chaos test
+ * once got the same port for two nodes, and every node refused the config).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolvePort, reject) => {
+            server.unref();
+            server.on('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              resolvePort(typeof address === 'object' && address !== null ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolveClose) => (server.listening ? server.close(() => resolveClose()) : resolveClose()))));
+  }
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 50): Promise<T> {
@@ -103,13 +115,14 @@ export class ProcessCluster {
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'raftkv-e2e-'));
     const cluster = new ProcessCluster(options, dir);
     const count = options.nodes ?? 3;
+    const ports = await freePorts(2 * count);
     for (let i = 1; i <= count; i++) {
       const id = `n${i}`;
       const host = options.hostOf?.(id) ?? '127.0.0.1';
       cluster.nodes.push({
         id,
-        clientUrl: `http://${host}:${await freePort()}`,
-        peerUrl: `http://${host}:${await freePort()}`,
+        clientUrl: `http://${host}:${ports[2 * i - 2]}`,
+        peerUrl: `http://${host}:${ports[2 * i - 1]}`,
         dataDir: join(dir, 'data', id),
         logFile: join(dir, `${id}.log`),
         process: null,
