@@ -1,11 +1,9 @@
 // The client API's validation and error mapping, without a cluster (fastify.inject and a fake node).
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildClientApi, type ClientApi } from '../../src/api/client-api.js';
-import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
-import { createLogger } from '../../src/log.js';
+import type { ClientApi } from '../../src/api/client-api.js';
 import { NotLeaderError, OverloadedError, ReadTimeoutError, WriteLostError, WriteUnknownError } from '../../src/node/errors.js';
 import { decodeCommand } from '../../src/storage/command.js';
-import { FakeKv, FakeNode } from './fakes.js';
+import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -17,13 +15,7 @@ let kv: FakeKv;
 function build(live = true): ClientApi {
   node = new FakeNode();
   kv = new FakeKv();
-  app = buildClientApi({
-    nodeId: 'n1',
-    clusterId: 'c',
-    node,
-    kv,
-    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
-    logger: createLogger({ level: 'silent', pretty: false }),
+  app = buildTestApi(node, kv, {
     clientUrlOf: (id) => ({ n1: 'http://127.0.0.1:7001', n2: 'http://127.0.0.1:7002' })[id],
     live: () => live,
   });

@@ -1,5 +1,7 @@
 // A fake node and state machine for testing the client API without a cluster.
-import type { ApiKv, ApiNode } from '../../src/api/client-api.js';
+import { buildClientApi, type ApiKv, type ApiNode, type ClientApi } from '../../src/api/client-api.js';
+import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
+import { createLogger } from '../../src/log.js';
 import type { RaftStatus } from '../../src/raft/core.js';
 import type { SoftState } from '../../src/raft/types.js';
 import { formatPage, formatValues } from '../../src/reads/format.js';
@@ -51,4 +53,18 @@ export class FakeKv implements ApiKv {
   async getManyJson(keys: readonly Uint8Array[]) {
     return formatValues(keys, keys.map((k) => this.getSync(k)));
   }
+}
+
+/** The client API over a fake node and state machine, with small limits that tests can reach. */
+export function buildTestApi(node: FakeNode, kv: FakeKv, options: { live?: () => boolean; clientUrlOf?: (id: string) => string | undefined } = {}): ClientApi {
+  return buildClientApi({
+    nodeId: 'n1',
+    clusterId: 'c',
+    node,
+    kv,
+    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
+    logger: createLogger({ level: 'silent', pretty: false }),
+    clientUrlOf: options.clientUrlOf ?? (() => undefined),
+    live: options.live ?? (() => true),
+  });
 }

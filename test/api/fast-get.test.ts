@@ -2,11 +2,9 @@
 // request is sent twice to a real listener: as is (the fast path takes it) and with an extra query
 // parameter the route ignores (so Fastify takes it); status, headers and body must be identical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildClientApi, type ClientApi } from '../../src/api/client-api.js';
-import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
-import { createLogger } from '../../src/log.js';
+import type { ClientApi } from '../../src/api/client-api.js';
 import { NotLeaderError, ReadTimeoutError } from '../../src/node/errors.js';
-import { FakeKv, FakeNode } from './fakes.js';
+import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
 
 let app: ClientApi;
 let base: string;
@@ -14,16 +12,7 @@ const node = new FakeNode();
 const kv = new FakeKv();
 
 beforeAll(async () => {
-  app = buildClientApi({
-    nodeId: 'n1',
-    clusterId: 'c',
-    node,
-    kv,
-    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
-    logger: createLogger({ level: 'silent', pretty: false }),
-    clientUrlOf: () => undefined,
-    live: () => true,
-  });
+  app = buildTestApi(node, kv);
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   kv.data.set('colour', new TextEncoder().encode('blue'));
   kv.data.set('empty', new Uint8Array(0));

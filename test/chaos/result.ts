@@ -2,11 +2,10 @@
 import type { CheckResult, KeyVerdict } from '../../src/check/linearizability.js';
 import type { NodeCrash } from './chaos-cluster.js';
 import type { Leadership } from './leaders.js';
-import type { NemesisKind } from './nemesis-kinds.js';
 import type { FaultRecord } from './nemesis.js';
-import type { NetworkMode } from './options.js';
+import type { ChaosOptions } from './options.js';
 import type { ChaosOp } from './recorder.js';
-import type { FaultPlan, Range } from './schedule.js';
+import type { FaultPlan } from './schedule.js';
 import type { NodeSecond, OpStats, TimelineBucket, Unavailability } from './summary.js';
 
 export type Verdict = 'pass' | 'violation' | 'inconclusive';
@@ -28,18 +27,10 @@ export interface ViolationDetail {
 export interface ChaosSummary {
   readonly seed: number;
   readonly startedAt: string;
-  readonly config: {
-    readonly nodes: number;
-    readonly clients: number;
-    readonly durationMs: number;
-    readonly kinds: readonly NemesisKind[];
-    readonly network: NetworkMode;
-    readonly keys: number;
-    readonly requestTimeoutMs: number;
-    readonly faultMs: Range;
-    readonly gapMs: Range;
-    readonly unsafeMode: string | null;
-  };
+  readonly config: Pick<
+    ChaosOptions,
+    'nodes' | 'clients' | 'durationMs' | 'kinds' | 'network' | 'keys' | 'requestTimeoutMs' | 'faultMs' | 'gapMs' | 'unsafeMode'
+  >;
   readonly schedule: readonly FaultPlan[];
   /** When the workload ran (run clock, ms), and when everything ended. */
   readonly workload: { readonly from: number; readonly to: number; readonly capReached: boolean };
