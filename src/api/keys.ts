@@ -9,7 +9,8 @@ export function parseKey(raw: string | undefined, maxKeyBytes: number): KeyCheck
   if (raw === undefined || raw.length === 0) return { ok: false, message: 'the key is empty: use /kv/<key>' };
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(raw)) return { ok: false, message: 'the key contains a control character' };
-  if (/[\ud800-\udfff]/.test(raw.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
+  // Only keys with surrogates pay for the pairing check (it copies the string).
+  if (/[\ud800-\udfff]/.test(raw) && /[\ud800-\udfff]/.test(raw.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
     return { ok: false, message: 'the key is not valid UTF-8' };
   }
   const key = encoder.encode(raw);
