@@ -1,7 +1,8 @@
 // The hot path of a read-heavy store: `GET /kv/<key>` and `GET /kv/<key>?consistency=stale`,
 // answered on Node's HTTP server directly, in front of Fastify. Fastify's per-request machinery
 // (request and reply objects, a child logger, hooks, content-type handling) cost about a third of
-// a point read's CPU (BENCHMARKS.md, "point reads without Fastify"). Anything this path does not
+// a point read's CPU, and a head written from a header object about as much again, so the head
+// goes out as a flat list (BENCHMARKS.md, profiling steps 3 and 4). Anything this path does not
 // recognise exactly (another method or query, a percent-encoded or invalid key, a stopping node) goes
 // to Fastify untouched, so there is one definition of every other behaviour, and a test checks that
 // both paths give the same answer, byte for byte, to the requests this one takes.
