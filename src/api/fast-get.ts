@@ -13,13 +13,22 @@ import { parseKey } from './keys.js';
 
 export type Consistency = 'linearizable' | 'stale' | 'log';
 
-/** Headers of every successful read: how far this node got, and what the answer is consistent with. */
+/**
+ * Headers of every successful read, as a flat [name, value, ...] list (the cheapest form
+ * `writeHead` takes): how far this node got, and what the answer is consistent with.
+ */
+export function readHeaderList(appliedIndex: number, point: { consistency: Consistency; readIndex: number }): string[] {
+  const list = ['x-raft-applied-index', String(appliedIndex), 'x-raft-consistency', point.consistency];
+  if (point.consistency !== 'stale') list.push('x-raft-read-index', String(point.readIndex));
+  return list;
+}
+
+/** The same headers as an object, for Fastify's `reply.headers`. */
 export function readHeaders(appliedIndex: number, point: { consistency: Consistency; readIndex: number }): Record<string, string> {
-  return {
-    'x-raft-applied-index': String(appliedIndex),
-    'x-raft-consistency': point.consistency,
-    ...(point.consistency === 'stale' ? {} : { 'x-raft-read-index': String(point.readIndex) }),
-  };
+  const list = readHeaderList(appliedIndex, point);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
+  return headers;
 }
 
 export interface FastGetDeps {
@@ -62,27 +71,14 @@ export function fastGetHandler(deps: FastGetDeps): (req: IncomingMessage, res: S
 function answer(res: ServerResponse, deps: FastGetDeps, key: Uint8Array, point: { consistency: Consistency; readIndex: number }): void {
   try {
     const value = deps.getSync(key);
-    const applied = String(deps.appliedIndex());
+    const applied = deps.appliedIndex();
     if (value === undefined) {
-      sendJsonError(res, KEY_NOT_FOUND, readHeaders(deps.appliedIndex(), point));
+      sendJsonError(res, KEY_NOT_FOUND, readHeaders(applied, point));
       return;
     }
-    // A flat [name, value, ...] list: the cheapest form writeHead takes (this runs per read).
-    const headers =
-      point.consistency === 'stale'
-        ? ['x-raft-applied-index', applied, 'x-raft-consistency', 'stale', 'content-type', 'application/octet-stream', 'content-length', String(value.byteLength)]
-        : [
-            'x-raft-applied-index',
-            applied,
-            'x-raft-consistency',
-            point.consistency,
-            'x-raft-read-index',
-            String(point.readIndex),
-            'content-type',
-            'application/octet-stream',
-            'content-length',
-            String(value.byteLength),
-          ];
+    // A header object costs Node a validation and a store per header: about 30% of a point read.
+    const headers = readHeaderList(applied, point);
+    headers.push('content-type', 'application/octet-stream', 'content-length', String(value.byteLength));
     res.writeHead(200, headers);
     res.end(value);
   } catch (error) {

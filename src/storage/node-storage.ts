@@ -225,9 +225,10 @@ export class NodeStorage implements Storage {
   // Driver side: persisting Readys and applying committed entries
 
   /**
-   * Makes a Ready's hard state and entries durable in ONE synchronous write (says whether it synced). `entries` replace every
-   * stored entry from entries[0].index on: the stale suffix after the last new entry is deleted in the
-   * same batch, so no crash can leave a mix of old and new entries. Any failure is a StorageFatalError.
+   * Makes a Ready's hard state and entries durable in ONE synchronous write, and says whether it
+   * synced. `entries` replace every stored entry from entries[0].index on: the stale suffix after
+   * the last new entry is deleted in the same batch, so no crash can leave a mix of old and new
+   * entries. Any failure is a StorageFatalError.
    *
    * A Ready that changes only the commit index is written WITHOUT fsync (as etcd's MustSync does):
    * Raft needs term, vote and entries durable before it answers, never the commit index, which a
@@ -241,7 +242,8 @@ export class NodeStorage implements Storage {
     this.assertPersistContract(hardState, entries);
     if (hardState === null && entries.length === 0) return { synced: false };
     const { ops, bytes } = this.persistOperations(hardState, entries);
-    const mustSync = entries.length > 0 || (hardState !== null && (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote));
+    const votedOrNewTerm = hardState !== null && (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote);
+    const mustSync = entries.length > 0 || votedOrNewTerm;
     this.persisting = true;
     const started = performance.now();
     try {
