@@ -25,6 +25,8 @@ export class NodeMetrics {
   readonly entriesPersisted = new Counter({ name: 'raftkv_entries_persisted_total', help: 'log entries written', registers: [this.registry] });
   readonly entriesApplied = new Counter({ name: 'raftkv_entries_applied_total', help: 'log entries applied to the state machine', registers: [this.registry] });
   readonly writesAcknowledged = new Counter({ name: 'raftkv_writes_acknowledged_total', help: 'client writes answered as committed and applied', registers: [this.registry] });
+  readonly readBatches = new Counter({ name: 'raftkv_read_batches_total', help: 'ReadIndex requests this node issued (leader: heartbeat rounds; follower: requests to the leader)', registers: [this.registry] });
+  readonly readsBatched = new Counter({ name: 'raftkv_read_batched_reads_total', help: 'linearizable reads served by those requests (divided by the batches: reads per round)', registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'raftkv_leader_changes_total', help: 'times this node saw the leader change', registers: [this.registry] });
 
   constructor(nodeId: string) {

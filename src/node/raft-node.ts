@@ -115,7 +115,13 @@ export class RaftNode {
       ...(options.maxUncommittedBytes === undefined ? {} : { maxUncommittedBytes: options.maxUncommittedBytes }),
     });
     this.soft = this.core.softState();
-    this.reads = new ReadBatcher((ctx) => this.core.readIndex(ctx));
+    this.reads = new ReadBatcher(
+      (ctx) => this.core.readIndex(ctx),
+      (reads) => {
+        this.metrics?.readBatches.inc();
+        this.metrics?.readsBatched.inc(reads);
+      },
+    );
   }
 
   start(): void {
@@ -135,14 +141,19 @@ export class RaftNode {
     this.failEverything(new StoppedError(), 'the node stopped');
   }
 
-  /** Messages from a peer (already authenticated and validated by the transport). */
-  receive(messages: readonly Message[]): void {
-    if (this.stopped) return;
+  /**
+   * Messages from a peer (already authenticated and validated by the transport). With `replyTo`,
+   * returns the heartbeat acknowledgements for that peer, for the transport to carry in its answer
+   * (RaftCore.takeHeartbeatReplies); everything else leaves with the next Ready as usual.
+   */
+  receive(messages: readonly Message[], replyTo?: NodeId): Message[] {
+    if (this.stopped) return [];
     for (const m of messages) {
       if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
       this.core.step(m);
     }
     this.kick();
+    return replyTo === undefined ? [] : this.core.takeHeartbeatReplies(replyTo);
   }
 
   reportUnreachable(peer: NodeId): void {

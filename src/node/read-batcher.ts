@@ -23,7 +23,11 @@ export class ReadBatcher {
    */
   private nextCtx = randomInt(2 ** 47);
 
-  constructor(private readonly issue: (ctx: number) => ReadIndexResult) {}
+  /** `onBatch` hears of every request that went out, with the number of reads it serves (metrics). */
+  constructor(
+    private readonly issue: (ctx: number) => ReadIndexResult,
+    private readonly onBatch: (reads: number) => void = () => undefined,
+  ) {}
 
   get size(): number {
     return this.queued.length + (this.inFlight?.waiters.length ?? 0);
@@ -42,6 +46,7 @@ export class ReadBatcher {
     this.queued = [];
     if (result.ok) {
       this.inFlight = { ctx, waiters };
+      this.onBatch(waiters.length);
       return;
     }
     const error = result.error === 'no-leader' ? new NotLeaderError(result.leader) : new OverloadedError('too many reads are waiting; retry shortly');
