@@ -135,6 +135,7 @@ async function main(): Promise<void> {
     token: peerToken.token,
     logger,
     onUnreachable: (peer) => node.reportUnreachable(peer),
+    onReplies: (_peer, messages) => void node.receive(messages),
     requestTimeoutMs: config.raft.tickMs * config.raft.electionTicks * 2,
     ...(faults === undefined ? {} : { faults }),
   });
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
     clusterId: config.clusterId,
     token: peerToken.token,
     logger,
-    onMessages: (_from, messages) => node.receive(messages),
+    onMessages: (from, messages, replies) => node.receive(messages, replies ? from : undefined),
     ...(faults === undefined ? {} : { faults }),
   });
   const api = buildClientApi({

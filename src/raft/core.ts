@@ -277,6 +277,22 @@ export class RaftCore {
     if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
   }
 
+  /**
+   * Removes and returns the heartbeat acknowledgements queued for `to`, so the transport can carry
+   * them in the answer to the request that brought the heartbeats (one peer request per heartbeat
+   * round instead of two). Only heartbeatResp qualifies: it may leave before anything is persisted
+   * (SEND_BEFORE_PERSIST), and its order relative to other messages does not matter (the leader
+   * takes the highest round it has seen). Everything else keeps its place in the next Ready.
+   */
+  takeHeartbeatReplies(to: NodeId): Message[] {
+    if (!this.messages.some((m) => m.type === 'heartbeatResp' && m.to === to)) return [];
+    const replies: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of this.messages) (m.type === 'heartbeatResp' && m.to === to ? replies : rest).push(m);
+    this.messages = rest;
+    return replies;
+  }
+
   hasReady(): boolean {
     return (
       this.readyInFlight === null &&
@@ -727,14 +743,21 @@ export class RaftCore {
     for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
   }
 
+  /** The periodic heartbeat, to every follower; it carries the read round in flight, if any. */
   private broadcastHeartbeat(round: number): void {
-    for (const id of this.voters) {
-      if (id === this.id) continue;
-      const pr = this.progressOf(id);
-      // Never tell a follower to commit beyond what it is known to hold.
-      const commit = Math.min(pr.match, this.log.committed);
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, round });
-    }
+    for (const id of this.voters) if (id !== this.id) this.sendHeartbeat(id, round);
+  }
+
+  /** A new ReadIndex round goes only to the followers a quorum needs (read-only.ts says why). */
+  private startReadRound(round: number): void {
+    for (const id of this.readOnly.roundTargets((id) => this.progressOf(id).recentActive)) this.sendHeartbeat(id, round);
+  }
+
+  private sendHeartbeat(to: NodeId, round: number): void {
+    const pr = this.progressOf(to);
+    // Never tell a follower to commit beyond what it is known to hold.
+    const commit = Math.min(pr.match, this.log.committed);
+    this.send({ type: 'heartbeat', from: this.id, to, term: this.term, commit, round });
   }
 
   private handleAppendResponse(m: AppendResponseMessage): void {
@@ -817,7 +840,7 @@ export class RaftCore {
       return;
     }
     const round = this.readOnly.add(from, ctx, this.log.committed);
-    if (round > 0) this.broadcastHeartbeat(round);
+    if (round > 0) this.startReadRound(round);
     this.releaseReads(this.readOnly.release());
   }
 
@@ -828,7 +851,7 @@ export class RaftCore {
         this.send({ type: 'readIndexResp', from: this.id, to: read.from, term: this.term, ctx: read.ctx, index: read.index, reject: false });
       }
     }
-    if (result.startRound > 0) this.broadcastHeartbeat(result.startRound);
+    if (result.startRound > 0) this.startReadRound(result.startRound);
   }
 
   private rejectRead(from: NodeId, ctx: number): void {

@@ -1,4 +1,4 @@
-import { quorumIndex } from './quorum.js';
+import { quorumIndex, quorumSize } from './quorum.js';
 import type { NodeId } from './types.js';
 
 /** A ReadIndex request waiting for a quorum of heartbeat acknowledgements. */
@@ -17,6 +17,14 @@ export interface PendingRead {
  * arrive while one is in flight join the next round, which starts as soon as the current one is
  * confirmed. So one round trip serves every read that arrived during the previous one, and no
  * request is ever confirmed by a heartbeat sent before the request arrived.
+ *
+ * A round is sent only to as many followers as a quorum needs besides the leader (one of two in a
+ * three-node cluster): those that acknowledged the latest rounds, so a slow or dead follower drops
+ * out of the choice as soon as another one answers a later round. Every follower still gets the
+ * periodic heartbeats, which carry the round in flight; so a round sent to a follower that never
+ * answers is confirmed by the next periodic heartbeat at the latest. Sending every round to every
+ * follower would double the cost of a read round on a three-node cluster for an acknowledgement
+ * the quorum does not need.
  *
  * Invariants: confirmed <= issued; pending is sorted by round; rounds are per term (a new leader
  * starts a new ReadOnly).
@@ -66,6 +74,21 @@ export class ReadOnly {
   acknowledge(from: NodeId, round: number): { released: PendingRead[]; startRound: number } {
     if (round > (this.acked.get(from) ?? 0)) this.acked.set(from, round);
     return this.release();
+  }
+
+  /**
+   * The followers a new round goes to: the quorum's worth that acknowledged the latest rounds; among
+   * equals (a new leader has no acknowledgements yet) those `active` says were heard from lately,
+   * then voter order (deterministic, like everything in the core).
+   */
+  roundTargets(active: (id: NodeId) => boolean): NodeId[] {
+    const followers = this.voters.filter((id) => id !== this.self);
+    const wanted = quorumSize(this.voters.length) - (this.voters.includes(this.self) ? 1 : 0);
+    return followers
+      .map((id, order) => ({ id, order, acked: this.acked.get(id) ?? 0, active: active(id) ? 1 : 0 }))
+      .sort((a, b) => b.acked - a.acked || b.active - a.active || a.order - b.order)
+      .slice(0, wanted)
+      .map((f) => f.id);
   }
 
   /** Releases what a quorum confirmed; a single-voter cluster confirms at once. */

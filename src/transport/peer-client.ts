@@ -20,15 +20,27 @@
 //   at once, on a fresh connection, provided the previous request to this peer had succeeded (a
 //   stale socket is only possible after a success). A resend may duplicate messages, which Raft
 //   tolerates like any duplicate the network makes.
+// - Replies: with `onReplies` given, requests say they take messages in the answer (REPLIES_HEADER),
+//   and the peer answers a batch of heartbeats with their acknowledgements (peer-server.ts). Those
+//   are checked like any message from the peer (well-formed, from it, to us, heartbeatResp only)
+//   and handed to onReplies; the fault switch's dropFrom drops them as the server would.
 
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
-import { encodeMessages, MAX_MESSAGES_PER_BODY } from './codec.js';
+import { BadMessageError, decodeMessages, encodeMessages, MAX_MESSAGES_PER_BODY } from './codec.js';
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
-import { CLUSTER_HEADER, FROM_HEADER, MESSAGES_PATH, MSGPACK_CONTENT_TYPE } from './protocol.js';
+import {
+  CLUSTER_HEADER,
+  FROM_HEADER,
+  MAX_REPLY_BYTES,
+  MESSAGES_PATH,
+  MSGPACK_CONTENT_TYPE,
+  REPLIES_HEADER,
+  REPLIES_HEARTBEAT,
+} from './protocol.js';
 
 export const DEFAULT_MAX_QUEUE_MESSAGES = 10_000;
 /** Well under the server's default 32 MiB body limit, so a full queue always fits one request. */
@@ -52,8 +64,12 @@ export interface PeerStats {
   readonly sentMessages: number;
   /** Messages dropped by the queue bounds, by failed requests and by the queue drop after a failure. */
   readonly dropped: number;
-  /** Messages dropped by the fault switch (dropTo). */
+  /** Messages dropped by the fault switch (dropTo; dropFrom for replies). */
   readonly faultDropped: number;
+  /** Messages received in answers and handed to onReplies. */
+  readonly replies: number;
+  /** Answers whose messages were refused (malformed, not from the peer, not to us, too large). */
+  readonly badReplies: number;
   /** Failed requests (after the one stale-socket retry, if any). */
   readonly failures: number;
   /** Stale-socket retries made. */
@@ -73,6 +89,8 @@ export interface PeerClientOptions {
   readonly token: string;
   readonly logger: Logger;
   readonly onUnreachable: (peer: NodeId) => void;
+  /** Messages the peer put in its answers; without it, requests do not ask for any. */
+  readonly onReplies?: (peer: NodeId, messages: Message[]) => void;
   readonly faults?: FaultSwitch;
   readonly maxQueueMessages?: number;
   readonly maxQueueBytes?: number;
@@ -81,7 +99,9 @@ export interface PeerClientOptions {
   readonly failureLogIntervalMs?: number;
 }
 
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string };
+type Outcome =
+  | { readonly ok: true; readonly replies: Message[] }
+  | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string };
 
 export class PeerClient {
   private readonly pool: Pool;
@@ -103,6 +123,8 @@ export class PeerClient {
   private sentMessages = 0;
   private dropped = 0;
   private faultDropped = 0;
+  private repliesReceived = 0;
+  private badReplies = 0;
   private failures = 0;
   private retries = 0;
 
@@ -131,6 +153,7 @@ export class PeerClient {
       [CLUSTER_HEADER]: options.clusterId,
       [FROM_HEADER]: options.selfId,
       'content-type': MSGPACK_CONTENT_TYPE,
+      ...(options.onReplies === undefined ? {} : { [REPLIES_HEADER]: REPLIES_HEARTBEAT }),
     };
     this.log = options.logger.child({ component: 'peer-client', node: options.selfId, peer: options.peerId });
     this.failureLog = new LogLimiter(options.failureLogIntervalMs ?? 10_000, 2);
@@ -149,6 +172,8 @@ export class PeerClient {
       sentMessages: this.sentMessages,
       dropped: this.dropped,
       faultDropped: this.faultDropped,
+      replies: this.repliesReceived,
+      badReplies: this.badReplies,
       failures: this.failures,
       retries: this.retries,
       inFlight: this.inFlight,
@@ -219,6 +244,7 @@ export class PeerClient {
       }
       this.healthy = true;
       this.failuresSinceSuccess = 0;
+      this.deliverReplies(outcome.replies);
     } else {
       this.failures++;
       this.failuresSinceSuccess++;
@@ -250,9 +276,12 @@ export class PeerClient {
         body,
         signal: controller.signal,
       });
+      if (response.statusCode === 200 && response.headers['content-type'] === MSGPACK_CONTENT_TYPE && this.options.onReplies !== undefined) {
+        return { ok: true, replies: await this.readReplies(response.body) };
+      }
       if (response.statusCode >= 200 && response.statusCode < 300) {
         await response.body.dump();
-        return { ok: true };
+        return { ok: true, replies: [] };
       }
       const snippet = await readSnippet(response.body);
       return { ok: false, staleSocket: false, reason: `HTTP ${response.statusCode} ${snippet}` };
@@ -266,6 +295,54 @@ export class PeerClient {
       };
     } finally {
       clearTimeout(deadline);
+    }
+  }
+
+  /**
+   * The messages of an answer, checked like any message from the peer; [] (counted, logged at most
+   * once per interval) if anything is wrong. The request itself succeeded either way: the peer got
+   * our batch.
+   */
+  private async readReplies(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<Message[]> {
+    const refuse = (reason: string): Message[] => {
+      this.badReplies++;
+      const suppressed = this.failureLog.admit('bad-reply');
+      if (suppressed !== null) this.log.warn({ reason, suppressed }, 'refused the messages in a peer answer');
+      return [];
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > MAX_REPLY_BYTES) return refuse(`an answer over ${MAX_REPLY_BYTES} bytes`); // leaving the loop destroys the rest
+      chunks.push(chunk);
+    }
+    let messages: Message[];
+    try {
+      messages = decodeMessages(Buffer.concat(chunks, size));
+    } catch (error) {
+      if (error instanceof BadMessageError) return refuse(error.message);
+      throw error;
+    }
+    for (const m of messages) {
+      if (m.type !== 'heartbeatResp' || m.from !== this.options.peerId || m.to !== this.options.selfId) {
+        return refuse(`a ${m.type} from ${m.from} to ${m.to} in an answer of ${this.options.peerId}`);
+      }
+    }
+    return messages;
+  }
+
+  private deliverReplies(messages: Message[]): void {
+    if (messages.length === 0 || this.options.onReplies === undefined) return;
+    if (this.options.faults?.dropFrom.has(this.options.peerId) === true) {
+      this.faultDropped += messages.length; // faults.ts: what the server side of a cut link drops
+      return;
+    }
+    this.repliesReceived += messages.length;
+    try {
+      this.options.onReplies(this.options.peerId, messages);
+    } catch (error) {
+      this.log.error({ err: error }, 'onReplies threw');
     }
   }
 

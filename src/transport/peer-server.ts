@@ -8,6 +8,11 @@
 // and to us (400). The first three run in onRequest, before a byte of the body is read, so an
 // unauthenticated peer cannot make us buffer or decode anything.
 //
+// Replies: a sender that says so (REPLIES_HEADER) gets the heartbeat acknowledgements its batch
+// produced in the answer (200, msgpack) instead of in a request of ours: one peer request per
+// heartbeat round instead of two. Not while the fault switch cuts our link to the sender (dropTo):
+// the acknowledgements then take the normal path, where the switch drops them.
+//
 // Invariant: nothing a peer sends can crash the process. Fastify/Node turn malformed HTTP into
 // `clientError` (handled here: log, destroy the socket), the codec turns malformed bodies into
 // BadMessageError, and a throwing onMessages callback is caught and answered 500.
@@ -24,7 +29,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
 import { BearerVerifier } from './auth.js';
-import { BadMessageError, decodeMessages } from './codec.js';
+import { BadMessageError, decodeMessages, encodeMessages } from './codec.js';
 import { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import {
@@ -34,6 +39,8 @@ import {
   FROM_HEADER,
   MESSAGES_PATH,
   MSGPACK_CONTENT_TYPE,
+  REPLIES_HEADER,
+  REPLIES_HEARTBEAT,
   type ErrorBody,
 } from './protocol.js';
 
@@ -49,8 +56,12 @@ export interface PeerServerOptions {
   /** Largest accepted body of POST /raft/messages, in bytes (default 32 MiB). */
   readonly bodyLimit?: number;
   readonly logger: Logger;
-  /** Receives every valid batch, synchronously, before the 204 goes out. */
-  readonly onMessages: (from: NodeId, messages: Message[]) => void;
+  /**
+   * Receives every valid batch, synchronously, before the answer goes out. With `replies` true the
+   * sender takes messages in the answer: what this returns goes back to it (200, msgpack); nothing
+   * returned, or `replies` false, answers 204.
+   */
+  readonly onMessages: (from: NodeId, messages: Message[], replies: boolean) => readonly Message[] | void;
   /** Fault injection is enabled iff a switch is given: only then do /raft/faults routes exist. */
   readonly faults?: FaultSwitch;
   /** Interval of the per-source log rate limit (default 10 s). */
@@ -210,14 +221,21 @@ export class PeerServer {
         return;
       }
     }
+    const wantsReplies = request.headers[REPLIES_HEADER] === REPLIES_HEARTBEAT && this.options.faults?.dropTo.has(from) !== true;
+    let replies: readonly Message[] | void;
     try {
-      this.options.onMessages(from, messages);
+      replies = this.options.onMessages(from, messages, wantsReplies);
     } catch (error) {
       this.log.error({ err: error, from }, 'onMessages threw; answering 500');
       void reply.code(500).send(errorBody('internal', 'the node failed to accept the messages'));
       return;
     }
-    void reply.code(204).send();
+    if (!wantsReplies || replies === undefined || replies.length === 0) {
+      void reply.code(204).send();
+      return;
+    }
+    const encoded = encodeMessages(replies);
+    void reply.code(200).header('content-type', MSGPACK_CONTENT_TYPE).send(Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength));
   }
 
   private handlePutFaults(faults: FaultSwitch, request: FastifyRequest, reply: FastifyReply): void {

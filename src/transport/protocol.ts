@@ -7,6 +7,16 @@ export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 /** Header names in the lower case Node exposes them in. */
 export const CLUSTER_HEADER = 'x-raftkv-cluster';
 export const FROM_HEADER = 'x-raftkv-from';
+/**
+ * Sent by a client that takes messages in the answer to POST /raft/messages (200 with a msgpack
+ * body instead of 204). The value names what it takes: heartbeat acknowledgements. Without it the
+ * server never puts messages in an answer, so a node that does not read answers (an older
+ * version, a test stub) loses nothing.
+ */
+export const REPLIES_HEADER = 'x-raftkv-replies';
+export const REPLIES_HEARTBEAT = 'heartbeat';
+/** The largest answer body a client reads; heartbeat acknowledgements take a few dozen bytes each. */
+export const MAX_REPLY_BYTES = 1024 * 1024;
 
 /** Default body limit of POST /raft/messages. */
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;

@@ -26,6 +26,11 @@ export interface SimOptions {
   readonly factory?: CoreFactory;
   /** Records a line per fault and leader change, for replaying a failure by eye. */
   readonly trace?: (line: string) => void;
+  /**
+   * The share of delivered heartbeats whose acknowledgements leave at once, as the real transport's
+   * inline replies do (default 0.5). 0 replays schedules recorded before the transport had them.
+   */
+  readonly inlineReplies?: number;
 }
 
 export interface SimStats {
@@ -77,6 +82,9 @@ export function runSimulation(schedule: Schedule, options: SimOptions = {}): Sim
 
 class Simulation {
   private readonly random: SeededRandom;
+  /** Its own stream, so modelling inline replies leaves the other random choices of a seed alone. */
+  private readonly replyRandom: SeededRandom;
+  private readonly inlineReplies: number;
   private readonly network: SimNetwork;
   private readonly checker = new SafetyChecker();
   private readonly nodes: SimNode[];
@@ -106,6 +114,8 @@ class Simulation {
   ) {
     this.random = new SeededRandom(schedule.seed);
     this.network = new SimNetwork(new SeededRandom(schedule.seed ^ 0x5bd1e995));
+    this.replyRandom = new SeededRandom(schedule.seed ^ 0x2545f491);
+    this.inlineReplies = options.inlineReplies ?? 0.5;
     this.trace = options.trace ?? (() => undefined);
     this.ids = Array.from({ length: schedule.nodes }, (_, i) => `n${i + 1}`);
     const factory = options.factory ?? ((config) => new RaftCore(config));
@@ -184,10 +194,6 @@ class Simulation {
     for (let i = 0; i < this.nodes.length; i++) {
       if (now % STEPS_PER_TICK === this.tickPhase[i]) this.nodes[i]?.core?.tick();
     }
-    for (const m of this.network.due(now)) {
-      const target = this.nodes[this.ids.indexOf(m.to)];
-      target?.core?.step(m);
-    }
     const send = (m: Parameters<SimNetwork['send']>[0]): void => {
       const target = this.nodes[this.ids.indexOf(m.to)];
       // A transport notices a dead peer (connection refused) and tells the core.
@@ -195,6 +201,13 @@ class Simulation {
       this.checker.onSend(m);
       this.network.send(m, now);
     };
+    for (const m of this.network.due(now)) {
+      const core = this.nodes[this.ids.indexOf(m.to)]?.core;
+      core?.step(m);
+      // The real transport carries heartbeat acknowledgements in the answer to the request that
+      // brought the heartbeats (peer-server.ts), outside any Ready; model it for half of them.
+      if (core != null && m.type === 'heartbeat' && this.replyRandom.chance(this.inlineReplies)) for (const r of core.takeHeartbeatReplies(m.from)) send(r);
+    }
     for (const node of this.nodes) node.drive(now, send);
     this.maybeCrashDuringPersist();
     this.maybeIsolateLeader();

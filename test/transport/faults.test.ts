@@ -32,7 +32,7 @@ async function node(selfId: NodeId, faults?: FaultSwitch): Promise<Node> {
     clusterId: CLUSTER,
     token: TOKEN,
     logger: captureLog().logger,
-    onMessages: (from, messages) => received.push({ from, messages }),
+    onMessages: (from, messages) => void received.push({ from, messages }),
     faults,
   });
   const { port } = await server.listen();

@@ -64,6 +64,10 @@ export async function freePort(): Promise<number> {
  */
 export class StubPeer {
   readonly requests: Message[][] = [];
+  /** Each request's x-raftkv-replies header (undefined when absent). */
+  readonly repliesHeaders: Array<string | undefined> = [];
+  /** When set, each request is answered 200 with this body and content type instead of 204. */
+  answerWith: { readonly body: Uint8Array; readonly type: string } | null = null;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private gate: Promise<void> | null = null;
@@ -120,8 +124,11 @@ export class StubPeer {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     this.requests.push(decodeMessages(Buffer.concat(chunks)));
+    const header = request.headers['x-raftkv-replies'];
+    this.repliesHeaders.push(typeof header === 'string' ? header : undefined);
     if (this.gate !== null) await this.gate;
-    response.writeHead(204).end();
+    if (this.answerWith === null) response.writeHead(204).end();
+    else response.writeHead(200, { 'content-type': this.answerWith.type }).end(this.answerWith.body);
   }
 }
 

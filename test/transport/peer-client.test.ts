@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppendMessage, Message, NodeId } from '../../src/raft/types.js';
+import { encodeMessages } from '../../src/transport/codec.js';
+import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer } from '../../src/transport/peer-server.js';
 import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
 import { captureLog, freePort, heartbeat, StaleConnectionProxy, StubPeer, turn, waitFor } from './helpers.js';
@@ -37,7 +39,7 @@ async function peerServer(selfId: NodeId, port = 0): Promise<{ server: PeerServe
     clusterId: CLUSTER,
     token: TOKEN,
     logger: captureLog().logger,
-    onMessages: (from, messages) => received.push({ from, messages }),
+    onMessages: (from, messages) => void received.push({ from, messages }),
   });
   const address = await server.listen();
   closers.push(() => server.close());
@@ -80,6 +82,81 @@ describe('PeerTransport', () => {
     await waitFor(() => t.stats().n2?.inFlight === 0, 2_000, 'the request to settle');
     expect(t.stats().n2).toMatchObject({ sentRequests: 1, sentMessages: 2, dropped: 0, failures: 0, inFlight: 0, queued: 0 });
     expect(Object.keys(t.stats()).sort()).toEqual(['n2', 'n3']);
+  });
+
+  describe('replies (heartbeat acknowledgements in the answer)', () => {
+    const ack = (from: NodeId, round: number): Message => ({ type: 'heartbeatResp', from, to: 'n1', term: 1, round });
+
+    it('asks for them only with onReplies, and hands over what a real peer server answers', async () => {
+      const replies: Array<{ peer: NodeId; messages: Message[] }> = [];
+      const server = new PeerServer({
+        host: '127.0.0.1',
+        port: 0,
+        selfId: 'n2',
+        peers: ['n1', 'n3'],
+        clusterId: CLUSTER,
+        token: TOKEN,
+        logger: captureLog().logger,
+        onMessages: (_from, messages, wanted) => (wanted ? messages.map((m) => ack('n2', (m as { round: number }).round)) : []),
+      });
+      const { port } = await server.listen();
+      closers.push(() => server.close());
+      const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${port}` }, { onReplies: (peer, messages) => replies.push({ peer, messages }) });
+      t.send([heartbeat('n1', 'n2', 1), heartbeat('n1', 'n2', 2)]);
+      await waitFor(() => replies.length === 1, 2_000, 'the replies');
+      expect(replies).toEqual([{ peer: 'n2', messages: [ack('n2', 1), ack('n2', 2)] }]);
+      expect(t.stats().n2).toMatchObject({ sentRequests: 1, replies: 2, badReplies: 0 });
+      expect(unreachable).toEqual([]);
+
+      const peer = await stubPeer();
+      const { transport: plain } = transport({ n3: peer.url });
+      plain.send([heartbeat('n1', 'n3', 1)]);
+      await waitFor(() => peer.requests.length === 1, 2_000, 'the request');
+      expect(peer.repliesHeaders).toEqual([undefined]);
+    });
+
+    it('refuses (counts, logs once) answers that are not heartbeat acknowledgements from that peer to us; the request still succeeded', async () => {
+      const peer = await stubPeer();
+      const log = captureLog();
+      const replies: Message[][] = [];
+      const { transport: t, unreachable } = transport({ n2: peer.url }, { logger: log.logger, onReplies: (_peer, messages) => replies.push(messages) });
+      const bad: Array<{ body: Uint8Array; type: string }> = [
+        { body: encodeMessages([heartbeat('n2', 'n1', 1)]), type: 'application/msgpack' }, // not an acknowledgement
+        { body: encodeMessages([ack('n3', 1)]), type: 'application/msgpack' }, // not from the peer asked
+        { body: encodeMessages([{ ...ack('n2', 1), to: 'n3' }]), type: 'application/msgpack' }, // not to us
+        { body: Buffer.from('garbage, not msgpack'), type: 'application/msgpack' },
+        { body: Buffer.alloc(1024 * 1024 + 1), type: 'application/msgpack' }, // over 1 MiB: not even decoded
+      ];
+      for (const [i, answer] of bad.entries()) {
+        peer.answerWith = answer;
+        t.send([heartbeat('n1', 'n2', i)]);
+        await waitFor(() => t.stats().n2?.badReplies === i + 1, 2_000, `refusal ${i}`);
+      }
+      expect(peer.repliesHeaders.every((h) => h === 'heartbeat')).toBe(true);
+      expect(replies).toEqual([]);
+      expect(t.stats().n2).toMatchObject({ sentRequests: bad.length, failures: 0, replies: 0, badReplies: bad.length });
+      expect(unreachable).toEqual([]);
+      expect(log.lines.filter((l) => l.msg === 'refused the messages in a peer answer').length).toBe(1);
+      // A 200 of another content type is a plain success.
+      peer.answerWith = { body: Buffer.from('{}'), type: 'application/json' };
+      t.send([heartbeat('n1', 'n2', 9)]);
+      await waitFor(() => t.stats().n2?.sentRequests === bad.length + 1, 2_000, 'the JSON answer');
+      expect(t.stats().n2).toMatchObject({ badReplies: bad.length, failures: 0 });
+    });
+
+    it('the fault switch drops replies from a peer we do not hear from (dropFrom)', async () => {
+      const peer = await stubPeer();
+      peer.answerWith = { body: encodeMessages([ack('n2', 1)]), type: 'application/msgpack' };
+      const replies: Message[][] = [];
+      const faults = new FaultSwitch({ dropFrom: ['n2'] });
+      const { transport: t } = transport({ n2: peer.url }, { faults, onReplies: (_peer, messages) => replies.push(messages) });
+      t.send([heartbeat('n1', 'n2', 1)]);
+      await waitFor(() => t.stats().n2?.faultDropped === 1, 2_000, 'the dropped reply');
+      expect(replies).toEqual([]);
+      faults.clear();
+      t.send([heartbeat('n1', 'n2', 2)]);
+      await waitFor(() => replies.length === 1, 2_000, 'the reply once the link is healed');
+    });
   });
 
   it('drops (and counts) messages for nodes that are not peers', () => {

@@ -5,7 +5,8 @@ import { Packr } from 'msgpackr';
 import { Client } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/raft/types.js';
-import { encodeMessages } from '../../src/transport/codec.js';
+import { decodeMessages, encodeMessages } from '../../src/transport/codec.js';
+import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
 import { captureLog, heartbeat, type CapturedLog } from './helpers.js';
 
@@ -34,7 +35,7 @@ async function start(options: Partial<PeerServerOptions> = {}): Promise<void> {
     clusterId: CLUSTER,
     token: TOKEN,
     logger: log.logger,
-    onMessages: (from, messages) => delivered.push({ from, messages }),
+    onMessages: (from, messages) => void delivered.push({ from, messages }),
     ...options,
   });
   ({ port } = await server.listen());
@@ -82,6 +83,58 @@ describe('POST /raft/messages', () => {
     const answer = await postMessages(encodeMessages(messages));
     expect(answer).toEqual({ status: 204, body: null });
     expect(delivered).toEqual([{ from: 'n2', messages }]);
+  });
+
+  describe('replies (heartbeat acknowledgements in the answer)', () => {
+    const ack = (round: number): Message => ({ type: 'heartbeatResp', from: 'n1', to: 'n2', term: 1, round });
+    const asked: boolean[] = [];
+    const replying = (options: Partial<PeerServerOptions> = {}): Promise<void> =>
+      start({
+        onMessages: (from, messages, replies) => {
+          delivered.push({ from, messages });
+          asked.push(replies);
+          return replies ? messages.map((m) => ack((m as { round: number }).round)) : [];
+        },
+        ...options,
+      });
+    const postRaw = async (headers: Record<string, string>): Promise<{ status: number; type: unknown; body: Buffer }> => {
+      if (client === undefined) throw new Error('not started');
+      const response = await client.request({ method: 'POST', path: '/raft/messages', headers, body: encodeMessages([heartbeat('n2', 'n1', 7)]) });
+      const body = Buffer.from(await response.body.arrayBuffer());
+      return { status: response.statusCode, type: response.headers['content-type'], body };
+    };
+
+    beforeEach(() => {
+      asked.length = 0;
+    });
+
+    it('a sender that takes replies gets them in a 200 msgpack answer', async () => {
+      await replying();
+      const answer = await postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat' });
+      expect(answer.status).toBe(200);
+      expect(answer.type).toBe('application/msgpack');
+      expect(decodeMessages(answer.body)).toEqual([ack(7)]);
+      expect(asked).toEqual([true]);
+    });
+
+    it('a sender that does not say so gets 204, and the node is told not to hold its acknowledgements back', async () => {
+      await replying();
+      const answer = await postRaw(peerHeaders());
+      expect(answer.status).toBe(204);
+      expect(asked).toEqual([false]);
+    });
+
+    it('204 when the node has nothing to reply', async () => {
+      await start({ onMessages: () => [] });
+      expect((await postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat' })).status).toBe(204);
+    });
+
+    it('no replies while the fault switch cuts our link to the sender (dropTo): they must be lost like the rest', async () => {
+      await replying({ faults: new FaultSwitch({ dropTo: ['n2'] }) });
+      const answer = await postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat' });
+      expect(answer.status).toBe(204);
+      expect(asked).toEqual([false]);
+    });
   });
 
   it('401 without a token or with a wrong one, with a JSON error body', async () => {
