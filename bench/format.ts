@@ -1,7 +1,7 @@
 // The report as Markdown: printed at the end of a run and pasted into BENCHMARKS.md as is.
 import { CASES } from './cases.js';
 import { etcdBest, ratio, raftkvRun, type BenchReport } from './report.js';
-import { totalErrors, type LoadResult, type NodeMemory, type VariantRun } from './types.js';
+import { totalErrors, type LoadResult, type NodeMemory, type ReadPathResult, type VariantRun } from './types.js';
 
 const n0 = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
@@ -107,6 +107,20 @@ function scanUnderWriteTable(report: BenchReport): string {
   return `${table(['read pool', 'phase', 'writes/s', 'write p50 ms', 'write p99 ms', 'scans/s', 'scan p99 ms', 'errors (writes / scans)', 'leader chg', 'term chg'], rows)}\n\n${ratios.join('; ')}`;
 }
 
+function readPathTable(rp: ReadPathResult): string {
+  const cell = (r: VariantRun): string => (r.failed === undefined ? `${n0(r.load.reqPerSec)} (p99 ${ms(r.load.p99Ms)} ms)` : 'failed');
+  const rows = rp.pairs.map((p, i) => [
+    String(i + 1),
+    i % 2 === 0 ? 'linearizable first' : 'log first',
+    cell(p.linearizable),
+    cell(p.log),
+    p.linearizable.failed === undefined && p.log.failed === undefined && p.log.load.reqPerSec > 0 ? x(p.linearizable.load.reqPerSec / p.log.load.reqPerSec) : '–',
+    String(p.linearizable.deltas.leaderChanges + p.log.deltas.leaderChanges),
+  ]);
+  const table_ = table(['pair', 'order', 'linearizable GET req/s', 'GET through the log req/s', 'ratio', 'leader chg'], rows);
+  return `${table_}\n\nRead path at ${rp.connections} connections: mean linearizable GET / mean GET through the log = ${rp.ratio === null ? '–' : x(rp.ratio)}.`;
+}
+
 export function formatReport(report: BenchReport): string {
   const m = report.machine;
   const out: string[] = [
@@ -121,7 +135,8 @@ export function formatReport(report: BenchReport): string {
   ];
   if (report.cases.length > 0) {
     out.push('#### Side by side', '', sideBySide(report), '');
-    if (report.readPathRatio !== null) out.push(`Read path: linearizable GET / GET through the log = ${x(report.readPathRatio)}.`, '');
+    if (report.readPath != null) out.push('#### Read path (issue 4)', '', readPathTable(report.readPath), '');
+    else if (report.readPathRatio !== null) out.push(`Read path: linearizable GET / GET through the log = ${x(report.readPathRatio)}.`, '');
     const b = report.batching.raftkv;
     if (b !== null) {
       const etcd = Object.entries(report.batching.etcd).map(([v, e]) => `${v} ${e.fsyncsPerWrite === null ? '–' : e.fsyncsPerWrite.toFixed(3)}`);

@@ -26,6 +26,11 @@ export interface BenchOptions {
   readonly allowInstall: boolean;
   /** Scan-under-write: seconds per phase, write and scan connections, keys per scan. */
   readonly suw: { readonly phaseS: number; readonly writeConnections: number; readonly scanConnections: number; readonly scanLimit: number; readonly inline: boolean };
+  /**
+   * Extra pairs of get-leader and get-log runs at the highest connection count, interleaved
+   * (leader, log, log, leader, ...), for the read-path ratio; 0: the ratio comes from the two cases.
+   */
+  readonly readPathPairs: number;
   /** Wait up to this many seconds for the 1-minute load average to drop below maxLoad (0: don't wait). */
   readonly waitForLoadS: number;
   readonly maxLoad: number;
@@ -48,6 +53,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --threads N           wrk threads (default 1)
   --timeout S           per-request timeout of the load generator (default 5)
   --no-install          never apt-get install wrk or etcd-server
+  --read-path-pairs N   interleaved pairs of get-leader and get-log runs for the read-path ratio
+                        (default 3; 0: the ratio of the two cases' runs)
   --wait-for-load S     wait up to S seconds for the 1-min load average to fall below --max-load (default 0)
   --max-load X          (default: the number of CPUs)
   --smoke               a tiny run for the test suite: raftkv only, one short case per kind
@@ -82,6 +89,7 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
       timeout: { type: 'string' },
       'no-install': { type: 'boolean', default: false },
       'wait-for-load': { type: 'string' },
+      'read-path-pairs': { type: 'string' },
       'max-load': { type: 'string' },
       smoke: { type: 'boolean', default: false },
       report: { type: 'string' },
@@ -121,6 +129,7 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
     suw: smoke
       ? { phaseS: 1, writeConnections: 4, scanConnections: 4, scanLimit: keys, inline: false }
       : { phaseS: 10, writeConnections: 16, scanConnections: 64, scanLimit: Math.min(keys, 10_000), inline: true },
+    readPathPairs: positive(values['read-path-pairs'], smoke ? 1 : 3, '--read-path-pairs'),
     waitForLoadS: positive(values['wait-for-load'], 0, '--wait-for-load', false),
     maxLoad: positive(values['max-load'], cpus, '--max-load', false),
   };

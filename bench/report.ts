@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../test/e2e/process-cluster.js';
 import type { BenchOptions } from './options.js';
-import type { CaseResult, MachineInfo, NodeMemory, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
+import type { CaseResult, MachineInfo, NodeMemory, ReadPathResult, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface Batching {
@@ -35,8 +35,12 @@ export interface BenchReport {
   readonly cases: readonly CaseResult[];
   readonly memory: { readonly afterWrites: readonly NodeMemory[]; readonly atEnd: readonly NodeMemory[] };
   readonly batching: { readonly raftkv: Batching | null; readonly etcd: Readonly<Record<string, Batching>> };
-  /** raftkv linearizable GET / GET through the log at the highest connection count (issue 4: >= 3). */
+  /**
+   * raftkv linearizable GET / GET through the log at the highest connection count (issue 4: >= 3):
+   * from readPath when it ran, else from the two cases' runs.
+   */
   readonly readPathRatio: number | null;
+  readonly readPath?: ReadPathResult | null;
   readonly scanUnderWrite: readonly ScanUnderWriteResult[];
   readonly targets: readonly TargetResult[];
   readonly notes: readonly string[];
@@ -85,6 +89,7 @@ export function readReport(path: string): BenchReport {
     cases: report.cases,
     maxConnections: Math.max(...report.options.connections),
     readPathRatio: report.readPathRatio,
+    ...(report.readPath == null ? {} : { readPathPairs: report.readPath.pairs.length }),
     memory: report.memory.atEnd,
     memoryAfterWrites: report.memory.afterWrites,
     scanUnderWrite: report.scanUnderWrite,

@@ -17,7 +17,7 @@ import { scanUnderWrite } from './scan-under-write.js';
 import type { BenchSession } from './session.js';
 import type { BenchSystem } from './system.js';
 import { evaluateTargets } from './targets.js';
-import { totalErrors, type CaseResult, type NodeMemory, type ScanUnderWriteResult, type VariantRun } from './types.js';
+import { totalErrors, type CaseResult, type NodeMemory, type ReadPathResult, type ScanUnderWriteResult, type VariantRun } from './types.js';
 import { buildTables, type VarTables } from './workload.js';
 
 export type Log = (line: string) => void;
@@ -111,6 +111,37 @@ function etcdBatching(cases: readonly CaseResult[]): Record<string, Batching> {
   return byVariant;
 }
 
+/**
+ * The read-path ratio's own runs (types.ts, ReadPathResult): `pairs` pairs on the case loop's
+ * cluster, the order alternating (leader, log, log, leader, ...) so that a drift in the machine's
+ * speed favours neither side.
+ */
+async function measureReadPath(system: BenchSystem, pairs: number, options: BenchOptions, load: LoadGenerator, tables: VarTables, log: Log): Promise<ReadPathResult> {
+  const connections = Math.max(...options.connections);
+  const [linearizable] = variantsFor('raftkv', 'get-leader');
+  const [throughLog] = variantsFor('raftkv', 'get-log');
+  if (linearizable === undefined || throughLog === undefined) throw new Error('unreachable: no raftkv variant for the read path');
+  const measured: { linearizable: VariantRun; log: VariantRun }[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const run = async (name: 'get-leader' | 'get-log'): Promise<VariantRun> => {
+      const r = await measureVariant(system, name === 'get-leader' ? linearizable : throughLog, load, { connections, durationS: options.durationS, warmupS: options.warmupS, tables });
+      log(`read path ${i + 1}/${pairs} ${name.padEnd(10)} c=${connections} ${describeRun(r)}`);
+      return r;
+    };
+    if (i % 2 === 0) {
+      const l = await run('get-leader');
+      measured.push({ linearizable: l, log: await run('get-log') });
+    } else {
+      const g = await run('get-log');
+      measured.push({ linearizable: await run('get-leader'), log: g });
+    }
+  }
+  const ok = measured.filter((p) => p.linearizable.failed === undefined && p.log.failed === undefined);
+  const mean = (side: 'linearizable' | 'log'): number => ok.reduce((sum, p) => sum + p[side].load.reqPerSec, 0) / ok.length;
+  const ratio = ok.length === 0 || mean('log') === 0 ? null : mean('linearizable') / mean('log');
+  return { connections, pairs: measured, ratio };
+}
+
 function readPathRatio(cases: readonly CaseResult[], maxConnections: number): number | null {
   const rps = (name: CaseName): number | null => {
     const run = cases.find((c) => c.name === name && c.connections === maxConnections)?.runs.find((r) => r.system === 'raftkv' && r.failed === undefined);
@@ -145,6 +176,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
 
   let ranRaftkv = false;
   let loop: CaseLoopResult = { cases: [], afterWrites: [], atEnd: [] };
+  let readPath: ReadPathResult | null = null;
   let reusable: RaftkvSystem | null = null;
   let stopReusable: (() => Promise<void>) | null = null;
   if (options.cases.length > 0) {
@@ -154,6 +186,9 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
     const systems: BenchSystem[] = etcd === null ? [raftkv.system] : [raftkv.system, etcd.system];
     loop = await runCases(options, systems, load, tables, log);
     await etcd?.stop();
+    if (options.readPathPairs > 0 && options.cases.includes('get-leader') && options.cases.includes('get-log')) {
+      readPath = await measureReadPath(raftkv.system, options.readPathPairs, options, load, tables, log);
+    }
     // The smoke run reuses its cluster for scan-under-write (time); a full run starts fresh ones.
     if (options.smoke && options.scanUnderWrite) {
       reusable = raftkv.system;
@@ -193,8 +228,8 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   }
   if (tool === 'autocannon') notes.push('autocannon ran in the benchmark process and shares the CPU with the servers; wrk is lighter.');
   const raftkvPutRuns = loop.cases.filter((c) => c.name === 'put').flatMap((c) => c.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
-  const rpr = readPathRatio(loop.cases, maxConnections);
-  const targets = evaluateTargets({ cases: loop.cases, maxConnections, readPathRatio: rpr, memory: loop.atEnd, memoryAfterWrites: loop.afterWrites, scanUnderWrite: suw, vsEtcd: etcdBinary !== null });
+  const rpr = readPath !== null ? readPath.ratio : readPathRatio(loop.cases, maxConnections);
+  const targets = evaluateTargets({ cases: loop.cases, maxConnections, readPathRatio: rpr, ...(readPath === null ? {} : { readPathPairs: readPath.pairs.length }), memory: loop.atEnd, memoryAfterWrites: loop.afterWrites, scanUnderWrite: suw, vsEtcd: etcdBinary !== null });
   return {
     format: 1,
     startedAt: startedAt.toISOString(),
@@ -211,6 +246,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
     memory: { afterWrites: loop.afterWrites, atEnd: loop.atEnd },
     batching: { raftkv: batchingOf(raftkvPutRuns), etcd: etcdBatching(loop.cases) },
     readPathRatio: rpr,
+    readPath,
     scanUnderWrite: suw,
     targets,
     notes,

@@ -92,6 +92,17 @@ export interface MachineInfo {
   readonly loadAvgAfter: readonly number[];
 }
 
+/**
+ * The read-path ratio's own measurement: pairs of a linearizable GET run and a GET-through-the-log
+ * run on the leader, interleaved so that neither always runs first (leader, log, log, leader, ...)
+ * on a machine whose speed drifts. The ratio is the mean of the first over the mean of the second.
+ */
+export interface ReadPathResult {
+  readonly connections: number;
+  readonly pairs: readonly { readonly linearizable: VariantRun; readonly log: VariantRun }[];
+  readonly ratio: number | null;
+}
+
 /** A write load alone (phase A), then with concurrent big scans (phase B), on one fresh cluster. */
 export interface ScanUnderWritePhase {
   readonly writes: LoadResult;

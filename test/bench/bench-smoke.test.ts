@@ -56,6 +56,15 @@ describe('npm run bench -- --smoke', () => {
     expect(parsed.systems.etcd).toBeNull();
     expect(parsed.batching.raftkv?.writes).toBeGreaterThan(0);
     expect(parsed.readPathRatio).toBeGreaterThan(0);
+    // --smoke makes one interleaved pair for the ratio, besides the two cases.
+    expect(parsed.readPath?.pairs.length).toBe(1);
+    for (const pair of parsed.readPath?.pairs ?? []) {
+      for (const run of [pair.linearizable, pair.log]) {
+        expect(run.failed, context).toBeUndefined();
+        expect(totalErrors(run.load), context).toBe(0);
+      }
+    }
+    expect(parsed.readPathRatio).toBe(parsed.readPath?.ratio);
     expect(parsed.memory.atEnd.map((m) => m.node).sort()).toEqual(['n1', 'n2', 'n3']);
     for (const m of parsed.memory.atEnd) expect(m.peakRssMB).toBeGreaterThan(0);
 
