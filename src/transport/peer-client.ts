@@ -303,7 +303,7 @@ export class PeerClient {
    * once per interval) if anything is wrong. The request itself succeeded either way: the peer got
    * our batch.
    */
-  private async readReplies(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<Message[]> {
+  private async readReplies(body: AsyncIterable<Buffer>): Promise<Message[]> {
     const refuse = (reason: string): Message[] => {
       this.badReplies++;
       const suppressed = this.failureLog.admit('bad-reply');
