@@ -70,6 +70,8 @@ interface QueuedWrite {
 }
 
 const cryptoRandom: Random = { int: (n) => randomInt(n) };
+/** receive()'s answer when there is nothing to reply: one shared empty list, not one per batch. */
+const NO_MESSAGES: readonly Message[] = Object.freeze([]);
 
 export class RaftNode {
   readonly id: NodeId;
@@ -146,14 +148,14 @@ export class RaftNode {
    * returns the heartbeat acknowledgements for that peer, for the transport to carry in its answer
    * (RaftCore.takeHeartbeatReplies); everything else leaves with the next Ready as usual.
    */
-  receive(messages: readonly Message[], replyTo?: NodeId): Message[] {
-    if (this.stopped) return [];
+  receive(messages: readonly Message[], replyTo?: NodeId): readonly Message[] {
+    if (this.stopped) return NO_MESSAGES;
     for (const m of messages) {
       if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
       this.core.step(m);
     }
     this.kick();
-    return replyTo === undefined ? [] : this.core.takeHeartbeatReplies(replyTo);
+    return replyTo === undefined ? NO_MESSAGES : this.core.takeHeartbeatReplies(replyTo);
   }
 
   reportUnreachable(peer: NodeId): void {
