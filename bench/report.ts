@@ -89,7 +89,7 @@ export function readReport(path: string): BenchReport {
     cases: report.cases,
     maxConnections: Math.max(...report.options.connections),
     readPathRatio: report.readPathRatio,
-    ...(report.readPath == null ? {} : { readPathPairs: report.readPath.pairs.length }),
+    readPath: report.readPath ?? null,
     memory: report.memory.atEnd,
     memoryAfterWrites: report.memory.afterWrites,
     scanUnderWrite: report.scanUnderWrite,

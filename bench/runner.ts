@@ -229,7 +229,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   if (tool === 'autocannon') notes.push('autocannon ran in the benchmark process and shares the CPU with the servers; wrk is lighter.');
   const raftkvPutRuns = loop.cases.filter((c) => c.name === 'put').flatMap((c) => c.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
   const rpr = readPath !== null ? readPath.ratio : readPathRatio(loop.cases, maxConnections);
-  const targets = evaluateTargets({ cases: loop.cases, maxConnections, readPathRatio: rpr, ...(readPath === null ? {} : { readPathPairs: readPath.pairs.length }), memory: loop.atEnd, memoryAfterWrites: loop.afterWrites, scanUnderWrite: suw, vsEtcd: etcdBinary !== null });
+  const targets = evaluateTargets({ cases: loop.cases, maxConnections, readPathRatio: rpr, readPath, memory: loop.atEnd, memoryAfterWrites: loop.afterWrites, scanUnderWrite: suw, vsEtcd: etcdBinary !== null });
   return {
     format: 1,
     startedAt: startedAt.toISOString(),

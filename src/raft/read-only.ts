@@ -82,9 +82,10 @@ export class ReadOnly {
    * then voter order (deterministic, like everything in the core).
    */
   roundTargets(active: (id: NodeId) => boolean): NodeId[] {
-    const followers = this.voters.filter((id) => id !== this.self);
-    const wanted = quorumSize(this.voters.length) - (this.voters.includes(this.self) ? 1 : 0);
-    return followers
+    // Only a leader asks, and a leader is a voter: the quorum needs the leader and this many more.
+    const wanted = quorumSize(this.voters.length) - 1;
+    return this.voters
+      .filter((id) => id !== this.self)
       .map((id, order) => ({ id, order, acked: this.acked.get(id) ?? 0, active: active(id) ? 1 : 0 }))
       .sort((a, b) => b.acked - a.acked || b.active - a.active || a.order - b.order)
       .slice(0, wanted)

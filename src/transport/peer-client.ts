@@ -156,7 +156,9 @@ export class PeerClient {
       ...(options.onReplies === undefined ? {} : { [REPLIES_HEADER]: REPLIES_HEARTBEAT }),
     };
     this.log = options.logger.child({ component: 'peer-client', node: options.selfId, peer: options.peerId });
-    this.failureLog = new LogLimiter(options.failureLogIntervalMs ?? 10_000, 2);
+    // Three keys ('failure', 'recovery', 'bad-reply'): a smaller bound would evict one of them and
+    // let its next line through early.
+    this.failureLog = new LogLimiter(options.failureLogIntervalMs ?? 10_000, 3);
   }
 
   /** Queues a message for the peer. Never blocks; the flush happens on a microtask. */
@@ -333,14 +335,15 @@ export class PeerClient {
   }
 
   private deliverReplies(messages: Message[]): void {
-    if (messages.length === 0 || this.options.onReplies === undefined) return;
+    // readReplies runs only with onReplies given; without it every answer yields [].
+    if (messages.length === 0) return;
     if (this.options.faults?.dropFrom.has(this.options.peerId) === true) {
       this.faultDropped += messages.length; // faults.ts: what the server side of a cut link drops
       return;
     }
     this.repliesReceived += messages.length;
     try {
-      this.options.onReplies(this.options.peerId, messages);
+      this.options.onReplies?.(this.options.peerId, messages);
     } catch (error) {
       this.log.error({ err: error }, 'onReplies threw');
     }

@@ -66,8 +66,8 @@ export class StubPeer {
   readonly requests: Message[][] = [];
   /** Each request's x-raftkv-replies header (undefined when absent). */
   readonly repliesHeaders: Array<string | undefined> = [];
-  /** When set, each request is answered 200 with this body and content type instead of 204. */
-  answerWith: { readonly body: Uint8Array; readonly type: string } | null = null;
+  /** When set, each request is answered with this body and content type (status 200 unless given) instead of 204. */
+  answerWith: { readonly body: Uint8Array; readonly type: string; readonly status?: number } | null = null;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private gate: Promise<void> | null = null;
@@ -128,7 +128,7 @@ export class StubPeer {
     this.repliesHeaders.push(typeof header === 'string' ? header : undefined);
     if (this.gate !== null) await this.gate;
     if (this.answerWith === null) response.writeHead(204).end();
-    else response.writeHead(200, { 'content-type': this.answerWith.type }).end(this.answerWith.body);
+    else response.writeHead(this.answerWith.status ?? 200, { 'content-type': this.answerWith.type }).end(this.answerWith.body);
   }
 }
 

@@ -136,12 +136,30 @@ describe('PeerTransport', () => {
       expect(replies).toEqual([]);
       expect(t.stats().n2).toMatchObject({ sentRequests: bad.length, failures: 0, replies: 0, badReplies: bad.length });
       expect(unreachable).toEqual([]);
-      expect(log.lines.filter((l) => l.msg === 'refused the messages in a peer answer').length).toBe(1);
+      expect(log.matching('refused the messages in a peer answer').length).toBe(1);
       // A 200 of another content type is a plain success.
       peer.answerWith = { body: Buffer.from('{}'), type: 'application/json' };
       t.send([heartbeat('n1', 'n2', 9)]);
       await waitFor(() => t.stats().n2?.sentRequests === bad.length + 1, 2_000, 'the JSON answer');
       expect(t.stats().n2).toMatchObject({ badReplies: bad.length, failures: 0 });
+    });
+
+    it('bad replies do not cost the failure and recovery lines their rate limit', async () => {
+      const peer = await stubPeer();
+      const log = captureLog();
+      const { transport: t } = transport({ n2: peer.url }, { logger: log.logger, onReplies: () => undefined });
+      const step = async (answer: StubPeer['answerWith'], requests: number): Promise<void> => {
+        peer.answerWith = answer;
+        t.send([heartbeat('n1', 'n2', requests)]);
+        await waitFor(() => peer.requests.length === requests && t.stats().n2?.inFlight === 0, 2_000, `request ${requests}`);
+      };
+      const failing = { body: Buffer.from('{"error":"x","message":"x"}'), type: 'application/json', status: 500 };
+      await step(failing, 1); // failure: logged
+      await step(null, 2); // recovery: logged
+      await step({ body: Buffer.from('not msgpack'), type: 'application/msgpack' }, 3); // bad reply: logged
+      await step(failing, 4); // a failure within the interval: suppressed
+      expect(t.stats().n2).toMatchObject({ failures: 2, badReplies: 1 });
+      expect(log.matching('peer unreachable; dropped its queue').length).toBe(1);
     });
 
     it('the fault switch drops replies from a peer we do not hear from (dropFrom)', async () => {
