@@ -44,6 +44,11 @@ export interface RaftConfig {
   readonly maxMsgBytes?: number;
   /** Appends in flight to one follower in replicate state. */
   readonly maxInflightMsgs?: number;
+  /**
+   * Bytes of entries in flight to one follower in replicate state (0: no bound). The driver keeps it
+   * below what its transport holds, so a follower far behind is fed a window at a time.
+   */
+  readonly maxInflightBytes?: number;
   /** Bytes of proposals the leader holds uncommitted before it refuses more. */
   readonly maxUncommittedBytes?: number;
   /** Byte limit of the committed entries handed out in one Ready. */
@@ -114,6 +119,7 @@ export class RaftCore {
   private readonly heartbeatTimeout: number;
   private readonly maxMsgBytes: number;
   private readonly maxInflightMsgs: number;
+  private readonly maxInflightBytes: number;
   private readonly maxUncommittedBytes: number;
   private readonly maxApplyBytes: number;
   private readonly maxPendingReads: number;
@@ -171,6 +177,7 @@ export class RaftCore {
     this.heartbeatTimeout = config.heartbeatTicks;
     this.maxMsgBytes = config.maxMsgBytes ?? 1 << 20;
     this.maxInflightMsgs = config.maxInflightMsgs ?? 256;
+    this.maxInflightBytes = config.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES;
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 << 20;
     this.maxApplyBytes = config.maxApplyBytes ?? 4 << 20;
     this.maxPendingReads = config.maxPendingReads ?? 16_384;
@@ -268,6 +275,20 @@ export class RaftCore {
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.sendAppend(target, true);
     return { ok: true };
+  }
+
+  /**
+   * Entries that storage answered "not in memory yet" for (`Storage.entriesToSend`) are loaded now:
+   * resume replication to every follower that waits for them.
+   */
+  entriesLoaded(): void {
+    if (this.role !== 'leader') return;
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      while (this.sendAppend(id, false)) {
+        /* bounded by the in-flight window, the log's end and what storage has in memory */
+      }
+    }
   }
 
   /** The transport could not reach `id`: stop streaming to it and probe instead. */
@@ -445,7 +466,7 @@ export class RaftCore {
     this.votes.clear();
     this.progress.clear();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters) this.progress.set(id, new Progress(next, this.maxInflightMsgs));
+    for (const id of this.voters) this.progress.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
     this.readOnly = new ReadOnly(this.id, this.voters);
     this.readsAwaitingTermCommit = [];
     this.uncommitted = [];
@@ -722,10 +743,18 @@ export class RaftCore {
     // Log compaction (and with it snapshot transfer) is not implemented, so the log always starts
     // at index 1 and the entry before `next` is always present.
     assert(prevTerm !== undefined, () => `no term for index ${prevIndex}: snapshots are not implemented`);
-    const entries = this.log.entriesFrom(pr.next, this.maxMsgBytes);
+    // Null: storage is loading them off the loop and entriesLoaded() resumes. Meanwhile only a probe
+    // is worth sending empty: it finds where the follower's log matches ours.
+    let entries = this.log.entriesToSend(pr.next, this.maxMsgBytes);
+    if (entries === null) {
+      if (!sendIfEmpty || pr.state !== 'probe') return false;
+      entries = [];
+    }
     if (entries.length === 0 && !sendIfEmpty) return false;
     const last = entries[entries.length - 1];
-    pr.sentAppend(entries.length, last === undefined ? prevIndex : last.index);
+    let bytes = 0;
+    for (const entry of entries) bytes += entryBytes(entry);
+    pr.sentAppend(entries.length, last === undefined ? prevIndex : last.index, bytes);
     this.send({
       type: 'app',
       from: this.id,
@@ -890,6 +919,13 @@ export class RaftCore {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The default byte bound of a follower's in-flight window: four default-size appends. Below the
+ * transport's queue (8 MiB), and small enough that what one round of appends costs a follower to
+ * decode, persist and apply stays in the tens of milliseconds.
+ */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 4 << 20;
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

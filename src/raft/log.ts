@@ -165,6 +165,21 @@ export class RaftLog {
     return limitBytes(out, maxBytes);
   }
 
+  /**
+   * Entries from `lo` to the end of the log for an append, limited to `maxBytes`; null when storage
+   * does not hold them in memory and loads them off the loop (`Storage.entriesToSend`).
+   */
+  entriesToSend(lo: number, maxBytes: number): Entry[] | null {
+    const last = this.lastIndex();
+    if (lo > last) return [];
+    if (lo >= this.offset || this.storage.entriesToSend === undefined) return this.slice(lo, last + 1, maxBytes);
+    const storedHi = Math.min(last + 1, this.offset);
+    const stored = this.storage.entriesToSend(lo, storedHi, maxBytes);
+    if (stored === null) return null;
+    if (stored.length < storedHi - lo || last < this.offset) return stored; // the byte limit, or nothing unstable
+    return limitBytes(stored.concat(this.unstable), maxBytes);
+  }
+
   /** Entries from `lo` to the end of the log, limited to `maxBytes`. */
   entriesFrom(lo: number, maxBytes: number): Entry[] {
     return lo > this.lastIndex() ? [] : this.slice(lo, this.lastIndex() + 1, maxBytes);

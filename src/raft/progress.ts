@@ -9,41 +9,64 @@ import { assert } from './assert.js';
  */
 export type ProgressState = 'probe' | 'replicate';
 
-/** A ring buffer of the last index of each append in flight to one follower. */
+/**
+ * A ring buffer of the appends in flight to one follower: the last index and the entry bytes of each.
+ * Full when it holds `capacity` appends or at least `maxBytes` of entries (etcd's MaxInflightBytes).
+ *
+ * Why bytes as well as messages: a follower that comes back far behind is streamed up to the window
+ * at once. Counted in messages only, that was 256 appends of up to 1 MiB each, more than the
+ * transport holds (it dropped the oldest, the follower saw a gap and rejected, the leader fell back
+ * to probing and did it again), and building them blocked the leader's loop past an election
+ * timeout. The byte bound keeps what is in flight below what the transport carries.
+ * Invariant: bytes is the sum of the bytes of the appends counted in count.
+ */
 export class Inflights {
-  private readonly buffer: number[];
+  private readonly indices: number[];
+  private readonly sizes: number[];
   private start = 0;
   private _count = 0;
+  private _bytes = 0;
 
-  constructor(readonly capacity: number) {
+  /** `maxBytes` 0: no byte bound. */
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = 0,
+  ) {
     assert(capacity >= 1, 'the in-flight window must hold at least one message');
-    this.buffer = new Array<number>(capacity).fill(0);
+    assert(maxBytes >= 0, 'the in-flight byte bound must be >= 0');
+    this.indices = new Array<number>(capacity).fill(0);
+    this.sizes = new Array<number>(capacity).fill(0);
   }
 
   get count(): number {
     return this._count;
   }
 
-  full(): boolean {
-    return this._count === this.capacity;
+  get bytes(): number {
+    return this._bytes;
   }
 
-  add(lastIndex: number): void {
+  full(): boolean {
+    return this._count === this.capacity || (this.maxBytes > 0 && this._bytes >= this.maxBytes);
+  }
+
+  add(lastIndex: number, bytes: number): void {
     assert(!this.full(), 'cannot add to a full in-flight window');
-    this.buffer[(this.start + this._count) % this.capacity] = lastIndex;
+    const slot = (this.start + this._count) % this.capacity;
+    this.indices[slot] = lastIndex;
+    this.sizes[slot] = bytes;
     this._count++;
+    this._bytes += bytes;
   }
 
   /** Frees every in-flight append whose last index is <= `index` (they were acknowledged). */
   freeLE(index: number): void {
-    while (this._count > 0 && (this.buffer[this.start] ?? 0) <= index) {
-      this.start = (this.start + 1) % this.capacity;
-      this._count--;
-    }
+    while (this._count > 0 && (this.indices[this.start] ?? 0) <= index) this.freeFirstOne();
   }
 
   freeFirstOne(): void {
     if (this._count === 0) return;
+    this._bytes -= this.sizes[this.start] ?? 0;
     this.start = (this.start + 1) % this.capacity;
     this._count--;
   }
@@ -51,6 +74,7 @@ export class Inflights {
   reset(): void {
     this.start = 0;
     this._count = 0;
+    this._bytes = 0;
   }
 }
 
@@ -66,9 +90,9 @@ export class Progress {
   recentActive = false;
   readonly inflights: Inflights;
 
-  constructor(next: number, maxInflight: number) {
+  constructor(next: number, maxInflight: number, maxInflightBytes = 0) {
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
   becomeProbe(): void {
@@ -90,12 +114,12 @@ export class Progress {
     return this.state === 'probe' ? this.probeSent : this.inflights.full();
   }
 
-  /** Records an append carrying entries up to `lastIndex` (or none: lastIndex = next - 1). */
-  sentAppend(entries: number, lastIndex: number): void {
+  /** Records an append carrying `entries` entries (of `bytes`) up to `lastIndex` (none: next - 1). */
+  sentAppend(entries: number, lastIndex: number, bytes: number): void {
     if (this.state === 'replicate') {
       if (entries > 0) {
         this.next = lastIndex + 1;
-        this.inflights.add(lastIndex);
+        this.inflights.add(lastIndex, bytes);
       }
     } else {
       this.probeSent = true;

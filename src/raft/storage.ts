@@ -24,6 +24,13 @@ export interface Storage {
    * but always returning at least one entry when lo < hi.
    */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /**
+   * Entries [lo, hi) for an append to a follower, like `entries`, or null when they are not in memory
+   * and reading them now would hold up the caller's loop: the storage then loads them in the
+   * background and its driver calls `RaftCore.entriesLoaded()` once they are there, when this call
+   * answers them. Optional: storage that holds everything in memory leaves it out.
+   */
+  entriesToSend?(lo: number, hi: number, maxBytes: number): Entry[] | null;
   /** The snapshot the log starts after; index 0 when there is none (compaction is not implemented). */
   snapshotMeta(): SnapshotMeta;
 }

@@ -29,8 +29,11 @@ export interface ClusterOptions {
   seed?: number;
   maxMsgBytes?: number;
   maxInflightMsgs?: number;
+  maxInflightBytes?: number;
   maxUncommittedBytes?: number;
   factory?: CoreFactory;
+  /** Each node's initial storage (default: an empty MemoryStorage). */
+  storage?: (id: NodeId, voters: readonly NodeId[]) => MemoryStorage;
 }
 
 const encoder = new TextEncoder();
@@ -83,7 +86,7 @@ export class TestCluster {
   /** Every delivered message, described. */
   trace: string[] = [];
   private readonly cut = new Set<string>();
-  private readonly options: Required<Omit<ClusterOptions, 'factory' | 'seed'>> & { factory: CoreFactory; seed: number | undefined };
+  private readonly options: Required<Omit<ClusterOptions, 'factory' | 'seed' | 'storage'>> & { factory: CoreFactory; seed: number | undefined };
 
   constructor(size: number, options: ClusterOptions = {}) {
     this.ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -93,10 +96,11 @@ export class TestCluster {
       seed: options.seed,
       maxMsgBytes: options.maxMsgBytes ?? 1 << 20,
       maxInflightMsgs: options.maxInflightMsgs ?? 256,
+      maxInflightBytes: options.maxInflightBytes ?? 0,
       maxUncommittedBytes: options.maxUncommittedBytes ?? 64 << 20,
       factory: options.factory ?? ((config) => new RaftCore(config)),
     };
-    for (const id of this.ids) this.start(id, new MemoryStorage(this.ids));
+    for (const id of this.ids) this.start(id, options.storage?.(id, this.ids) ?? new MemoryStorage(this.ids));
   }
 
   node(id: NodeId): TestNode {
@@ -122,6 +126,7 @@ export class TestCluster {
       applied,
       maxMsgBytes: this.options.maxMsgBytes,
       maxInflightMsgs: this.options.maxInflightMsgs,
+      maxInflightBytes: this.options.maxInflightBytes,
       maxUncommittedBytes: this.options.maxUncommittedBytes,
     });
     const previous = this.nodes.get(id);

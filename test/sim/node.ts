@@ -5,6 +5,7 @@ import type { RaftConfig, RaftCore } from '../../src/raft/core.js';
 import { SeededRandom } from '../../src/raft/prng.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { Entry, Message, NodeId, Ready } from '../../src/raft/types.js';
+import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
 
 export type CoreFactory = (config: RaftConfig) => RaftCore;
@@ -50,6 +51,8 @@ export interface NodeParams {
   readonly electionTicks: number;
   readonly maxMsgBytes: number;
   readonly maxInflightMsgs: number;
+  readonly maxInflightBytes: number;
+  readonly coldLog: ColdLogParams;
   readonly persistDelayMax: number;
   readonly factory: CoreFactory;
 }
@@ -59,6 +62,9 @@ export class SimNode {
   /** Survives crashes: the log and hard state, and the state machine with its applied index. */
   private readonly disk: Disk;
   core: RaftCore | null = null;
+  /** What this incarnation's core reads its log through (cold entries load in the background). */
+  private storageView: ColdStorageView | null = null;
+  private now = 0;
   private inFlight: { ready: Ready; doneAt: number } | null = null;
   /** Proposals waiting for their index to be applied. */
   private proposals = new Map<number, { op: number; term: number }[]>();
@@ -106,6 +112,7 @@ export class SimNode {
     if (this.core === null) return;
     // Everything not on disk is gone: the core, the Ready being persisted, waiting requests.
     this.core = null;
+    this.storageView = null;
     this.inFlight = null;
     this.proposals = new Map();
     this.readsByCtx = new Map();
@@ -117,16 +124,18 @@ export class SimNode {
   start(): void {
     if (this.core !== null) return;
     this.incarnation++;
+    this.storageView = new ColdStorageView(this.disk.storage, this.params.coldLog, () => this.now);
     this.core = this.params.factory({
       id: this.id,
       voters: this.params.voters,
-      storage: this.disk.storage,
+      storage: this.storageView,
       random: new SeededRandom(this.params.seed * 7919 + this.incarnation),
       electionTicks: this.params.electionTicks,
       heartbeatTicks: 1,
       applied: this.disk.applied,
       maxMsgBytes: this.params.maxMsgBytes,
       maxInflightMsgs: this.params.maxInflightMsgs,
+      maxInflightBytes: this.params.maxInflightBytes,
       maxUncommittedBytes: 64 * 1024,
       maxPendingReads: 256,
     });
@@ -167,6 +176,8 @@ export class SimNode {
 
   /** Runs the driver loop for this step: finish a due persist, take a new Ready. */
   drive(now: number, send: (m: Message) => void): void {
+    this.now = now;
+    if (this.core !== null && this.storageView?.takeLoaded() === true) this.core.entriesLoaded();
     for (let guard = 0; guard < 8 && this.core !== null; guard++) {
       if (this.inFlight !== null) {
         if (this.inFlight.doneAt > now) return;

@@ -43,6 +43,13 @@ export interface Schedule {
   readonly electionTicks: number;
   readonly maxMsgBytes: number;
   readonly maxInflightMsgs: number;
+  /** Bytes in flight per follower (0 or absent: no bound; schedules recorded before it lack it). */
+  readonly maxInflightBytes?: number;
+  /**
+   * Entries at the end of a log that can be sent at once; older ones load in the background
+   * (cold-storage.ts). 0 or absent: the whole log is in memory.
+   */
+  readonly warmEntries?: number;
   /** A persist (fsync) takes 0..persistDelayMax steps: crashes land between write and sync. */
   readonly persistDelayMax: number;
   readonly clients: number;
@@ -148,6 +155,8 @@ export function scheduleArbitrary(bounds: ScheduleBounds = {}): fc.Arbitrary<Sch
       electionTicks: fc.constantFrom(5, 10),
       maxMsgBytes: fc.constantFrom(1, 100, 4096, 1 << 20),
       maxInflightMsgs: fc.constantFrom(1, 4, 64),
+      maxInflightBytes: fc.constantFrom(0, 300, 5000),
+      warmEntries: fc.constantFrom(0, 0, 3, 20),
       persistDelayMax: fc.constantFrom(0, 2, 6, 12),
       clients: fc.integer({ min: 2, max: 6 }),
       events: fc

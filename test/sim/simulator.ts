@@ -134,6 +134,8 @@ class Simulation {
             electionTicks: schedule.electionTicks,
             maxMsgBytes: schedule.maxMsgBytes,
             maxInflightMsgs: schedule.maxInflightMsgs,
+            maxInflightBytes: schedule.maxInflightBytes ?? 0,
+            coldLog: { warmEntries: schedule.warmEntries ?? 0, loadSteps: 3, loadEntries: 8 },
             persistDelayMax: schedule.persistDelayMax,
             factory,
           },
