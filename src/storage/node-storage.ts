@@ -43,6 +43,7 @@ import { prepareDataDir, refusalForOpenError, startEmptyAdvice } from './data-di
 import { delOp, openDatabase, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageFatalError, StorageRefusedError, describeError } from './errors.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
+import { LogReadAhead } from './read-ahead.js';
 import { TailCache } from './tail-cache.js';
 import { TermIndex } from './term-index.js';
 
@@ -57,6 +58,14 @@ export interface NodeStorageOptions {
   readonly onPersist?: (ms: number, entries: number, bytes: number) => void;
   /** Byte budget of the in-memory tail of the log (entry payloads plus 24 bytes each). Default 8 MiB. */
   readonly cacheBytes?: number;
+  /** Bytes of one segment of older entries loaded ahead for a follower far behind. Default 4 MiB. */
+  readonly readAheadBytes?: number;
+}
+
+/** Told when entries that `entriesToSend` answered null for are loaded, or when loading failed. */
+export interface LoadListener {
+  loaded(): void;
+  failed(error: Error): void;
 }
 
 /** What applying one committed entry did to the state machine. */
@@ -81,6 +90,11 @@ const DEFAULT_CACHE_BYTES = 8 << 20;
 const openLocations = new Set<string>();
 /** Log entries decoded per iterator step while loading the log on open. */
 const LOAD_CHUNK = 1024;
+/**
+ * Log entries decoded per iterator step while loading entries for a follower in the background:
+ * ~3 us each to decode, so one step holds the loop for about a millisecond.
+ */
+const READ_AHEAD_CHUNK = 256;
 /** No log compaction yet: the log always starts at index 1, after the empty snapshot (0, 0). */
 const FIRST_INDEX = 1;
 
@@ -103,9 +117,12 @@ export class NodeStorage implements Storage {
   private appliedState: AppliedState;
   private readonly terms: TermIndex;
   private readonly cache: TailCache;
+  private readonly readAhead: LogReadAhead;
+  private loadListener: LoadListener | null = null;
+  /** Bumped whenever a persist replaces stored entries: background reads begun before are stale. */
+  private truncations = 0;
 
-  private persisting = false;
-  private applying = false;
+  private writing = false;
   private closed = false;
   /** Set by the first failed write or read: from then on the store's state is unknown. */
   private failure: StorageFatalError | null = null;
@@ -119,6 +136,12 @@ export class NodeStorage implements Storage {
     this.appliedState = loaded.applied;
     this.terms = loaded.terms;
     this.cache = loaded.cache;
+    this.readAhead = new LogReadAhead({
+      load: (lo, hi, maxBytes) => this.loadLogRange(lo, hi, maxBytes),
+      onLoaded: () => this.loadListener?.loaded(),
+      onError: (error) => this.loadListener?.failed(this.fail('loading log entries for a follower', error)),
+      ...(options.readAheadBytes === undefined ? {} : { segmentBytes: options.readAheadBytes }),
+    });
   }
 
   /**
@@ -217,6 +240,22 @@ export class NodeStorage implements Storage {
     return out;
   }
 
+  /**
+   * Entries for an append: from the tail cache at once, older ones only once the read-ahead has
+   * loaded them off the loop (null until then; the load listener hears when to ask again).
+   */
+  entriesToSend(lo: number, hi: number, maxBytes: number): Entry[] | null {
+    const cachedFrom = this.cache.firstIndex;
+    if (cachedFrom !== undefined && lo >= cachedFrom) return this.entries(lo, hi, maxBytes);
+    if (this.failure !== null || this.closed) return null;
+    return this.readAhead.get(lo, Math.min(hi, cachedFrom ?? hi), maxBytes);
+  }
+
+  /** Who to tell when background loads complete or fail (the driver: it resumes replication). */
+  setLoadListener(listener: LoadListener): void {
+    this.loadListener = listener;
+  }
+
   snapshotMeta(): SnapshotMeta {
     return { index: FIRST_INDEX - 1, term: 0, voters: this.voters };
   }
@@ -225,70 +264,73 @@ export class NodeStorage implements Storage {
   // Driver side: persisting Readys and applying committed entries
 
   /**
-   * Makes a Ready's hard state and entries durable in ONE synchronous write, and says whether it
-   * synced. `entries` replace every stored entry from entries[0].index on: the stale suffix after
-   * the last new entry is deleted in the same batch, so no crash can leave a mix of old and new
-   * entries. Any failure is a StorageFatalError.
+   * Writes one Ready in ONE LevelDB batch: its hard state, its new entries (which replace every stored
+   * entry from entries[0].index on: the stale suffix is deleted in the same batch, so no crash leaves
+   * a mix of old and new entries), and the state-machine changes of its committed entries with the
+   * new applied index. Returns whether it synced and what applying each entry did. Any failure is a
+   * StorageFatalError.
    *
-   * A Ready that changes only the commit index is written WITHOUT fsync (as etcd's MustSync does):
-   * Raft needs term, vote and entries durable before it answers, never the commit index, which a
-   * restart relearns from the leader (and raises to the applied index on open). LevelDB writes its
-   * log in order, so the next synchronous write makes this one durable too; a crash before that
-   * loses only a commit index that moves back, never an entry or a vote.
+   * Durability model (ARCHITECTURE.md): LevelDB guarantees a write made with `sync: true`, and
+   * every write before it in the same journal file; nothing more. A write with `sync: false` may be
+   * lost on power loss even when a later synced write survives, because a memtable switch closes the
+   * journal file without an fsync and the next synced write covers only the new file. So:
+   *  - entries, a new term and a vote are synced before anything that depends on them leaves;
+   *  - state-machine changes and the applied index are synced too, and travel in one batch: the
+   *    stored applied index never claims key changes a power loss can take away (an earlier
+   *    unsynced apply lost while a later one survived would make the state machine diverge from
+   *    the log without a trace);
+   *  - only a Ready that moves nothing but the commit index is written WITHOUT fsync (as etcd's
+   *    MustSync): Raft never needs the commit index durable. Losing it moves the commit back, which
+   *    the leader's next message repairs (and open raises it to the applied index).
+   * Committed entries must be in the durable log once this batch is written: stored already, or
+   * among `entries` (a follower's entries that arrive committed).
    */
-  async persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }> {
-    this.assertUsable('persist');
-    assert(!this.persisting, 'persist() called while another persist is in flight');
+  async writeReady(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    committed: readonly Entry[],
+  ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
+    this.assertUsable('writeReady');
+    assert(!this.writing, 'writeReady() called while another write is in flight');
     this.assertPersistContract(hardState, entries);
-    if (hardState === null && entries.length === 0) return { synced: false };
+    this.assertApplyContract(committed, entries);
+    if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
     const { ops, bytes } = this.persistOperations(hardState, entries);
+    const outcomes = committed.map((entry) => this.applyOperation(entry, ops));
+    const lastApplied = committed[committed.length - 1];
+    const applied: AppliedState | null = lastApplied === undefined ? null : { index: lastApplied.index, term: lastApplied.term };
+    if (applied !== null) ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
     const votedOrNewTerm = hardState !== null && (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote);
-    const mustSync = entries.length > 0 || votedOrNewTerm;
-    this.persisting = true;
+    const mustSync = entries.length > 0 || votedOrNewTerm || applied !== null;
+    this.writing = true;
     const started = performance.now();
     try {
       await this.handles.db.batch(ops, { sync: mustSync });
     } catch (error) {
-      throw this.fail(`persisting ${entries.length} log entries${hardState === null ? '' : ' and the hard state'}`, error);
+      throw this.fail(describeWrite(hardState, entries, committed), error);
     } finally {
-      this.persisting = false;
+      this.writing = false;
     }
     const ms = performance.now() - started;
     this.rememberPersisted(hardState, entries);
+    if (applied !== null) this.appliedState = applied;
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
-    return { synced: mustSync };
+    return { synced: mustSync, outcomes };
+  }
+
+  /** Hard state and entries only (writeReady without committed entries). */
+  async persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }> {
+    const { synced } = await this.writeReady(hardState, entries, []);
+    return { synced };
   }
 
   /**
-   * Applies committed entries to the key-value state machine: their commands and `applied` (the last
-   * entry's index and term) in ONE batch, so a crash leaves either all of it or none of it, and
-   * replaying from `applied + 1` after a restart is exact.
+   * Applies committed entries that are already in the durable log: their commands and `applied`
+   * (the last entry's index and term) in ONE synced batch, so a crash or a power loss leaves either
+   * all of it or none of it, and replaying from `applied + 1` after a restart is exact.
    */
   async applyEntries(entries: readonly Entry[]): Promise<ApplyOutcome[]> {
-    this.assertUsable('applyEntries');
-    const last = entries[entries.length - 1];
-    if (last === undefined) return [];
-    assert(!this.applying, 'applyEntries() called while another apply is in flight');
-    this.assertApplyContract(entries);
-    const ops: ByteBatchOperation[] = [];
-    const outcomes = entries.map((entry) => this.applyOperation(entry, ops));
-    const applied: AppliedState = { index: last.index, term: last.term };
-    ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
-    this.applying = true;
-    try {
-      // No fsync here: the entries are already durable in the log (persist wrote them with sync: true,
-      // and the hard state commits them). If a crash loses this write, `applied` and the key-value
-      // changes are lost together (one batch), and the node replays them from applied + 1 on restart.
-      // LevelDB appends to its journal in order, so this write can never survive while an earlier
-      // synced persist is lost, and the next synced write flushes it along with its own batch.
-      await this.handles.db.batch(ops, { sync: false });
-    } catch (error) {
-      throw this.fail(`applying entries ${entries[0]?.index}..${last.index}`, error);
-    } finally {
-      this.applying = false;
-    }
-    this.appliedState = applied;
-    return outcomes;
+    return (await this.writeReady(null, [], entries)).outcomes;
   }
 
   /** The state machine's last applied entry ({0, 0} when none): the core's `applied` at start-up. */
@@ -349,7 +391,7 @@ export class NodeStorage implements Storage {
     return fatal;
   }
 
-  /** What the driver hands to persist must keep the invariants of the log and the hard state. */
+  /** What the driver hands to writeReady must keep the invariants of the log and the hard state. */
   private assertPersistContract(hardState: HardState | null, entries: readonly Entry[]): void {
     const first = entries[0];
     let newLast = this.lastIndex();
@@ -406,25 +448,26 @@ export class NodeStorage implements Storage {
     if (hardState !== null) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
     const first = entries[0];
     if (first === undefined) return;
+    if (first.index <= this.terms.lastIndex) this.truncations++;
     this.terms.truncateFrom(first.index);
     this.cache.truncateFrom(first.index);
+    this.readAhead.truncateFrom(first.index);
     for (const entry of entries) this.terms.append(entry.index, entry.term);
     this.cache.append(entries);
   }
 
   /**
-   * Committed entries arrive in order, from applied + 1, and are in the durable log. (Their commit
-   * may still be on its way to disk: the driver overlaps applying with the next persist.)
+   * Committed entries arrive in order, from applied + 1, and are in the durable log once this batch
+   * is written: stored already with the same term, or among the batch's own `entries`.
    */
-  private assertApplyContract(entries: readonly Entry[]): void {
+  private assertApplyContract(committed: readonly Entry[], entries: readonly Entry[]): void {
+    const firstNew = entries[0]?.index ?? Infinity;
     let expected = this.appliedState.index + 1;
-    for (const entry of entries) {
-      assert(entry.index === expected, () => `applyEntries: entry ${entry.index} given, ${expected} expected next`);
-      assert(entry.index <= this.lastIndex(), () => `applyEntries: entry ${entry.index} is beyond the durable log (${this.lastIndex()})`);
-      assert(
-        entry.term === this.terms.termAt(entry.index),
-        () => `applyEntries: entry ${entry.index} has term ${entry.term}, the log says ${this.terms.termAt(entry.index)}`,
-      );
+    for (const entry of committed) {
+      assert(entry.index === expected, () => `writeReady: committed entry ${entry.index} given, ${expected} expected next`);
+      const logTerm = entry.index >= firstNew ? entries[entry.index - firstNew]?.term : entry.index <= this.lastIndex() ? this.terms.termAt(entry.index) : undefined;
+      assert(logTerm !== undefined, () => `writeReady: committed entry ${entry.index} is beyond the durable log (${this.lastIndex()})`);
+      assert(logTerm === entry.term, () => `writeReady: committed entry ${entry.index} has term ${entry.term}, the log says ${logTerm}`);
       expected++;
     }
   }
@@ -448,6 +491,50 @@ export class NodeStorage implements Storage {
     if (command.op === 'put') ops.push(putOp(this.handles.kv, command.key, command.value));
     else ops.push(delOp(this.handles.kv, command.key));
     return { ...base, op: command.op };
+  }
+
+  /**
+   * Entries [lo, hi) read with an iterator, a chunk per turn of the event loop, until `maxBytes`
+   * (at least one entry). Stops early where the log was truncated meanwhile; the read-ahead
+   * discards such a load anyway.
+   */
+  private async loadLogRange(lo: number, hi: number, maxBytes: number): Promise<Entry[]> {
+    const out: Entry[] = [];
+    let bytes = 0;
+    const truncations = this.truncations;
+    // A write in flight may already be in what the iterator reads, before the term index knows it.
+    const mayBeStale = (): boolean => this.truncations !== truncations || writingAtStart;
+    const writingAtStart = this.writing;
+    const iterator = this.handles.log.iterator({ gte: logKey(lo), lt: logKey(hi) });
+    try {
+      while (bytes < maxBytes && !this.closed) {
+        const chunk = await iterator.nextv(READ_AHEAD_CHUNK);
+        if (chunk.length === 0) break;
+        // A persist that replaced entries since the iterator began makes what it reads stale, not
+        // corrupt: stop, and the read-ahead drops the load.
+        if (this.truncations !== truncations) return out;
+        for (const [key, value] of chunk) {
+          const index = indexOfLogKey(key);
+          const expected = lo + out.length;
+          if (index !== expected) {
+            if (mayBeStale()) return out;
+            throw new CorruptDataError(`log entry ${expected} is missing from ${this.location} (the next stored entry is ${index})`);
+          }
+          const entry = decodeLogValue(index, value);
+          const known = index <= this.lastIndex() ? this.terms.termAt(index) : undefined;
+          if (entry.term !== known) {
+            if (mayBeStale()) return out;
+            throw new CorruptDataError(`log entry ${index} in ${this.location} has term ${entry.term}, but the log says ${known ?? 'nothing'} there`);
+          }
+          out.push(entry);
+          bytes += entryBytes(entry);
+          if (bytes >= maxBytes) break;
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+    return out;
   }
 
   /** An entry older than the tail cache, from LevelDB. */
@@ -602,6 +689,14 @@ function validateLoadedState(state: LoadedState): void {
   if (applied.index === 0 && applied.term !== 0) {
     throw new CorruptDataError(`the applied state names term ${applied.term} for entry 0`);
   }
+}
+
+function describeWrite(hardState: HardState | null, entries: readonly Entry[], committed: readonly Entry[]): string {
+  const parts: string[] = [];
+  if (hardState !== null) parts.push('the hard state');
+  if (entries.length > 0) parts.push(`${entries.length} log entries`);
+  if (committed.length > 0) parts.push(`applying entries ${committed[0]?.index}..${committed[committed.length - 1]?.index}`);
+  return `writing ${parts.join(', ')}`;
 }
 
 function refusalForLoadError(location: string, nodeId: string, error: unknown): StorageRefusedError {

@@ -237,3 +237,111 @@ describe('NodeStorage: applying committed entries', () => {
     expect(storage.getSync(bytes('k'))).toBeUndefined(); // nothing of the batch was written
   });
 });
+
+describe('NodeStorage: one batch per Ready, synced whenever it changes the state machine', () => {
+  /** Records the options of every batch written through the storage's database (the public ClassicLevel API). */
+  function spyOnBatches(storage: NodeStorage): { sync: boolean; sublevels: string[] }[] {
+    const seen: { sync: boolean; sublevels: string[] }[] = [];
+    const db = (storage as unknown as { handles: { db: { batch: (...args: unknown[]) => Promise<void> } } }).handles.db;
+    const original = db.batch.bind(db);
+    db.batch = async (ops: unknown, options: unknown) => {
+      const list = ops as { sublevel?: { prefix: string } }[];
+      seen.push({ sync: (options as { sync?: boolean }).sync === true, sublevels: [...new Set(list.map((op) => op.sublevel?.prefix ?? ''))] });
+      return original(ops, options);
+    };
+    return seen;
+  }
+
+  it('writes hard state, entries and the committed entries (arriving in the same Ready) in one synced batch', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const batches = spyOnBatches(storage);
+    const log = [entry(1, 1), entry(2, 1, put('a', '1')), entry(3, 1, put('b', '2'))];
+    const result = await storage.writeReady({ term: 1, vote: 'n2', commit: 3 }, log, log);
+    expect(result.synced).toBe(true);
+    expect(result.outcomes.map((o) => o.op)).toEqual(['noop', 'put', 'put']);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.sync).toBe(true);
+    const reopened = await fixture.reopen(storage);
+    expect(reopened.applied).toEqual({ index: 3, term: 1 });
+    expect(text(reopened.getSync(bytes('b')))).toBe('2');
+  });
+
+  it('never writes a state-machine change or the applied index without fsync (power loss must not lose an earlier apply while a later one survives)', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const batches = spyOnBatches(storage);
+    const log = [entry(1, 1), entry(2, 1, put('a', '1')), entry(3, 1, del('a')), entry(4, 1, put('c', '3'))];
+    await storage.persist({ term: 1, vote: 'n1', commit: 0 }, log);
+    await storage.persist({ term: 1, vote: 'n1', commit: 4 }, []); // only the commit moved: unsynced is fine
+    await storage.applyEntries(log.slice(0, 2));
+    await storage.writeReady(null, [], log.slice(2, 3));
+    await storage.writeReady({ term: 1, vote: 'n1', commit: 4 }, [], log.slice(3));
+    const touchesStateMachine = batches.filter((b) => b.sublevels.some((p) => p.includes('kv') || p.includes('sm')));
+    expect(touchesStateMachine).toHaveLength(3);
+    for (const b of touchesStateMachine) expect(b.sync).toBe(true);
+    expect(batches.filter((b) => !b.sync)).toHaveLength(1);
+  });
+
+  it('refuses to apply an entry that neither the log nor the batch holds', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    await storage.persist({ term: 1, vote: 'n1', commit: 0 }, [entry(1, 1)]);
+    await expect(storage.writeReady(null, [], [entry(1, 1), entry(2, 1)])).rejects.toThrow(/beyond the durable log/);
+    await expect(storage.writeReady(null, [entry(2, 1)], [entry(1, 1), entry(2, 2)])).rejects.toThrow(/the log says 1/);
+    expect(storage.applied).toEqual({ index: 0, term: 0 });
+  });
+});
+
+describe('NodeStorage: entries for a follower far behind are loaded off the loop', () => {
+  it('answers from the tail cache at once; older entries come from a background load, then from memory', async () => {
+    const storage = await fixture.open(await fixture.tempDir(), { cacheBytes: 4000, readAheadBytes: 3000 });
+    const log = entriesFrom(1, Array.from({ length: 300 }, () => 1), sized);
+    await storage.persist({ term: 1, vote: 'n1', commit: 0 }, log);
+    let loaded = 0;
+    storage.setLoadListener({ loaded: () => loaded++, failed: (error) => expect.fail(String(error)) });
+    // Recent entries: in the cache.
+    expect(storage.entriesToSend(295, 301, Infinity)).toEqual(log.slice(294));
+    // Old ones: not yet.
+    expect(storage.entriesToSend(10, 301, 500)).toBeNull();
+    expect(storage.entriesToSend(10, 301, 500)).toBeNull(); // one load, not two
+    await waitUntil(() => loaded === 1);
+    const first = storage.entriesToSend(10, 301, 500);
+    expect(first).not.toBeNull();
+    expect(first).toEqual(storage.entries(10, 301, 500));
+    // Walking forward through the segment loads the next one ahead.
+    let next = 10 + first!.length;
+    for (let guard = 0; next < 200 && guard < 1000; guard++) {
+      const got = storage.entriesToSend(next, 301, 500);
+      if (got === null) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      expect(got).toEqual(storage.entries(next, next + got.length, Infinity));
+      next += got.length;
+    }
+    expect(next).toBeGreaterThanOrEqual(200);
+    expect(loaded).toBeGreaterThan(1);
+  });
+
+  it('drops what it loaded for entries a later persist replaced', async () => {
+    const storage = await fixture.open(await fixture.tempDir(), { cacheBytes: 2000 });
+    await storage.persist({ term: 2, vote: 'n1', commit: 0 }, entriesFrom(1, Array.from({ length: 100 }, () => 1), sized));
+    let loaded = 0;
+    storage.setLoadListener({ loaded: () => loaded++, failed: (error) => expect.fail(String(error)) });
+    expect(storage.entriesToSend(20, 101, Infinity)).toBeNull();
+    await waitUntil(() => loaded === 1);
+    // A new leader replaces entries from 30 on.
+    const replacement = entriesFrom(30, [2, 2, 2], (i) => `new ${i}`);
+    await storage.persist(null, replacement);
+    const got = storage.entriesToSend(20, storage.lastIndex() + 1, Infinity);
+    expect(got).not.toBeNull();
+    expect(got!.at(-1)!.index).toBeLessThan(30); // nothing of the replaced suffix
+    expect(got).toEqual(storage.entries(20, 20 + got!.length, Infinity));
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
