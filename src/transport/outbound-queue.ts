@@ -2,9 +2,11 @@
 // messages first when a bound is exceeded.
 //
 // Why drop the oldest: Raft tolerates the loss of any message, and newer messages supersede older
-// ones to the same peer (a newer heartbeat carries a newer commit and read round; appends lost from
-// the head of the queue are resent by the leader when the follower rejects the next append or when
-// it probes). Dropping from the head also keeps the freshest term information flowing.
+// ones to the same peer (a newer heartbeat carries a newer commit and read round). Dropping from the
+// head also keeps the freshest term information flowing. Appends are the exception that must not go
+// silently: the leader counts them in flight, so the queue counts dropped appends and its owner
+// tells the core (which then probes and resends from what the follower has). The core's in-flight
+// byte bound keeps appends well below the queue's, so this happens only when something is wrong.
 
 import type { Message } from '../raft/types.js';
 
@@ -32,6 +34,7 @@ export class OutboundQueue {
   private sizes: number[] = [];
   private head = 0;
   private queuedBytes = 0;
+  private droppedAppendCount = 0;
 
   constructor(
     readonly maxMessages: number,
@@ -48,6 +51,11 @@ export class OutboundQueue {
     return this.queuedBytes;
   }
 
+  /** Appends dropped by the bounds so far (the leader counted them in flight). */
+  get droppedAppends(): number {
+    return this.droppedAppendCount;
+  }
+
   /**
    * Appends `message` and drops the oldest messages until both bounds hold again; returns how many
    * were dropped. Invariant: the newest message is always kept, even alone above maxBytes (a
@@ -60,6 +68,7 @@ export class OutboundQueue {
     this.queuedBytes += size;
     let dropped = 0;
     while (this.length > 1 && (this.length > this.maxMessages || this.queuedBytes > this.maxBytes)) {
+      if (this.items[this.head]?.type === 'app') this.droppedAppendCount++;
       this.queuedBytes -= this.sizes[this.head] ?? 0;
       this.head++;
       dropped++;

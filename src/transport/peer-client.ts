@@ -9,7 +9,8 @@
 //   their own, so throughput does not depend on pipelining, and messages leave in the order the
 //   core produced them (no reordered appends, hence no spurious rejects and re-probes).
 // - The queue is bounded in messages and bytes and drops its oldest messages beyond that
-//   (outbound-queue.ts says why the oldest); drops are counted.
+//   (outbound-queue.ts says why the oldest); drops are counted, and a dropped append is reported to
+//   the core as the peer being unreachable (it probes and resends rather than wait on it).
 // - A failed request (refused, reset, timeout, non-2xx) reports the peer unreachable (the core stops
 //   streaming to it and probes) and drops the queue instead of letting it grow against a dead peer.
 //   Repeated failures log at most once per interval; the first success after failures logs recovery.
@@ -164,7 +165,12 @@ export class PeerClient {
   /** Queues a message for the peer. Never blocks; the flush happens on a microtask. */
   enqueue(message: Message): void {
     if (this.closed) return;
+    const appendsDropped = this.queue.droppedAppends;
     this.dropped += this.queue.push(message);
+    // The core counts every append it sent as in flight: one lost here must not go unnoticed, or
+    // the follower rejects the next one and the window may stay full. Reporting the peer unreachable
+    // makes the core probe and resend from what the follower has.
+    if (this.queue.droppedAppends > appendsDropped) this.reportUnreachable();
     this.scheduleFlush();
   }
 

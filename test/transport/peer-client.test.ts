@@ -226,6 +226,21 @@ describe('PeerTransport', () => {
     expect((stats?.queued ?? 0) + (stats?.dropped ?? 0)).toBe(100);
   });
 
+  it('tells the core when the bounds drop an append it counts in flight (heartbeats drop silently)', async () => {
+    const peer = await stubPeer();
+    const { transport: t, unreachable } = transport({ n2: peer.url }, { maxQueueMessages: 5 });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 0)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    for (let round = 1; round <= 10; round++) t.send([heartbeat('n1', 'n2', round)]);
+    expect(unreachable).toEqual([]);
+    t.send([append('n2', 1, 10)]);
+    for (let round = 11; round <= 20; round++) t.send([heartbeat('n1', 'n2', round)]);
+    // The append fell off the head of the queue: the core must probe rather than wait on it.
+    expect(unreachable).toEqual(['n2']);
+    peer.release();
+  });
+
   it('reports an unreachable peer and drops its queue instead of growing it', async () => {
     const port = await freePort();
     const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${port}` });
