@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildClientApi } from './api/client-api.js';
-import { ConfigError, findNode, listenAddress, loadClusterConfig } from './config/cluster-config.js';
+import { ConfigError, findNode, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
@@ -16,7 +16,7 @@ import { parseUnsafeModes } from './node/unsafe.js';
 import { createReadQueries, defaultPoolSize } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
-import { FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
+import { DEFAULT_MAX_QUEUE_BYTES, FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
 
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
   [--fault-injection] [--log-level info]
@@ -65,7 +65,7 @@ function refuse(message: string, logger?: Logger): never {
 
 async function main(): Promise<void> {
   const args = parseCommandLine();
-  let config;
+  let config: ClusterConfig;
   try {
     config = loadClusterConfig(args.config);
   } catch (error) {
@@ -112,7 +112,14 @@ async function main(): Promise<void> {
   const metrics = new NodeMetrics(args.id);
   let storage: NodeStorage;
   try {
-    storage = await NodeStorage.open({ dataDir, clusterId: config.clusterId, nodeId: args.id, voters, logger });
+    storage = await NodeStorage.open({
+      dataDir,
+      clusterId: config.clusterId,
+      nodeId: args.id,
+      voters,
+      logger,
+      cacheBytes: config.raft.logCacheBytes,
+    });
   } catch (error) {
     if (error instanceof StorageRefusedError) refuse(error.message, logger);
     throw error;
@@ -137,6 +144,10 @@ async function main(): Promise<void> {
     onUnreachable: (peer) => node.reportUnreachable(peer),
     onReplies: (_peer, messages) => void node.receive(messages),
     requestTimeoutMs: config.raft.tickMs * config.raft.electionTicks * 2,
+    // Room for the whole append window (plus the one append that may overshoot it) twice over, so
+    // the queue never has to drop an append the core counts in flight (the config bounds keep this
+    // under the peer server's body limit).
+    maxQueueBytes: Math.max(DEFAULT_MAX_QUEUE_BYTES, 2 * (config.raft.maxInflightBytes + config.raft.maxMsgBytes)),
     ...(faults === undefined ? {} : { faults }),
   });
   const node: RaftNode = new RaftNode({
@@ -147,6 +158,8 @@ async function main(): Promise<void> {
     tickMs: config.raft.tickMs,
     electionTicks: config.raft.electionTicks,
     heartbeatTicks: config.raft.heartbeatTicks,
+    maxMsgBytes: config.raft.maxMsgBytes,
+    maxInflightBytes: config.raft.maxInflightBytes,
     writeTimeoutMs: config.limits.writeTimeoutMs,
     readTimeoutMs: config.limits.readTimeoutMs,
     random: { int: (n) => randomInt(n) },
@@ -188,6 +201,9 @@ async function main(): Promise<void> {
     // Bounded: a stuck close must not keep a dying node around.
     const force = setTimeout(() => process.exit(code === 0 ? 1 : code), 10_000);
     force.unref();
+    // A leader hands over first (while it still serves, so forwarded writes find the new leader):
+    // otherwise the cluster waits an election timeout for a new one. Bounded by one election timeout.
+    if (code === 0) await node.handOverLeadership(config.raft.tickMs * config.raft.electionTicks).catch(() => null);
     await api.close().catch(() => undefined);
     await node.stop().catch(() => undefined);
     await peerServer.close().catch(() => undefined);

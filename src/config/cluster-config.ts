@@ -14,6 +14,12 @@ export interface RaftTiming {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** Bytes of entries in one append (at least one entry is always sent). */
+  readonly maxMsgBytes: number;
+  /** Bytes of entries in flight to one follower: how a follower far behind is fed (etcd's MaxInflightBytes). */
+  readonly maxInflightBytes: number;
+  /** Bytes of recent log entries each node keeps in memory; older ones are read off the loop when needed. */
+  readonly logCacheBytes: number;
 }
 
 export interface Limits {
@@ -50,7 +56,15 @@ export const DEFAULT_LIMITS: Limits = {
   maxPageSize: 10_000,
 };
 
-export const DEFAULT_TIMING: RaftTiming = { tickMs: 50, electionTicks: 10, heartbeatTicks: 1 };
+export const DEFAULT_TIMING: RaftTiming = {
+  tickMs: 50,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxMsgBytes: 1 << 20,
+  maxInflightBytes: 4 << 20,
+  logCacheBytes: 8 << 20,
+};
+
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -97,6 +111,9 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     tickMs: asInt(raftJson['tickMs'] ?? DEFAULT_TIMING.tickMs, 1, 10_000, where('raft.tickMs')),
     electionTicks: asInt(raftJson['electionTicks'] ?? DEFAULT_TIMING.electionTicks, 2, 10_000, where('raft.electionTicks')),
     heartbeatTicks: asInt(raftJson['heartbeatTicks'] ?? DEFAULT_TIMING.heartbeatTicks, 1, 10_000, where('raft.heartbeatTicks')),
+    maxMsgBytes: asInt(raftJson['maxMsgBytes'] ?? DEFAULT_TIMING.maxMsgBytes, 1024, 4 << 20, where('raft.maxMsgBytes')),
+    maxInflightBytes: asInt(raftJson['maxInflightBytes'] ?? DEFAULT_TIMING.maxInflightBytes, 1024, 8 << 20, where('raft.maxInflightBytes')),
+    logCacheBytes: asInt(raftJson['logCacheBytes'] ?? DEFAULT_TIMING.logCacheBytes, 0, 1 << 30, where('raft.logCacheBytes')),
   };
   if (raft.electionTicks <= raft.heartbeatTicks) {
     throw new ConfigError(`${where('raft')}: electionTicks (${raft.electionTicks}) must exceed heartbeatTicks (${raft.heartbeatTicks})`);

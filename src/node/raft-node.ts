@@ -1,8 +1,8 @@
 // The driver: the only place where the pure Raft core meets time, disk and network.
 //
 //   tick timer ─┐            ┌─> messages (leader appends may race the fsync: thesis 10.2.1)
-//   peers ──────┼─> core ──> Ready ─> persist (one sync batch) ─> persistedMessages
-//   clients ────┘                     ─> apply (one batch) ─> settle waiters ─> advance
+//   peers ──────┼─> core ──> Ready ─> write (hard state, entries, applied changes: one sync batch)
+//   clients ────┘                     ─> persistedMessages ─> settle waiters ─> advance
 //
 // Invariants:
 //  - one Ready at a time: the loop takes the next only after `advance` of the previous one;
@@ -11,13 +11,16 @@
 //    (so committed by a majority, durable, and applied); a different term at its index means it
 //    was overwritten, which is a definite failure, never a false success;
 //  - a storage error stops the loop for good and is reported as fatal: the node never goes on with
-//    a disk in an unknown state.
+//    a disk in an unknown state;
+//  - so does any error thrown by the core (a broken invariant, wherever it surfaces: a peer's
+//    message, a tick, a proposal): the core may be half-way through a step, and must not go on.
 
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RaftCore, type RaftStatus } from '../raft/core.js';
 import type { Random } from '../raft/prng.js';
 import type { Storage } from '../raft/storage.js';
+import type { ApplyOutcome } from '../storage/node-storage.js';
 import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
 import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
 import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
@@ -28,8 +31,14 @@ import type { UnsafeModes } from './unsafe.js';
 /** The durable storage the driver needs (NodeStorage in production). */
 export interface NodeStore extends Storage {
   readonly applied: { readonly index: number; readonly term: number };
-  persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }>;
-  applyEntries(entries: readonly Entry[]): Promise<readonly { readonly index: number; readonly term: number }[]>;
+  /** One Ready in one batch: hard state, entries and the committed entries' state-machine changes. */
+  writeReady(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    committed: readonly Entry[],
+  ): Promise<{ synced: boolean; outcomes: readonly ApplyOutcome[] }>;
+  /** Where `entriesToSend` reports its background loads (storage that has it). */
+  setLoadListener?(listener: { loaded(): void; failed(error: Error): void }): void;
 }
 
 /** Where outgoing messages go (PeerTransport in production). */
@@ -56,6 +65,7 @@ export interface RaftNodeOptions {
   readonly maxQueuedWriteBytes?: number;
   readonly maxMsgBytes?: number;
   readonly maxInflightMsgs?: number;
+  readonly maxInflightBytes?: number;
   readonly maxUncommittedBytes?: number;
   readonly random?: Random;
   /** Deliberate bugs for chaos-runner tests (see unsafe.ts); never set in production. */
@@ -114,9 +124,14 @@ export class RaftNode {
       applied: options.store.applied.index,
       ...(options.maxMsgBytes === undefined ? {} : { maxMsgBytes: options.maxMsgBytes }),
       ...(options.maxInflightMsgs === undefined ? {} : { maxInflightMsgs: options.maxInflightMsgs }),
+      ...(options.maxInflightBytes === undefined ? {} : { maxInflightBytes: options.maxInflightBytes }),
       ...(options.maxUncommittedBytes === undefined ? {} : { maxUncommittedBytes: options.maxUncommittedBytes }),
     });
     this.soft = this.core.softState();
+    options.store.setLoadListener?.({
+      loaded: () => this.withCore(() => this.core.entriesLoaded()),
+      failed: (error) => this.onFatalError(error),
+    });
     this.reads = new ReadBatcher(
       (ctx) => this.core.readIndex(ctx),
       (reads) => {
@@ -149,19 +164,19 @@ export class RaftNode {
    * (RaftCore.takeHeartbeatReplies); everything else leaves with the next Ready as usual.
    */
   receive(messages: readonly Message[], replyTo?: NodeId): readonly Message[] {
-    if (this.stopped) return NO_MESSAGES;
-    for (const m of messages) {
-      if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
-      this.core.step(m);
-    }
-    this.kick();
-    return replyTo === undefined ? NO_MESSAGES : this.core.takeHeartbeatReplies(replyTo);
+    return (
+      this.withCore(() => {
+        for (const m of messages) {
+          if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
+          this.core.step(m);
+        }
+        return replyTo === undefined ? NO_MESSAGES : this.core.takeHeartbeatReplies(replyTo);
+      }) ?? NO_MESSAGES
+    );
   }
 
   reportUnreachable(peer: NodeId): void {
-    if (this.stopped) return;
-    this.core.reportUnreachable(peer);
-    this.kick();
+    this.withCore(() => this.core.reportUnreachable(peer));
   }
 
   /**
@@ -208,9 +223,29 @@ export class RaftNode {
 
   /** Hands leadership to `target` (the API's transfer endpoint and graceful shutdown use it). */
   transferLeadership(target: NodeId): ReturnType<RaftCore['transferLeader']> {
-    const result = this.core.transferLeader(target);
-    this.kick();
-    return result;
+    return this.withCore(() => this.core.transferLeader(target)) ?? { ok: false, error: 'not-leader' };
+  }
+
+  /**
+   * Before a graceful stop: a leader hands leadership to its most up-to-date follower and waits,
+   * at most `timeoutMs`, until it is no longer the leader, so the cluster does not sit leaderless
+   * for an election timeout. Returns the follower it handed over to, or null (not the leader, no
+   * follower reachable, or the transfer did not finish in time: the node stops anyway).
+   */
+  async handOverLeadership(timeoutMs: number): Promise<NodeId | null> {
+    if (this.stopped || this.soft.role !== 'leader') return null;
+    const target = mostUpToDateFollower(this.core.status());
+    if (target === null || !this.transferLeadership(target).ok) return null;
+    this.logger.info({ to: target }, 'handing leadership over before stopping');
+    const deadline = Date.now() + timeoutMs;
+    while (this.soft.role === 'leader' && Date.now() < deadline && !this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10, this.options.tickMs)));
+    }
+    if (this.soft.role === 'leader') {
+      this.logger.warn({ to: target, timeoutMs }, 'leadership was not handed over in time; stopping anyway');
+      return null;
+    }
+    return target;
   }
 
   status(): RaftStatus {
@@ -238,7 +273,8 @@ export class RaftNode {
   // -------------------------------------------------------------------------------------------
 
   private onTick(): void {
-    this.core.tick();
+    this.withCore(() => this.core.tick());
+    if (this.stopped) return;
     const now = Date.now();
     this.writes.expire(now, (index) => new WriteUnknownError(index, 'was not applied in time'));
     this.reads.expire(now, () => new ReadTimeoutError('no read index was confirmed in time (is a quorum reachable?)'));
@@ -250,6 +286,24 @@ export class RaftNode {
       this.metrics.readsPending.set(this.pending.reads);
     }
     this.kick();
+  }
+
+  /**
+   * Runs `step` on the core and kicks the loop. Anything the core throws is fatal (the node stops and
+   * onFatal is called): it may be half-way through a step, so no further input may reach it.
+   * Returns undefined when stopped or when `step` threw.
+   */
+  private withCore<T>(step: () => T): T | undefined {
+    if (this.stopped) return undefined;
+    let result: T;
+    try {
+      result = step();
+    } catch (error) {
+      this.onFatalError(error instanceof Error ? error : new Error(String(error)));
+      return undefined;
+    }
+    this.kick();
+    return result;
   }
 
   /** Runs the loop soon: everything that arrives in this turn of the event loop joins one Ready. */
@@ -283,35 +337,26 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messages.length > 0) this.outbox.send(rd.messages);
-    // Committed entries already in the durable log (all of them, on a leader) are applied while
-    // this Ready is persisted, so a write's answer does not wait for the next batch's fsync. Those
-    // that arrive in this very Ready (a follower's) are applied only once they are on disk.
-    const firstNew = rd.entries[0]?.index ?? Infinity;
-    const split = rd.committedEntries.findIndex((e) => e.index >= firstNew);
-    const durable = split < 0 ? rd.committedEntries : rd.committedEntries.slice(0, split);
-    const arriving = split < 0 ? [] : rd.committedEntries.slice(split);
-    await Promise.all([this.persist(rd), this.apply(durable)]);
+    // Hard state, new entries and the committed entries' changes go to disk in one synced batch
+    // (NodeStorage.writeReady says why apply must be synced too): one fsync per Ready.
+    await this.writeReady(rd);
     if (rd.persistedMessages.length > 0) this.outbox.send(rd.persistedMessages);
-    await this.apply(arriving);
     for (const rs of rd.readStates) this.reads.confirmed(rs.ctx, rs.index);
     for (const ctx of rd.failedReads) this.reads.failed(ctx);
     this.core.advance(rd);
   }
 
-  private async persist(rd: Ready): Promise<void> {
-    if (rd.hardState === null && rd.entries.length === 0) return;
+  /** Writes the Ready, then settles the requests waiting on what it applied. */
+  private async writeReady(rd: Ready): Promise<void> {
+    if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0) return;
     const started = performance.now();
-    const { synced } = await this.store.persist(rd.hardState, rd.entries);
-    if (!synced) return; // only the commit index moved: written without fsync
-    this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
-    this.metrics?.fsyncs.inc();
+    const { synced, outcomes } = await this.store.writeReady(rd.hardState, rd.entries, rd.committedEntries);
+    if (synced) {
+      this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
+      this.metrics?.fsyncs.inc();
+    }
     this.metrics?.entriesPersisted.inc(rd.entries.length);
-  }
-
-  /** Applies committed entries and settles the requests waiting on them. */
-  private async apply(entries: readonly Entry[]): Promise<void> {
-    if (entries.length === 0) return;
-    const outcomes = await this.store.applyEntries(entries);
+    if (outcomes.length === 0) return;
     this.metrics?.entriesApplied.inc(outcomes.length);
     for (const o of outcomes) this.writes.applied(o.index, o.term);
     this.appliedWaiters.applied(this.store.applied.index);
@@ -378,7 +423,7 @@ export class RaftNode {
     this.stopped = true;
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
-    this.logger.fatal({ err: error }, 'fatal error in the raft loop: stopping this node');
+    this.logger.fatal({ err: error }, 'fatal error (storage I/O or a broken invariant): stopping this node');
     this.failEverything(error, 'the node stopped on a fatal error');
     this.options.onFatal(error);
   }
@@ -397,4 +442,17 @@ export class RaftNode {
     await new Promise((resolve) => setImmediate(resolve));
     await this.loopDone;
   }
+}
+
+/**
+ * The follower to hand leadership to: the one with the highest match among those heard from lately
+ * (a transfer to an unreachable one could only time out); ties by id, so the choice is stable.
+ */
+export function mostUpToDateFollower(status: RaftStatus): NodeId | null {
+  let best: { id: NodeId; match: number } | null = null;
+  for (const [id, pr] of Object.entries(status.progress ?? {})) {
+    if (id === status.id || !pr.recentActive) continue;
+    if (best === null || pr.match > best.match || (pr.match === best.match && id < best.id)) best = { id, match: pr.match };
+  }
+  return best?.id ?? null;
 }

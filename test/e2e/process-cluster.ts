@@ -32,6 +32,8 @@ export interface ProcessClusterOptions {
   readonly keepDir?: boolean;
   readonly dir?: string;
   readonly limits?: Record<string, number>;
+  /** More of cluster.config.json's `raft` section (maxInflightBytes, logCacheBytes...). */
+  readonly raft?: Record<string, number>;
   /** Extra environment of every node process (e.g. RAFTKV_READ_POOL_THREADS=0 for a benchmark). */
   readonly nodeEnv?: Record<string, string>;
   /** Flags for each node's `node` before the script (e.g. --cpu-prof), like RAFTKV_NODE_ARGS. */
@@ -137,7 +139,7 @@ export class ProcessCluster {
     const config = {
       clusterId,
       nodes: this.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl, peerUrl: n.peerUrl, dataDir: n.dataDir })),
-      raft: { tickMs: this.options.tickMs ?? 20, electionTicks: this.options.electionTicks ?? 10, heartbeatTicks: 1 },
+      raft: { tickMs: this.options.tickMs ?? 20, electionTicks: this.options.electionTicks ?? 10, heartbeatTicks: 1, ...this.options.raft },
       limits: { writeTimeoutMs: 3000, readTimeoutMs: 3000, ...this.options.limits },
     };
     writeFileSync(this.configPath, JSON.stringify(config, null, 2));
