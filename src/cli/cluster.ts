@@ -4,14 +4,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { prettyFactory } from 'pino-pretty';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../config/cluster-config.js';
 import { NODE_HEAP_FLAGS } from '../node-flags.js';
+import { loadPinoPretty } from '../pretty.js';
 
 const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[31m'];
 const RESET = '\x1b[0m';
 const tty = process.stdout.isTTY === true;
-const pretty = tty ? prettyFactory({ colorize: true, ignore: 'pid,hostname,node', translateTime: 'HH:MM:ss.l' }) : null;
+// Pretty lines only in a terminal and where pino-pretty is installed; the nodes' JSON lines as they are otherwise.
+const pretty = (tty ? loadPinoPretty() : null)?.prettyFactory({ colorize: true, ignore: 'pid,hostname,node', translateTime: 'HH:MM:ss.l' }) ?? null;
 
 function say(text: string): void {
   process.stdout.write(`${tty ? '\x1b[1m' : ''}${text}${tty ? RESET : ''}\n`);

@@ -5,11 +5,19 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { StorageRefusedError, describeError } from './errors.js';
 
-/** The way out when a data dir is unusable: start this node empty and let Raft catch it up. */
-export function startEmptyAdvice(location: string, nodeId: string): string {
+/**
+ * What to do when a node's data dir is unusable (damaged, or not this node's): bring back this
+ * node's own data, never an empty dir. A voter's vote and log must survive: one that came back
+ * empty could grant a vote it already gave in a term and help elect a leader that lacks committed
+ * entries, losing acknowledged writes (and it would never catch up: the leader's commit index lies
+ * beyond its empty log). Wiping the dir is therefore never the advice.
+ */
+export function restoreOwnDataAdvice(nodeId: string): string {
   return (
-    `delete ${location} to start ${nodeId} empty (it catches up from the leader; ` +
-    'do this for one node at a time, and only while the other nodes form a quorum)'
+    `restore ${nodeId}'s own data dir from a backup of it, or from a copy of ${nodeId}'s disk made while ${nodeId} ` +
+    `was stopped. Never bring ${nodeId} back with an empty data dir or another node's: a voter must keep its vote ` +
+    'and its log, or the cluster can lose acknowledged writes. Meanwhile the other nodes serve while they form a ' +
+    'majority (README.md, "A node that lost its data")'
   );
 }
 
@@ -51,8 +59,7 @@ export function refusalForOpenError(location: string, nodeId: string, error: unk
   }
   if (code === 'LEVEL_CORRUPTION') {
     return new StorageRefusedError(
-      `LevelDB reports corruption in data dir ${location} (${detail}): restore it from a backup, or ` +
-        startEmptyAdvice(location, nodeId),
+      `LevelDB reports corruption in data dir ${location} (${detail}). To bring ${nodeId} back, ${restoreOwnDataAdvice(nodeId)}`,
       { cause: error },
     );
   }
@@ -104,14 +111,14 @@ async function assertLevelDbOrEmpty(location: string, nodeId: string): Promise<v
   if (names.every((name) => LEVELDB_BOOT_FILES.has(name))) return; // empty, or a creation that never got further
   if (names.every((name) => LEVELDB_BOOT_FILES.has(name) || LEVELDB_DATA_FILE.test(name))) {
     throw new StorageRefusedError(
-      `data dir ${location} holds LevelDB files but no CURRENT file: the database is damaged. Restore it from a ` +
-        `backup, or ${startEmptyAdvice(location, nodeId)}`,
+      `data dir ${location} holds LevelDB files but no CURRENT file: the database is damaged. To bring ${nodeId} back, ${restoreOwnDataAdvice(nodeId)}`,
     );
   }
   const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, ... (${names.length} entries)` : '');
   throw new StorageRefusedError(
     `data dir ${location} is not empty and is not a raftkv data dir (it holds ${shown}): point --data-dir at ` +
-      `${nodeId}'s data dir, or at an empty or missing directory to start ${nodeId} empty`,
+      `${nodeId}'s own data dir. A missing or empty directory is only for a node's first run in a new cluster; ` +
+      `if ${nodeId} has run before and its data is lost, see "A node that lost its data" in README.md`,
   );
 }
 

@@ -39,7 +39,7 @@ import {
   type AppliedState,
 } from './codec.js';
 import { decodeCommand, type Command } from './command.js';
-import { prepareDataDir, refusalForOpenError, startEmptyAdvice } from './data-dir.js';
+import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
 import { delOp, openDatabase, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageFatalError, StorageRefusedError, describeError } from './errors.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
@@ -580,7 +580,7 @@ async function checkIdentity(handles: Database, location: string, options: NodeS
       throw new StorageRefusedError(
         `data dir ${location} holds a LevelDB database but no raftkv identity: it is not a raftkv data dir, or it ` +
           `was damaged. Point --data-dir at ${nodeId}'s data dir, or, if this is ${nodeId}'s damaged dir, ` +
-          startEmptyAdvice(location, nodeId),
+          restoreOwnDataAdvice(nodeId),
       );
     }
     await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format: STORAGE_FORMAT }))], {
@@ -601,7 +601,7 @@ async function checkIdentity(handles: Database, location: string, options: NodeS
       identity.clusterId === clusterId ? '' : ` (first make sure cluster ${identity.clusterId} no longer needs this data)`;
     throw new StorageRefusedError(
       `data dir ${location} belongs to node ${identity.nodeId} of cluster ${identity.clusterId}, not ${nodeId} of ` +
-        `${clusterId}: point --data-dir at ${nodeId}'s directory, or ${startEmptyAdvice(location, nodeId)}${otherCluster}`,
+        `${clusterId}: point --data-dir at ${nodeId}'s directory; if ${nodeId}'s data is lost, ${restoreOwnDataAdvice(nodeId)}${otherCluster}`,
     );
   }
 }
@@ -703,7 +703,7 @@ function refusalForLoadError(location: string, nodeId: string, error: unknown): 
   if (error instanceof StorageRefusedError) return error;
   if (error instanceof CorruptDataError) {
     return new StorageRefusedError(
-      `data dir ${location} is corrupt: ${error.message}. Restore it from a backup, or ${startEmptyAdvice(location, nodeId)}`,
+      `data dir ${location} is corrupt: ${error.message}. To bring ${nodeId} back, ${restoreOwnDataAdvice(nodeId)}`,
       { cause: error },
     );
   }

@@ -42,6 +42,8 @@ export interface ProcessClusterOptions {
   readonly hostOf?: (id: string) => string;
   /** A command each node is started under, e.g. ['ip', 'netns', 'exec', 'ns1']: it must exec node, not fork it. */
   readonly spawnPrefix?: (id: string) => readonly string[];
+  /** The node script to run (default: this checkout's dist/main.js), e.g. a production install's. */
+  readonly mainJs?: string;
 }
 
 /**
@@ -160,7 +162,7 @@ export class ProcessCluster {
       log = createWriteStream(node.logFile, { flags: 'a' });
       this.logs.set(id, log);
     }
-    const args = [...NODE_HEAP_FLAGS, ...(this.options.nodeArgs ?? []), MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
+    const args = [...NODE_HEAP_FLAGS, ...(this.options.nodeArgs ?? []), this.options.mainJs ?? MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
     const [command, ...commandArgs] = [...(this.options.spawnPrefix?.(id) ?? []), process.execPath, ...args];
     const child = spawn(
       command!,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { refusalForOpenError } from '../../src/storage/data-dir.js';
 import { NodeStorage, StorageRefusedError } from '../../src/storage/index.js';
 import { CLUSTER, bytes, entriesFrom, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
 
@@ -22,6 +23,19 @@ async function refusal(open: Promise<NodeStorage>): Promise<StorageRefusedError>
   );
   expect(error).toBeInstanceOf(StorageRefusedError);
   return error as StorageRefusedError;
+}
+
+/**
+ * A refusal never suggests wiping a voter's data dir or bringing it back empty: an empty voter can
+ * grant a vote it already gave and help elect a leader that lacks committed entries (acknowledged
+ * writes lost). It points to the safe ways: the node's own data back, and the README section.
+ */
+function expectSafeAdvice(message: string, nodeId: string): void {
+  expect(message).not.toMatch(/\b(delete|remove|wipe|erase|rm)\b/i);
+  expect(message).not.toMatch(/\bstart\w*\b[^.]*\bempty\b/i);
+  expect(message).toContain(`restore ${nodeId}'s own data dir from a backup of it, or from a copy of ${nodeId}'s disk`);
+  expect(message).toContain(`Never bring ${nodeId} back with an empty data dir`);
+  expect(message).toContain('"A node that lost its data"');
 }
 
 /** A data dir of n1 with a committed, applied log, closed again. */
@@ -61,7 +75,7 @@ describe('data dir identity', () => {
     const error = await refusal(fixture.open(dir, { nodeId: 'n2' }));
     expect(error.message).toContain(`data dir ${dir} belongs to node n1 of cluster ${CLUSTER}, not n2 of ${CLUSTER}`);
     expect(error.message).toContain('point --data-dir at n2\'s directory');
-    expect(error.message).toContain(`delete ${dir} to start n2 empty`);
+    expectSafeAdvice(error.message, 'n2');
   });
 
   it('refuses another cluster\'s data dir, naming both clusters', async () => {
@@ -69,6 +83,7 @@ describe('data dir identity', () => {
     const error = await refusal(fixture.open(dir, { clusterId: 'other' }));
     expect(error.message).toContain(`belongs to node n1 of cluster ${CLUSTER}, not n1 of other`);
     expect(error.message).toContain(`cluster ${CLUSTER} no longer needs this data`);
+    expectSafeAdvice(error.message, 'n1');
   });
 
   it('refuses a data dir written in a newer format', async () => {
@@ -85,6 +100,7 @@ describe('data dir identity', () => {
     await withRawSublevel(dir, 'kv', (kv) => kv.put(bytes('k'), bytes('v')));
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain('holds a LevelDB database but no raftkv identity');
+    expectSafeAdvice(error.message, 'n1');
   });
 
   it('initializes a LevelDB database that holds no data at all', async () => {
@@ -147,7 +163,7 @@ describe('corrupt or inconsistent data on disk is refused at open', () => {
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain(`data dir ${dir} is corrupt: `);
     expect(error.message).toMatch(detail);
-    expect(error.message).toContain(`Restore it from a backup, or delete ${dir} to start n1 empty`);
+    expectSafeAdvice(error.message, 'n1');
   });
 });
 
@@ -172,6 +188,11 @@ describe('unusable paths are refused', () => {
     await fs.mkdir(path.join(dir, 'lost+found'));
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain(`data dir ${dir} is not empty and is not a raftkv data dir (it holds notes.txt)`);
+    // The right dir, or, for a node that ran before, the README's way; never "start it empty".
+    expect(error.message).toContain('point --data-dir at n1\'s own data dir');
+    expect(error.message).not.toMatch(/\b(delete|remove|wipe|erase|rm)\b/i);
+    expect(error.message).not.toMatch(/\bstart\w*\b[^.]*\bempty\b/i);
+    expect(error.message).toContain('"A node that lost its data"');
   });
 
   it('LevelDB files without a CURRENT file', async () => {
@@ -179,6 +200,15 @@ describe('unusable paths are refused', () => {
     await fs.rm(path.join(dir, 'CURRENT'));
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain('holds LevelDB files but no CURRENT file');
+    expectSafeAdvice(error.message, 'n1');
+  });
+
+  it('LevelDB reporting corruption at open', () => {
+    const corruption = Object.assign(new Error('Corruption: bad block'), { code: 'LEVEL_CORRUPTION' });
+    const error = refusalForOpenError('/data/n1', 'n1', new Error('Database failed to open', { cause: corruption }));
+    expect(error).toBeInstanceOf(StorageRefusedError);
+    expect(error.message).toContain('LevelDB reports corruption in data dir /data/n1');
+    expectSafeAdvice(error.message, 'n1');
   });
 
   it('a database another handle holds without sharing it', async () => {
