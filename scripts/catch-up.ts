@@ -12,6 +12,7 @@ import { chooseTool, LoadGenerator } from '../bench/load.js';
 import { KeySpace } from '../bench/keys.js';
 import { Processes } from '../bench/processes.js';
 import { PRODUCTION_RAFT } from '../bench/raftkv-system.js';
+import { totalErrors } from '../bench/types.js';
 import { buildTables, type Workload } from '../bench/workload.js';
 import { ProcessCluster, type NodeStatus } from '../test/e2e/process-cluster.js';
 import { readLoopLag, startLoopLagWindow } from '../test/e2e/loop-lag.js';
@@ -60,7 +61,7 @@ try {
     const commit = (await cluster.status(leader))?.commit ?? 0;
     if (commit >= entries) break;
     const result = await load.run({ workload: putWorkload(leaderUrl), tables, connections, durationS: 10 });
-    log(`  commit ${(await cluster.status(leader))?.commit}: ${Math.round(result.requestsPerSec)} PUT/s, ${result.errors} errors`);
+    log(`  commit ${(await cluster.status(leader))?.commit}: ${Math.round(result.reqPerSec)} PUT/s, ${totalErrors(result)} errors`);
   }
   const fillS = (Date.now() - fillStarted) / 1000;
   const before = await statuses();
@@ -87,7 +88,7 @@ try {
   })();
   while (caughtUpAt === null && Date.now() - started < 30 * 60_000) {
     const result = await load.run({ workload: putWorkload(leaderUrl), tables, connections: duringConnections, durationS: 2 });
-    writes += result.requests - result.errors;
+    writes += result.requests - totalErrors(result);
     writeSeconds += result.durationS;
   }
   await watcher;
