@@ -11,7 +11,7 @@ export {
   type PeerStats,
 } from './peer-client.js';
 export { PeerTransport, type PeerTransportOptions } from './peer-transport.js';
-export { DEV_PEER_TOKEN, PEER_TOKEN_ENV, resolvePeerToken, type ResolvedPeerToken } from './token.js';
+export { DEV_PEER_TOKEN, devTokenRefusal, isLoopbackUrl, PEER_TOKEN_ENV, resolvePeerToken, type ResolvedPeerToken } from './token.js';
 export {
   CLUSTER_HEADER,
   DEFAULT_BODY_LIMIT,
