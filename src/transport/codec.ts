@@ -8,7 +8,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { Message } from '../raft/types.js';
 import { BadMessageError, parseMessage } from './message-schema.js';
 
-export { BadMessageError } from './message-schema.js';
+export { BadMessageError, SUPPORTED_ENTRY_TYPES, UnsupportedEntryTypeError } from './message-schema.js';
 
 /** The most messages one body may carry; the client splits larger batches. */
 export const MAX_MESSAGES_PER_BODY = 10_000;
