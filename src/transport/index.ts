@@ -1,5 +1,5 @@
 // The public surface of the peer transport. The node driver imports from here.
-export { encodeMessages, decodeMessages, BadMessageError, MAX_MESSAGES_PER_BODY } from './codec.js';
+export { encodeMessages, decodeMessages, BadMessageError, MAX_ENTRIES_PER_BODY, MAX_MESSAGES_PER_BODY, MAX_VALUES_PER_BODY } from './codec.js';
 export { FaultSwitch, type FaultState } from './faults.js';
 export { PeerServer, type PeerServerOptions, type ListenAddress } from './peer-server.js';
 export {

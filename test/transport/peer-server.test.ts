@@ -202,6 +202,19 @@ describe('POST /raft/messages', () => {
     expect(log.matching('membership changes are not supported')).toHaveLength(1);
   });
 
+  it('400 bad-message for a body that would decode into millions of values, refused before decoding, and serves on', async () => {
+    // [ [ {}, {}, ... ] ]: 8 MiB of one-byte empty maps, each of which msgpackr would make an object.
+    const size = 8 * 1024 * 1024;
+    const flood = Buffer.alloc(size, 0x80);
+    flood.set([0x91, 0xdd], 0);
+    flood.writeUInt32BE(size - 6, 2);
+    const answer = await postMessages(flood);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ error: 'bad-message', message: expect.stringMatching(/^body refused before decoding: more than 1000000 values/) });
+    expect(delivered).toEqual([]);
+    expect((await postMessages(encodeMessages([heartbeat('n2', 'n1', 1)]))).status).toBe(204);
+  });
+
   it('413 for a body over the limit, but only once authenticated', async () => {
     await start({ bodyLimit: 1024 });
     const big = new Uint8Array(4096);
