@@ -16,7 +16,7 @@ import { parseUnsafeModes } from './node/unsafe.js';
 import { createReadQueries, defaultPoolSize } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
-import { DEFAULT_MAX_QUEUE_BYTES, FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
+import { DEFAULT_MAX_QUEUE_BYTES, devTokenRefusal, FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
 
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
   [--fault-injection] [--log-level info]
@@ -90,6 +90,9 @@ async function main(): Promise<void> {
   });
 
   const peerToken = resolvePeerToken(config.peerToken);
+  // Before anything binds or opens: the public token must never guard a reachable peer port.
+  const tokenRefusal = devTokenRefusal(peerToken, config.nodes);
+  if (tokenRefusal !== undefined) refuse(tokenRefusal, logger);
   if (peerToken.isDevToken) {
     logger.warn(
       '!!! using the built-in development peer token: anyone can join or disrupt this cluster. ' +

@@ -14,7 +14,10 @@ export interface RaftTiming {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  /** Bytes of entries in one append (at least one entry is always sent). */
+  /**
+   * Bytes of entries in one append (at least one entry is always sent). At most 1 MiB: an append of
+   * empty entries (24 bytes each) must fit the peer decoder's bound of 65,536 entries per body.
+   */
   readonly maxMsgBytes: number;
   /** Bytes of entries in flight to one follower: how a follower far behind is fed (etcd's MaxInflightBytes). */
   readonly maxInflightBytes: number;
@@ -111,7 +114,7 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     tickMs: asInt(raftJson['tickMs'] ?? DEFAULT_TIMING.tickMs, 1, 10_000, where('raft.tickMs')),
     electionTicks: asInt(raftJson['electionTicks'] ?? DEFAULT_TIMING.electionTicks, 2, 10_000, where('raft.electionTicks')),
     heartbeatTicks: asInt(raftJson['heartbeatTicks'] ?? DEFAULT_TIMING.heartbeatTicks, 1, 10_000, where('raft.heartbeatTicks')),
-    maxMsgBytes: asInt(raftJson['maxMsgBytes'] ?? DEFAULT_TIMING.maxMsgBytes, 1024, 4 << 20, where('raft.maxMsgBytes')),
+    maxMsgBytes: asInt(raftJson['maxMsgBytes'] ?? DEFAULT_TIMING.maxMsgBytes, 1024, 1 << 20, where('raft.maxMsgBytes')),
     maxInflightBytes: asInt(raftJson['maxInflightBytes'] ?? DEFAULT_TIMING.maxInflightBytes, 1024, 8 << 20, where('raft.maxInflightBytes')),
     logCacheBytes: asInt(raftJson['logCacheBytes'] ?? DEFAULT_TIMING.logCacheBytes, 0, 1 << 30, where('raft.logCacheBytes')),
   };

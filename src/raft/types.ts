@@ -11,7 +11,11 @@ export const NONE: NodeId = '';
 export const EntryType = {
   /** A client command, or the empty entry a new leader appends (data of length 0). */
   Normal: 0,
-  /** Reserved for membership changes (not implemented yet). */
+  /**
+   * Reserved for membership changes, which are not implemented yet: the peer transport refuses
+   * entries of this type (transport/message-schema.ts SUPPORTED_ENTRY_TYPES) and storage refuses
+   * to apply one.
+   */
   ConfChange: 1,
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];

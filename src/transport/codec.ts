@@ -3,15 +3,52 @@
 // Records (`useRecords: true`) make repeated message shapes compact; each body carries its own
 // record definitions, so encoder and decoder share no state and any two instances (any two nodes,
 // any restart) interoperate.
+//
+// Decoding a body is bounded before it starts: scanBody (body-scan.ts) walks the bytes and refuses a
+// body that would decode into more than BODY_LIMITS allow, so a peer cannot make a node build
+// millions of objects out of one 32 MiB body. The encoder never builds a body the limits refuse.
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { Message } from '../raft/types.js';
+import { scanBody, type BodyLimits } from './body-scan.js';
 import { BadMessageError, parseMessage } from './message-schema.js';
 
-export { BadMessageError } from './message-schema.js';
+export { BadMessageError, SUPPORTED_ENTRY_TYPES, UnsupportedEntryTypeError } from './message-schema.js';
 
 /** The most messages one body may carry; the client splits larger batches. */
 export const MAX_MESSAGES_PER_BODY = 10_000;
+
+/**
+ * The most entries one body may carry, over all its appends; the client splits larger batches
+ * (OutboundQueue.take). A single append always fits: the core puts at most maxMsgBytes (1 MiB by
+ * default) of entries in one, counting each as its data + 24 bytes (raft/storage.ts entryBytes),
+ * so at most 43,690 (test/transport/body-scan.test.ts checks it against the core).
+ */
+export const MAX_ENTRIES_PER_BODY = 65_536;
+
+/**
+ * The most values a body may decode into (counted as body-scan.ts BodyLimits says), derived from
+ * the largest body our encoder writes: a message is a record of at most 8 fields (9 values: an
+ * append's type, from, to, term, index, logTerm, entries, commit), an entry a record of 4 (5
+ * values), a record definition 2 values plus its keys, once per shape (a dozen shapes at most):
+ * 10,000 * 9 + 65,536 * 5 + 12 * 10 = 417,800 values. The bound leaves room for plain-map
+ * encodings (17 values a message, 9 an entry: 759,824) and for fields a newer peer may add. What a
+ * hostile body can make of it is bounded accordingly: the worst (65,536 empty binaries, ~190 bytes
+ * each once copied, then empty maps, 64 bytes each) decoded into about 70 MB in about 250 ms.
+ */
+export const MAX_VALUES_PER_BODY = 1_000_000;
+
+export const BODY_LIMITS: BodyLimits = {
+  maxMessages: MAX_MESSAGES_PER_BODY,
+  maxValues: MAX_VALUES_PER_BODY,
+  // Only entry data is binary.
+  maxBinaries: MAX_ENTRIES_PER_BODY,
+  // A real message nests 4 deep (body array, message, entries array, entry); 8 leaves room for a
+  // newer peer's nested field.
+  maxDepth: 8,
+  // A real message has at most 8 fields; 32 leaves room for fields newer peers add.
+  maxRecordFields: 32,
+};
 
 const encoder = new Packr({ useRecords: true });
 
@@ -34,11 +71,26 @@ export function encodeMessages(messages: readonly Message[]): Uint8Array {
   if (messages.length > MAX_MESSAGES_PER_BODY) {
     throw new RangeError(`${messages.length} messages exceed the ${MAX_MESSAGES_PER_BODY} a body may carry`);
   }
+  const entries = countEntries(messages);
+  if (entries > MAX_ENTRIES_PER_BODY) {
+    throw new RangeError(`${entries} entries exceed the ${MAX_ENTRIES_PER_BODY} a body may carry`);
+  }
   return encoder.pack(messages);
 }
 
-/** Decodes and validates a body; throws BadMessageError with a short reason on anything malformed. */
+/** The entries of a batch's appends: what MAX_ENTRIES_PER_BODY bounds. */
+function countEntries(messages: readonly Message[]): number {
+  let entries = 0;
+  for (const m of messages) if (m.type === 'app') entries += m.entries.length;
+  return entries;
+}
+
+/**
+ * Decodes and validates a body; throws BadMessageError with a short reason on anything malformed,
+ * and on a body that would decode into more than BODY_LIMITS allow (before decoding any of it).
+ */
 export function decodeMessages(body: Uint8Array): Message[] {
+  scanBody(body, BODY_LIMITS);
   let decoded: unknown;
   try {
     decoded = decoder.unpack(body);

@@ -1,5 +1,5 @@
 // The public surface of the peer transport. The node driver imports from here.
-export { encodeMessages, decodeMessages, BadMessageError, MAX_MESSAGES_PER_BODY } from './codec.js';
+export { encodeMessages, decodeMessages, BadMessageError, MAX_ENTRIES_PER_BODY, MAX_MESSAGES_PER_BODY, MAX_VALUES_PER_BODY } from './codec.js';
 export { FaultSwitch, type FaultState } from './faults.js';
 export { PeerServer, type PeerServerOptions, type ListenAddress } from './peer-server.js';
 export {
@@ -11,7 +11,7 @@ export {
   type PeerStats,
 } from './peer-client.js';
 export { PeerTransport, type PeerTransportOptions } from './peer-transport.js';
-export { DEV_PEER_TOKEN, PEER_TOKEN_ENV, resolvePeerToken, type ResolvedPeerToken } from './token.js';
+export { DEV_PEER_TOKEN, devTokenRefusal, isLoopbackUrl, PEER_TOKEN_ENV, resolvePeerToken, type ResolvedPeerToken } from './token.js';
 export {
   CLUSTER_HEADER,
   DEFAULT_BODY_LIMIT,

@@ -10,7 +10,25 @@ import { EntryType, MESSAGE_TYPES, type Entry, type Message, type MessageType } 
 
 export class BadMessageError extends Error {
   override readonly name = 'BadMessageError';
+  /** The `error` code of the 400 answer the peer server gives. */
+  readonly code: string = 'bad-message';
 }
+
+/** A well-formed entry of a type this build cannot apply; answered 400 `unsupported-entry-type`. */
+export class UnsupportedEntryTypeError extends BadMessageError {
+  override readonly code = 'unsupported-entry-type';
+}
+
+/**
+ * The entry types this build accepts from peers: only those it can apply. A committed entry that
+ * storage cannot apply (node-storage.ts applyOperation refuses anything but Normal) would stop every
+ * node that applies it, and again after every restart, so such an entry must never get into a log.
+ * Membership changes will add EntryType.ConfChange here.
+ */
+export const SUPPORTED_ENTRY_TYPES: ReadonlySet<EntryType> = new Set([EntryType.Normal]);
+
+/** The same set, asked about any decoded value. */
+const supportedEntryTypes: ReadonlySet<unknown> = SUPPORTED_ENTRY_TYPES;
 
 /** Node ids are short names; the bound keeps a hostile id from bloating logs and maps. */
 export const MAX_NODE_ID_LENGTH = 256;
@@ -58,13 +76,22 @@ function flag(fields: Fields, name: string, where: string): boolean {
   return value;
 }
 
+function isSupportedEntryType(value: unknown): value is EntryType {
+  return supportedEntryTypes.has(value);
+}
+
 function parseEntry(value: unknown, where: string): Entry {
   if (!isFields(value)) throw new BadMessageError(`${where}: not an object`);
   const index = count(value, 'index', where);
   const term = count(value, 'term', where);
   const type = field(value, 'type', where);
-  if (type !== EntryType.Normal && type !== EntryType.ConfChange) {
-    throw new BadMessageError(`${where}: "type" must be 0 or 1`);
+  if (!isSupportedEntryType(type)) {
+    if (type === EntryType.ConfChange) {
+      throw new UnsupportedEntryTypeError(
+        `${where} (index ${index}) is a membership change (entry type ${type}): membership changes are not supported by this build`,
+      );
+    }
+    throw new BadMessageError(`${where}: "type" must be an entry type this build supports (${[...SUPPORTED_ENTRY_TYPES].join(', ')})`);
   }
   const data = field(value, 'data', where);
   if (!(data instanceof Uint8Array)) throw new BadMessageError(`${where}: "data" must be binary`);

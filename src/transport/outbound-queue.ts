@@ -77,9 +77,22 @@ export class OutboundQueue {
     return dropped;
   }
 
-  /** Removes and returns up to `max` of the oldest messages, in order. */
-  take(max: number): Message[] {
-    const end = Math.min(this.items.length, this.head + max);
+  /**
+   * Removes and returns the oldest messages, in order: at most `max` of them, carrying at most
+   * `maxEntries` entries in all, but always at least one message (a single append is bounded by the
+   * core's maxMsgBytes, and codec.ts MAX_ENTRIES_PER_BODY is chosen to hold any one append).
+   */
+  take(max: number, maxEntries = Number.POSITIVE_INFINITY): Message[] {
+    const limit = Math.min(this.items.length, this.head + max);
+    let end = this.head;
+    let entries = 0;
+    while (end < limit) {
+      const message = this.items[end];
+      const carried = message?.type === 'app' ? message.entries.length : 0;
+      if (end > this.head && entries + carried > maxEntries) break;
+      entries += carried;
+      end++;
+    }
     const batch = this.items.slice(this.head, end);
     for (let i = this.head; i < end; i++) this.queuedBytes -= this.sizes[i] ?? 0;
     this.head = end;

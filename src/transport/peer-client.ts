@@ -10,7 +10,9 @@
 //   core produced them (no reordered appends, hence no spurious rejects and re-probes).
 // - The queue is bounded in messages and bytes and drops its oldest messages beyond that
 //   (outbound-queue.ts says why the oldest); drops are counted, and a dropped append is reported to
-//   the core as the peer being unreachable (it probes and resends rather than wait on it).
+//   the core as the peer being unreachable (it probes and resends rather than wait on it). A
+//   request carries at most MAX_MESSAGES_PER_BODY messages and MAX_ENTRIES_PER_BODY entries (what
+//   the peer's decoder accepts); the rest of the queue goes in the next one.
 // - A failed request (refused, reset, timeout, non-2xx) reports the peer unreachable (the core stops
 //   streaming to it and probes) and drops the queue instead of letting it grow against a dead peer.
 //   Repeated failures log at most once per interval; the first success after failures logs recovery.
@@ -29,7 +31,7 @@
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
-import { BadMessageError, decodeMessages, encodeMessages, MAX_MESSAGES_PER_BODY } from './codec.js';
+import { BadMessageError, decodeMessages, encodeMessages, MAX_ENTRIES_PER_BODY, MAX_MESSAGES_PER_BODY } from './codec.js';
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -217,7 +219,8 @@ export class PeerClient {
       this.reportUnreachable();
       return;
     }
-    const batch = this.queue.take(MAX_MESSAGES_PER_BODY);
+    // Split to what a peer's decoder accepts (codec.ts BODY_LIMITS); the rest goes in the next request.
+    const batch = this.queue.take(MAX_MESSAGES_PER_BODY, MAX_ENTRIES_PER_BODY);
     let body: Uint8Array;
     try {
       body = encodeMessages(batch);

@@ -4,8 +4,9 @@
 //
 // Checks on POST /raft/messages, in order, each answered with a JSON error and a rate-limited log
 // line: bearer token (401), cluster id (403), sender is a cluster member (403), [fault switch:
-// dropFrom (503)], body size (413), decodable and well-formed (400), every message from the sender
-// and to us (400). The first three run in onRequest, before a byte of the body is read, so an
+// dropFrom (503)], body size (413), decodable and well-formed (400 bad-message; codec.ts bounds what
+// a body may decode into before decoding it), entries of types this build can apply (400
+// unsupported-entry-type), every message from the sender and to us (400). The first three run in onRequest, before a byte of the body is read, so an
 // unauthenticated peer cannot make us buffer or decode anything.
 //
 // Replies: a sender that says so (REPLIES_HEADER) gets the heartbeat acknowledgements its batch
@@ -207,7 +208,7 @@ export class PeerServer {
       messages = decodeMessages(body);
     } catch (error) {
       if (!(error instanceof BadMessageError)) throw error;
-      this.reject(request, reply, 400, 'bad-message', error.message);
+      this.reject(request, reply, 400, error.code, error.message);
       return;
     }
     for (const m of messages) {

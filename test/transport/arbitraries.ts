@@ -1,9 +1,10 @@
 // fast-check generators of well-formed messages: every field within its domain, appends whose
 // entries follow the invariants the codec checks (contiguous from index + 1, terms non-decreasing
-// from logTerm and never above the message term).
+// from logTerm and never above the message term, types this build supports).
 
 import fc from 'fast-check';
 import type { Entry, Message } from '../../src/raft/types.js';
+import { SUPPORTED_ENTRY_TYPES } from '../../src/transport/message-schema.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -19,7 +20,7 @@ const append = fc
     term: fc.nat({ max: 2 ** 40 }),
     index: fc.nat({ max: 2 ** 40 }),
     commit: count,
-    entries: fc.array(fc.record({ type: fc.constantFrom(0 as const, 1 as const), data: fc.uint8Array({ maxLength: 64 }) }), {
+    entries: fc.array(fc.record({ type: fc.constantFrom(...SUPPORTED_ENTRY_TYPES), data: fc.uint8Array({ maxLength: 64 }) }), {
       maxLength: 8,
     }),
     termSteps: fc.array(fc.nat({ max: 3 }), { minLength: 9, maxLength: 9 }),

@@ -4,8 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
 import { SeededRandom } from '../../src/raft/prng.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
-import type { Message } from '../../src/raft/types.js';
-import { BadMessageError, decodeMessages, encodeMessages, MAX_MESSAGES_PER_BODY } from '../../src/transport/codec.js';
+import { EntryType, type Message } from '../../src/raft/types.js';
+import {
+  BadMessageError,
+  decodeMessages,
+  encodeMessages,
+  MAX_MESSAGES_PER_BODY,
+  SUPPORTED_ENTRY_TYPES,
+  UnsupportedEntryTypeError,
+} from '../../src/transport/codec.js';
 import { message, normalize } from './arbitraries.js';
 
 /** Packs anything, bypassing encodeMessages' own checks, as a hostile or buggy peer could. */
@@ -205,12 +212,28 @@ describe('decodeMessages rejects', () => {
     rejects([{ ...validAppend, entries: [{ ...first, term: 1 }] }], /term 1 outside \[2, 3\]/);
     rejects([{ ...validAppend, entries: [{ ...first, term: 4 }] }], /outside/);
     rejects([{ ...validAppend, logTerm: 4, entries: [] }], /logTerm 4 above term 3/);
-    rejects([{ ...validAppend, entries: [{ ...first, type: 2 }] }], /"type" must be 0 or 1/);
+    rejects([{ ...validAppend, entries: [{ ...first, type: 2 }] }], /entry 0: "type" must be an entry type this build supports \(0\)/);
+    rejects([{ ...validAppend, entries: [{ ...first, type: '0' }] }], /"type" must be an entry type/);
     rejects([{ ...validAppend, entries: [{ ...first, data: 'bytes' }] }], /"data" must be binary/);
     rejects([{ ...validAppend, entries: [{ ...first, data: [1, 2] }] }], /"data" must be binary/);
     rejects([{ ...validAppend, entries: [null] }], /not an object/);
     const { data: _data, ...noData } = first ?? {};
     rejects([{ ...validAppend, entries: [noData] }], /missing field "data"/);
+  });
+
+  it('entries this build cannot apply: a membership change (ConfChange) is refused, naming the entry', () => {
+    const [first, second] = validAppend.entries;
+    const body = pack([validHeartbeat, { ...validAppend, entries: [first, { ...second, type: EntryType.ConfChange }] }]);
+    const attempt = (): Message[] => decodeMessages(body);
+    expect(attempt).toThrow(UnsupportedEntryTypeError);
+    expect(attempt).toThrow('message 1 (app) entry 1 (index 6) is a membership change (entry type 1): membership changes are not supported by this build');
+    try {
+      attempt();
+    } catch (error) {
+      expect(error).toBeInstanceOf(BadMessageError);
+      expect((error as BadMessageError).code).toBe('unsupported-entry-type');
+    }
+    expect(SUPPORTED_ENTRY_TYPES.has(EntryType.ConfChange)).toBe(false);
   });
 
   it('more messages than a body may carry', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppendMessage, Message, NodeId } from '../../src/raft/types.js';
-import { encodeMessages } from '../../src/transport/codec.js';
+import { encodeMessages, MAX_ENTRIES_PER_BODY } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer } from '../../src/transport/peer-server.js';
 import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
@@ -211,6 +211,28 @@ describe('PeerTransport', () => {
     peer.release();
     await waitFor(() => peer.requests.length === 2, 2_000, 'the second request');
     expect(rounds(peer.requests[1] ?? [])).toEqual(Array.from({ length: 10 }, (_, i) => 991 + i));
+  });
+
+  it('splits a backlog of appends into bodies of at most MAX_ENTRIES_PER_BODY entries, in order', async () => {
+    const peer = await stubPeer();
+    const { transport: t } = transport({ n2: peer.url }, { maxQueueBytes: 64 * 1024 * 1024 });
+    peer.stall();
+    t.send([heartbeat('n1', 'n2', 0)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
+    // Three appends of 30,000 empty entries each (as a leader streams to a slow follower): 90,000
+    // entries in all, more than one body may carry.
+    const perAppend = 30_000;
+    for (let i = 0; i < 3; i++) {
+      const entries = Array.from({ length: perAppend }, (_, j) => ({ index: i * perAppend + j + 1, term: 1, type: 0 as const, data: new Uint8Array(0) }));
+      t.send([{ type: 'app', from: 'n1', to: 'n2', term: 1, index: i * perAppend, logTerm: i === 0 ? 0 : 1, commit: 0, entries }]);
+    }
+    peer.release();
+    await waitFor(() => peer.messages.length === 4, 5_000, 'all messages');
+    const entriesPerRequest = peer.requests.slice(1).map((batch) => batch.reduce((n, m) => n + (m.type === 'app' ? m.entries.length : 0), 0));
+    expect(entriesPerRequest).toEqual([2 * perAppend, perAppend]);
+    for (const n of entriesPerRequest) expect(n).toBeLessThanOrEqual(MAX_ENTRIES_PER_BODY);
+    expect(peer.messages.slice(1).map((m) => (m.type === 'app' ? m.index : -1))).toEqual([0, perAppend, 2 * perAppend]);
+    expect(t.stats().n2).toMatchObject({ dropped: 0, failures: 0 });
   });
 
   it('bounds the queued bytes', async () => {

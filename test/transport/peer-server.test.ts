@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { Packr } from 'msgpackr';
 import { Client } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import { EntryType, type Message, type NodeId } from '../../src/raft/types.js';
 import { decodeMessages, encodeMessages } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
@@ -175,6 +175,44 @@ describe('POST /raft/messages', () => {
       expect(errorCode(answer)).toBe(code);
     }
     expect(delivered).toEqual([]);
+  });
+
+  it('400 unsupported-entry-type for an append carrying a membership change, which this build cannot apply', async () => {
+    const append: Message = {
+      type: 'app',
+      from: 'n2',
+      to: 'n1',
+      term: 2,
+      index: 6,
+      logTerm: 2,
+      commit: 6,
+      entries: [
+        { index: 7, term: 2, type: EntryType.Normal, data: new Uint8Array([1]) },
+        { index: 8, term: 2, type: EntryType.ConfChange, data: new Uint8Array([2]) },
+      ],
+    };
+    const answer = await postMessages(encodeMessages([heartbeat('n2', 'n1', 1), append]));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({
+      error: 'unsupported-entry-type',
+      message: 'message 1 (app) entry 1 (index 8) is a membership change (entry type 1): membership changes are not supported by this build',
+    });
+    // Nothing of the batch reaches the node, not even the heartbeat before it.
+    expect(delivered).toEqual([]);
+    expect(log.matching('membership changes are not supported')).toHaveLength(1);
+  });
+
+  it('400 bad-message for a body that would decode into millions of values, refused before decoding, and serves on', async () => {
+    // [ [ {}, {}, ... ] ]: 8 MiB of one-byte empty maps, each of which msgpackr would make an object.
+    const size = 8 * 1024 * 1024;
+    const flood = Buffer.alloc(size, 0x80);
+    flood.set([0x91, 0xdd], 0);
+    flood.writeUInt32BE(size - 6, 2);
+    const answer = await postMessages(flood);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ error: 'bad-message', message: expect.stringMatching(/^body refused before decoding: more than 1000000 values/) });
+    expect(delivered).toEqual([]);
+    expect((await postMessages(encodeMessages([heartbeat('n2', 'n1', 1)]))).status).toBe(204);
   });
 
   it('413 for a body over the limit, but only once authenticated', async () => {

@@ -1,11 +1,11 @@
-// Small units of the transport: token resolution, bearer verification, log rate limiting, the
+// Small units of the transport: token resolution and the development token's refusal, bearer verification, log rate limiting, the
 // outbound queue.
 
 import { describe, expect, it } from 'vitest';
 import { BearerVerifier } from '../../src/transport/auth.js';
 import { LogLimiter } from '../../src/transport/log-limiter.js';
 import { estimateMessageBytes, OutboundQueue } from '../../src/transport/outbound-queue.js';
-import { DEV_PEER_TOKEN, resolvePeerToken } from '../../src/transport/token.js';
+import { DEV_PEER_TOKEN, devTokenRefusal, isLoopbackUrl, resolvePeerToken } from '../../src/transport/token.js';
 import { heartbeat } from './helpers.js';
 
 describe('resolvePeerToken', () => {
@@ -18,6 +18,53 @@ describe('resolvePeerToken', () => {
   it('treats empty values as unset and flags the development token however it was supplied', () => {
     expect(resolvePeerToken('', { RAFTKV_PEER_TOKEN: ' ' })).toEqual({ token: DEV_PEER_TOKEN, isDevToken: true });
     expect(resolvePeerToken(undefined, { RAFTKV_PEER_TOKEN: DEV_PEER_TOKEN }).isDevToken).toBe(true);
+  });
+});
+
+describe('isLoopbackUrl', () => {
+  it('accepts 127.0.0.0/8, ::1 and localhost, however the URL spells them', () => {
+    for (const url of ['http://127.0.0.1:7101', 'http://127.255.3.4:1', 'http://127.1:7101', 'http://0x7f.0.0.1:7101', 'http://[::1]:7101', 'http://[0:0:0:0:0:0:0:1]:7101', 'http://localhost:7101', 'http://LocalHost:7101']) {
+      expect(isLoopbackUrl(url), url).toBe(true);
+    }
+  });
+
+  it('refuses every other host: other interfaces, the wildcard, names, mapped and malformed addresses', () => {
+    for (const url of ['http://10.0.0.2:7101', 'http://0.0.0.0:7101', 'http://128.0.0.1:7101', 'http://192.0.2.1:7101', 'http://[::]:7101', 'http://[::2]:7101', 'http://[::ffff:127.0.0.1]:7101', 'http://db1.example.com:7101', 'http://localhost.example.com:7101', 'http://127.0.0.1.example.com:7101', 'not a url']) {
+      expect(isLoopbackUrl(url), url).toBe(false);
+    }
+  });
+});
+
+describe('devTokenRefusal', () => {
+  const dev = resolvePeerToken(undefined, {});
+  const secret = resolvePeerToken(undefined, { RAFTKV_PEER_TOKEN: 'a-long-random-secret' });
+  const loopback = [
+    { id: 'n1', peerUrl: 'http://127.0.0.1:7101' },
+    { id: 'n2', peerUrl: 'http://[::1]:7102' },
+    { id: 'n3', peerUrl: 'http://localhost:7103' },
+  ];
+
+  it('lets a loopback-only cluster run with the development token (npm start)', () => {
+    expect(devTokenRefusal(dev, loopback)).toBeUndefined();
+  });
+
+  it('refuses the development token when any peer URL is not loopback, naming the nodes and what to do', () => {
+    const message = devTokenRefusal(dev, [...loopback.slice(0, 2), { id: 'n3', peerUrl: 'http://10.0.0.3:7103' }]);
+    expect(message).toMatch(/development peer token/);
+    expect(message).toMatch(/n3 at http:\/\/10\.0\.0\.3:7103/);
+    expect(message).not.toMatch(/n1 at/);
+    expect(message).toMatch(/Set RAFTKV_PEER_TOKEN to the same long random secret on every node/);
+    expect(devTokenRefusal(dev, [{ id: 'n1', peerUrl: 'http://0.0.0.0:7101' }])).toMatch(/n1 at http:\/\/0\.0\.0\.0:7101/);
+  });
+
+  it('refuses the development token however it was supplied (environment, config file)', () => {
+    const exposed = [{ id: 'n1', peerUrl: 'http://192.0.2.1:7101' }];
+    expect(devTokenRefusal(resolvePeerToken(undefined, { RAFTKV_PEER_TOKEN: DEV_PEER_TOKEN }), exposed)).toBeDefined();
+    expect(devTokenRefusal(resolvePeerToken(DEV_PEER_TOKEN, {}), exposed)).toBeDefined();
+  });
+
+  it('never refuses a real secret, wherever the peers are', () => {
+    expect(devTokenRefusal(secret, [{ id: 'n1', peerUrl: 'http://192.0.2.1:7101' }, ...loopback])).toBeUndefined();
   });
 });
 
