@@ -25,7 +25,7 @@ import {
   WriteUnknownError,
 } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
-import { encodeCommand } from '../storage/command.js';
+import { encodeCommand } from '../storage/state-machine.js';
 import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';

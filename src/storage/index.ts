@@ -5,7 +5,7 @@ export {
   type NodeStorageOptions,
   type NodeStorageStats,
 } from './node-storage.js';
-export { encodeCommand, decodeCommand, MAX_COMMAND_KEY_BYTES, type Command } from './command.js';
+export { encodeCommand, decodeCommand, MAX_COMMAND_KEY_BYTES, type Command } from './state-machine.js';
 export { StorageRefusedError, StorageFatalError, CorruptDataError } from './errors.js';
 export { scanKv, scanBounds, type ScanOptions, type ScanPage } from './kv-scan.js';
 export {

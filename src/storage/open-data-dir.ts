@@ -1,0 +1,205 @@
+// Opening a node's data dir: the identity check (whose dir, which cluster, which format), loading
+// the hard state, the applied state and the whole log, and validating that they agree. Anything
+// wrong refuses the start (StorageRefusedError, with a message that says what to do): a node never
+// starts silently on damaged or foreign state.
+
+import type { Logger } from 'pino';
+import { EMPTY_HARD_STATE, type HardState, type NodeId } from '../raft/types.js';
+import {
+  META_HARDSTATE,
+  META_IDENTITY,
+  SM_APPLIED,
+  STORAGE_FORMAT,
+  decodeApplied,
+  decodeHardState,
+  decodeIdentity,
+  decodeLogValue,
+  encodeIdentity,
+  indexOfLogKey,
+  type AppliedState,
+} from './codec.js';
+import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
+import { openDatabase, putOp, type ByteSublevel, type Database } from './database.js';
+import { CorruptDataError, StorageRefusedError, describeError } from './errors.js';
+import { FIRST_INDEX } from './log-store.js';
+import { TailCache } from './tail-cache.js';
+import { TermIndex } from './term-index.js';
+
+/** Log entries decoded per iterator step while loading the log on open. */
+const LOAD_CHUNK = 1024;
+
+export interface OpenOptions {
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
+  readonly cacheBytes: number;
+  readonly logger?: Logger;
+}
+
+/** Everything loaded (and validated) from disk on open. */
+export interface LoadedState {
+  readonly hardState: HardState;
+  readonly applied: AppliedState;
+  readonly terms: TermIndex;
+  readonly cache: TailCache;
+}
+
+/**
+ * Opens the database at `location` (creating an empty data dir if there is none), checks it is this
+ * node's, loads and validates it. The database is closed again if anything is refused.
+ */
+export async function openDataDir(location: string, options: OpenOptions): Promise<{ handles: Database; loaded: LoadedState }> {
+  await prepareDataDir(location, options.nodeId);
+  let handles: Database;
+  try {
+    handles = await openDatabase(location);
+  } catch (error) {
+    throw refusalForOpenError(location, options.nodeId, error);
+  }
+  try {
+    await checkIdentity(handles, location, options);
+    const loaded = await loadState(handles, options.cacheBytes);
+    validateLoadedState(loaded);
+    return { handles, loaded };
+  } catch (error) {
+    await handles.db.close().catch(() => undefined);
+    throw refusalForLoadError(location, options.nodeId, error);
+  }
+}
+
+/**
+ * The data dir must be this node's, in this cluster, in a format this build reads. A dir without an
+ * identity is initialized only when it holds no data at all.
+ */
+async function checkIdentity(handles: Database, location: string, options: OpenOptions): Promise<void> {
+  const { clusterId, nodeId } = options;
+  const stored = handles.meta.getSync(META_IDENTITY);
+  if (stored === undefined) {
+    if (await holdsAnyKey(handles)) {
+      throw new StorageRefusedError(
+        `data dir ${location} holds a LevelDB database but no raftkv identity: it is not a raftkv data dir, or it ` +
+          `was damaged. Point --data-dir at ${nodeId}'s data dir, or, if this is ${nodeId}'s damaged dir, ` +
+          restoreOwnDataAdvice(nodeId),
+      );
+    }
+    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format: STORAGE_FORMAT }))], {
+      sync: true,
+    });
+    options.logger?.info({ location, clusterId, nodeId, format: STORAGE_FORMAT }, 'initialized an empty data dir');
+    return;
+  }
+  const identity = decodeIdentity(stored);
+  if (identity.format > STORAGE_FORMAT) {
+    throw new StorageRefusedError(
+      `data dir ${location} is in storage format ${identity.format}, written by a newer raftkv; this build reads ` +
+        `format ${STORAGE_FORMAT} and will not downgrade it: run a raftkv release that supports format ${identity.format}`,
+    );
+  }
+  if (identity.clusterId !== clusterId || identity.nodeId !== nodeId) {
+    const otherCluster =
+      identity.clusterId === clusterId ? '' : ` (first make sure cluster ${identity.clusterId} no longer needs this data)`;
+    throw new StorageRefusedError(
+      `data dir ${location} belongs to node ${identity.nodeId} of cluster ${identity.clusterId}, not ${nodeId} of ` +
+        `${clusterId}: point --data-dir at ${nodeId}'s directory; if ${nodeId}'s data is lost, ${restoreOwnDataAdvice(nodeId)}${otherCluster}`,
+    );
+  }
+}
+
+async function holdsAnyKey(handles: Database): Promise<boolean> {
+  const iterator = handles.db.keys({ limit: 1 });
+  try {
+    return (await iterator.nextv(1)).length > 0;
+  } finally {
+    await iterator.close();
+  }
+}
+
+async function loadState(handles: Database, cacheBytes: number): Promise<LoadedState> {
+  const hardStateBytes = handles.meta.getSync(META_HARDSTATE);
+  const appliedBytes = handles.sm.getSync(SM_APPLIED);
+  const hardState = hardStateBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(hardStateBytes);
+  const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
+  const { terms, cache } = await loadLog(handles.log, cacheBytes);
+  // Entries that were applied were committed, so the commit is at least the applied index: a
+  // commit-only Ready is written without fsync and can be lost while a later apply survives (and
+  // data dirs of older builds applied while the Ready recording the commit was being persisted).
+  // (An applied index beyond the log is not raised into the commit: validation refuses it.)
+  const commit = applied.index <= terms.lastIndex ? Math.max(hardState.commit, applied.index) : hardState.commit;
+  return { hardState: commit === hardState.commit ? hardState : { ...hardState, commit }, applied, terms, cache };
+}
+
+/**
+ * Reads the whole log once: every key and value is decoded, indices must be contiguous from
+ * FIRST_INDEX and terms non-decreasing. This builds the term index (which needs every entry's term
+ * anyway), so the full check costs nothing extra; the last entries stay in the tail cache.
+ */
+async function loadLog(log: ByteSublevel, cacheBytes: number): Promise<{ terms: TermIndex; cache: TailCache }> {
+  const terms = new TermIndex(FIRST_INDEX);
+  const cache = new TailCache(cacheBytes);
+  const iterator = log.iterator();
+  try {
+    for (;;) {
+      const chunk = await iterator.nextv(LOAD_CHUNK);
+      if (chunk.length === 0) break;
+      for (const [key, value] of chunk) {
+        const index = indexOfLogKey(key);
+        assertNextLogIndex(index, terms.lastIndex);
+        const entry = decodeLogValue(index, value);
+        const lastTerm = terms.lastTerm ?? 0;
+        if (entry.term < lastTerm) {
+          throw new CorruptDataError(`log entry ${index} has term ${entry.term}, below term ${lastTerm} of the entry before it`);
+        }
+        terms.append(index, entry.term);
+        cache.append([entry]);
+      }
+    }
+  } finally {
+    await iterator.close();
+  }
+  return { terms, cache };
+}
+
+function assertNextLogIndex(index: number, lastIndex: number): void {
+  if (index === lastIndex + 1) return;
+  if (lastIndex < FIRST_INDEX) {
+    throw new CorruptDataError(`the log starts at entry ${index}, but there is no snapshot: entries ${FIRST_INDEX}..${index - 1} are missing`);
+  }
+  throw new CorruptDataError(`log entries ${lastIndex + 1}..${index - 1} are missing (the log jumps from ${lastIndex} to ${index})`);
+}
+
+/** The loaded pieces must agree with each other (log-store.ts and state-machine.ts state the invariants). */
+function validateLoadedState(state: LoadedState): void {
+  const { hardState, applied, terms } = state;
+  const lastIndex = terms.lastIndex;
+  const lastTerm = terms.lastTerm ?? 0;
+  if (lastTerm > hardState.term) {
+    throw new CorruptDataError(`the log's last entry ${lastIndex} has term ${lastTerm}, beyond the hard state's term ${hardState.term}`);
+  }
+  if (hardState.commit > lastIndex) {
+    throw new CorruptDataError(`the hard state commits entry ${hardState.commit}, but the log ends at entry ${lastIndex}: committed entries are lost`);
+  }
+  if (applied.index > lastIndex) {
+    throw new CorruptDataError(`the state machine applied entry ${applied.index}, but the log ends at entry ${lastIndex}`);
+  }
+  if (applied.index >= FIRST_INDEX && terms.termAt(applied.index) !== applied.term) {
+    throw new CorruptDataError(
+      `the state machine applied entry ${applied.index} of term ${applied.term}, but the log's entry ${applied.index} has term ${terms.termAt(applied.index)}`,
+    );
+  }
+  if (applied.index === 0 && applied.term !== 0) {
+    throw new CorruptDataError(`the applied state names term ${applied.term} for entry 0`);
+  }
+}
+
+function refusalForLoadError(location: string, nodeId: string, error: unknown): StorageRefusedError {
+  if (error instanceof StorageRefusedError) return error;
+  if (error instanceof CorruptDataError) {
+    return new StorageRefusedError(
+      `data dir ${location} is corrupt: ${error.message}. To bring ${nodeId} back, ${restoreOwnDataAdvice(nodeId)}`,
+      { cause: error },
+    );
+  }
+  return new StorageRefusedError(
+    `cannot read data dir ${location} (${describeError(error)}): check the disk, its free space and the permissions`,
+    { cause: error },
+  );
+}
