@@ -6,7 +6,9 @@
 //   GET    /kv/<key>?consistency=log               through the Raft log (slow; for comparison)
 //   DELETE /kv/<key>                                200 {"index":N}
 //   GET    /kv?prefix=&start=&limit=               200 {"items":[...],"next":cursor|null}
+//                                                  (a page also ends before limits.maxResponseBytes)
 //   POST   /mget  {"keys":[...]}                    200 {"items":[{"key","value"|null}...]}
+//                                                  | 413 beyond limits.maxResponseBytes
 //   GET    /status  /livez  /readyz  /metrics
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
@@ -25,6 +27,7 @@ import {
   WriteUnknownError,
 } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
+import type { ManyAnswer } from '../reads/read-pool.js';
 import { encodeCommand } from '../storage/command.js';
 import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
@@ -47,8 +50,8 @@ export interface ApiKv {
   getSync(key: Uint8Array): Uint8Array | undefined;
   /** A page of the scan as the JSON answer's bytes. */
   scanJson(query: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<Uint8Array>;
-  /** Values of `keys` as the JSON answer's bytes. */
-  getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array>;
+  /** Values of `keys` as the JSON answer's bytes, or a refusal: the answer would pass maxResponseBytes. */
+  getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer>;
 }
 
 export interface ClientApiOptions {
@@ -253,8 +256,19 @@ export function buildClientApi(options: ClientApiOptions) {
     const point = await readPoint(request, reply);
     if (point === null) return reply;
     const answer = await kv.getManyJson(keys);
+    if ('tooLarge' in answer) {
+      const { fit } = answer.tooLarge;
+      return sendError(
+        reply,
+        413,
+        'answer_too_large',
+        `the values of these ${keys.length} keys come to more than limits.maxResponseBytes (${limits.maxResponseBytes} bytes of JSON; ` +
+          `values that are not UTF-8 count 4/3 of their size, in base64): ask for fewer keys per request` +
+          `${fit > 0 ? ` (the first ${fit} fit)` : ''}, or read big values one at a time with GET /kv/<key>`,
+      );
+    }
     reply.headers(readHeaders(node.appliedIndex, point));
-    return reply.type('application/json; charset=utf-8').send(asBuffer(answer));
+    return reply.type('application/json; charset=utf-8').send(asBuffer(answer.json));
   });
 
   // --- operations -----------------------------------------------------------------------------

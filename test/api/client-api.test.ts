@@ -185,6 +185,25 @@ describe('reads', () => {
     expect(res.statusCode).toBe(400);
   });
 
+  it('POST /mget refuses with 413 and how to fix it when the answer would pass limits.maxResponseBytes; one key is always answered', async () => {
+    build();
+    for (const k of ['a', 'b', 'c']) kv.data.set(k, encoder.encode(k.repeat(400)));
+    let res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'b', 'c'] } });
+    expect(res.statusCode).toBe(413);
+    const body = res.json() as { error: string; message: string };
+    expect(body.error).toBe('answer_too_large');
+    expect(body.message).toContain('limits.maxResponseBytes (1024 bytes');
+    expect(body.message).toContain('ask for fewer keys per request (the first 2 fit)');
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'b'] } });
+    expect(res.statusCode).toBe(200);
+    kv.data.set('big', encoder.encode('x'.repeat(2000)));
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['big'] } });
+    expect(res.statusCode).toBe(200);
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['big', 'a'] } });
+    expect(res.statusCode).toBe(413);
+    expect((res.json() as { message: string }).message).not.toContain('fit)');
+  });
+
   it('lists keys by prefix with a cursor, and refuses a bad limit', async () => {
     build();
     for (const k of ['a1', 'a2', 'a3', 'b1']) kv.data.set(k, encoder.encode(`v-${k}`));
