@@ -32,7 +32,7 @@ import { encodeCommand } from '../storage/command.js';
 import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
-import { parseKey, queryBytes } from './keys.js';
+import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
 
 /** What the API needs from the node (RaftNode in production; fakes in tests). */
 export interface ApiNode {
@@ -108,6 +108,16 @@ export function buildClientApi(options: ClientApiOptions) {
     const status = error.statusCode ?? 500;
     if (status >= 500) options.logger.error({ err: error }, 'client API error');
     return sendError(reply, status, status >= 500 ? 'internal' : 'bad_request', error.message);
+  });
+  // find-my-way ends the path at a raw '#' and takes the rest for a query: `PUT /kv/x#y` would
+  // write key "x", while the fast path would read "x#y". A request target never holds a raw '#'
+  // (RFC 9112 3.2; it starts a fragment, which clients cut off), so any URL with one is refused,
+  // before a route can misread it; the fast path leaves such URLs to this hook.
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.raw.url ?? '';
+    if (!url.includes('#')) return done();
+    const isKv = url === '/kv' || url.startsWith('/kv/') || url.startsWith('/kv?') || url.startsWith('/kv#');
+    sendError(reply, 400, isKv ? 'bad_key' : 'bad_request', RAW_HASH_MESSAGE);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see GET /status and the README`),
