@@ -6,7 +6,9 @@
 //   GET    /kv/<key>?consistency=log               through the Raft log (slow; for comparison)
 //   DELETE /kv/<key>                                200 {"index":N}
 //   GET    /kv?prefix=&start=&limit=               200 {"items":[...],"next":cursor|null}
+//                                                  (a page also ends before limits.maxResponseBytes)
 //   POST   /mget  {"keys":[...]}                    200 {"items":[{"key","value"|null}...]}
+//                                                  | 413 beyond limits.maxResponseBytes
 //   GET    /status  /livez  /readyz  /metrics
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
@@ -25,11 +27,12 @@ import {
   WriteUnknownError,
 } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
+import type { ManyAnswer } from '../reads/read-pool.js';
 import { encodeCommand } from '../storage/state-machine.js';
 import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
-import { parseKey, queryBytes } from './keys.js';
+import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
 
 /** What the API needs from the node (RaftNode in production; fakes in tests). */
 export interface ApiNode {
@@ -47,8 +50,8 @@ export interface ApiKv {
   getSync(key: Uint8Array): Uint8Array | undefined;
   /** A page of the scan as the JSON answer's bytes. */
   scanJson(query: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<Uint8Array>;
-  /** Values of `keys` as the JSON answer's bytes. */
-  getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array>;
+  /** Values of `keys` as the JSON answer's bytes, or a refusal: the answer would pass maxResponseBytes. */
+  getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer>;
 }
 
 export interface ClientApiOptions {
@@ -105,6 +108,16 @@ export function buildClientApi(options: ClientApiOptions) {
     const status = error.statusCode ?? 500;
     if (status >= 500) options.logger.error({ err: error }, 'client API error');
     return sendError(reply, status, status >= 500 ? 'internal' : 'bad_request', error.message);
+  });
+  // find-my-way ends the path at a raw '#' and takes the rest for a query: `PUT /kv/x#y` would
+  // write key "x", while the fast path would read "x#y". A request target never holds a raw '#'
+  // (RFC 9112 3.2; it starts a fragment, which clients cut off), so any URL with one is refused,
+  // before a route can misread it; the fast path leaves such URLs to this hook.
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.raw.url ?? '';
+    if (!url.includes('#')) return done();
+    const isKv = url === '/kv' || url.startsWith('/kv/') || url.startsWith('/kv?') || url.startsWith('/kv#');
+    sendError(reply, 400, isKv ? 'bad_key' : 'bad_request', RAW_HASH_MESSAGE);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see GET /status and the README`),
@@ -253,8 +266,19 @@ export function buildClientApi(options: ClientApiOptions) {
     const point = await readPoint(request, reply);
     if (point === null) return reply;
     const answer = await kv.getManyJson(keys);
+    if ('tooLarge' in answer) {
+      const { fit } = answer.tooLarge;
+      return sendError(
+        reply,
+        413,
+        'answer_too_large',
+        `the values of these ${keys.length} keys come to more than limits.maxResponseBytes (${limits.maxResponseBytes} bytes of JSON; ` +
+          `values that are not UTF-8 count 4/3 of their size, in base64): ask for fewer keys per request` +
+          `${fit > 0 ? ` (the first ${fit} fit)` : ''}, or read big values one at a time with GET /kv/<key>`,
+      );
+    }
     reply.headers(readHeaders(node.appliedIndex, point));
-    return reply.type('application/json; charset=utf-8').send(asBuffer(answer));
+    return reply.type('application/json; charset=utf-8').send(asBuffer(answer.json));
   });
 
   // --- operations -----------------------------------------------------------------------------

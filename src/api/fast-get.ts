@@ -52,8 +52,9 @@ export function fastGetHandler(deps: FastGetDeps): (req: IncomingMessage, res: S
     const rawKey = q < 0 ? url.slice(KV_PREFIX.length) : url.slice(KV_PREFIX.length, q);
     const query = q < 0 ? '' : url.slice(q + 1);
     if (query !== '' && query !== 'consistency=stale' && query !== 'consistency=linearizable') return false;
-    // Percent-encoded keys (and '/' in keys) take Fastify's router, which decodes them.
-    if (rawKey.includes('%') || rawKey.includes('/')) return false;
+    // Percent-encoded keys (and '/' in keys) take Fastify's router, which decodes them; a raw '#'
+    // is refused there (client-api.ts), never read as part of a key.
+    if (rawKey.includes('%') || rawKey.includes('/') || rawKey.includes('#')) return false;
     const key = parseKey(rawKey, deps.maxKeyBytes);
     if (!key.ok) return false;
     if (query === 'consistency=stale') {

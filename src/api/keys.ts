@@ -18,6 +18,10 @@ export function parseKey(raw: string | undefined, maxKeyBytes: number): KeyCheck
   return { ok: true, key };
 }
 
+/** Why a URL with a raw '#' is refused (client-api.ts): how to send a key that holds one. */
+export const RAW_HASH_MESSAGE =
+  "the URL contains a raw '#', which starts a fragment and would cut the key or query short: encode it as %23 (e.g. /kv/a%23b for the key \"a#b\")";
+
 /** A query parameter as bytes (prefix, start); undefined when absent. */
 export function queryBytes(value: unknown): Uint8Array | undefined {
   return typeof value === 'string' && value.length > 0 ? encoder.encode(value) : undefined;

@@ -36,6 +36,11 @@ export interface Limits {
   readonly readTimeoutMs: number;
   /** The most keys a list request returns per page. */
   readonly maxPageSize: number;
+  /**
+   * The most bytes of JSON in one scan page or multi-key answer. A page stops early (with `next`),
+   * a multi-key read beyond it is refused (413); neither refuses its first item.
+   */
+  readonly maxResponseBytes: number;
 }
 
 export interface ClusterConfig {
@@ -57,7 +62,14 @@ export const DEFAULT_LIMITS: Limits = {
   writeTimeoutMs: 5000,
   readTimeoutMs: 5000,
   maxPageSize: 10_000,
+  // Room for a dozen values of the largest default size in base64 (1 MiB -> 1.33 MiB), or a full
+  // page of 10,000 items of 1.6 KiB; small enough that a worker builds it in tens of milliseconds,
+  // holds ~3x of it while it does, and a slow client ties up no more than that per request.
+  maxResponseBytes: 16 * 1024 * 1024,
 };
+
+/** V8 strings stop at ~512 MiB, and an answer is built as strings first: stay well below. */
+const MAX_RESPONSE_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export const DEFAULT_TIMING: RaftTiming = {
   tickMs: 50,
@@ -67,7 +79,6 @@ export const DEFAULT_TIMING: RaftTiming = {
   maxInflightBytes: 4 << 20,
   logCacheBytes: 8 << 20,
 };
-
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -128,6 +139,12 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     writeTimeoutMs: asInt(limitsJson['writeTimeoutMs'] ?? DEFAULT_LIMITS.writeTimeoutMs, 1, 600_000, where('limits.writeTimeoutMs')),
     readTimeoutMs: asInt(limitsJson['readTimeoutMs'] ?? DEFAULT_LIMITS.readTimeoutMs, 1, 600_000, where('limits.readTimeoutMs')),
     maxPageSize: asInt(limitsJson['maxPageSize'] ?? DEFAULT_LIMITS.maxPageSize, 1, 100_000, where('limits.maxPageSize')),
+    maxResponseBytes: asInt(
+      limitsJson['maxResponseBytes'] ?? DEFAULT_LIMITS.maxResponseBytes,
+      1024,
+      MAX_RESPONSE_BYTES_LIMIT,
+      where('limits.maxResponseBytes'),
+    ),
   };
   const peerToken = root['peerToken'] === undefined ? undefined : asString(root['peerToken'], where('peerToken'));
   const readsJson = root['reads'] === undefined ? {} : asObject(root['reads'], where('reads'));

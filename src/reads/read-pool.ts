@@ -1,25 +1,41 @@
 // Where read queries run. Point reads are not here: an inline `getSync` takes ~3-5 µs, a pool round
 // trip ~50 µs (measured, see ARCHITECTURE.md), so the API serves them on the main thread. Scans and
-// multi-key reads above a small size go to a pool of worker threads, each with its own handle on
-// the node's database; they build the JSON answer there and hand back one transferred buffer, so
-// neither LevelDB iteration nor formatting thousands of items ever blocks the Raft loop.
+// multi-key reads start on the main thread with a small budget of bytes (`INLINE_BUDGET_BYTES`); a
+// query that passes it is handed to a pool of worker threads, each with its own handle on the
+// node's database, which build the JSON answer there and hand back one transferred buffer. The
+// decision is by bytes because bytes are what cost: 100 keys of 1 MiB took 2-3 s of the main
+// thread to format and cost elections, 100 keys of 10 bytes take tens of microseconds.
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { ByteSublevel } from '../storage/database.js';
-import { getManyToJson, scanToJson, type ScanQuery } from './queries.js';
+import { getManyQuery, scanQuery, type QueryBounds, type ScanQuery } from './queries.js';
+import type { WorkerAnswer } from './worker.js';
 
-/** Below these sizes a query runs inline: the pool's round trip would cost more than the work. */
-export const INLINE_SCAN_MAX = 100;
-export const INLINE_GET_MANY_MAX = 16;
+/**
+ * Bytes a query may read on the main thread (each item also charged `INLINE_ITEM_CHARGE`) before it
+ * is handed to the pool. Measured on the 2-core dev machine under load: formatting costs the main
+ * thread ~4-7 ns a byte and ~5.5 µs an item, a pool round trip ~120 µs of it (~360 µs of latency).
+ * So 32 KiB (or 32 small items) costs the loop at most ~0.2-0.3 ms, about twice the pool's own cost
+ * on it, and saves the round trip; anything bigger is cheaper off the loop. The query that passes
+ * the budget has read at most one value more (at most `maxValueBytes`: no more than a point read of
+ * it costs) and formats nothing further; the pool then runs it from the start.
+ */
+export const INLINE_BUDGET_BYTES = 32 * 1024;
+
+/** A multi-key read's answer, or its refusal: the answer would exceed the cap. */
+export type ManyAnswer = { readonly json: Uint8Array } | { readonly tooLarge: { readonly keys: number; readonly fit: number } };
 
 export interface ReadQueries {
+  /** A scan page as the JSON answer's bytes (at most `maxResponseBytes`, but always one item). */
   scanJson(query: ScanQuery): Promise<Uint8Array>;
-  getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array>;
+  getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer>;
   close(): Promise<void>;
   /** Worker threads serving queries (0: everything runs inline). */
   readonly threads: number;
+  /** Queries the pool answered so far (the rest ran on the main thread). */
+  readonly pooled: number;
 }
 
 /** The default pool size: every core but the one the Raft loop runs on, and at least one. */
@@ -37,35 +53,54 @@ export interface ReadPoolOptions {
   readonly logger: Logger;
   /** Queries queued beyond the busy workers, at most (beyond: the caller gets an error). */
   readonly maxQueue?: number;
+  /** The most bytes of JSON in one answer: `limits.maxResponseBytes`. */
+  readonly maxResponseBytes: number;
+  /** Overrides INLINE_BUDGET_BYTES (tests). */
+  readonly inlineBudgetBytes?: number;
 }
 
 export async function createReadQueries(options: ReadPoolOptions): Promise<ReadQueries> {
-  if (options.threads === 0) return new InlineQueries(options.kv);
+  if (options.threads === 0) return new InlineQueries(options.kv, options.maxResponseBytes);
   const pool = new ReadPool(options);
   await pool.warmUp();
   return pool;
 }
 
+/** Everything on the main thread, whatever its size: for comparison only (reads.poolThreads = 0). */
 class InlineQueries implements ReadQueries {
   readonly threads = 0;
-  constructor(private readonly kv: ByteSublevel) {}
-  scanJson(query: ScanQuery): Promise<Uint8Array> {
-    return scanToJson(this.kv, query);
+  readonly pooled = 0;
+  private readonly bounds: QueryBounds;
+  constructor(
+    private readonly kv: ByteSublevel,
+    maxResponseBytes: number,
+  ) {
+    this.bounds = { maxResponseBytes, inlineBudget: Infinity };
   }
-  getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array> {
-    return getManyToJson(this.kv, keys);
+  async scanJson(query: ScanQuery): Promise<Uint8Array> {
+    const outcome = await scanQuery(this.kv, query, this.bounds);
+    if (!('json' in outcome)) throw new Error('a scan is never refused');
+    return outcome.json;
+  }
+  async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
+    const outcome = getManyQuery(this.kv, keys, this.bounds);
+    if ('overBudget' in outcome) throw new Error('a query without an inline budget exceeded it');
+    return outcome;
   }
   async close(): Promise<void> {}
 }
 
 class ReadPool implements ReadQueries {
   readonly threads: number;
+  pooled = 0;
   private readonly pool: Piscina;
   private readonly kv: ByteSublevel;
+  private readonly inline: QueryBounds;
 
   constructor(options: ReadPoolOptions) {
     this.threads = options.threads;
     this.kv = options.kv;
+    this.inline = { maxResponseBytes: options.maxResponseBytes, inlineBudget: options.inlineBudgetBytes ?? INLINE_BUDGET_BYTES };
     // Compiled JS in production; under tsx or vitest the TypeScript worker is loaded through tsx's
     // CommonJS hook (its ESM hooks do not reach worker threads on Node 20).
     const isTs = import.meta.url.endsWith('.ts');
@@ -78,7 +113,7 @@ class ReadPool implements ReadQueries {
       // Workers hold database handles: keep them, or every burst after a pause pays a reopen.
       idleTimeout: Infinity,
       maxQueue: options.maxQueue ?? 4096,
-      workerData: { location: options.location },
+      workerData: { location: options.location, maxResponseBytes: options.maxResponseBytes },
     });
     this.pool.on('error', (error: Error) => options.logger.error({ err: error }, 'read pool worker error'));
   }
@@ -88,17 +123,28 @@ class ReadPool implements ReadQueries {
   }
 
   async scanJson(query: ScanQuery): Promise<Uint8Array> {
-    if (query.limit <= INLINE_SCAN_MAX) return scanToJson(this.kv, query);
-    return new Uint8Array((await this.pool.run(query, { name: 'scan' })) as ArrayBuffer);
+    const outcome = await scanQuery(this.kv, query, this.inline);
+    if ('json' in outcome) return outcome.json;
+    this.pooled++;
+    const answer = fromWorker((await this.pool.run(query, { name: 'scan' })) as WorkerAnswer);
+    if (!(answer instanceof Uint8Array)) throw new Error('a scan is never refused');
+    return answer;
   }
 
-  async getManyJson(keys: readonly Uint8Array[]): Promise<Uint8Array> {
-    if (keys.length <= INLINE_GET_MANY_MAX) return getManyToJson(this.kv, keys);
-    return new Uint8Array((await this.pool.run(keys, { name: 'getMany' })) as ArrayBuffer);
+  async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
+    const outcome = getManyQuery(this.kv, keys, this.inline);
+    if (!('overBudget' in outcome)) return outcome;
+    this.pooled++;
+    const answer = fromWorker((await this.pool.run(keys, { name: 'getMany' })) as WorkerAnswer);
+    return answer instanceof Uint8Array ? { json: answer } : answer;
   }
 
   async close(): Promise<void> {
     // Workers close their handles as their threads end; the node closes its own afterwards.
     await this.pool.destroy();
   }
+}
+
+function fromWorker(answer: WorkerAnswer): Uint8Array | { tooLarge: { keys: number; fit: number } } {
+  return answer instanceof ArrayBuffer ? new Uint8Array(answer) : { tooLarge: { keys: answer.keys, fit: answer.fit } };
 }

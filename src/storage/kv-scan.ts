@@ -19,7 +19,11 @@ export interface ScanPage {
   readonly nextStart: Uint8Array | null;
 }
 
-/** Entries fetched per iterator step: each step runs on LevelDB's thread and yields to the event loop. */
+/**
+ * Entries fetched per iterator step, at most: each step runs on LevelDB's thread and yields to the
+ * event loop. A step also stops once its entries pass the iterator's `highWaterMarkBytes` (16 KiB
+ * by default), so a step over big values brings one of them, never hundreds of megabytes.
+ */
 const SCAN_CHUNK = 256;
 
 /** The key range [gte, lt) of a scan, or null when it is empty. `lt` undefined means "to the end". */
@@ -34,24 +38,55 @@ export function scanBounds(
   return { gte, lt };
 }
 
+/** Entries of a scan one at a time, in key order; `close` must be called (in a finally). */
+export interface KvScanReader {
+  /** The next entry, or undefined at the end of the range or after `max` entries. */
+  next(): Promise<[Uint8Array, Uint8Array] | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * Reads the range of `prefix`/`start` lazily, at most `max` entries: a caller that stops early (a
+ * byte cap, a budget) never has more than one iterator step of entries in memory.
+ */
+export function openKvScan(kv: ByteSublevel, options: { prefix?: Uint8Array; start?: Uint8Array; max: number }): KvScanReader {
+  const bounds = scanBounds(options.prefix, options.start);
+  if (bounds === null) return { next: async () => undefined, close: async () => {} };
+  const range = bounds.lt === undefined ? { gte: bounds.gte } : { gte: bounds.gte, lt: bounds.lt };
+  const iterator = kv.iterator({ ...range, limit: options.max });
+  let chunk: [Uint8Array, Uint8Array][] = [];
+  let at = 0;
+  let read = 0;
+  let ended = false;
+  return {
+    async next() {
+      if (at === chunk.length) {
+        if (ended || read >= options.max) return undefined;
+        chunk = await iterator.nextv(Math.min(SCAN_CHUNK, options.max - read));
+        at = 0;
+        read += chunk.length;
+        if (chunk.length === 0) {
+          ended = true;
+          return undefined;
+        }
+      }
+      const [key, value] = chunk[at++]!;
+      return [plainBytes(key), plainBytes(value)];
+    },
+    close: () => iterator.close(),
+  };
+}
+
 export async function scanKv(kv: ByteSublevel, options: ScanOptions): Promise<ScanPage> {
   const { limit } = options;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
-  const bounds = scanBounds(options.prefix, options.start);
-  if (bounds === null) return { entries: [], nextStart: null };
   // One entry beyond the page tells whether there is a next page, and is its cursor.
-  const wanted = limit + 1;
-  const range = bounds.lt === undefined ? { gte: bounds.gte } : { gte: bounds.gte, lt: bounds.lt };
-  const iterator = kv.iterator({ ...range, limit: wanted });
+  const reader = openKvScan(kv, { ...options, max: limit + 1 });
   const entries: [Uint8Array, Uint8Array][] = [];
   try {
-    while (entries.length < wanted) {
-      const chunk = await iterator.nextv(Math.min(SCAN_CHUNK, wanted - entries.length));
-      if (chunk.length === 0) break;
-      for (const [key, value] of chunk) entries.push([plainBytes(key), plainBytes(value)]);
-    }
+    for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) entries.push(entry);
   } finally {
-    await iterator.close();
+    await reader.close();
   }
   const next = entries.length > limit ? entries[limit] : undefined;
   if (next !== undefined) entries.length = limit;

@@ -4,6 +4,7 @@ import type { ClientApi } from '../../src/api/client-api.js';
 import { NotLeaderError, OverloadedError, ReadTimeoutError, WriteLostError, WriteUnknownError } from '../../src/node/errors.js';
 import { decodeCommand } from '../../src/storage/command.js';
 import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
+import { rawRequest } from './raw-http.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -42,6 +43,34 @@ describe('writes', () => {
     build();
     await app.inject({ method: 'PUT', url: '/kv/a%2Fb/%C3%A9', payload: 'x' });
     expect(decodeCommand(node.writes[0]!)).toMatchObject({ op: 'put', key: encoder.encode('a/b/é') });
+  });
+
+  it("refuses a raw '#' in the URL with 400 on every route, before anything is written or read; %23 is the key's '#'", async () => {
+    // Regression: find-my-way ends the path at a raw '#', so `PUT /kv/x#y` wrote key "x".
+    // inject() drops fragments like any client, so these go raw over a real socket.
+    build();
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    kv.data.set('x', encoder.encode('1'));
+    for (const [method, target, error] of [
+      ['PUT', '/kv/x#y', 'bad_key'],
+      ['PUT', '/kv/x#', 'bad_key'],
+      ['DELETE', '/kv/x#y', 'bad_key'],
+      ['GET', '/kv/x#y', 'bad_key'],
+      ['GET', '/kv/x#y?consistency=log', 'bad_key'],
+      ['GET', '/kv?prefix=x#y', 'bad_key'],
+      ['GET', '/kv#x', 'bad_key'],
+      ['POST', '/mget#x', 'bad_request'],
+      ['GET', '/status#x', 'bad_request'],
+    ] as const) {
+      const res = await rawRequest(base, method, target, method === 'PUT' ? 'v' : method === 'POST' ? '{"keys":["x"]}' : '');
+      expect(res.status, `${method} ${target}`).toBe(400);
+      expect(JSON.parse(res.body), `${method} ${target}`).toEqual({ error, message: expect.stringContaining('encode it as %23') });
+    }
+    expect(node.writes).toEqual([]);
+    expect(node.barriers).toBe(0);
+    const put = await rawRequest(base, 'PUT', '/kv/x%23y', 'v');
+    expect(put.status).toBe(200);
+    expect(decodeCommand(node.writes[0]!)).toMatchObject({ op: 'put', key: encoder.encode('x#y') });
   });
 
   it('DELETE proposes a delete', async () => {
@@ -183,6 +212,36 @@ describe('reads', () => {
     expect(res.statusCode).toBe(400);
     res = await app.inject({ method: 'POST', url: '/mget', payload: 'not json', headers: { 'content-type': 'text/plain' } });
     expect(res.statusCode).toBe(400);
+  });
+
+  it('POST /mget refuses with 413 and how to fix it when the answer would pass limits.maxResponseBytes; one key is always answered', async () => {
+    build();
+    for (const k of ['a', 'b', 'c']) kv.data.set(k, encoder.encode(k.repeat(400)));
+    let res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'b', 'c'] } });
+    expect(res.statusCode).toBe(413);
+    const body = res.json() as { error: string; message: string };
+    expect(body.error).toBe('answer_too_large');
+    expect(body.message).toContain('limits.maxResponseBytes (1024 bytes');
+    expect(body.message).toContain('ask for fewer keys per request (the first 2 fit)');
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'b'] } });
+    expect(res.statusCode).toBe(200);
+    kv.data.set('big', encoder.encode('x'.repeat(2000)));
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['big'] } });
+    expect(res.statusCode).toBe(200);
+    res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['big', 'a'] } });
+    expect(res.statusCode).toBe(413);
+    expect((res.json() as { message: string }).message).not.toContain('fit)');
+  });
+
+  it("reads a key with '#' sent as %23, by GET and by prefix", async () => {
+    build();
+    kv.data.set('x#y', encoder.encode('hash'));
+    kv.data.set('x', encoder.encode('plain'));
+    const res = await app.inject({ method: 'GET', url: '/kv/x%23y' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('hash');
+    const page = await app.inject({ method: 'GET', url: '/kv?prefix=x%23' });
+    expect(page.json()).toEqual({ items: [{ key: 'x#y', value: 'hash' }], next: null });
   });
 
   it('lists keys by prefix with a cursor, and refuses a bad limit', async () => {

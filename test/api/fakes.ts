@@ -4,9 +4,11 @@ import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
 import { createLogger } from '../../src/log.js';
 import type { RaftStatus } from '../../src/raft/core.js';
 import type { SoftState } from '../../src/raft/types.js';
-import { formatPage, formatValues } from '../../src/reads/format.js';
+import { AnswerBuilder, formatPage, itemJson } from '../../src/reads/format.js';
+import type { ManyAnswer } from '../../src/reads/read-pool.js';
 
 const encoder = new TextEncoder();
+const TEST_MAX_RESPONSE_BYTES = 1024;
 const decoder = new TextDecoder();
 
 export class FakeNode implements ApiNode {
@@ -50,8 +52,16 @@ export class FakeKv implements ApiKv {
       next === undefined ? null : encoder.encode(next),
     );
   }
-  async getManyJson(keys: readonly Uint8Array[]) {
-    return formatValues(keys, keys.map((k) => this.getSync(k)));
+  /** The cap a multi-key read is refused beyond (the read pool's rule, for the API's 413): buildTestApi's. */
+  maxResponseBytes = TEST_MAX_RESPONSE_BYTES;
+  async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
+    const answer = new AnswerBuilder();
+    for (const k of keys) {
+      const item = itemJson(k, this.getSync(k));
+      if (keys.length > 1 && answer.sizeWith(item, null) > this.maxResponseBytes) return { tooLarge: { keys: keys.length, fit: answer.count } };
+      answer.add(item);
+    }
+    return { json: answer.finish(null) };
   }
 }
 
@@ -62,7 +72,7 @@ export function buildTestApi(node: FakeNode, kv: FakeKv, options: { live?: () =>
     clusterId: 'c',
     node,
     kv,
-    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5 },
+    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5, maxResponseBytes: TEST_MAX_RESPONSE_BYTES },
     logger: createLogger({ level: 'silent', pretty: false }),
     clientUrlOf: options.clientUrlOf ?? (() => undefined),
     live: options.live ?? (() => true),

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientApi } from '../../src/api/client-api.js';
 import { NotLeaderError, ReadTimeoutError } from '../../src/node/errors.js';
 import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
+import { rawRequest } from './raw-http.js';
 
 let app: ClientApi;
 let base: string;
@@ -16,6 +17,8 @@ beforeAll(async () => {
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   kv.data.set('colour', new TextEncoder().encode('blue'));
   kv.data.set('empty', new Uint8Array(0));
+  kv.data.set('x', new TextEncoder().encode('the key x'));
+  kv.data.set('x#y', new TextEncoder().encode('the key x#y'));
 });
 afterAll(async () => {
   await app?.close();
@@ -83,5 +86,21 @@ describe('the point-read fast path answers exactly as Fastify does', () => {
     expect(encoded.body).toBe('blue');
     expect((await get('/kv/colour?consistency=stale&max_lag_ms=-1')).status).toBe(400);
     expect((await get('/kv/colour?consistency=nonsense')).status).toBe(400);
+  });
+
+  it("a raw '#' is refused with 400 bad_key by both paths alike; %23 reads the key with '#'", async () => {
+    // Regression: the fast path read key "x#y" while Fastify's router (find-my-way) read key "x".
+    for (const path of ['/kv/x#y', '/kv/x#y?consistency=stale', '/kv/x#']) {
+      const barriers = node.barriers;
+      const fast = await rawRequest(base, 'GET', path);
+      const fastify = await rawRequest(base, 'GET', `${path}${path.includes('?') ? '&' : '?'}via=fastify`);
+      expect(fast, path).toEqual(fastify);
+      expect(fast.status, path).toBe(400);
+      expect(JSON.parse(fast.body)).toMatchObject({ error: 'bad_key', message: expect.stringContaining('%23') });
+      expect(node.barriers - barriers, 'refused before any read barrier').toBe(0);
+    }
+    const { fast, fastify } = await both('/kv/x%23y');
+    expect(fast).toEqual(fastify);
+    expect(fast.body).toBe('the key x#y');
   });
 });

@@ -2,11 +2,9 @@
 // multi-key reads exactly as the main thread does, and see writes as soon as they are applied.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { EntryType, type Entry } from '../../src/raft/types.js';
-import { createReadQueries, INLINE_GET_MANY_MAX, INLINE_SCAN_MAX, type ReadQueries } from '../../src/reads/read-pool.js';
-import { encodeCommand } from '../../src/storage/command.js';
-import type { NodeStorage } from '../../src/storage/index.js';
+import { createReadQueries, INLINE_BUDGET_BYTES, type ManyAnswer, type ReadQueries } from '../../src/reads/read-pool.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
+import { applyPuts } from './helpers.js';
 
 const fixture = useStorageFixture();
 const logger = createLogger({ level: 'silent', pretty: false });
@@ -18,50 +16,66 @@ afterEach(async () => {
   queries = null;
 });
 
-/** Commits and applies puts of `pairs` through the storage, as the Raft driver does. */
-async function applyPuts(storage: NodeStorage, pairs: [string, string][]): Promise<void> {
-  const first = storage.lastIndex() + 1;
-  const entries: Entry[] = pairs.map(([k, v], i) => ({
-    index: first + i,
-    term: 1,
-    type: EntryType.Normal,
-    data: encodeCommand({ op: 'put', key: bytes(k), value: bytes(v) }),
-  }));
-  const last = first + entries.length - 1;
-  await storage.persist({ term: 1, vote: 'n1', commit: last }, entries);
-  await storage.applyEntries(entries);
-}
-
 const json = (body: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(body));
+const many = (answer: ManyAnswer): unknown => {
+  if (!('json' in answer)) throw new Error(`refused: ${JSON.stringify(answer)}`);
+  return json(answer.json);
+};
+const CAP = 16 * 1024 * 1024;
 
 describe('read pool', () => {
   it('answers large scans and multi-key reads in a worker exactly as the main thread does', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     const pairs: [string, string][] = Array.from({ length: 500 }, (_, i) => [`key/${String(i).padStart(4, '0')}`, `value-${i}`]);
     await applyPuts(storage, pairs);
-    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger });
-    const inline = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 0, logger });
+    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP });
+    const inline = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 0, logger, maxResponseBytes: CAP });
     expect(queries.threads).toBe(1);
 
-    const big = { prefix: bytes('key/'), limit: INLINE_SCAN_MAX + 200 }; // goes to the worker
+    const big = { prefix: bytes('key/'), limit: 300 }; // 300 items: past the inline budget, so the worker answers
     const fromPool = json(await queries.scanJson(big)) as { items: { key: string; value: string }[]; next: string | null };
     expect(fromPool).toEqual(json(await inline.scanJson(big)));
     expect(fromPool.items).toHaveLength(300);
     expect(fromPool.items[0]).toEqual({ key: 'key/0000', value: 'value-0' });
     expect(fromPool.next).toBe('key/0300');
+    expect(queries.pooled).toBe(1);
 
-    const keys = [...pairs.slice(0, INLINE_GET_MANY_MAX + 10).map(([k]) => bytes(k)), bytes('absent')];
-    expect(json(await queries.getManyJson(keys))).toEqual(json(await inline.getManyJson(keys)));
-    expect((json(await queries.getManyJson(keys)) as { items: unknown[] }).items.at(-1)).toEqual({ key: 'absent', value: null });
+    const keys = [...pairs.slice(0, 100).map(([k]) => bytes(k)), bytes('absent')];
+    expect(many(await queries.getManyJson(keys))).toEqual(many(await inline.getManyJson(keys)));
+    expect((many(await queries.getManyJson(keys)) as { items: unknown[] }).items.at(-1)).toEqual({ key: 'absent', value: null });
+    expect(queries.pooled).toBe(3);
   });
 
   it('a worker sees a write as soon as it is applied', async () => {
     const storage = await fixture.open(await fixture.tempDir());
-    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger });
+    // No inline budget: every query goes to the worker.
+    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP, inlineBudgetBytes: 0 });
     for (let round = 0; round < 20; round++) {
       await applyPuts(storage, [[`fresh/${round}`, `v${round}`]]);
-      const page = json(await queries.scanJson({ prefix: bytes('fresh/'), limit: INLINE_SCAN_MAX + 1 })) as { items: unknown[] };
+      const page = json(await queries.scanJson({ prefix: bytes('fresh/'), limit: 100 })) as { items: unknown[] };
       expect(page.items).toHaveLength(round + 1);
     }
+    expect(queries.pooled).toBe(20);
+  });
+
+  it('decides by bytes: few big values go to the pool, many small ones up to the budget stay inline', async () => {
+    // Regression: the old rule counted keys (scans up to 100, multi-gets up to 16 ran inline), so
+    // 100 values of 1 MiB were formatted on the main thread for seconds, and the cluster lost its leader.
+    const storage = await fixture.open(await fixture.tempDir());
+    const big = 'B'.repeat(INLINE_BUDGET_BYTES); // one alone passes the budget
+    await applyPuts(storage, [
+      ...Array.from({ length: 3 }, (_, i): [string, string] => [`big/${i}`, big]),
+      ...Array.from({ length: 8 }, (_, i): [string, string] => [`small/${i}`, `v${i}`]),
+    ]);
+    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP });
+    const page = json(await queries.scanJson({ prefix: bytes('big/'), limit: 3 })) as { items: { value: string }[] };
+    expect(page.items.map((i) => i.value.length)).toEqual([big.length, big.length, big.length]);
+    expect(queries.pooled).toBe(1);
+    expect(many(await queries.getManyJson([bytes('big/0'), bytes('big/1')]))).toMatchObject({ items: [{ key: 'big/0' }, { key: 'big/1' }] });
+    expect(queries.pooled).toBe(2);
+    // Eight small items are well inside the budget: no round trip to a worker.
+    expect((json(await queries.scanJson({ prefix: bytes('small/'), limit: 8 })) as { items: unknown[] }).items).toHaveLength(8);
+    expect((many(await queries.getManyJson(Array.from({ length: 8 }, (_, i) => bytes(`small/${i}`)))) as { items: unknown[] }).items).toHaveLength(8);
+    expect(queries.pooled).toBe(2);
   });
 });
