@@ -22,6 +22,8 @@ import {
   type ReadState,
   type Ready,
   type Role,
+  type SnapshotMessage,
+  type SnapshotMeta,
   type SoftState,
   type TransferResult,
   type VoteMessage,
@@ -291,6 +293,21 @@ export class RaftCore {
     }
   }
 
+  /**
+   * The driver's transfer of the snapshot a 'snap' message asked for ended: `ok` once the follower
+   * has it (its acknowledgement then moves replication on), not ok when the transfer failed (the
+   * leader probes again, and sends another snapshot if the follower still needs one).
+   */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(id);
+    if (pr === undefined || pr.state !== 'snapshot') return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for a heartbeat response (or the follower's acknowledgement) before the next append.
+    pr.probeSent = true;
+  }
+
   /** The transport could not reach `id`: stop streaming to it and probe instead. */
   reportUnreachable(id: NodeId): void {
     if (this.role !== 'leader' || id === this.id) return;
@@ -322,7 +339,7 @@ export class RaftCore {
         this.readStates.length > 0 ||
         this.failedReads.length > 0 ||
         this.log.hasUnstable() ||
-        this.log.committed > this.log.applied ||
+        this.log.hasNextCommittedEntries() ||
         !sameHardState(this.hardState(), this.prevHardState) ||
         !sameSoftState(this.softState(), this.prevSoftState))
     );
@@ -336,6 +353,7 @@ export class RaftCore {
     const rd: Ready = {
       softState: sameSoftState(soft, this.prevSoftState) ? null : soft,
       hardState: sameHardState(hard, this.prevHardState) ? null : hard,
+      snapshot: this.log.snapshotToInstall(),
       entries: this.log.unstableEntries(),
       committedEntries: this.log.nextCommittedEntries(this.maxApplyBytes),
       messages: this.messages,
@@ -357,6 +375,7 @@ export class RaftCore {
   advance(rd: Ready): void {
     assert(this.readyInFlight === rd, 'advance() must be given the Ready returned by the last ready()');
     this.readyInFlight = null;
+    if (rd.snapshot !== null) this.log.snapshotInstalled(rd.snapshot);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) {
       this.log.stableTo(lastEntry.index, lastEntry.term);
@@ -688,6 +707,11 @@ export class RaftCore {
       case 'timeoutNow':
         if (this.role !== 'leader') this.campaign('transfer');
         return;
+      case 'snap':
+        if (this.role === 'leader') return;
+        this.followLeader(m.from);
+        this.handleSnapshot(m);
+        return;
     }
   }
 
@@ -721,6 +745,27 @@ export class RaftCore {
     this.send({ ...reply, index: m.index, reject: true, hintIndex, hintTerm });
   }
 
+  /**
+   * A snapshot from the leader, whose state the driver has staged already. Installed unless this log
+   * already holds its last entry (then it commits up to it: the entries are here to apply) or it is
+   * older than our commit. Either way the answer says how far this log matches the leader's.
+   */
+  private handleSnapshot(m: SnapshotMessage): void {
+    const s = m.snapshot;
+    const reply = { type: 'appResp', from: this.id, to: m.from, term: this.term, reject: false, hintIndex: 0, hintTerm: 0 } as const;
+    if (s.index <= this.log.committed) {
+      this.send({ ...reply, index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(s.index, s.term)) {
+      this.log.commitTo(s.index);
+      this.send({ ...reply, index: this.log.committed });
+      return;
+    }
+    this.log.restore(s);
+    this.send({ ...reply, index: this.log.lastIndex() });
+  }
+
   private handleHeartbeat(m: HeartbeatMessage): void {
     // The leader caps the commit it sends at our match, so it is always within our log.
     this.log.commitTo(m.commit);
@@ -740,9 +785,8 @@ export class RaftCore {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    // Log compaction (and with it snapshot transfer) is not implemented, so the log always starts
-    // at index 1 and the entry before `next` is always present.
-    assert(prevTerm !== undefined, () => `no term for index ${prevIndex}: snapshots are not implemented`);
+    // The follower needs entries compacted away: only a snapshot can catch it up.
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) return this.sendSnapshot(to);
     // Null: storage is loading them off the loop and entriesLoaded() resumes. Meanwhile only a probe
     // is worth sending empty: it finds where the follower's log matches ours.
     let entries = this.log.entriesToSend(pr.next, this.maxMsgBytes);
@@ -765,6 +809,23 @@ export class RaftCore {
       entries,
       commit: this.log.committed,
     });
+    return true;
+  }
+
+  /**
+   * Asks the driver to send `to` a snapshot of the state machine (the state at our applied index, at
+   * least: the driver may send a later one). Only to a follower heard from lately: a snapshot to a
+   * dead one would only fail (etcd does the same).
+   */
+  protected sendSnapshot(to: NodeId): boolean {
+    const pr = this.progressOf(to);
+    if (!pr.recentActive) return false;
+    const index = this.log.applied;
+    const term = this.log.term(index);
+    assert(term !== undefined, () => `no term for the applied index ${index}: compaction went beyond it`);
+    pr.becomeSnapshot(index);
+    const snapshot: SnapshotMeta = { index, term, voters: this.voters };
+    this.send({ type: 'snap', from: this.id, to, term: this.term, snapshot });
     return true;
   }
 
@@ -805,7 +866,12 @@ export class RaftCore {
     const updated = pr.maybeUpdate(m.index);
     // A probe answered at exactly `match` also proves where the logs agree: start streaming.
     if (!updated && !(pr.state === 'probe' && pr.match === m.index)) return;
-    if (pr.state === 'probe') pr.becomeReplicate();
+    if (pr.state === 'snapshot') {
+      // Acknowledged: the follower holds the snapshot (or caught up some other way): stream from it.
+      if (pr.match + 1 < this.log.firstIndex()) return;
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'probe') pr.becomeReplicate();
     else pr.inflights.freeLE(m.index);
     if (this.maybeCommit()) this.broadcastAppend();
     else if (wasPaused) this.sendAppend(m.from, true);

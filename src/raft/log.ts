@@ -1,6 +1,6 @@
 import { assert } from './assert.js';
 import { limitBytes, type Storage } from './storage.js';
-import type { Entry } from './types.js';
+import type { Entry, SnapshotMeta } from './types.js';
 
 /**
  * The Raft log as the core sees it: the durable entries in `Storage`, followed by an in-memory
@@ -9,12 +9,16 @@ import type { Entry } from './types.js';
  * Invariants:
  *  - storage holds [firstIndex, offset - 1] as this log sees it (storage may still hold a stale
  *    suffix beyond offset - 1 after a truncation; it is never read and the next persist replaces it);
+ *  - with a snapshot to install (`pendingSnapshot`, a follower's), storage is not read at all: the
+ *    log is the snapshot followed by `unstable`, and offset = pendingSnapshot.index + 1;
  *  - unstable[i] has index offset + i, and indices are contiguous;
  *  - applied <= committed <= lastIndex();
  *  - entries up to `committed` are never truncated (that would lose a committed entry).
  */
 export class RaftLog {
   private unstable: Entry[] = [];
+  /** A snapshot received and not yet installed by the driver (handed out in a Ready until then). */
+  private pendingSnapshot: SnapshotMeta | null = null;
   /** Index of unstable[0]; storage.lastIndex() + 1 when nothing is unstable. */
   private offset: number;
   private _committed: number;
@@ -48,15 +52,17 @@ export class RaftLog {
   }
 
   firstIndex(): number {
-    return this.storage.firstIndex();
+    return this.pendingSnapshot !== null ? this.pendingSnapshot.index + 1 : this.storage.firstIndex();
   }
 
   lastIndex(): number {
-    return this.unstable.length > 0 ? this.offset + this.unstable.length - 1 : this.storage.lastIndex();
+    if (this.unstable.length > 0) return this.offset + this.unstable.length - 1;
+    return this.pendingSnapshot !== null ? this.pendingSnapshot.index : this.storage.lastIndex();
   }
 
   /** The last index known to be durable and consistent with this log. */
   stableLastIndex(): number {
+    if (this.pendingSnapshot !== null) return 0; // nothing of this log is on disk until the snapshot is
     return this.unstable.length > 0 ? this.offset - 1 : this.storage.lastIndex();
   }
 
@@ -72,6 +78,7 @@ export class RaftLog {
       return this.unstable[index - this.offset]?.term;
     }
     if (index > this.lastIndex()) return undefined;
+    if (this.pendingSnapshot !== null) return index === this.pendingSnapshot.index ? this.pendingSnapshot.term : undefined;
     if (index < this.storage.firstIndex() - 1) return undefined;
     return this.storage.term(index);
   }
@@ -148,6 +155,30 @@ export class RaftLog {
     this.assertContiguous(entries);
   }
 
+  /**
+   * Replaces the whole log with `snapshot` (a follower's: the leader sent it because this log lacks
+   * entries it compacted away, or conflicts with it). Everything up to its index is committed.
+   */
+  restore(snapshot: SnapshotMeta): void {
+    assert(snapshot.index > this._committed, () => `snapshot ${snapshot.index} is not beyond commit ${this._committed}`);
+    this.pendingSnapshot = snapshot;
+    this.unstable = [];
+    this.offset = snapshot.index + 1;
+    this._committed = snapshot.index;
+  }
+
+  /** The snapshot the driver must install, if any. */
+  snapshotToInstall(): SnapshotMeta | null {
+    return this.pendingSnapshot;
+  }
+
+  /** The driver installed `snapshot`: storage now starts after it, and the state machine is at it. */
+  snapshotInstalled(snapshot: SnapshotMeta): void {
+    if (this.pendingSnapshot === null || this.pendingSnapshot.index !== snapshot.index) return;
+    this.pendingSnapshot = null;
+    this._applied = snapshot.index;
+  }
+
   /** Entries [lo, hi) limited to `maxBytes` (at least one entry when lo < hi). */
   slice(lo: number, hi: number, maxBytes: number): Entry[] {
     assert(lo >= this.firstIndex() && hi <= this.lastIndex() + 1, () => `slice [${lo}, ${hi}) out of range`);
@@ -209,16 +240,21 @@ export class RaftLog {
   }
 
   hasUnstable(): boolean {
-    return this.unstable.length > 0;
+    return this.unstable.length > 0 || this.pendingSnapshot !== null;
+  }
+
+  /** Whether committed entries wait to be applied (not while a snapshot waits to be installed). */
+  hasNextCommittedEntries(): boolean {
+    return this._committed > this._applied && this.pendingSnapshot === null;
   }
 
   unstableEntries(): Entry[] {
     return this.unstable.slice();
   }
 
-  /** Committed entries not yet applied, limited to `maxBytes`. */
+  /** Committed entries not yet applied, limited to `maxBytes`; none while a snapshot waits to be installed. */
   nextCommittedEntries(maxBytes: number): Entry[] {
-    if (this._committed <= this._applied) return [];
+    if (this._committed <= this._applied || this.pendingSnapshot !== null) return [];
     return this.slice(this._applied + 1, this._committed + 1, maxBytes);
   }
 

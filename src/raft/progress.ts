@@ -5,9 +5,11 @@ import { assert } from './assert.js';
  *  - probe: we do not know where the follower's log matches ours; send one append at a time and
  *    wait for its answer (or a heartbeat response) before sending the next;
  *  - replicate: the follower is in sync; stream appends optimistically, bounded by the in-flight
- *    window so a slow follower cannot make the leader buffer without limit.
+ *    window so a slow follower cannot make the leader buffer without limit;
+ *  - snapshot: the follower needs entries we compacted away; a snapshot is being sent and nothing
+ *    else is, until the follower acknowledges it or the driver reports the transfer failed.
  */
-export type ProgressState = 'probe' | 'replicate';
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /**
  * A ring buffer of the appends in flight to one follower: the last index and the entry bytes of each.
@@ -86,6 +88,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In probe state: an append was sent and we wait for an answer before sending another. */
   probeSent = false;
+  /** In snapshot state: the index of the snapshot being sent (at least; the driver may send a later one). */
+  pendingSnapshot = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
   readonly inflights: Inflights;
@@ -95,23 +99,37 @@ export class Progress {
     this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
+  /**
+   * Out of snapshot state the follower is assumed to hold the snapshot it was sent (a failed transfer
+   * clears pendingSnapshot first), so probing starts after it.
+   */
   becomeProbe(): void {
-    this.state = 'probe';
-    this.next = this.match + 1;
-    this.probeSent = false;
-    this.inflights.reset();
+    const next = this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
+    this.reset('probe');
+    this.next = next;
   }
 
   becomeReplicate(): void {
-    this.state = 'replicate';
+    this.reset('replicate');
     this.next = this.match + 1;
-    this.probeSent = false;
-    this.inflights.reset();
+  }
+
+  becomeSnapshot(index: number): void {
+    this.reset('snapshot');
+    this.pendingSnapshot = index;
   }
 
   /** Whether the leader should hold back appends to this follower for now. */
   isPaused(): boolean {
+    if (this.state === 'snapshot') return true;
     return this.state === 'probe' ? this.probeSent : this.inflights.full();
+  }
+
+  private reset(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.inflights.reset();
   }
 
   /** Records an append carrying `entries` entries (of `bytes`) up to `lastIndex` (none: next - 1). */

@@ -31,7 +31,7 @@ export interface Storage {
    * answers them. Optional: storage that holds everything in memory leaves it out.
    */
   entriesToSend?(lo: number, hi: number, maxBytes: number): Entry[] | null;
-  /** The snapshot the log starts after; index 0 when there is none (compaction is not implemented). */
+  /** The snapshot the log starts after: index firstIndex() - 1 (0 before any compaction). */
   snapshotMeta(): SnapshotMeta;
 }
 
@@ -117,6 +117,24 @@ export class MemoryStorage implements Storage {
     );
     this.log.length = first.index - this.firstIndex();
     for (const entry of entries) this.log.push(entry);
+  }
+
+  /**
+   * Drops the entries up to `index`: they are covered by a snapshot of the state machine now. The
+   * log then starts after `index`, whose term stays known.
+   */
+  compact(index: number): void {
+    if (index <= this.snapshot.index) return;
+    assert(index <= this.lastIndex(), () => `MemoryStorage.compact(${index}) beyond the last index ${this.lastIndex()}`);
+    const term = this.term(index);
+    this.log = this.log.slice(index - this.snapshot.index);
+    this.snapshot = { index, term, voters: this.snapshot.voters };
+  }
+
+  /** Replaces the whole log with a snapshot (a follower installing one the leader sent). */
+  applySnapshot(snapshot: SnapshotMeta): void {
+    this.log = [];
+    this.snapshot = snapshot;
   }
 
   /** A deep-enough copy to model "what was on disk" at the moment of a simulated crash. */

@@ -1,7 +1,8 @@
 // Types shared by the Raft core and its drivers. Nothing here does anything: the core is in core.ts.
 //
 // Indices are 1-based. Index 0 / term 0 denote "nothing": the empty log's last entry is (0, 0).
-// Once snapshots exist the first index of a log may be above 1; every API here allows for that.
+// After log compaction the first index of a log is above 1: (firstIndex - 1) is the index of the
+// snapshot the log starts after.
 
 export type NodeId = string;
 
@@ -46,7 +47,11 @@ export interface SoftState {
   readonly term: number;
 }
 
-/** Metadata of a snapshot: reserved for log compaction, which is not implemented yet. */
+/**
+ * A snapshot: the state machine's state after applying every entry up to `index` (of `term`), and
+ * the membership then. The core handles only this metadata; the state itself is the driver's (it
+ * streams it to a follower and installs it there before the follower's core sees the snapshot).
+ */
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
@@ -129,6 +134,18 @@ export interface TimeoutNowMessage extends MessageBase {
   readonly type: 'timeoutNow';
 }
 
+/**
+ * Leader -> follower: install this snapshot (the follower needs entries the leader compacted away).
+ * The leader's core sends it with the snapshot it expects to be sent (its applied index, at least);
+ * the leader's driver streams the state at some index >= that and the follower's driver steps this
+ * message, with the snapshot actually received, into its core only once the state is staged on disk.
+ * So it never travels the normal peer route (the transport refuses it there).
+ */
+export interface SnapshotMessage extends MessageBase {
+  readonly type: 'snap';
+  readonly snapshot: SnapshotMeta;
+}
+
 export type Message =
   | AppendMessage
   | AppendResponseMessage
@@ -138,7 +155,8 @@ export type Message =
   | HeartbeatResponseMessage
   | ReadIndexMessage
   | ReadIndexResponseMessage
-  | TimeoutNowMessage;
+  | TimeoutNowMessage
+  | SnapshotMessage;
 
 export type MessageType = Message['type'];
 
@@ -154,6 +172,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'readIndex',
   'readIndexResp',
   'timeoutNow',
+  'snap',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -169,8 +188,9 @@ export interface ReadState {
  * Everything the driver must do, in this order:
  *  1. send `messages` (they do not depend on this Ready being persisted: a leader's appends may go
  *     out while its own write is in flight, Raft thesis 10.2.1);
- *  2. persist `hardState` (if set) and `entries` in one synchronous write; `entries` replace every
- *     stored entry from `entries[0].index` on (a conflicting suffix is truncated in the same write);
+ *  2. persist `snapshot` (if set), `hardState` (if set) and `entries` in one synchronous write;
+ *     `entries` replace every stored entry from `entries[0].index` on (a conflicting suffix is
+ *     truncated in the same write);
  *  3. only then send `persistedMessages` (vote grants, append responses...);
  *  4. apply `committedEntries` in order (they are all covered by step 2 or earlier);
  *  5. serve `readStates` once applied >= their index; fail the reads in `failedReads`;
@@ -179,6 +199,12 @@ export interface ReadState {
 export interface Ready {
   readonly softState: SoftState | null;
   readonly hardState: HardState | null;
+  /**
+   * A snapshot to install (a follower's): the driver switches the state machine to the snapshot's
+   * state (staged when it was received), and the log to start after it, in the same write as the
+   * hard state and entries. Committed entries never come with one: they follow it.
+   */
+  readonly snapshot: SnapshotMeta | null;
   readonly entries: readonly Entry[];
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];

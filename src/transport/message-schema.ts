@@ -184,5 +184,9 @@ export function parseMessage(value: unknown, position: number): Message {
       };
     case 'timeoutNow':
       return { type, from, to, term };
+    case 'snap':
+      // A snapshot reaches a core only with its state, staged by the snapshot route: one arriving as
+      // a bare message would make a follower install a snapshot it has no data for.
+      throw new BadMessageError(`${where}: a snapshot is sent on the snapshot route, never as a message`);
   }
 }

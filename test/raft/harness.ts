@@ -75,6 +75,8 @@ export function describe(m: Message): string {
       return `${head} ctx=${m.ctx} ${m.reject ? 'reject' : `index=${m.index}`}`;
     case 'timeoutNow':
       return head;
+    case 'snap':
+      return `${head} snapshot=${m.snapshot.index}/${m.snapshot.term}`;
   }
 }
 
@@ -85,6 +87,8 @@ export class TestCluster {
   network: Message[] = [];
   /** Every delivered message, described. */
   trace: string[] = [];
+  /** Per node: the state machine (applied entries) of the snapshot it received and will install. */
+  private readonly staged = new Map<NodeId, Entry[]>();
   private readonly cut = new Set<string>();
   private readonly options: Required<Omit<ClusterOptions, 'factory' | 'seed' | 'storage'>> & { factory: CoreFactory; seed: number | undefined };
 
@@ -150,12 +154,19 @@ export class TestCluster {
   process(): void {
     for (;;) {
       let progressed = false;
-      for (const node of this.nodes.values()) {
+      for (const [id, node] of this.nodes) {
         const { core } = node;
         if (!core.hasReady()) continue;
         progressed = true;
         const rd = core.ready();
         this.send(rd.messages);
+        if (rd.snapshot !== null) {
+          // The driver installs the state it staged when the snapshot arrived.
+          const staged = this.staged.get(id);
+          if (staged === undefined || staged.length !== rd.snapshot.index) throw new Error(`${id}: no staged state for snapshot ${rd.snapshot.index}`);
+          node.storage.applySnapshot(rd.snapshot);
+          node.applied = staged.slice();
+        }
         if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
         node.storage.append(rd.entries);
         this.send(rd.persistedMessages);
@@ -166,6 +177,24 @@ export class TestCluster {
       }
       if (!progressed) return;
     }
+  }
+
+  /**
+   * A 'snap' message stands for a whole snapshot transfer, which this harness completes at once: the
+   * recipient's state is staged (the sender's applied entries up to the snapshot) and the sender's
+   * core hears the transfer finished, as the real driver does.
+   */
+  private deliver(m: Message): void {
+    this.trace.push(describe(m));
+    if (m.type === 'snap') {
+      const sender = this.nodes.get(m.from);
+      if (sender === undefined || sender.applied.length < m.snapshot.index) throw new Error(`${m.from} cannot send snapshot ${m.snapshot.index}`);
+      this.staged.set(m.to, sender.applied.slice(0, m.snapshot.index));
+      this.nodes.get(m.to)?.core.step(m);
+      sender.core.reportSnapshot(m.to, true);
+      return;
+    }
+    this.nodes.get(m.to)?.core.step(m);
   }
 
   /** Queues messages; those sent over a cut link are lost, as in a real partition. */
@@ -185,8 +214,7 @@ export class TestCluster {
       if (m === undefined) break;
       if (++delivered > maxMessages) throw new Error('deliverAll: the cluster did not go quiet');
       if (this.cut.has(`${m.from}->${m.to}`) || lose(m)) continue;
-      this.trace.push(describe(m));
-      this.nodes.get(m.to)?.core.step(m);
+      this.deliver(m);
       this.process();
     }
   }
@@ -198,8 +226,7 @@ export class TestCluster {
     this.network = this.network.filter((m) => !filter(m));
     for (const m of now) {
       if (this.cut.has(`${m.from}->${m.to}`)) continue;
-      this.trace.push(describe(m));
-      this.nodes.get(m.to)?.core.step(m);
+      this.deliver(m);
     }
     this.process();
   }
@@ -281,12 +308,19 @@ export class TestCluster {
     return result;
   }
 
-  /** The node's log as "index/term" strings, empty entries marked with ∅. */
+  /** Compacts `id`'s log up to `index` (at most what it applied), as the driver does after a snapshot. */
+  compact(id: NodeId, index: number): void {
+    const node = this.node(id);
+    if (index > node.applied.length) throw new Error(`${id} cannot compact to ${index}: it applied ${node.applied.length}`);
+    node.storage.compact(index);
+  }
+
+  /** The node's log as "index/term" strings, empty entries marked with ∅; compacted entries are left out. */
   logOf(id: NodeId): string[] {
     const { storage } = this.node(id);
     const last = storage.lastIndex();
-    if (last === 0) return [];
-    return storage.entries(1, last + 1, Infinity).map((e) => `${e.index}/${e.term}${e.data.length ? '' : '∅'}`);
+    if (last < storage.firstIndex()) return [];
+    return storage.entries(storage.firstIndex(), last + 1, Infinity).map((e) => `${e.index}/${e.term}${e.data.length ? '' : '∅'}`);
   }
 
   /** Applied commands, as text, with the empty entries of new leaders left out. */
