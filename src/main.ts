@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const poolEnv = process.env['RAFTKV_READ_POOL_THREADS'];
   const poolThreads = poolEnv !== undefined && poolEnv !== '' ? Number(poolEnv) : (config.readPoolThreads ?? defaultPoolSize());
   if (!Number.isInteger(poolThreads) || poolThreads < 0) refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
-  const reads = await createReadQueries({ location: storage.location, kv: storage.kv, threads: poolThreads, logger, maxResponseBytes: config.limits.maxResponseBytes });
+  const reads = await createReadQueries({ location: storage.location, state: storage, threads: poolThreads, logger, maxResponseBytes: config.limits.maxResponseBytes });
   logger.info({ threads: reads.threads }, reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started');
 
   let shuttingDown = false;

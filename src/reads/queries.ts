@@ -18,6 +18,12 @@ export interface ScanQuery {
   readonly limit: number;
 }
 
+/** A query for a pool worker, with the state-machine generation it must read. */
+export interface WorkerTask<Q> {
+  readonly generation: number;
+  readonly query: Q;
+}
+
 export interface QueryBounds {
   /** The most bytes of JSON in one answer (a scan page's first item may pass it alone). */
   readonly maxResponseBytes: number;

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { ByteSublevel } from '../storage/database.js';
-import { getManyQuery, scanQuery, type QueryBounds, type ScanQuery } from './queries.js';
+import type { StateRead } from '../storage/state-machine.js';
+import { getManyQuery, scanQuery, type QueryBounds, type ScanQuery, type WorkerTask } from './queries.js';
 import type { WorkerAnswer } from './worker.js';
 
 /**
@@ -46,8 +47,12 @@ export function defaultPoolSize(): number {
 export interface ReadPoolOptions {
   /** The node database's resolved location: workers must open exactly this string. */
   readonly location: string;
-  /** The main thread's handle, for queries small enough to run inline. */
-  readonly kv: ByteSublevel;
+  /**
+   * Reads of the applied state: the main thread's handle for queries small enough to run inline, and
+   * the generation a worker must read (a snapshot install moves the state to a new one; the old one
+   * stays until every read that began on it has ended).
+   */
+  readonly state: { beginRead(): StateRead };
   /** 0 runs every query inline (for comparison; not recommended). */
   readonly threads: number;
   readonly logger: Logger;
@@ -60,7 +65,7 @@ export interface ReadPoolOptions {
 }
 
 export async function createReadQueries(options: ReadPoolOptions): Promise<ReadQueries> {
-  if (options.threads === 0) return new InlineQueries(options.kv, options.maxResponseBytes);
+  if (options.threads === 0) return new InlineQueries(options.state, options.maxResponseBytes);
   const pool = new ReadPool(options);
   await pool.warmUp();
   return pool;
@@ -72,18 +77,18 @@ class InlineQueries implements ReadQueries {
   readonly pooled = 0;
   private readonly bounds: QueryBounds;
   constructor(
-    private readonly kv: ByteSublevel,
+    private readonly state: { beginRead(): StateRead },
     maxResponseBytes: number,
   ) {
     this.bounds = { maxResponseBytes, inlineBudget: Infinity };
   }
   async scanJson(query: ScanQuery): Promise<Uint8Array> {
-    const outcome = await scanQuery(this.kv, query, this.bounds);
+    const outcome = await withRead(this.state, (kv) => scanQuery(kv, query, this.bounds));
     if (!('json' in outcome)) throw new Error('a scan is never refused');
     return outcome.json;
   }
   async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
-    const outcome = getManyQuery(this.kv, keys, this.bounds);
+    const outcome = await withRead(this.state, async (kv) => getManyQuery(kv, keys, this.bounds));
     if ('overBudget' in outcome) throw new Error('a query without an inline budget exceeded it');
     return outcome;
   }
@@ -94,12 +99,12 @@ class ReadPool implements ReadQueries {
   readonly threads: number;
   pooled = 0;
   private readonly pool: Piscina;
-  private readonly kv: ByteSublevel;
+  private readonly state: { beginRead(): StateRead };
   private readonly inline: QueryBounds;
 
   constructor(options: ReadPoolOptions) {
     this.threads = options.threads;
-    this.kv = options.kv;
+    this.state = options.state;
     this.inline = { maxResponseBytes: options.maxResponseBytes, inlineBudget: options.inlineBudgetBytes ?? INLINE_BUDGET_BYTES };
     // Compiled JS in production; under tsx or vitest the TypeScript worker is loaded through tsx's
     // CommonJS hook (its ESM hooks do not reach worker threads on Node 20).
@@ -123,25 +128,46 @@ class ReadPool implements ReadQueries {
   }
 
   async scanJson(query: ScanQuery): Promise<Uint8Array> {
-    const outcome = await scanQuery(this.kv, query, this.inline);
-    if ('json' in outcome) return outcome.json;
-    this.pooled++;
-    const answer = fromWorker((await this.pool.run(query, { name: 'scan' })) as WorkerAnswer);
-    if (!(answer instanceof Uint8Array)) throw new Error('a scan is never refused');
-    return answer;
+    const read = this.state.beginRead();
+    try {
+      const outcome = await scanQuery(read.kv, query, this.inline);
+      if ('json' in outcome) return outcome.json;
+      this.pooled++;
+      const task: WorkerTask<ScanQuery> = { generation: read.generation, query };
+      const answer = fromWorker((await this.pool.run(task, { name: 'scan' })) as WorkerAnswer);
+      if (!(answer instanceof Uint8Array)) throw new Error('a scan is never refused');
+      return answer;
+    } finally {
+      read.end();
+    }
   }
 
   async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
-    const outcome = getManyQuery(this.kv, keys, this.inline);
-    if (!('overBudget' in outcome)) return outcome;
-    this.pooled++;
-    const answer = fromWorker((await this.pool.run(keys, { name: 'getMany' })) as WorkerAnswer);
-    return answer instanceof Uint8Array ? { json: answer } : answer;
+    const read = this.state.beginRead();
+    try {
+      const outcome = getManyQuery(read.kv, keys, this.inline);
+      if (!('overBudget' in outcome)) return outcome;
+      this.pooled++;
+      const task: WorkerTask<readonly Uint8Array[]> = { generation: read.generation, query: keys };
+      const answer = fromWorker((await this.pool.run(task, { name: 'getMany' })) as WorkerAnswer);
+      return answer instanceof Uint8Array ? { json: answer } : answer;
+    } finally {
+      read.end();
+    }
   }
 
   async close(): Promise<void> {
     // Workers close their handles as their threads end; the node closes its own afterwards.
     await this.pool.destroy();
+  }
+}
+
+async function withRead<T>(state: { beginRead(): StateRead }, run: (kv: ByteSublevel) => Promise<T>): Promise<T> {
+  const read = state.beginRead();
+  try {
+    return await run(read.kv);
+  } finally {
+    read.end();
   }
 }
 

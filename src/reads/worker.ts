@@ -3,8 +3,8 @@
 // No top-level await: under tsx the worker is loaded as CommonJS (see read-pool.ts).
 // piscina's workerData is ours; node:worker_threads' is piscina's own bookkeeping.
 import { move, workerData } from 'piscina';
-import { openDatabase, type Database } from '../storage/database.js';
-import { getManyQuery, scanQuery, type QueryOutcome, type ScanQuery } from './queries.js';
+import { openDatabase, openKv, type ByteSublevel, type Database } from '../storage/database.js';
+import { getManyQuery, scanQuery, type QueryOutcome, type ScanQuery, type WorkerTask } from './queries.js';
 
 const { location, maxResponseBytes } = workerData as { location: string; maxResponseBytes: number };
 // The node created the database before starting the pool: never create one here.
@@ -26,14 +26,26 @@ function transfer(outcome: QueryOutcome): WorkerAnswer {
   return move(buffer as ArrayBuffer) as ArrayBuffer;
 }
 
-export async function scan(query: ScanQuery): Promise<WorkerAnswer> {
-  const db = await ready;
-  return transfer(await scanQuery(db.kv, query, bounds));
+/** The state machine's sublevel of each generation read so far (a snapshot install moves to a new one). */
+const generations = new Map<number, Promise<ByteSublevel>>();
+
+async function kvOf(generation: number): Promise<ByteSublevel> {
+  let kv = generations.get(generation);
+  if (kv === undefined) {
+    kv = ready.then((db: Database) => openKv(db.db, generation));
+    generations.set(generation, kv);
+    // Only the newest few are ever read again.
+    for (const old of generations.keys()) if (old < generation - 2) generations.delete(old);
+  }
+  return kv;
 }
 
-export async function getMany(keys: Uint8Array[]): Promise<WorkerAnswer> {
-  const db = await ready;
-  return transfer(getManyQuery(db.kv, keys, bounds));
+export async function scan(task: WorkerTask<ScanQuery>): Promise<WorkerAnswer> {
+  return transfer(await scanQuery(await kvOf(task.generation), task.query, bounds));
+}
+
+export async function getMany(task: WorkerTask<Uint8Array[]>): Promise<WorkerAnswer> {
+  return transfer(getManyQuery(await kvOf(task.generation), task.query, bounds));
 }
 
 export async function ping(): Promise<string> {

@@ -6,11 +6,17 @@
 // a fresh Packr and no state shared with the writer.
 
 import { Packr } from 'msgpackr';
-import { EntryType, type Entry, type HardState } from '../raft/types.js';
+import { EntryType, type Entry, type HardState, type SnapshotMeta } from '../raft/types.js';
 import { CorruptDataError, describeError } from './errors.js';
 
-/** The on-disk format this build writes and understands. Bump it on any incompatible change. */
-export const STORAGE_FORMAT = 1;
+/**
+ * The on-disk format this build writes and understands. Bump it on any incompatible change.
+ *  1: the log from index 1, the state machine in sublevel `kv`.
+ *  2: log compaction (meta `logstart`, `snapshot`) and state-machine generations (sm `generation`:
+ *     an installed snapshot lives in a new sublevel). A format-1 dir reads as format 2 with nothing
+ *     compacted and generation 0, and is marked format 2 on open, so older builds refuse it.
+ */
+export const STORAGE_FORMAT = 2;
 
 export interface Identity {
   readonly clusterId: string;
@@ -32,7 +38,19 @@ const utf8 = new TextEncoder();
 /** Keys of the `meta` and `sm` sublevels. */
 export const META_HARDSTATE = utf8.encode('hardstate');
 export const META_IDENTITY = utf8.encode('identity');
+/** The entry the log starts after (index, term): everything up to it was compacted away. */
+export const META_LOGSTART = utf8.encode('logstart');
+/** The latest snapshot point (index, term, voters): where the state machine was when the log was last compacted. */
+export const META_SNAPSHOT = utf8.encode('snapshot');
 export const SM_APPLIED = utf8.encode('applied');
+/** Which `kv` sublevel holds the state machine (each installed snapshot moves to a new one). */
+export const SM_GENERATION = utf8.encode('generation');
+
+/** A log position: an entry's index and term. */
+export interface LogPosition {
+  readonly index: number;
+  readonly term: number;
+}
 
 // --- log keys: 8-byte big-endian index, so LevelDB's byte order is index order ---------------------
 
@@ -89,6 +107,37 @@ export function encodeApplied(applied: AppliedState): Uint8Array {
 export function decodeApplied(bytes: Uint8Array): AppliedState {
   const r = unpackRecord(bytes, 'applied state');
   return { index: field(r, 'index', isCount, 'applied state'), term: field(r, 'term', isCount, 'applied state') };
+}
+
+export function encodeLogPosition(position: LogPosition): Uint8Array {
+  return pack({ index: position.index, term: position.term });
+}
+
+export function decodeLogPosition(bytes: Uint8Array, what: string): LogPosition {
+  const r = unpackRecord(bytes, what);
+  return { index: field(r, 'index', isCount, what), term: field(r, 'term', isCount, what) };
+}
+
+export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
+  return pack({ index: meta.index, term: meta.term, voters: [...meta.voters] });
+}
+
+export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMeta {
+  const what = 'snapshot metadata';
+  const r = unpackRecord(bytes, what);
+  return {
+    index: field(r, 'index', isCount, what),
+    term: field(r, 'term', isCount, what),
+    voters: field(r, 'voters', isStringArray, what),
+  };
+}
+
+export function encodeGeneration(generation: number): Uint8Array {
+  return pack({ generation });
+}
+
+export function decodeGeneration(bytes: Uint8Array): number {
+  return field(unpackRecord(bytes, 'state-machine generation'), 'generation', isCount, 'state-machine generation');
 }
 
 /** A log value: the entry without its index, which is the key. */
@@ -156,6 +205,10 @@ function isNonEmptyString(v: unknown): v is string {
 
 function isEntryType(v: unknown): v is EntryType {
   return v === EntryType.Normal || v === EntryType.ConfChange;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0);
 }
 
 function isBytes(v: unknown): v is Uint8Array {

@@ -5,8 +5,20 @@
 
 import { ClassicLevel, type BatchOperation } from 'classic-level';
 
-/** Sublevel names: `meta` (hard state, identity), `log` (Raft log), `kv` (state machine), `sm` (applied). */
-export const SUBLEVEL_NAMES = { meta: 'meta', log: 'log', kv: 'kv', sm: 'sm' } as const;
+/**
+ * Sublevel names: `meta` (hard state, identity, log start, snapshot point), `log` (Raft log), `sm`
+ * (applied index, generation) and the state machine's `kv` sublevel of each generation (kvName).
+ */
+export const SUBLEVEL_NAMES = { meta: 'meta', log: 'log', sm: 'sm' } as const;
+
+/**
+ * The sublevel holding the state machine of `generation`: `kv` for 0 (format 1 dirs), `kv1`,
+ * `kv2`... after snapshot installs. Each install writes the new state into the next generation and
+ * switches to it in one batch, so a crash leaves the old state or the whole new one.
+ */
+export function kvName(generation: number): string {
+  return generation === 0 ? 'kv' : `kv${generation}`;
+}
 
 export const DATABASE_OPTIONS = { keyEncoding: 'view', valueEncoding: 'view', multithreading: true } as const;
 
@@ -17,7 +29,6 @@ export interface Database {
   readonly db: ByteLevel;
   readonly meta: ByteSublevel;
   readonly log: ByteSublevel;
-  readonly kv: ByteSublevel;
   readonly sm: ByteSublevel;
 }
 
@@ -34,15 +45,21 @@ export async function openDatabase(location: string, options: { createIfMissing?
       db,
       meta: byteSublevel(db, SUBLEVEL_NAMES.meta),
       log: byteSublevel(db, SUBLEVEL_NAMES.log),
-      kv: byteSublevel(db, SUBLEVEL_NAMES.kv),
       sm: byteSublevel(db, SUBLEVEL_NAMES.sm),
     };
-    await Promise.all([handles.meta.open(), handles.log.open(), handles.kv.open(), handles.sm.open()]);
+    await Promise.all([handles.meta.open(), handles.log.open(), handles.sm.open()]);
     return handles;
   } catch (error) {
     await db.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The (opened) state-machine sublevel of `generation`. */
+export async function openKv(db: ByteLevel, generation: number): Promise<ByteSublevel> {
+  const kv = byteSublevel(db, kvName(generation));
+  await kv.open();
+  return kv;
 }
 
 function byteSublevel(db: ByteLevel, name: string) {

@@ -13,7 +13,19 @@
 import { assert } from '../raft/assert.js';
 import { entryBytes, type Storage } from '../raft/storage.js';
 import { NONE, type Entry, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
-import { META_HARDSTATE, decodeLogValue, encodeHardState, encodeLogValue, indexOfLogKey, logKey } from './codec.js';
+import {
+  META_HARDSTATE,
+  META_LOGSTART,
+  META_SNAPSHOT,
+  decodeLogValue,
+  encodeHardState,
+  encodeLogPosition,
+  encodeLogValue,
+  encodeSnapshotMeta,
+  indexOfLogKey,
+  logKey,
+  type LogPosition,
+} from './codec.js';
 import { delOp, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError } from './errors.js';
 import { LogReadAhead } from './read-ahead.js';
@@ -21,7 +33,7 @@ import type { StoreHealth } from './store-health.js';
 import type { TailCache } from './tail-cache.js';
 import type { TermIndex } from './term-index.js';
 
-/** No log compaction yet: the log always starts at index 1, after the empty snapshot (0, 0). */
+/** A log that was never compacted starts at index 1, after the empty snapshot (0, 0). */
 export const FIRST_INDEX = 1;
 /**
  * Log entries decoded per iterator step while loading entries for a follower in the background:
@@ -38,9 +50,11 @@ export interface LoadListener {
 export interface LogStoreOptions {
   readonly handles: Database;
   readonly health: StoreHealth;
-  /** The cluster's voters, reported in `snapshotMeta()` (the log starts at 1: no snapshot yet). */
+  /** The cluster's voters, reported in `snapshotMeta()`. */
   readonly voters: readonly NodeId[];
   readonly hardState: HardState;
+  /** The latest snapshot point recorded (index 0: none). */
+  readonly snapshot: SnapshotMeta;
   readonly terms: TermIndex;
   readonly cache: TailCache;
   /** Bytes of one segment of older entries loaded ahead for a follower far behind. */
@@ -55,6 +69,9 @@ export class LogStore implements Storage {
   private readonly terms: TermIndex;
   private readonly cache: TailCache;
   private readonly readAhead: LogReadAhead;
+  private snapshot: SnapshotMeta;
+  /** Deletions of compacted entries running in the background, one at a time. */
+  private clearing: Promise<void> = Promise.resolve();
   private loadListener: LoadListener | null = null;
   /** Bumped whenever a persist replaces stored entries: background reads begun before are stale. */
   private truncations = 0;
@@ -68,6 +85,7 @@ export class LogStore implements Storage {
     this.hardState = options.hardState;
     this.terms = options.terms;
     this.cache = options.cache;
+    this.snapshot = options.snapshot;
     this.readAhead = new LogReadAhead({
       load: (lo, hi, maxBytes) => this.loadLogRange(lo, hi, maxBytes),
       onLoaded: () => this.loadListener?.loaded(),
@@ -85,7 +103,7 @@ export class LogStore implements Storage {
   }
 
   firstIndex(): number {
-    return FIRST_INDEX;
+    return this.terms.baseIndex + 1;
   }
 
   lastIndex(): number {
@@ -93,18 +111,17 @@ export class LogStore implements Storage {
   }
 
   term(index: number): number {
-    if (index === FIRST_INDEX - 1) return 0; // the empty snapshot the log starts after
     assert(
-      index >= FIRST_INDEX && index <= this.lastIndex(),
-      () => `NodeStorage.term(${index}) outside [${FIRST_INDEX - 1}, ${this.lastIndex()}]`,
+      index >= this.firstIndex() - 1 && index <= this.lastIndex(),
+      () => `NodeStorage.term(${index}) outside [${this.firstIndex() - 1}, ${this.lastIndex()}]`,
     );
     return this.terms.termAt(index);
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     assert(
-      lo >= FIRST_INDEX && hi <= this.lastIndex() + 1 && lo <= hi,
-      () => `NodeStorage.entries(${lo}, ${hi}) outside [${FIRST_INDEX}, ${this.lastIndex() + 1})`,
+      lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi,
+      () => `NodeStorage.entries(${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`,
     );
     const out: Entry[] = [];
     let total = 0;
@@ -133,8 +150,15 @@ export class LogStore implements Storage {
     this.loadListener = listener;
   }
 
+  /** The entry the log starts after: (firstIndex - 1, its term). */
   snapshotMeta(): SnapshotMeta {
-    return { index: FIRST_INDEX - 1, term: 0, voters: this.voters };
+    const index = this.terms.baseIndex;
+    return { index, term: this.terms.termAt(index), voters: this.voters };
+  }
+
+  /** The latest snapshot point recorded: where the state machine was at the last compaction or install. */
+  latestSnapshot(): SnapshotMeta {
+    return this.snapshot;
   }
 
   /** The term of a stored entry (the caller knows it is within the log). */
@@ -147,22 +171,118 @@ export class LogStore implements Storage {
   }
 
   // ===========================================================================================
+  // Compaction and snapshot installs
+
+  /**
+   * Adds to `ops` the record of a snapshot point and of the log now starting after `compactIndex`
+   * (<= snapshot.index; both within the log). The entries up to it are deleted in the background
+   * once this is durable (`rememberCompacted`): until then, and after a crash, they are ignored.
+   */
+  addCompactOperations(snapshot: SnapshotMeta, compactIndex: number, ops: ByteBatchOperation[]): LogPosition {
+    assert(
+      compactIndex >= this.firstIndex() - 1 && compactIndex <= snapshot.index && snapshot.index <= this.lastIndex(),
+      () => `compact: ${compactIndex} / snapshot ${snapshot.index} outside the log [${this.firstIndex() - 1}, ${this.lastIndex()}]`,
+    );
+    const start = { index: compactIndex, term: this.terms.termAt(compactIndex) };
+    ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
+    ops.push(putOp(this.handles.meta, META_LOGSTART, encodeLogPosition(start)));
+    return start;
+  }
+
+  rememberCompacted(snapshot: SnapshotMeta, start: LogPosition): void {
+    this.snapshot = snapshot;
+    if (start.index <= this.terms.baseIndex) return;
+    this.terms.compactTo(start.index);
+    this.cache.dropThrough(start.index);
+    this.readAhead.truncateBelow(start.index + 1);
+    this.deleteThrough(start.index);
+  }
+
+  /**
+   * Adds to `ops` what installing `snapshot` does to the log: it starts after the snapshot now, and
+   * every stored entry after it goes in the same batch (a conflicting suffix); the ones up to it are
+   * deleted in the background once this is durable (`rememberInstalled`).
+   */
+  addInstallOperations(snapshot: SnapshotMeta, ops: ByteBatchOperation[]): void {
+    ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
+    ops.push(putOp(this.handles.meta, META_LOGSTART, encodeLogPosition({ index: snapshot.index, term: snapshot.term })));
+    for (let index = Math.max(snapshot.index + 1, this.firstIndex()); index <= this.lastIndex(); index++) {
+      ops.push(delOp(this.handles.log, logKey(index)));
+    }
+  }
+
+  rememberInstalled(snapshot: SnapshotMeta): void {
+    const previousLast = this.terms.lastIndex;
+    this.snapshot = snapshot;
+    this.truncations++;
+    this.terms.resetTo(snapshot.index, snapshot.term);
+    this.cache.clear();
+    this.readAhead.clear();
+    this.deleteThrough(Math.min(previousLast, snapshot.index));
+  }
+
+  /** A background job of the store failed: the driver must stop (the store is in an unknown state). */
+  reportBackgroundFailure(error: Error): void {
+    this.loadListener?.failed(error);
+  }
+
+  /** Deletes entries up to the log start that a crash left behind (they are never read). */
+  deleteCompactedLeftovers(): void {
+    if (this.terms.baseIndex > 0) this.deleteThrough(this.terms.baseIndex);
+  }
+
+  /** LevelDB's estimate of the bytes the log takes on disk. */
+  async approximateBytes(): Promise<number> {
+    const log = this.handles.log;
+    return this.handles.db.approximateSize(log.prefixKey(logKey(0), 'view'), log.prefixKey(logKey(2 ** 53 - 1), 'view'));
+  }
+
+  /** Background work still running (a closing store waits for it). */
+  settle(): Promise<void> {
+    return this.clearing;
+  }
+
+  /**
+   * Deletes stored entries up to `index` off the loop (one LevelDB range delete), then compacts
+   * that key range so the disk space is actually given back. Entries at or below the log start are
+   * never read again, so a crash before this finishes leaves only garbage that the next open clears.
+   */
+  private deleteThrough(index: number): void {
+    if (index < FIRST_INDEX) return;
+    this.clearing = this.clearing
+      .then(async () => {
+        if (!this.health.usable) return;
+        await this.handles.log.clear({ lte: logKey(index) });
+        if (!this.health.usable) return;
+        await this.handles.db.compactRange(this.handles.log.prefixKey(logKey(0), 'view'), this.handles.log.prefixKey(logKey(index), 'view'));
+      })
+      .catch((error: unknown) => this.loadListener?.failed(this.health.fail(`deleting compacted log entries up to ${index}`, error)));
+  }
+
+  // ===========================================================================================
   // Writing: NodeStorage puts these operations in its batch, then calls rememberPersisted
 
-  /** What the driver hands to writeReady must keep the invariants of the log and the hard state. */
-  assertPersistContract(hardState: HardState | null, entries: readonly Entry[]): void {
+  /**
+   * What the driver hands to writeReady must keep the invariants of the log and the hard state. With
+   * a snapshot to install, the entries (if any) follow it and the commit may jump to it.
+   */
+  assertPersistContract(hardState: HardState | null, entries: readonly Entry[], snapshot: SnapshotMeta | null = null): void {
     const first = entries[0];
-    let newLast = this.lastIndex();
+    const base = snapshot === null ? { last: this.lastIndex(), commit: this.hardState.commit } : { last: snapshot.index, commit: snapshot.index };
+    if (snapshot !== null) {
+      assert(snapshot.index > this.hardState.commit, () => `install: snapshot ${snapshot.index} is not beyond commit ${this.hardState.commit}`);
+    }
+    let newLast = base.last;
     if (first !== undefined) {
       assert(
-        first.index >= FIRST_INDEX && first.index <= this.lastIndex() + 1,
-        () => `persist: entry ${first.index} leaves a gap after the last stored entry ${this.lastIndex()}`,
+        first.index >= this.firstIndex() && first.index <= base.last + 1,
+        () => `persist: entry ${first.index} leaves a gap after the last stored entry ${base.last}`,
       );
       assert(
-        first.index > this.hardState.commit,
-        () => `persist: entry ${first.index} would overwrite committed entry (commit ${this.hardState.commit})`,
+        first.index > base.commit,
+        () => `persist: entry ${first.index} would overwrite committed entry (commit ${base.commit})`,
       );
-      let prevTerm = this.term(first.index - 1);
+      let prevTerm = snapshot !== null && first.index === snapshot.index + 1 ? snapshot.term : this.term(first.index - 1);
       let prevIndex = first.index - 1;
       for (const entry of entries) {
         assert(entry.index === prevIndex + 1, () => `persist: entry ${entry.index} does not follow ${prevIndex}`);
@@ -182,6 +302,9 @@ export class LogStore implements Storage {
         () => `persist: vote changes from ${old.vote} to ${hardState.vote} within term ${old.term}`,
       );
       assert(hardState.commit >= old.commit, () => `persist: commit ${hardState.commit} < durable commit ${old.commit}`);
+      if (snapshot !== null) {
+        assert(hardState.commit >= snapshot.index, () => `install: commit ${hardState.commit} below the snapshot ${snapshot.index}`);
+      }
       assert(hardState.commit <= newLast, () => `persist: commit ${hardState.commit} beyond the last entry ${newLast}`);
     }
   }
@@ -196,7 +319,7 @@ export class LogStore implements Storage {
    * entries[0].index on, so the stale suffix after the last new one is deleted in the same batch.
    * Returns the bytes written.
    */
-  addPersistOperations(hardState: HardState | null, entries: readonly Entry[], ops: ByteBatchOperation[]): number {
+  addPersistOperations(hardState: HardState | null, entries: readonly Entry[], ops: ByteBatchOperation[], baseLast?: number): number {
     let bytes = 0;
     const put = (sublevel: ByteSublevel, key: Uint8Array, value: Uint8Array): void => {
       ops.push(putOp(sublevel, key, value));
@@ -204,8 +327,8 @@ export class LogStore implements Storage {
     };
     if (hardState !== null) put(this.handles.meta, META_HARDSTATE, encodeHardState(hardState));
     for (const entry of entries) put(this.handles.log, logKey(entry.index), encodeLogValue(entry));
-    const newLast = entries[entries.length - 1]?.index ?? this.lastIndex();
-    for (let index = newLast + 1; index <= this.lastIndex(); index++) ops.push(delOp(this.handles.log, logKey(index)));
+    const newLast = entries[entries.length - 1]?.index ?? baseLast ?? this.lastIndex();
+    for (let index = Math.max(newLast + 1, this.firstIndex()); index <= this.lastIndex(); index++) ops.push(delOp(this.handles.log, logKey(index)));
     return bytes;
   }
 

@@ -12,15 +12,16 @@ import type { Logger } from 'pino';
 import { assert } from '../raft/assert.js';
 import type { Storage } from '../raft/storage.js';
 import type { Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
-import type { ByteBatchOperation, ByteSublevel, Database } from './database.js';
-import { StorageRefusedError } from './errors.js';
+import { SM_APPLIED, SM_GENERATION, decodeApplied, decodeGeneration } from './codec.js';
+import { openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
+import { CorruptDataError, StorageRefusedError } from './errors.js';
 import { LogStore, type LoadListener } from './log-store.js';
 import { openDataDir } from './open-data-dir.js';
-import { KvStateMachine, type ApplyOutcome } from './state-machine.js';
+import { KvStateMachine, type ApplyOutcome, type StateRead } from './state-machine.js';
 import type { ScanOptions, ScanPage } from './kv-scan.js';
 import { StoreHealth } from './store-health.js';
 
-export type { ApplyOutcome } from './state-machine.js';
+export type { ApplyOutcome, StateRead } from './state-machine.js';
 export type { LoadListener } from './log-store.js';
 
 export interface NodeStorageOptions {
@@ -44,6 +45,26 @@ export interface NodeStorageStats {
   readonly termRuns: number;
 }
 
+/** A received snapshot being written into the staging generation (one at a time). */
+export interface SnapshotStaging {
+  readonly generation: number;
+  /** Writes key-value pairs of the snapshot's state, synced (a power loss must not lose any of it). */
+  write(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): Promise<void>;
+  /** Everything is written: the core may now be told of `meta`, and writeReady install it. */
+  complete(meta: SnapshotMeta): void;
+  /** Given up (a newer transfer, an error): the staged data is cleared. */
+  abort(): void;
+}
+
+/** A consistent view of the state machine to send as a snapshot: its point and its pairs. */
+export interface SnapshotSource {
+  readonly index: number;
+  readonly term: number;
+  /** The next pairs, about `maxBytes` of them; null at the end. */
+  next(maxBytes: number): Promise<(readonly [Uint8Array, Uint8Array])[] | null>;
+  close(): Promise<void>;
+}
+
 const DEFAULT_CACHE_BYTES = 8 << 20;
 /**
  * Locations a NodeStorage of this thread has open. `multithreading: true` lets LevelDB share one
@@ -61,6 +82,10 @@ export class NodeStorage implements Storage {
   private readonly stateMachine: KvStateMachine;
   private readonly onPersist: ((ms: number, entries: number, bytes: number) => void) | undefined;
   private closed = false;
+  /** The received snapshot that is completely staged and may be installed. */
+  private staged: { generation: number; kv: ByteSublevel; meta: SnapshotMeta } | null = null;
+  /** The staging in progress, if any (a new one aborts it). */
+  private staging: { generation: number; aborted: boolean } | null = null;
 
   private constructor(location: string, handles: Database, log: LogStore, stateMachine: KvStateMachine, health: StoreHealth, options: NodeStorageOptions) {
     this.location = location;
@@ -94,11 +119,18 @@ export class NodeStorage implements Storage {
         health,
         voters: options.voters,
         hardState: loaded.hardState,
+        snapshot: loaded.snapshot,
         terms: loaded.terms,
         cache: loaded.cache,
         ...(options.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes }),
       });
-      storage = new NodeStorage(location, handles, log, new KvStateMachine(handles, loaded.applied), health, options);
+      // Background failures (clearing a retired generation) reach the driver like a failed read-ahead.
+      const stateMachine = await KvStateMachine.open(handles, loaded.applied, loaded.generation, (error) =>
+        log.reportBackgroundFailure(health.fail('clearing an old state-machine generation', error)),
+      );
+      storage = new NodeStorage(location, handles, log, stateMachine, health, options);
+      // Entries up to the log start that a crash left behind.
+      log.deleteCompactedLeftovers();
     } catch (error) {
       openLocations.delete(location);
       throw error;
@@ -184,9 +216,11 @@ export class NodeStorage implements Storage {
     hardState: HardState | null,
     entries: readonly Entry[],
     committed: readonly Entry[],
+    snapshot: SnapshotMeta | null = null,
   ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
     this.health.assertUsable('writeReady');
     assert(!this.log.writing, 'writeReady() called while another write is in flight');
+    if (snapshot !== null) return this.installSnapshot(snapshot, hardState, entries, committed);
     this.log.assertPersistContract(hardState, entries);
     const firstNew = entries[0]?.index ?? Infinity;
     const lastAfter = entries[entries.length - 1]?.index ?? this.log.lastIndex();
@@ -216,6 +250,167 @@ export class NodeStorage implements Storage {
     return { synced: mustSync, outcomes };
   }
 
+  /**
+   * A Ready that installs a snapshot (a follower's): one synced batch switches the state machine to
+   * the staged generation, moves the log to start after the snapshot (dropping a conflicting suffix),
+   * and writes the hard state and any entries that follow the snapshot.
+   */
+  private async installSnapshot(
+    snapshot: SnapshotMeta,
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    committed: readonly Entry[],
+  ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
+    const staged = this.staged;
+    assert(
+      staged !== null && staged.meta.index === snapshot.index && staged.meta.term === snapshot.term,
+      () => `install: snapshot ${snapshot.index}/${snapshot.term} is not the staged one (${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`})`,
+    );
+    assert(committed.length === 0, 'install: committed entries come after the snapshot, never with it');
+    this.log.assertPersistContract(hardState, entries, snapshot);
+    const ops: ByteBatchOperation[] = [];
+    const applied = { index: snapshot.index, term: snapshot.term };
+    this.log.addInstallOperations(snapshot, ops);
+    this.stateMachine.addInstallOperations(staged.generation, applied, ops);
+    const bytes = this.log.addPersistOperations(hardState, entries, ops, snapshot.index);
+    this.log.writing = true;
+    const started = performance.now();
+    try {
+      await this.handles.db.batch(ops, { sync: true });
+    } catch (error) {
+      throw this.health.fail(`installing snapshot ${snapshot.index}/${snapshot.term}`, error);
+    } finally {
+      this.log.writing = false;
+    }
+    this.staged = null;
+    this.log.rememberInstalled(snapshot);
+    this.log.rememberPersisted(hardState, entries);
+    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied);
+    this.onPersist?.(performance.now() - started, entries.length, bytes);
+    return { synced: true, outcomes: [] };
+  }
+
+  /**
+   * Records a snapshot point at the applied index and compacts the log to start after
+   * `compactIndex` (at most the applied index). The state machine at the applied index IS the
+   * snapshot: nothing is copied. Entries up to `compactIndex` are deleted in the background.
+   */
+  async compact(compactIndex: number, voters: readonly NodeId[]): Promise<void> {
+    this.health.assertUsable('compact');
+    const applied = this.stateMachine.applied;
+    assert(compactIndex <= applied.index, () => `compact: ${compactIndex} is beyond the applied index ${applied.index}`);
+    const snapshot: SnapshotMeta = { index: applied.index, term: applied.term, voters };
+    const ops: ByteBatchOperation[] = [];
+    const start = this.log.addCompactOperations(snapshot, Math.max(compactIndex, this.log.firstIndex() - 1), ops);
+    try {
+      await this.handles.db.batch(ops, { sync: true });
+    } catch (error) {
+      throw this.health.fail(`compacting the log to ${compactIndex}`, error);
+    }
+    this.log.rememberCompacted(snapshot, start);
+  }
+
+  /** The latest snapshot point (compaction or install); index 0 when none. */
+  latestSnapshot(): SnapshotMeta {
+    return this.log.latestSnapshot();
+  }
+
+  /** Approximate bytes the retained log takes on disk (LevelDB's estimate). */
+  async logDiskBytes(): Promise<number> {
+    return this.log.approximateBytes();
+  }
+
+  /**
+   * Starts staging a received snapshot in the state machine's next generation (aborting a staging
+   * still in progress). The caller writes every pair, then `complete`s it with the snapshot's meta.
+   */
+  async beginStaging(): Promise<SnapshotStaging> {
+    this.health.assertUsable('beginStaging');
+    if (this.staging !== null) this.staging.aborted = true;
+    this.staged = null;
+    const { generation, kv } = await this.stateMachine.openStaging();
+    const token = { generation, aborted: false };
+    this.staging = token;
+    const live = (): boolean => !token.aborted && this.staging === token && this.health.usable;
+    return {
+      generation,
+      write: async (pairs) => {
+        if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
+        try {
+          await this.handles.db.batch(pairs.map(([key, value]) => putOp(kv, key, value)), { sync: true });
+        } catch (error) {
+          throw this.health.fail('writing a received snapshot', error);
+        }
+      },
+      complete: (meta) => {
+        if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
+        this.staging = null;
+        this.staged = { generation, kv, meta };
+      },
+      abort: () => {
+        if (this.staging === token) this.staging = null;
+        token.aborted = true;
+        if (this.staged?.generation === generation) this.staged = null;
+        this.stateMachine.clearGeneration(generation);
+      },
+    };
+  }
+
+  /** A staged snapshot the core did not install (stale, or its log already had it): drop it. */
+  discardStaged(meta: SnapshotMeta): void {
+    if (this.staged === null || this.staged.meta.index !== meta.index || this.staged.meta.term !== meta.term) return;
+    const { generation } = this.staged;
+    this.staged = null;
+    this.stateMachine.clearGeneration(generation);
+  }
+
+  /**
+   * A consistent view of the state machine to send as a snapshot: an explicit LevelDB snapshot, from
+   * which the applied index, the generation and the pairs are all read, so they agree exactly.
+   */
+  async openSnapshotSource(): Promise<SnapshotSource> {
+    this.health.assertUsable('openSnapshotSource');
+    const snapshot = this.handles.db.snapshot();
+    try {
+      const appliedBytes = await this.handles.sm.get(SM_APPLIED, { snapshot });
+      const generationBytes = await this.handles.sm.get(SM_GENERATION, { snapshot });
+      const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
+      const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
+      const kv = await openKv(this.handles.db, generation);
+      const iterator = kv.iterator({ snapshot });
+      let done = false;
+      return {
+        index: applied.index,
+        term: applied.term,
+        next: async (maxBytes) => {
+          if (done) return null;
+          const out: [Uint8Array, Uint8Array][] = [];
+          let bytes = 0;
+          while (bytes < maxBytes) {
+            const chunk = await iterator.nextv(256);
+            if (chunk.length === 0) {
+              done = true;
+              break;
+            }
+            for (const [key, value] of chunk) {
+              out.push([key, value]);
+              bytes += key.length + value.length;
+            }
+          }
+          return out.length === 0 && done ? null : out;
+        },
+        close: async () => {
+          await iterator.close().catch(() => undefined);
+          await snapshot.close().catch(() => undefined);
+        },
+      };
+    } catch (error) {
+      await snapshot.close().catch(() => undefined);
+      if (error instanceof CorruptDataError) throw error;
+      throw this.health.fail('opening a snapshot of the state machine', error);
+    }
+  }
+
   /** Hard state and entries only (writeReady without committed entries). */
   async persist(hardState: HardState | null, entries: readonly Entry[]): Promise<{ synced: boolean }> {
     const { synced } = await this.writeReady(hardState, entries, []);
@@ -239,9 +434,14 @@ export class NodeStorage implements Storage {
     return this.stateMachine.applied;
   }
 
-  /** The state machine's sublevel, for read queries on the main thread. */
+  /** The state machine's current sublevel, for point reads on the main thread. */
   get kv(): ByteSublevel {
     return this.stateMachine.kv;
+  }
+
+  /** Starts a read of the applied state that may outlive a snapshot install (scans, the read pool). */
+  beginRead(): StateRead {
+    return this.stateMachine.beginRead();
   }
 
   /** The value of `key` in the applied state, or undefined. */
@@ -262,6 +462,7 @@ export class NodeStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.health.markClosed();
+    await Promise.all([this.log.settle(), this.stateMachine.settle()]).catch(() => undefined);
     try {
       await this.handles.db.close();
     } finally {

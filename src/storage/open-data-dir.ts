@@ -4,19 +4,27 @@
 // starts silently on damaged or foreign state.
 
 import type { Logger } from 'pino';
-import { EMPTY_HARD_STATE, type HardState, type NodeId } from '../raft/types.js';
+import { EMPTY_HARD_STATE, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
 import {
   META_HARDSTATE,
   META_IDENTITY,
+  META_LOGSTART,
+  META_SNAPSHOT,
   SM_APPLIED,
+  SM_GENERATION,
   STORAGE_FORMAT,
   decodeApplied,
+  decodeGeneration,
   decodeHardState,
   decodeIdentity,
+  decodeLogPosition,
   decodeLogValue,
+  decodeSnapshotMeta,
   encodeIdentity,
   indexOfLogKey,
+  logKey,
   type AppliedState,
+  type LogPosition,
 } from './codec.js';
 import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
 import { openDatabase, putOp, type ByteSublevel, type Database } from './database.js';
@@ -31,6 +39,7 @@ const LOAD_CHUNK = 1024;
 export interface OpenOptions {
   readonly clusterId: string;
   readonly nodeId: NodeId;
+  readonly voters: readonly NodeId[];
   readonly cacheBytes: number;
   readonly logger?: Logger;
 }
@@ -39,6 +48,12 @@ export interface OpenOptions {
 export interface LoadedState {
   readonly hardState: HardState;
   readonly applied: AppliedState;
+  /** The entry the log starts after ((0, 0) for a log never compacted). */
+  readonly logStart: LogPosition;
+  /** The latest snapshot point recorded (index 0: none). */
+  readonly snapshot: SnapshotMeta;
+  /** The state machine's generation (database.ts kvName). */
+  readonly generation: number;
   readonly terms: TermIndex;
   readonly cache: TailCache;
 }
@@ -57,7 +72,7 @@ export async function openDataDir(location: string, options: OpenOptions): Promi
   }
   try {
     await checkIdentity(handles, location, options);
-    const loaded = await loadState(handles, options.cacheBytes);
+    const loaded = await loadState(handles, options);
     validateLoadedState(loaded);
     return { handles, loaded };
   } catch (error) {
@@ -102,6 +117,12 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
         `${clusterId}: point --data-dir at ${nodeId}'s directory; if ${nodeId}'s data is lost, ${restoreOwnDataAdvice(nodeId)}${otherCluster}`,
     );
   }
+  if (identity.format < STORAGE_FORMAT) {
+    // Every older format reads as this one (codec.ts says how); mark the dir, so older builds, which
+    // could not read what this one writes (a compacted log), refuse it.
+    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ ...identity, format: STORAGE_FORMAT }))], { sync: true });
+    options.logger?.info({ location, from: identity.format, to: STORAGE_FORMAT }, 'upgraded the data dir format');
+  }
 }
 
 async function holdsAnyKey(handles: Database): Promise<boolean> {
@@ -113,36 +134,43 @@ async function holdsAnyKey(handles: Database): Promise<boolean> {
   }
 }
 
-async function loadState(handles: Database, cacheBytes: number): Promise<LoadedState> {
+async function loadState(handles: Database, options: OpenOptions): Promise<LoadedState> {
   const hardStateBytes = handles.meta.getSync(META_HARDSTATE);
   const appliedBytes = handles.sm.getSync(SM_APPLIED);
+  const logStartBytes = handles.meta.getSync(META_LOGSTART);
+  const snapshotBytes = handles.meta.getSync(META_SNAPSHOT);
+  const generationBytes = handles.sm.getSync(SM_GENERATION);
   const hardState = hardStateBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(hardStateBytes);
   const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
-  const { terms, cache } = await loadLog(handles.log, cacheBytes);
+  const logStart = logStartBytes === undefined ? { index: 0, term: 0 } : decodeLogPosition(logStartBytes, 'the log start');
+  const snapshot = snapshotBytes === undefined ? { index: 0, term: 0, voters: options.voters } : decodeSnapshotMeta(snapshotBytes);
+  const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
+  const { terms, cache } = await loadLog(handles.log, logStart, options.cacheBytes);
   // Entries that were applied were committed, so the commit is at least the applied index: a
   // commit-only Ready is written without fsync and can be lost while a later apply survives (and
   // data dirs of older builds applied while the Ready recording the commit was being persisted).
   // (An applied index beyond the log is not raised into the commit: validation refuses it.)
   const commit = applied.index <= terms.lastIndex ? Math.max(hardState.commit, applied.index) : hardState.commit;
-  return { hardState: commit === hardState.commit ? hardState : { ...hardState, commit }, applied, terms, cache };
+  return { hardState: commit === hardState.commit ? hardState : { ...hardState, commit }, applied, logStart, snapshot, generation, terms, cache };
 }
 
 /**
- * Reads the whole log once: every key and value is decoded, indices must be contiguous from
- * FIRST_INDEX and terms non-decreasing. This builds the term index (which needs every entry's term
- * anyway), so the full check costs nothing extra; the last entries stay in the tail cache.
+ * Reads the retained log once (the entries after the log start; compacted ones that a crash left
+ * behind are skipped, and deleted later): every key and value is decoded, indices must be contiguous
+ * from the log start and terms non-decreasing. This builds the term index (which needs every entry's
+ * term anyway), so the full check costs nothing extra; the last entries stay in the tail cache.
  */
-async function loadLog(log: ByteSublevel, cacheBytes: number): Promise<{ terms: TermIndex; cache: TailCache }> {
-  const terms = new TermIndex(FIRST_INDEX);
+async function loadLog(log: ByteSublevel, logStart: LogPosition, cacheBytes: number): Promise<{ terms: TermIndex; cache: TailCache }> {
+  const terms = new TermIndex(logStart.index + 1, logStart.term);
   const cache = new TailCache(cacheBytes);
-  const iterator = log.iterator();
+  const iterator = log.iterator({ gt: logKey(logStart.index) });
   try {
     for (;;) {
       const chunk = await iterator.nextv(LOAD_CHUNK);
       if (chunk.length === 0) break;
       for (const [key, value] of chunk) {
         const index = indexOfLogKey(key);
-        assertNextLogIndex(index, terms.lastIndex);
+        assertNextLogIndex(index, terms.lastIndex, logStart.index);
         const entry = decodeLogValue(index, value);
         const lastTerm = terms.lastTerm ?? 0;
         if (entry.term < lastTerm) {
@@ -158,10 +186,11 @@ async function loadLog(log: ByteSublevel, cacheBytes: number): Promise<{ terms: 
   return { terms, cache };
 }
 
-function assertNextLogIndex(index: number, lastIndex: number): void {
+function assertNextLogIndex(index: number, lastIndex: number, startIndex: number): void {
   if (index === lastIndex + 1) return;
-  if (lastIndex < FIRST_INDEX) {
-    throw new CorruptDataError(`the log starts at entry ${index}, but there is no snapshot: entries ${FIRST_INDEX}..${index - 1} are missing`);
+  if (lastIndex === startIndex) {
+    const what = startIndex === 0 ? 'there is no snapshot' : `the log start (the snapshot point) is ${startIndex}`;
+    throw new CorruptDataError(`the log starts at entry ${index}, but ${what}: entries ${startIndex + 1}..${index - 1} are missing`);
   }
   throw new CorruptDataError(`log entries ${lastIndex + 1}..${index - 1} are missing (the log jumps from ${lastIndex} to ${index})`);
 }
@@ -179,6 +208,11 @@ function validateLoadedState(state: LoadedState): void {
   }
   if (applied.index > lastIndex) {
     throw new CorruptDataError(`the state machine applied entry ${applied.index}, but the log ends at entry ${lastIndex}`);
+  }
+  if (applied.index < terms.baseIndex) {
+    throw new CorruptDataError(
+      `the state machine applied entry ${applied.index}, but the log was compacted up to entry ${terms.baseIndex}: the entries in between are lost`,
+    );
   }
   if (applied.index >= FIRST_INDEX && terms.termAt(applied.index) !== applied.term) {
     throw new CorruptDataError(

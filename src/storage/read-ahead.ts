@@ -102,6 +102,11 @@ export class LogReadAhead {
     this.segments = kept;
   }
 
+  /** The log was compacted: entries below `index` are gone. */
+  truncateBelow(index: number): void {
+    this.segments = this.segments.filter((s) => s.first + s.entries.length > index);
+  }
+
   clear(): void {
     for (const load of this.loads) load.valid = false;
     this.segments = [];

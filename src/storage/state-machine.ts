@@ -1,16 +1,24 @@
 // The key-value state machine of one node: what applying a committed entry does (the command
-// format is this module's: the API encodes client writes with it), the applied index, and reads of
-// the applied state. NodeStorage writes the apply operations in the same LevelDB batch as the Ready's
-// log entries; this class prepares them and, once the batch is durable, moves the applied index.
+// format is this module's: the API encodes client writes with it), the applied index, reads of the
+// applied state, and the generations a snapshot install moves between.
 //
-// Invariant: the stored applied index and the key changes of every entry up to it are written in
-// one synced batch, so the state on disk is always exactly the state at the applied index.
+// NodeStorage writes the apply operations in the same LevelDB batch as the Ready's log entries;
+// this class prepares them and, once the batch is durable, moves the applied index.
+//
+// Generations: the state lives in the `kv` sublevel of the current generation (database.ts
+// kvName). A snapshot received from the leader is staged in the next generation, and installing it
+// switches `generation` and `applied` in one synced batch: a crash at any moment leaves either the
+// old state or the complete new one. The old generation is cleared once no read still uses it.
+//
+// Invariant: the stored applied index, the generation and the key changes of every entry up to the
+// applied index are written in synced batches, so the state on disk is always exactly the state at
+// the applied index.
 
 import { assert } from '../raft/assert.js';
 import { EntryType, type Entry } from '../raft/types.js';
-import { SM_APPLIED, encodeApplied, plainBytes, type AppliedState } from './codec.js';
+import { SM_APPLIED, SM_GENERATION, encodeApplied, encodeGeneration, plainBytes, type AppliedState } from './codec.js';
 import { decodeCommand, type Command } from './command.js';
-import { delOp, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
+import { delOp, openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, describeError } from './errors.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
 
@@ -23,13 +31,45 @@ export interface ApplyOutcome {
   readonly op: 'put' | 'delete' | 'noop';
 }
 
+/** A read of the applied state that may outlive a snapshot install: its generation stays until `end`. */
+export interface StateRead {
+  readonly generation: number;
+  readonly kv: ByteSublevel;
+  end(): void;
+}
+
 export class KvStateMachine {
   private readonly handles: Database;
   private appliedState: AppliedState;
+  private generation: number;
+  private current: ByteSublevel;
+  /** Reads in progress per generation; an old generation is cleared only once it has none. */
+  private readonly readers = new Map<number, number>();
+  /** Old generations waiting for their last reader before they are cleared. */
+  private readonly retired = new Set<number>();
+  /** Clears running, per generation: staging into a generation waits for its clear. */
+  private readonly clears = new Map<number, Promise<void>>();
+  private readonly onBackgroundError: (error: unknown) => void;
 
-  constructor(handles: Database, applied: AppliedState) {
+  private constructor(handles: Database, applied: AppliedState, generation: number, kv: ByteSublevel, onBackgroundError: (error: unknown) => void) {
     this.handles = handles;
     this.appliedState = applied;
+    this.generation = generation;
+    this.current = kv;
+    this.onBackgroundError = onBackgroundError;
+  }
+
+  static async open(
+    handles: Database,
+    applied: AppliedState,
+    generation: number,
+    onBackgroundError: (error: unknown) => void,
+  ): Promise<KvStateMachine> {
+    const sm = new KvStateMachine(handles, applied, generation, await openKv(handles.db, generation), onBackgroundError);
+    // A crash can leave a staged snapshot (the next generation) or a half-cleared old one behind.
+    sm.clearGeneration(generation + 1);
+    if (generation > 0) sm.clearGeneration(generation - 1);
+    return sm;
   }
 
   /** The last applied entry ({0, 0} when none): the core's `applied` at start-up. */
@@ -37,9 +77,32 @@ export class KvStateMachine {
     return { index: this.appliedState.index, term: this.appliedState.term };
   }
 
-  /** The state machine's sublevel, for read queries on the main thread. */
+  /** The current generation's sublevel, for point reads on the main thread. */
   get kv(): ByteSublevel {
-    return this.handles.kv;
+    return this.current;
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /** Starts a read that may run while a snapshot is installed: the generation it reads stays until end(). */
+  beginRead(): StateRead {
+    const generation = this.generation;
+    this.readers.set(generation, (this.readers.get(generation) ?? 0) + 1);
+    let ended = false;
+    return {
+      generation,
+      kv: this.current,
+      end: () => {
+        if (ended) return;
+        ended = true;
+        const left = (this.readers.get(generation) ?? 1) - 1;
+        if (left > 0) this.readers.set(generation, left);
+        else this.readers.delete(generation);
+        if (left <= 0 && this.retired.has(generation)) this.clearGeneration(generation);
+      },
+    };
   }
 
   /**
@@ -75,15 +138,72 @@ export class KvStateMachine {
     this.appliedState = applied;
   }
 
+  /** The generation a received snapshot is staged in. */
+  stagingGeneration(): number {
+    return this.generation + 1;
+  }
+
+  /**
+   * The staging generation's sublevel, emptied: a received snapshot is written into it. Waits for
+   * any clear of it still running (an earlier staging that was abandoned).
+   */
+  async openStaging(): Promise<{ generation: number; kv: ByteSublevel }> {
+    const generation = this.stagingGeneration();
+    await this.clears.get(generation);
+    const kv = await openKv(this.handles.db, generation);
+    await kv.clear();
+    return { generation, kv };
+  }
+
+  /** Adds the switch to `generation` (a staged snapshot at `applied`) to `ops`. */
+  addInstallOperations(generation: number, applied: AppliedState, ops: ByteBatchOperation[]): void {
+    ops.push(putOp(this.handles.sm, SM_GENERATION, encodeGeneration(generation)));
+    ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
+  }
+
+  /** The switch is durable: reads go to `kv` from now on, and the old generation goes once unread. */
+  rememberInstalled(generation: number, kv: ByteSublevel, applied: AppliedState): void {
+    const old = this.generation;
+    this.generation = generation;
+    this.current = kv;
+    this.appliedState = applied;
+    this.retired.add(old);
+    if (!this.readers.has(old)) this.clearGeneration(old);
+  }
+
+  /** Clears a generation's sublevel in the background (an abandoned staging, or a retired state). */
+  clearGeneration(generation: number): void {
+    this.retired.delete(generation);
+    const before = this.clears.get(generation) ?? Promise.resolve();
+    const done = before
+      .then(() => openKv(this.handles.db, generation))
+      .then((kv) => kv.clear())
+      .catch((error: unknown) => this.onBackgroundError(error))
+      .finally(() => {
+        if (this.clears.get(generation) === done) this.clears.delete(generation);
+      });
+    this.clears.set(generation, done);
+  }
+
+  /** Background clears still running (a closing store waits for them). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.clears.values()]);
+  }
+
   /** The value of `key` in the applied state, or undefined. */
   getSync(key: Uint8Array): Uint8Array | undefined {
-    const value = this.handles.kv.getSync(key);
+    const value = this.current.getSync(key);
     return value === undefined ? undefined : plainBytes(value);
   }
 
   /** One page of the applied state in key order; continue with `start: page.nextStart`. */
   async scan(options: ScanOptions): Promise<ScanPage> {
-    return scanKv(this.handles.kv, options);
+    const read = this.beginRead();
+    try {
+      return await scanKv(read.kv, options);
+    } finally {
+      read.end();
+    }
   }
 
   /** Adds the state-machine change of `entry` to `ops` and says what it was. */
@@ -102,8 +222,8 @@ export class KvStateMachine {
       });
     }
     if (command.op === 'barrier') return { ...base, op: 'noop' };
-    if (command.op === 'put') ops.push(putOp(this.handles.kv, command.key, command.value));
-    else ops.push(delOp(this.handles.kv, command.key));
+    if (command.op === 'put') ops.push(putOp(this.current, command.key, command.value));
+    else ops.push(delOp(this.current, command.key));
     return { ...base, op: command.op };
   }
 }

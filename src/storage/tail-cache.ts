@@ -73,6 +73,15 @@ export class TailCache {
     this.evictToBudget();
   }
 
+  /** Drops cached entries up to `index` (compacted away). */
+  dropThrough(index: number): void {
+    while (this.head < this.entries.length && (this.entries[this.head]?.index ?? Infinity) <= index) {
+      this.cachedBytes -= cachedBytesOf(this.entries[this.head]!);
+      this.head++;
+    }
+    if (this.head === this.entries.length) this.clear();
+  }
+
   clear(): void {
     this.entries = [];
     this.head = 0;

@@ -48,7 +48,7 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
     const storage = await storageWithData();
     return createReadQueries({
       location: storage.location,
-      kv: storage.kv,
+      state: storage,
       threads,
       logger,
       maxResponseBytes: CAP,
@@ -100,7 +100,7 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
         [pageBytes, count],
         [pageBytes - 1, count - 1],
       ] as const) {
-        const reads = await createReadQueries({ location: storage.location, kv: storage.kv, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
+        const reads = await createReadQueries({ location: storage.location, state: storage, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
         try {
           const body = await reads.scanJson({ prefix: bytes('v/'), limit: 100 });
           expect((decode(body) as { items: unknown[] }).items, `cap ${cap}`).toHaveLength(expected);
@@ -113,7 +113,7 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
         [manyBytes, true],
         [manyBytes - 1, false],
       ] as const) {
-        const reads = await createReadQueries({ location: storage.location, kv: storage.kv, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
+        const reads = await createReadQueries({ location: storage.location, state: storage, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
         try {
           const answer = await reads.getManyJson(keys.slice(0, count));
           expect(answer, `cap ${cap}`).toEqual(answered ? { json: expect.anything() } : { tooLarge: { keys: count, fit: count - 1 } });

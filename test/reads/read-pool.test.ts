@@ -28,8 +28,8 @@ describe('read pool', () => {
     const storage = await fixture.open(await fixture.tempDir());
     const pairs: [string, string][] = Array.from({ length: 500 }, (_, i) => [`key/${String(i).padStart(4, '0')}`, `value-${i}`]);
     await applyPuts(storage, pairs);
-    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP });
-    const inline = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 0, logger, maxResponseBytes: CAP });
+    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP });
+    const inline = await createReadQueries({ location: storage.location, state: storage, threads: 0, logger, maxResponseBytes: CAP });
     expect(queries.threads).toBe(1);
 
     const big = { prefix: bytes('key/'), limit: 300 }; // 300 items: past the inline budget, so the worker answers
@@ -49,7 +49,7 @@ describe('read pool', () => {
   it('a worker sees a write as soon as it is applied', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     // No inline budget: every query goes to the worker.
-    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP, inlineBudgetBytes: 0 });
+    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP, inlineBudgetBytes: 0 });
     for (let round = 0; round < 20; round++) {
       await applyPuts(storage, [[`fresh/${round}`, `v${round}`]]);
       const page = json(await queries.scanJson({ prefix: bytes('fresh/'), limit: 100 })) as { items: unknown[] };
@@ -67,7 +67,7 @@ describe('read pool', () => {
       ...Array.from({ length: 3 }, (_, i): [string, string] => [`big/${i}`, big]),
       ...Array.from({ length: 8 }, (_, i): [string, string] => [`small/${i}`, `v${i}`]),
     ]);
-    queries = await createReadQueries({ location: storage.location, kv: storage.kv, threads: 1, logger, maxResponseBytes: CAP });
+    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP });
     const page = json(await queries.scanJson({ prefix: bytes('big/'), limit: 3 })) as { items: { value: string }[] };
     expect(page.items.map((i) => i.value.length)).toEqual([big.length, big.length, big.length]);
     expect(queries.pooled).toBe(1);

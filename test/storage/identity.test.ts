@@ -56,7 +56,7 @@ describe('data dir identity', () => {
     await storage.close();
     await withRawSublevel(dir, 'meta', async (meta) => {
       const identity: unknown = packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0));
-      expect(identity).toEqual({ clusterId: CLUSTER, nodeId: 'n1', format: 1 });
+      expect(identity).toEqual({ clusterId: CLUSTER, nodeId: 'n1', format: 2 });
     });
     const again = await fixture.open(dir);
     expect(again.lastIndex()).toBe(0);
@@ -89,10 +89,24 @@ describe('data dir identity', () => {
   it('refuses a data dir written in a newer format', async () => {
     const dir = await populatedDir();
     await withRawSublevel(dir, 'meta', (meta) =>
-      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 2 })),
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 3 })),
     );
     const error = await refusal(fixture.open(dir));
-    expect(error.message).toMatch(/format 2, written by a newer raftkv; this build reads format 1/);
+    expect(error.message).toMatch(/format 3, written by a newer raftkv; this build reads format 2/);
+  });
+
+  it('reads a format-1 data dir (never compacted, generation 0) and marks it format 2', async () => {
+    const dir = await populatedDir();
+    await withRawSublevel(dir, 'meta', (meta) =>
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 1 })),
+    );
+    const storage = await fixture.open(dir);
+    expect(storage.firstIndex()).toBe(1);
+    expect(storage.lastIndex()).toBeGreaterThan(0);
+    await storage.close();
+    await withRawSublevel(dir, 'meta', async (meta) => {
+      expect(packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0))).toMatchObject({ format: 2 });
+    });
   });
 
   it('refuses a LevelDB database without an identity', async () => {

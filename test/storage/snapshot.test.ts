@@ -1,0 +1,192 @@
+// Log compaction, snapshot sources and snapshot installs in NodeStorage: what a follower far behind
+// receives, and what a crash at any moment leaves on disk (the old state or the complete new one).
+import { describe, expect, it } from 'vitest';
+import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
+import { encodeCommand, type NodeStorage } from '../../src/storage/index.js';
+import { bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel } from './helpers.js';
+
+const fixture = useStorageFixture();
+const VOTERS = ['n1', 'n2', 'n3'];
+
+function put(key: string, value: string): Uint8Array {
+  return encodeCommand({ op: 'put', key: bytes(key), value: bytes(value) });
+}
+
+/** Entries 1..count of term 1 putting k<i> = v<i>. */
+function puts(count: number, from = 1, term = 1): Entry[] {
+  return Array.from({ length: count }, (_, i) => entry(from + i, term, put(`k${from + i}`, `v${from + i}`)));
+}
+
+async function storageWith(count: number, options = {}): Promise<NodeStorage> {
+  const storage = await fixture.open(await fixture.tempDir(), options);
+  const log = puts(count);
+  await storage.writeReady({ term: 1, vote: 'n1', commit: count }, log, log);
+  return storage;
+}
+
+async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
+  const source = await storage.openSnapshotSource();
+  const out: [string, string][] = [];
+  try {
+    for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000)) {
+      for (const [k, v] of pairs) out.push([text(k)!, text(v)!]);
+    }
+  } finally {
+    await source.close();
+  }
+  return out;
+}
+
+/** Sends `from`'s state to `to` as the driver does: stage every pair, complete, install. */
+async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Promise<SnapshotMeta> {
+  const source = await from.openSnapshotSource();
+  const staging = await to.beginStaging();
+  try {
+    for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes)) await staging.write(pairs);
+  } finally {
+    await source.close();
+  }
+  const meta = { index: source.index, term: source.term, voters: VOTERS };
+  staging.complete(meta);
+  return meta;
+}
+
+describe('NodeStorage: compaction', () => {
+  it('records a snapshot point and starts the log after the compaction index; a reopen reads only the retained log', async () => {
+    let storage = await storageWith(100, { cacheBytes: 500 });
+    await storage.compact(60, VOTERS);
+    expect(storage.firstIndex()).toBe(61);
+    expect(storage.term(60)).toBe(1);
+    expect(storage.snapshotMeta()).toEqual({ index: 60, term: 1, voters: VOTERS });
+    expect(storage.latestSnapshot()).toEqual({ index: 100, term: 1, voters: VOTERS });
+    expect(storage.entries(61, 101, Infinity)).toEqual(puts(40, 61));
+    storage = await fixture.reopen(storage);
+    expect(storage.firstIndex()).toBe(61);
+    expect(storage.lastIndex()).toBe(100);
+    expect(storage.latestSnapshot().index).toBe(100);
+    expect(storage.applied).toEqual({ index: 100, term: 1 });
+    expect(text(storage.getSync(bytes('k7')))).toBe('v7');
+    const dir = storage.location;
+    await storage.close();
+    await withRawSublevel(dir, 'log', async (log) => {
+      expect(log.getSync(rawLogKey(60))).toBeUndefined();
+      expect(log.getSync(rawLogKey(61))).toBeDefined();
+    });
+  });
+
+  it('never compacts beyond the applied index', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const log = puts(10);
+    await storage.writeReady({ term: 1, vote: 'n1', commit: 10 }, log, log.slice(0, 5));
+    await expect(storage.compact(6, VOTERS)).rejects.toThrow(/beyond the applied index 5/);
+    await storage.compact(5, VOTERS);
+    expect(storage.firstIndex()).toBe(6);
+  });
+
+  it('entries a crash left below the log start are ignored on open and deleted', async () => {
+    const storage = await storageWith(20);
+    await storage.compact(10, VOTERS);
+    const dir = storage.location;
+    await storage.close();
+    // As if the background delete never ran.
+    await withRawSublevel(dir, 'log', async (log, db) => {
+      const { encodeLogValue } = await import('../../src/storage/codec.js');
+      await db.batch([{ type: 'put', sublevel: log, key: rawLogKey(3), value: encodeLogValue(entry(3, 1, put('k3', 'v3'))) }]);
+    });
+    const reopened = await fixture.open(dir);
+    expect(reopened.firstIndex()).toBe(11);
+    await reopened.close();
+    await withRawSublevel(dir, 'log', async (log) => expect(log.getSync(rawLogKey(3))).toBeUndefined());
+  });
+});
+
+describe('NodeStorage: snapshot transfer and install', () => {
+  it('a snapshot source is a consistent view: the applied index and the pairs agree, whatever is applied after it opened', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const log = puts(20);
+    await storage.writeReady({ term: 1, vote: 'n1', commit: 20 }, log, log.slice(0, 10));
+    const source = await storage.openSnapshotSource();
+    await storage.applyEntries(log.slice(10));
+    const seen: string[] = [];
+    for (let pairs = await source.next(50); pairs !== null; pairs = await source.next(50)) for (const [k] of pairs) seen.push(text(k)!);
+    await source.close();
+    expect(source.index).toBe(10);
+    expect(seen.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i + 1}`).sort());
+  });
+
+  it('a follower installs a received snapshot: the state, the applied index and the log start all move in one write', async () => {
+    const leader = await storageWith(50);
+    await leader.compact(40, VOTERS);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const stale = puts(5, 1);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, stale, stale.slice(0, 3)); // 4 and 5 uncommitted
+    const meta = await transfer(leader, follower);
+    expect(meta.index).toBe(50);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 50 }, [], [], meta);
+    expect(follower.applied).toEqual({ index: 50, term: 1 });
+    expect(follower.firstIndex()).toBe(51);
+    expect(follower.lastIndex()).toBe(50);
+    expect(await allPairs(follower)).toEqual(await allPairs(leader));
+    const reopened = await fixture.reopen(follower, { nodeId: 'n2' });
+    expect(reopened.applied).toEqual({ index: 50, term: 1 });
+    expect(reopened.firstIndex()).toBe(51);
+    expect(reopened.initialHardState().commit).toBe(50);
+    expect(text(reopened.getSync(bytes('k49')))).toBe('v49');
+    // Replication goes on after the snapshot.
+    const next = puts(2, 51);
+    await reopened.writeReady({ term: 1, vote: 'n1', commit: 52 }, next, next);
+    expect(text(reopened.getSync(bytes('k52')))).toBe('v52');
+  });
+
+  it('a crash while staging leaves the old state, and the half-staged data is cleared on open', async () => {
+    const leader = await storageWith(30);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const own = puts(3);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, own, own);
+    const source = await leader.openSnapshotSource();
+    const staging = await follower.beginStaging();
+    await staging.write((await source.next(100)) ?? []);
+    await source.close();
+    // Crash: the node stops without completing or installing.
+    const reopened = await fixture.reopen(follower, { nodeId: 'n2' });
+    expect(reopened.applied).toEqual({ index: 3, term: 1 });
+    expect(await allPairs(reopened)).toEqual([['k1', 'v1'], ['k2', 'v2'], ['k3', 'v3']]);
+    const dir = reopened.location;
+    await reopened.close();
+    await withRawSublevel(dir, `kv${staging.generation}`, async (staged) => {
+      expect(await staged.keys().all()).toEqual([]);
+    });
+  });
+
+  it('refuses to install a snapshot that was not completely staged', async () => {
+    const leader = await storageWith(10);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const source = await leader.openSnapshotSource();
+    await follower.beginStaging();
+    await source.close();
+    const meta = { index: 10, term: 1, voters: VOTERS };
+    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(/not the staged one/);
+  });
+
+  it('a read that began before an install keeps reading the old state until it ends', async () => {
+    const leader = await storageWith(20);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const own = [entry(1, 1, put('mine', 'old'))];
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 1 }, own, own);
+    const read = follower.beginRead();
+    const meta = await transfer(leader, follower);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 20 }, [], [], meta);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(text(read.kv.getSync(bytes('mine')))).toBe('old');
+    expect(follower.getSync(bytes('mine'))).toBeUndefined();
+    read.end();
+  });
+
+  it('a staged snapshot the core did not install is discarded', async () => {
+    const leader = await storageWith(10);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const meta = await transfer(leader, follower);
+    follower.discardStaged(meta);
+    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(/not the staged one \(none\)/);
+  });
+});
