@@ -16,6 +16,8 @@ import { parseUnsafeModes } from './node/unsafe.js';
 import { createReadQueries, defaultPoolSize } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
+import { SnapshotReceiver } from './snapshot/receiver.js';
+import { SnapshotSender } from './snapshot/sender.js';
 import { DEFAULT_MAX_QUEUE_BYTES, devTokenRefusal, FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
 
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
@@ -153,6 +155,26 @@ async function main(): Promise<void> {
     maxQueueBytes: Math.max(DEFAULT_MAX_QUEUE_BYTES, 2 * (config.raft.maxInflightBytes + config.raft.maxMsgBytes)),
     ...(faults === undefined ? {} : { faults }),
   });
+  const peers = new Map(config.nodes.map((n) => [n.id, n.peerUrl]));
+  const snapshotSender = new SnapshotSender({
+    selfId: args.id,
+    clusterId: config.clusterId,
+    token: peerToken.token,
+    peers,
+    voters: () => voters,
+    openSource: () => storage.openSnapshotSource(),
+    report: (to, ok) => node.reportSnapshot(to, ok),
+    logger,
+    onSent: () => metrics.snapshotsSent.inc(),
+  });
+  const snapshotReceiver = new SnapshotReceiver({
+    selfId: args.id,
+    clusterId: config.clusterId,
+    beginStaging: () => storage.beginStaging(),
+    deliver: (from, term, snapshot) => node.installSnapshot(from, term, snapshot),
+    discard: (snapshot) => storage.discardStaged(snapshot),
+    logger,
+  });
   const node: RaftNode = new RaftNode({
     id: args.id,
     voters,
@@ -170,6 +192,9 @@ async function main(): Promise<void> {
     metrics,
     onFatal: () => void shutdown(1),
     unsafe,
+    compaction: { everyEntries: config.raft.snapshotEveryEntries, keepEntries: config.raft.snapshotKeepEntries },
+    onSnapshotRequested: (to, term) => snapshotSender.send(to, term),
+    onLeadershipEnded: () => snapshotSender.abortAll(),
   });
   const peerServer = new PeerServer({
     ...listenAddress(spec.peerUrl),
@@ -179,6 +204,7 @@ async function main(): Promise<void> {
     token: peerToken.token,
     logger,
     onMessages: (from, messages, replies) => node.receive(messages, replies ? from : undefined),
+    onSnapshotFrame: (frame) => snapshotReceiver.frame(frame),
     ...(faults === undefined ? {} : { faults }),
   });
   const api = buildClientApi({
@@ -210,6 +236,8 @@ async function main(): Promise<void> {
     await api.close().catch(() => undefined);
     await node.stop().catch(() => undefined);
     await peerServer.close().catch(() => undefined);
+    snapshotReceiver.abandon();
+    await snapshotSender.close().catch(() => undefined);
     await transport.close().catch(() => undefined);
     await reads.close().catch(() => undefined);
     await storage.close().catch(() => undefined);

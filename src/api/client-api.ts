@@ -38,7 +38,7 @@ import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
 export interface ApiNode {
   write(command: Uint8Array): Promise<WriteResult>;
   readBarrier(): Promise<number>;
-  status(): RaftStatus;
+  status(): RaftStatus & { readonly snapshot?: { readonly index: number; readonly term: number } };
   readonly softState: SoftState;
   readonly appliedIndex: number;
   msSinceLeaderContact(now?: number): number;
@@ -296,6 +296,7 @@ export function buildClientApi(options: ClientApiOptions) {
       applied: status.applied,
       firstIndex: status.firstIndex,
       lastIndex: status.lastIndex,
+      snapshot: status.snapshot ?? null,
       progress: status.progress,
       pending: node.pending,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),

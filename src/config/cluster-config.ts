@@ -23,6 +23,10 @@ export interface RaftTiming {
   readonly maxInflightBytes: number;
   /** Bytes of recent log entries each node keeps in memory; older ones are read off the loop when needed. */
   readonly logCacheBytes: number;
+  /** Every this many applied entries a node records a snapshot point and compacts its log. */
+  readonly snapshotEveryEntries: number;
+  /** Entries kept before the snapshot point, so a follower a little behind catches up from the log. */
+  readonly snapshotKeepEntries: number;
 }
 
 export interface Limits {
@@ -78,6 +82,8 @@ export const DEFAULT_TIMING: RaftTiming = {
   maxMsgBytes: 1 << 20,
   maxInflightBytes: 4 << 20,
   logCacheBytes: 8 << 20,
+  snapshotEveryEntries: 10_000,
+  snapshotKeepEntries: 5_000,
 };
 
 export class ConfigError extends Error {
@@ -128,6 +134,8 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     maxMsgBytes: asInt(raftJson['maxMsgBytes'] ?? DEFAULT_TIMING.maxMsgBytes, 1024, 1 << 20, where('raft.maxMsgBytes')),
     maxInflightBytes: asInt(raftJson['maxInflightBytes'] ?? DEFAULT_TIMING.maxInflightBytes, 1024, 8 << 20, where('raft.maxInflightBytes')),
     logCacheBytes: asInt(raftJson['logCacheBytes'] ?? DEFAULT_TIMING.logCacheBytes, 0, 1 << 30, where('raft.logCacheBytes')),
+    snapshotEveryEntries: asInt(raftJson['snapshotEveryEntries'] ?? DEFAULT_TIMING.snapshotEveryEntries, 1, 100_000_000, where('raft.snapshotEveryEntries')),
+    snapshotKeepEntries: asInt(raftJson['snapshotKeepEntries'] ?? DEFAULT_TIMING.snapshotKeepEntries, 0, 100_000_000, where('raft.snapshotKeepEntries')),
   };
   if (raft.electionTicks <= raft.heartbeatTicks) {
     throw new ConfigError(`${where('raft')}: electionTicks (${raft.electionTicks}) must exceed heartbeatTicks (${raft.heartbeatTicks})`);

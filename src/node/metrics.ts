@@ -27,6 +27,11 @@ export class NodeMetrics {
   readonly writesAcknowledged = new Counter({ name: 'raftkv_writes_acknowledged_total', help: 'client writes answered as committed and applied', registers: [this.registry] });
   readonly readBatches = new Counter({ name: 'raftkv_read_batches_total', help: 'ReadIndex requests this node issued (leader: heartbeat rounds; follower: requests to the leader)', registers: [this.registry] });
   readonly readsBatched = new Counter({ name: 'raftkv_read_batched_reads_total', help: 'linearizable reads served by those requests (divided by the batches: reads per round)', registers: [this.registry] });
+  readonly snapshotsTaken = new Counter({ name: 'raftkv_snapshots_taken_total', help: 'snapshot points recorded (log compactions)', registers: [this.registry] });
+  readonly snapshotsSent = new Counter({ name: 'raftkv_snapshots_sent_total', help: 'snapshots streamed to followers completely', registers: [this.registry] });
+  readonly snapshotsInstalled = new Counter({ name: 'raftkv_snapshots_installed_total', help: 'snapshots received from a leader and installed', registers: [this.registry] });
+  readonly logEntries = new Gauge({ name: 'raftkv_log_entries', help: 'entries in the retained (uncompacted) log', registers: [this.registry] });
+  readonly logBytes = new Gauge({ name: 'raftkv_log_bytes', help: 'bytes the retained log takes on disk (LevelDB estimate)', registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'raftkv_leader_changes_total', help: 'times this node saw the leader change', registers: [this.registry] });
 
   constructor(nodeId: string) {
@@ -40,6 +45,7 @@ export class NodeMetrics {
     this.commit.set(status.commit);
     this.applied.set(status.applied);
     this.lastIndex.set(status.lastIndex);
+    this.logEntries.set(Math.max(0, status.lastIndex - status.firstIndex + 1));
   }
 
   text(): Promise<string> {

@@ -21,7 +21,7 @@ import { RaftCore, type RaftStatus } from '../raft/core.js';
 import type { Random } from '../raft/prng.js';
 import type { Storage } from '../raft/storage.js';
 import type { ApplyOutcome } from '../storage/node-storage.js';
-import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
 import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
 import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
 import type { NodeMetrics } from './metrics.js';
@@ -36,7 +36,12 @@ export interface NodeStore extends Storage {
     hardState: HardState | null,
     entries: readonly Entry[],
     committed: readonly Entry[],
+    snapshot: SnapshotMeta | null,
   ): Promise<{ synced: boolean; outcomes: readonly ApplyOutcome[] }>;
+  /** Records a snapshot point at the applied index and compacts the log up to `compactIndex`. */
+  compact?(compactIndex: number, voters: readonly NodeId[]): Promise<void>;
+  /** The latest snapshot point (index 0: none). */
+  latestSnapshot?(): SnapshotMeta;
   /** Where `entriesToSend` reports its background loads (storage that has it). */
   setLoadListener?(listener: { loaded(): void; failed(error: Error): void }): void;
 }
@@ -70,6 +75,15 @@ export interface RaftNodeOptions {
   readonly random?: Random;
   /** Deliberate bugs for chaos-runner tests (see unsafe.ts); never set in production. */
   readonly unsafe?: UnsafeModes;
+  /**
+   * Log compaction: every `everyEntries` applied entries a snapshot point is recorded and the log is
+   * compacted to `keepEntries` before it (so a briefly lagging follower still catches up from the log).
+   */
+  readonly compaction?: { readonly everyEntries: number; readonly keepEntries: number };
+  /** The core asks for a snapshot to be sent to `to` (leader of `term`): the driver's sender streams it. */
+  readonly onSnapshotRequested?: (to: NodeId, term: number) => void;
+  /** Leadership ended or moved to another term: snapshot transfers of the old leadership must stop. */
+  readonly onLeadershipEnded?: () => void;
 }
 
 interface QueuedWrite {
@@ -106,6 +120,8 @@ export class RaftNode {
   private fatal: Error | null = null;
   private soft: SoftState;
   private lastHeardLeaderAt = 0;
+  /** The snapshot point last recorded: the next compaction is due `compaction.everyEntries` after it. */
+  private lastSnapshotIndex: number;
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
@@ -128,6 +144,7 @@ export class RaftNode {
       ...(options.maxUncommittedBytes === undefined ? {} : { maxUncommittedBytes: options.maxUncommittedBytes }),
     });
     this.soft = this.core.softState();
+    this.lastSnapshotIndex = options.store.latestSnapshot?.().index ?? 0;
     options.store.setLoadListener?.({
       loaded: () => this.withCore(() => this.core.entriesLoaded()),
       failed: (error) => this.onFatalError(error),
@@ -177,6 +194,26 @@ export class RaftNode {
 
   reportUnreachable(peer: NodeId): void {
     this.withCore(() => this.core.reportUnreachable(peer));
+  }
+
+  /** How a snapshot transfer to `peer` ended (the sender reports it). */
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    this.withCore(() => this.core.reportSnapshot(peer, ok));
+  }
+
+  /**
+   * A snapshot from `from` (leader of `term`) arrived complete and is staged: the core decides. True
+   * when it takes it (the next Ready installs it); false when it is stale or the log already has it.
+   */
+  installSnapshot(from: NodeId, term: number, snapshot: SnapshotMeta): boolean {
+    return (
+      this.withCore(() => {
+        this.lastHeardLeaderAt = Date.now();
+        this.core.step({ type: 'snap', from, to: this.id, term, snapshot });
+        const pending = this.core.pendingSnapshot();
+        return pending !== null && pending.index === snapshot.index && pending.term === snapshot.term;
+      }) ?? false
+    );
   }
 
   /**
@@ -248,8 +285,10 @@ export class RaftNode {
     return target;
   }
 
-  status(): RaftStatus {
-    return this.core.status();
+  /** The core's status, and the latest snapshot point of this node's storage. */
+  status(): RaftStatus & { readonly snapshot: { readonly index: number; readonly term: number } } {
+    const snapshot = this.store.latestSnapshot?.() ?? { index: 0, term: 0 };
+    return { ...this.core.status(), snapshot: { index: snapshot.index, term: snapshot.term } };
   }
 
   get softState(): SoftState {
@@ -336,21 +375,43 @@ export class RaftNode {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd.softState);
-    if (rd.messages.length > 0) this.outbox.send(rd.messages);
+    if (rd.messages.length > 0) this.send(rd.messages);
     // Hard state, new entries and the committed entries' changes go to disk in one synced batch
     // (NodeStorage.writeReady says why apply must be synced too): one fsync per Ready.
     await this.writeReady(rd);
-    if (rd.persistedMessages.length > 0) this.outbox.send(rd.persistedMessages);
+    if (rd.persistedMessages.length > 0) this.send(rd.persistedMessages);
     for (const rs of rd.readStates) this.reads.confirmed(rs.ctx, rs.index);
     for (const ctx of rd.failedReads) this.reads.failed(ctx);
     this.core.advance(rd);
+    // After advance: compaction must never pass what the core counts as applied.
+    await this.maybeCompact();
   }
 
-  /** Writes the Ready, then settles the requests waiting on what it applied. */
+  /** Snapshot requests go to the snapshot sender, everything else to the peers. */
+  private send(messages: readonly Message[]): void {
+    if (!messages.some((m) => m.type === 'snap')) {
+      this.outbox.send(messages);
+      return;
+    }
+    const rest: Message[] = [];
+    for (const m of messages) {
+      if (m.type === 'snap') this.options.onSnapshotRequested?.(m.to, m.term);
+      else rest.push(m);
+    }
+    if (rest.length > 0) this.outbox.send(rest);
+  }
+
+  /** Writes the Ready, then settles the requests waiting on what it applied (or the snapshot installed). */
   private async writeReady(rd: Ready): Promise<void> {
-    if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0) return;
+    if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0 && rd.snapshot === null) return;
     const started = performance.now();
-    const { synced, outcomes } = await this.store.writeReady(rd.hardState, rd.entries, rd.committedEntries);
+    const { synced, outcomes } = await this.store.writeReady(rd.hardState, rd.entries, rd.committedEntries, rd.snapshot);
+    if (rd.snapshot !== null) {
+      this.lastSnapshotIndex = rd.snapshot.index;
+      this.metrics?.snapshotsInstalled.inc();
+      this.logger.info({ index: rd.snapshot.index, term: rd.snapshot.term }, 'installed a snapshot from the leader');
+      this.appliedWaiters.applied(this.store.applied.index);
+    }
     if (synced) {
       this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
       this.metrics?.fsyncs.inc();
@@ -360,6 +421,20 @@ export class RaftNode {
     this.metrics?.entriesApplied.inc(outcomes.length);
     for (const o of outcomes) this.writes.applied(o.index, o.term);
     this.appliedWaiters.applied(this.store.applied.index);
+  }
+
+  /**
+   * Every `compaction.everyEntries` applied entries: record a snapshot point at the applied index
+   * and compact the log to `keepEntries` before it. The state machine at the applied index is the
+   * snapshot (nothing is copied); a follower that needs older entries is sent a view of it.
+   */
+  private async maybeCompact(): Promise<void> {
+    const compaction = this.options.compaction;
+    const applied = this.store.applied.index;
+    if (compaction === undefined || this.store.compact === undefined || applied - this.lastSnapshotIndex < compaction.everyEntries) return;
+    this.lastSnapshotIndex = applied;
+    await this.store.compact(Math.max(0, applied - compaction.keepEntries), this.options.voters);
+    this.metrics?.snapshotsTaken.inc();
   }
 
   /** Proposes every queued write in one batch: one Ready, one fsync, however many writes. */
@@ -402,6 +477,7 @@ export class RaftNode {
   private onSoftState(soft: SoftState): void {
     const before = this.soft;
     this.soft = soft;
+    if (before.role === 'leader' && (soft.role !== 'leader' || soft.term !== before.term)) this.options.onLeadershipEnded?.();
     if (soft.leader !== before.leader) {
       this.metrics?.leaderChanges.inc();
       if (soft.leader !== '') this.lastHeardLeaderAt = Date.now();

@@ -418,6 +418,11 @@ export class RaftCore {
     };
   }
 
+  /** A snapshot this node took from its leader and has not installed yet (the next Ready installs it). */
+  pendingSnapshot(): SnapshotMeta | null {
+    return this.log.snapshotToInstall();
+  }
+
   /** The term of entry `index` in this node's log (persisted or not); undefined beyond its end. */
   logTerm(index: number): number | undefined {
     return this.log.term(index);

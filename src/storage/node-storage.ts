@@ -326,8 +326,10 @@ export class NodeStorage implements Storage {
    */
   async beginStaging(): Promise<SnapshotStaging> {
     this.health.assertUsable('beginStaging');
+    // A complete snapshot the core took waits for its Ready: staging another now would reuse (and
+    // clear) its generation under it. The sender gives up; the leader tries again later.
+    if (this.staged !== null) throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
     if (this.staging !== null) this.staging.aborted = true;
-    this.staged = null;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { generation, aborted: false };
     this.staging = token;

@@ -42,8 +42,24 @@ import {
   MSGPACK_CONTENT_TYPE,
   REPLIES_HEADER,
   REPLIES_HEARTBEAT,
+  SEQ_HEADER,
+  SNAPSHOT_BODY_LIMIT,
+  SNAPSHOT_PATH,
+  TERM_HEADER,
+  TRANSFER_HEADER,
   type ErrorBody,
 } from './protocol.js';
+
+/** One frame of a snapshot transfer, as the peer server hands it on (src/snapshot/receiver.ts). */
+export interface SnapshotFrame {
+  readonly from: NodeId;
+  readonly transfer: string;
+  readonly seq: number;
+  readonly term: number;
+  readonly body: Uint8Array;
+}
+
+export type SnapshotFrameAnswer = { readonly status: 204 } | { readonly status: 400 | 409 | 503; readonly error: string; readonly message: string };
 
 export interface PeerServerOptions {
   readonly host: string;
@@ -63,6 +79,8 @@ export interface PeerServerOptions {
    * returned, or `replies` false, answers 204.
    */
   readonly onMessages: (from: NodeId, messages: Message[], replies: boolean) => readonly Message[] | void;
+  /** Receives the frames of snapshot transfers (POST /raft/snapshot); without it the route does not exist. */
+  readonly onSnapshotFrame?: (frame: SnapshotFrame) => Promise<SnapshotFrameAnswer>;
   /** Fault injection is enabled iff a switch is given: only then do /raft/faults routes exist. */
   readonly faults?: FaultSwitch;
   /** Interval of the per-source log rate limit (default 10 s). */
@@ -156,6 +174,18 @@ export class PeerServer {
       (request, reply) => this.handleMessages(request, reply),
     );
 
+    const onSnapshotFrame = this.options.onSnapshotFrame;
+    if (onSnapshotFrame !== undefined) {
+      app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: SNAPSHOT_BODY_LIMIT }, (_request, body, done) =>
+        done(null, body),
+      );
+      app.post(
+        SNAPSHOT_PATH,
+        { bodyLimit: SNAPSHOT_BODY_LIMIT, onRequest: async (request, reply) => this.admitPeer(request, reply) },
+        async (request, reply) => this.handleSnapshotFrame(onSnapshotFrame, request, reply),
+      );
+    }
+
     const faults = this.options.faults;
     if (faults !== undefined) {
       const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -237,6 +267,32 @@ export class PeerServer {
     }
     const encoded = encodeMessages(replies);
     void reply.code(200).header('content-type', MSGPACK_CONTENT_TYPE).send(Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength));
+  }
+
+  private async handleSnapshotFrame(
+    onSnapshotFrame: (frame: SnapshotFrame) => Promise<SnapshotFrameAnswer>,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const from = String(request.headers[FROM_HEADER]);
+    const transfer = request.headers[TRANSFER_HEADER];
+    const seq = Number(request.headers[SEQ_HEADER]);
+    const term = Number(request.headers[TERM_HEADER]);
+    const body = request.body;
+    if (typeof transfer !== 'string' || !/^[0-9a-f]{1,64}$/.test(transfer) || !Number.isSafeInteger(seq) || seq < 0 || !Number.isSafeInteger(term) || term < 1) {
+      this.reject(request, reply, 400, 'bad-snapshot', `a snapshot frame needs ${TRANSFER_HEADER} (hex), ${SEQ_HEADER} (>= 0) and ${TERM_HEADER} (>= 1)`);
+      return;
+    }
+    if (!Buffer.isBuffer(body)) {
+      this.reject(request, reply, 415, 'unsupported-media-type', 'a snapshot frame is application/octet-stream');
+      return;
+    }
+    const answer = await onSnapshotFrame({ from, transfer, seq, term, body });
+    if (answer.status === 204) {
+      void reply.code(204).send();
+      return;
+    }
+    this.reject(request, reply, answer.status, answer.error, answer.message);
   }
 
   private handlePutFaults(faults: FaultSwitch, request: FastifyRequest, reply: FastifyReply): void {

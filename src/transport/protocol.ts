@@ -2,6 +2,15 @@
 
 export const MESSAGES_PATH = '/raft/messages';
 export const FAULTS_PATH = '/raft/faults';
+/** One frame of a snapshot transfer per request (src/snapshot/format.ts). */
+export const SNAPSHOT_PATH = '/raft/snapshot';
+/** The transfer a snapshot frame belongs to (random per transfer) and its place in it (0, 1, ...). */
+export const TRANSFER_HEADER = 'x-raftkv-transfer';
+export const SEQ_HEADER = 'x-raftkv-seq';
+/** The leader's term when it started the transfer. */
+export const TERM_HEADER = 'x-raftkv-term';
+/** Largest body of POST /raft/snapshot: one frame (format.ts MAX_FRAME_BYTES). */
+export const SNAPSHOT_BODY_LIMIT = 24 * 1024 * 1024;
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 
 /** Header names in the lower case Node exposes them in. */
