@@ -1,10 +1,10 @@
 // One simulated node: the Raft core plus a model of the real driver. A Ready's persist takes a few
 // steps (the fsync); a crash loses the core, the Ready being persisted and everything in memory,
 // and the node restarts from exactly what reached its disk.
-import type { RaftConfig, RaftCore } from '../../src/raft/core.js';
-import { SeededRandom } from '../../src/raft/prng.js';
-import { MemoryStorage } from '../../src/raft/storage.js';
-import type { Entry, Message, NodeId, Ready } from '../../src/raft/types.js';
+import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
+import { MemoryStorage } from '../../../src/raft/storage.js';
+import type { Entry, Message, NodeId, Ready } from '../../../src/raft/types.js';
 import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
 

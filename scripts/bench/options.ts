@@ -13,7 +13,7 @@ export interface BenchOptions {
   readonly vsEtcd: boolean;
   /** null: wrk when available, else autocannon. */
   readonly tool: ToolName | null;
-  /** The JSON result's path (null: bench/results/<timestamp>.json). */
+  /** The JSON result's path (null: scripts/bench/results/<timestamp>.json). */
   readonly out: string | null;
   readonly smoke: boolean;
   readonly keys: number;
@@ -48,7 +48,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --only LIST           cases to run (default: all): ${[...CASE_NAMES, SCAN_UNDER_WRITE].join(', ')}
   --vs etcd             interleave every case with a three-member etcd cluster
   --tool wrk|autocannon load generator (default: wrk if available or installable, else autocannon)
-  --out FILE            the JSON result (default bench/results/<timestamp>.json)
+  --out FILE            the JSON result (default scripts/bench/results/<timestamp>.json)
   --keys N              keys preloaded (default 10000; a multiple of 100)
   --threads N           wrk threads (default 1)
   --timeout S           per-request timeout of the load generator (default 5)

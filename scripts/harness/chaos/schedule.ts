@@ -2,7 +2,7 @@
 // injects the same sequence of faults (kinds, durations, gaps and every random target). Only the
 // targets of the *-leader kinds are resolved at run time, because the leader is whoever won the
 // last election; each carries a seeded fallback for when no leader is known.
-import { SeededRandom } from '../../src/raft/prng.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
 import type { NemesisKind } from './nemesis-kinds.js';
 
 export interface Range {

@@ -4,7 +4,7 @@
 // that exits on its own (a crash: the run fails with the node's log tail).
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
-import { ProcessCluster, waitFor, type NodeStatus, type ProcessClusterOptions } from '../e2e/process-cluster.js';
+import { ProcessCluster, waitFor, type NodeStatus, type ProcessClusterOptions } from '../cluster/process-cluster.js';
 import type { RunClock } from './clock.js';
 
 export type NodeState = 'running' | 'paused' | 'killed';

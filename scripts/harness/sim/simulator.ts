@@ -1,11 +1,11 @@
 // Runs one simulated cluster through a fault schedule, checking safety after every step, liveness
 // after the faults end, and linearizability of every client operation at the end.
-import { checkLinearizability, type CheckResult } from '../../src/check/linearizability.js';
-import type { Operation } from '../../src/check/history.js';
-import { RaftCore } from '../../src/raft/core.js';
-import { SeededRandom } from '../../src/raft/prng.js';
-import { RaftInvariantError } from '../../src/raft/assert.js';
-import type { NodeId } from '../../src/raft/types.js';
+import { checkLinearizability, type CheckResult } from '../check/linearizability.js';
+import type { Operation } from '../check/history.js';
+import { RaftCore } from '../../../src/raft/core.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
+import { RaftInvariantError } from '../../../src/raft/assert.js';
+import type { NodeId } from '../../../src/raft/types.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type CoreFactory, type NodeListener } from './node.js';

@@ -7,8 +7,8 @@
 //  - state machine safety: no two nodes apply different entries at one index;
 //  - a node grants at most one vote per term (seen on the wire), commit never moves back, terms
 //    never decrease, and a vote once persisted never changes within its term.
-import type { Entry, HardState, Message, NodeId } from '../../src/raft/types.js';
-import { NONE } from '../../src/raft/types.js';
+import type { Entry, HardState, Message, NodeId } from '../../../src/raft/types.js';
+import { NONE } from '../../../src/raft/types.js';
 
 export class SafetyViolation extends Error {
   override readonly name = 'SafetyViolation';

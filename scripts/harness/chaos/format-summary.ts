@@ -1,6 +1,6 @@
 // The terminal summary of a chaos run: a table people can read at a glance, and one line that
 // says it all (used in docs/chaos.md's acceptance runs).
-import { formatOp } from '../../src/check/history.js';
+import { formatOp } from '../check/history.js';
 import { NODE_PROBE_MS } from './final-reads.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosSummary } from './result.js';

@@ -1,5 +1,5 @@
 // The outcome of a chaos run as one JSON document (summary.json), and the verdict rules.
-import type { CheckResult, KeyVerdict } from '../../src/check/linearizability.js';
+import type { CheckResult, KeyVerdict } from '../check/linearizability.js';
 import type { NodeCrash } from './chaos-cluster.js';
 import type { Leadership } from './leaders.js';
 import type { FaultRecord } from './nemesis.js';

@@ -3,7 +3,7 @@
 //  - a connect that fails or times out means nothing was sent (fail);
 //  - once connected, any error or our own deadline means it may have been sent (unknown).
 import { Client, errors } from 'undici';
-import type { OpKind } from '../../src/check/history.js';
+import type { OpKind } from '../check/history.js';
 import { classifyAnswer, classifyError, type Outcome } from './outcome.js';
 
 export interface KvClientOptions {

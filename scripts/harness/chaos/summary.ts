@@ -1,5 +1,5 @@
 // The numbers of a chaos run, computed from its history: pure functions, unit-tested.
-import type { OpKind, OpStatus } from '../../src/check/history.js';
+import type { OpKind, OpStatus } from '../check/history.js';
 import type { ChaosOp } from './recorder.js';
 
 export interface KindStats {

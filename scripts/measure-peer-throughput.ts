@@ -1,13 +1,13 @@
 // Loopback throughput of the peer transport: one PeerTransport (n1) streaming to one PeerServer (n2)
 // as fast as the queue bound allows without drops. Not part of the test suite; run with
-//   npx tsx test/transport/measure-throughput.ts [seconds] [entryBytes] [perTurn]
+//   npx tsx scripts/measure-peer-throughput.ts [seconds] [entryBytes] [perTurn]
 // entryBytes 0 (default) sends heartbeats; otherwise appends carrying one entry of that size.
 // perTurn (default 500) messages are sent per event-loop turn; 1 measures per-request overhead.
 
 import { pino } from 'pino';
-import type { Message } from '../../src/raft/types.js';
-import { PeerServer } from '../../src/transport/peer-server.js';
-import { PeerTransport } from '../../src/transport/peer-transport.js';
+import type { Message } from '../src/raft/types.js';
+import { PeerServer } from '../src/transport/peer-server.js';
+import { PeerTransport } from '../src/transport/peer-transport.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 const entryBytes = Number(process.argv[3] ?? 0);

@@ -1,7 +1,7 @@
 // The simulated network: delays (hence reordering), loss, duplication, and partitions, symmetric or
 // one-way, all decided by the run's seeded PRNG.
-import type { SeededRandom } from '../../src/raft/prng.js';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import type { SeededRandom } from '../../../src/raft/prng.js';
+import type { Message, NodeId } from '../../../src/raft/types.js';
 
 /** A network fault in force until `until` (a step), unless healed earlier. */
 interface ActiveFault {

@@ -3,7 +3,7 @@
 // Kept in memory for the checker and appended to history.jsonl as each operation completes.
 // Bounded: past `maxOps` no new operation may start (the run notes that the cap was reached).
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { OpKind, Operation } from '../../src/check/history.js';
+import type { OpKind, Operation } from '../check/history.js';
 import type { Outcome } from './outcome.js';
 
 export interface ChaosOp extends Operation {

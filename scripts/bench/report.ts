@@ -1,8 +1,8 @@
-// The benchmark's result as one JSON document (bench/results/<timestamp>.json): everything measured,
+// The benchmark's result as one JSON document (scripts/bench/results/<timestamp>.json): everything measured,
 // the machine it ran on, and the derived figures (ratios, batching factor, targets).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT } from '../test/e2e/process-cluster.js';
+import { REPO_ROOT } from '../harness/cluster/process-cluster.js';
 import type { BenchOptions } from './options.js';
 import type { CaseResult, MachineInfo, NodeMemory, ReadPathResult, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
@@ -47,7 +47,7 @@ export interface BenchReport {
 }
 
 export function defaultResultPath(startedAt: Date): string {
-  return join(REPO_ROOT, 'bench/results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  return join(REPO_ROOT, 'scripts/bench/results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
 }
 
 export function writeReport(path: string, report: BenchReport): void {

@@ -27,7 +27,7 @@ export function ensureEtcd(allowInstall: boolean, log: (line: string) => void): 
       throw new Error('--vs etcd needs the etcd binary: apt-get install etcd-server (as root), or run the bench as root to install it');
     }
     const guard = !existsSync(POLICY_RC);
-    if (guard) writeFileSync(POLICY_RC, '#!/bin/sh\n# Written by raftkv bench/etcd-install.ts for the duration of one install.\nexit 101\n', { mode: 0o755 });
+    if (guard) writeFileSync(POLICY_RC, '#!/bin/sh\n# Written by raftkv scripts/bench/etcd-install.ts for the duration of one install.\nexit 101\n', { mode: 0o755 });
     try {
       const error = aptInstall('etcd-server', log);
       if (error !== null) throw new Error(error);

@@ -3,8 +3,8 @@
 // older ones are "loaded" in the background (answered null, then ready after `loadSteps` steps),
 // and the node then calls `RaftCore.entriesLoaded()`. So schedules exercise replication that must
 // wait for storage and resume, under every fault the simulation injects.
-import type { MemoryStorage, Storage } from '../../src/raft/storage.js';
-import type { Entry, HardState, SnapshotMeta } from '../../src/raft/types.js';
+import type { MemoryStorage, Storage } from '../../../src/raft/storage.js';
+import type { Entry, HardState, SnapshotMeta } from '../../../src/raft/types.js';
 
 export interface ColdLogParams {
   /** Entries at the end of the log that are always in memory; 0: everything is. */

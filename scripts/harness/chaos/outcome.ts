@@ -28,7 +28,7 @@
 //   any other answer                           fail (no value observed)
 //   refused / connect timeout                  fail; reset, closed or timed out after sending: unknown
 //                                              (as for writes; the checker ignores both for reads)
-import type { OpKind, OpStatus } from '../../src/check/history.js';
+import type { OpKind, OpStatus } from '../check/history.js';
 
 export const DEFINITE_WRITE_REFUSALS: ReadonlySet<string> = new Set([
   'no_leader',

@@ -1,12 +1,13 @@
 // Latency of NodeStorage.persist for the common case: one new entry plus the hard state, one
 // fsync'd batch. Not a test (nothing asserts a number): run it to measure a disk.
 //
-//   npx tsx test/storage/persist-latency.ts [writes=200] [payloadBytes=100] [dir under which to create the data dir]
+//   npx tsx scripts/measure-persist-latency.ts [writes=200] [payloadBytes=100] [dir under which to create the data dir]
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EntryType } from '../../src/raft/types.js';
-import { NodeStorage, encodeCommand } from '../../src/storage/index.js';
+import { EntryType } from '../src/raft/types.js';
+import { NodeStorage } from '../src/storage/node-storage.js';
+import { encodeCommand } from '../src/storage/state-machine.js';
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;

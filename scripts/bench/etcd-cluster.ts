@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts, waitFor } from '../test/e2e/process-cluster.js';
+import { freePorts, waitFor } from '../harness/cluster/process-cluster.js';
 import type { Processes } from './processes.js';
 
 export interface EtcdMember {

@@ -1,6 +1,6 @@
 // After a run: what happened, checked and summed up. The run's raw record in, summary.json out;
 // no I/O (the linearizability search is the only expensive part).
-import { checkLinearizability, type CheckResult } from '../../src/check/linearizability.js';
+import { checkLinearizability, type CheckResult } from '../check/linearizability.js';
 import type { FinalReadsResult } from './final-reads.js';
 import { leaderChanges, type Leadership } from './leaders.js';
 import type { FaultRecord } from './nemesis.js';

@@ -1,6 +1,6 @@
 // The HTML report of a chaos run: one self-contained file (inline CSS and SVG, no scripts, no
 // network), readable offline and in any browser. Times are seconds since the workload started.
-import { formatOp, formatValue } from '../../src/check/history.js';
+import { formatOp, formatValue } from '../check/history.js';
 import { faultsOverlapping } from './format-summary.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosOp } from './recorder.js';

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAIN_JS, ProcessCluster, REPO_ROOT, waitFor, type NodeStatus } from '../test/e2e/process-cluster.js';
+import { MAIN_JS, ProcessCluster, REPO_ROOT, waitFor, type NodeStatus } from '../harness/cluster/process-cluster.js';
 import { getJson, getText, sendAll } from './http.js';
 import { peakRssBytes } from './host.js';
 import type { KeySpace } from './keys.js';

@@ -1,9 +1,9 @@
 // Deliberately broken variants of the core, each breaking one rule. They exist to prove that the
 // simulation can fail: a checker that never catches these would give false confidence.
 // Test-only: nothing in src/ imports this file.
-import { RaftCore } from '../../src/raft/core.js';
-import { quorumIndex } from '../../src/raft/quorum.js';
-import type { Message, VoteMessage } from '../../src/raft/types.js';
+import { RaftCore } from '../../../src/raft/core.js';
+import { quorumIndex } from '../../../src/raft/quorum.js';
+import type { Message, VoteMessage } from '../../../src/raft/types.js';
 import type { CoreFactory } from './node.js';
 
 /** Grants a vote to any candidate with an up-to-date log, even after voting for another in the term. */

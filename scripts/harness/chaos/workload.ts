@@ -8,8 +8,8 @@
 //   of one client must never overlap in time.
 // - After a refusal the worker backs off briefly: a dead node refuses in microseconds, and a
 //   client spinning on refusals would flood the history without testing anything.
-import { SeededRandom } from '../../src/raft/prng.js';
-import type { OpKind } from '../../src/check/history.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
+import type { OpKind } from '../check/history.js';
 import { sleep, type RunClock } from './clock.js';
 import type { KvClient } from './kv-client.js';
 import type { HistoryRecorder } from './recorder.js';

@@ -6,9 +6,9 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync, type WriteStream
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { NODE_HEAP_FLAGS } from '../../src/node-flags.js';
+import { NODE_HEAP_FLAGS } from '../../../src/node-flags.js';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const MAIN_JS = join(REPO_ROOT, 'dist/main.js');
 
 export interface ProcessNode {

@@ -1,7 +1,7 @@
 // etcd as a BenchSystem: leader and term from the v3 gateway's maintenance/status, leader changes
 // and WAL fsyncs from /metrics, and a preload through both the v2 and the v3 API (in 3.4 they are
 // separate stores, and the cases read from both).
-import { waitFor } from '../test/e2e/process-cluster.js';
+import { waitFor } from '../harness/cluster/process-cluster.js';
 import { EtcdCluster } from './etcd-cluster.js';
 import type { EtcdBinary } from './etcd-install.js';
 import { getText, postJson, sendAll } from './http.js';
