@@ -61,6 +61,16 @@ export function formatOp(op: Operation): string {
   return `${what} at ${formatWindow(op)} (${outcome}op #${op.id}, client ${op.client})`;
 }
 
+/** At most this many operations are listed in an explanation. */
+export const MAX_LISTED_OPS = 5;
+
+/** The first MAX_LISTED_OPS operations, formatted, and how many more there are; "none" for none. */
+export function listOps(ops: readonly Operation[]): string {
+  if (ops.length === 0) return 'none';
+  const shown = ops.slice(0, MAX_LISTED_OPS).map(formatOp).join(', ');
+  return ops.length > MAX_LISTED_OPS ? `${shown} and ${ops.length - MAX_LISTED_OPS} more` : shown;
+}
+
 const KINDS: ReadonlySet<string> = new Set<OpKind>(['put', 'delete', 'get']);
 const STATUSES: ReadonlySet<string> = new Set<OpStatus>(['ok', 'fail', 'unknown']);
 
