@@ -6,7 +6,7 @@ import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { refusalForOpenError } from '../../src/storage/data-dir.js';
-import { NodeStorage } from '../../src/storage/node-storage.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { StorageRefusedError } from '../../src/storage/errors.js';
 import { CLUSTER, bytes, entriesFrom, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
 
