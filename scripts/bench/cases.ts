@@ -2,11 +2,9 @@
 // comparable API path (v2 keys and the v3 JSON gateway); the report calls the faster one
 // "etcd best". Keys, values and scan prefixes come from the same tables for both systems.
 import { ETCD_V2_FORM, JSON_HEADERS } from './etcd-system.js';
-import type { SystemName } from './types.js';
+import type { CaseName, SystemName } from './types.js';
 import type { RequestTemplate } from './workload.js';
 
-export const CASE_NAMES = ['put', 'get-leader', 'get-follower', 'get-stale', 'mixed', 'scan', 'get-log'] as const;
-export type CaseName = (typeof CASE_NAMES)[number];
 /** Runs apart from the interleaved cases: raftkv only, fresh clusters of its own. */
 export const SCAN_UNDER_WRITE = 'scan-under-write';
 

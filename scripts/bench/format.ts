@@ -1,6 +1,7 @@
 // The report as Markdown: printed at the end of a run and pasted into BENCHMARKS.md as is.
 import { CASES } from './cases.js';
-import { etcdBest, ratio, raftkvRun, type BenchReport } from './report.js';
+import { etcdBest, ratio, raftkvRun } from './case-runs.js';
+import type { BenchReport } from './report.js';
 import { totalErrors, type LoadResult, type NodeMemory, type ReadPathResult, type VariantRun } from './types.js';
 
 const n0 = (n: number): string => Math.round(n).toLocaleString('en-US');

@@ -1,8 +1,8 @@
 // The benchmark's command line: `npm run bench -- [options]`, and the tiny --smoke preset the test
 // suite runs so the benchmark cannot rot.
 import { parseArgs } from 'node:util';
-import { CASE_NAMES, SCAN_UNDER_WRITE, type CaseName } from './cases.js';
-import type { ToolName } from './types.js';
+import { SCAN_UNDER_WRITE } from './cases.js';
+import { CASE_NAMES, type CaseName, type ToolName } from './types.js';
 
 export interface BenchOptions {
   readonly durationS: number;

@@ -2,7 +2,7 @@
 // systems interleaved (raftkv X, etcd X, next...; the order alternates so neither always runs first
 // on a machine whose load drifts), memory and batching, then scan-under-write on fresh clusters.
 // Whatever happens, the session's cleanup kills every process we started and removes temp dirs.
-import { CASES, variantsFor, type CaseName } from './cases.js';
+import { CASES, variantsFor } from './cases.js';
 import { ensureEtcd, type EtcdBinary } from './etcd-install.js';
 import { ETCD_COMMON_FLAGS } from './etcd-cluster.js';
 import { EtcdSystem } from './etcd-system.js';
@@ -17,7 +17,7 @@ import { scanUnderWrite } from './scan-under-write.js';
 import type { BenchSession } from './session.js';
 import type { BenchSystem } from './system.js';
 import { evaluateTargets } from './targets.js';
-import { totalErrors, type CaseResult, type NodeMemory, type ReadPathResult, type ScanUnderWriteResult, type VariantRun } from './types.js';
+import { totalErrors, type CaseName, type CaseResult, type NodeMemory, type ReadPathResult, type ScanUnderWriteResult, type VariantRun } from './types.js';
 import { buildTables, type VarTables } from './workload.js';
 
 export type Log = (line: string) => void;

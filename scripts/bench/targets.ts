@@ -1,7 +1,6 @@
 // The targets the lead is chasing (issues 4 and 6), each evaluated on one run's figures.
-import type { CaseName } from './cases.js';
-import { etcdBest, raftkvRun } from './report.js';
-import type { CaseResult, NodeMemory, ReadPathResult, ScanUnderWriteResult } from './types.js';
+import { etcdBest, raftkvRun } from './case-runs.js';
+import type { CaseName, CaseResult, NodeMemory, ReadPathResult, ScanUnderWriteResult } from './types.js';
 
 export interface TargetResult {
   readonly target: string;

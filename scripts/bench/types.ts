@@ -1,8 +1,10 @@
 // The shapes shared by the benchmark's parts: what a load run measures, and what a case records.
-import type { CaseName } from './cases.js';
 
 export type SystemName = 'raftkv' | 'etcd';
 export type ToolName = 'wrk' | 'autocannon';
+/** The interleaved cases (cases.ts says what each one runs). */
+export const CASE_NAMES = ['put', 'get-leader', 'get-follower', 'get-stale', 'mixed', 'scan', 'get-log'] as const;
+export type CaseName = (typeof CASE_NAMES)[number];
 
 /** What one load-generator run measured (the same fields whichever tool ran). */
 export interface LoadResult {

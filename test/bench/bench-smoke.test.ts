@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CASE_NAMES } from '../../scripts/bench/cases.js';
+import { CASE_NAMES } from '../../scripts/bench/types.js';
 import { machineBasics } from '../../scripts/bench/host.js';
 import { parseBenchArgs } from '../../scripts/bench/options.js';
 import { writeReport, type BenchReport } from '../../scripts/bench/report.js';
