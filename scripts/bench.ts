@@ -3,12 +3,12 @@
 // Benchmarks a fresh three-node raftkv cluster (and, with --vs etcd, a three-member etcd cluster,
 // case by case, interleaved), prints Markdown tables and writes the JSON result. See BENCHMARKS.md.
 import { basename } from 'node:path';
-import { formatReport } from '../bench/format.js';
-import { machineBasics } from '../bench/host.js';
-import { parseBenchArgs, USAGE } from '../bench/options.js';
-import { defaultResultPath, readReport, writeReport } from '../bench/report.js';
-import { runBench } from '../bench/runner.js';
-import { BenchSession } from '../bench/session.js';
+import { formatReport } from './bench/format.js';
+import { machineBasics } from './bench/host.js';
+import { parseBenchArgs, USAGE } from './bench/options.js';
+import { defaultResultPath, readReport, writeReport } from './bench/report.js';
+import { runBench } from './bench/runner.js';
+import { BenchSession } from './bench/session.js';
 
 const argv = process.argv.slice(2);
 let options;

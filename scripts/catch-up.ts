@@ -8,14 +8,14 @@
 // (there should be none), the write rate meanwhile, and the leader's event-loop lag.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { chooseTool, LoadGenerator } from '../bench/load.js';
-import { KeySpace } from '../bench/keys.js';
-import { Processes } from '../bench/processes.js';
-import { PRODUCTION_RAFT } from '../bench/raftkv-system.js';
-import { totalErrors } from '../bench/types.js';
-import { buildTables, type Workload } from '../bench/workload.js';
-import { ProcessCluster, type NodeStatus } from '../test/e2e/process-cluster.js';
-import { readLoopLag, startLoopLagWindow } from '../test/e2e/loop-lag.js';
+import { chooseTool, LoadGenerator } from './bench/load.js';
+import { KeySpace } from './bench/keys.js';
+import { Processes } from './bench/processes.js';
+import { PRODUCTION_RAFT } from './bench/raftkv-system.js';
+import { totalErrors } from './bench/types.js';
+import { buildTables, type Workload } from './bench/workload.js';
+import { ProcessCluster, type NodeStatus } from './harness/cluster/process-cluster.js';
+import { readLoopLag, startLoopLagWindow } from './harness/cluster/loop-lag.js';
 
 const { values } = parseArgs({
   options: {

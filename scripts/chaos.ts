@@ -5,11 +5,11 @@
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatSummary } from '../test/chaos/format-summary.js';
-import { parseChaosArgs, USAGE, UsageError } from '../test/chaos/options.js';
-import { renderReport } from '../test/chaos/report-html.js';
-import type { ChaosSummary } from '../test/chaos/result.js';
-import { runChaos } from '../test/chaos/run-chaos.js';
+import { formatSummary } from './harness/chaos/format-summary.js';
+import { parseChaosArgs, USAGE, UsageError } from './harness/chaos/options.js';
+import { renderReport } from './harness/chaos/report-html.js';
+import type { ChaosSummary } from './harness/chaos/result.js';
+import { runChaos } from './harness/chaos/run-chaos.js';
 
 // --report DIR: re-render a finished run's report.html from its summary.json (e.g. after the
 // runner's report changed), print its summary, and exit with the run's exit code.

@@ -4,10 +4,10 @@
 // like, or one replayed from the seed and path a failure printed. --trace prints the faults and
 // leader changes of the failing (or replayed) schedule, step by step.
 import { parseArgs } from 'node:util';
-import { PLANTED_BUGS } from '../test/sim/planted-bugs.js';
-import { failureReport, summarize } from '../test/sim/report.js';
-import { checkSchedules, describeFailure } from '../test/sim/run-property.js';
-import { runSimulation } from '../test/sim/simulator.js';
+import { PLANTED_BUGS } from './harness/sim/planted-bugs.js';
+import { failureReport, summarize } from './harness/sim/report.js';
+import { checkSchedules, describeFailure } from './harness/sim/run-property.js';
+import { runSimulation } from './harness/sim/simulator.js';
 
 const { values } = parseArgs({
   options: {

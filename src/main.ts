@@ -18,7 +18,11 @@ import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { SnapshotReceiver } from './snapshot/receiver.js';
 import { SnapshotSender } from './snapshot/sender.js';
-import { DEFAULT_MAX_QUEUE_BYTES, devTokenRefusal, FaultSwitch, PeerServer, PeerTransport, resolvePeerToken } from './transport/index.js';
+import { DEFAULT_MAX_QUEUE_BYTES } from './transport/peer-client.js';
+import { devTokenRefusal, resolvePeerToken } from './transport/token.js';
+import { FaultSwitch } from './transport/faults.js';
+import { PeerServer } from './transport/peer-server.js';
+import { PeerTransport } from './transport/peer-transport.js';
 
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
   [--fault-injection] [--log-level info]

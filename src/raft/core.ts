@@ -110,7 +110,7 @@ type CampaignKind = 'pre-vote' | 'election' | 'transfer';
  * `transferLeader()`, and everything the driver must do comes out of `ready()`.
  *
  * Methods are protected rather than private where the simulation tests plant deliberate bugs by
- * overriding them (test/sim/planted-bugs.ts); production code never subclasses the core.
+ * overriding them (scripts/harness/sim/planted-bugs.ts); production code never subclasses the core.
  */
 export class RaftCore {
   readonly id: NodeId;

@@ -5,13 +5,13 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { which } from '../../bench/host.js';
-import { base64, KeySpace } from '../../bench/keys.js';
-import { LoadGenerator } from '../../bench/load.js';
-import { wrkScript } from '../../bench/lua.js';
-import { BenchSession } from '../../bench/session.js';
-import type { ToolName } from '../../bench/types.js';
-import { buildTables, parseTemplate, type Workload } from '../../bench/workload.js';
+import { which } from '../../scripts/bench/host.js';
+import { base64, KeySpace } from '../../scripts/bench/keys.js';
+import { LoadGenerator } from '../../scripts/bench/load.js';
+import { wrkScript } from '../../scripts/bench/lua.js';
+import { BenchSession } from '../../scripts/bench/session.js';
+import type { ToolName } from '../../scripts/bench/types.js';
+import { buildTables, parseTemplate, type Workload } from '../../scripts/bench/workload.js';
 
 interface Seen {
   method: string;

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
-import { DEFAULTS, type ChaosOptions } from './options.js';
-import { parseNemesisList } from './nemesis-kinds.js';
-import { runChaos, type ChaosRun } from './run-chaos.js';
+import { DEFAULTS, type ChaosOptions } from '../../scripts/harness/chaos/options.js';
+import { parseNemesisList } from '../../scripts/harness/chaos/nemesis-kinds.js';
+import { runChaos, type ChaosRun } from '../../scripts/harness/chaos/run-chaos.js';
 
 interface Started {
   readonly dir: string;

@@ -4,7 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { NetnsNetwork, netnsUnavailable } from './netns.js';
+import { NetnsNetwork, netnsUnavailable } from '../../scripts/harness/chaos/netns.js';
 
 const unavailable = await netnsUnavailable();
 

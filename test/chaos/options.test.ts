@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseChaosArgs, secondsRange, UsageError } from './options.js';
+import { DEFAULTS, parseChaosArgs, secondsRange, UsageError } from '../../scripts/harness/chaos/options.js';
 
 const parse = (...args: string[]) => parseChaosArgs(args, () => 777);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAnswer, classifyError, type HttpAnswer } from './outcome.js';
+import { classifyAnswer, classifyError, type HttpAnswer } from '../../scripts/harness/chaos/outcome.js';
 
 const answer = (status: number, errorCode: string | null = null, extra: Partial<HttpAnswer> = {}): HttpAnswer => ({
   status,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ChaosOp } from './recorder.js';
-import { decideVerdict, EXIT_CODES, type ChaosSummary } from './result.js';
-import { renderReport } from './report-html.js';
-import { formatSummary, summaryLine } from './format-summary.js';
-import { longestUnavailability, nodeTimeline, opStats, timeline } from './summary.js';
+import type { ChaosOp } from '../../scripts/harness/chaos/recorder.js';
+import { decideVerdict, EXIT_CODES, type ChaosSummary } from '../../scripts/harness/chaos/result.js';
+import { renderReport } from '../../scripts/harness/chaos/report-html.js';
+import { formatSummary, summaryLine } from '../../scripts/harness/chaos/format-summary.js';
+import { longestUnavailability, nodeTimeline, opStats, timeline } from '../../scripts/harness/chaos/summary.js';
 
 function fakeSummary(violation: boolean): ChaosSummary {
   const ops: ChaosOp[] = [

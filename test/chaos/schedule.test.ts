@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NEMESIS_KINDS, parseNemesisList } from './nemesis-kinds.js';
-import { generateSchedule, type ScheduleOptions } from './schedule.js';
+import { NEMESIS_KINDS, parseNemesisList } from '../../scripts/harness/chaos/nemesis-kinds.js';
+import { generateSchedule, type ScheduleOptions } from '../../scripts/harness/chaos/schedule.js';
 
 const base: ScheduleOptions = {
   seed: 42,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { OpKind, OpStatus } from '../../src/check/history.js';
-import { leaderChanges, leadershipsFromLogs } from './leaders.js';
-import type { ChaosOp } from './recorder.js';
-import { decideVerdict, type VerdictInputs } from './result.js';
-import { longestUnavailability, lostAckedWrites, nodeTimeline, opStats, percentile, timeline } from './summary.js';
+import type { OpKind, OpStatus } from '../../scripts/harness/check/history.js';
+import { leaderChanges, leadershipsFromLogs } from '../../scripts/harness/chaos/leaders.js';
+import type { ChaosOp } from '../../scripts/harness/chaos/recorder.js';
+import { decideVerdict, type VerdictInputs } from '../../scripts/harness/chaos/result.js';
+import { longestUnavailability, lostAckedWrites, nodeTimeline, opStats, percentile, timeline } from '../../scripts/harness/chaos/summary.js';
 
 let nextId = 0;
 function op(kind: OpKind, status: OpStatus, invoke: number, end: number, value: string | null = null, key = 'k'): ChaosOp {

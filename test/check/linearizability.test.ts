@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { OpKind, OpStatus, Operation } from '../../src/check/history.js';
-import { ConfigurationSet, DecidedSet, checkLinearizability } from '../../src/check/linearizability.js';
-import type { CheckOptions, CheckResult, KeyVerdict } from '../../src/check/linearizability.js';
+import type { OpKind, OpStatus, Operation } from '../../scripts/harness/check/history.js';
+import { ConfigurationSet } from '../../scripts/harness/check/configuration-set.js';
+import { DecidedSet } from '../../scripts/harness/check/decided-set.js';
+import { checkLinearizability } from '../../scripts/harness/check/linearizability.js';
+import type { CheckOptions, CheckResult, KeyVerdict } from '../../scripts/harness/check/linearizability.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Hand-written histories

@@ -8,8 +8,8 @@
 // event-loop lag p99 must stay under 50 ms (and its worst block under 0.5 s).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readLoopLag, startLoopLagWindow, type LoopLag } from './loop-lag.js';
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { readLoopLag, startLoopLagWindow, type LoopLag } from '../../scripts/harness/cluster/loop-lag.js';
+import { ProcessCluster, waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 
 const VALUES = 60;
 const VALUE_BYTES = 1024 * 1024;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { ProcessCluster, waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 
 describe('a three-node cluster', () => {
   let cluster: ProcessCluster;

@@ -2,7 +2,7 @@
 // while every node is killed at a random instant; after a restart, every acknowledged write is read
 // back (linearizably) from the cluster.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ProcessCluster } from './process-cluster.js';
+import { ProcessCluster } from '../../scripts/harness/cluster/process-cluster.js';
 
 const ROUNDS = 4;
 const WRITERS = 16;

@@ -3,7 +3,7 @@
 // message that says what to do) before it opens its data dir or binds a port.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { ProcessCluster, waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 
 /** ProcessCluster always sets RAFTKV_PEER_TOKEN; an empty value counts as unset (token.ts). */
 const DEV_TOKEN_ENV = { RAFTKV_PEER_TOKEN: '' };

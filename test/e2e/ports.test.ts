@@ -1,7 +1,7 @@
 // The harness's port allocation: one cluster's ports are distinct (regression: a chaos test once got
 // the same port for two nodes of one cluster, and every node refused the config).
 import { describe, expect, it } from 'vitest';
-import { freePorts } from './process-cluster.js';
+import { freePorts } from '../../scripts/harness/cluster/process-cluster.js';
 
 describe('freePorts', () => {
   it('hands out distinct, usable ports in one call', async () => {

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, REPO_ROOT, waitFor } from './process-cluster.js';
+import { ProcessCluster, REPO_ROOT, waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 
 interface Finished {
   readonly code: number | null;

@@ -1,7 +1,7 @@
 // Linearizable reads against real processes: a leader cut off from the others never serves stale
 // data, and a follower's read sees every write acknowledged before the read started.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { ProcessCluster, waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 
 let cluster: ProcessCluster;
 

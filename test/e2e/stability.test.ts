@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessages } from '../../src/transport/codec.js';
-import { ProcessCluster, waitFor, type NodeStatus } from './process-cluster.js';
+import { ProcessCluster, waitFor, type NodeStatus } from '../../scripts/harness/cluster/process-cluster.js';
 
 const clusters: ProcessCluster[] = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { formatPage, formatValues } from '../../src/reads/format.js';
 import { createReadQueries, type ReadQueries } from '../../src/reads/read-pool.js';
-import type { NodeStorage } from '../../src/storage/index.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
 

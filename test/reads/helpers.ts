@@ -1,7 +1,7 @@
 // Shared by the read tests: puts committed and applied through NodeStorage, as the Raft driver does.
 import { EntryType, type Entry } from '../../src/raft/types.js';
 import { encodeCommand } from '../../src/storage/command.js';
-import type { NodeStorage } from '../../src/storage/index.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes } from '../storage/helpers.js';
 
 export async function applyPuts(storage: NodeStorage, pairs: readonly (readonly [string, string | Uint8Array])[]): Promise<void> {

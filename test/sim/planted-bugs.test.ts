@@ -3,9 +3,9 @@
 // simulation tests.)
 import { describe, expect, it } from 'vitest';
 import { PLANTED_BUG_MAX_RUNS } from './budget.js';
-import { PLANTED_BUGS } from './planted-bugs.js';
-import { describeFailure } from './run-property.js';
-import { checkSchedules } from './run-property.js';
+import { PLANTED_BUGS } from '../../scripts/harness/sim/planted-bugs.js';
+import { describeFailure } from '../../scripts/harness/sim/run-property.js';
+import { checkSchedules } from '../../scripts/harness/sim/run-property.js';
 
 describe('the simulation catches planted bugs', () => {
   for (const [bug, factory] of Object.entries(PLANTED_BUGS)) {

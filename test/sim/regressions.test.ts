@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
-import { PLANTED_BUGS } from './planted-bugs.js';
-import { describeFailure } from './run-property.js';
-import type { Schedule } from './schedule.js';
-import { runSimulation } from './simulator.js';
+import { PLANTED_BUGS } from '../../scripts/harness/sim/planted-bugs.js';
+import { describeFailure } from '../../scripts/harness/sim/run-property.js';
+import type { Schedule } from '../../scripts/harness/sim/schedule.js';
+import { runSimulation } from '../../scripts/harness/sim/simulator.js';
 
 function schedule(name: string): Schedule {
   return JSON.parse(readFileSync(new URL(`./regressions/${name}.json`, import.meta.url), 'utf8')) as Schedule;

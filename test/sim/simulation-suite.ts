@@ -1,8 +1,8 @@
 // The simulation test for one cluster size; one file per size so vitest runs them in parallel.
 import { expect, it } from 'vitest';
 import { SIM_RUNS_PER_SIZE } from './budget.js';
-import { failureReport, summarize } from './report.js';
-import { checkSchedules } from './run-property.js';
+import { failureReport, summarize } from '../../scripts/harness/sim/report.js';
+import { checkSchedules } from '../../scripts/harness/sim/run-property.js';
 
 export function simulationTest(nodes: 3 | 5): void {
   it(`${nodes}-node clusters stay safe, live and linearizable over ${SIM_RUNS_PER_SIZE} fault schedules`, () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CorruptDataError, decodeCommand, encodeCommand, type Command } from '../../src/storage/index.js';
+import { CorruptDataError } from '../../src/storage/errors.js';
+import { decodeCommand, encodeCommand, type Command } from '../../src/storage/state-machine.js';
 import { bytes } from './helpers.js';
 
 function plain(c: Command): unknown {

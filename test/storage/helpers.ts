@@ -7,7 +7,8 @@ import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach } from 'vitest';
 import { EntryType, type Entry } from '../../src/raft/types.js';
-import { NodeStorage, type ByteLevel, type ByteSublevel, type NodeStorageOptions } from '../../src/storage/index.js';
+import { NodeStorage, type NodeStorageOptions } from '../../src/storage/node-storage.js';
+import type { ByteLevel, ByteSublevel } from '../../src/storage/database.js';
 
 export const CLUSTER = 'test-cluster';
 

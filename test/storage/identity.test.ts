@@ -6,7 +6,8 @@ import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { refusalForOpenError } from '../../src/storage/data-dir.js';
-import { NodeStorage, StorageRefusedError } from '../../src/storage/index.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
+import { StorageRefusedError } from '../../src/storage/errors.js';
 import { CLUSTER, bytes, entriesFrom, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
 
 const fixture = useStorageFixture();

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { Entry, HardState } from '../../src/raft/types.js';
-import { NodeStorage } from '../../src/storage/index.js';
+import { NodeStorage } from '../../src/storage/node-storage.js';
 import { CLUSTER, entry, makeTempDir } from './helpers.js';
 
 type Step =

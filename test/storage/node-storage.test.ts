@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { RaftInvariantError } from '../../src/raft/index.js';
+import { RaftInvariantError } from '../../src/raft/assert.js';
 import { limitBytes } from '../../src/raft/storage.js';
 import { EMPTY_HARD_STATE, type Entry } from '../../src/raft/types.js';
-import { CorruptDataError, StorageFatalError, encodeCommand, type NodeStorage } from '../../src/storage/index.js';
+import { CorruptDataError, StorageFatalError } from '../../src/storage/errors.js';
+import { encodeCommand } from '../../src/storage/state-machine.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, entriesFrom, entry, text, useStorageFixture } from './helpers.js';
 
 const fixture = useStorageFixture();

@@ -1,8 +1,11 @@
 // The Raft core running on NodeStorage: a single-node cluster driven as the real driver will drive it
 // (persist, apply, advance), restarted from disk, including after a crash between persist and apply.
 import { describe, expect, it } from 'vitest';
-import { RaftCore, SeededRandom, type Ready } from '../../src/raft/index.js';
-import { encodeCommand, type ApplyOutcome, type NodeStorage } from '../../src/storage/index.js';
+import { RaftCore } from '../../src/raft/core.js';
+import { SeededRandom } from '../../src/raft/prng.js';
+import type { Ready } from '../../src/raft/types.js';
+import { encodeCommand } from '../../src/storage/state-machine.js';
+import type { ApplyOutcome, NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, text, useStorageFixture } from './helpers.js';
 
 const fixture = useStorageFixture();

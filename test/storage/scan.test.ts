@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, scanBounds, type NodeStorage } from '../../src/storage/index.js';
+import { encodeCommand } from '../../src/storage/state-machine.js';
+import { scanBounds } from '../../src/storage/kv-scan.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, entry, text, useStorageFixture } from './helpers.js';
 
 const fixture = useStorageFixture();

@@ -2,7 +2,8 @@
 // receives, and what a crash at any moment leaves on disk (the old state or the complete new one).
 import { describe, expect, it } from 'vitest';
 import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
-import { encodeCommand, type NodeStorage } from '../../src/storage/index.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
+import { encodeCommand } from '../../src/storage/state-machine.js';
 import { bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel } from './helpers.js';
 
 const fixture = useStorageFixture();

@@ -1,0 +1,93 @@
+// The terminal summary of a chaos run: a table people can read at a glance, and one line that
+// says it all (used in docs/chaos.md's acceptance runs).
+import { formatOp } from '../check/history.js';
+import { NODE_PROBE_MS } from './final-reads.js';
+import type { FaultRecord } from './nemesis.js';
+import type { ChaosSummary } from './result.js';
+import type { KindStats } from './summary.js';
+
+const MAX_VIOLATIONS_SHOWN = 3;
+
+export function formatSummary(summary: ChaosSummary, runDir: string): string {
+  const lines: string[] = [];
+  const c = summary.config;
+  lines.push('─'.repeat(78));
+  lines.push(
+    `raftkv chaos run   seed ${summary.seed}   ${c.nodes} nodes   ${c.clients} clients   ${c.durationMs / 1000} s   network ${c.network}` +
+      (c.unsafeMode === null ? '' : `   UNSAFE ${c.unsafeMode}`),
+  );
+  lines.push(`nemesis           ${c.kinds.join(', ') || 'none'}`);
+  lines.push('');
+  lines.push(`operations        ${pad('ok', 8)}${pad('fail', 8)}${pad('unknown', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}`);
+  for (const kind of ['get', 'put', 'delete', 'all'] as const) lines.push(`  ${kind.padEnd(16)}${row(summary.ops[kind])}`);
+  lines.push(`throughput        ${summary.opsPerSecond.toFixed(0)} ops/s`);
+  lines.push(`faults injected   ${summary.faults.length}${summary.faultCounts.length === 0 ? '' : `: ${summary.faultCounts.map(([k, n]) => `${k} ${n}`).join(', ')}`}`);
+  lines.push(`leader changes    ${summary.leaderChanges}`);
+  lines.push(`longest unavailability  ${unavailabilityText(summary)}`);
+  const lin = summary.linearizability;
+  lines.push(`linearizability   ${lin.result}${lin.result === 'not-run' ? '' : ` (${lin.keys.length} keys, ${summary.ops.all.ok + summary.ops.all.unknown} informative ops, checked in ${(lin.checkMs / 1000).toFixed(1)} s)`}`);
+  for (const v of lin.violations.slice(0, MAX_VIOLATIONS_SHOWN)) {
+    lines.push(`  key ${v.key}: ${v.message}`);
+    const failed = v.culprits.find((op) => op.id === v.failedOp);
+    if (failed !== undefined) lines.push(`    failed: ${formatOp(failed)} via ${failed.node}`);
+  }
+  if (lin.violations.length > MAX_VIOLATIONS_SHOWN) lines.push(`  ... and ${lin.violations.length - MAX_VIOLATIONS_SHOWN} more keys (report.html lists them all)`);
+  if (lin.violations.length > 0) lines.push('  (operation times are ms on the run clock, as in history.jsonl)');
+  for (const k of lin.keys) if (k.result === 'unknown' && 'message' in k) lines.push(`  key ${k.key}: ${k.message}`);
+  const lost = summary.durability.lost;
+  lines.push(`durability        ${lost.length === 0 ? 'ok' : 'VIOLATED'}: ${lost.length} of ${summary.durability.acknowledgedWrites} acknowledged writes lost`);
+  for (const op of lost.slice(0, 5)) lines.push(`  lost: ${formatOp(op)} via ${op.node}; final value ${JSON.stringify(summary.recovery.finalValues[op.key] ?? null)}`);
+  lines.push(`node crashes      ${summary.crashes.length === 0 ? 'none' : summary.crashes.map((x) => `${x.node} at ${seconds(x.at - summary.workload.from)}`).join(', ')}`);
+  for (const crash of summary.crashes) {
+    lines.push(`  last lines of ${crash.node}'s log:`);
+    for (const line of crash.logTail) lines.push(`    ${line.slice(0, 300)}`);
+  }
+  for (const stuck of summary.recovery.stuckNodes) {
+    lines.push(`liveness warning  ${stuck.node} served no linearizable read in ${NODE_PROBE_MS / 1000} s after recovery (${stuck.answers})`);
+  }
+  if (summary.ops.unexpected > 0) lines.push(`warning           ${summary.ops.unexpected} unexpected answers (see summary.json ops.reasons)`);
+  for (const problem of summary.problems) lines.push(`problem           ${problem.split('\n')[0]}`);
+  lines.push(`verdict           ${summary.verdict.toUpperCase()} (exit ${summary.exitCode}): ${summary.reasons.join('; ')}`);
+  lines.push(`run dir           ${runDir}  (report.html, summary.json, history.jsonl, nodes/)`);
+  lines.push(`summary: ${summaryLine(summary)}`);
+  lines.push('─'.repeat(78));
+  return lines.join('\n');
+}
+
+/** One line: seed, nemesis, ops, faults, leader changes, unavailability, verdict. */
+export function summaryLine(summary: ChaosSummary): string {
+  const all = summary.ops.all;
+  return (
+    `seed=${summary.seed} nemesis=${summary.config.kinds.join(',') || 'none'} ` +
+    `ops ok/fail/unknown=${all.ok}/${all.fail}/${all.unknown} faults=${summary.faults.length} ` +
+    `leader-changes=${summary.leaderChanges} longest-unavailability=${(summary.unavailability.longestMs / 1000).toFixed(2)}s ` +
+    `verdict=${summary.verdict.toUpperCase()}`
+  );
+}
+
+function unavailabilityText(summary: ChaosSummary): string {
+  const u = summary.unavailability;
+  const during = faultsOverlapping(summary.faults, u.from, u.to).map((f) => f.label);
+  return (
+    `${(u.longestMs / 1000).toFixed(2)} s (from ${seconds(u.from - summary.workload.from)} to ${seconds(u.to - summary.workload.from)}` +
+    `${during.length === 0 ? '' : `; during ${during.join(', ')}`})`
+  );
+}
+
+export function faultsOverlapping(faults: readonly FaultRecord[], from: number, to: number): FaultRecord[] {
+  return faults.filter((f) => f.start <= to && (f.end ?? Infinity) >= from);
+}
+
+/** A run-clock offset from the workload's start, for people: "t+12.3s". */
+export function seconds(ms: number): string {
+  return `t${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(1)}s`;
+}
+
+function row(stats: KindStats): string {
+  const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+  return `${pad(String(stats.ok), 8)}${pad(String(stats.fail), 8)}${pad(String(stats.unknown), 9)}${pad(ms(stats.p50), 9)}${pad(ms(stats.p99), 9)}`;
+}
+
+function pad(text: string, width: number): string {
+  return text.padStart(width);
+}

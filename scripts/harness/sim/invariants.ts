@@ -1,0 +1,140 @@
+// Raft's safety properties (Figure 3 of the paper), checked incrementally as a simulated run goes:
+//  - election safety: at most one leader per term;
+//  - log matching: two logs with an entry of the same index and term hold the same data there and
+//    agree on everything before (checked inductively: every (index, term) always has the same data
+//    and the same previous term);
+//  - leader completeness: a leader of term T holds every entry committed in a term before T;
+//  - state machine safety: no two nodes apply different entries at one index;
+//  - a node grants at most one vote per term (seen on the wire), commit never moves back, terms
+//    never decrease, and a vote once persisted never changes within its term.
+import type { Entry, HardState, Message, NodeId } from '../../../src/raft/types.js';
+import { NONE } from '../../../src/raft/types.js';
+
+export class SafetyViolation extends Error {
+  override readonly name = 'SafetyViolation';
+}
+
+function fail(message: string): never {
+  throw new SafetyViolation(message);
+}
+
+const decoder = new TextDecoder();
+
+function describeEntry(term: number, data: Uint8Array): string {
+  return `${term}:${decoder.decode(data)}`;
+}
+
+export class SafetyChecker {
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly entryByIndexTerm = new Map<string, { data: string; prevTerm: number }>();
+  /** committedTerm[i]: the term of the entry committed at index i; committedIn[i]: when it was seen committed. */
+  private readonly committedTerm: number[] = [];
+  private readonly committedIn: number[] = [];
+  private readonly appliedAt: string[] = [];
+  private readonly commitOf = new Map<NodeId, number>();
+  private readonly persistedOf = new Map<NodeId, HardState>();
+  private readonly voteGranted = new Map<string, NodeId>();
+  /** Highest index ever reported committed by any node. */
+  maxCommitted = 0;
+  leaderElections = 0;
+
+  /** A node reports that it is leader of `term`; `logTerm` reads its log. */
+  onLeader(node: NodeId, term: number, logTerm: (index: number) => number | undefined): void {
+    const existing = this.leaderOfTerm.get(term);
+    if (existing !== undefined && existing !== node) {
+      fail(`election safety: both ${existing} and ${node} are leaders of term ${term}`);
+    }
+    if (existing === undefined) {
+      this.leaderOfTerm.set(term, node);
+      this.leaderElections++;
+    }
+    for (let i = 1; i <= this.maxCommitted; i++) {
+      const committedIn = this.committedIn[i];
+      if (committedIn === undefined || committedIn >= term) continue;
+      if (logTerm(i) !== this.committedTerm[i]) {
+        fail(
+          `leader completeness: ${node}, leader of term ${term}, has term ${logTerm(i)} at index ${i}, ` +
+            `but an entry of term ${this.committedTerm[i]} was committed there in term ${committedIn}`,
+        );
+      }
+    }
+  }
+
+  /** A node is about to persist `entries`; `prevTerm` is the term of the entry before the first. */
+  onAppend(node: NodeId, entries: readonly Entry[], prevTerm: number): void {
+    let prev = prevTerm;
+    for (const e of entries) {
+      const key = `${e.index}/${e.term}`;
+      const data = decoder.decode(e.data);
+      const known = this.entryByIndexTerm.get(key);
+      if (known === undefined) this.entryByIndexTerm.set(key, { data, prevTerm: prev });
+      else if (known.data !== data || known.prevTerm !== prev) {
+        fail(
+          `log matching: ${node} holds entry ${key} with data '${data}' after term ${prev}, ` +
+            `but another log holds '${known.data}' after term ${known.prevTerm}`,
+        );
+      }
+      prev = e.term;
+    }
+  }
+
+  /** A node reports its commit index (from a Ready's hard state). */
+  onCommit(node: NodeId, commit: number, currentTerm: number, logTerm: (index: number) => number | undefined): void {
+    const before = this.commitOf.get(node) ?? 0;
+    if (commit < before) fail(`commit moved back on ${node}: ${before} -> ${commit}`);
+    for (let i = before + 1; i <= commit; i++) {
+      const term = logTerm(i);
+      if (term === undefined) fail(`${node} committed index ${i} beyond its log`);
+      const known = this.committedTerm[i];
+      if (known === undefined) {
+        this.committedTerm[i] = term;
+        this.committedIn[i] = currentTerm;
+      } else if (known !== term) {
+        fail(`committed entry changed: index ${i} was committed with term ${known}, ${node} committed term ${term}`);
+      }
+    }
+    this.commitOf.set(node, commit);
+    if (commit > this.maxCommitted) this.maxCommitted = commit;
+  }
+
+  /** A message left a node: a node grants at most one vote per term (the basis of election safety). */
+  onSend(m: Message): void {
+    // A grant is a vote for the candidate; a vote request is the candidate's vote for itself.
+    let votedFor: NodeId;
+    if (m.type === 'voteResp' && !m.reject) votedFor = m.to;
+    else if (m.type === 'vote') votedFor = m.from;
+    else return;
+    const key = `${m.from}@${m.term}`;
+    const before = this.voteGranted.get(key);
+    if (before === undefined) this.voteGranted.set(key, votedFor);
+    else if (before !== votedFor) fail(`${m.from} voted in term ${m.term} for both ${before} and ${votedFor}`);
+  }
+
+  /** A node persisted `hardState`. */
+  onPersist(node: NodeId, hardState: HardState): void {
+    const before = this.persistedOf.get(node);
+    if (before !== undefined) {
+      if (hardState.term < before.term) fail(`${node} persisted term ${hardState.term} after ${before.term}`);
+      if (hardState.term === before.term && before.vote !== NONE && hardState.vote !== before.vote) {
+        fail(`${node} changed its vote in term ${before.term} from ${before.vote} to ${hardState.vote}`);
+      }
+      if (hardState.commit < before.commit) fail(`${node} persisted commit ${hardState.commit} after ${before.commit}`);
+    }
+    this.persistedOf.set(node, hardState);
+  }
+
+  /** A node restarted from disk: its commit resumes from what it persisted. */
+  onRestart(node: NodeId, persistedCommit: number): void {
+    this.commitOf.set(node, persistedCommit);
+  }
+
+  /** A node applied `entry` to its state machine. */
+  onApply(node: NodeId, entry: Entry): void {
+    const applied = describeEntry(entry.term, entry.data);
+    const known = this.appliedAt[entry.index];
+    if (known === undefined) this.appliedAt[entry.index] = applied;
+    else if (known !== applied) {
+      fail(`state machine safety: ${node} applied '${applied}' at index ${entry.index}, another node applied '${known}'`);
+    }
+  }
+}

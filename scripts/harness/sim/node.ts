@@ -1,0 +1,277 @@
+// One simulated node: the Raft core plus a model of the real driver. A Ready's persist takes a few
+// steps (the fsync); a crash loses the core, the Ready being persisted and everything in memory,
+// and the node restarts from exactly what reached its disk.
+import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
+import { MemoryStorage } from '../../../src/raft/storage.js';
+import type { Entry, Message, NodeId, Ready } from '../../../src/raft/types.js';
+import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
+import type { SafetyChecker } from './invariants.js';
+
+export type CoreFactory = (config: RaftConfig) => RaftCore;
+
+/** A client command in the replicated log (JSON: the simulation favours readability over speed). */
+export interface Command {
+  readonly op: number;
+  readonly kind: 'put' | 'delete' | 'marker';
+  readonly key: string;
+  readonly value: string | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeCommand(command: Command): Uint8Array {
+  return encoder.encode(JSON.stringify(command));
+}
+
+export function decodeCommand(data: Uint8Array): Command | null {
+  return data.length === 0 ? null : (JSON.parse(decoder.decode(data)) as Command);
+}
+
+/** What the driver tells the simulation about client requests waiting on this node. */
+export interface NodeListener {
+  /** The entry a proposal waited for was applied: ok if it is that proposal's entry. */
+  proposalResolved(op: number, ok: boolean): void;
+  /** A read was confirmed and can be served from this node's state machine now. */
+  readServed(op: number, value: string | null): void;
+  readFailed(op: number): void;
+}
+
+interface Disk {
+  readonly storage: MemoryStorage;
+  applied: number;
+  readonly kv: Map<string, string>;
+}
+
+export interface NodeParams {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly seed: number;
+  readonly electionTicks: number;
+  readonly maxMsgBytes: number;
+  readonly maxInflightMsgs: number;
+  readonly maxInflightBytes: number;
+  readonly coldLog: ColdLogParams;
+  readonly persistDelayMax: number;
+  readonly factory: CoreFactory;
+}
+
+export class SimNode {
+  readonly id: NodeId;
+  /** Survives crashes: the log and hard state, and the state machine with its applied index. */
+  private readonly disk: Disk;
+  core: RaftCore | null = null;
+  /** What this incarnation's core reads its log through (cold entries load in the background). */
+  private storageView: ColdStorageView | null = null;
+  private now = 0;
+  private inFlight: { ready: Ready; doneAt: number } | null = null;
+  /** Proposals waiting for their index to be applied. */
+  private proposals = new Map<number, { op: number; term: number }[]>();
+  /** Reads waiting for their ReadIndex answer, then for applied >= index. */
+  private readsByCtx = new Map<number, { op: number; key: string }>();
+  private readsWaitingApply: { op: number; key: string; index: number }[] = [];
+  /**
+   * A reader that behaves like the real driver's ReadBatcher: one ReadIndex request in flight,
+   * the next sent only when it is answered or failed. If a lost request or answer is never failed
+   * by the core, this reader is stuck for good and the liveness check catches it (chaos seed 113).
+   */
+  private batchedRead: { ctx: number; index: number | null } | null = null;
+  /** Reads of the batched reader served so far. */
+  batchedReadsServed = 0;
+  private incarnation = 0;
+  crashes = 0;
+
+  constructor(
+    private readonly params: NodeParams,
+    private readonly random: SeededRandom,
+    private readonly checker: SafetyChecker,
+    private readonly listener: NodeListener,
+  ) {
+    this.id = params.id;
+    this.disk = { storage: new MemoryStorage(params.voters), applied: 0, kv: new Map() };
+    this.start();
+  }
+
+  get up(): boolean {
+    return this.core !== null;
+  }
+
+  /** Whether a Ready that records a vote (a candidate's or a voter's) is being persisted right now. */
+  get persistingVote(): boolean {
+    const hs = this.inFlight?.ready.hardState;
+    const before = this.disk.storage.initialHardState();
+    return hs !== undefined && hs !== null && hs.vote !== '' && (hs.term !== before.term || hs.vote !== before.vote);
+  }
+
+  get applied(): number {
+    return this.disk.applied;
+  }
+
+  crash(): void {
+    if (this.core === null) return;
+    // Everything not on disk is gone: the core, the Ready being persisted, waiting requests.
+    this.core = null;
+    this.storageView = null;
+    this.inFlight = null;
+    this.proposals = new Map();
+    this.readsByCtx = new Map();
+    this.readsWaitingApply = [];
+    this.batchedRead = null;
+    this.crashes++;
+  }
+
+  start(): void {
+    if (this.core !== null) return;
+    this.incarnation++;
+    this.storageView = new ColdStorageView(this.disk.storage, this.params.coldLog, () => this.now);
+    this.core = this.params.factory({
+      id: this.id,
+      voters: this.params.voters,
+      storage: this.storageView,
+      random: new SeededRandom(this.params.seed * 7919 + this.incarnation),
+      electionTicks: this.params.electionTicks,
+      heartbeatTicks: 1,
+      applied: this.disk.applied,
+      maxMsgBytes: this.params.maxMsgBytes,
+      maxInflightMsgs: this.params.maxInflightMsgs,
+      maxInflightBytes: this.params.maxInflightBytes,
+      maxUncommittedBytes: 64 * 1024,
+      maxPendingReads: 256,
+    });
+    this.checker.onRestart(this.id, this.disk.storage.initialHardState().commit);
+  }
+
+  propose(op: number, command: Command): ReturnType<RaftCore['propose']> | null {
+    if (this.core === null) return null;
+    const result = this.core.propose([encodeCommand(command)]);
+    if (result.ok) {
+      const waiting = this.proposals.get(result.index) ?? [];
+      waiting.push({ op, term: result.term });
+      this.proposals.set(result.index, waiting);
+    }
+    return result;
+  }
+
+  read(op: number, ctx: number, key: string): boolean {
+    if (this.core === null) return false;
+    const result = this.core.readIndex(ctx);
+    if (result.ok) this.readsByCtx.set(ctx, { op, key });
+    return result.ok;
+  }
+
+  /** For failure reports: what the batched reader waits for. */
+  describeBatchedRead(): string {
+    const b = this.batchedRead;
+    if (b === null) return `${this.id} reader idle`;
+    return b.index === null ? `${this.id} reader waits for ctx ${b.ctx}` : `${this.id} reader waits for applied >= ${b.index} (at ${this.disk.applied})`;
+  }
+
+  /** Sends the batched reader's next request if none is in flight; `ctx` is unique per call. */
+  driveBatchedRead(ctx: () => number): void {
+    if (this.core === null || this.batchedRead !== null || !this.random.chance(0.05)) return;
+    const id = ctx();
+    if (this.core.readIndex(id).ok) this.batchedRead = { ctx: id, index: null };
+  }
+
+  /** Runs the driver loop for this step: finish a due persist, take a new Ready. */
+  drive(now: number, send: (m: Message) => void): void {
+    this.now = now;
+    if (this.core !== null && this.storageView?.takeLoaded() === true) this.core.entriesLoaded();
+    for (let guard = 0; guard < 8 && this.core !== null; guard++) {
+      if (this.inFlight !== null) {
+        if (this.inFlight.doneAt > now) return;
+        this.finishPersist(this.core, this.inFlight.ready, send);
+        continue;
+      }
+      if (!this.core.hasReady()) return;
+      const rd = this.core.ready();
+      this.checkReady(this.core, rd);
+      for (const m of rd.messages) send(m);
+      const delay = this.params.persistDelayMax === 0 ? 0 : this.random.int(this.params.persistDelayMax + 1);
+      this.inFlight = { ready: rd, doneAt: now + delay };
+    }
+  }
+
+  private checkReady(core: RaftCore, rd: Ready): void {
+    const logTerm = (i: number): number | undefined => core.logTerm(i);
+    if (rd.softState?.role === 'leader') this.checker.onLeader(this.id, rd.softState.term, logTerm);
+    const first = rd.entries[0];
+    if (first !== undefined) {
+      const prevTerm = first.index === 1 ? 0 : this.disk.storage.term(first.index - 1);
+      this.checker.onAppend(this.id, rd.entries, prevTerm);
+    }
+    if (rd.hardState !== null) this.checker.onCommit(this.id, rd.hardState.commit, rd.hardState.term, logTerm);
+  }
+
+  private finishPersist(core: RaftCore, rd: Ready, send: (m: Message) => void): void {
+    if (rd.hardState !== null) {
+      this.checker.onPersist(this.id, rd.hardState);
+      this.disk.storage.setHardState(rd.hardState);
+    }
+    this.disk.storage.append(rd.entries);
+    for (const m of rd.persistedMessages) send(m);
+    for (const entry of rd.committedEntries) this.apply(entry);
+    for (const rs of rd.readStates) {
+      const read = this.readsByCtx.get(rs.ctx);
+      if (read === undefined) continue;
+      this.readsByCtx.delete(rs.ctx);
+      this.readsWaitingApply.push({ ...read, index: rs.index });
+    }
+    const batched = this.batchedRead;
+    if (batched !== null) {
+      const answer = rd.readStates.find((rs) => rs.ctx === batched.ctx);
+      if (answer !== undefined) batched.index = answer.index;
+      if (rd.failedReads.includes(batched.ctx)) this.batchedRead = null;
+    }
+    for (const ctx of rd.failedReads) {
+      const read = this.readsByCtx.get(ctx);
+      if (read === undefined) continue;
+      this.readsByCtx.delete(ctx);
+      this.listener.readFailed(read.op);
+    }
+    core.advance(rd);
+    this.inFlight = null;
+    this.serveReads();
+  }
+
+  private apply(entry: Entry): void {
+    if (entry.index !== this.disk.applied + 1) {
+      throw new Error(`${this.id} applies ${entry.index} after ${this.disk.applied}`);
+    }
+    this.checker.onApply(this.id, entry);
+    const command = decodeCommand(entry.data);
+    if (command !== null) {
+      if (command.kind === 'put' && command.value !== null) this.disk.kv.set(command.key, command.value);
+      else if (command.kind === 'delete') this.disk.kv.delete(command.key);
+    }
+    this.disk.applied = entry.index;
+    const waiting = this.proposals.get(entry.index);
+    if (waiting !== undefined) {
+      this.proposals.delete(entry.index);
+      // The entry applied at this index is ours only if its term matches; otherwise ours was
+      // overwritten and can never be applied anywhere.
+      for (const w of waiting) this.listener.proposalResolved(w.op, w.term === entry.term);
+    }
+  }
+
+  private serveReads(): void {
+    const batched = this.batchedRead;
+    if (batched !== null && batched.index !== null && batched.index <= this.disk.applied) {
+      this.batchedRead = null;
+      this.batchedReadsServed++;
+    }
+    if (this.readsWaitingApply.length === 0) return;
+    const still: typeof this.readsWaitingApply = [];
+    for (const read of this.readsWaitingApply) {
+      if (read.index <= this.disk.applied) this.listener.readServed(read.op, this.disk.kv.get(read.key) ?? null);
+      else still.push(read);
+    }
+    this.readsWaitingApply = still;
+  }
+
+  /** For the liveness check: whether `index` of `term` has been applied here. */
+  hasApplied(index: number, term: number): boolean {
+    return this.disk.applied >= index && this.disk.storage.term(index) === term;
+  }
+}

@@ -1,0 +1,557 @@
+// Runs one simulated cluster through a fault schedule, checking safety after every step, liveness
+// after the faults end, and linearizability of every client operation at the end.
+import { checkLinearizability, type CheckResult } from '../check/linearizability.js';
+import type { Operation } from '../check/history.js';
+import { RaftCore } from '../../../src/raft/core.js';
+import { SeededRandom } from '../../../src/raft/prng.js';
+import { RaftInvariantError } from '../../../src/raft/assert.js';
+import type { NodeId } from '../../../src/raft/types.js';
+import { SafetyChecker, SafetyViolation } from './invariants.js';
+import { SimNetwork } from './network.js';
+import { SimNode, type CoreFactory, type NodeListener } from './node.js';
+import type { Schedule, SimEvent } from './schedule.js';
+
+/** Steps per tick: message delays are 1-3 steps, so a round trip takes about a tick. */
+export const STEPS_PER_TICK = 4;
+/**
+ * The liveness bound: once the network heals and every node is back up, a leader must be elected
+ * and a new proposal committed within this many election timeouts.
+ */
+export const LIVENESS_ELECTION_TIMEOUTS = 30;
+/** A client gives up on a request after this many ticks: its outcome is then unknown. */
+const CLIENT_TIMEOUT_TICKS = 40;
+const KEYS = ['a', 'b', 'c'];
+
+export interface SimOptions {
+  readonly factory?: CoreFactory;
+  /** Records a line per fault and leader change, for replaying a failure by eye. */
+  readonly trace?: (line: string) => void;
+  /**
+   * The share of delivered heartbeats whose acknowledgements leave at once, as the real transport's
+   * inline replies do (default 0.5). 0 replays schedules recorded before the transport had them.
+   */
+  readonly inlineReplies?: number;
+}
+
+export interface SimStats {
+  steps: number;
+  messagesSent: number;
+  messagesDelivered: number;
+  leaderElections: number;
+  crashes: number;
+  committed: number;
+  operations: number;
+  operationsOk: number;
+  operationsUnknown: number;
+  livenessSteps: number;
+}
+
+export type SimResult =
+  | { readonly ok: true; readonly stats: SimStats; readonly history: readonly Operation[] }
+  | {
+      readonly ok: false;
+      readonly kind: 'safety' | 'invariant' | 'liveness' | 'linearizability';
+      readonly message: string;
+      readonly step: number;
+      readonly stats: SimStats;
+      readonly history: readonly Operation[];
+      readonly check?: CheckResult;
+    };
+
+interface MutableOp {
+  id: number;
+  client: number;
+  key: string;
+  kind: 'put' | 'delete' | 'get';
+  value: string | null;
+  invoke: number;
+  complete: number | null;
+  status: 'ok' | 'fail' | 'unknown';
+}
+
+interface Client {
+  readonly id: number;
+  busy: { op: MutableOp; deadline: number } | null;
+  leaderHint: number;
+}
+
+export function runSimulation(schedule: Schedule, options: SimOptions = {}): SimResult {
+  const sim = new Simulation(schedule, options);
+  return sim.run();
+}
+
+class Simulation {
+  private readonly random: SeededRandom;
+  /** Its own stream, so modelling inline replies leaves the other random choices of a seed alone. */
+  private readonly replyRandom: SeededRandom;
+  private readonly inlineReplies: number;
+  private readonly network: SimNetwork;
+  private readonly checker = new SafetyChecker();
+  private readonly nodes: SimNode[];
+  private readonly ids: NodeId[];
+  private readonly clients: Client[];
+  private readonly ops: MutableOp[] = [];
+  private readonly opsById = new Map<number, MutableOp>();
+  /** Step at which each crashed node comes back. */
+  private readonly restartAt = new Map<number, number>();
+  private readonly tickPhase: number[];
+  private nextCtx = 1;
+  private now = 0;
+  private readonly trace: (line: string) => void;
+  private lastLeaders = '';
+  private pendingFsyncCrash: { downFor: number; until: number } | null = null;
+  private pendingIsolations: {
+    when: 'afterElection' | 'afterCommit' | 'whileReplicating';
+    duration: number;
+    until: number;
+    termSeen: number;
+  }[] = [];
+  private leaderCommitBefore: { id: NodeId; term: number; commit: number } | null = null;
+
+  constructor(
+    private readonly schedule: Schedule,
+    options: SimOptions,
+  ) {
+    this.random = new SeededRandom(schedule.seed);
+    this.network = new SimNetwork(new SeededRandom(schedule.seed ^ 0x5bd1e995));
+    this.replyRandom = new SeededRandom(schedule.seed ^ 0x2545f491);
+    this.inlineReplies = options.inlineReplies ?? 0.5;
+    this.trace = options.trace ?? (() => undefined);
+    this.ids = Array.from({ length: schedule.nodes }, (_, i) => `n${i + 1}`);
+    const factory = options.factory ?? ((config) => new RaftCore(config));
+    const listener: NodeListener = {
+      proposalResolved: (op, ok) => this.complete(op, ok ? 'ok' : 'fail', null),
+      readServed: (op, value) => this.complete(op, 'ok', value),
+      readFailed: (op) => this.complete(op, 'fail', null),
+    };
+    this.nodes = this.ids.map(
+      (id, i) =>
+        new SimNode(
+          {
+            id,
+            voters: this.ids,
+            seed: schedule.seed + i,
+            electionTicks: schedule.electionTicks,
+            maxMsgBytes: schedule.maxMsgBytes,
+            maxInflightMsgs: schedule.maxInflightMsgs,
+            maxInflightBytes: schedule.maxInflightBytes ?? 0,
+            coldLog: { warmEntries: schedule.warmEntries ?? 0, loadSteps: 3, loadEntries: 8 },
+            persistDelayMax: schedule.persistDelayMax,
+            factory,
+          },
+          new SeededRandom(schedule.seed * 31 + i),
+          this.checker,
+          listener,
+        ),
+    );
+    // Nodes tick at different phases within a tick, as real timers do.
+    this.tickPhase = this.ids.map(() => this.random.int(STEPS_PER_TICK));
+    this.clients = Array.from({ length: schedule.clients }, (_, id) => ({ id, busy: null, leaderHint: 0 }));
+  }
+
+  run(): SimResult {
+    let livenessSteps = 0;
+    try {
+      let eventIndex = 0;
+      for (this.now = 0; this.now < this.schedule.steps; this.now++) {
+        while (eventIndex < this.schedule.events.length && (this.schedule.events[eventIndex]?.at ?? Infinity) <= this.now) {
+          const event = this.schedule.events[eventIndex++];
+          if (event !== undefined) this.inject(event.event);
+        }
+        this.step(true);
+      }
+      livenessSteps = this.checkLiveness();
+      // Let the clients' last requests finish or time out, then stop.
+      const end = this.now + CLIENT_TIMEOUT_TICKS * STEPS_PER_TICK;
+      for (; this.now < end && this.clients.some((c) => c.busy !== null); this.now++) this.step(false);
+    } catch (error) {
+      if (error instanceof SafetyViolation) return this.failure('safety', error.message);
+      if (error instanceof RaftInvariantError) return this.failure('invariant', error.message);
+      if (error instanceof LivenessFailure) return this.failure('liveness', error.message);
+      throw error;
+    }
+    for (const client of this.clients) this.abandon(client);
+    const history = this.history();
+    const check = checkLinearizability(history);
+    if (check.result === 'violation') {
+      const details = check.keys
+        .filter((k) => k.result === 'violation')
+        .map((k) => (k.result === 'violation' ? `key ${k.key}: ${k.message}` : ''))
+        .join('; ');
+      return { ...this.failure('linearizability', details), check };
+    }
+    return { ok: true, stats: this.stats(livenessSteps), history };
+  }
+
+  private step(clientsMayStart: boolean): void {
+    const now = this.now;
+    for (const [index, at] of this.restartAt) {
+      if (at <= now) {
+        this.restartAt.delete(index);
+        this.nodes[index]?.start();
+        this.trace(`${now}: ${this.ids[index]} restarts`);
+      }
+    }
+    this.network.expire(now);
+    for (let i = 0; i < this.nodes.length; i++) {
+      if (now % STEPS_PER_TICK === this.tickPhase[i]) this.nodes[i]?.core?.tick();
+    }
+    const send = (m: Parameters<SimNetwork['send']>[0]): void => {
+      const target = this.nodes[this.ids.indexOf(m.to)];
+      // A transport notices a dead peer (connection refused) and tells the core.
+      if (target !== undefined && !target.up) this.nodes[this.ids.indexOf(m.from)]?.core?.reportUnreachable(m.to);
+      this.checker.onSend(m);
+      this.network.send(m, now);
+    };
+    for (const m of this.network.due(now)) {
+      const core = this.nodes[this.ids.indexOf(m.to)]?.core;
+      core?.step(m);
+      // The real transport carries heartbeat acknowledgements in the answer to the request that
+      // brought the heartbeats (peer-server.ts), outside any Ready; model it for half of them.
+      if (core != null && m.type === 'heartbeat' && this.replyRandom.chance(this.inlineReplies)) for (const r of core.takeHeartbeatReplies(m.from)) send(r);
+    }
+    for (const node of this.nodes) node.drive(now, send);
+    this.maybeCrashDuringPersist();
+    this.maybeIsolateLeader();
+    this.runClients(clientsMayStart);
+    for (const node of this.nodes) node.driveBatchedRead(() => this.nextCtx++);
+    for (const node of this.nodes) node.drive(now, send);
+    this.traceLeaders();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Faults
+
+  private inject(event: SimEvent): void {
+    const n = this.nodes.length;
+    const at = this.now;
+    switch (event.kind) {
+      case 'crash':
+        this.crash(event.node % n, event.downFor);
+        return;
+      case 'crashLeader': {
+        const leader = this.leaderIndex();
+        if (leader >= 0) this.crash(leader, event.downFor);
+        return;
+      }
+      case 'crashAll':
+        for (let i = 0; i < n; i++) this.crash(i, event.downFor);
+        return;
+      case 'crashDuringPersist': {
+        // Wait (a bounded while) for a node to be mid-way through persisting a new term or vote.
+        this.pendingFsyncCrash = { downFor: event.downFor, until: at + 20 * STEPS_PER_TICK };
+        return;
+      }
+      case 'partition': {
+        const links: [NodeId, NodeId][] = [];
+        for (let a = 0; a < n; a++) {
+          for (let b = 0; b < n; b++) if (event.groups[a] !== event.groups[b]) links.push([this.id(a), this.id(b)]);
+        }
+        this.network.cut(links, at + event.duration);
+        this.trace(`${at}: partition ${this.ids.map((id, i) => `${id}:${event.groups[i]}`).join(' ')} for ${event.duration}`);
+        return;
+      }
+      case 'isolate':
+        this.isolate(event.node % n, event.duration);
+        return;
+      case 'isolateLeader':
+        if (event.when === 'now') {
+          const leader = this.leaderIndex();
+          if (leader >= 0) this.isolate(leader, event.duration);
+        } else if (this.pendingIsolations.length < 8) {
+          const leader = this.leaderIndex();
+          this.pendingIsolations.push({
+            when: event.when,
+            duration: event.duration,
+            until: at + 100 * STEPS_PER_TICK,
+            termSeen: leader >= 0 ? (this.nodes[leader]?.core?.status().term ?? 0) : 0,
+          });
+        }
+        return;
+      case 'oneWay':
+        this.network.cut([[this.id(event.from % n), this.id(event.to % n)]], at + event.duration);
+        this.trace(`${at}: lose ${this.id(event.from % n)} -> ${this.id(event.to % n)} for ${event.duration}`);
+        return;
+      case 'cutLink': {
+        const a = this.id(event.a % n);
+        const b = this.id(event.b % n);
+        this.network.cut([[a, b], [b, a]], at + event.duration);
+        this.trace(`${at}: cut ${a} <-> ${b} for ${event.duration}`);
+        return;
+      }
+      case 'lossy':
+        this.network.lossy(event.dropPercent / 100, event.duplicatePercent / 100, at + event.duration);
+        this.trace(`${at}: drop ${event.dropPercent}% duplicate ${event.duplicatePercent}% for ${event.duration}`);
+        return;
+      case 'heal':
+        this.network.healAll();
+        this.trace(`${at}: heal`);
+        return;
+      case 'transferLeader': {
+        const leader = this.leaderIndex();
+        if (leader >= 0) {
+          this.nodes[leader]?.core?.transferLeader(this.id(event.to % n));
+          this.trace(`${at}: transfer leadership ${this.id(leader)} -> ${this.id(event.to % n)}`);
+        }
+        return;
+      }
+    }
+  }
+
+  /**
+   * Fires the oldest pending leader isolation once its moment comes; drops those that waited too
+   * long. Several may be pending, so a cascade (cut the leader, then its successor as soon as it is
+   * elected, then the next right after its first commit...) builds divergent logs quickly. A leader
+   * already cut off from everyone is passed over: cutting it again changes nothing.
+   */
+  private maybeIsolateLeader(): void {
+    this.pendingIsolations = this.pendingIsolations.filter((p) => p.until > this.now);
+    const leader = this.leaderIndex();
+    const status = leader >= 0 ? this.nodes[leader]?.core?.status() : undefined;
+    const previous = this.leaderCommitBefore;
+    this.leaderCommitBefore = status === undefined ? null : { id: status.id, term: status.term, commit: status.commit };
+    if (status === undefined) return;
+    const committedNow =
+      previous !== null && previous.id === status.id && previous.term === status.term && status.commit > previous.commit;
+    // Strictly in the order scheduled, so a generated sequence of moments composes into a cascade.
+    const pending = this.pendingIsolations[0];
+    if (pending === undefined || this.network.isCutOff(status.id, this.ids)) return;
+    const due =
+      pending.when === 'afterElection'
+        ? status.term > pending.termSeen
+        : pending.when === 'afterCommit'
+          ? committedNow
+          : status.lastIndex > status.commit + 1;
+    if (!due) return;
+    this.pendingIsolations.shift();
+    this.trace(`${this.now}: the leader ${status.id} is cut off (${pending.when}, commit ${status.commit}, last ${status.lastIndex})`);
+    this.isolate(leader, pending.duration);
+    this.leaderCommitBefore = null;
+  }
+
+  /** Fires a pending crash-during-fsync on a node caught persisting a vote. */
+  private maybeCrashDuringPersist(): void {
+    const pending = this.pendingFsyncCrash;
+    if (pending === null) return;
+    if (pending.until <= this.now) {
+      this.pendingFsyncCrash = null;
+      return;
+    }
+    const candidates = this.nodes.map((node, i) => (node.persistingVote ? i : -1)).filter((i) => i >= 0);
+    if (candidates.length === 0) return;
+    const index = this.random.pick(candidates);
+    this.pendingFsyncCrash = null;
+    this.trace(`${this.now}: ${this.id(index)} crashes while persisting a vote`);
+    this.crash(index, pending.downFor);
+  }
+
+  private crash(index: number, downFor: number): void {
+    const node = this.nodes[index];
+    if (node === undefined || !node.up) return;
+    node.crash();
+    this.restartAt.set(index, this.now + downFor);
+    this.trace(`${this.now}: ${node.id} crashes for ${downFor} steps`);
+  }
+
+  private isolate(index: number, duration: number): void {
+    const links: [NodeId, NodeId][] = [];
+    for (let other = 0; other < this.nodes.length; other++) {
+      if (other === index) continue;
+      links.push([this.id(index), this.id(other)], [this.id(other), this.id(index)]);
+    }
+    this.network.cut(links, this.now + duration);
+    this.trace(`${this.now}: isolate ${this.id(index)} for ${duration}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Liveness: after the faults, the cluster must elect a leader and commit a new entry in bounded time.
+
+  private checkLiveness(): number {
+    this.network.healAll();
+    this.pendingFsyncCrash = null;
+    this.pendingIsolations = [];
+    for (const index of [...this.restartAt.keys()]) {
+      this.restartAt.set(index, this.now);
+    }
+    this.trace(`${this.now}: faults end; all nodes up, network healed`);
+    const start = this.now;
+    const deadline = start + LIVENESS_ELECTION_TIMEOUTS * this.schedule.electionTicks * STEPS_PER_TICK;
+    let marker: { node: number; index: number; term: number } | null = null;
+    for (; this.now < deadline; this.now++) {
+      this.step(true);
+      if (marker !== null) {
+        const node = this.nodes[marker.node];
+        if (node?.hasApplied(marker.index, marker.term)) return this.checkReadLiveness(start, deadline);
+        if (node?.core?.status().role !== 'leader') marker = null; // lost leadership: try again
+      }
+      if (marker === null) {
+        const leader = this.leaderIndex();
+        const result = leader >= 0 ? this.nodes[leader]?.propose(-1, { op: -1, kind: 'marker', key: '', value: null }) : null;
+        if (result?.ok) marker = { node: leader, index: result.index, term: result.term };
+      }
+    }
+    throw new LivenessFailure(
+      `no leader committed a new entry within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
+        `(${this.describeNodes()})`,
+    );
+  }
+
+  /**
+   * Read liveness: once a new entry has committed, every node's batched reader must serve a read
+   * within the same bound. A follower whose one forwarded request was lost must not wait for the
+   * next leader change (chaos seed 113 found that on real processes).
+   */
+  private checkReadLiveness(start: number, deadline: number): number {
+    const servedBefore = this.nodes.map((node) => node.batchedReadsServed);
+    for (; this.now < deadline; this.now++) {
+      if (this.nodes.every((node, i) => node.batchedReadsServed > (servedBefore[i] ?? 0))) return this.now - start;
+      this.step(true);
+    }
+    const stuck = this.nodes.filter((node, i) => node.batchedReadsServed <= (servedBefore[i] ?? 0)).map((node) => node.id);
+    throw new LivenessFailure(
+      `${stuck.join(', ')} served no linearizable read within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
+        `(${this.describeNodes()}; ${this.nodes.map((node) => node.describeBatchedRead()).join(', ')})`,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Clients: each runs one request at a time against the node it believes leads.
+
+  private runClients(mayStart: boolean): void {
+    for (const client of this.clients) {
+      if (client.busy !== null && client.busy.deadline <= this.now) this.abandon(client);
+      if (client.busy !== null || !mayStart || !this.random.chance(0.15)) continue;
+      this.invoke(client);
+    }
+  }
+
+  private invoke(client: Client): void {
+    const id = this.ops.length + 1;
+    const key = this.random.pick(KEYS);
+    const roll = this.random.float();
+    const kind = roll < 0.45 ? 'put' : roll < 0.55 ? 'delete' : 'get';
+    const op: MutableOp = {
+      id,
+      client: client.id,
+      key,
+      kind,
+      value: kind === 'put' ? `v${id}` : null,
+      invoke: this.now,
+      complete: null,
+      status: 'unknown',
+    };
+    this.ops.push(op);
+    this.opsById.set(id, op);
+    client.busy = { op, deadline: this.now + CLIENT_TIMEOUT_TICKS * STEPS_PER_TICK };
+    // Usually the believed leader, sometimes any node (follower reads, stale hints).
+    const target = this.random.chance(0.7) ? client.leaderHint : this.random.int(this.nodes.length);
+    const node = this.nodes[target];
+    if (node === undefined || !node.up) {
+      this.complete(id, 'fail', null); // connection refused: nothing was sent
+      client.leaderHint = this.random.int(this.nodes.length);
+      return;
+    }
+    if (kind === 'get') {
+      if (!node.read(id, this.nextCtx++, key)) {
+        this.complete(id, 'fail', null);
+        client.leaderHint = this.hintFrom(node);
+      }
+      return;
+    }
+    const result = node.propose(id, { op: id, kind, key, value: op.value });
+    if (result !== null && !result.ok) {
+      this.complete(id, 'fail', null); // refused before proposing: definitely not applied
+      client.leaderHint = this.hintFrom(node);
+    }
+  }
+
+  private hintFrom(node: SimNode): number {
+    const leader = node.core?.status().leader ?? '';
+    const index = this.ids.indexOf(leader);
+    return index >= 0 ? index : this.random.int(this.nodes.length);
+  }
+
+  private complete(opId: number, status: 'ok' | 'fail', value: string | null): void {
+    const op = this.opsById.get(opId);
+    if (op === undefined || op.complete !== null || op.status !== 'unknown') return;
+    const client = this.clients[op.client];
+    if (client?.busy?.op !== op) return; // the client gave up already: the outcome stays unknown
+    op.status = status;
+    op.complete = this.now;
+    if (op.kind === 'get') op.value = status === 'ok' ? value : null;
+    client.busy = null;
+  }
+
+  /** The client stops waiting: a write's outcome is unknown; a read that never answered tells nothing. */
+  private abandon(client: Client): void {
+    if (client.busy === null) return;
+    client.busy = null;
+    client.leaderHint = this.random.int(this.nodes.length);
+  }
+
+  private history(): Operation[] {
+    return this.ops.map((op) => ({ ...op, value: op.kind === 'get' && op.status !== 'ok' ? null : op.value }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private leaderIndex(): number {
+    // The leader of the highest term among nodes that believe they lead.
+    let best = -1;
+    let bestTerm = -1;
+    this.nodes.forEach((node, i) => {
+      const status = node.core?.status();
+      if (status?.role === 'leader' && status.term > bestTerm) {
+        best = i;
+        bestTerm = status.term;
+      }
+    });
+    return best;
+  }
+
+  private traceLeaders(): void {
+    const leaders = this.nodes
+      .map((node) => node.core?.status())
+      .filter((s) => s?.role === 'leader')
+      .map((s) => `${s?.id}@${s?.term}`)
+      .join(' ');
+    if (leaders !== this.lastLeaders) {
+      this.lastLeaders = leaders;
+      this.trace(`${this.now}: leaders ${leaders || '(none)'}`);
+    }
+  }
+
+  private describeNodes(): string {
+    return this.nodes
+      .map((node) => {
+        const s = node.core?.status();
+        return s === undefined ? `${node.id} down` : `${s.id} ${s.role} t${s.term} commit ${s.commit} last ${s.lastIndex}`;
+      })
+      .join('; ');
+  }
+
+  private id(index: number): NodeId {
+    return this.ids[index] ?? 'n?';
+  }
+
+  private failure(kind: 'safety' | 'invariant' | 'liveness' | 'linearizability', message: string) {
+    return { ok: false as const, kind, message, step: this.now, stats: this.stats(0), history: this.history() };
+  }
+
+  private stats(livenessSteps: number): SimStats {
+    return {
+      steps: this.now,
+      messagesSent: this.network.sent,
+      messagesDelivered: this.network.delivered,
+      leaderElections: this.checker.leaderElections,
+      crashes: this.nodes.reduce((sum, n) => sum + n.crashes, 0),
+      committed: this.checker.maxCommitted,
+      operations: this.ops.length,
+      operationsOk: this.ops.filter((o) => o.status === 'ok').length,
+      operationsUnknown: this.ops.filter((o) => o.status === 'unknown').length,
+      livenessSteps,
+    };
+  }
+}
+
+class LivenessFailure extends Error {}
