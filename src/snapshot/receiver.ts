@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { NodeId, SnapshotMeta } from '../raft/types.js';
 import type { SnapshotStaging } from '../storage/node-storage.js';
+import type { SnapshotFrame as FrameRequest, SnapshotFrameAnswer as FrameAnswer } from '../transport/peer-server.js';
 import { metaOf, SnapshotFormatError, StreamChecker } from './format.js';
 
 export interface SnapshotReceiverOptions {
@@ -26,15 +27,6 @@ export interface SnapshotReceiverOptions {
   readonly onInstalled?: (snapshot: SnapshotMeta, bytes: number) => void;
 }
 
-export interface FrameRequest {
-  readonly from: NodeId;
-  readonly transfer: string;
-  readonly seq: number;
-  readonly term: number;
-  readonly body: Uint8Array;
-}
-
-export type FrameAnswer = { readonly status: 204 } | { readonly status: 400 | 409 | 503; readonly error: string; readonly message: string };
 
 interface Incoming {
   readonly from: NodeId;
