@@ -29,12 +29,12 @@ if (values.help) {
   --seed S     fast-check seed (printed by every failure); with --path P, replays that schedule
   --trace      print the faults and leader changes of the failing or replayed schedule
   --shrink     shrink a failing schedule to a smaller one that still fails (slow)
-  --bug NAME   run a deliberately broken core; names: ${Object.keys(PLANTED_BUGS).map((b) => JSON.stringify(b)).join(', ')}`);
+  --bug NAME   run a deliberately broken core or driver; names: ${Object.keys(PLANTED_BUGS).map((b) => JSON.stringify(b)).join(', ')}`);
   process.exit(0);
 }
 
-const factory = values.bug === undefined ? undefined : PLANTED_BUGS[values.bug];
-if (values.bug !== undefined && factory === undefined) {
+const planted = values.bug === undefined ? undefined : PLANTED_BUGS[values.bug];
+if (values.bug !== undefined && planted === undefined) {
   console.error(`unknown --bug ${JSON.stringify(values.bug)}; see --help for the names`);
   process.exit(2);
 }
@@ -50,7 +50,7 @@ const outcome = checkSchedules({
   ...(values.seed === undefined ? {} : { seed: Number(values.seed) }),
   ...(values.path === undefined ? {} : { path: values.path }),
   ...(nodes === undefined ? {} : { bounds: { nodes } }),
-  ...(factory === undefined ? {} : { factory }),
+  ...planted,
   shrink: values.shrink,
 });
 
@@ -63,7 +63,7 @@ console.log(`\n${failureReport(outcome)}`);
 if (values.trace) {
   const { schedule } = outcome.failure;
   console.log(`\nschedule: ${JSON.stringify({ ...schedule, events: `${schedule.events.length} events` })}\ntrace:`);
-  const result = runSimulation(schedule, { ...(factory === undefined ? {} : { factory }), trace: (line) => console.log(`  ${line}`) });
+  const result = runSimulation(schedule, { ...planted, trace: (line) => console.log(`  ${line}`) });
   console.log(`\n${describeFailure(result)}`);
 }
 process.exit(1);

@@ -755,7 +755,7 @@ export class RaftCore {
    * already holds its last entry (then it commits up to it: the entries are here to apply) or it is
    * older than our commit. Either way the answer says how far this log matches the leader's.
    */
-  private handleSnapshot(m: SnapshotMessage): void {
+  protected handleSnapshot(m: SnapshotMessage): void {
     const s = m.snapshot;
     const reply = { type: 'appResp', from: this.id, to: m.from, term: this.term, reject: false, hintIndex: 0, hintTerm: 0 } as const;
     if (s.index <= this.log.committed) {

@@ -8,9 +8,9 @@ import { describeFailure } from '../../scripts/harness/sim/run-property.js';
 import { checkSchedules } from '../../scripts/harness/sim/run-property.js';
 
 describe('the simulation catches planted bugs', () => {
-  for (const [bug, factory] of Object.entries(PLANTED_BUGS)) {
-    it(`a core that ${bug}`, () => {
-      const outcome = checkSchedules({ runs: PLANTED_BUG_MAX_RUNS, factory });
+  for (const [bug, planted] of Object.entries(PLANTED_BUGS)) {
+    it(`a ${planted.factory === undefined ? 'driver' : 'core'} that ${bug}`, () => {
+      const outcome = checkSchedules({ runs: PLANTED_BUG_MAX_RUNS, ...planted });
       const failure = outcome.failure;
       if (failure === null) {
         expect.fail(`no violation in ${outcome.schedules} schedules: the simulation cannot see this bug`);

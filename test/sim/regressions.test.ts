@@ -27,8 +27,7 @@ describe('simulation regressions', () => {
     const s = schedule('follower-read-lost-under-steady-leader');
     const result = runSimulation(s);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const factory = PLANTED_BUGS['never gives up on a lost forwarded read'];
-    const broken = runSimulation(s, factory === undefined ? {} : { factory });
+    const broken = runSimulation(s, { ...PLANTED_BUGS['never gives up on a lost forwarded read'] });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 

@@ -4,7 +4,9 @@
 //    agree on everything before (checked inductively: every (index, term) always has the same data
 //    and the same previous term);
 //  - leader completeness: a leader of term T holds every entry committed in a term before T;
-//  - state machine safety: no two nodes apply different entries at one index;
+//  - state machine safety: no two nodes apply different entries at one index, and every node that
+//    reached index i (by applying entries or by installing a snapshot) holds the same state there
+//    (a digest of the whole state machine);
 //  - a node grants at most one vote per term (seen on the wire), commit never moves back, terms
 //    never decrease, and a vote once persisted never changes within its term.
 import type { Entry, HardState, Message, NodeId } from '../../../src/raft/types.js';
@@ -31,6 +33,8 @@ export class SafetyChecker {
   private readonly committedTerm: number[] = [];
   private readonly committedIn: number[] = [];
   private readonly appliedAt: string[] = [];
+  /** stateAt[i]: the digest of the state machine of the first node that reached index i. */
+  private readonly stateAt = new Map<number, { node: NodeId; digest: string }>();
   private readonly commitOf = new Map<NodeId, number>();
   private readonly persistedOf = new Map<NodeId, HardState>();
   private readonly voteGranted = new Map<string, NodeId>();
@@ -38,8 +42,11 @@ export class SafetyChecker {
   maxCommitted = 0;
   leaderElections = 0;
 
-  /** A node reports that it is leader of `term`; `logTerm` reads its log. */
-  onLeader(node: NodeId, term: number, logTerm: (index: number) => number | undefined): void {
+  /**
+   * A node reports that it is leader of `term`; `logTerm` reads its log, which starts at `firstIndex`
+   * (entries before it are in a snapshot: applied, so committed).
+   */
+  onLeader(node: NodeId, term: number, logTerm: (index: number) => number | undefined, firstIndex = 1): void {
     const existing = this.leaderOfTerm.get(term);
     if (existing !== undefined && existing !== node) {
       fail(`election safety: both ${existing} and ${node} are leaders of term ${term}`);
@@ -48,7 +55,7 @@ export class SafetyChecker {
       this.leaderOfTerm.set(term, node);
       this.leaderElections++;
     }
-    for (let i = 1; i <= this.maxCommitted; i++) {
+    for (let i = Math.max(1, firstIndex - 1); i <= this.maxCommitted; i++) {
       const committedIn = this.committedIn[i];
       if (committedIn === undefined || committedIn >= term) continue;
       if (logTerm(i) !== this.committedTerm[i]) {
@@ -78,12 +85,16 @@ export class SafetyChecker {
     }
   }
 
-  /** A node reports its commit index (from a Ready's hard state). */
-  onCommit(node: NodeId, commit: number, currentTerm: number, logTerm: (index: number) => number | undefined): void {
+  /**
+   * A node reports its commit index (from a Ready's hard state). Indices before its log's first index
+   * came with a snapshot: the digest check (onState) covers them.
+   */
+  onCommit(node: NodeId, commit: number, currentTerm: number, logTerm: (index: number) => number | undefined, firstIndex = 1): void {
     const before = this.commitOf.get(node) ?? 0;
     if (commit < before) fail(`commit moved back on ${node}: ${before} -> ${commit}`);
     for (let i = before + 1; i <= commit; i++) {
       const term = logTerm(i);
+      if (term === undefined && i < firstIndex) continue;
       if (term === undefined) fail(`${node} committed index ${i} beyond its log`);
       const known = this.committedTerm[i];
       if (known === undefined) {
@@ -126,6 +137,15 @@ export class SafetyChecker {
   /** A node restarted from disk: its commit resumes from what it persisted. */
   onRestart(node: NodeId, persistedCommit: number): void {
     this.commitOf.set(node, persistedCommit);
+  }
+
+  /** A node's state machine reached `index` (applying an entry, or installing a snapshot) with state `digest`. */
+  onState(node: NodeId, index: number, digest: string): void {
+    const known = this.stateAt.get(index);
+    if (known === undefined) this.stateAt.set(index, { node, digest });
+    else if (known.digest !== digest) {
+      fail(`state machine safety: ${node} holds state {${digest.slice(0, 120)}} at index ${index}, ${known.node} held {${known.digest.slice(0, 120)}}`);
+    }
   }
 
   /** A node applied `entry` to its state machine. */

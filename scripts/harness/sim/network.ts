@@ -53,6 +53,11 @@ export class SimNetwork {
     if (this.faults.length !== before) this.recompute();
   }
 
+  /** The drop probability in force now (a lossy fault), for what travels outside `send` (snapshots). */
+  get currentDropRate(): number {
+    return this.dropRate;
+  }
+
   get faultCount(): number {
     return this.faults.length;
   }

@@ -4,7 +4,7 @@
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import type { Entry, Message, NodeId, Ready } from '../../../src/raft/types.js';
+import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../../src/raft/types.js';
 import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
 
@@ -53,6 +53,11 @@ export interface NodeParams {
   readonly maxInflightMsgs: number;
   readonly maxInflightBytes: number;
   readonly coldLog: ColdLogParams;
+  /**
+   * Log compaction, as the real driver does it: about every `every` applied entries (0: never) the
+   * log is compacted to `keep` entries before the applied index, at a point drawn at random.
+   */
+  readonly compaction: { readonly every: number; readonly keep: number };
   readonly persistDelayMax: number;
   readonly factory: CoreFactory;
 }
@@ -81,6 +86,11 @@ export class SimNode {
   batchedReadsServed = 0;
   private incarnation = 0;
   crashes = 0;
+  /** A snapshot received from a leader, staged until the Ready that installs it (lost in a crash). */
+  private staged: { meta: SnapshotMeta; kv: Map<string, string> } | null = null;
+  /** Applied index at which the log is compacted next. */
+  private compactAt = 0;
+  snapshotsInstalled = 0;
 
   constructor(
     private readonly params: NodeParams,
@@ -108,11 +118,42 @@ export class SimNode {
     return this.disk.applied;
   }
 
+  /** Which incarnation is running: a transfer from an earlier one is reported to nobody. */
+  get generation(): number {
+    return this.incarnation;
+  }
+
+  /**
+   * The state machine as it is now, for a snapshot this node sends, labelled with the index and term
+   * it is at: like the real sender, which reads both from one LevelDB snapshot. (The core asked with
+   * its applied index, a lower bound: a Ready applying more may have finished since.)
+   */
+  snapshotState(voters: readonly NodeId[]): { meta: SnapshotMeta; kv: Map<string, string> } {
+    const index = this.disk.applied;
+    const term = index === 0 ? 0 : this.disk.storage.term(index);
+    return { meta: { index, term, voters }, kv: new Map(this.disk.kv) };
+  }
+
+  /**
+   * A snapshot transfer from `from` (leader of `term`) arrived complete: stage its state and let the
+   * core decide, as the real receiver does. True when the core takes it.
+   */
+  receiveSnapshot(from: NodeId, term: number, meta: SnapshotMeta, kv: ReadonlyMap<string, string>): boolean {
+    if (this.core === null) return false;
+    this.staged = { meta, kv: new Map(kv) };
+    this.core.step({ type: 'snap', from, to: this.id, term, snapshot: meta });
+    const pending = this.core.pendingSnapshot();
+    const taken = pending !== null && pending.index === meta.index && pending.term === meta.term;
+    if (!taken) this.staged = null;
+    return taken;
+  }
+
   crash(): void {
     if (this.core === null) return;
     // Everything not on disk is gone: the core, the Ready being persisted, waiting requests.
     this.core = null;
     this.storageView = null;
+    this.staged = null;
     this.inFlight = null;
     this.proposals = new Map();
     this.readsByCtx = new Map();
@@ -195,16 +236,18 @@ export class SimNode {
 
   private checkReady(core: RaftCore, rd: Ready): void {
     const logTerm = (i: number): number | undefined => core.logTerm(i);
-    if (rd.softState?.role === 'leader') this.checker.onLeader(this.id, rd.softState.term, logTerm);
+    const firstIndex = core.status().firstIndex;
+    if (rd.softState?.role === 'leader') this.checker.onLeader(this.id, rd.softState.term, logTerm, firstIndex);
     const first = rd.entries[0];
     if (first !== undefined) {
-      const prevTerm = first.index === 1 ? 0 : this.disk.storage.term(first.index - 1);
+      const prevTerm = first.index === 1 ? 0 : (core.logTerm(first.index - 1) ?? 0);
       this.checker.onAppend(this.id, rd.entries, prevTerm);
     }
-    if (rd.hardState !== null) this.checker.onCommit(this.id, rd.hardState.commit, rd.hardState.term, logTerm);
+    if (rd.hardState !== null) this.checker.onCommit(this.id, rd.hardState.commit, rd.hardState.term, logTerm, firstIndex);
   }
 
   private finishPersist(core: RaftCore, rd: Ready, send: (m: Message) => void): void {
+    if (rd.snapshot !== null) this.install(rd.snapshot);
     if (rd.hardState !== null) {
       this.checker.onPersist(this.id, rd.hardState);
       this.disk.storage.setHardState(rd.hardState);
@@ -232,7 +275,32 @@ export class SimNode {
     }
     core.advance(rd);
     this.inFlight = null;
+    this.maybeCompact();
     this.serveReads();
+  }
+
+  /** The Ready's snapshot, with the state staged when it arrived: atomic, like the real switch. */
+  private install(meta: SnapshotMeta): void {
+    const staged = this.staged;
+    if (staged === null || staged.meta.index !== meta.index || staged.meta.term !== meta.term) {
+      throw new Error(`${this.id} installs snapshot ${meta.index}/${meta.term} but staged ${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`}`);
+    }
+    this.staged = null;
+    this.disk.storage.applySnapshot(meta);
+    this.disk.kv.clear();
+    for (const [k, v] of staged.kv) this.disk.kv.set(k, v);
+    this.disk.applied = meta.index;
+    this.snapshotsInstalled++;
+    this.checker.onState(this.id, meta.index, digest(this.disk.kv));
+  }
+
+  /** Compacts the log now and then, at a point drawn at random (never beyond the applied index). */
+  private maybeCompact(): void {
+    const { every, keep } = this.params.compaction;
+    if (every === 0 || this.disk.applied < this.compactAt) return;
+    const index = Math.max(this.disk.storage.firstIndex() - 1, this.disk.applied - keep);
+    this.disk.storage.compact(Math.min(index, this.disk.applied));
+    this.compactAt = this.disk.applied + every + this.random.int(every);
   }
 
   private apply(entry: Entry): void {
@@ -246,6 +314,7 @@ export class SimNode {
       else if (command.kind === 'delete') this.disk.kv.delete(command.key);
     }
     this.disk.applied = entry.index;
+    this.checker.onState(this.id, entry.index, digest(this.disk.kv));
     const waiting = this.proposals.get(entry.index);
     if (waiting !== undefined) {
       this.proposals.delete(entry.index);
@@ -270,8 +339,17 @@ export class SimNode {
     this.readsWaitingApply = still;
   }
 
-  /** For the liveness check: whether `index` of `term` has been applied here. */
+  /** For the liveness check: whether `index` of `term` has been applied here (or is covered by a snapshot). */
   hasApplied(index: number, term: number): boolean {
-    return this.disk.applied >= index && this.disk.storage.term(index) === term;
+    if (this.disk.applied < index) return false;
+    return index < this.disk.storage.firstIndex() - 1 || this.disk.storage.term(index) === term;
   }
+}
+
+/** The state machine's content in one string: two nodes with the same state have the same digest. */
+function digest(kv: ReadonlyMap<string, string>): string {
+  return [...kv.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(';');
 }

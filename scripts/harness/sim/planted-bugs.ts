@@ -3,8 +3,9 @@
 // Test-only: nothing in src/ imports this file.
 import { RaftCore } from '../../../src/raft/core.js';
 import { quorumIndex } from '../../../src/raft/quorum.js';
-import type { Message, VoteMessage } from '../../../src/raft/types.js';
+import type { Message, SnapshotMessage, VoteMessage } from '../../../src/raft/types.js';
 import type { CoreFactory } from './node.js';
+import type { DriverBugs } from './simulator.js';
 
 /** Grants a vote to any candidate with an up-to-date log, even after voting for another in the term. */
 class GrantsSecondVote extends RaftCore {
@@ -47,10 +48,34 @@ class NeverExpiresForwardedReads extends RaftCore {
   protected override expireForwardedReads(): void {}
 }
 
-export const PLANTED_BUGS: Readonly<Record<string, CoreFactory>> = {
-  'grants a second vote in a term': (config) => new GrantsSecondVote(config),
-  'commits an entry of an earlier term by counting replicas': (config) => new CommitsEarlierTermByCounting(config),
-  'answers a vote before persisting it': (config) => new AnswersVoteBeforePersisting(config),
-  'answers ReadIndex before committing in its term': (config) => new ReadsBeforeTermCommit(config),
-  'never gives up on a lost forwarded read': (config) => new NeverExpiresForwardedReads(config),
+/**
+ * Takes a snapshot whose last index its log already holds as a reason to commit up to it, without
+ * checking the term there: a follower with a conflicting suffix keeps it and commits a wrong entry.
+ */
+class KeepsConflictingSuffixOnSnapshot extends RaftCore {
+  protected override handleSnapshot(m: SnapshotMessage): void {
+    const s = m.snapshot;
+    if (s.index > this.log.committed && s.index <= this.log.lastIndex()) {
+      this.log.commitTo(s.index);
+      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    super.handleSnapshot(m);
+  }
+}
+
+/** A broken core, a broken simulated driver, or both. */
+export interface PlantedBug {
+  readonly factory?: CoreFactory;
+  readonly driverBugs?: DriverBugs;
+}
+
+export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
+  'grants a second vote in a term': { factory: (config) => new GrantsSecondVote(config) },
+  'commits an entry of an earlier term by counting replicas': { factory: (config) => new CommitsEarlierTermByCounting(config) },
+  'answers a vote before persisting it': { factory: (config) => new AnswersVoteBeforePersisting(config) },
+  'answers ReadIndex before committing in its term': { factory: (config) => new ReadsBeforeTermCommit(config) },
+  'never gives up on a lost forwarded read': { factory: (config) => new NeverExpiresForwardedReads(config) },
+  'keeps a conflicting log suffix after a snapshot': { factory: (config) => new KeepsConflictingSuffixOnSnapshot(config) },
+  'labels a snapshot with an index older than its state': { driverBugs: { snapshotLabelBehind: true } },
 };

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import type { CoreFactory } from './node.js';
 import { scheduleArbitrary, type Schedule, type ScheduleBounds } from './schedule.js';
-import { runSimulation, type SimResult, type SimStats } from './simulator.js';
+import { runSimulation, type DriverBugs, type SimResult, type SimStats } from './simulator.js';
 
 export interface PropertyRun {
   readonly runs: number;
@@ -10,6 +10,7 @@ export interface PropertyRun {
   readonly path?: string;
   readonly bounds?: ScheduleBounds;
   readonly factory?: CoreFactory;
+  readonly driverBugs?: DriverBugs;
   /** Shrink a failing schedule to a smaller one (slow: each try is a whole run). */
   readonly shrink?: boolean;
 }
@@ -44,12 +45,16 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
     operationsOk: 0,
     operationsUnknown: 0,
     livenessSteps: 0,
+    snapshotsInstalled: 0,
   };
   let schedules = 0;
   let failed: { schedule: Schedule; result: SimResult } | null = null;
   const started = performance.now();
   const property = fc.property(scheduleArbitrary(options.bounds), (schedule) => {
-    const result = runSimulation(schedule, options.factory === undefined ? {} : { factory: options.factory });
+    const result = runSimulation(schedule, {
+      ...(options.factory === undefined ? {} : { factory: options.factory }),
+      ...(options.driverBugs === undefined ? {} : { driverBugs: options.driverBugs }),
+    });
     schedules++;
     for (const key of Object.keys(totals) as (keyof SimStats)[]) {
       totals[key] = key === 'livenessSteps' ? Math.max(totals[key], result.stats[key]) : totals[key] + result.stats[key];

@@ -50,6 +50,13 @@ export interface Schedule {
    * (cold-storage.ts). 0 or absent: the whole log is in memory.
    */
   readonly warmEntries?: number;
+  /**
+   * Log compaction: each node compacts about every `snapshotEvery` applied entries (at a random point),
+   * keeping `snapshotKeep` before its applied index, so lagging and restarted followers need
+   * snapshots. 0 or absent: never (schedules recorded before it lack it).
+   */
+  readonly snapshotEvery?: number;
+  readonly snapshotKeep?: number;
   /** A persist (fsync) takes 0..persistDelayMax steps: crashes land between write and sync. */
   readonly persistDelayMax: number;
   readonly clients: number;
@@ -157,6 +164,8 @@ export function scheduleArbitrary(bounds: ScheduleBounds = {}): fc.Arbitrary<Sch
       maxInflightMsgs: fc.constantFrom(1, 4, 64),
       maxInflightBytes: fc.constantFrom(0, 300, 5000),
       warmEntries: fc.constantFrom(0, 0, 3, 20),
+      snapshotEvery: fc.constantFrom(0, 5, 20, 60),
+      snapshotKeep: fc.constantFrom(0, 2, 10),
       persistDelayMax: fc.constantFrom(0, 2, 6, 12),
       clients: fc.integer({ min: 2, max: 6 }),
       events: fc

@@ -5,7 +5,7 @@ import type { Operation } from '../check/history.js';
 import { RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { RaftInvariantError } from '../../../src/raft/assert.js';
-import type { NodeId } from '../../../src/raft/types.js';
+import type { NodeId, SnapshotMeta } from '../../../src/raft/types.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type CoreFactory, type NodeListener } from './node.js';
@@ -31,6 +31,17 @@ export interface SimOptions {
    * inline replies do (default 0.5). 0 replays schedules recorded before the transport had them.
    */
   readonly inlineReplies?: number;
+  /** Deliberate mistakes of the simulated driver (planted-bugs.ts), to prove the checks catch them. */
+  readonly driverBugs?: DriverBugs;
+}
+
+export interface DriverBugs {
+  /**
+   * The snapshot sender labels the state it sends with the index the core asked for, though the
+   * state machine may have applied more since (the real sender reads the index from the same LevelDB
+   * snapshot as the state).
+   */
+  readonly snapshotLabelBehind?: boolean;
 }
 
 export interface SimStats {
@@ -44,6 +55,7 @@ export interface SimStats {
   operationsOk: number;
   operationsUnknown: number;
   livenessSteps: number;
+  snapshotsInstalled: number;
 }
 
 export type SimResult =
@@ -98,6 +110,7 @@ class Simulation {
   private nextCtx = 1;
   private now = 0;
   private readonly trace: (line: string) => void;
+  private readonly driverBugs: DriverBugs;
   private lastLeaders = '';
   private pendingFsyncCrash: { downFor: number; until: number } | null = null;
   private pendingIsolations: {
@@ -107,6 +120,15 @@ class Simulation {
     termSeen: number;
   }[] = [];
   private leaderCommitBefore: { id: NodeId; term: number; commit: number } | null = null;
+  private transfers: {
+    from: NodeId;
+    to: NodeId;
+    term: number;
+    meta: SnapshotMeta;
+    kv: Map<string, string>;
+    senderGeneration: number;
+    doneAt: number;
+  }[] = [];
 
   constructor(
     private readonly schedule: Schedule,
@@ -117,6 +139,7 @@ class Simulation {
     this.replyRandom = new SeededRandom(schedule.seed ^ 0x2545f491);
     this.inlineReplies = options.inlineReplies ?? 0.5;
     this.trace = options.trace ?? (() => undefined);
+    this.driverBugs = options.driverBugs ?? {};
     this.ids = Array.from({ length: schedule.nodes }, (_, i) => `n${i + 1}`);
     const factory = options.factory ?? ((config) => new RaftCore(config));
     const listener: NodeListener = {
@@ -136,6 +159,7 @@ class Simulation {
             maxInflightMsgs: schedule.maxInflightMsgs,
             maxInflightBytes: schedule.maxInflightBytes ?? 0,
             coldLog: { warmEntries: schedule.warmEntries ?? 0, loadSteps: 3, loadEntries: 8 },
+            compaction: { every: schedule.snapshotEvery ?? 0, keep: schedule.snapshotKeep ?? 0 },
             persistDelayMax: schedule.persistDelayMax,
             factory,
           },
@@ -196,7 +220,12 @@ class Simulation {
     for (let i = 0; i < this.nodes.length; i++) {
       if (now % STEPS_PER_TICK === this.tickPhase[i]) this.nodes[i]?.core?.tick();
     }
+    this.finishTransfers();
     const send = (m: Parameters<SimNetwork['send']>[0]): void => {
+      if (m.type === 'snap') {
+        this.startTransfer(m);
+        return;
+      }
       const target = this.nodes[this.ids.indexOf(m.to)];
       // A transport notices a dead peer (connection refused) and tells the core.
       if (target !== undefined && !target.up) this.nodes[this.ids.indexOf(m.from)]?.core?.reportUnreachable(m.to);
@@ -217,6 +246,53 @@ class Simulation {
     for (const node of this.nodes) node.driveBatchedRead(() => this.nextCtx++);
     for (const node of this.nodes) node.drive(now, send);
     this.traceLeaders();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshot transfers
+
+  /**
+   * A leader's core asked for a snapshot to be sent: like the real sender, the view of its state
+   * machine is taken now and streamed for a while; it arrives only if the link stays up, the target
+   * stays up and the sender's incarnation lives (a dead sender reports nothing). The outcome is
+   * reported to the sender's core, as the real sender does.
+   */
+  private startTransfer(m: Extract<Parameters<SimNetwork['send']>[0], { type: 'snap' }>): void {
+    const from = this.nodes[this.ids.indexOf(m.from)];
+    if (from === undefined) return;
+    const { meta, kv } = from.snapshotState(m.snapshot.voters);
+    this.transfers.push({
+      from: m.from,
+      to: m.to,
+      term: m.term,
+      meta: this.driverBugs.snapshotLabelBehind === true && meta.index > m.snapshot.index ? m.snapshot : meta,
+      kv,
+      senderGeneration: from.generation,
+      doneAt: this.now + 2 + this.random.int(4 * STEPS_PER_TICK),
+    });
+    this.trace(`${this.now}: ${m.from} sends ${m.to} snapshot ${meta.index}/${meta.term}`);
+  }
+
+  private finishTransfers(): void {
+    if (this.transfers.length === 0) return;
+    const due = this.transfers.filter((t) => t.doneAt <= this.now);
+    this.transfers = this.transfers.filter((t) => t.doneAt > this.now);
+    for (const t of due) {
+      const sender = this.nodes[this.ids.indexOf(t.from)];
+      const target = this.nodes[this.ids.indexOf(t.to)];
+      if (sender === undefined || sender.generation !== t.senderGeneration || sender.core === null) continue;
+      const delivered =
+        target !== undefined &&
+        target.up &&
+        !this.network.isBlocked(t.from, t.to) &&
+        !this.network.isBlocked(t.to, t.from) &&
+        !this.random.chance(this.network.currentDropRate);
+      if (delivered) {
+        const taken = target.receiveSnapshot(t.from, t.term, t.meta, t.kv);
+        this.trace(`${this.now}: ${t.to} received snapshot ${t.meta.index}/${t.meta.term}${taken ? '' : ' (not needed)'}`);
+      }
+      sender.core.reportSnapshot(t.to, delivered);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -550,6 +626,7 @@ class Simulation {
       operationsOk: this.ops.filter((o) => o.status === 'ok').length,
       operationsUnknown: this.ops.filter((o) => o.status === 'unknown').length,
       livenessSteps,
+      snapshotsInstalled: this.nodes.reduce((sum, n) => sum + n.snapshotsInstalled, 0),
     };
   }
 }
