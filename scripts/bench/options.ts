@@ -34,6 +34,8 @@ export interface BenchOptions {
   /** Wait up to this many seconds for the 1-minute load average to drop below maxLoad (0: don't wait). */
   readonly waitForLoadS: number;
   readonly maxLoad: number;
+  /** Settings merged into raftkv's cluster.config.json `raft` section (e.g. snapshotEveryEntries). */
+  readonly raft: Readonly<Record<string, number>>;
 }
 
 /** `--report FILE`: print an earlier run's JSON as Markdown (targets re-evaluated), run nothing. */
@@ -57,6 +59,8 @@ export const USAGE = `usage: npm run bench -- [options]
                         (default 3; 0: the ratio of the two cases' runs)
   --wait-for-load S     wait up to S seconds for the 1-min load average to fall below --max-load (default 0)
   --max-load X          (default: the number of CPUs)
+  --raft K=V,...        raftkv settings for cluster.config.json's raft section, e.g.
+                        --raft snapshotEveryEntries=100000000 (compaction off)
   --smoke               a tiny run for the test suite: raftkv only, one short case per kind
   --report FILE         print the Markdown of an earlier run's JSON (targets re-evaluated); runs nothing`;
 
@@ -64,6 +68,18 @@ function list(text: string, what: string): string[] {
   const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (items.length === 0) throw new Error(`${what}: an empty list`);
   return items;
+}
+
+function raftSettings(text: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (text === undefined) return out;
+  for (const item of list(text, '--raft')) {
+    const [key, value] = item.split('=');
+    const n = Number(value);
+    if (key === undefined || key === '' || value === undefined || !Number.isFinite(n)) throw new Error(`--raft: "${item}" is not KEY=NUMBER`);
+    out[key] = n;
+  }
+  return out;
 }
 
 function positive(text: string | undefined, fallback: number, what: string, integer = true): number {
@@ -91,6 +107,7 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
       'wait-for-load': { type: 'string' },
       'read-path-pairs': { type: 'string' },
       'max-load': { type: 'string' },
+      raft: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       report: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -132,5 +149,6 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
     readPathPairs: positive(values['read-path-pairs'], smoke ? 1 : 3, '--read-path-pairs'),
     waitForLoadS: positive(values['wait-for-load'], 0, '--wait-for-load', false),
     maxLoad: positive(values['max-load'], cpus, '--max-load', false),
+    raft: raftSettings(values.raft),
   };
 }

@@ -18,6 +18,8 @@ export interface RaftkvStartOptions {
   readonly env?: Record<string, string>;
   /** Flags for every node's `node` (RAFTKV_NODE_ARGS, e.g. --cpu-prof --cpu-prof-dir=DIR). */
   readonly nodeArgs?: readonly string[];
+  /** More of cluster.config.json's raft section (bench --raft). */
+  readonly raft?: Readonly<Record<string, number>>;
   readonly startTimeoutMs?: number;
   /** Tracks the node processes too, so they die with the benchmark whatever happens. */
   readonly processes?: Processes;
@@ -49,6 +51,7 @@ export class RaftkvSystem implements BenchSystem {
       limits: { writeTimeoutMs: 5000, readTimeoutMs: 5000 },
       ...(options.env === undefined ? {} : { nodeEnv: options.env }),
       ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+      ...(options.raft === undefined ? {} : { raft: { ...options.raft } }),
     });
     const system = new RaftkvSystem(cluster);
     try {

@@ -45,10 +45,17 @@ function describeRun(r: VariantRun): string {
   return `${r.variant.padEnd(8)} ${l.reqPerSec.toFixed(0).padStart(7)} req/s  p50 ${l.p50Ms.toFixed(2)} ms  p99 ${l.p99Ms.toFixed(2)} ms  errors ${totalErrors(l)}  leader changes ${r.deltas.leaderChanges}`;
 }
 
-async function startRaftkv(session: BenchSession, keys: KeySpace, values: readonly string[], env: Record<string, string> | undefined, log: Log): Promise<{ system: RaftkvSystem; stop: () => Promise<void> }> {
+async function startRaftkv(
+  session: BenchSession,
+  keys: KeySpace,
+  values: readonly string[],
+  env: Record<string, string> | undefined,
+  raft: Readonly<Record<string, number>>,
+  log: Log,
+): Promise<{ system: RaftkvSystem; stop: () => Promise<void> }> {
   const started = Date.now();
   const nodeArgs = nodeArgsFromEnv();
-  const system = await RaftkvSystem.start({ processes: session.processes, ...(env === undefined ? {} : { env }), ...(nodeArgs === undefined ? {} : { nodeArgs }) });
+  const system = await RaftkvSystem.start({ processes: session.processes, raft, ...(env === undefined ? {} : { env }), ...(nodeArgs === undefined ? {} : { nodeArgs }) });
   const stop = session.own(() => system.stop());
   session.adoptDir(system.dir);
   log(`raftkv: 3 nodes up (leader ${await system.leader()}) in ${system.dir}; preloading ${keys.count} keys`);
@@ -180,7 +187,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   let reusable: RaftkvSystem | null = null;
   let stopReusable: (() => Promise<void>) | null = null;
   if (options.cases.length > 0) {
-    const raftkv = await startRaftkv(session, keys, values, undefined, log);
+    const raftkv = await startRaftkv(session, keys, values, undefined, options.raft, log);
     ranRaftkv = true;
     const etcd = etcdBinary === null ? null : await startEtcd(session, etcdBinary, keys, values, log);
     const systems: BenchSystem[] = etcd === null ? [raftkv.system] : [raftkv.system, etcd.system];
@@ -204,7 +211,7 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
     for (const mode of modes) {
       log(`scan-under-write, read pool ${mode === 'pool' ? 'on (default size)' : 'off (RAFTKV_READ_POOL_THREADS=0)'}:`);
       const fresh = reusable === null || mode === 'inline';
-      const cluster = fresh ? await startRaftkv(session, keys, values, mode === 'inline' ? { RAFTKV_READ_POOL_THREADS: '0' } : undefined, log) : null;
+      const cluster = fresh ? await startRaftkv(session, keys, values, mode === 'inline' ? { RAFTKV_READ_POOL_THREADS: '0' } : undefined, options.raft, log) : null;
       const system = cluster?.system ?? reusable;
       if (system === null) throw new Error('unreachable: no cluster for scan-under-write');
       ranRaftkv = true;
