@@ -264,6 +264,11 @@ async function main(): Promise<void> {
     );
   }
   node.start();
+  // LevelDB's estimate of the log's size on disk is asynchronous: refreshed now and then, not per scrape.
+  const logBytesTimer = setInterval(() => {
+    storage.logDiskBytes().then((bytes) => metrics.logBytes.set(bytes), () => undefined);
+  }, 5000);
+  logBytesTimer.unref();
   logger.info({ client: spec.clientUrl, peer: spec.peerUrl, dataDir: storage.location, cluster: config.clusterId }, `node ${args.id} is up`);
 }
 
