@@ -21,6 +21,7 @@ import type { RaftStatus } from '../raft/core.js';
 import type { SoftState } from '../raft/types.js';
 import type { WriteResult } from '../node/apply-waiters.js';
 import {
+  LeaderTransferError,
   NotLeaderError,
   OverloadedError,
   StoppedError,
@@ -31,7 +32,7 @@ import type { NodeMetrics } from '../node/metrics.js';
 import type { ManyAnswer } from '../reads/read-pool.js';
 import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
 import { encodeCommand } from '../storage/state-machine.js';
-import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
+import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
@@ -350,6 +351,7 @@ export function buildClientApi(options: ClientApiOptions) {
 }
 
 function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
+  if (error instanceof LeaderTransferError) return sendErrorAnswer(reply, LEADER_TRANSFER);
   if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
   if (error instanceof WriteLostError) return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
   if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });

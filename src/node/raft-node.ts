@@ -23,7 +23,14 @@ import type { Storage } from '../raft/storage.js';
 import type { ApplyOutcome } from '../storage/node-storage.js';
 import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
 import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
-import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
+import {
+  LeaderTransferError,
+  NotLeaderError,
+  OverloadedError,
+  ReadTimeoutError,
+  StoppedError,
+  WriteUnknownError,
+} from './errors.js';
 import type { NodeMetrics } from './metrics.js';
 import { ReadBatcher } from './read-batcher.js';
 import type { UnsafeModes } from './unsafe.js';
@@ -181,8 +188,9 @@ export class RaftNode {
 
   /**
    * Proposes `command` and resolves once it is committed, durable on a majority and applied here.
-   * Rejects with NotLeaderError (nothing proposed), OverloadedError (nothing proposed),
-   * WriteLostError (definitely not applied) or WriteUnknownError (outcome unknown).
+   * Rejects with NotLeaderError (nothing proposed), LeaderTransferError (this leader is handing
+   * over; nothing proposed), OverloadedError (nothing proposed), WriteLostError (definitely not
+   * applied) or WriteUnknownError (outcome unknown).
    */
   write(command: Uint8Array): Promise<WriteResult> {
     if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
@@ -374,7 +382,7 @@ export class RaftNode {
         result.error === 'not-leader'
           ? new NotLeaderError(result.leader)
           : result.error === 'transferring-leadership'
-            ? new NotLeaderError('')
+            ? new LeaderTransferError()
             : new OverloadedError('too much uncommitted data; retry shortly');
       for (const w of batch) w.reject(error);
       return;
