@@ -13,8 +13,11 @@ import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { asRecord, describeErrors, MAX_PROBLEMS, type Problem } from './problems.js';
 
-/** A decimal number as a person writes one in a URL: no hex, no blanks, no "Infinity", no "". */
-const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+/**
+ * A decimal number as JavaScript reads one ("10", "010", "-1.5", ".5", "1e3"), but not what Number()
+ * also takes and no person means as a number in a URL: "" (0), blanks, hex, "Infinity".
+ */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A validation refusal; `errorCode` is the code the schema asks for (`errorCode` annotation), if any. */
 export class SchemaValidationError extends Error {

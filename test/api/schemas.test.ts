@@ -66,6 +66,17 @@ describe('query strings', () => {
     );
   });
 
+  it('a number is read from decimal text as before ("05", "2.", "1e0"), never from hex, blanks or ""', async () => {
+    build();
+    for (const limit of ['05', '2.', '1e0', '%2B3']) {
+      expect((await app.inject({ method: 'GET', url: `/kv?limit=${limit}` })).statusCode, limit).toBe(200);
+    }
+    expect((await app.inject({ method: 'GET', url: '/kv/k?consistency=stale&max_lag_ms=.5' })).statusCode).toBe(404);
+    const limitMessage = async (limit: string) => (await refusal('GET', `/kv?limit=${limit}`)).message;
+    expect(await limitMessage('0x2')).toBe('querystring/limit must be an integer from 1 to 5, got "0x2"');
+    expect(await limitMessage('+2')).toBe('querystring/limit must be an integer from 1 to 5, got " 2"');
+  });
+
   it('consistency, max_lag_ms and redirect are named when wrong', async () => {
     build();
     expect(await refusal('GET', '/kv/k?consistency=eventual')).toEqual({
