@@ -13,6 +13,7 @@
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
 import { createServer } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Limits } from '../config/cluster-config.js';
@@ -20,6 +21,7 @@ import type { RaftStatus } from '../raft/core.js';
 import type { SoftState } from '../raft/types.js';
 import type { WriteResult } from '../node/apply-waiters.js';
 import {
+  LeaderTransferError,
   NotLeaderError,
   OverloadedError,
   StoppedError,
@@ -28,11 +30,13 @@ import {
 } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
 import type { ManyAnswer } from '../reads/read-pool.js';
+import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
 import { encodeCommand } from '../storage/state-machine.js';
-import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
+import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
+import { clientApiSchemas, type ReadQuery } from './schemas.js';
 
 /** What the API needs from the node (RaftNode in production; fakes in tests). */
 export interface ApiNode {
@@ -93,7 +97,11 @@ export function buildClientApi(options: ClientApiOptions) {
     // Our own key check gives the precise error; the router must not cut long keys first.
     routerOptions: { maxParamLength: limits.maxKeyBytes * 12 + 16 },
     return503OnClosing: true,
-  });
+    // Query strings and bodies are checked by their schemas (schemas.ts); a refusal names the field.
+    schemaErrorFormatter: formatSchemaErrors,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  const schemas = clientApiSchemas(limits);
   const forwarder = new Forwarder(options.nodeId, limits.writeTimeoutMs + 1000);
   app.addHook('onClose', async () => forwarder.close());
 
@@ -104,6 +112,9 @@ export function buildClientApi(options: ClientApiOptions) {
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendError(reply, 413, 'value_too_large', `the value exceeds the limit of ${limits.maxValueBytes} bytes`);
+    }
+    if (error instanceof SchemaValidationError) {
+      return sendError(reply, 400, error.errorCode ?? 'bad_request', error.message);
     }
     const status = error.statusCode ?? 500;
     if (status >= 500) options.logger.error({ err: error }, 'client API error');
@@ -125,7 +136,13 @@ export function buildClientApi(options: ClientApiOptions) {
 
   // --- writes ---------------------------------------------------------------------------------
 
-  const write = async (request: FastifyRequest, reply: FastifyReply, command: Uint8Array): Promise<FastifyReply> => {
+  /** `redirect`: on a follower, answer 307 to the leader instead of forwarding (`?redirect=true`). */
+  const write = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    redirect: boolean,
+    command: Uint8Array,
+  ): Promise<FastifyReply> => {
     try {
       const result = await node.write(command);
       options.metrics?.writesAcknowledged.inc();
@@ -133,20 +150,24 @@ export function buildClientApi(options: ClientApiOptions) {
         .headers({ 'x-raft-index': String(result.index), 'x-raft-term': String(result.term) })
         .send({ index: result.index, term: result.term });
     } catch (error) {
-      if (error instanceof NotLeaderError) return notLeader(request, reply, error.leader);
+      if (error instanceof NotLeaderError) return notLeader(request, reply, redirect, error.leader);
       return writeFailure(reply, error as Error);
     }
   };
 
-  const notLeader = (request: FastifyRequest, reply: FastifyReply, leader: string): Promise<FastifyReply> | FastifyReply => {
+  const notLeader = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    redirect: boolean,
+    leader: string,
+  ): Promise<FastifyReply> | FastifyReply => {
     const leaderUrl = leader === '' ? undefined : options.clientUrlOf(leader);
     if (leaderUrl === undefined) {
       return sendError(reply, 503, 'no_leader', 'no leader is known right now (an election may be under way); retry shortly', {
         'retry-after': '1',
       });
     }
-    const query = request.query as Record<string, unknown>;
-    if (query['redirect'] === 'true') return reply.code(307).header('location', `${leaderUrl}${request.url}`).send();
+    if (redirect) return reply.code(307).header('location', `${leaderUrl}${request.url}`).send();
     if (request.headers[FORWARDED_HEADER] !== undefined) {
       return sendError(reply, 503, 'not_leader', `this node is not the leader (the leader is ${leader}) and the request was already forwarded once`, {
         'retry-after': '1',
@@ -156,34 +177,35 @@ export function buildClientApi(options: ClientApiOptions) {
     return forwarder.forward(request, reply, leaderUrl);
   };
 
-  app.put('/kv/*', async (request, reply) => {
+  app.put('/kv/*', { schema: { querystring: schemas.writeQuery } }, async (request, reply) => {
     const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
     const body = request.body;
     const value = body instanceof Uint8Array ? body : new Uint8Array(0);
-    return write(request, reply, encodeCommand({ op: 'put', key: key.key, value }));
+    return write(request, reply, request.query.redirect === 'true', encodeCommand({ op: 'put', key: key.key, value }));
   });
 
-  app.delete('/kv/*', async (request, reply) => {
+  app.delete('/kv/*', { schema: { querystring: schemas.writeQuery } }, async (request, reply) => {
     const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
-    return write(request, reply, encodeCommand({ op: 'delete', key: key.key }));
+    return write(request, reply, request.query.redirect === 'true', encodeCommand({ op: 'delete', key: key.key }));
   });
 
   // --- reads ----------------------------------------------------------------------------------
 
-  /** Waits until local state may be read at the requested consistency; null when answered already. */
-  const readPoint = async (request: FastifyRequest, reply: FastifyReply): Promise<{ consistency: Consistency; readIndex: number } | null> => {
-    const query = request.query as Record<string, unknown>;
-    const consistency = query['consistency'] ?? 'linearizable';
+  /**
+   * Waits until local state may be read at the requested consistency; null when answered already.
+   * `query` passed its schema: consistency is one of the three, max_lag_ms a non-negative number.
+   */
+  const readPoint = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    query: ReadQuery,
+  ): Promise<{ consistency: Consistency; readIndex: number } | null> => {
+    const consistency = query.consistency ?? 'linearizable';
     if (consistency === 'stale') {
-      const maxLag = query['max_lag_ms'];
-      if (maxLag !== undefined) {
-        const limit = Number(maxLag);
-        if (!Number.isFinite(limit) || limit < 0) {
-          sendError(reply, 400, 'bad_request', 'max_lag_ms must be a non-negative number of milliseconds');
-          return null;
-        }
+      const limit = query.max_lag_ms;
+      if (limit !== undefined) {
         const lag = node.msSinceLeaderContact();
         if (lag > limit) {
           sendError(reply, 503, 'too_stale', `this node last heard from a leader ${Number.isFinite(lag) ? `${Math.round(lag)} ms ago` : 'never'}, more than max_lag_ms=${limit}`, { 'retry-after': '1' });
@@ -200,16 +222,12 @@ export function buildClientApi(options: ClientApiOptions) {
         return { consistency: 'log', readIndex: result.index };
       } catch (error) {
         if (error instanceof NotLeaderError) {
-          await notLeader(request, reply, error.leader);
+          await notLeader(request, reply, query.redirect === 'true', error.leader);
           return null;
         }
         writeFailure(reply, error as Error);
         return null;
       }
-    }
-    if (consistency !== 'linearizable') {
-      sendError(reply, 400, 'bad_request', `consistency must be "linearizable" (the default), "stale" or "log", not ${JSON.stringify(consistency)}`);
-      return null;
     }
     try {
       return { consistency: 'linearizable', readIndex: await node.readBarrier() };
@@ -219,10 +237,10 @@ export function buildClientApi(options: ClientApiOptions) {
     }
   };
 
-  app.get('/kv/*', async (request, reply) => {
+  app.get('/kv/*', { schema: { querystring: schemas.readQuery } }, async (request, reply) => {
     const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
-    const point = await readPoint(request, reply);
+    const point = await readPoint(request, reply, request.query);
     if (point === null) return reply;
     const value = kv.getSync(key.key);
     reply.headers(readHeaders(node.appliedIndex, point));
@@ -230,40 +248,26 @@ export function buildClientApi(options: ClientApiOptions) {
     return reply.type('application/octet-stream').send(asBuffer(value));
   });
 
-  app.get('/kv', async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const limitParam = query['limit'];
-    const limit = limitParam === undefined ? Math.min(100, limits.maxPageSize) : Number(limitParam);
-    if (!Number.isInteger(limit) || limit < 1 || limit > limits.maxPageSize) {
-      return sendError(reply, 400, 'bad_request', `limit must be an integer from 1 to ${limits.maxPageSize}`);
-    }
-    const prefix = queryBytes(query['prefix']);
-    const start = queryBytes(query['start']);
-    const point = await readPoint(request, reply);
+  app.get('/kv', { schema: { querystring: schemas.scanQuery } }, async (request, reply) => {
+    const query = request.query;
+    const limit = query.limit ?? Math.min(100, limits.maxPageSize);
+    const prefix = queryBytes(query.prefix);
+    const start = queryBytes(query.start);
+    const point = await readPoint(request, reply, query);
     if (point === null) return reply;
     const body = await kv.scanJson({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
     reply.headers(readHeaders(node.appliedIndex, point));
     return reply.type('application/json; charset=utf-8').send(asBuffer(body));
   });
 
-  app.post('/mget', async (request, reply) => {
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.from((request.body as Uint8Array | undefined) ?? new Uint8Array(0)).toString('utf8'));
-    } catch {
-      return sendError(reply, 400, 'bad_request', 'the body must be JSON: {"keys":["a","b"]}');
-    }
-    const keysJson = (body as { keys?: unknown } | null)?.keys;
-    if (!Array.isArray(keysJson) || keysJson.length === 0 || keysJson.length > limits.maxPageSize) {
-      return sendError(reply, 400, 'bad_request', `the body must be {"keys":[...]} with 1 to ${limits.maxPageSize} keys`);
-    }
-    const keys: Uint8Array[] = [];
-    for (const k of keysJson) {
-      const key = parseKey(typeof k === 'string' ? k : undefined, limits.maxKeyBytes);
-      if (!key.ok) return sendError(reply, 400, 'bad_key', `${JSON.stringify(k)}: ${key.message}`);
-      keys.push(key.key);
-    }
-    const point = await readPoint(request, reply);
+  /** The values of `keys` (each checked by parseKey) at the consistency `query` asks for. */
+  const mget = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    query: ReadQuery,
+    keys: Uint8Array[],
+  ): Promise<FastifyReply> => {
+    const point = await readPoint(request, reply, query);
     if (point === null) return reply;
     const answer = await kv.getManyJson(keys);
     if ('tooLarge' in answer) {
@@ -279,6 +283,30 @@ export function buildClientApi(options: ClientApiOptions) {
     }
     reply.headers(readHeaders(node.appliedIndex, point));
     return reply.type('application/json; charset=utf-8').send(asBuffer(answer.json));
+  };
+
+  // The /mget body is JSON whatever its content type says (`curl -d` sends it as a form), so it has
+  // a parser of its own, in a scope of its own: every other body is raw bytes.
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        done(null, JSON.parse(String(body)));
+      } catch {
+        done(Object.assign(new Error('the body must be JSON: {"keys":["a","b"]}'), { statusCode: 400 }), undefined);
+      }
+    });
+    const schema = { querystring: schemas.readQuery, body: schemas.mgetBody };
+    scope.post('/mget', { schema }, async (request, reply) => {
+      const keys: Uint8Array[] = [];
+      for (const k of request.body.keys) {
+        const key = parseKey(k, limits.maxKeyBytes);
+        if (!key.ok) return sendError(reply, 400, 'bad_key', `${JSON.stringify(k)}: ${key.message}`);
+        keys.push(key.key);
+      }
+      return mget(request, reply, request.query, keys);
+    });
   });
 
   // --- operations -----------------------------------------------------------------------------
@@ -324,6 +352,7 @@ export function buildClientApi(options: ClientApiOptions) {
 }
 
 function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
+  if (error instanceof LeaderTransferError) return sendErrorAnswer(reply, LEADER_TRANSFER);
   if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
   if (error instanceof WriteLostError) return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
   if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });

@@ -36,5 +36,16 @@ export function readFailureAnswer(error: Error): ErrorAnswer | undefined {
   return undefined;
 }
 
+/**
+ * A write (or a read through the log) that reached the leader while it hands leadership over: no
+ * leader takes writes for a moment (at most an election timeout), so retry after it.
+ */
+export const LEADER_TRANSFER: ErrorAnswer = {
+  status: 503,
+  error: 'leader_transfer',
+  message: 'leadership is being handed over to another node; nothing was written: retry shortly',
+  headers: { 'retry-after': '1' },
+};
+
 /** The answer to a GET of a key that is not there. */
 export const KEY_NOT_FOUND: ErrorAnswer = { status: 404, error: 'not_found', message: 'no such key' };

@@ -1,7 +1,12 @@
 // cluster.config.json: the cluster's members and its timing, validated with messages a person can
-// act on. The same file, with real host names, runs the cluster across machines.
+// act on: first against its schema (config-schema.ts: every key at every level, every range; an
+// unknown key is refused, naming the known ones), then what a schema cannot say (URLs, uniqueness,
+// electionTicks > heartbeatTicks). The same file, with real host names, runs the cluster across machines.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { Compile } from 'typebox/compile';
+import { describeErrors, type PathSegment, type Problem } from '../schema/problems.js';
+import { clusterConfigFile } from './config-schema.js';
 
 export interface NodeSpec {
   readonly id: string;
@@ -72,9 +77,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxResponseBytes: 16 * 1024 * 1024,
 };
 
-/** V8 strings stop at ~512 MiB, and an answer is built as strings first: stay well below. */
-const MAX_RESPONSE_BYTES_LIMIT = 256 * 1024 * 1024;
-
 export const DEFAULT_TIMING: RaftTiming = {
   tickMs: 50,
   electionTicks: 10,
@@ -107,58 +109,60 @@ export function loadClusterConfig(path: string): ClusterConfig {
   return parseClusterConfig(json, dirname(file), file);
 }
 
+/** Problems listed in one refusal at most (TypeBox reports at most 8 errors anyway). */
+const MAX_LISTED_PROBLEMS = 10;
+const checkFile = Compile(clusterConfigFile);
+
 export function parseClusterConfig(json: unknown, baseDir: string, source = 'the cluster config'): ClusterConfig {
   const where = (field: string): string => `${source}: ${field}`;
-  const root = asObject(json, where('the top level'));
-  const clusterId = asString(root['clusterId'], where('clusterId'));
-  const nodesJson = root['nodes'];
-  if (!Array.isArray(nodesJson) || nodesJson.length === 0) throw new ConfigError(`${where('nodes')} must be a non-empty array`);
-  const nodes = nodesJson.map((n: unknown, i: number) => {
-    const o = asObject(n, where(`nodes[${i}]`));
-    return {
-      id: asString(o['id'], where(`nodes[${i}].id`)),
-      clientUrl: asUrl(o['clientUrl'], where(`nodes[${i}].clientUrl`)),
-      peerUrl: asUrl(o['peerUrl'], where(`nodes[${i}].peerUrl`)),
-      dataDir: asString(o['dataDir'], where(`nodes[${i}].dataDir`)),
-    };
-  });
+  if (!checkFile.Check(json)) {
+    throw new ConfigError(schemaRefusal(describeErrors(clusterConfigFile, json, checkFile.Errors(json)), source));
+  }
+  const nodes = json.nodes.map((n, i) => ({
+    id: n.id,
+    clientUrl: asUrl(n.clientUrl, where(`nodes[${i}].clientUrl`)),
+    peerUrl: asUrl(n.peerUrl, where(`nodes[${i}].peerUrl`)),
+    dataDir: n.dataDir,
+  }));
   assertUnique(nodes.map((n) => n.id), where('nodes[].id'));
   assertUnique(nodes.flatMap((n) => [n.clientUrl, n.peerUrl]), where('nodes[] urls'));
   assertUnique(nodes.map((n) => resolve(baseDir, n.dataDir)), where('nodes[].dataDir'));
 
-  const raftJson = root['raft'] === undefined ? {} : asObject(root['raft'], where('raft'));
-  const raft: RaftTiming = {
-    tickMs: asInt(raftJson['tickMs'] ?? DEFAULT_TIMING.tickMs, 1, 10_000, where('raft.tickMs')),
-    electionTicks: asInt(raftJson['electionTicks'] ?? DEFAULT_TIMING.electionTicks, 2, 10_000, where('raft.electionTicks')),
-    heartbeatTicks: asInt(raftJson['heartbeatTicks'] ?? DEFAULT_TIMING.heartbeatTicks, 1, 10_000, where('raft.heartbeatTicks')),
-    maxMsgBytes: asInt(raftJson['maxMsgBytes'] ?? DEFAULT_TIMING.maxMsgBytes, 1024, 1 << 20, where('raft.maxMsgBytes')),
-    maxInflightBytes: asInt(raftJson['maxInflightBytes'] ?? DEFAULT_TIMING.maxInflightBytes, 1024, 8 << 20, where('raft.maxInflightBytes')),
-    logCacheBytes: asInt(raftJson['logCacheBytes'] ?? DEFAULT_TIMING.logCacheBytes, 0, 1 << 30, where('raft.logCacheBytes')),
-    snapshotEveryEntries: asInt(raftJson['snapshotEveryEntries'] ?? DEFAULT_TIMING.snapshotEveryEntries, 1, 100_000_000, where('raft.snapshotEveryEntries')),
-    snapshotKeepEntries: asInt(raftJson['snapshotKeepEntries'] ?? DEFAULT_TIMING.snapshotKeepEntries, 0, 100_000_000, where('raft.snapshotKeepEntries')),
-  };
+  const raft: RaftTiming = { ...DEFAULT_TIMING, ...json.raft };
   if (raft.electionTicks <= raft.heartbeatTicks) {
     throw new ConfigError(`${where('raft')}: electionTicks (${raft.electionTicks}) must exceed heartbeatTicks (${raft.heartbeatTicks})`);
   }
-  const limitsJson = root['limits'] === undefined ? {} : asObject(root['limits'], where('limits'));
-  const limits: Limits = {
-    maxKeyBytes: asInt(limitsJson['maxKeyBytes'] ?? DEFAULT_LIMITS.maxKeyBytes, 1, 64 * 1024, where('limits.maxKeyBytes')),
-    maxValueBytes: asInt(limitsJson['maxValueBytes'] ?? DEFAULT_LIMITS.maxValueBytes, 0, 16 * 1024 * 1024, where('limits.maxValueBytes')),
-    writeTimeoutMs: asInt(limitsJson['writeTimeoutMs'] ?? DEFAULT_LIMITS.writeTimeoutMs, 1, 600_000, where('limits.writeTimeoutMs')),
-    readTimeoutMs: asInt(limitsJson['readTimeoutMs'] ?? DEFAULT_LIMITS.readTimeoutMs, 1, 600_000, where('limits.readTimeoutMs')),
-    maxPageSize: asInt(limitsJson['maxPageSize'] ?? DEFAULT_LIMITS.maxPageSize, 1, 100_000, where('limits.maxPageSize')),
-    maxResponseBytes: asInt(
-      limitsJson['maxResponseBytes'] ?? DEFAULT_LIMITS.maxResponseBytes,
-      1024,
-      MAX_RESPONSE_BYTES_LIMIT,
-      where('limits.maxResponseBytes'),
-    ),
+  const limits: Limits = { ...DEFAULT_LIMITS, ...json.limits };
+  return {
+    clusterId: json.clusterId,
+    nodes,
+    raft,
+    limits,
+    peerToken: json.peerToken,
+    baseDir,
+    readPoolThreads: json.reads?.poolThreads,
   };
-  const peerToken = root['peerToken'] === undefined ? undefined : asString(root['peerToken'], where('peerToken'));
-  const readsJson = root['reads'] === undefined ? {} : asObject(root['reads'], where('reads'));
-  const readPoolThreads =
-    readsJson['poolThreads'] === undefined ? undefined : asInt(readsJson['poolThreads'], 0, 256, where('reads.poolThreads'));
-  return { clusterId, nodes, raft, limits, peerToken, baseDir, readPoolThreads };
+}
+
+/**
+ * One line per problem: `<file>: raft: unknown key "tickMS" (known: tickMs, ...)`,
+ * `<file>: limits.maxPageSize must be an integer in [1, 100000], got 0`.
+ */
+function schemaRefusal(problems: readonly Problem[], source: string): string {
+  const lines = problems.slice(0, MAX_LISTED_PROBLEMS).map((problem) => {
+    const where = configPath(problem.path);
+    if (problem.kind === 'keys') return where === '' ? problem.text : `${where}: ${problem.text}`;
+    return `${where === '' ? 'the top level' : where} ${problem.text}`;
+  });
+  if (lines.length === 1) return `${source}: ${lines[0]}`;
+  return `${source} has these problems:\n${lines.map((line) => `  ${line}`).join('\n')}`;
+}
+
+/** ["nodes", 0, "clientUrl"] -> "nodes[0].clientUrl", as a person writes it. */
+function configPath(path: readonly PathSegment[]): string {
+  return path
+    .map((segment, i) => (typeof segment === 'number' ? `[${segment}]` : i === 0 ? segment : `.${segment}`))
+    .join('');
 }
 
 export function findNode(config: ClusterConfig, id: string): NodeSpec {
@@ -175,18 +179,8 @@ export function listenAddress(url: string): { host: string; port: number } {
   return { host: u.hostname, port: Number(u.port || 80) };
 }
 
-function asObject(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where} must be an object`);
-  return value as Record<string, unknown>;
-}
-
-function asString(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(`${where} must be a non-empty string`);
-  return value;
-}
-
-function asUrl(value: unknown, where: string): string {
-  const text = asString(value, where);
+/** `text` passed the schema (a non-empty string); a URL a node can listen on, normalised. */
+function asUrl(text: string, where: string): string {
   let url: URL;
   try {
     url = new URL(text);
@@ -196,13 +190,6 @@ function asUrl(value: unknown, where: string): string {
   if (url.protocol !== 'http:') throw new ConfigError(`${where} must be an http:// URL, got "${text}"`);
   if (url.port === '') throw new ConfigError(`${where} must name a port, got "${text}"`);
   return `${url.protocol}//${url.host}`;
-}
-
-function asInt(value: unknown, min: number, max: number, where: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${where} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 function assertUnique(values: readonly string[], where: string): void {

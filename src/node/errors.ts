@@ -8,6 +8,17 @@ export class NotLeaderError extends Error {
   }
 }
 
+/**
+ * This node is the leader but is handing leadership over to another node: it proposes nothing until
+ * the transfer ends, within an election timeout. Nothing was proposed; retrying shortly is safe.
+ */
+export class LeaderTransferError extends Error {
+  override readonly name = 'LeaderTransferError';
+  constructor() {
+    super('leadership is being handed over to another node; retry shortly');
+  }
+}
+
 /** The node refuses more work for now (queue or uncommitted bound reached). Nothing was proposed. */
 export class OverloadedError extends Error {
   override readonly name = 'OverloadedError';

@@ -23,7 +23,14 @@ import type { Storage } from '../raft/storage.js';
 import type { ApplyOutcome } from '../storage/node-storage.js';
 import type { Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState } from '../raft/types.js';
 import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
-import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError, WriteUnknownError } from './errors.js';
+import {
+  LeaderTransferError,
+  NotLeaderError,
+  OverloadedError,
+  ReadTimeoutError,
+  StoppedError,
+  WriteUnknownError,
+} from './errors.js';
 import type { NodeMetrics } from './metrics.js';
 import { ReadBatcher } from './read-batcher.js';
 import type { UnsafeModes } from './unsafe.js';
@@ -39,7 +46,7 @@ export interface NodeStore extends Storage {
     snapshot: SnapshotMeta | null,
   ): Promise<{ synced: boolean; outcomes: readonly ApplyOutcome[] }>;
   /** Records a snapshot point at the applied index and compacts the log up to `compactIndex`. */
-  compact?(compactIndex: number, voters: readonly NodeId[]): Promise<void>;
+  compactLog?(compactIndex: number, voters: readonly NodeId[]): Promise<void>;
   /** The latest snapshot point (index 0: none). */
   latestSnapshot?(): SnapshotMeta;
   /** Where `entriesToSend` reports its background loads (storage that has it). */
@@ -218,8 +225,9 @@ export class RaftNode {
 
   /**
    * Proposes `command` and resolves once it is committed, durable on a majority and applied here.
-   * Rejects with NotLeaderError (nothing proposed), OverloadedError (nothing proposed),
-   * WriteLostError (definitely not applied) or WriteUnknownError (outcome unknown).
+   * Rejects with NotLeaderError (nothing proposed), LeaderTransferError (this leader is handing
+   * over; nothing proposed), OverloadedError (nothing proposed), WriteLostError (definitely not
+   * applied) or WriteUnknownError (outcome unknown).
    */
   write(command: Uint8Array): Promise<WriteResult> {
     if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
@@ -431,9 +439,9 @@ export class RaftNode {
   private async maybeCompact(): Promise<void> {
     const compaction = this.options.compaction;
     const applied = this.store.applied.index;
-    if (compaction === undefined || this.store.compact === undefined || applied - this.lastSnapshotIndex < compaction.everyEntries) return;
+    if (compaction === undefined || this.store.compactLog === undefined || applied - this.lastSnapshotIndex < compaction.everyEntries) return;
     this.lastSnapshotIndex = applied;
-    await this.store.compact(Math.max(0, applied - compaction.keepEntries), this.options.voters);
+    await this.store.compactLog(Math.max(0, applied - compaction.keepEntries), this.options.voters);
     this.metrics?.snapshotsTaken.inc();
   }
 
@@ -449,7 +457,7 @@ export class RaftNode {
         result.error === 'not-leader'
           ? new NotLeaderError(result.leader)
           : result.error === 'transferring-leadership'
-            ? new NotLeaderError('')
+            ? new LeaderTransferError()
             : new OverloadedError('too much uncommitted data; retry shortly');
       for (const w of batch) w.reject(error);
       return;

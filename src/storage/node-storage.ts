@@ -295,7 +295,7 @@ export class NodeStorage implements Storage {
    * `compactIndex` (at most the applied index). The state machine at the applied index IS the
    * snapshot: nothing is copied. Entries up to `compactIndex` are deleted in the background.
    */
-  async compact(compactIndex: number, voters: readonly NodeId[]): Promise<void> {
+  async compactLog(compactIndex: number, voters: readonly NodeId[]): Promise<void> {
     this.health.assertUsable('compact');
     const applied = this.stateMachine.applied;
     assert(compactIndex <= applied.index, () => `compact: ${compactIndex} is beyond the applied index ${applied.index}`);

@@ -19,6 +19,7 @@
 // BadMessageError, and a throwing onMessages callback is caught and answered 500.
 
 import type { Socket } from 'node:net';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -28,10 +29,12 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from 'pino';
+import Type from 'typebox';
 import type { Message, NodeId } from '../raft/types.js';
+import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
 import { BearerVerifier } from './auth.js';
 import { BadMessageError, decodeMessages, encodeMessages } from './codec.js';
-import { FaultSwitch } from './faults.js';
+import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import {
   CLUSTER_HEADER,
@@ -137,7 +140,10 @@ export class PeerServer {
       forceCloseConnections: true,
       exposeHeadRoutes: false,
       clientErrorHandler: (error, socket) => this.onClientError(error, socket),
+      // Only the fault route has a schema (faultsBody); its refusals name the field.
+      schemaErrorFormatter: formatSchemaErrors,
     });
+    this.app.setValidatorCompiler(typeboxValidatorCompiler);
     this.registerRoutes();
   }
 
@@ -188,14 +194,36 @@ export class PeerServer {
 
     const faults = this.options.faults;
     if (faults !== undefined) {
+      // Authentication runs first (onRequest): only the cluster's peers learn what the body must be.
       const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
         this.authenticate(request, reply);
       };
       app.get(FAULTS_PATH, { onRequest }, (_request, reply) => {
         void reply.code(200).send(faults.snapshot());
       });
-      app.put(FAULTS_PATH, { onRequest }, (request, reply) => this.handlePutFaults(faults, request, reply));
+      const schema = { body: this.faultsBody() };
+      app.withTypeProvider<TypeBoxTypeProvider>().put(FAULTS_PATH, { onRequest, schema }, (request, reply) => {
+        // The schema admitted only peers of this node, in lists; absent lists mean "no such faults".
+        faults.set(request.body);
+        const state = faults.snapshot();
+        this.log.warn({ faults: state }, 'fault injection changed');
+        void reply.code(200).send(state);
+      });
     }
+  }
+
+  /**
+   * PUT /raft/faults: `{"dropTo": [...], "dropFrom": [...]}`, each list optional and made of the ids
+   * of this node's peers (not its own); any other key is refused, naming the known ones.
+   */
+  private faultsBody() {
+    const peers = [...this.members].filter((id) => id !== this.options.selfId).sort();
+    const peerId = Type.Enum(peers, { description: `the id of a peer of this node (${peers.join(', ')})` });
+    const peerIds = Type.Array(peerId, { description: 'an array of peer ids' });
+    return Type.Object(
+      { dropTo: Type.Optional(peerIds), dropFrom: Type.Optional(peerIds) },
+      { additionalProperties: false, description: 'a JSON object {"dropTo":[peer ids],"dropFrom":[peer ids]}' },
+    );
   }
 
   /** 401/403 unless the request carries our token and cluster id. Returns whether it passed. */
@@ -295,37 +323,13 @@ export class PeerServer {
     this.reject(request, reply, answer.status, answer.error, answer.message);
   }
 
-  private handlePutFaults(faults: FaultSwitch, request: FastifyRequest, reply: FastifyReply): void {
-    const parsed = this.parseFaults(request.body);
-    if (typeof parsed === 'string') {
-      this.reject(request, reply, 400, 'bad-faults', parsed);
+  /** Errors from fastify itself: body too large, unsupported content type, malformed JSON, schemas... */
+  private onError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    if (error instanceof SchemaValidationError) {
+      // The fault route's body is the only thing on this port with a schema.
+      this.reject(request, reply, 400, 'bad-faults', error.message);
       return;
     }
-    faults.set(parsed);
-    const state = faults.snapshot();
-    this.log.warn({ faults: state }, 'fault injection changed');
-    void reply.code(200).send(state);
-  }
-
-  /** The fault state from a PUT body, or a reason it is invalid. */
-  private parseFaults(body: unknown): { dropTo: NodeId[]; dropFrom: NodeId[] } | string {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'expected a JSON object';
-    const result = { dropTo: [] as NodeId[], dropFrom: [] as NodeId[] };
-    for (const [key, value] of Object.entries(body)) {
-      if (key !== 'dropTo' && key !== 'dropFrom') return `unknown field "${key}"`;
-      if (!Array.isArray(value)) return `"${key}" must be an array of node ids`;
-      for (const id of value) {
-        if (typeof id !== 'string' || id === this.options.selfId || !this.members.has(id)) {
-          return `"${key}" must name peers of this node`;
-        }
-        result[key].push(id);
-      }
-    }
-    return result;
-  }
-
-  /** Errors from fastify itself: body too large, unsupported content type, malformed JSON... */
-  private onError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
     const given = error.statusCode ?? 500;
     const status = given >= 400 && given < 500 ? given : 500;
     if (status === 500) {

@@ -1,7 +1,14 @@
 // The client API's validation and error mapping, without a cluster (fastify.inject and a fake node).
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientApi } from '../../src/api/client-api.js';
-import { NotLeaderError, OverloadedError, ReadTimeoutError, WriteLostError, WriteUnknownError } from '../../src/node/errors.js';
+import {
+  LeaderTransferError,
+  NotLeaderError,
+  OverloadedError,
+  ReadTimeoutError,
+  WriteLostError,
+  WriteUnknownError,
+} from '../../src/node/errors.js';
 import { decodeCommand } from '../../src/storage/command.js';
 import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
 import { rawRequest } from './raw-http.js';
@@ -131,6 +138,24 @@ describe('writes', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ error: 'no_leader' });
     expect(res.headers['retry-after']).toBe('1');
+  });
+  it('while the leader hands over: 503 leader_transfer with Retry-After, for writes and log reads', async () => {
+    // Regression: this answered 503 no_leader, "no leader is known", while the leader was known and serving reads.
+    build();
+    node.writeOutcome = () => Promise.reject(new LeaderTransferError());
+    for (const [method, url] of [
+      ['PUT', '/kv/k'],
+      ['DELETE', '/kv/k'],
+      ['GET', '/kv/k?consistency=log'],
+    ] as const) {
+      const res = await app.inject({ method, url, ...(method === 'PUT' ? { payload: 'v' } : {}) });
+      expect(res.statusCode, `${method} ${url}`).toBe(503);
+      expect(res.json()).toEqual({
+        error: 'leader_transfer',
+        message: 'leadership is being handed over to another node; nothing was written: retry shortly',
+      });
+      expect(res.headers['retry-after']).toBe('1');
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // A fake node and state machine for testing the client API without a cluster.
 import { buildClientApi, type ApiKv, type ApiNode, type ClientApi } from '../../src/api/client-api.js';
-import { DEFAULT_LIMITS } from '../../src/config/cluster-config.js';
+import { DEFAULT_LIMITS, type Limits } from '../../src/config/cluster-config.js';
 import { createLogger } from '../../src/log.js';
 import type { RaftStatus } from '../../src/raft/core.js';
 import type { SoftState } from '../../src/raft/types.js';
@@ -66,13 +66,24 @@ export class FakeKv implements ApiKv {
 }
 
 /** The client API over a fake node and state machine, with small limits that tests can reach. */
-export function buildTestApi(node: FakeNode, kv: FakeKv, options: { live?: () => boolean; clientUrlOf?: (id: string) => string | undefined } = {}): ClientApi {
+export function buildTestApi(
+  node: FakeNode,
+  kv: FakeKv,
+  options: { live?: () => boolean; clientUrlOf?: (id: string) => string | undefined; limits?: Partial<Limits> } = {},
+): ClientApi {
   return buildClientApi({
     nodeId: 'n1',
     clusterId: 'c',
     node,
     kv,
-    limits: { ...DEFAULT_LIMITS, maxKeyBytes: 16, maxValueBytes: 64, maxPageSize: 5, maxResponseBytes: TEST_MAX_RESPONSE_BYTES },
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxKeyBytes: 16,
+      maxValueBytes: 64,
+      maxPageSize: 5,
+      maxResponseBytes: TEST_MAX_RESPONSE_BYTES,
+      ...options.limits,
+    },
     logger: createLogger({ level: 'silent', pretty: false }),
     clientUrlOf: options.clientUrlOf ?? (() => undefined),
     live: options.live ?? (() => true),

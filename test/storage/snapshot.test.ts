@@ -55,7 +55,7 @@ async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Pr
 describe('NodeStorage: compaction', () => {
   it('records a snapshot point and starts the log after the compaction index; a reopen reads only the retained log', async () => {
     let storage = await storageWith(100, { cacheBytes: 500 });
-    await storage.compact(60, VOTERS);
+    await storage.compactLog(60, VOTERS);
     expect(storage.firstIndex()).toBe(61);
     expect(storage.term(60)).toBe(1);
     expect(storage.snapshotMeta()).toEqual({ index: 60, term: 1, voters: VOTERS });
@@ -79,14 +79,14 @@ describe('NodeStorage: compaction', () => {
     const storage = await fixture.open(await fixture.tempDir());
     const log = puts(10);
     await storage.writeReady({ term: 1, vote: 'n1', commit: 10 }, log, log.slice(0, 5));
-    await expect(storage.compact(6, VOTERS)).rejects.toThrow(/beyond the applied index 5/);
-    await storage.compact(5, VOTERS);
+    await expect(storage.compactLog(6, VOTERS)).rejects.toThrow(/beyond the applied index 5/);
+    await storage.compactLog(5, VOTERS);
     expect(storage.firstIndex()).toBe(6);
   });
 
   it('entries a crash left below the log start are ignored on open and deleted', async () => {
     const storage = await storageWith(20);
-    await storage.compact(10, VOTERS);
+    await storage.compactLog(10, VOTERS);
     const dir = storage.location;
     await storage.close();
     // As if the background delete never ran.
@@ -117,7 +117,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
 
   it('a follower installs a received snapshot: the state, the applied index and the log start all move in one write', async () => {
     const leader = await storageWith(50);
-    await leader.compact(40, VOTERS);
+    await leader.compactLog(40, VOTERS);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
     const stale = puts(5, 1);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, stale, stale.slice(0, 3)); // 4 and 5 uncommitted

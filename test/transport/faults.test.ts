@@ -94,6 +94,30 @@ describe('fault routes', () => {
     }
     expect(faults.snapshot()).toEqual({ dropTo: [], dropFrom: [] });
   });
+
+  it('say what is wrong with a body: the field, what it must be, the known keys', async () => {
+    const faults = new FaultSwitch({ dropTo: ['n3'] });
+    const target = await node('n1', faults);
+    const PEER_ID = 'the id of a peer of this node (n2, n3)';
+    for (const [body, message] of [
+      [{ drop: ['n2'] }, 'body: unknown key "drop" (known: dropTo, dropFrom)'],
+      [{ dropTo: ['n2'], dropFrom: ['n9'] }, `body/dropFrom/0 must be ${PEER_ID}, got "n9"`],
+      [{ dropTo: ['n1'] }, `body/dropTo/0 must be ${PEER_ID}, got "n1"`],
+      [{ dropTo: 'n2' }, 'body/dropTo must be an array of peer ids, got "n2"'],
+      [['n2'], 'body must be a JSON object {"dropTo":[peer ids],"dropFrom":[peer ids]}, got ["n2"]'],
+    ] as const) {
+      const answer = await call(target, 'PUT', adminHeaders, body);
+      expect(answer, JSON.stringify(body)).toEqual({ status: 400, body: { error: 'bad-faults', message } });
+    }
+    // Nothing changed.
+    expect(faults.snapshot()).toEqual({ dropTo: ['n3'], dropFrom: [] });
+  });
+
+  it('tell an unauthenticated caller nothing about the body', async () => {
+    const target = await node('n1', new FaultSwitch());
+    const answer = await call(target, 'PUT', { ...adminHeaders, authorization: 'Bearer nope' }, { drop: ['n2'] });
+    expect(answer).toEqual({ status: 401, body: { error: 'unauthorized', message: 'missing or wrong peer token' } });
+  });
 });
 
 describe('fault switch in effect', () => {

@@ -1,0 +1,55 @@
+// What the client API's routes accept in query strings and bodies, as TypeBox schemas built from the
+// cluster config's limits (maxPageSize...), checked by Fastify before a handler runs
+// (src/schema/fastify-validation.ts). Keys in the URL path are not here: parseKey (keys.ts) checks
+// them (1 to maxKeyBytes bytes of UTF-8, no control characters), on both read paths alike; so are the
+// keys of an /mget body, after the schema made sure they are strings.
+//
+// Unknown query parameters are ignored, as HTTP clients and proxies expect (cache busters, tracing);
+// the fast path (fast-get.ts) takes only exact queries and leaves every other one to these schemas.
+import Type, { type Static } from 'typebox';
+import type { Limits } from '../config/cluster-config.js';
+import { fromTo, integerIn } from '../schema/problems.js';
+
+const consistency = Type.Enum(['linearizable', 'stale', 'log'], {
+  description: '"linearizable" (the default), "stale" or "log"',
+});
+const maxLagMs = Type.Number({ minimum: 0, description: 'a non-negative number of milliseconds' });
+/** Writes, and reads through the log, on a follower: answer 307 to the leader instead of forwarding. */
+const redirect = Type.Enum(['true', 'false'], { description: '"true" or "false"' });
+
+/** Point reads and /mget: how consistent, and (stale reads) how stale at most. */
+const readQuery = Type.Object({
+  consistency: Type.Optional(consistency),
+  max_lag_ms: Type.Optional(maxLagMs),
+  redirect: Type.Optional(redirect),
+});
+export type ReadQuery = Static<typeof readQuery>;
+
+export function clientApiSchemas(limits: Limits) {
+  return {
+    readQuery,
+    writeQuery: Type.Object({ redirect: Type.Optional(redirect) }),
+    scanQuery: Type.Object({
+      prefix: Type.Optional(Type.String({ description: 'one key prefix' })),
+      start: Type.Optional(Type.String({ description: 'one key to start at (a page\'s "next")' })),
+      limit: Type.Optional(integerIn(1, limits.maxPageSize, fromTo)),
+      consistency: Type.Optional(consistency),
+      max_lag_ms: Type.Optional(maxLagMs),
+      redirect: Type.Optional(redirect),
+    }),
+    mgetBody: Type.Object(
+      {
+        keys: Type.Array(
+          // A key that is not a string is a bad key, as one parseKey refuses is.
+          Type.String({ description: 'a key (a string)', errorCode: 'bad_key' }),
+          {
+            minItems: 1,
+            maxItems: limits.maxPageSize,
+            description: `an array of 1 to ${limits.maxPageSize} keys`,
+          },
+        ),
+      },
+      { description: 'a JSON object {"keys":["a","b"]}' },
+    ),
+  };
+}

@@ -1,0 +1,92 @@
+// The driver reports a write refused during a leadership transfer as what it is (LeaderTransferError:
+// the API answers 503 leader_transfer), not as "no leader is known" (NotLeaderError('') -> 503
+// no_leader), which it used to. A real RaftNode and core, storage in memory, and a scripted peer.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { LeaderTransferError, NotLeaderError } from '../../src/node/errors.js';
+import { RaftNode, type NodeStore } from '../../src/node/raft-node.js';
+import { MemoryStorage } from '../../src/raft/storage.js';
+import type { Entry, HardState, Message } from '../../src/raft/types.js';
+import type { ApplyOutcome } from '../../src/storage/node-storage.js';
+
+/** MemoryStorage as the driver's store: every Ready "persisted" at once, committed entries applied. */
+class MemoryNodeStore extends MemoryStorage implements NodeStore {
+  applied = { index: 0, term: 0 };
+  async writeReady(hardState: HardState | null, entries: readonly Entry[], committed: readonly Entry[]) {
+    if (hardState !== null) this.setHardState(hardState);
+    this.append(entries);
+    const last = committed[committed.length - 1];
+    if (last !== undefined) this.applied = { index: last.index, term: last.term };
+    const outcomes: ApplyOutcome[] = committed.map((e) => ({ index: e.index, term: e.term, op: 'noop' }));
+    return { synced: true, outcomes };
+  }
+}
+
+let node: RaftNode | undefined;
+afterEach(async () => {
+  await node?.stop();
+  node = undefined;
+});
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/**
+ * n1 of the voters n1 and n2, made leader by a TimeoutNow from n2 (no ticks: the node is never
+ * started, so no timer can end the transfer below while the test runs). The scripted n2 grants
+ * votes and acknowledges appends, and ignores the TimeoutNow a transfer sends it.
+ */
+async function leaderN1(): Promise<RaftNode> {
+  const peer = (m: Message): Message | undefined => {
+    if (m.type === 'vote') return { type: 'voteResp', from: 'n2', to: 'n1', term: m.term, reject: false };
+    if (m.type === 'app') {
+      const index = m.index + m.entries.length;
+      return { type: 'appResp', from: 'n2', to: 'n1', term: m.term, index, reject: false, hintIndex: 0, hintTerm: 0 };
+    }
+    return undefined;
+  };
+  const n1: RaftNode = new RaftNode({
+    id: 'n1',
+    voters: ['n1', 'n2'],
+    store: new MemoryNodeStore(['n1', 'n2']),
+    outbox: {
+      send: (messages) => {
+        const answers = messages.map(peer).filter((m): m is Message => m !== undefined);
+        if (answers.length > 0) setImmediate(() => n1.receive(answers));
+      },
+    },
+    tickMs: 50,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    writeTimeoutMs: 5_000,
+    readTimeoutMs: 5_000,
+    logger: createLogger({ level: 'silent', pretty: false }),
+    onFatal: (error) => {
+      throw error;
+    },
+  });
+  node = n1;
+  n1.receive([{ type: 'timeoutNow', from: 'n2', to: 'n1', term: 1 }]);
+  await until('n1 to lead', () => n1.softState.role === 'leader');
+  return n1;
+}
+
+describe('a write while the leader hands leadership over', () => {
+  it('is refused with LeaderTransferError, not NotLeaderError', async () => {
+    const n1 = await leaderN1();
+    // A leader that is not handing over takes the write.
+    await expect(n1.write(new Uint8Array([1]))).resolves.toMatchObject({ term: 2 });
+
+    expect(n1.transferLeadership('n2')).toEqual({ ok: true });
+    expect(n1.softState.role).toBe('leader');
+    const refused = n1.write(new Uint8Array([2]));
+    await expect(refused).rejects.toBeInstanceOf(LeaderTransferError);
+    await expect(refused).rejects.not.toBeInstanceOf(NotLeaderError);
+    await expect(refused).rejects.toThrow('leadership is being handed over to another node; retry shortly');
+  });
+});
