@@ -41,7 +41,7 @@ function refusal(json: unknown): string {
   throw new Error('the config was accepted');
 }
 const node2 = { id: 'n2', clientUrl: 'http://127.0.0.1:7002', peerUrl: 'http://127.0.0.1:7102', dataDir: 'data/n2' };
-const RAFT_KEYS = 'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes';
+const RAFT_KEYS = 'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes, snapshotEveryEntries, snapshotKeepEntries';
 const LIMITS_KEYS = 'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes';
 const TOP_KEYS = 'clusterId, nodes, raft, limits, peerToken, reads';
 
