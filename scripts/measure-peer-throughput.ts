@@ -49,14 +49,14 @@ const started = Date.now();
 const deadline = started + seconds * 1000;
 while (Date.now() < deadline) {
   // Closed loop: keep the queue well under its bound so nothing is dropped.
-  const queue = transport.stats().n2;
+  const queue = transport.stats()['n2'];
   if ((queue?.queued ?? 0) < 5_000 && (queue?.queuedBytes ?? 0) < 4 * 1024 * 1024) {
     for (let i = 0; i < perTurn; i++) transport.send([message()]);
   }
   await new Promise((resolve) => setImmediate(resolve));
 }
 const elapsed = (Date.now() - started) / 1000;
-const stats = transport.stats().n2;
+const stats = transport.stats()['n2'];
 console.log(
   JSON.stringify({
     kind: entryBytes === 0 ? 'heartbeat' : `append(${entryBytes} B)`,

@@ -254,6 +254,6 @@ describe('decodeMessages rejects', () => {
     const body = new Packr({ useRecords: false }).pack([JSON.parse('{"__proto__": {"polluted": true}, "type": "timeoutNow", "from": "n1", "to": "n2", "term": 1}')]);
     const [m] = decodeMessages(body);
     expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 });

@@ -33,7 +33,7 @@ async function node(selfId: NodeId, faults?: FaultSwitch): Promise<Node> {
     token: TOKEN,
     logger: captureLog().logger,
     onMessages: (from, messages) => void received.push({ from, messages }),
-    faults,
+    ...(faults === undefined ? {} : { faults }),
   });
   const { port } = await server.listen();
   closers.push(() => server.close());
@@ -49,7 +49,7 @@ async function call(target: Node, method: 'GET' | 'PUT', headers: Record<string,
     method,
     path: '/raft/faults',
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.statusCode, body: await response.body.json() };
 }
@@ -172,7 +172,7 @@ describe('fault switch in effect', () => {
     await waitFor(() => n3.received.length === 1 && unreachable.length === 1, 2_000, 'delivery to n3');
     expect(unreachable).toEqual(['n2']);
     expect(n2.received).toEqual([]);
-    expect(sender.stats().n2).toMatchObject({ faultDropped: 2, sentRequests: 0, queued: 0 });
+    expect(sender.stats()['n2']).toMatchObject({ faultDropped: 2, sentRequests: 0, queued: 0 });
     faults.clear();
     sender.send([heartbeat('n1', 'n2', 3)]);
     await waitFor(() => n2.received.length === 1, 2_000, 'delivery once the fault is lifted');

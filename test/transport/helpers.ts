@@ -39,7 +39,7 @@ export function captureLog(): CapturedLog {
   return {
     logger,
     lines,
-    matching: (text) => lines.filter((line) => typeof line.msg === 'string' && line.msg.includes(text)),
+    matching: (text) => lines.filter((line) => typeof line['msg'] === 'string' && line['msg'].includes(text)),
   };
 }
 

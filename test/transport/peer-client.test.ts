@@ -79,8 +79,8 @@ describe('PeerTransport', () => {
     expect(n2.received.flatMap((r) => rounds(r.messages))).toEqual([1, 3]);
     expect(n3.received.flatMap((r) => rounds(r.messages))).toEqual([2]);
     expect(n2.received.every((r) => r.from === 'n1')).toBe(true);
-    await waitFor(() => t.stats().n2?.inFlight === 0, 2_000, 'the request to settle');
-    expect(t.stats().n2).toMatchObject({ sentRequests: 1, sentMessages: 2, dropped: 0, failures: 0, inFlight: 0, queued: 0 });
+    await waitFor(() => t.stats()['n2']?.inFlight === 0, 2_000, 'the request to settle');
+    expect(t.stats()['n2']).toMatchObject({ sentRequests: 1, sentMessages: 2, dropped: 0, failures: 0, inFlight: 0, queued: 0 });
     expect(Object.keys(t.stats()).sort()).toEqual(['n2', 'n3']);
   });
 
@@ -105,7 +105,7 @@ describe('PeerTransport', () => {
       t.send([heartbeat('n1', 'n2', 1), heartbeat('n1', 'n2', 2)]);
       await waitFor(() => replies.length === 1, 2_000, 'the replies');
       expect(replies).toEqual([{ peer: 'n2', messages: [ack('n2', 1), ack('n2', 2)] }]);
-      expect(t.stats().n2).toMatchObject({ sentRequests: 1, replies: 2, badReplies: 0 });
+      expect(t.stats()['n2']).toMatchObject({ sentRequests: 1, replies: 2, badReplies: 0 });
       expect(unreachable).toEqual([]);
 
       const peer = await stubPeer();
@@ -130,18 +130,18 @@ describe('PeerTransport', () => {
       for (const [i, answer] of bad.entries()) {
         peer.answerWith = answer;
         t.send([heartbeat('n1', 'n2', i)]);
-        await waitFor(() => t.stats().n2?.badReplies === i + 1, 2_000, `refusal ${i}`);
+        await waitFor(() => t.stats()['n2']?.badReplies === i + 1, 2_000, `refusal ${i}`);
       }
       expect(peer.repliesHeaders.every((h) => h === 'heartbeat')).toBe(true);
       expect(replies).toEqual([]);
-      expect(t.stats().n2).toMatchObject({ sentRequests: bad.length, failures: 0, replies: 0, badReplies: bad.length });
+      expect(t.stats()['n2']).toMatchObject({ sentRequests: bad.length, failures: 0, replies: 0, badReplies: bad.length });
       expect(unreachable).toEqual([]);
       expect(log.matching('refused the messages in a peer answer').length).toBe(1);
       // A 200 of another content type is a plain success.
       peer.answerWith = { body: Buffer.from('{}'), type: 'application/json' };
       t.send([heartbeat('n1', 'n2', 9)]);
-      await waitFor(() => t.stats().n2?.sentRequests === bad.length + 1, 2_000, 'the JSON answer');
-      expect(t.stats().n2).toMatchObject({ badReplies: bad.length, failures: 0 });
+      await waitFor(() => t.stats()['n2']?.sentRequests === bad.length + 1, 2_000, 'the JSON answer');
+      expect(t.stats()['n2']).toMatchObject({ badReplies: bad.length, failures: 0 });
     });
 
     it('bad replies do not cost the failure and recovery lines their rate limit', async () => {
@@ -151,14 +151,14 @@ describe('PeerTransport', () => {
       const step = async (answer: StubPeer['answerWith'], requests: number): Promise<void> => {
         peer.answerWith = answer;
         t.send([heartbeat('n1', 'n2', requests)]);
-        await waitFor(() => peer.requests.length === requests && t.stats().n2?.inFlight === 0, 2_000, `request ${requests}`);
+        await waitFor(() => peer.requests.length === requests && t.stats()['n2']?.inFlight === 0, 2_000, `request ${requests}`);
       };
       const failing = { body: Buffer.from('{"error":"x","message":"x"}'), type: 'application/json', status: 500 };
       await step(failing, 1); // failure: logged
       await step(null, 2); // recovery: logged
       await step({ body: Buffer.from('not msgpack'), type: 'application/msgpack' }, 3); // bad reply: logged
       await step(failing, 4); // a failure within the interval: suppressed
-      expect(t.stats().n2).toMatchObject({ failures: 2, badReplies: 1 });
+      expect(t.stats()['n2']).toMatchObject({ failures: 2, badReplies: 1 });
       expect(log.matching('peer unreachable; dropped its queue').length).toBe(1);
     });
 
@@ -169,7 +169,7 @@ describe('PeerTransport', () => {
       const faults = new FaultSwitch({ dropFrom: ['n2'] });
       const { transport: t } = transport({ n2: peer.url }, { faults, onReplies: (_peer, messages) => replies.push(messages) });
       t.send([heartbeat('n1', 'n2', 1)]);
-      await waitFor(() => t.stats().n2?.faultDropped === 1, 2_000, 'the dropped reply');
+      await waitFor(() => t.stats()['n2']?.faultDropped === 1, 2_000, 'the dropped reply');
       expect(replies).toEqual([]);
       faults.clear();
       t.send([heartbeat('n1', 'n2', 2)]);
@@ -193,7 +193,7 @@ describe('PeerTransport', () => {
       t.send([heartbeat('n1', 'n2', round)]);
       if (round % 20 === 0) await turn(); // sends spread over many event-loop turns
     }
-    expect(t.stats().n2).toMatchObject({ inFlight: 1, queued: 200 });
+    expect(t.stats()['n2']).toMatchObject({ inFlight: 1, queued: 200 });
     peer.release();
     await waitFor(() => peer.messages.length === 201, 2_000, 'all messages');
     expect(peer.requests.length).toBe(2);
@@ -207,7 +207,7 @@ describe('PeerTransport', () => {
     t.send([heartbeat('n1', 'n2', 0)]);
     await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
     for (let round = 1; round <= 1000; round++) t.send([heartbeat('n1', 'n2', round)]);
-    expect(t.stats().n2).toMatchObject({ queued: 10, dropped: 990 });
+    expect(t.stats()['n2']).toMatchObject({ queued: 10, dropped: 990 });
     peer.release();
     await waitFor(() => peer.requests.length === 2, 2_000, 'the second request');
     expect(rounds(peer.requests[1] ?? [])).toEqual(Array.from({ length: 10 }, (_, i) => 991 + i));
@@ -232,7 +232,7 @@ describe('PeerTransport', () => {
     expect(entriesPerRequest).toEqual([2 * perAppend, perAppend]);
     for (const n of entriesPerRequest) expect(n).toBeLessThanOrEqual(MAX_ENTRIES_PER_BODY);
     expect(peer.messages.slice(1).map((m) => (m.type === 'app' ? m.index : -1))).toEqual([0, perAppend, 2 * perAppend]);
-    expect(t.stats().n2).toMatchObject({ dropped: 0, failures: 0 });
+    expect(t.stats()['n2']).toMatchObject({ dropped: 0, failures: 0 });
   });
 
   it('bounds the queued bytes', async () => {
@@ -242,7 +242,7 @@ describe('PeerTransport', () => {
     t.send([heartbeat('n1', 'n2', 0)]);
     await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
     for (let i = 0; i < 100; i++) t.send([append('n2', i, 4096)]);
-    const stats = t.stats().n2;
+    const stats = t.stats()['n2'];
     expect(stats?.queuedBytes).toBeLessThanOrEqual(64 * 1024);
     expect(stats?.queued).toBeGreaterThan(0);
     expect((stats?.queued ?? 0) + (stats?.dropped ?? 0)).toBe(100);
@@ -270,8 +270,8 @@ describe('PeerTransport', () => {
     t.send([heartbeat('n1', 'n2', 2)]);
     await waitFor(() => unreachable.length > 0, 2_000, 'onUnreachable');
     expect(unreachable[0]).toBe('n2');
-    await waitFor(() => t.stats().n2?.inFlight === 0, 2_000, 'the request to settle');
-    expect(t.stats().n2).toMatchObject({ failures: 1, dropped: 2, queued: 0, sentRequests: 0 });
+    await waitFor(() => t.stats()['n2']?.inFlight === 0, 2_000, 'the request to settle');
+    expect(t.stats()['n2']).toMatchObject({ failures: 1, dropped: 2, queued: 0, sentRequests: 0 });
   });
 
   it('counts a non-2xx answer as a failure, and logs its status', async () => {
@@ -281,7 +281,7 @@ describe('PeerTransport', () => {
     t.send([heartbeat('n1', 'n2', 1)]);
     await waitFor(() => unreachable.length === 1, 2_000, 'onUnreachable');
     expect(n2.received).toEqual([]);
-    expect(log.matching('peer unreachable')[0]?.reason).toMatch(/^HTTP 401 .*unauthorized/);
+    expect(log.matching('peer unreachable')[0]?.['reason']).toMatch(/^HTTP 401 .*unauthorized/);
   });
 
   it('times out a peer that accepts connections but never answers (SIGSTOP)', async () => {
@@ -294,7 +294,7 @@ describe('PeerTransport', () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed).toBeLessThan(1_000); // a precise deadline, not undici's ~1 s timer resolution
-    expect(t.stats().n2).toMatchObject({ failures: 1, queued: 0 });
+    expect(t.stats()['n2']).toMatchObject({ failures: 1, queued: 0 });
     // Once the peer answers again, messages flow.
     peer.release();
     t.send([heartbeat('n1', 'n2', 2)]);
@@ -345,13 +345,13 @@ describe('PeerTransport', () => {
     closers.push(() => proxy.close());
     const { transport: t, unreachable } = transport({ n2: proxy.url });
     t.send([heartbeat('n1', 'n2', 1)]);
-    await waitFor(() => t.stats().n2?.sentRequests === 1, 2_000, 'the first request');
+    await waitFor(() => t.stats()['n2']?.sentRequests === 1, 2_000, 'the first request');
     // The peer's host "restarts": the kept-alive socket is dead, but nothing tells the client until
     // it writes the next request on it and gets a reset.
     expect(proxy.makeConnectionsStale()).toBe(1);
     t.send([heartbeat('n1', 'n2', 2)]);
-    await waitFor(() => t.stats().n2?.sentRequests === 2 || t.stats().n2?.failures !== 0, 2_000, 'the second request');
-    expect(t.stats().n2).toMatchObject({ sentRequests: 2, failures: 0, retries: 1 });
+    await waitFor(() => t.stats()['n2']?.sentRequests === 2 || t.stats()['n2']?.failures !== 0, 2_000, 'the second request');
+    expect(t.stats()['n2']).toMatchObject({ sentRequests: 2, failures: 0, retries: 1 });
     expect(rounds(peer.messages)).toEqual([1, 2]);
     expect(unreachable).toEqual([]);
   });
@@ -367,8 +367,8 @@ describe('PeerTransport', () => {
     await waitFor(() => unreachable.length === 1, 2_000, 'the timeout');
     peer.release();
     t.send([heartbeat('n1', 'n2', 2)]);
-    await waitFor(() => t.stats().n2?.sentRequests === 1, 2_000, 'a request on a fresh connection');
-    expect(t.stats().n2).toMatchObject({ failures: 1, retries: 0 });
+    await waitFor(() => t.stats()['n2']?.sentRequests === 1, 2_000, 'a request on a fresh connection');
+    expect(t.stats()['n2']).toMatchObject({ failures: 1, retries: 0 });
   });
 
   it('close() aborts a request in flight, drops the queue and reports nothing', async () => {
@@ -380,7 +380,7 @@ describe('PeerTransport', () => {
     t.send([heartbeat('n1', 'n2', 2)]);
     await t.close();
     t.send([heartbeat('n1', 'n2', 3)]);
-    expect(t.stats().n2).toMatchObject({ queued: 0 });
+    expect(t.stats()['n2']).toMatchObject({ queued: 0 });
     await turn();
     expect(unreachable).toEqual([]);
   });

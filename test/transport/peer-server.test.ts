@@ -53,7 +53,7 @@ function peerHeaders(from = 'n2'): Record<string, string> {
 
 async function request(method: 'GET' | 'POST' | 'PUT', path: string, headers: Record<string, string>, body?: Uint8Array | string): Promise<Answer> {
   if (client === undefined) throw new Error('not started');
-  const response = await client.request({ method, path, headers, body });
+  const response = await client.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
   const text = await response.body.text();
   return { status: response.statusCode, body: text === '' ? null : JSON.parse(text) };
 }
