@@ -28,6 +28,19 @@ describe('the chaos command line', () => {
     });
   });
 
+  it('takes the log compaction of the nodes: --snapshot-every N [--snapshot-keep M], keep defaulting to N/5', () => {
+    expect(parse()!.snapshot).toBeNull();
+    expect(parse('--snapshot-every', '50', '--snapshot-keep', '10')!.snapshot).toEqual({ everyEntries: 50, keepEntries: 10 });
+    expect(parse('--snapshot-every', '50')!.snapshot).toEqual({ everyEntries: 50, keepEntries: 10 });
+    expect(parse('--snapshot-every', '3')!.snapshot).toEqual({ everyEntries: 3, keepEntries: 0 });
+    expect(parse('--snapshot-every', '20', '--snapshot-keep', '0')!.snapshot).toEqual({ everyEntries: 20, keepEntries: 0 });
+    expect(() => parse('--snapshot-keep', '10')).toThrow(/--snapshot-keep needs --snapshot-every/);
+    expect(() => parse('--snapshot-every', '0')).toThrow(/--snapshot-every must be an integer from 1/);
+    expect(() => parse('--snapshot-every', 'tiny')).toThrow(UsageError);
+    expect(() => parse('--snapshot-every', '50', '--snapshot-keep=-1')).toThrow(/--snapshot-keep must be an integer from 0/);
+    expect(() => parse('--snapshot-every')).toThrow(UsageError);
+  });
+
   it('returns null for --help and explains bad input', () => {
     expect(parse('--help')).toBeNull();
     expect(() => parse('--nodes', '4')).toThrow(UsageError);

@@ -4,6 +4,7 @@ import { decideVerdict, EXIT_CODES, type ChaosSummary } from '../../scripts/harn
 import { renderReport } from '../../scripts/harness/chaos/report-html.js';
 import { formatSummary, summaryLine } from '../../scripts/harness/chaos/format-summary.js';
 import { longestUnavailability, nodeTimeline, opStats, timeline } from '../../scripts/harness/chaos/summary.js';
+import type { SnapshotActivity } from '../../scripts/harness/chaos/snapshots.js';
 
 function fakeSummary(violation: boolean): ChaosSummary {
   const ops: ChaosOp[] = [
@@ -63,6 +64,70 @@ describe('the HTML report', () => {
     expect(html).toContain('Linearizability violations');
     expect(html).toContain('get k0 -&gt; w0.0 cannot be linearized');
     expect(html).toContain('UNSAFE node mode local-reads');
+  });
+});
+
+/** A run with --snapshot-every 50 --snapshot-keep 10 (workload 1000-5000 ms on the run clock). */
+function snapshotSummary(): ChaosSummary {
+  const snapshots: SnapshotActivity = {
+    sends: [
+      { from: 'n1', to: 'n2', index: 120, term: 1, start: 2400, end: 2450, outcome: 'sent', bytes: 900 },
+      { from: 'n1', to: 'n3', index: 130, term: 1, start: 2600, end: 2900, outcome: 'failed', bytes: 0, error: 'no answer within 30000 ms' },
+      { from: 'n2', to: 'n1', index: 200, term: 2, start: 4000, end: 4100, outcome: 'sent', bytes: 2048 },
+    ],
+    installs: [
+      { node: 'n2', from: 'n1', index: 120, term: 1, receiveStart: 2402, at: 2500, bytes: 900 },
+      // During recovery, after the workload: in the table, not on the charts.
+      { node: 'n1', from: 'n2', index: 200, term: 2, receiveStart: 4001, at: 5600, bytes: 2048 },
+    ],
+    perNode: {
+      n1: { installed: 1, notNeeded: 0, sent: 1, failed: 1 },
+      n2: { installed: 1, notNeeded: 0, sent: 1, failed: 0 },
+      n3: { installed: 0, notNeeded: 1, sent: 0, failed: 0 },
+    },
+    truncated: false,
+  };
+  const base = fakeSummary(false);
+  return { ...base, config: { ...base.config, snapshot: { everyEntries: 50, keepEntries: 10 } }, snapshots };
+}
+
+describe('snapshot transfers in the report', () => {
+  it('marks installs and transfers on the charts and the node rows, with a legend entry, a card and a table', () => {
+    const html = renderReport(snapshotSummary());
+    // The install during the workload: a line over both charts (throughput, latency) with its tooltip.
+    const tip = 'n2 installed a snapshot from n1 at 1.50 s: index 120, term 1, 900 B, transfer began 1.40 s';
+    expect(html.match(new RegExp(`<line [^>]*class="snap"><title>${tip}</title>`, 'g'))).toHaveLength(2);
+    // ...and a ▼ on both charts and on n2's node row.
+    expect(html.match(new RegExp(`<path [^>]*class="snap-mark[^"]*"><title>${tip}</title>`, 'g'))).toHaveLength(3);
+    expect(html).toMatch(/<path [^>]*class="snap-mark snap-node"><title>n2 installed/);
+    // The install after the workload is listed, not drawn.
+    expect(html).not.toMatch(/class="snap"><title>n1 installed/);
+    expect(html).toContain('<td>4.60 (recovery)</td><td>n2 → n1</td><td>installed</td><td>200</td><td>2.0 KiB</td>');
+    // Transfers: bars on both charts and on the sender's row; the failed one in its own colour.
+    expect(html.match(/class="snap-send"><title>n1 → n2: snapshot at index 120, began 1.40 s, sent at 1.45 s, 900 B<\/title>/g)).toHaveLength(3);
+    expect(html.match(/class="snap-fail"><title>n1 → n3: snapshot at index 130[^<]*no answer within 30000 ms/g)).toHaveLength(3);
+    expect(html).toContain('snapshot installed (▼ node)');
+    expect(html).toContain('snapshot transfer (leader to follower)');
+    expect(html).toContain('<div class="v">2</div><div class="l">snapshots installed</div>');
+    expect(html).toContain('every 50 applied entries, keeping 10');
+    expect(html).toContain('<tr><td>n3</td><td>0</td><td>1</td><td>0</td><td>0</td></tr>');
+    expect(html).toContain('--snapshot-every 50 --snapshot-keep 10');
+    expect(html).not.toMatch(/<(script|link|img|iframe)\b/i);
+  });
+
+  it('shows nothing about snapshots for a run without them, or a summary written before they were recorded', () => {
+    const html = renderReport(fakeSummary(false));
+    expect(html).not.toContain('snapshot installed');
+    expect(html).not.toContain('class="snap');
+    expect(html).not.toContain('<h2>Snapshots');
+  });
+
+  it('the terminal summary counts installs per node, and its last line the installs', () => {
+    const summary = snapshotSummary();
+    const text = formatSummary(summary, '/tmp/run');
+    expect(text).toContain('snapshots         every 50 entries, keep 10; installs n1 1, n2 1, n3 0 (2 in all); sent n1 1 (+1 failed), n2 1; 1 received but not needed');
+    expect(summaryLine(summary)).toBe('seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s snapshot-installs=2 verdict=PASS');
+    expect(formatSummary(fakeSummary(false), '/tmp/run')).not.toContain('snapshots ');
   });
 });
 

@@ -8,6 +8,7 @@ import type { ChaosOptions } from './options.js';
 import type { ChaosOp } from './recorder.js';
 import { decideVerdict, EXIT_CODES, type ChaosSummary, type CrashReport, type ViolationDetail } from './result.js';
 import type { FaultPlan } from './schedule.js';
+import type { SnapshotActivity } from './snapshots.js';
 import { countBy, longestUnavailability, lostAckedWrites, nodeTimeline, opStats, timeline } from './summary.js';
 
 export interface RunRecord {
@@ -25,6 +26,8 @@ export interface RunRecord {
   readonly endedAt: number;
   readonly faults: readonly FaultRecord[];
   readonly leaderships: readonly Leadership[];
+  /** Snapshot transfers and installs, from the node logs. */
+  readonly snapshots: SnapshotActivity;
   /** Null when the run never got to recover the cluster. */
   readonly finalReads: FinalReadsResult | null;
   readonly crashes: readonly CrashReport[];
@@ -79,6 +82,7 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
       faultMs: options.faultMs,
       gapMs: options.gapMs,
       unsafeMode: options.unsafeMode,
+      snapshot: options.snapshot,
     },
     schedule: run.schedule,
     workload: { from: run.workloadFrom, to: run.workloadTo, capReached: run.capReached },
@@ -94,6 +98,7 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
     faultCounts: countBy(run.faults, (f) => f.kind),
     leaderships: run.leaderships,
     leaderChanges: leaderChanges(run.leaderships),
+    snapshots: run.snapshots,
     unavailability: longestUnavailability(workloadOps, from, run.workloadTo),
     timeline: timeline(workloadOps, from, to),
     nodeTimeline: nodeTimeline(workloadOps, run.nodeIds, from, to),

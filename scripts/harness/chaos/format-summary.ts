@@ -4,6 +4,7 @@ import { formatOp } from '../check/history.js';
 import { NODE_PROBE_MS } from './final-reads.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosSummary } from './result.js';
+import { totalInstalls } from './snapshots.js';
 import type { KindStats } from './summary.js';
 
 const MAX_VIOLATIONS_SHOWN = 3;
@@ -23,6 +24,8 @@ export function formatSummary(summary: ChaosSummary, runDir: string): string {
   lines.push(`throughput        ${summary.opsPerSecond.toFixed(0)} ops/s`);
   lines.push(`faults injected   ${summary.faults.length}${summary.faultCounts.length === 0 ? '' : `: ${summary.faultCounts.map(([k, n]) => `${k} ${n}`).join(', ')}`}`);
   lines.push(`leader changes    ${summary.leaderChanges}`);
+  const snapshots = snapshotText(summary);
+  if (snapshots !== null) lines.push(`snapshots         ${snapshots}`);
   lines.push(`longest unavailability  ${unavailabilityText(summary)}`);
   const lin = summary.linearizability;
   lines.push(`linearizability   ${lin.result}${lin.result === 'not-run' ? '' : ` (${lin.keys.length} keys, ${summary.ops.all.ok + summary.ops.all.unknown} informative ops, checked in ${(lin.checkMs / 1000).toFixed(1)} s)`}`);
@@ -61,8 +64,35 @@ export function summaryLine(summary: ChaosSummary): string {
     `seed=${summary.seed} nemesis=${summary.config.kinds.join(',') || 'none'} ` +
     `ops ok/fail/unknown=${all.ok}/${all.fail}/${all.unknown} faults=${summary.faults.length} ` +
     `leader-changes=${summary.leaderChanges} longest-unavailability=${(summary.unavailability.longestMs / 1000).toFixed(2)}s ` +
+    snapshotField(summary) +
     `verdict=${summary.verdict.toUpperCase()}`
   );
+}
+
+/** "snapshot-installs=N " when the run set --snapshot-every or any follower installed a snapshot; else nothing. */
+function snapshotField(summary: ChaosSummary): string {
+  const installs = summary.snapshots === undefined ? 0 : totalInstalls(summary.snapshots);
+  return (summary.config.snapshot ?? null) === null && installs === 0 ? '' : `snapshot-installs=${installs} `;
+}
+
+/** Installs per node, then completed and failed sends per leader; null when there is nothing to say. */
+function snapshotText(summary: ChaosSummary): string | null {
+  const setting = summary.config.snapshot ?? null;
+  const activity = summary.snapshots;
+  const installs = activity === undefined ? 0 : totalInstalls(activity);
+  if (setting === null && installs === 0 && (activity?.sends.length ?? 0) === 0) return null;
+  const parts: string[] = [setting === null ? 'node defaults' : `every ${setting.everyEntries} entries, keep ${setting.keepEntries}`];
+  if (activity !== undefined) {
+    const nodes = Object.keys(activity.perNode).sort();
+    parts.push(`installs ${nodes.map((n) => `${n} ${activity.perNode[n]!.installed}`).join(', ')} (${installs} in all)`);
+    const senders = nodes.filter((n) => activity.perNode[n]!.sent + activity.perNode[n]!.failed > 0);
+    if (senders.length > 0) {
+      parts.push(`sent ${senders.map((n) => `${n} ${activity.perNode[n]!.sent}${activity.perNode[n]!.failed > 0 ? ` (+${activity.perNode[n]!.failed} failed)` : ''}`).join(', ')}`);
+    }
+    const notNeeded = nodes.reduce((sum, n) => sum + activity.perNode[n]!.notNeeded, 0);
+    if (notNeeded > 0) parts.push(`${notNeeded} received but not needed`);
+  }
+  return parts.join('; ');
 }
 
 function unavailabilityText(summary: ChaosSummary): string {

@@ -28,6 +28,18 @@ export interface ChaosOptions {
   readonly checkerSteps: number;
   /** Operation mix: probabilities of get and put (the rest are deletes). */
   readonly mix: { readonly get: number; readonly put: number };
+  /**
+   * Log compaction of the nodes (cluster.config.json `raft.snapshotEveryEntries` and
+   * `snapshotKeepEntries`); null: the nodes' defaults (10000 / 5000), with which a follower must fall
+   * 5000 entries behind before it needs a snapshot (more than a fault of a few seconds costs it).
+   * Tiny values make followers that were killed, paused or cut off come back through InstallSnapshot.
+   */
+  readonly snapshot: SnapshotOptions | null;
+}
+
+export interface SnapshotOptions {
+  readonly everyEntries: number;
+  readonly keepEntries: number;
 }
 
 export const DEFAULTS: ChaosOptions = {
@@ -46,6 +58,7 @@ export const DEFAULTS: ChaosOptions = {
   maxOps: 1_000_000,
   checkerSteps: 5_000_000,
   mix: { get: 0.5, put: 0.4 },
+  snapshot: null,
 };
 
 export const USAGE = `usage: npm run chaos -- [options]
@@ -73,6 +86,11 @@ partitions nodes, then checks every answer for linearizability and durability.
                        a deliberately broken build the run must catch
   --max-ops N          stop the clients after N operations (default 1000000)
   --checker-steps N    linearizability search budget per key (default 5000000)
+  --snapshot-every N   the nodes compact their log every N applied entries (raft.snapshotEveryEntries;
+                       default: the nodes' 10000): small values, e.g. 50, make followers that were
+                       killed, paused or cut off come back through InstallSnapshot
+  --snapshot-keep M    entries kept before each snapshot point (raft.snapshotKeepEntries; with
+                       --snapshot-every only; default N/5 rounded down), e.g. --snapshot-every 50 --snapshot-keep 10
   --out DIR            run directory (default chaos-runs/<timestamp>-<seed>/)
   --report DIR         only re-render DIR/report.html from DIR/summary.json and print its summary
   --help
@@ -104,6 +122,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         unsafe: { type: 'string' },
         'max-ops': { type: 'string' },
         'checker-steps': { type: 'string' },
+        'snapshot-every': { type: 'string' },
+        'snapshot-keep': { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -140,7 +160,18 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     maxOps: integer(values['max-ops'], 'max-ops', DEFAULTS.maxOps, 1, 100_000_000),
     checkerSteps: integer(values['checker-steps'], 'checker-steps', DEFAULTS.checkerSteps, 1, 10_000_000_000),
     mix: DEFAULTS.mix,
+    snapshot: snapshotOptions(values['snapshot-every'], values['snapshot-keep']),
   };
+}
+
+/** The bounds are the config's (src/config/): a value the nodes would refuse is refused here. */
+function snapshotOptions(every: string | undefined, keep: string | undefined): SnapshotOptions | null {
+  if (every === undefined) {
+    if (keep !== undefined) throw new UsageError('--snapshot-keep needs --snapshot-every (e.g. --snapshot-every 50 --snapshot-keep 10)');
+    return DEFAULTS.snapshot;
+  }
+  const everyEntries = integer(every, 'snapshot-every', 0, 1, 100_000_000);
+  return { everyEntries, keepEntries: integer(keep, 'snapshot-keep', Math.floor(everyEntries / 5), 0, 100_000_000) };
 }
 
 function integer(text: string | undefined, name: string, fallback: number, min: number, max: number): number {

@@ -2,6 +2,9 @@
 // network), readable offline and in any browser. Times are seconds since the workload started.
 import { formatOp, formatValue } from '../check/history.js';
 import { faultsOverlapping } from './format-summary.js';
+import { esc } from './html-escape.js';
+import { hasSnapshots, SNAPSHOT_CSS, snapshotChartMarks, snapshotLegend, snapshotNodeMarks, snapshotSection } from './report-snapshots.js';
+import { totalInstalls } from './snapshots.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosOp } from './recorder.js';
 import type { ChaosSummary, ViolationDetail } from './result.js';
@@ -14,6 +17,7 @@ const FAMILY_COLORS: Readonly<Record<string, string>> = { kill: '#e5534b', pause
 export function renderReport(summary: ChaosSummary): string {
   const c = summary.config;
   const title = `raftkv chaos run — seed ${summary.seed}`;
+  const snapshot = c.snapshot ?? null;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -23,14 +27,14 @@ export function renderReport(summary: ChaosSummary): string {
   <h1>${esc(title)} <span class="verdict ${summary.verdict}">${summary.verdict.toUpperCase()}</span></h1>
   <p class="sub">${c.nodes} nodes · ${c.clients} clients · ${c.durationMs / 1000} s · ${c.keys} keys · nemesis <b>${esc(c.kinds.join(', ') || 'none')}</b> ·
   network ${esc(c.network)} · faults ${c.faultMs.min / 1000}–${c.faultMs.max / 1000} s, gaps ${c.gapMs.min / 1000}–${c.gapMs.max / 1000} s ·
-  started ${esc(summary.startedAt)}${c.unsafeMode === null ? '' : ` · <b class="bad">UNSAFE node mode ${esc(c.unsafeMode)}</b>`}</p>
+  ${snapshot === null ? '' : `snapshots every ${snapshot.everyEntries} entries, keep ${snapshot.keepEntries} · `}started ${esc(summary.startedAt)}${c.unsafeMode === null ? '' : ` · <b class="bad">UNSAFE node mode ${esc(c.unsafeMode)}</b>`}</p>
   <p class="reasons">${summary.reasons.map(esc).join('<br>')}</p>
 </header>
 ${cards(summary)}
 <section><h2>Throughput <small>operations per second, by outcome</small></h2>${throughputChart(summary)}</section>
 <section><h2>Latency <small>p50 and p99 of successful operations per second, log scale</small></h2>${latencyChart(summary)}</section>
-<section><h2>Nodes <small>share of the operations sent to each node that succeeded, per second; the node's own faults drawn over it</small></h2>${nodeChart(summary)}</section>
-${legend()}
+<section><h2>Nodes <small>share of the operations sent to each node that succeeded, per second; the node's own faults drawn over it${hasSnapshots(summary) ? ', its snapshot installs (▼) and the transfers it sent (bar)' : ''}</small></h2>${nodeChart(summary)}</section>
+${legend(summary)}
 ${warnings(summary)}
 ${violations(summary)}
 ${lostWrites(summary)}
@@ -44,9 +48,10 @@ ${problems(summary)}
 <section><h2>Leaders</h2>${leaderTable(summary)}</section>
 <section><h2>Final values</h2>${finalTable(summary)}</section>
 </div>
+${snapshotSection(summary)}
 <footer>Files in the run directory: <code>history.jsonl</code> (every operation), <code>summary.json</code> (this report's data),
 <code>nodes/*.log</code> (node logs). Times are seconds since the workload started.
-Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --nemesis ${esc(c.kinds.join(',') || 'none')} --nodes ${c.nodes}</code>.</footer>
+Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --nemesis ${esc(c.kinds.join(',') || 'none')} --nodes ${c.nodes}${snapshot === null ? '' : ` --snapshot-every ${snapshot.everyEntries} --snapshot-keep ${snapshot.keepEntries}`}</code>.</footer>
 </body></html>
 `;
 }
@@ -65,6 +70,7 @@ ${card('ops/s', s.opsPerSecond.toFixed(0))}
 ${card('latency p50 / p99', `${ms(all.p50)} / ${ms(all.p99)}`)}
 ${card('faults injected', String(s.faults.length))}
 ${card('leader changes', String(s.leaderChanges))}
+${hasSnapshots(s) ? card('snapshots installed', String(s.snapshots === undefined ? 0 : totalInstalls(s.snapshots))) : ''}
 ${card('longest unavailability', `${(s.unavailability.longestMs / 1000).toFixed(2)} s`)}
 ${card('linearizability', lin, lin === 'ok' ? 'ok' : lin === 'violation' ? 'bad' : 'warn')}
 ${card('acked writes lost', `${s.durability.lost.length} / ${fmtInt(s.durability.acknowledgedWrites)}`, s.durability.lost.length === 0 ? 'ok' : 'bad')}
@@ -92,7 +98,7 @@ function frame(s: ChaosSummary, height: number): Frame {
   };
 }
 
-/** Fault windows, the longest unavailability and leader changes: drawn under and over both charts. */
+/** Fault windows, the longest unavailability, leader changes and snapshot transfers: drawn under and over both charts. */
 function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
   const rel = (t: number): number => (t - s.workload.from) / 1000;
   const under: string[] = [];
@@ -125,6 +131,7 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
     over.push(`<text x="${x + 3}" y="${f.plotBottom - 5 - (row % 2) * 13}" class="llabel">${esc(l.leader)}·t${l.term}</text>`);
     row++;
   }
+  over.push(snapshotChartMarks(s, f));
   return { under: under.join(''), over: over.join('') };
 }
 
@@ -229,6 +236,7 @@ function nodeChart(s: ChaosSummary): string {
       parts.push(`<rect x="${x0}" y="${y + 1}" width="${Math.max(2, x1 - x0)}" height="${rowH - 2}" fill="none" stroke="${FAMILY_COLORS[family] ?? '#888'}" stroke-width="2" rx="3"><title>${esc(fault.label)}</title></rect>`);
       if (x1 - x0 > 34) parts.push(`<text x="${x0 + 4}" y="${y + rowH / 2 + 4}" class="nlabel" fill="${FAMILY_COLORS[family] ?? '#888'}">${label}</text>`);
     }
+    parts.push(snapshotNodeMarks(s, node, f, y, rowH));
   });
   return svg(f, `${parts.join('')}${xAxis(f)}`, 'per-node availability');
 }
@@ -259,12 +267,12 @@ function warnings(s: ChaosSummary): string {
   return `<section class="warnbox"><h2>Warnings</h2><ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul></section>`;
 }
 
-function legend(): string {
+function legend(s: ChaosSummary): string {
   const swatch = (color: string, label: string, opacity = 1): string => `<span><i style="background:${color};opacity:${opacity}"></i>${esc(label)}</span>`;
   return `<p class="legend">${swatch('#2da44e', 'ok')}${swatch('#d4a72c', 'failed')}${swatch('#cf222e', 'unknown')}
 ${swatch('#0969da', 'p50')}${swatch('#bc4c00', 'p99')}
 ${swatch(FAMILY_COLORS['kill']!, 'kill fault', 0.35)}${swatch(FAMILY_COLORS['pause']!, 'pause fault', 0.35)}${swatch(FAMILY_COLORS['partition']!, 'partition fault', 0.35)}
-<span><i class="hatch"></i>longest unavailability</span><span><i class="lmark"></i>new leader (node·term)</span></p>`;
+<span><i class="hatch"></i>longest unavailability</span><span><i class="lmark"></i>new leader (node·term)</span>${snapshotLegend(s)}</p>`;
 }
 
 function violations(s: ChaosSummary): string {
@@ -394,10 +402,6 @@ function fmtInt(v: number): string {
   return Math.round(v).toLocaleString('en-US');
 }
 
-export function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
-}
-
 const CSS = `
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#ffffff;--panel:#f6f8fa}
 *{box-sizing:border-box}
@@ -445,4 +449,4 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 .glabel{font-size:11px;font-family:ui-monospace,Menlo,monospace;fill:#24292f}
 .g-get{fill:#0969da;fill-opacity:.7}.g-write{fill:#2da44e;fill-opacity:.75}.g-unk{fill:#8c959f;fill-opacity:.5}.g-failed{fill:#cf222e}
 footer{margin-top:28px;color:var(--muted);font-size:12px}
-`;
+${SNAPSHOT_CSS}`;

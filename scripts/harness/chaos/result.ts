@@ -6,6 +6,7 @@ import type { FaultRecord } from './nemesis.js';
 import type { ChaosOptions } from './options.js';
 import type { ChaosOp } from './recorder.js';
 import type { FaultPlan } from './schedule.js';
+import type { SnapshotActivity } from './snapshots.js';
 import type { NodeSecond, OpStats, TimelineBucket, Unavailability } from './summary.js';
 
 export type Verdict = 'pass' | 'violation' | 'inconclusive';
@@ -30,7 +31,9 @@ export interface ChaosSummary {
   readonly config: Pick<
     ChaosOptions,
     'nodes' | 'clients' | 'durationMs' | 'kinds' | 'network' | 'keys' | 'requestTimeoutMs' | 'faultMs' | 'gapMs' | 'unsafeMode'
-  >;
+  > &
+    // Optional: summaries written before snapshots were recorded lack it (--report re-renders them).
+    Partial<Pick<ChaosOptions, 'snapshot'>>;
   readonly schedule: readonly FaultPlan[];
   /** When the workload ran (run clock, ms), and when everything ended. */
   readonly workload: { readonly from: number; readonly to: number; readonly capReached: boolean };
@@ -41,6 +44,8 @@ export interface ChaosSummary {
   readonly faultCounts: readonly [string, number][];
   readonly leaderships: readonly Leadership[];
   readonly leaderChanges: number;
+  /** Snapshot transfers and installs from the node logs (absent in summaries from before they were recorded). */
+  readonly snapshots?: SnapshotActivity;
   readonly unavailability: Unavailability;
   readonly timeline: readonly TimelineBucket[];
   /** Per node, per second of the workload: operations sent to it that succeeded or not. */

@@ -19,6 +19,7 @@ import { Progress, type ProgressMode } from './progress.js';
 import { HistoryRecorder } from './recorder.js';
 import type { ChaosSummary, CrashReport } from './result.js';
 import { generateSchedule } from './schedule.js';
+import { snapshotActivityFromLogs } from './snapshots.js';
 import { renderReport } from './report-html.js';
 import { formatSummary } from './format-summary.js';
 import { Workload } from './workload.js';
@@ -64,6 +65,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   log(
     `chaos run: seed ${options.seed}, ${options.nodes} nodes, ${options.clients} clients, ${options.durationMs / 1000} s, ` +
       `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}` +
+      (options.snapshot === null ? '' : `, snapshots every ${options.snapshot.everyEntries} entries keeping ${options.snapshot.keepEntries}`) +
       (options.unsafeMode === null ? '' : `, UNSAFE node mode ${options.unsafeMode}`),
   );
   log(`run dir: ${runDir}`);
@@ -97,6 +99,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
         keepDir: true,
         // Answer stuck requests before the client's own deadline, so more outcomes are definite.
         limits: { writeTimeoutMs: serverTimeoutMs, readTimeoutMs: serverTimeoutMs },
+        ...(options.snapshot === null ? {} : { raft: { snapshotEveryEntries: options.snapshot.everyEntries, snapshotKeepEntries: options.snapshot.keepEntries } }),
         ...(options.unsafeMode === null ? {} : { env: { RAFTKV_UNSAFE_TEST_MODE: options.unsafeMode } }),
         ...(namespaces === null ? {} : { hostOf: (id: string) => namespaces.hostOf(id), spawnPrefix: (id: string) => namespaces.spawnPrefix(id) }),
       },
@@ -175,14 +178,14 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   }
 
   const endedAt = clock.now();
-  const nodeLogs = cluster === null ? [] : collectLogs(cluster, runDir);
+  const nodeLogs = cluster === null ? new Map<string, string>() : collectLogs(cluster, runDir);
   const crashes: CrashReport[] = (cluster?.crashes ?? []).map((crash) => ({
     ...crash,
     logTail: tailOfFile(join(runDir, 'nodes', `${crash.node}.log`), LOG_TAIL_LINES),
   }));
   if (cluster !== null) rmSync(cluster.processes.dir, { recursive: true, force: true });
 
-  const fromLogs = leadershipsFromLogs(nodeLogs, (t) => clock.fromWall(t));
+  const fromLogs = leadershipsFromLogs([...nodeLogs.values()], (t) => clock.fromWall(t));
   const leaderships: Leadership[] = fromLogs.length > 0 ? fromLogs : (observer?.leaderships ?? []);
 
   log(`checking ${recorder.ops.length} operations for linearizability...`);
@@ -199,6 +202,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     endedAt,
     faults: nemesis?.records ?? [],
     leaderships,
+    snapshots: snapshotActivityFromLogs(nodeLogs, (t) => clock.fromWall(t)),
     finalReads,
     crashes,
     problems,
@@ -220,14 +224,14 @@ function faultSwitch(options: ChaosOptions, cluster: ChaosCluster): NetworkFault
   );
 }
 
-/** Copies every node's log into the run directory and returns their contents. */
-function collectLogs(cluster: ChaosCluster, runDir: string): string[] {
-  const texts: string[] = [];
+/** Copies every node's log into the run directory and returns their contents by node id. */
+function collectLogs(cluster: ChaosCluster, runDir: string): Map<string, string> {
+  const texts = new Map<string, string>();
   for (const node of cluster.processes.nodes) {
     if (!existsSync(node.logFile)) continue;
     const target = join(runDir, 'nodes', `${node.id}.log`);
     copyFileSync(node.logFile, target);
-    texts.push(readFileSync(target, 'utf8'));
+    texts.set(node.id, readFileSync(target, 'utf8'));
   }
   return texts;
 }
