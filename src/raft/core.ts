@@ -3,6 +3,7 @@ import { RaftLog } from './log.js';
 import type { Random } from './prng.js';
 import { Progress } from './progress.js';
 import { quorumIndex, voteResult } from './quorum.js';
+import { changedConf, invalidChange } from './membership.js';
 import { ReadOnly, type PendingRead } from './read-only.js';
 import { entryBytes, type Storage } from './storage.js';
 import {
@@ -10,6 +11,9 @@ import {
   NONE,
   type AppendMessage,
   type AppendResponseMessage,
+  type ConfChange,
+  type ConfChangeCheck,
+  type ConfState,
   type Entry,
   type HardState,
   type HeartbeatMessage,
@@ -32,8 +36,13 @@ import {
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every voting member, this node included. */
+  /**
+   * The configuration at the applied index: every voting member (this node included, unless it is a
+   * learner, or joining: then both lists are empty until a snapshot brings the configuration).
+   */
   readonly voters: readonly NodeId[];
+  /** Members that replicate the log without voting. */
+  readonly learners?: readonly NodeId[];
   readonly storage: Storage;
   /** Seeded randomness for the election timeout jitter. */
   readonly random: Random;
@@ -65,6 +74,8 @@ export interface ProgressStatus {
   readonly state: string;
   readonly recentActive: boolean;
   readonly inflight: number;
+  /** A learner: replicated to, not counted in quorums. */
+  readonly learner: boolean;
 }
 
 export interface RaftStatus {
@@ -78,7 +89,10 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly leadTransferee: NodeId;
-  /** Per-voter replication progress; only a leader knows it. */
+  /** The configuration in force. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Per-member replication progress; only a leader knows it. */
   readonly progress: Readonly<Record<NodeId, ProgressStatus>> | null;
 }
 
@@ -114,7 +128,14 @@ type CampaignKind = 'pre-vote' | 'election' | 'transfer';
  */
 export class RaftCore {
   readonly id: NodeId;
-  protected readonly voters: readonly NodeId[];
+  /** The configuration in force: it changes when a ConfChange entry is applied (applyConfChange). */
+  protected voters: readonly NodeId[];
+  protected learners: readonly NodeId[];
+  /**
+   * Leader: the index of the last membership change proposed. Another may be proposed only once
+   * it is applied: one change at a time is what keeps single-server changes safe.
+   */
+  private pendingConfIndex = 0;
   protected readonly log: RaftLog;
   private readonly random: Random;
   protected readonly electionTimeout: number;
@@ -167,13 +188,14 @@ export class RaftCore {
   private readyInFlight: Ready | null = null;
 
   constructor(config: RaftConfig) {
-    assert(config.voters.includes(config.id), () => `node ${config.id} must be one of the voters`);
-    assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
-    assert(!config.voters.includes(NONE), 'a voter id must not be empty');
+    const learners = config.learners ?? [];
+    assert(new Set([...config.voters, ...learners]).size === config.voters.length + learners.length, 'members must be distinct');
+    assert(![...config.voters, ...learners].includes(NONE), 'a member id must not be empty');
     assert(config.heartbeatTicks >= 1, 'heartbeatTicks must be >= 1');
     assert(config.electionTicks > config.heartbeatTicks, 'electionTicks must exceed heartbeatTicks');
     this.id = config.id;
     this.voters = config.voters.slice();
+    this.learners = learners.slice();
     this.random = config.random;
     this.electionTimeout = config.electionTicks;
     this.heartbeatTimeout = config.heartbeatTicks;
@@ -188,7 +210,7 @@ export class RaftCore {
     this.log = new RaftLog(config.storage, hardState.commit, config.applied ?? 0);
     this.term = hardState.term;
     this.vote = hardState.vote;
-    this.readOnly = new ReadOnly(this.id, this.voters);
+    this.readOnly = new ReadOnly(this.id, () => this.voters);
     this.becomeFollower(this.term, NONE);
     this.prevHardState = this.hardState();
     this.prevSoftState = this.softState();
@@ -209,7 +231,12 @@ export class RaftCore {
 
   /** Feeds one message from a peer into the state machine. */
   step(m: Message): void {
-    if (m.term === 0 || m.to !== this.id || m.from === this.id || !this.voters.includes(m.from)) return;
+    if (m.term === 0 || m.to !== this.id || m.from === this.id) return;
+    // Only voters may campaign: a node removed (or not yet promoted) asks in vain, and cannot make
+    // us raise our term. (Messages from other non-members are taken: a leader we do not know as a
+    // member yet may be the one sending a joining node its first snapshot; the transport admits
+    // only the cluster's nodes.)
+    if ((m.type === 'vote' || m.type === 'preVote') && !this.voters.includes(m.from)) return;
     if (m.term > this.term) {
       if (!this.acceptHigherTerm(m)) return;
     } else if (m.term < this.term) {
@@ -242,6 +269,50 @@ export class RaftCore {
     this.uncommittedBytes += bytes;
     this.broadcastAppend();
     return { ok: true, index: first, term: this.term };
+  }
+
+  /**
+   * Whether `change` may be proposed now: this node leads, no other change waits to be applied, and
+   * the change makes sense for the configuration in force.
+   */
+  checkConfChange(change: ConfChange): ConfChangeCheck {
+    if (this.role !== 'leader') return { ok: false, error: 'not-leader', reason: 'this node is not the leader' };
+    if (this.pendingConfIndex > this.log.applied) {
+      return { ok: false, error: 'change-in-progress', reason: `a membership change (entry ${this.pendingConfIndex}) is not applied yet: one change at a time` };
+    }
+    const reason = invalidChange(change, { voters: this.voters, learners: this.learners });
+    return reason === null ? { ok: true } : { ok: false, error: 'invalid-change', reason };
+  }
+
+  /**
+   * Proposes a membership change, `data` being the driver's encoding of it (a ConfChange entry).
+   * It takes effect on each node when that node applies it (applyConfChange).
+   */
+  proposeConfChange(change: ConfChange, data: Uint8Array): ProposeResult {
+    const check = this.checkConfChange(change);
+    if (!check.ok) return { ok: false, error: check.error, leader: this.lead };
+    if (this.leadTransferee !== NONE) return { ok: false, error: 'transferring-leadership', leader: this.lead };
+    const index = this.log.lastIndex() + 1;
+    this.appendAsLeader([{ index, term: this.term, type: EntryType.ConfChange, data }]);
+    this.pendingConfIndex = index;
+    this.broadcastAppend();
+    return { ok: true, index, term: this.term };
+  }
+
+  /**
+   * The driver applied a ConfChange entry: the configuration changes now, on every node at the same
+   * index. A change that no longer makes sense (it cannot happen with one change at a time, but a
+   * replayed log must not crash on it) changes nothing. A leader that removed itself steps down.
+   */
+  applyConfChange(change: ConfChange): ConfState {
+    if (invalidChange(change, { voters: this.voters, learners: this.learners }) !== null) return this.confState();
+    const next = changedConf({ voters: this.voters, learners: this.learners }, change);
+    this.switchToConf(next);
+    return this.confState();
+  }
+
+  confState(): ConfState {
+    return { voters: this.voters.slice(), learners: this.learners.slice() };
   }
 
   /**
@@ -400,6 +471,7 @@ export class RaftCore {
           state: pr.state,
           recentActive: id === this.id || pr.recentActive,
           inflight: pr.inflights.count,
+          learner: this.learners.includes(id),
         };
       }
     }
@@ -414,6 +486,8 @@ export class RaftCore {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       leadTransferee: this.leadTransferee,
+      voters: this.voters.slice(),
+      learners: this.learners.slice(),
       progress,
     };
   }
@@ -470,6 +544,8 @@ export class RaftCore {
     const self = this.progressOf(this.id);
     self.becomeReplicate();
     self.maybeUpdate(this.log.stableLastIndex());
+    // A change may sit unapplied in the log we inherit: no new one until ours is applied past it.
+    this.pendingConfIndex = this.log.lastIndex();
     // The empty entry: committing it commits every earlier entry (Raft 5.4.2), and until it is
     // committed the leader does not know the commit index, so it serves no ReadIndex (thesis 6.4).
     this.appendAsLeader([{ index: this.log.lastIndex() + 1, term: this.term, type: EntryType.Normal, data: EMPTY }]);
@@ -490,8 +566,8 @@ export class RaftCore {
     this.votes.clear();
     this.progress.clear();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters) this.progress.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
-    this.readOnly = new ReadOnly(this.id, this.voters);
+    for (const id of this.members()) this.progress.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
+    this.readOnly = new ReadOnly(this.id, () => this.voters);
     this.readsAwaitingTermCommit = [];
     this.uncommitted = [];
     this.uncommittedBytes = 0;
@@ -535,6 +611,11 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
+    // Learners, removed and joining nodes never campaign: they are not in the electorate.
+    if (this.electionElapsed >= this.randomizedElectionTimeout && !this.promotable()) {
+      this.electionElapsed = 0;
+      return;
+    }
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign('pre-vote');
@@ -562,9 +643,10 @@ export class RaftCore {
 
   /** Whether a majority was heard from since the last check; clears the marks for the next one. */
   private quorumActive(): boolean {
+    // Only voters count; learners' marks are cleared too, so they stay fresh for snapshot decisions.
     let active = 0;
     for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.recentActive) active++;
+      if (this.voters.includes(id) && (id === this.id || pr.recentActive)) active++;
       if (id !== this.id) pr.recentActive = false;
     }
     return active >= Math.floor(this.voters.length / 2) + 1;
@@ -735,6 +817,11 @@ export class RaftCore {
 
   private handleAppend(m: AppendMessage): void {
     const reply = { type: 'appResp', from: this.id, to: m.from, term: this.term } as const;
+    if (this.voters.length === 0 && this.learners.length === 0) {
+      // Joining, with no configuration yet: entries would build on a configuration we do not know.
+      this.send({ ...reply, index: m.index, reject: true, hintIndex: 0, hintTerm: 0, needsSnapshot: true });
+      return;
+    }
     if (m.index < this.log.committed) {
       // Everything up to our commit is known to match: say so and let the leader move on.
       this.send({ ...reply, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
@@ -768,6 +855,9 @@ export class RaftCore {
       return;
     }
     this.log.restore(s);
+    // The snapshot carries the configuration at its index: it is ours now.
+    this.voters = s.voters.slice();
+    this.learners = (s.learners ?? []).slice();
     this.send({ ...reply, index: this.log.lastIndex() });
   }
 
@@ -829,18 +919,18 @@ export class RaftCore {
     const term = this.log.term(index);
     assert(term !== undefined, () => `no term for the applied index ${index}: compaction went beyond it`);
     pr.becomeSnapshot(index);
-    const snapshot: SnapshotMeta = { index, term, voters: this.voters };
+    const snapshot: SnapshotMeta = { index, term, voters: this.voters, learners: this.learners };
     this.send({ type: 'snap', from: this.id, to, term: this.term, snapshot });
     return true;
   }
 
   protected broadcastAppend(): void {
-    for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
+    for (const id of this.members()) if (id !== this.id) this.sendAppend(id, true);
   }
 
   /** The periodic heartbeat, to every follower; it carries the read round in flight, if any. */
   private broadcastHeartbeat(round: number): void {
-    for (const id of this.voters) if (id !== this.id) this.sendHeartbeat(id, round);
+    for (const id of this.members()) if (id !== this.id) this.sendHeartbeat(id, round);
   }
 
   /** A new ReadIndex round goes only to the followers a quorum needs (read-only.ts says why). */
@@ -858,6 +948,10 @@ export class RaftCore {
   private handleAppendResponse(m: AppendResponseMessage): void {
     const pr = this.progressOf(m.from);
     pr.recentActive = true;
+    if (m.reject && m.needsSnapshot === true) {
+      if (pr.state !== 'snapshot') this.sendSnapshot(m.from);
+      return;
+    }
     if (m.reject) {
       // Skip back past every entry of a term the follower cannot have (the reject hint).
       const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm) : m.hintIndex;
@@ -971,6 +1065,39 @@ export class RaftCore {
 
   // ===========================================================================================
   // Plumbing
+
+  /** Voters and learners: everyone the leader replicates to. */
+  protected members(): NodeId[] {
+    return [...this.voters, ...this.learners];
+  }
+
+  /** Whether this node may campaign: it is a voter (not a learner, not removed, not joining). */
+  protected promotable(): boolean {
+    return this.voters.includes(this.id);
+  }
+
+  /**
+   * Moves to configuration `next`. A leader tracks progress for members that joined, drops it for
+   * those that left, recounts the commit (a quorum may have shrunk) and replicates; a leader that is
+   * no longer a voter steps down (its removal is committed: it is applied).
+   */
+  private switchToConf(next: ConfState): void {
+    this.voters = next.voters.slice();
+    this.learners = next.learners.slice();
+    if (this.role !== 'leader') return;
+    if (!this.voters.includes(this.id)) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    const members = new Set(this.members());
+    for (const id of this.progress.keys()) if (!members.has(id)) this.progress.delete(id);
+    for (const id of members) {
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.maxInflightBytes));
+    }
+    if (this.leadTransferee !== NONE && !this.voters.includes(this.leadTransferee)) this.leadTransferee = NONE;
+    if (this.maybeCommit()) this.broadcastAppend();
+    else for (const id of members) if (id !== this.id) this.sendAppend(id, false);
+  }
 
   protected progressOf(id: NodeId): Progress {
     const pr = this.progress.get(id);

@@ -38,10 +38,15 @@ export class ReadOnly {
   private readonly acked = new Map<NodeId, number>();
   private pending: PendingRead[] = [];
 
+  /** `voters` reads the configuration in force: it may change while reads wait (membership changes). */
   constructor(
     private readonly self: NodeId,
-    private readonly voters: readonly NodeId[],
+    private readonly votersNow: () => readonly NodeId[],
   ) {}
+
+  private get voters(): readonly NodeId[] {
+    return this.votersNow();
+  }
 
   get size(): number {
     return this.pending.length;

@@ -13,9 +13,9 @@ export const EntryType = {
   /** A client command, or the empty entry a new leader appends (data of length 0). */
   Normal: 0,
   /**
-   * Reserved for membership changes, which are not implemented yet: the peer transport refuses
-   * entries of this type (transport/message-schema.ts SUPPORTED_ENTRY_TYPES) and storage refuses
-   * to apply one.
+   * A membership change. Its data is the driver's encoding of a ConfChange (and whatever the driver
+   * needs besides, such as addresses); the driver applies it like any entry and then tells the core
+   * (`RaftCore.applyConfChange`), so every node changes its configuration at the same log index.
    */
   ConfChange: 1,
 } as const;
@@ -56,7 +56,25 @@ export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
   readonly voters: readonly NodeId[];
+  /** Members that replicate the log without voting (absent in snapshots older than learners: none). */
+  readonly learners?: readonly NodeId[];
 }
+
+/** A configuration: who votes, and who replicates without voting. */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/**
+ * One membership change (single-server changes, Raft thesis chapter 4, made safe by taking effect
+ * only when applied and by allowing one at a time): a new member joins as a learner, a caught-up
+ * learner is promoted to voter, a member is removed.
+ */
+export type ConfChange =
+  | { readonly type: 'addLearner'; readonly node: NodeId }
+  | { readonly type: 'promote'; readonly node: NodeId }
+  | { readonly type: 'remove'; readonly node: NodeId };
 
 // ---------------------------------------------------------------------------------------------
 // Messages. Every message carries the sender's term; `to` and `from` are node ids.
@@ -88,6 +106,11 @@ export interface AppendResponseMessage extends MessageBase {
   readonly reject: boolean;
   readonly hintIndex: number;
   readonly hintTerm: number;
+  /**
+   * Set by a node that has no configuration yet (it joined empty): it takes no entries before a
+   * snapshot has given it the configuration they build on. The leader sends it one.
+   */
+  readonly needsSnapshot?: boolean;
 }
 
 /** Candidate (or pre-candidate) -> voter. `transfer` marks a campaign forced by leadership transfer. */
@@ -218,6 +241,8 @@ export interface Ready {
 // Results of client-facing calls. The core never throws for a refusal a caller must handle.
 
 export type ProposeError =
+  | 'change-in-progress'
+  | 'invalid-change'
   | 'not-leader'
   | 'transferring-leadership'
   | 'too-many-uncommitted'
@@ -234,5 +259,8 @@ export type ReadIndexResult =
   | { readonly ok: false; readonly error: ReadIndexError; readonly leader: NodeId };
 
 export type TransferError = 'not-leader' | 'unknown-target';
+
+/** Whether a membership change may be proposed now; when not, a sentence that says why. */
+export type ConfChangeCheck = { readonly ok: true } | { readonly ok: false; readonly error: 'not-leader' | 'change-in-progress' | 'invalid-change'; readonly reason: string };
 
 export type TransferResult = { readonly ok: true } | { readonly ok: false; readonly error: TransferError };

@@ -5,7 +5,7 @@
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
 import { SeededRandom, type Random } from '../../src/raft/prng.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
-import type { Entry, Message, NodeId, ReadState } from '../../src/raft/types.js';
+import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type ReadState } from '../../src/raft/types.js';
 
 export interface TestNode {
   core: RaftCore;
@@ -14,6 +14,13 @@ export interface TestNode {
   applied: Entry[];
   readStates: ReadState[];
   failedReads: number[];
+  /** The configuration at the applied index: what a restart starts from (the real driver stores it with the state). */
+  conf: ConfState;
+}
+
+/** The harness's encoding of a membership change in a ConfChange entry (the real driver adds addresses). */
+export function encodeConfChange(change: ConfChange): Uint8Array {
+  return encoder.encode(JSON.stringify(change));
 }
 
 export type CoreFactory = (config: RaftConfig) => RaftCore;
@@ -118,11 +125,12 @@ export class TestCluster {
   }
 
   /** (Re)starts `id` from `storage`, as after a crash: only what was persisted survives. */
-  start(id: NodeId, storage: MemoryStorage, applied = 0): void {
+  start(id: NodeId, storage: MemoryStorage, applied = 0, conf: ConfState = { voters: this.ids, learners: [] }): void {
     const index = this.ids.indexOf(id);
     const core = this.options.factory({
       id,
-      voters: this.ids,
+      voters: conf.voters,
+      learners: conf.learners,
       storage,
       random: this.options.seed === undefined ? LONGEST_TIMEOUT : new SeededRandom(this.options.seed * 100 + index),
       electionTicks: this.options.electionTicks,
@@ -140,14 +148,32 @@ export class TestCluster {
       applied: previous?.applied.slice(0, applied) ?? [],
       readStates: [],
       failedReads: [],
+      conf,
     });
+  }
+
+  /**
+   * A new node `id` that joins empty, as `npm run node -- --join` does: no log and no configuration;
+   * it takes nothing but a snapshot until one has given it the configuration.
+   */
+  addNode(id: NodeId): void {
+    if (this.nodes.has(id)) throw new Error(`${id} exists`);
+    this.ids.push(id);
+    this.start(id, new MemoryStorage([]), 0, { voters: [], learners: [] });
+  }
+
+  /** Proposes a membership change on `id` (the harness's encoding). */
+  changeMembership(id: NodeId, change: ConfChange): ReturnType<RaftCore['proposeConfChange']> {
+    const result = this.core(id).proposeConfChange(change, encodeConfChange(change));
+    this.process();
+    return result;
   }
 
   /** Crashes `id` and restarts it from what it persisted; its in-flight messages are lost. */
   restart(id: NodeId): void {
     const node = this.node(id);
     this.network = this.network.filter((m) => m.to !== id && m.from !== id);
-    this.start(id, node.storage.clone(), node.applied.length);
+    this.start(id, node.storage.clone(), node.applied.length, node.conf);
   }
 
   /** Drains every node's Ready: persist, send, apply, advance. */
@@ -166,11 +192,16 @@ export class TestCluster {
           if (staged === undefined || staged.length !== rd.snapshot.index) throw new Error(`${id}: no staged state for snapshot ${rd.snapshot.index}`);
           node.storage.applySnapshot(rd.snapshot);
           node.applied = staged.slice();
+          node.conf = { voters: rd.snapshot.voters.slice(), learners: (rd.snapshot.learners ?? []).slice() };
         }
         if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
         node.storage.append(rd.entries);
         this.send(rd.persistedMessages);
-        node.applied.push(...rd.committedEntries);
+        for (const entry of rd.committedEntries) {
+          node.applied.push(entry);
+          // The driver applies a membership change like any entry, then tells the core.
+          if (entry.type === EntryType.ConfChange) node.conf = core.applyConfChange(JSON.parse(text(entry.data)) as ConfChange);
+        }
         node.readStates.push(...rd.readStates);
         node.failedReads.push(...rd.failedReads);
         core.advance(rd);
@@ -325,7 +356,7 @@ export class TestCluster {
 
   /** Applied commands, as text, with the empty entries of new leaders left out. */
   appliedOf(id: NodeId): string[] {
-    return this.node(id).applied.filter((e) => e.data.length > 0).map((e) => text(e.data));
+    return this.node(id).applied.filter((e) => e.data.length > 0 && e.type === EntryType.Normal).map((e) => text(e.data));
   }
 
   leaders(): NodeId[] {
