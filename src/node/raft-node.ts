@@ -441,8 +441,10 @@ export class RaftNode {
     const applied = this.store.applied.index;
     if (compaction === undefined || this.store.compactLog === undefined || applied - this.lastSnapshotIndex < compaction.everyEntries) return;
     this.lastSnapshotIndex = applied;
-    await this.store.compactLog(Math.max(0, applied - compaction.keepEntries), this.options.voters);
+    const compactIndex = Math.max(0, applied - compaction.keepEntries);
+    await this.store.compactLog(compactIndex, this.options.voters);
     this.metrics?.snapshotsTaken.inc();
+    this.logger.info({ index: applied, compactedTo: compactIndex }, 'took a snapshot and compacted the log');
   }
 
   /** Proposes every queued write in one batch: one Ready, one fsync, however many writes. */

@@ -656,6 +656,10 @@ export class RaftCore {
   // Elections
 
   protected campaign(kind: CampaignKind): void {
+    // A committed membership change not applied yet would leave us counting votes with a configuration
+    // the cluster has moved past (two changes behind, with the one in our log not yet applied): wait
+    // until it is applied (etcd's rule). The election timer runs again meanwhile.
+    if (this.hasUnappliedConfChange()) return;
     if (kind === 'pre-vote') this.becomePreCandidate();
     else this.becomeCandidate();
     const voteType = kind === 'pre-vote' ? 'preVote' : 'vote';
@@ -776,10 +780,11 @@ export class RaftCore {
         this.handleHeartbeat(m);
         return;
       case 'appResp':
-        if (this.role === 'leader') this.handleAppendResponse(m);
+        // Not from a member (any more): a removed node's late answer.
+        if (this.role === 'leader' && this.progress.has(m.from)) this.handleAppendResponse(m);
         return;
       case 'heartbeatResp':
-        if (this.role === 'leader') this.handleHeartbeatResponse(m);
+        if (this.role === 'leader' && this.progress.has(m.from)) this.handleHeartbeatResponse(m);
         return;
       case 'readIndex':
         if (this.role === 'leader' && this.pendingReadCount() < this.maxPendingReads) {
@@ -1069,6 +1074,12 @@ export class RaftCore {
   /** Voters and learners: everyone the leader replicates to. */
   protected members(): NodeId[] {
     return [...this.voters, ...this.learners];
+  }
+
+  /** Whether a committed ConfChange entry waits to be applied. */
+  private hasUnappliedConfChange(): boolean {
+    if (this.log.committed <= this.log.applied) return false;
+    return this.log.slice(this.log.applied + 1, this.log.committed + 1, Infinity).some((e) => e.type === EntryType.ConfChange);
   }
 
   /** Whether this node may campaign: it is a voter (not a learner, not removed, not joining). */

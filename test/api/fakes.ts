@@ -32,7 +32,7 @@ export class FakeNode implements ApiNode {
     return this.lag;
   }
   status(): RaftStatus {
-    return { id: 'n1', role: this.softState.role, term: 2, vote: 'n1', leader: this.softState.leader, commit: 7, applied: 7, firstIndex: 1, lastIndex: 7, leadTransferee: '', progress: null };
+    return { id: 'n1', role: this.softState.role, term: 2, vote: 'n1', leader: this.softState.leader, commit: 7, applied: 7, firstIndex: 1, lastIndex: 7, leadTransferee: '', voters: ['n1', 'n2', 'n3'], learners: [], progress: null };
   }
 }
 

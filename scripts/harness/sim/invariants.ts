@@ -148,6 +148,19 @@ export class SafetyChecker {
     }
   }
 
+  /**
+   * A node applied a membership change at `index`. The voters before and after may differ by one at
+   * most: then every majority of one intersects every majority of the other, whichever of the two a
+   * node uses. Two changes in flight at once break that for nodes that applied them at different times.
+   */
+  onConfChange(node: NodeId, index: number, before: { voters: readonly NodeId[] }, after: { voters: readonly NodeId[] }): void {
+    const added = after.voters.filter((id) => !before.voters.includes(id)).length;
+    const removed = before.voters.filter((id) => !after.voters.includes(id)).length;
+    if (added + removed > 1) {
+      fail(`quorum intersection: ${node} went from voters ${before.voters.join(',')} to ${after.voters.join(',')} at index ${index}`);
+    }
+  }
+
   /** A node applied `entry` to its state machine. */
   onApply(node: NodeId, entry: Entry): void {
     const applied = describeEntry(entry.term, entry.data);

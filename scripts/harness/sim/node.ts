@@ -4,7 +4,7 @@
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../../src/raft/types.js';
+import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../../src/raft/types.js';
 import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
 
@@ -42,11 +42,19 @@ interface Disk {
   readonly storage: MemoryStorage;
   applied: number;
   readonly kv: Map<string, string>;
+  /** The configuration at the applied index (the real driver stores it with the state machine). */
+  conf: ConfState;
+}
+
+/** The simulation's encoding of a membership change in a ConfChange entry. */
+export function encodeConfChange(change: ConfChange): Uint8Array {
+  return encoder.encode(JSON.stringify(change));
 }
 
 export interface NodeParams {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /** The configuration it starts with: the cluster's voters, or nothing for a spare that may join later. */
+  readonly conf: ConfState;
   readonly seed: number;
   readonly electionTicks: number;
   readonly maxMsgBytes: number;
@@ -99,7 +107,7 @@ export class SimNode {
     private readonly listener: NodeListener,
   ) {
     this.id = params.id;
-    this.disk = { storage: new MemoryStorage(params.voters), applied: 0, kv: new Map() };
+    this.disk = { storage: new MemoryStorage(params.conf.voters), applied: 0, kv: new Map(), conf: params.conf };
     this.start();
   }
 
@@ -128,10 +136,20 @@ export class SimNode {
    * it is at: like the real sender, which reads both from one LevelDB snapshot. (The core asked with
    * its applied index, a lower bound: a Ready applying more may have finished since.)
    */
-  snapshotState(voters: readonly NodeId[]): { meta: SnapshotMeta; kv: Map<string, string> } {
+  snapshotState(): { meta: SnapshotMeta; kv: Map<string, string> } {
     const index = this.disk.applied;
     const term = index === 0 ? 0 : this.disk.storage.term(index);
-    return { meta: { index, term, voters }, kv: new Map(this.disk.kv) };
+    return { meta: { index, term, voters: this.disk.conf.voters, learners: this.disk.conf.learners }, kv: new Map(this.disk.kv) };
+  }
+
+  /** The configuration at this node's applied index. */
+  get conf(): ConfState {
+    return this.disk.conf;
+  }
+
+  /** Proposes a membership change (a leader only); what the core answered, or null when down. */
+  proposeConfChange(change: ConfChange): ReturnType<RaftCore['proposeConfChange']> | null {
+    return this.core === null ? null : this.core.proposeConfChange(change, encodeConfChange(change));
   }
 
   /**
@@ -168,7 +186,8 @@ export class SimNode {
     this.storageView = new ColdStorageView(this.disk.storage, this.params.coldLog, () => this.now);
     this.core = this.params.factory({
       id: this.id,
-      voters: this.params.voters,
+      voters: this.disk.conf.voters,
+      learners: this.disk.conf.learners,
       storage: this.storageView,
       random: new SeededRandom(this.params.seed * 7919 + this.incarnation),
       electionTicks: this.params.electionTicks,
@@ -290,8 +309,9 @@ export class SimNode {
     this.disk.kv.clear();
     for (const [k, v] of staged.kv) this.disk.kv.set(k, v);
     this.disk.applied = meta.index;
+    this.disk.conf = { voters: meta.voters.slice(), learners: (meta.learners ?? []).slice() };
     this.snapshotsInstalled++;
-    this.checker.onState(this.id, meta.index, digest(this.disk.kv));
+    this.checker.onState(this.id, meta.index, digest(this.disk.kv, this.disk.conf));
   }
 
   /** Compacts the log now and then, at a point drawn at random (never beyond the applied index). */
@@ -308,13 +328,19 @@ export class SimNode {
       throw new Error(`${this.id} applies ${entry.index} after ${this.disk.applied}`);
     }
     this.checker.onApply(this.id, entry);
-    const command = decodeCommand(entry.data);
+    if (entry.type === EntryType.ConfChange) {
+      // Applied like any entry; then the core hears of it, as the real driver does.
+      const before = this.disk.conf;
+      this.disk.conf = this.core?.applyConfChange(JSON.parse(decoder.decode(entry.data)) as ConfChange) ?? before;
+      this.checker.onConfChange(this.id, entry.index, before, this.disk.conf);
+    }
+    const command = entry.type === EntryType.ConfChange ? null : decodeCommand(entry.data);
     if (command !== null) {
       if (command.kind === 'put' && command.value !== null) this.disk.kv.set(command.key, command.value);
       else if (command.kind === 'delete') this.disk.kv.delete(command.key);
     }
     this.disk.applied = entry.index;
-    this.checker.onState(this.id, entry.index, digest(this.disk.kv));
+    this.checker.onState(this.id, entry.index, digest(this.disk.kv, this.disk.conf));
     const waiting = this.proposals.get(entry.index);
     if (waiting !== undefined) {
       this.proposals.delete(entry.index);
@@ -346,10 +372,14 @@ export class SimNode {
   }
 }
 
-/** The state machine's content in one string: two nodes with the same state have the same digest. */
-function digest(kv: ReadonlyMap<string, string>): string {
-  return [...kv.entries()]
+/**
+ * The state machine's content in one string, the configuration included: two nodes with the same
+ * state have the same digest.
+ */
+function digest(kv: ReadonlyMap<string, string>, conf: ConfState): string {
+  const pairs = [...kv.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(';');
+  return `${pairs}|voters=${conf.voters.join(',')}|learners=${conf.learners.join(',')}`;
 }

@@ -3,7 +3,8 @@
 // Test-only: nothing in src/ imports this file.
 import { RaftCore } from '../../../src/raft/core.js';
 import { quorumIndex } from '../../../src/raft/quorum.js';
-import type { Message, SnapshotMessage, VoteMessage } from '../../../src/raft/types.js';
+import { invalidChange } from '../../../src/raft/membership.js';
+import type { ConfChange, ConfChangeCheck, Message, SnapshotMessage, VoteMessage } from '../../../src/raft/types.js';
 import type { CoreFactory } from './node.js';
 import type { DriverBugs } from './simulator.js';
 
@@ -64,6 +65,19 @@ class KeepsConflictingSuffixOnSnapshot extends RaftCore {
   }
 }
 
+/**
+ * Proposes a membership change while another is still in flight (skips the one-at-a-time check):
+ * nodes that applied two changes and nodes that applied none use configurations two voters apart,
+ * whose majorities need not intersect.
+ */
+class TwoChangesInFlight extends RaftCore {
+  override checkConfChange(change: ConfChange): ConfChangeCheck {
+    if (this.role !== 'leader') return { ok: false, error: 'not-leader', reason: 'not the leader' };
+    const reason = invalidChange(change, { voters: this.voters, learners: this.learners });
+    return reason === null ? { ok: true } : { ok: false, error: 'invalid-change', reason };
+  }
+}
+
 /** A broken core, a broken simulated driver, or both. */
 export interface PlantedBug {
   readonly factory?: CoreFactory;
@@ -78,4 +92,5 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   'never gives up on a lost forwarded read': { factory: (config) => new NeverExpiresForwardedReads(config) },
   'keeps a conflicting log suffix after a snapshot': { factory: (config) => new KeepsConflictingSuffixOnSnapshot(config) },
   'labels a snapshot with an index older than its state': { driverBugs: { snapshotLabelBehind: true } },
+  'makes a second membership change while one is in flight': { factory: (config) => new TwoChangesInFlight(config) },
 };

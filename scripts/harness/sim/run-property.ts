@@ -46,6 +46,7 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
     operationsUnknown: 0,
     livenessSteps: 0,
     snapshotsInstalled: 0,
+    membershipChanges: 0,
   };
   let schedules = 0;
   let failed: { schedule: Schedule; result: SimResult } | null = null;

@@ -24,7 +24,13 @@ export type SimEvent =
   | { readonly kind: 'cutLink'; readonly a: number; readonly b: number; readonly duration: number }
   | { readonly kind: 'lossy'; readonly dropPercent: number; readonly duplicatePercent: number; readonly duration: number }
   | { readonly kind: 'heal' }
-  | { readonly kind: 'transferLeader'; readonly to: number };
+  | { readonly kind: 'transferLeader'; readonly to: number }
+  /**
+   * The leader proposes a membership change chosen by `pick` among what its configuration allows
+   * (promote a learner, add a spare node as a learner, remove a member); with `burst`, a second one
+   * right after (refused while the first is not applied: one change at a time).
+   */
+  | { readonly kind: 'membership'; readonly pick: number; readonly burst: boolean };
 
 export type LeaderMoment = 'now' | 'afterElection' | 'afterCommit' | 'whileReplicating';
 
@@ -57,6 +63,8 @@ export interface Schedule {
    */
   readonly snapshotEvery?: number;
   readonly snapshotKeep?: number;
+  /** Nodes running outside the configuration that membership changes may add (0 or absent: none). */
+  readonly spares?: number;
   /** A persist (fsync) takes 0..persistDelayMax steps: crashes land between write and sync. */
   readonly persistDelayMax: number;
   readonly clients: number;
@@ -95,6 +103,7 @@ const lossy: fc.Arbitrary<SimEvent> = fc.record({
 });
 const heal: fc.Arbitrary<SimEvent> = fc.constant({ kind: 'heal' as const });
 const transferLeader: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('transferLeader' as const), to: node });
+const membership: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('membership' as const), pick: fc.nat({ max: 1000 }), burst: fc.boolean() });
 
 /**
  * Each run draws its faults from one profile, so every class of fault gets runs where it is dense
@@ -113,6 +122,16 @@ export const PROFILES = {
     { weight: 1, arbitrary: cutLink },
     { weight: 2, arbitrary: lossy },
     { weight: 1, arbitrary: heal },
+    { weight: 1, arbitrary: transferLeader },
+    { weight: 2, arbitrary: membership },
+  ],
+  membership: [
+    { weight: 6, arbitrary: membership },
+    { weight: 2, arbitrary: crashLeader },
+    { weight: 2, arbitrary: crash },
+    { weight: 2, arbitrary: isolateLeader },
+    { weight: 1, arbitrary: partition },
+    { weight: 1, arbitrary: lossy },
     { weight: 1, arbitrary: transferLeader },
   ],
   leaderChurn: [
@@ -166,6 +185,7 @@ export function scheduleArbitrary(bounds: ScheduleBounds = {}): fc.Arbitrary<Sch
       warmEntries: fc.constantFrom(0, 0, 3, 20),
       snapshotEvery: fc.constantFrom(0, 5, 20, 60),
       snapshotKeep: fc.constantFrom(0, 2, 10),
+      spares: fc.constantFrom(0, 1, 2),
       persistDelayMax: fc.constantFrom(0, 2, 6, 12),
       clients: fc.integer({ min: 2, max: 6 }),
       events: fc

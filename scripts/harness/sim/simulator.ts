@@ -5,7 +5,7 @@ import type { Operation } from '../check/history.js';
 import { RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { RaftInvariantError } from '../../../src/raft/assert.js';
-import type { NodeId, SnapshotMeta } from '../../../src/raft/types.js';
+import type { ConfChange, NodeId, SnapshotMeta } from '../../../src/raft/types.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type CoreFactory, type NodeListener } from './node.js';
@@ -56,6 +56,7 @@ export interface SimStats {
   operationsUnknown: number;
   livenessSteps: number;
   snapshotsInstalled: number;
+  membershipChanges: number;
 }
 
 export type SimResult =
@@ -111,6 +112,9 @@ class Simulation {
   private now = 0;
   private readonly trace: (line: string) => void;
   private readonly driverBugs: DriverBugs;
+  /** Every node ever added or initially a voter: a removed one is never added again. */
+  private readonly everMember = new Set<NodeId>();
+  private membershipChanges = 0;
   private lastLeaders = '';
   private pendingFsyncCrash: { downFor: number; until: number } | null = null;
   private pendingIsolations: {
@@ -140,7 +144,10 @@ class Simulation {
     this.inlineReplies = options.inlineReplies ?? 0.5;
     this.trace = options.trace ?? (() => undefined);
     this.driverBugs = options.driverBugs ?? {};
-    this.ids = Array.from({ length: schedule.nodes }, (_, i) => `n${i + 1}`);
+    // The cluster's voters, then spares: running, outside the configuration, until a membership change adds them.
+    this.ids = Array.from({ length: schedule.nodes + (schedule.spares ?? 0) }, (_, i) => `n${i + 1}`);
+    const initialVoters = this.ids.slice(0, schedule.nodes);
+    for (const id of initialVoters) this.everMember.add(id);
     const factory = options.factory ?? ((config) => new RaftCore(config));
     const listener: NodeListener = {
       proposalResolved: (op, ok) => this.complete(op, ok ? 'ok' : 'fail', null),
@@ -152,7 +159,7 @@ class Simulation {
         new SimNode(
           {
             id,
-            voters: this.ids,
+            conf: i < schedule.nodes ? { voters: initialVoters, learners: [] } : { voters: [], learners: [] },
             seed: schedule.seed + i,
             electionTicks: schedule.electionTicks,
             maxMsgBytes: schedule.maxMsgBytes,
@@ -260,7 +267,7 @@ class Simulation {
   private startTransfer(m: Extract<Parameters<SimNetwork['send']>[0], { type: 'snap' }>): void {
     const from = this.nodes[this.ids.indexOf(m.from)];
     if (from === undefined) return;
-    const { meta, kv } = from.snapshotState(m.snapshot.voters);
+    const { meta, kv } = from.snapshotState();
     this.transfers.push({
       from: m.from,
       to: m.to,
@@ -363,6 +370,9 @@ class Simulation {
         this.network.healAll();
         this.trace(`${at}: heal`);
         return;
+      case 'membership':
+        this.changeMembership(event.pick, event.burst);
+        return;
       case 'transferLeader': {
         const leader = this.leaderIndex();
         if (leader >= 0) {
@@ -370,6 +380,35 @@ class Simulation {
           this.trace(`${at}: transfer leadership ${this.id(leader)} -> ${this.id(event.to % n)}`);
         }
         return;
+      }
+    }
+  }
+
+  /**
+   * The leader proposes a membership change its configuration allows, picked by `pick`: promote a
+   * learner, add a spare (never one removed before: ids are not reused), or remove a member (the
+   * leader itself included). With `burst`, a second right after: the core must refuse it while the
+   * first is not applied.
+   */
+  private changeMembership(pick: number, burst: boolean): void {
+    const leader = this.nodes[this.leaderIndex()];
+    if (leader === undefined) return;
+    const conf = leader.core?.confState();
+    if (conf === undefined) return;
+    const members = [...conf.voters, ...conf.learners];
+    const options: ConfChange[] = [
+      ...conf.learners.map((node): ConfChange => ({ type: 'promote', node })),
+      ...this.ids.filter((id) => !members.includes(id) && !this.everMember.has(id)).map((node): ConfChange => ({ type: 'addLearner', node })),
+      ...(conf.voters.length > 2 ? conf.voters : []).map((node): ConfChange => ({ type: 'remove', node })),
+      ...conf.learners.map((node): ConfChange => ({ type: 'remove', node })),
+    ];
+    for (let i = 0; i < (burst ? 2 : 1) && options.length > 0; i++) {
+      const change = options.splice((pick + i) % options.length, 1)[0]!;
+      const result = leader.proposeConfChange(change);
+      if (result?.ok === true) {
+        this.everMember.add(change.node);
+        this.membershipChanges++;
+        this.trace(`${this.now}: ${leader.id} proposes ${change.type} ${change.node} at ${result.index}`);
       }
     }
   }
@@ -457,7 +496,7 @@ class Simulation {
       this.step(true);
       if (marker !== null) {
         const node = this.nodes[marker.node];
-        if (node?.hasApplied(marker.index, marker.term)) return this.checkReadLiveness(start, deadline);
+        if (node?.hasApplied(marker.index, marker.term)) return this.checkReadLiveness(start, deadline, node.conf);
         if (node?.core?.status().role !== 'leader') marker = null; // lost leadership: try again
       }
       if (marker === null) {
@@ -477,13 +516,16 @@ class Simulation {
    * within the same bound. A follower whose one forwarded request was lost must not wait for the
    * next leader change (chaos seed 113 found that on real processes).
    */
-  private checkReadLiveness(start: number, deadline: number): number {
+  /** Every member of the leader's configuration (spares never added and removed nodes take no part) must serve a read. */
+  private checkReadLiveness(start: number, deadline: number, conf: { voters: readonly NodeId[]; learners: readonly NodeId[] }): number {
     const servedBefore = this.nodes.map((node) => node.batchedReadsServed);
+    const members = new Set([...conf.voters, ...conf.learners]);
+    const waiting = (node: SimNode, i: number): boolean => members.has(node.id) && node.batchedReadsServed <= (servedBefore[i] ?? 0);
     for (; this.now < deadline; this.now++) {
-      if (this.nodes.every((node, i) => node.batchedReadsServed > (servedBefore[i] ?? 0))) return this.now - start;
+      if (!this.nodes.some(waiting)) return this.now - start;
       this.step(true);
     }
-    const stuck = this.nodes.filter((node, i) => node.batchedReadsServed <= (servedBefore[i] ?? 0)).map((node) => node.id);
+    const stuck = this.nodes.filter(waiting).map((node) => node.id);
     throw new LivenessFailure(
       `${stuck.join(', ')} served no linearizable read within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
         `(${this.describeNodes()}; ${this.nodes.map((node) => node.describeBatchedRead()).join(', ')})`,
@@ -627,6 +669,7 @@ class Simulation {
       operationsUnknown: this.ops.filter((o) => o.status === 'unknown').length,
       livenessSteps,
       snapshotsInstalled: this.nodes.reduce((sum, n) => sum + n.snapshotsInstalled, 0),
+      membershipChanges: this.membershipChanges,
     };
   }
 }
