@@ -22,8 +22,9 @@ export class ConfigurationSet {
   /** Adds (set, state) and returns true, or returns false if it was already present. */
   addIfAbsent(set: DecidedSet, state: number): boolean {
     const mask = this.table.length - 1;
+    // slot is masked by table.length - 1 (a power of two minus one), so it is always in the table.
     for (let slot = slotHash(set.hashA, set.hashB, state) & mask; ; slot = (slot + 1) & mask) {
-      const entry = this.table[slot] - 1;
+      const entry = this.table[slot]! - 1;
       if (entry < 0) {
         this.table[slot] = this.append(set, state) + 1;
         if (2 * this.count > this.table.length) this.growTable();
@@ -37,8 +38,9 @@ export class ConfigurationSet {
     if (this.hashA[entry] !== set.hashA || this.hashB[entry] !== set.hashB || this.state[entry] !== state) {
       return false;
     }
-    const from = this.start[entry];
-    const length = this.start[entry + 1] - from;
+    // entry < count (it comes from the table), and start has room for count + 1 offsets.
+    const from = this.start[entry]!;
+    const length = this.start[entry + 1]! - from;
     if (this.low[entry] !== set.low || length !== set.high - set.low) return false;
     for (let i = 0; i < length; i++) {
       if (this.arena[from + i] !== set.words[set.low + i]) return false;
@@ -49,7 +51,8 @@ export class ConfigurationSet {
   private append(set: DecidedSet, state: number): number {
     const entry = this.count;
     if (entry === this.hashA.length) this.growEntries();
-    const from = this.start[entry];
+    // start has hashA.length + 1 offsets, and entry < hashA.length once grown.
+    const from = this.start[entry]!;
     const length = set.high - set.low;
     if (from + length > this.arena.length) this.arena = grown(this.arena, from + length);
     this.arena.set(set.words.subarray(set.low, set.high), from);
@@ -74,8 +77,9 @@ export class ConfigurationSet {
   private growTable(): void {
     const table = new Int32Array(this.table.length * 2);
     const mask = table.length - 1;
+    // entry < count <= hashA.length = hashB.length = state.length.
     for (let entry = 0; entry < this.count; entry++) {
-      let slot = slotHash(this.hashA[entry], this.hashB[entry], this.state[entry]) & mask;
+      let slot = slotHash(this.hashA[entry]!, this.hashB[entry]!, this.state[entry]!) & mask;
       while (table[slot] !== 0) slot = (slot + 1) & mask;
       table[slot] = entry + 1;
     }

@@ -32,24 +32,27 @@ export class DecidedSet {
   }
 
   add(i: number): void {
+    // i < size (an operation index), so w < ceil(size / 32) = words.length.
     const w = i >>> 5;
-    this.words[w] = this.words[w] | (1 << (i & 31));
+    this.words[w] = this.words[w]! | (1 << (i & 31));
     this.toggleHash(i);
     if (w + 1 > this.high) this.high = w + 1;
     while (this.low < this.words.length && this.words[this.low] === this.fullWord(this.low)) this.low++;
   }
 
   remove(i: number): void {
+    // i < size (an operation index), so w < ceil(size / 32) = words.length.
     const w = i >>> 5;
-    this.words[w] = this.words[w] & ~(1 << (i & 31));
+    this.words[w] = this.words[w]! & ~(1 << (i & 31));
     this.toggleHash(i);
     if (w < this.low) this.low = w;
     while (this.high > 0 && this.words[this.high - 1] === 0) this.high--;
   }
 
   private toggleHash(i: number): void {
-    this.hashA = (this.hashA ^ this.keysA[i]) >>> 0;
-    this.hashB = (this.hashB ^ this.keysB[i]) >>> 0;
+    // i < size (an operation index), and there are size keys of each kind.
+    this.hashA = (this.hashA ^ this.keysA[i]!) >>> 0;
+    this.hashB = (this.hashB ^ this.keysB[i]!) >>> 0;
   }
 
   private fullWord(w: number): number {

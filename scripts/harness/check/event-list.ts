@@ -22,8 +22,9 @@ export class EventList {
   constructor(problem: RegisterProblem) {
     const n = problem.ops.length;
     const eventCount = 2 * n;
-    // Event e < n is the call of operation e, event n + i the return of operation i.
-    const timeOf = (e: number): number => (e < n ? problem.ops[e].invoke : problem.returnAt[e - n]);
+    // Event e < n is the call of operation e, event n + i the return of operation i. Events are < 2n,
+    // ops and returnAt have n entries and nodeOfEvent 2n, so this constructor's lookups are in bounds.
+    const timeOf = (e: number): number => (e < n ? problem.ops[e]!.invoke : problem.returnAt[e - n]!);
     const order = Array.from({ length: eventCount }, (_, e) => e).sort(
       (a, b) => timeOf(a) - timeOf(b) || Number(a >= n) - Number(b >= n) || a - b,
     );
@@ -43,8 +44,8 @@ export class EventList {
       this.call[node] = e < n ? 1 : 0;
     });
     for (let i = 0; i < n; i++) {
-      const callNode = nodeOfEvent[i];
-      const returnNode = nodeOfEvent[n + i];
+      const callNode = nodeOfEvent[i]!;
+      const returnNode = nodeOfEvent[n + i]!;
       this.partnerOf[callNode] = returnNode;
       this.partnerOf[returnNode] = callNode;
     }
@@ -54,12 +55,16 @@ export class EventList {
     }
   }
 
+  // The methods below take and return only nodes of this list (0..tail): a search holds no node but
+  // those it got from first(), next() and partner(). Every per-node array has tail + 1 entries, so
+  // their reads are in bounds: that is what the `!`s below rely on.
+
   first(): number {
-    return this.nextOf[0];
+    return this.nextOf[0]!;
   }
 
   next(node: number): number {
-    const next = this.nextOf[node];
+    const next = this.nextOf[node]!;
     // The search never walks past the last return of a required operation, so it never reaches the
     // tail; reaching it would mean a broken invariant, not a verdict.
     if (next === this.tail) throw new Error('internal error: the search ran off the end of the events');
@@ -71,34 +76,34 @@ export class EventList {
   }
 
   opOf(node: number): number {
-    return this.op[node];
+    return this.op[node]!;
   }
 
   partner(node: number): number {
-    return this.partnerOf[node];
+    return this.partnerOf[node]!;
   }
 
   /** Removes the operation of call node `call`: first its call, then its return. */
   lift(call: number): void {
     this.unlink(call);
-    this.unlink(this.partnerOf[call]);
+    this.unlink(this.partnerOf[call]!);
   }
 
   /** Undoes lift(call); valid only while lifts are undone in reverse order. */
   unlift(call: number): void {
-    this.relink(this.partnerOf[call]);
+    this.relink(this.partnerOf[call]!);
     this.relink(call);
   }
 
   private unlink(node: number): void {
-    const prev = this.prevOf[node];
-    const next = this.nextOf[node];
+    const prev = this.prevOf[node]!;
+    const next = this.nextOf[node]!;
     this.nextOf[prev] = next;
     this.prevOf[next] = prev;
   }
 
   private relink(node: number): void {
-    this.nextOf[this.prevOf[node]] = node;
-    this.prevOf[this.nextOf[node]] = node;
+    this.nextOf[this.prevOf[node]!] = node;
+    this.prevOf[this.nextOf[node]!] = node;
   }
 }

@@ -99,14 +99,17 @@ class WriterTimeline {
     this.writers = writers.sort((a, b) => a.invoke - b.invoke);
     this.invokes = Float64Array.from(this.writers, (w) => w.invoke);
     this.latestCompleting = new Int32Array(this.writers.length);
+    // 1 <= i < writers.length = latestCompleting.length.
     for (let i = 1; i < this.writers.length; i++) {
-      const best = this.latestCompleting[i - 1];
+      const best = this.latestCompleting[i - 1]!;
       this.latestCompleting[i] = this.at(i).complete > this.at(best).complete ? i : best;
     }
   }
 
   at(i: number): Writer {
-    return this.writers[i];
+    const writer = this.writers[i];
+    if (writer === undefined) throw new Error(`internal error: writer ${i} of ${this.writers.length}`);
+    return writer;
   }
 
   /** How many writers are invoked at or before `time` (they are a prefix). */
@@ -115,7 +118,9 @@ class WriterTimeline {
   }
 
   latestCompletingAmongFirst(count: number): Writer {
-    return this.at(this.latestCompleting[count - 1]);
+    const best = this.latestCompleting[count - 1];
+    if (best === undefined) throw new Error(`internal error: the first ${count} of ${this.writers.length} writers`);
+    return this.at(best);
   }
 
   /** The real operations among the first `count` writers (that is, without the initial value). */
@@ -136,8 +141,9 @@ class OverwriteIndex {
     const n = this.writes.length;
     this.invokes = Float64Array.from(this.writes, (w) => w.invoke);
     this.earliestCompleting = new Int32Array(n);
+    // 0 <= i < n, i + 1 < n where read, and every entry stored is such an i.
     for (let i = n - 1; i >= 0; i--) {
-      const later = i + 1 < n ? this.earliestCompleting[i + 1] : i;
+      const later = i + 1 < n ? this.earliestCompleting[i + 1]! : i;
       this.earliestCompleting[i] = this.completeOf(i) <= this.completeOf(later) ? i : later;
     }
   }
@@ -145,11 +151,13 @@ class OverwriteIndex {
   earliestCompletingInvokedAfter(time: number): Operation | null {
     const first = upperBound(this.invokes, time);
     if (first === this.writes.length) return null;
-    return this.writes[this.earliestCompleting[first]];
+    // first < n, past the check above, and earliestCompleting holds indices of writes (< n).
+    return this.writes[this.earliestCompleting[first]!]!;
   }
 
   private completeOf(i: number): number {
-    return this.writes[i].complete as number;
+    // Called by the constructor only, with i < writes.length.
+    return this.writes[i]!.complete as number;
   }
 }
 
@@ -157,9 +165,10 @@ class OverwriteIndex {
 function upperBound(values: Float64Array, x: number): number {
   let lo = 0;
   let hi = values.length;
+  // 0 <= lo <= mid < hi <= values.length.
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (values[mid] <= x) lo = mid + 1;
+    if (values[mid]! <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;

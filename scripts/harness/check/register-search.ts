@@ -87,8 +87,9 @@ export class RegisterSearch {
     this.decided = new DecidedSet(n);
     this.UNREAD = problem.values.length;
     this.unreadLeft = new Int32Array(problem.values.length);
+    // op < n = valueCode.length, and value codes are < values.length = unreadLeft.length.
     for (let op = 0; op < n; op++) {
-      if (problem.isGet[op] === 1) this.unreadLeft[problem.valueCode[op]]++;
+      if (problem.isGet[op] === 1) this.unreadLeft[problem.valueCode[op]!]!++;
     }
     this.moveCall = new Int32Array(n);
     this.moveStateBefore = new Int32Array(n);
@@ -150,9 +151,10 @@ export class RegisterSearch {
     const { isGet, valueCode } = this.problem;
     const events = this.events;
     const unread = this.unreadLeft[this.state] === 0;
+    // op is an operation index (< n = valueCode.length): it is the operation of a call node.
     for (let event = events.first(); events.isCall(event); event = events.next(event)) {
       const op = events.opOf(event);
-      const value = valueCode[op];
+      const value = valueCode[op]!;
       // (A get of the current value cannot exist when the current value is unread.)
       if (isGet[op] === 1 ? value === this.state : unread && this.unreadLeft[value] === 0) {
         return event;
@@ -163,7 +165,8 @@ export class RegisterSearch {
 
   /** The value after applying operation `op` to `state`, or -1 if `op` cannot happen in `state`. */
   private apply(state: number, op: number): number {
-    const value = this.problem.valueCode[op];
+    // op is an operation index (< n = valueCode.length).
+    const value = this.problem.valueCode[op]!;
     if (this.problem.isGet[op] === 1) return value === state ? state : -1;
     return value;
   }
@@ -200,12 +203,14 @@ export class RegisterSearch {
 
   private decide(op: number): void {
     this.decided.add(op);
-    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]]--;
+    // op is an operation index (< n = valueCode.length); value codes are < unreadLeft.length.
+    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]!]!--;
   }
 
   private undecide(op: number): void {
     this.decided.remove(op);
-    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]]++;
+    // op is an operation index (< n = valueCode.length); value codes are < unreadLeft.length.
+    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]!]!++;
   }
 
   private push(call: number, kind: MoveKind): void {
@@ -221,14 +226,15 @@ export class RegisterSearch {
    * that move's call), or -1 when no move is left: the history is not linearizable.
    */
   private backtrack(): number {
+    // 0 <= depth < n = the moves' length: each move decides a distinct operation, so there are at most n.
     while (this.depth > 0) {
       this.depth--;
       if (this.depth < this.deepestMovesShared) this.deepestMovesShared = this.depth;
-      const call = this.moveCall[this.depth];
+      const call = this.moveCall[this.depth]!;
       const op = this.events.opOf(call);
       this.events.unlift(call);
       this.undecide(op);
-      this.state = this.moveStateBefore[this.depth];
+      this.state = this.moveStateBefore[this.depth]!;
       if (this.problem.optional[op] === 0) this.requiredLeft++;
       // Only a chosen move leaves alternatives: the other candidates after its call. A forced move
       // failing means that the configuration it was made from fails too: keep undoing.
@@ -239,8 +245,9 @@ export class RegisterSearch {
 
   private noteDeadEnd(ret: number): void {
     if (this.depth <= this.deepestDepth) return;
+    // i < depth <= n = the moves' length.
     for (let i = this.deepestMovesShared; i < this.depth; i++) {
-      const op = this.events.opOf(this.moveCall[i]);
+      const op = this.events.opOf(this.moveCall[i]!);
       this.deepestMoves[i] = this.moveKind[i] === MOVE_DROP ? ~op : op;
     }
     this.deepestMovesShared = this.depth;

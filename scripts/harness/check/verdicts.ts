@@ -64,7 +64,11 @@ export function searchViolationVerdict(
   problem: RegisterProblem,
   deadEnd: DeadEnd,
 ): KeyVerdict {
-  const opAt = (i: number): Operation => problem.ops[i];
+  const opAt = (i: number): Operation => {
+    const op = problem.ops[i];
+    if (op === undefined) throw new Error(`internal error: the search named operation ${i} of ${problem.ops.length}`);
+    return op;
+  };
   const failed = opAt(deadEnd.blocked);
   const concurrent = deadEnd.concurrent.map(opAt);
   const valueThen = problem.values[deadEnd.state] ?? null;
