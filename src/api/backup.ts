@@ -46,34 +46,47 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
   const auth = new AdminAuth(options.adminToken);
   const log = options.logger.child({ component: 'backup' });
   const stallTimeoutMs = options.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+  /** Set from the moment a backup is admitted (before its source opens): at most one at a time. */
+  let busy = false;
   let running: ServerResponse | null = null;
 
   // A stopping node ends a backup in flight (the client gets a cut-off file, which restore refuses)
   // instead of waiting for a slow client; before the server's close, which would wait for it.
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     running?.destroy();
   });
 
-  app.get(BACKUP_PATH, { onRequest: auth.hook() }, async (request, reply) => {
-    if (running !== null) {
+  // No automatic HEAD route: Node ignores the body of a HEAD answer, so write() never pushes back
+  // and a HEAD would read the whole state machine for nothing.
+  app.get(BACKUP_PATH, { onRequest: auth.hook(), exposeHeadRoute: false }, async (request, reply) => {
+    if (busy) {
       return sendError(reply, 503, 'backup_in_progress', 'this node is already sending a backup: wait for it to finish, or take one from another node', {
         'retry-after': '10',
       });
     }
+    busy = true;
     let source: SnapshotSource;
     try {
       source = await options.openSource();
     } catch (error) {
+      busy = false;
       log.error({ err: error }, 'cannot open a snapshot of the state machine for a backup');
       return sendError(reply, 503, 'unavailable', `cannot read this node's state for a backup: ${error instanceof Error ? error.message : String(error)}`);
     }
+    if (closing) {
+      busy = false;
+      await source.close();
+      return sendError(reply, 503, 'stopping', 'this node is stopping', { 'retry-after': '1' });
+    }
     const response = reply.raw;
-    running = response;
-    reply.hijack();
     const started = Date.now();
     const where = { index: source.index, term: source.term, remote: request.raw.socket?.remoteAddress };
-    log.info(where, 'sending a backup');
     try {
+      running = response;
+      reply.hijack();
+      log.info(where, 'sending a backup');
       response.writeHead(200, {
         'content-type': 'application/octet-stream',
         'content-disposition': `attachment; filename="${backupFileName(options.clusterId, source.index)}"`,
@@ -92,6 +105,7 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
       else log.error({ ...where, err: error }, 'backup failed');
     } finally {
       running = null;
+      busy = false;
       await source.close();
     }
   });

@@ -148,14 +148,18 @@ async function main(): Promise<void> {
   );
 }
 
+// exitCode, not exit(): the process ends once everything is closed, after its output is flushed.
 main().then(
-  () => process.exit(0),
+  () => {
+    process.exitCode = 0;
+  },
   (error: unknown) => {
     if (error instanceof Refusal) {
       console.error(`raftkv restore: ${error.message}`);
-      process.exit(2);
+      process.exitCode = 2;
+      return;
     }
     console.error(`raftkv restore failed: ${describeError(error)}`);
-    process.exit(1);
+    process.exitCode = 1;
   },
 );

@@ -91,7 +91,8 @@ export class RestoredDataDir {
   /** Creates the database at `location` (missing or empty: assertRestorable) for node `nodeId`. */
   static async create(location: string, nodeId: NodeId): Promise<RestoredDataDir> {
     await assertRestorable(location);
-    let existing: string[] | null = null;
+    // What was there before (an empty dir may hold lost+found or hidden files); null: no dir yet.
+    let existing: string[] | null;
     try {
       existing = await fs.readdir(location);
     } catch {

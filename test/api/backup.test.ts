@@ -197,6 +197,43 @@ describe('GET /backup', () => {
     await again.arrayBuffer();
   });
 
+  it('one at a time from the moment a backup is admitted: a request while the first source still opens is refused', async () => {
+    let opens = 0;
+    let release: (source: SnapshotSource) => void = () => undefined;
+    // Only the first open is held; any other (there must be none) opens at once.
+    const { url } = await serve(() => {
+      opens++;
+      return opens === 1 ? new Promise<SnapshotSource>((resolve) => (release = resolve)) : Promise.resolve(fakeSource(1, small));
+    });
+    const first = fetch(`${url}/backup`);
+    const source = fakeSource(2, small);
+    try {
+      await waitFor('the first backup to open its source', () => (opens === 1 ? true : undefined), 10_000);
+      const second = await fetch(`${url}/backup`);
+      expect(second.status).toBe(503);
+      expect(await second.json()).toMatchObject({ error: 'backup_in_progress' });
+      expect(opens).toBe(1);
+    } finally {
+      // Released whatever happened, so the first request (and the server's close) can end.
+      release(source);
+    }
+    const res = await first;
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await waitFor('the source to be closed', () => (source.closed ? true : undefined), 5000);
+  });
+
+  it('has no HEAD route (a HEAD answer takes no body, so nothing would hold the reading back)', async () => {
+    let opens = 0;
+    const { url } = await serve(async () => {
+      opens++;
+      return fakeSource(1, small);
+    });
+    const res = await fetch(`${url}/backup`, { method: 'HEAD' });
+    expect(res.status).toBe(404);
+    expect(opens).toBe(0);
+  });
+
   it('answers 503 JSON when the state cannot be read', async () => {
     const { url } = await serve(async () => {
       throw new Error('storage is closed');
