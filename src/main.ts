@@ -7,6 +7,8 @@
 import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { adminTokenFromEnv } from './api/admin-auth.js';
+import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
 import { ConfigError, findNode, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
@@ -28,7 +30,9 @@ const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.
   [--fault-injection] [--log-level info]
 environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
   RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
-  RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request)`;
+  RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
+  RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup then need Authorization: Bearer <it>;
+  without it they answer loopback clients only)`;
 
 interface Args {
   readonly id: string;
@@ -226,6 +230,8 @@ async function main(): Promise<void> {
     clientUrlOf: (id) => config.nodes.find((n) => n.id === id)?.clientUrl,
     live: () => !shuttingDown,
   });
+  const adminToken = adminTokenFromEnv();
+  registerBackupRoute(api, { clusterId: config.clusterId, voters: () => voters, openSource: () => storage.openSnapshotSource(), adminToken, logger });
 
   async function shutdown(code: number): Promise<void> {
     if (shuttingDown) return;
@@ -269,7 +275,10 @@ async function main(): Promise<void> {
     storage.logDiskBytes().then((bytes) => metrics.logBytes.set(bytes), () => undefined);
   }, 5000);
   logBytesTimer.unref();
-  logger.info({ client: spec.clientUrl, peer: spec.peerUrl, dataDir: storage.location, cluster: config.clusterId }, `node ${args.id} is up`);
+  logger.info(
+    { client: spec.clientUrl, peer: spec.peerUrl, dataDir: storage.location, cluster: config.clusterId, admin: adminToken === undefined ? 'loopback' : 'token' },
+    `node ${args.id} is up`,
+  );
 }
 
 void main();
