@@ -103,7 +103,8 @@ describe('backup and restore', () => {
     // A corrupted copy is refused, and nothing is written.
     const corrupt = join(c.dir, 'corrupt.snap');
     const flipped = Buffer.from(content);
-    flipped[Math.floor(flipped.byteLength / 2)] ^= 0x5a;
+    const middle = Math.floor(flipped.byteLength / 2);
+    flipped[middle] = (flipped[middle] ?? 0) ^ 0x5a;
     await fs.writeFile(corrupt, flipped);
     const bad = await runRestore(['--from', corrupt, '--config', c.configPath]);
     expect(bad.code).toBe(2);

@@ -28,7 +28,7 @@ async function sourceStorage(): Promise<NodeStorage> {
   const second: Entry[] = Array.from({ length: 10 }, (_, i) => entry(i + 51, 2, put(`k${i + 51}`, `v${i + 51}`)));
   second.push(entry(61, 2, encodeCommand({ op: 'delete', key: bytes('k7') })));
   await storage.writeReady({ term: 2, vote: 'n2', commit: 61 }, second, second);
-  await storage.compact(40, VOTERS);
+  await storage.compactLog(40, VOTERS);
   return storage;
 }
 
