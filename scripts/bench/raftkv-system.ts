@@ -60,7 +60,7 @@ export class RaftkvSystem implements BenchSystem {
       await cluster.waitForLeader(options.startTimeoutMs ?? 30_000);
     } catch (error) {
       await system.stop();
-      throw new Error(`the raftkv cluster did not elect a leader (logs were in ${cluster.dir}): ${(error as Error).message}`);
+      throw new Error(`the raftkv cluster did not elect a leader (logs were in ${cluster.dir}): ${(error as Error).message}`, { cause: error });
     }
     return system;
   }

@@ -31,7 +31,7 @@ describe('npm run bench -- --smoke', () => {
     try {
       report = await runBench(options, session, 'npm run bench -- --smoke', (line) => lines.push(line));
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n${lines.join('\n')}`);
+      throw new Error(`${(error as Error).message}\n${lines.join('\n')}`, { cause: error });
     }
     const out = join(outDir, 'smoke.json');
     writeReport(out, report);

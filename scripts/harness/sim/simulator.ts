@@ -181,7 +181,7 @@ class Simulation {
   }
 
   run(): SimResult {
-    let livenessSteps = 0;
+    let livenessSteps: number;
     try {
       let eventIndex = 0;
       for (this.now = 0; this.now < this.schedule.steps; this.now++) {
