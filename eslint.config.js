@@ -16,7 +16,8 @@ const RAFT_IMPORTS = {
   patterns: [
     {
       regex: '^(?!\\./)',
-      message: 'src/raft is the pure core: import only its own files (./...), no package, no Node module, nothing else of src/.',
+      message:
+        'src/raft is the pure core: import only its own files (./...), no package, no Node module, nothing else of src/.',
     },
   ],
 };
@@ -37,10 +38,16 @@ const RAFT_GLOBALS = [
 ].map(([name, why]) => ({ name, message: `src/raft is pure: ${why}.` }));
 
 const RAFT_SYNTAX = [
-  { selector: 'FunctionDeclaration[async=true], FunctionExpression[async=true], ArrowFunctionExpression[async=true]', message: 'src/raft is pure: the core is synchronous (no async functions).' },
+  {
+    selector: 'FunctionDeclaration[async=true], FunctionExpression[async=true], ArrowFunctionExpression[async=true]',
+    message: 'src/raft is pure: the core is synchronous (no async functions).',
+  },
   { selector: 'AwaitExpression', message: 'src/raft is pure: the core is synchronous (no await).' },
   { selector: 'ImportExpression', message: 'src/raft is pure: no dynamic import.' },
-  { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'src/raft is pure: randomness is the injected seeded PRNG.' },
+  {
+    selector: "MemberExpression[object.name='Math'][property.name='random']",
+    message: 'src/raft is pure: randomness is the injected seeded PRNG.',
+  },
 ];
 
 export default tseslint.config(
@@ -55,10 +62,16 @@ export default tseslint.config(
     rules: {
       // A forgotten promise is a lost error or a race; a Node server must not have them.
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { arguments: false, attributes: false } },
+      ],
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-console': 'off',
@@ -90,7 +103,14 @@ export default tseslint.config(
   {
     files: ['scripts/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)test/', message: 'only test/ imports test/: shared tools live in scripts/harness/.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)test/', message: 'only test/ imports test/: shared tools live in scripts/harness/.' },
+          ],
+        },
+      ],
     },
   },
   {

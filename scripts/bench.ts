@@ -50,7 +50,9 @@ try {
   writeReport(out, report);
   console.log(formatReport(report));
   log(`result: ${out}`);
-  const failed = report.cases.flatMap((c) => c.runs.filter((r) => r.failed !== undefined)).length + report.scanUnderWrite.filter((s) => s.failed !== undefined).length;
+  const failed =
+    report.cases.flatMap((c) => c.runs.filter((r) => r.failed !== undefined)).length +
+    report.scanUnderWrite.filter((s) => s.failed !== undefined).length;
   if (failed > 0) log(`${failed} run(s) failed: see the tables and ${basename(out)}`);
   process.exitCode = failed > 0 ? 1 : 0;
 } catch (error) {

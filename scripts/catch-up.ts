@@ -34,14 +34,20 @@ const duringConnections = Number(values['during-connections']);
 const log = (line: string): void => console.error(`[catch-up ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 const processes = new Processes();
-const cluster = await ProcessCluster.create({ ...PRODUCTION_RAFT, limits: { writeTimeoutMs: 5000, readTimeoutMs: 5000 }, keepDir: values.keep });
+const cluster = await ProcessCluster.create({
+  ...PRODUCTION_RAFT,
+  limits: { writeTimeoutMs: 5000, readTimeoutMs: 5000 },
+  keepDir: values.keep,
+});
 const tool = chooseTool(values.tool === 'autocannon' ? 'autocannon' : values.tool === 'wrk' ? 'wrk' : null, true, log);
 const load = new LoadGenerator(tool, { threads: 1, timeoutS: 5, dir: cluster.dir, processes });
 const keys = new KeySpace(100_000, valueBytes);
 const tables = buildTables(keys, keys.values(64));
 
 async function statuses(): Promise<NodeStatus[]> {
-  return (await Promise.all(cluster.runningIds().map((id) => cluster.status(id)))).filter((s): s is NodeStatus => s !== null);
+  return (await Promise.all(cluster.runningIds().map((id) => cluster.status(id)))).filter(
+    (s): s is NodeStatus => s !== null,
+  );
 }
 
 function putWorkload(baseUrl: string): Workload {
@@ -54,20 +60,26 @@ try {
   const leader = await cluster.waitForLeader(30_000);
   const follower = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
   const leaderUrl = cluster.node(leader).clientUrl;
-  log(`leader ${leader}; killing follower ${follower}; writing ${entries} entries of ${valueBytes}-byte values with ${tool}, ${connections} connections`);
+  log(
+    `leader ${leader}; killing follower ${follower}; writing ${entries} entries of ${valueBytes}-byte values with ${tool}, ${connections} connections`,
+  );
   await cluster.kill(follower, 'SIGKILL');
   const fillStarted = Date.now();
   for (;;) {
     const commit = (await cluster.status(leader))?.commit ?? 0;
     if (commit >= entries) break;
     const result = await load.run({ workload: putWorkload(leaderUrl), tables, connections, durationS: 10 });
-    log(`  commit ${(await cluster.status(leader))?.commit}: ${Math.round(result.reqPerSec)} PUT/s, ${totalErrors(result)} errors`);
+    log(
+      `  commit ${(await cluster.status(leader))?.commit}: ${Math.round(result.reqPerSec)} PUT/s, ${totalErrors(result)} errors`,
+    );
   }
   const fillS = (Date.now() - fillStarted) / 1000;
   const before = await statuses();
   const term = Math.max(...before.map((s) => s.term));
   const target = Math.max(...before.map((s) => s.commit));
-  log(`backlog: ${target} entries in ${fillS.toFixed(0)} s; term ${term}. Restarting ${follower}, with ${duringConnections} connections of PUTs meanwhile`);
+  log(
+    `backlog: ${target} entries in ${fillS.toFixed(0)} s; term ${term}. Restarting ${follower}, with ${duringConnections} connections of PUTs meanwhile`,
+  );
 
   await startLoopLagWindow(leaderUrl);
   const started = Date.now();
@@ -87,7 +99,12 @@ try {
     }
   })();
   while (caughtUpAt === null && Date.now() - started < 30 * 60_000) {
-    const result = await load.run({ workload: putWorkload(leaderUrl), tables, connections: duringConnections, durationS: 2 });
+    const result = await load.run({
+      workload: putWorkload(leaderUrl),
+      tables,
+      connections: duringConnections,
+      durationS: 2,
+    });
     writes += result.requests - totalErrors(result);
     writeSeconds += result.durationS;
   }

@@ -40,7 +40,9 @@ const options = { dataDir: dir, clusterId: 'bench', nodeId: 'n1', voters: ['n1']
 try {
   let storage = await NodeStorage.open(options);
   // Random printable values, as the benchmark's: LevelDB compresses blocks, so 'aaaa...' would measure nothing.
-  const values64 = Array.from({ length: 64 }, () => new TextEncoder().encode(randomBytes(valueBytes).toString('base64').slice(0, valueBytes)));
+  const values64 = Array.from({ length: 64 }, () =>
+    new TextEncoder().encode(randomBytes(valueBytes).toString('base64').slice(0, valueBytes)),
+  );
   const started = performance.now();
   let lastSnapshot = 0;
   for (let first = 1; first <= writes; first += BATCH) {
@@ -65,7 +67,9 @@ try {
     storage = await NodeStorage.open(options);
     opens.push(Math.round(performance.now() - t));
     if (i === 0) {
-      console.error(`after open: firstIndex ${storage.firstIndex()}, lastIndex ${storage.lastIndex()}, applied ${storage.applied.index}`);
+      console.error(
+        `after open: firstIndex ${storage.firstIndex()}, lastIndex ${storage.lastIndex()}, applied ${storage.applied.index}`,
+      );
     }
     await storage.close();
   }

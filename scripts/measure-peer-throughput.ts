@@ -42,7 +42,16 @@ function message(): Message {
   next++;
   return entryBytes === 0
     ? { type: 'heartbeat', from: 'n1', to: 'n2', term: 1, commit: next, round: next }
-    : { type: 'app', from: 'n1', to: 'n2', term: 1, index: next, logTerm: 1, commit: 0, entries: [{ index: next + 1, term: 1, type: 0, data }] };
+    : {
+        type: 'app',
+        from: 'n1',
+        to: 'n2',
+        term: 1,
+        index: next,
+        logTerm: 1,
+        commit: 0,
+        entries: [{ index: next + 1, term: 1, type: 0, data }],
+      };
 }
 
 const started = Date.now();

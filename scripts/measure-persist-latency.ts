@@ -27,9 +27,15 @@ async function main(): Promise<void> {
     onPersist: (ms) => samples.push(ms),
   });
   try {
-    const data = encodeCommand({ op: 'put', key: new TextEncoder().encode('key'), value: new Uint8Array(payloadBytes) });
+    const data = encodeCommand({
+      op: 'put',
+      key: new TextEncoder().encode('key'),
+      value: new Uint8Array(payloadBytes),
+    });
     for (let index = 1; index <= writes; index++) {
-      await storage.persist({ term: 1, vote: 'n1', commit: index - 1 }, [{ index, term: 1, type: EntryType.Normal, data }]);
+      await storage.persist({ term: 1, vote: 'n1', commit: index - 1 }, [
+        { index, term: 1, type: EntryType.Normal, data },
+      ]);
     }
   } finally {
     await storage.close();

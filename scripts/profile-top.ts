@@ -20,7 +20,11 @@ interface Profile {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, by: { type: 'string', default: 'function' }, skip: { type: 'string', default: '0' } },
+  options: {
+    top: { type: 'string', default: '25' },
+    by: { type: 'string', default: 'function' },
+    skip: { type: 'string', default: '0' },
+  },
 });
 const file = positionals[0];
 if (file === undefined) {
@@ -41,9 +45,13 @@ profile.samples.forEach((id, i) => {
   total += dt;
   const { functionName, url, lineNumber } = node.callFrame;
   const where = url.replace(/^file:\/\/.*?\/(node_modules|dist|src)\//, '$1/').replace(/^node:/, 'node:');
-  const key = values.by === 'file' ? where || '(native)' : `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
+  const key =
+    values.by === 'file'
+      ? where || '(native)'
+      : `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
   selfMicros.set(key, (selfMicros.get(key) ?? 0) + dt);
 });
 const rows = [...selfMicros.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top));
 console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled`);
-for (const [key, us] of rows) console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);
+for (const [key, us] of rows)
+  console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);

@@ -29,7 +29,9 @@ if (values.help) {
   --seed S     fast-check seed (printed by every failure); with --path P, replays that schedule
   --trace      print the faults and leader changes of the failing or replayed schedule
   --shrink     shrink a failing schedule to a smaller one that still fails (slow)
-  --bug NAME   run a deliberately broken core or driver; names: ${Object.keys(PLANTED_BUGS).map((b) => JSON.stringify(b)).join(', ')}`);
+  --bug NAME   run a deliberately broken core or driver; names: ${Object.keys(PLANTED_BUGS)
+    .map((b) => JSON.stringify(b))
+    .join(', ')}`);
   process.exit(0);
 }
 

@@ -20,5 +20,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = wantPretty ? loadPinoPretty() : null;
   if (pretty === null) return pino({ level, base });
   // Synchronous pretty printing on the main thread: no transport worker, lines appear in order.
-  return pino({ level, base }, pretty({ colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
+  return pino(
+    { level, base },
+    pretty({ colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
+  );
 }

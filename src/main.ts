@@ -10,7 +10,13 @@ import { parseArgs } from 'node:util';
 import { adminTokenFromEnv } from './api/admin-auth.js';
 import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
-import { ConfigError, findNode, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
+import {
+  ConfigError,
+  findNode,
+  listenAddress,
+  loadClusterConfig,
+  type ClusterConfig,
+} from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
@@ -117,7 +123,10 @@ async function main(): Promise<void> {
     refuse((error as Error).message, logger);
   }
   if (unsafe.localReads || unsafe.earlyAck) {
-    logger.warn({ unsafe }, '!!! RAFTKV_UNSAFE_TEST_MODE is set: this node breaks its guarantees on purpose, for testing the chaos runner !!!');
+    logger.warn(
+      { unsafe },
+      '!!! RAFTKV_UNSAFE_TEST_MODE is set: this node breaks its guarantees on purpose, for testing the chaos runner !!!',
+    );
   }
 
   const voters = config.nodes.map((n) => n.id);
@@ -139,14 +148,26 @@ async function main(): Promise<void> {
   }
 
   const poolEnv = process.env['RAFTKV_READ_POOL_THREADS'];
-  const poolThreads = poolEnv !== undefined && poolEnv !== '' ? Number(poolEnv) : (config.readPoolThreads ?? defaultPoolSize());
-  if (!Number.isInteger(poolThreads) || poolThreads < 0) refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
-  const reads = await createReadQueries({ location: storage.location, state: storage, threads: poolThreads, logger, maxResponseBytes: config.limits.maxResponseBytes });
-  logger.info({ threads: reads.threads }, reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started');
+  const poolThreads =
+    poolEnv !== undefined && poolEnv !== '' ? Number(poolEnv) : (config.readPoolThreads ?? defaultPoolSize());
+  if (!Number.isInteger(poolThreads) || poolThreads < 0)
+    refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
+  const reads = await createReadQueries({
+    location: storage.location,
+    state: storage,
+    threads: poolThreads,
+    logger,
+    maxResponseBytes: config.limits.maxResponseBytes,
+  });
+  logger.info(
+    { threads: reads.threads },
+    reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started',
+  );
 
   let shuttingDown = false;
   const faults = args.faultInjection ? new FaultSwitch() : undefined;
-  if (faults !== undefined) logger.warn('fault injection is enabled: peers holding the token can cut this node\'s links');
+  if (faults !== undefined)
+    logger.warn("fault injection is enabled: peers holding the token can cut this node's links");
 
   const transport = new PeerTransport({
     selfId: args.id,
@@ -231,7 +252,13 @@ async function main(): Promise<void> {
     live: () => !shuttingDown,
   });
   const adminToken = adminTokenFromEnv();
-  registerBackupRoute(api, { clusterId: config.clusterId, voters: () => voters, openSource: () => storage.openSnapshotSource(), adminToken, logger });
+  registerBackupRoute(api, {
+    clusterId: config.clusterId,
+    voters: () => voters,
+    openSource: () => storage.openSnapshotSource(),
+    adminToken,
+    logger,
+  });
 
   async function shutdown(code: number): Promise<void> {
     if (shuttingDown) return;
@@ -272,11 +299,20 @@ async function main(): Promise<void> {
   node.start();
   // LevelDB's estimate of the log's size on disk is asynchronous: refreshed now and then, not per scrape.
   const logBytesTimer = setInterval(() => {
-    storage.logDiskBytes().then((bytes) => metrics.logBytes.set(bytes), () => undefined);
+    storage.logDiskBytes().then(
+      (bytes) => metrics.logBytes.set(bytes),
+      () => undefined,
+    );
   }, 5000);
   logBytesTimer.unref();
   logger.info(
-    { client: spec.clientUrl, peer: spec.peerUrl, dataDir: storage.location, cluster: config.clusterId, admin: adminToken === undefined ? 'loopback' : 'token' },
+    {
+      client: spec.clientUrl,
+      peer: spec.peerUrl,
+      dataDir: storage.location,
+      cluster: config.clusterId,
+      admin: adminToken === undefined ? 'loopback' : 'token',
+    },
     `node ${args.id} is up`,
   );
 }

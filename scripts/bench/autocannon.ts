@@ -49,7 +49,11 @@ export interface AutocannonRun {
   readonly timeoutS: number;
 }
 
-function render(pieces: readonly Piece[], tables: VarTables, draw: { keys: number; values: number; prefixes: number }): string {
+function render(
+  pieces: readonly Piece[],
+  tables: VarTables,
+  draw: { keys: number; values: number; prefixes: number },
+): string {
   let out = '';
   for (const p of pieces) out += 'v' in p ? (tables[p.v][draw[tableOf(p.v)]] ?? '') : p.text;
   return out;
@@ -69,9 +73,16 @@ export async function runAutocannon(run: AutocannonRun): Promise<LoadResult> {
   for (const r of run.workload.requests) cumulative.push((acc += r.weight / total));
 
   const setupRequest = (request: AcRequest): AcRequest => {
-    const draw = { keys: randomInt(tables.key.length), values: randomInt(tables.value.length), prefixes: randomInt(tables.prefix.length) };
+    const draw = {
+      keys: randomInt(tables.key.length),
+      values: randomInt(tables.value.length),
+      prefixes: randomInt(tables.prefix.length),
+    };
     const r = Math.random();
-    const i = Math.max(0, cumulative.findIndex((c) => r < c));
+    const i = Math.max(
+      0,
+      cumulative.findIndex((c) => r < c),
+    );
     const t = templates[i] ?? templates[0];
     if (t === undefined) throw new Error('a workload needs at least one request');
     return {

@@ -5,7 +5,10 @@ import type { CaseResult, VariantRun } from './types.js';
 /** The fastest etcd run of a case (v2 or v3), ignoring failed ones. */
 export function etcdBest(c: CaseResult): VariantRun | null {
   const runs = c.runs.filter((r) => r.system === 'etcd' && r.failed === undefined && r.load.requests > 0);
-  return runs.reduce<VariantRun | null>((best, r) => (best === null || r.load.reqPerSec > best.load.reqPerSec ? r : best), null);
+  return runs.reduce<VariantRun | null>(
+    (best, r) => (best === null || r.load.reqPerSec > best.load.reqPerSec ? r : best),
+    null,
+  );
 }
 
 export function raftkvRun(c: CaseResult): VariantRun | null {

@@ -7,14 +7,20 @@ function maxTerm(s: SystemSnapshot): number {
 
 export function deltasBetween(before: SystemSnapshot, after: SystemSnapshot): RunDeltas {
   // Each node counts every leader change it sees, so the most any one node saw is the cluster's count.
-  const leaderChanges = Math.max(0, ...Object.keys(after.leaderChanges).map((id) => (after.leaderChanges[id] ?? 0) - (before.leaderChanges[id] ?? 0)));
+  const leaderChanges = Math.max(
+    0,
+    ...Object.keys(after.leaderChanges).map((id) => (after.leaderChanges[id] ?? 0) - (before.leaderChanges[id] ?? 0)),
+  );
   return {
     leaderChanges,
     termChanges: maxTerm(after) - maxTerm(before),
     leaderBefore: before.leader,
     leaderAfter: after.leader,
     fsyncs: after.fsyncs - before.fsyncs,
-    writesAcknowledged: after.writesAcknowledged === null || before.writesAcknowledged === null ? null : after.writesAcknowledged - before.writesAcknowledged,
+    writesAcknowledged:
+      after.writesAcknowledged === null || before.writesAcknowledged === null
+        ? null
+        : after.writesAcknowledged - before.writesAcknowledged,
   };
 }
 
@@ -25,6 +31,9 @@ export function addDeltas(a: RunDeltas, b: RunDeltas): RunDeltas {
     leaderBefore: a.leaderBefore,
     leaderAfter: b.leaderAfter,
     fsyncs: a.fsyncs + b.fsyncs,
-    writesAcknowledged: a.writesAcknowledged === null || b.writesAcknowledged === null ? null : a.writesAcknowledged + b.writesAcknowledged,
+    writesAcknowledged:
+      a.writesAcknowledged === null || b.writesAcknowledged === null
+        ? null
+        : a.writesAcknowledged + b.writesAcknowledged,
   };
 }

@@ -24,10 +24,17 @@ export function ensureEtcd(allowInstall: boolean, log: (line: string) => void): 
   let path = which('etcd');
   if (path === null) {
     if (!allowInstall || !isRoot()) {
-      throw new Error('--vs etcd needs the etcd binary: apt-get install etcd-server (as root), or run the bench as root to install it');
+      throw new Error(
+        '--vs etcd needs the etcd binary: apt-get install etcd-server (as root), or run the bench as root to install it',
+      );
     }
     const guard = !existsSync(POLICY_RC);
-    if (guard) writeFileSync(POLICY_RC, '#!/bin/sh\n# Written by raftkv scripts/bench/etcd-install.ts for the duration of one install.\nexit 101\n', { mode: 0o755 });
+    if (guard)
+      writeFileSync(
+        POLICY_RC,
+        '#!/bin/sh\n# Written by raftkv scripts/bench/etcd-install.ts for the duration of one install.\nexit 101\n',
+        { mode: 0o755 },
+      );
     try {
       const error = aptInstall('etcd-server', log);
       if (error !== null) throw new Error(error);
@@ -43,6 +50,9 @@ export function ensureEtcd(allowInstall: boolean, log: (line: string) => void): 
     if (path === null) throw new Error('etcd-server was installed but etcd is not on PATH');
   }
   const foreignPids = pidsNamed('etcd');
-  if (foreignPids.length > 0) log(`warning: etcd processes not started by this benchmark are running (pids ${foreignPids.join(', ')}): they share the CPU`);
+  if (foreignPids.length > 0)
+    log(
+      `warning: etcd processes not started by this benchmark are running (pids ${foreignPids.join(', ')}): they share the CPU`,
+    );
   return { path, version: etcdVersion(path), foreignPids };
 }

@@ -71,7 +71,11 @@ export class EtcdSystem implements BenchSystem {
   }
 
   leader(): Promise<string> {
-    return waitFor('an etcd leader every member agrees on', async () => EtcdSystem.leaderName(await this.statuses()) ?? undefined, 15_000);
+    return waitFor(
+      'an etcd leader every member agrees on',
+      async () => EtcdSystem.leaderName(await this.statuses()) ?? undefined,
+      15_000,
+    );
   }
 
   async snapshot(): Promise<SystemSnapshot> {
@@ -100,7 +104,12 @@ export class EtcdSystem implements BenchSystem {
 
   async preload(keys: KeySpace, valueOf: (i: number) => string): Promise<void> {
     const url = this.clientUrl(await this.leader());
-    await sendAll(url, keys.count, (i) => ({ method: 'PUT', path: `/v2/keys/${keys.key(i)}`, body: `value=${valueOf(i)}`, headers: ETCD_V2_FORM }));
+    await sendAll(url, keys.count, (i) => ({
+      method: 'PUT',
+      path: `/v2/keys/${keys.key(i)}`,
+      body: `value=${valueOf(i)}`,
+      headers: ETCD_V2_FORM,
+    }));
     await sendAll(url, keys.count, (i) => ({
       method: 'POST',
       path: '/v3/kv/put',
@@ -111,7 +120,8 @@ export class EtcdSystem implements BenchSystem {
     const target = Math.max(...(await this.statuses()).map((s) => Number(s.status?.raftIndex ?? 0)));
     await waitFor(
       'every etcd member to apply the preload',
-      async () => ((await this.statuses()).every((s) => Number(s.status?.raftAppliedIndex ?? 0) >= target) ? true : undefined),
+      async () =>
+        (await this.statuses()).every((s) => Number(s.status?.raftAppliedIndex ?? 0) >= target) ? true : undefined,
       30_000,
     );
   }

@@ -20,14 +20,43 @@ function errors(load: LoadResult): string {
 }
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((h) => (/^(req|p\d|err|leader|term|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((h) => (/^(req|p\d|err|leader|term|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs: string): string[] {
   const api = r === best ? `${r.variant} (best)` : r.variant;
   const load = (r.loadAvg1 ?? 0).toFixed(1);
-  if (r.failed !== undefined) return [String(connections), r.system, api, r.load.tool, 'failed', '', '', r.failed.slice(0, 80).replace(/\|/g, '/'), '', load, vs];
-  return [String(connections), r.system, api, r.load.tool, n0(r.load.reqPerSec), ms(r.load.p50Ms), ms(r.load.p99Ms), errors(r.load), String(r.deltas.leaderChanges), load, vs];
+  if (r.failed !== undefined)
+    return [
+      String(connections),
+      r.system,
+      api,
+      r.load.tool,
+      'failed',
+      '',
+      '',
+      r.failed.slice(0, 80).replace(/\|/g, '/'),
+      '',
+      load,
+      vs,
+    ];
+  return [
+    String(connections),
+    r.system,
+    api,
+    r.load.tool,
+    n0(r.load.reqPerSec),
+    ms(r.load.p50Ms),
+    ms(r.load.p99Ms),
+    errors(r.load),
+    String(r.deltas.leaderChanges),
+    load,
+    vs,
+  ];
 }
 
 export function caseTables(report: BenchReport): string {
@@ -36,7 +65,9 @@ export function caseTables(report: BenchReport): string {
     const cases = report.cases.filter((c) => c.name === name);
     out.push(`##### ${name}: ${CASES[name].summary}`, '');
     const requests = new Map<string, string>();
-    for (const c of cases) for (const r of c.runs) if (!requests.has(r.variant)) requests.set(r.variant, r.describe.replace(/ \([^)]*\)$/, ''));
+    for (const c of cases)
+      for (const r of c.runs)
+        if (!requests.has(r.variant)) requests.set(r.variant, r.describe.replace(/ \([^)]*\)$/, ''));
     for (const [variant, describe] of requests) out.push(`- ${variant}: \`${describe}\``);
     out.push('');
     const rows: string[][] = [];
@@ -44,7 +75,25 @@ export function caseTables(report: BenchReport): string {
       const best = etcdBest(c);
       for (const r of c.runs) rows.push(runRow(r, c.connections, best, r.system === 'raftkv' ? x(ratio(c)) : ''));
     }
-    out.push(table(['conns', 'system', 'API', 'tool', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'leader chg', 'load avg', 'raftkv/etcd'], rows), '');
+    out.push(
+      table(
+        [
+          'conns',
+          'system',
+          'API',
+          'tool',
+          'req/s',
+          'p50 ms',
+          'p99 ms',
+          'errors',
+          'leader chg',
+          'load avg',
+          'raftkv/etcd',
+        ],
+        rows,
+      ),
+      '',
+    );
   }
   return out.join('\n');
 }
@@ -68,7 +117,21 @@ export function sideBySide(report: BenchReport): string {
       `${oursOk ? String(ours.deltas.leaderChanges) : '–'} / ${theirs === null ? '–' : String(theirs.deltas.leaderChanges)}`,
     ];
   });
-  return table(['case', 'conns', 'raftkv req/s', 'etcd best req/s', 'ratio', 'raftkv p99 ms', 'etcd p99 ms', 'raftkv errors', 'etcd errors', 'leader chg raftkv / etcd'], rows);
+  return table(
+    [
+      'case',
+      'conns',
+      'raftkv req/s',
+      'etcd best req/s',
+      'ratio',
+      'raftkv p99 ms',
+      'etcd p99 ms',
+      'raftkv errors',
+      'etcd errors',
+      'leader chg raftkv / etcd',
+    ],
+    rows,
+  );
 }
 
 function memoryTable(after: readonly NodeMemory[], end: readonly NodeMemory[]): string {
@@ -87,7 +150,10 @@ function scanUnderWriteTable(report: BenchReport): string {
       rows.push([s.mode, 'failed', s.failed.slice(0, 80), '', '', '', '', '', '', '']);
       continue;
     }
-    for (const [phase, p] of [['A (writes alone)', s.phaseA], [`B (+${s.scanConnections} scans of ${s.scanLimit})`, s.phaseB]] as const) {
+    for (const [phase, p] of [
+      ['A (writes alone)', s.phaseA],
+      [`B (+${s.scanConnections} scans of ${s.scanLimit})`, s.phaseB],
+    ] as const) {
       rows.push([
         s.mode,
         phase,
@@ -104,21 +170,30 @@ function scanUnderWriteTable(report: BenchReport): string {
   }
   const ratios = report.scanUnderWrite
     .filter((s) => s.failed === undefined)
-    .map((s) => `${s.mode}: write p99 B/A = ${x(s.writeP99Ratio)}, ${s.leaderChanges} leader change(s), term +${s.phaseA.deltas.termChanges + s.phaseB.deltas.termChanges}`);
+    .map(
+      (s) =>
+        `${s.mode}: write p99 B/A = ${x(s.writeP99Ratio)}, ${s.leaderChanges} leader change(s), term +${s.phaseA.deltas.termChanges + s.phaseB.deltas.termChanges}`,
+    );
   return `${table(['read pool', 'phase', 'writes/s', 'write p50 ms', 'write p99 ms', 'scans/s', 'scan p99 ms', 'errors (writes / scans)', 'leader chg', 'term chg'], rows)}\n\n${ratios.join('; ')}`;
 }
 
 function readPathTable(rp: ReadPathResult): string {
-  const cell = (r: VariantRun): string => (r.failed === undefined ? `${n0(r.load.reqPerSec)} (p99 ${ms(r.load.p99Ms)} ms)` : 'failed');
+  const cell = (r: VariantRun): string =>
+    r.failed === undefined ? `${n0(r.load.reqPerSec)} (p99 ${ms(r.load.p99Ms)} ms)` : 'failed';
   const rows = rp.pairs.map((p, i) => [
     String(i + 1),
     i % 2 === 0 ? 'linearizable first' : 'log first',
     cell(p.linearizable),
     cell(p.log),
-    p.linearizable.failed === undefined && p.log.failed === undefined && p.log.load.reqPerSec > 0 ? x(p.linearizable.load.reqPerSec / p.log.load.reqPerSec) : '–',
+    p.linearizable.failed === undefined && p.log.failed === undefined && p.log.load.reqPerSec > 0
+      ? x(p.linearizable.load.reqPerSec / p.log.load.reqPerSec)
+      : '–',
     String(p.linearizable.deltas.leaderChanges + p.log.deltas.leaderChanges),
   ]);
-  const table_ = table(['pair', 'order', 'linearizable GET req/s', 'GET through the log req/s', 'ratio', 'leader chg'], rows);
+  const table_ = table(
+    ['pair', 'order', 'linearizable GET req/s', 'GET through the log req/s', 'ratio', 'leader chg'],
+    rows,
+  );
   return `${table_}\n\nRead path at ${rp.connections} connections: mean linearizable GET / mean GET through the log = ${rp.ratio === null ? '–' : x(rp.ratio)}.`;
 }
 
@@ -137,10 +212,13 @@ export function formatReport(report: BenchReport): string {
   if (report.cases.length > 0) {
     out.push('#### Side by side', '', sideBySide(report), '');
     if (report.readPath != null) out.push('#### Read path (issue 4)', '', readPathTable(report.readPath), '');
-    else if (report.readPathRatio !== null) out.push(`Read path: linearizable GET / GET through the log = ${x(report.readPathRatio)}.`, '');
+    else if (report.readPathRatio !== null)
+      out.push(`Read path: linearizable GET / GET through the log = ${x(report.readPathRatio)}.`, '');
     const b = report.batching.raftkv;
     if (b !== null) {
-      const etcd = Object.entries(report.batching.etcd).map(([v, e]) => `${v} ${e.fsyncsPerWrite === null ? '–' : e.fsyncsPerWrite.toFixed(3)}`);
+      const etcd = Object.entries(report.batching.etcd).map(
+        ([v, e]) => `${v} ${e.fsyncsPerWrite === null ? '–' : e.fsyncsPerWrite.toFixed(3)}`,
+      );
       out.push(
         `Fsyncs per acknowledged write over the PUT runs (summed over the 3 nodes; 3.0 = no batching): raftkv ${b.fsyncsPerWrite === null ? '–' : b.fsyncsPerWrite.toFixed(3)} (${n0(b.fsyncs)} fsyncs / ${n0(b.writes)} writes)` +
           `${etcd.length > 0 ? `; etcd WAL fsyncs per 2xx write: ${etcd.join(', ')}` : ''}.`,
@@ -149,8 +227,18 @@ export function formatReport(report: BenchReport): string {
     }
     out.push('#### Peak memory', '', memoryTable(report.memory.afterWrites, report.memory.atEnd), '');
   }
-  if (report.scanUnderWrite.length > 0) out.push('#### Scan under write (issue 4)', '', scanUnderWriteTable(report), '');
-  if (report.targets.length > 0) out.push('#### Targets', '', table(['target', 'measured', 'status'], report.targets.map((t) => [t.target, t.measured, t.status])), '');
+  if (report.scanUnderWrite.length > 0)
+    out.push('#### Scan under write (issue 4)', '', scanUnderWriteTable(report), '');
+  if (report.targets.length > 0)
+    out.push(
+      '#### Targets',
+      '',
+      table(
+        ['target', 'measured', 'status'],
+        report.targets.map((t) => [t.target, t.measured, t.status]),
+      ),
+      '',
+    );
   if (report.cases.length > 0) out.push('#### Every run', '', caseTables(report));
   if (report.notes.length > 0) out.push('#### Notes', '', ...report.notes.map((n) => `- ${n}`), '');
   return out.join('\n');

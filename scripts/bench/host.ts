@@ -30,7 +30,12 @@ export function isRoot(): boolean {
  */
 export function aptInstall(pkg: string, log: (line: string) => void): string | null {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env, encoding: 'utf8', timeout: 300_000 });
+  const install = () =>
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], {
+      env,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
   log(`installing the Debian package ${pkg} (apt-get install -y ${pkg})`);
   let result = install();
   if (result.status !== 0) {
@@ -38,7 +43,9 @@ export function aptInstall(pkg: string, log: (line: string) => void): string | n
     spawnSync('apt-get', ['update'], { env, encoding: 'utf8', timeout: 300_000 });
     result = install();
   }
-  return result.status === 0 ? null : `apt-get install ${pkg} failed (${result.status ?? result.signal}): ${(result.stderr ?? '').slice(-500)}`;
+  return result.status === 0
+    ? null
+    : `apt-get install ${pkg} failed (${result.status ?? result.signal}): ${(result.stderr ?? '').slice(-500)}`;
 }
 
 /** Peak resident set size of a process in bytes (VmHWM), or null if it cannot be read. */
@@ -65,7 +72,13 @@ export function loadAverage(): number[] {
   return loadavg().map((l) => Math.round(l * 100) / 100);
 }
 
-export function machineBasics(): { cpus: number; cpuModel: string; totalMemMiB: number; node: string; platform: string } {
+export function machineBasics(): {
+  cpus: number;
+  cpuModel: string;
+  totalMemMiB: number;
+  node: string;
+  platform: string;
+} {
   const list = cpus();
   return {
     cpus: list.length,

@@ -37,7 +37,13 @@ export interface PreloadRequest {
  * Sends `count` requests (built by `build(i)`) to `baseUrl` over `concurrency` keep-alive
  * connections; each must answer 2xx within `timeoutMs`, or the preload fails with the answer.
  */
-export async function sendAll(baseUrl: string, count: number, build: (i: number) => PreloadRequest, concurrency = 32, timeoutMs = 10_000): Promise<void> {
+export async function sendAll(
+  baseUrl: string,
+  count: number,
+  build: (i: number) => PreloadRequest,
+  concurrency = 32,
+  timeoutMs = 10_000,
+): Promise<void> {
   const pool = new Pool(baseUrl, { connections: concurrency, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -45,7 +51,8 @@ export async function sendAll(baseUrl: string, count: number, build: (i: number)
       const r = build(i);
       const res = await pool.request({ method: r.method, path: r.path, body: r.body, headers: r.headers ?? {} });
       const text = await res.body.text();
-      if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`${r.method} ${baseUrl}${r.path}: ${res.statusCode} ${text.slice(0, 200)}`);
+      if (res.statusCode < 200 || res.statusCode > 299)
+        throw new Error(`${r.method} ${baseUrl}${r.path}: ${res.statusCode} ${text.slice(0, 200)}`);
     }
   };
   try {

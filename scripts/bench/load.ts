@@ -16,7 +16,10 @@ export function chooseTool(preference: ToolName | null, allowInstall: boolean, l
     if (error === null && which('wrk') !== null) return 'wrk';
     log(`could not install wrk: ${error ?? 'not on PATH after install'}`);
   }
-  if (preference === 'wrk') throw new Error('--tool wrk: wrk is not installed and could not be installed (run as root, or apt-get install wrk)');
+  if (preference === 'wrk')
+    throw new Error(
+      '--tool wrk: wrk is not installed and could not be installed (run as root, or apt-get install wrk)',
+    );
   log('wrk is not available: falling back to autocannon (heavier: it shares the cores with the servers)');
   return 'autocannon';
 }
@@ -33,13 +36,24 @@ export interface LoadRun {
 export class LoadGenerator {
   constructor(
     readonly tool: ToolName,
-    private readonly options: { readonly threads: number; readonly timeoutS: number; readonly dir: string; readonly processes: Processes },
+    private readonly options: {
+      readonly threads: number;
+      readonly timeoutS: number;
+      readonly dir: string;
+      readonly processes: Processes;
+    },
   ) {}
 
   run(run: LoadRun): Promise<LoadResult> {
     const timeoutS = run.timeoutS ?? this.options.timeoutS;
     if (this.tool === 'wrk') {
-      return runWrk({ ...run, threads: this.options.threads, timeoutS, dir: this.options.dir, processes: this.options.processes });
+      return runWrk({
+        ...run,
+        threads: this.options.threads,
+        timeoutS,
+        dir: this.options.dir,
+        processes: this.options.processes,
+      });
     }
     return runAutocannon({ ...run, timeoutS });
   }

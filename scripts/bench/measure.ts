@@ -16,17 +16,41 @@ export interface MeasureSettings {
   readonly tables: VarTables;
 }
 
-export const NO_DELTAS: RunDeltas = { leaderChanges: 0, termChanges: 0, leaderBefore: null, leaderAfter: null, fsyncs: 0, writesAcknowledged: null };
+export const NO_DELTAS: RunDeltas = {
+  leaderChanges: 0,
+  termChanges: 0,
+  leaderBefore: null,
+  leaderAfter: null,
+  fsyncs: 0,
+  writesAcknowledged: null,
+};
 
 export function emptyLoad(tool: ToolName, connections: number): LoadResult {
-  return { tool, connections, durationS: 0, requests: 0, reqPerSec: 0, p50Ms: 0, p99Ms: 0, maxMs: 0, non2xx: 0, socketErrors: 0, timeouts: 0 };
+  return {
+    tool,
+    connections,
+    durationS: 0,
+    requests: 0,
+    reqPerSec: 0,
+    p50Ms: 0,
+    p99Ms: 0,
+    maxMs: 0,
+    non2xx: 0,
+    socketErrors: 0,
+    timeouts: 0,
+  };
 }
 
 export async function targetNode(system: BenchSystem, target: 'leader' | 'follower'): Promise<string> {
   return target === 'leader' ? system.leader() : followerOf(system);
 }
 
-export async function measureVariant(system: BenchSystem, variant: Variant, load: LoadGenerator, settings: MeasureSettings): Promise<VariantRun> {
+export async function measureVariant(
+  system: BenchSystem,
+  variant: Variant,
+  load: LoadGenerator,
+  settings: MeasureSettings,
+): Promise<VariantRun> {
   const base = { system: system.name, variant: variant.variant, target: variant.target } as const;
   let describe = variant.requests.map((r) => `${r.method} ${r.path}`).join(' + ');
   try {
@@ -41,6 +65,13 @@ export async function measureVariant(system: BenchSystem, variant: Variant, load
     const after = await system.snapshot();
     return { ...base, describe: `${describe} (${node})`, load: result, deltas: deltasBetween(before, after), loadAvg1 };
   } catch (error) {
-    return { ...base, describe, load: emptyLoad(load.tool, settings.connections), deltas: NO_DELTAS, loadAvg1: loadAverage()[0] ?? 0, failed: (error as Error).message };
+    return {
+      ...base,
+      describe,
+      load: emptyLoad(load.tool, settings.connections),
+      deltas: NO_DELTAS,
+      loadAvg1: loadAverage()[0] ?? 0,
+      failed: (error as Error).message,
+    };
   }
 }

@@ -25,7 +25,13 @@ export interface BenchOptions {
   /** May install wrk / etcd-server with apt-get (root only). */
   readonly allowInstall: boolean;
   /** Scan-under-write: seconds per phase, write and scan connections, keys per scan. */
-  readonly suw: { readonly phaseS: number; readonly writeConnections: number; readonly scanConnections: number; readonly scanLimit: number; readonly inline: boolean };
+  readonly suw: {
+    readonly phaseS: number;
+    readonly writeConnections: number;
+    readonly scanConnections: number;
+    readonly scanLimit: number;
+    readonly inline: boolean;
+  };
   /**
    * Extra pairs of get-leader and get-log runs at the highest connection count, interleaved
    * (leader, log, log, leader, ...), for the read-path ratio; 0: the ratio comes from the two cases.
@@ -65,7 +71,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --report FILE         print the Markdown of an earlier run's JSON (targets re-evaluated); runs nothing`;
 
 function list(text: string, what: string): string[] {
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (items.length === 0) throw new Error(`${what}: an empty list`);
   return items;
 }
@@ -76,7 +85,8 @@ function raftSettings(text: string | undefined): Record<string, number> {
   for (const item of list(text, '--raft')) {
     const [key, value] = item.split('=');
     const n = Number(value);
-    if (key === undefined || key === '' || value === undefined || !Number.isFinite(n)) throw new Error(`--raft: "${item}" is not KEY=NUMBER`);
+    if (key === undefined || key === '' || value === undefined || !Number.isFinite(n))
+      throw new Error(`--raft: "${item}" is not KEY=NUMBER`);
     out[key] = n;
   }
   return out;
@@ -85,7 +95,8 @@ function raftSettings(text: string | undefined): Record<string, number> {
 function positive(text: string | undefined, fallback: number, what: string, integer = true): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new Error(`${what} must be a ${integer ? 'whole ' : ''}non-negative number, not "${text}"`);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`${what} must be a ${integer ? 'whole ' : ''}non-negative number, not "${text}"`);
   return n;
 }
 
@@ -115,13 +126,18 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
   });
   if (values.help) return 'help';
   if (values.report !== undefined) return { report: values.report };
-  if (values.vs !== undefined && values.vs !== 'etcd') throw new Error(`--vs: only "etcd" is supported, not "${values.vs}"`);
-  if (values.tool !== undefined && values.tool !== 'wrk' && values.tool !== 'autocannon') throw new Error(`--tool must be wrk or autocannon, not "${values.tool}"`);
+  if (values.vs !== undefined && values.vs !== 'etcd')
+    throw new Error(`--vs: only "etcd" is supported, not "${values.vs}"`);
+  if (values.tool !== undefined && values.tool !== 'wrk' && values.tool !== 'autocannon')
+    throw new Error(`--tool must be wrk or autocannon, not "${values.tool}"`);
   const smoke = values.smoke;
   const only = values.only === undefined ? null : list(values.only, '--only');
   const known: readonly string[] = [...CASE_NAMES, SCAN_UNDER_WRITE];
-  for (const name of only ?? []) if (!known.includes(name)) throw new Error(`--only: unknown case "${name}" (cases: ${known.join(', ')})`);
-  const connections = (values.connections === undefined ? (smoke ? ['4'] : ['1', '16', '64']) : list(values.connections, '--connections')).map((c) => {
+  for (const name of only ?? [])
+    if (!known.includes(name)) throw new Error(`--only: unknown case "${name}" (cases: ${known.join(', ')})`);
+  const connections = (
+    values.connections === undefined ? (smoke ? ['4'] : ['1', '16', '64']) : list(values.connections, '--connections')
+  ).map((c) => {
     const n = Number(c);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--connections: "${c}" is not a positive whole number`);
     return n;

@@ -31,8 +31,16 @@ export const PRODUCTION_RAFT = { tickMs: 50, electionTicks: 10 } as const;
 /** The package version and the git HEAD, flagged when src/ has uncommitted changes (dist/ is built from the tree). */
 export function raftkvVersion(): string {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5000 }).stdout?.trim();
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5000 }).stdout?.trim();
+  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 5000,
+  }).stdout?.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 5000,
+  }).stdout?.trim();
   return `raftkv ${pkg.version} (git ${rev || 'unknown'}${dirty ? ', src/ modified' : ''})`;
 }
 
@@ -60,7 +68,10 @@ export class RaftkvSystem implements BenchSystem {
       await cluster.waitForLeader(options.startTimeoutMs ?? 30_000);
     } catch (error) {
       await system.stop();
-      throw new Error(`the raftkv cluster did not elect a leader (logs were in ${cluster.dir}): ${(error as Error).message}`, { cause: error });
+      throw new Error(
+        `the raftkv cluster did not elect a leader (logs were in ${cluster.dir}): ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     return system;
   }
@@ -113,7 +124,11 @@ export class RaftkvSystem implements BenchSystem {
 
   async preload(keys: KeySpace, valueOf: (i: number) => string): Promise<void> {
     const leader = await this.leader();
-    await sendAll(this.clientUrl(leader), keys.count, (i) => ({ method: 'PUT', path: `/kv/${keys.key(i)}`, body: valueOf(i) }));
+    await sendAll(this.clientUrl(leader), keys.count, (i) => ({
+      method: 'PUT',
+      path: `/kv/${keys.key(i)}`,
+      body: valueOf(i),
+    }));
     // Every node must have applied the preload before reads are measured on it.
     const target = (await getJson<NodeStatus>(`${this.clientUrl(leader)}/status`)).commit;
     await waitFor(

@@ -4,7 +4,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../harness/cluster/process-cluster.js';
 import type { BenchOptions } from './options.js';
-import type { CaseResult, MachineInfo, NodeMemory, ReadPathResult, ScanUnderWriteResult, ToolName, VariantRun } from './types.js';
+import type {
+  CaseResult,
+  MachineInfo,
+  NodeMemory,
+  ReadPathResult,
+  ScanUnderWriteResult,
+  ToolName,
+  VariantRun,
+} from './types.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface Batching {
@@ -60,7 +68,10 @@ export function batchingOf(runs: readonly VariantRun[]): Batching | null {
   if (runs.length === 0) return null;
   const fsyncs = runs.reduce((sum, r) => sum + r.deltas.fsyncs, 0);
   // raftkv counts acknowledged writes itself; for etcd the 2xx answers stand in.
-  const writes = runs.reduce((sum, r) => sum + (r.deltas.writesAcknowledged ?? Math.max(0, r.load.requests - r.load.non2xx)), 0);
+  const writes = runs.reduce(
+    (sum, r) => sum + (r.deltas.writesAcknowledged ?? Math.max(0, r.load.requests - r.load.non2xx)),
+    0,
+  );
   return { fsyncs, writes, fsyncsPerWrite: writes > 0 ? fsyncs / writes : null };
 }
 

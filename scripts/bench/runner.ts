@@ -17,7 +17,15 @@ import { scanUnderWrite } from './scan-under-write.js';
 import type { BenchSession } from './session.js';
 import type { BenchSystem } from './system.js';
 import { evaluateTargets } from './targets.js';
-import { totalErrors, type CaseName, type CaseResult, type NodeMemory, type ReadPathResult, type ScanUnderWriteResult, type VariantRun } from './types.js';
+import {
+  totalErrors,
+  type CaseName,
+  type CaseResult,
+  type NodeMemory,
+  type ReadPathResult,
+  type ScanUnderWriteResult,
+  type VariantRun,
+} from './types.js';
 import { buildTables, type VarTables } from './workload.js';
 
 export type Log = (line: string) => void;
@@ -34,7 +42,9 @@ async function waitForLoad(options: BenchOptions, log: Log): Promise<void> {
   if (options.waitForLoadS <= 0) return;
   const deadline = Date.now() + options.waitForLoadS * 1000;
   while ((loadAverage()[0] ?? 0) >= options.maxLoad && Date.now() < deadline) {
-    log(`load average ${loadAverage().join(' ')} >= ${options.maxLoad}: waiting (up to ${Math.round((deadline - Date.now()) / 1000)} s more)`);
+    log(
+      `load average ${loadAverage().join(' ')} >= ${options.maxLoad}: waiting (up to ${Math.round((deadline - Date.now()) / 1000)} s more)`,
+    );
     await new Promise((r) => setTimeout(r, 10_000));
   }
 }
@@ -55,7 +65,12 @@ async function startRaftkv(
 ): Promise<{ system: RaftkvSystem; stop: () => Promise<void> }> {
   const started = Date.now();
   const nodeArgs = nodeArgsFromEnv();
-  const system = await RaftkvSystem.start({ processes: session.processes, raft, ...(env === undefined ? {} : { env }), ...(nodeArgs === undefined ? {} : { nodeArgs }) });
+  const system = await RaftkvSystem.start({
+    processes: session.processes,
+    raft,
+    ...(env === undefined ? {} : { env }),
+    ...(nodeArgs === undefined ? {} : { nodeArgs }),
+  });
   const stop = session.own(() => system.stop());
   session.adoptDir(system.dir);
   log(`raftkv: 3 nodes up (leader ${await system.leader()}) in ${system.dir}; preloading ${keys.count} keys`);
@@ -64,12 +79,20 @@ async function startRaftkv(
   return { system, stop };
 }
 
-async function startEtcd(session: BenchSession, binary: EtcdBinary, keys: KeySpace, values: readonly string[], log: Log): Promise<{ system: EtcdSystem; stop: () => Promise<void> }> {
+async function startEtcd(
+  session: BenchSession,
+  binary: EtcdBinary,
+  keys: KeySpace,
+  values: readonly string[],
+  log: Log,
+): Promise<{ system: EtcdSystem; stop: () => Promise<void> }> {
   const started = Date.now();
   const system = await EtcdSystem.start(binary, session.processes);
   const stop = session.own(() => system.stop());
   session.adoptDir(system.dir);
-  log(`etcd ${binary.version}: 3 members up (leader ${await system.leader()}); preloading ${keys.count} keys through v2 and v3`);
+  log(
+    `etcd ${binary.version}: 3 members up (leader ${await system.leader()}); preloading ${keys.count} keys through v2 and v3`,
+  );
   await system.preload(keys, (i) => values[i % values.length] ?? '');
   log(`etcd: ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { system, stop };
@@ -81,7 +104,13 @@ interface CaseLoopResult {
   readonly atEnd: NodeMemory[];
 }
 
-async function runCases(options: BenchOptions, systems: readonly BenchSystem[], load: LoadGenerator, tables: VarTables, log: Log): Promise<CaseLoopResult> {
+async function runCases(
+  options: BenchOptions,
+  systems: readonly BenchSystem[],
+  load: LoadGenerator,
+  tables: VarTables,
+  log: Log,
+): Promise<CaseLoopResult> {
   const cases: CaseResult[] = [];
   let afterWrites: NodeMemory[] = [];
   const maxConnections = Math.max(...options.connections);
@@ -94,13 +123,20 @@ async function runCases(options: BenchOptions, systems: readonly BenchSystem[], 
       const order = turn++ % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
         for (const variant of variantsFor(system.name, name)) {
-          const run = await measureVariant(system, variant, load, { connections, durationS: options.durationS, warmupS: options.warmupS, tables });
+          const run = await measureVariant(system, variant, load, {
+            connections,
+            durationS: options.durationS,
+            warmupS: options.warmupS,
+            tables,
+          });
           log(`${name.padEnd(12)} c=${String(connections).padEnd(3)} ${describeRun(run)}`);
           runs.push(run);
         }
       }
       // Keep the report's order stable (raftkv first) whatever order the runs were made in.
-      runs.sort((a, b) => (a.system === b.system ? a.variant.localeCompare(b.variant) : a.system === 'raftkv' ? -1 : 1));
+      runs.sort((a, b) =>
+        a.system === b.system ? a.variant.localeCompare(b.variant) : a.system === 'raftkv' ? -1 : 1,
+      );
       cases.push({ name, connections, runs });
     }
     if (name === 'put') afterWrites = systems.flatMap((s) => s.memory());
@@ -110,7 +146,9 @@ async function runCases(options: BenchOptions, systems: readonly BenchSystem[], 
 
 function etcdBatching(cases: readonly CaseResult[]): Record<string, Batching> {
   const byVariant: Record<string, Batching> = {};
-  const putRuns = cases.filter((c) => c.name === 'put').flatMap((c) => c.runs.filter((r) => r.system === 'etcd' && r.failed === undefined));
+  const putRuns = cases
+    .filter((c) => c.name === 'put')
+    .flatMap((c) => c.runs.filter((r) => r.system === 'etcd' && r.failed === undefined));
   for (const variant of new Set(putRuns.map((r) => r.variant))) {
     const b = batchingOf(putRuns.filter((r) => r.variant === variant));
     if (b !== null) byVariant[variant] = b;
@@ -123,15 +161,28 @@ function etcdBatching(cases: readonly CaseResult[]): Record<string, Batching> {
  * cluster, the order alternating (leader, log, log, leader, ...) so that a drift in the machine's
  * speed favours neither side.
  */
-async function measureReadPath(system: BenchSystem, pairs: number, options: BenchOptions, load: LoadGenerator, tables: VarTables, log: Log): Promise<ReadPathResult> {
+async function measureReadPath(
+  system: BenchSystem,
+  pairs: number,
+  options: BenchOptions,
+  load: LoadGenerator,
+  tables: VarTables,
+  log: Log,
+): Promise<ReadPathResult> {
   const connections = Math.max(...options.connections);
   const [linearizable] = variantsFor('raftkv', 'get-leader');
   const [throughLog] = variantsFor('raftkv', 'get-log');
-  if (linearizable === undefined || throughLog === undefined) throw new Error('unreachable: no raftkv variant for the read path');
+  if (linearizable === undefined || throughLog === undefined)
+    throw new Error('unreachable: no raftkv variant for the read path');
   const measured: { linearizable: VariantRun; log: VariantRun }[] = [];
   for (let i = 0; i < pairs; i++) {
     const run = async (name: 'get-leader' | 'get-log'): Promise<VariantRun> => {
-      const r = await measureVariant(system, name === 'get-leader' ? linearizable : throughLog, load, { connections, durationS: options.durationS, warmupS: options.warmupS, tables });
+      const r = await measureVariant(system, name === 'get-leader' ? linearizable : throughLog, load, {
+        connections,
+        durationS: options.durationS,
+        warmupS: options.warmupS,
+        tables,
+      });
       log(`read path ${i + 1}/${pairs} ${name.padEnd(10)} c=${connections} ${describeRun(r)}`);
       return r;
     };
@@ -144,14 +195,17 @@ async function measureReadPath(system: BenchSystem, pairs: number, options: Benc
     }
   }
   const ok = measured.filter((p) => p.linearizable.failed === undefined && p.log.failed === undefined);
-  const mean = (side: 'linearizable' | 'log'): number => ok.reduce((sum, p) => sum + p[side].load.reqPerSec, 0) / ok.length;
+  const mean = (side: 'linearizable' | 'log'): number =>
+    ok.reduce((sum, p) => sum + p[side].load.reqPerSec, 0) / ok.length;
   const ratio = ok.length === 0 || mean('log') === 0 ? null : mean('linearizable') / mean('log');
   return { connections, pairs: measured, ratio };
 }
 
 function readPathRatio(cases: readonly CaseResult[], maxConnections: number): number | null {
   const rps = (name: CaseName): number | null => {
-    const run = cases.find((c) => c.name === name && c.connections === maxConnections)?.runs.find((r) => r.system === 'raftkv' && r.failed === undefined);
+    const run = cases
+      .find((c) => c.name === name && c.connections === maxConnections)
+      ?.runs.find((r) => r.system === 'raftkv' && r.failed === undefined);
     return run === undefined ? null : run.load.reqPerSec;
   };
   const linearizable = rps('get-leader');
@@ -159,7 +213,12 @@ function readPathRatio(cases: readonly CaseResult[], maxConnections: number): nu
   return linearizable === null || log === null || log === 0 ? null : linearizable / log;
 }
 
-export async function runBench(options: BenchOptions, session: BenchSession, command: string, log: Log): Promise<BenchReport> {
+export async function runBench(
+  options: BenchOptions,
+  session: BenchSession,
+  command: string,
+  log: Log,
+): Promise<BenchReport> {
   const commandAt = Date.now();
   // Taken now, right after `npm run bench` built dist/: the tree may change while the run waits.
   const builtFrom = raftkvVersion();
@@ -170,7 +229,12 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   log(`load average before: ${loadAvgBefore.join(' ')}`);
   const notes: string[] = [];
   const tool = chooseTool(options.tool, options.allowInstall, log);
-  const load = new LoadGenerator(tool, { threads: options.threads, timeoutS: options.timeoutS, dir: session.tempDir('raftkv-bench-'), processes: session.processes });
+  const load = new LoadGenerator(tool, {
+    threads: options.threads,
+    timeoutS: options.timeoutS,
+    dir: session.tempDir('raftkv-bench-'),
+    processes: session.processes,
+  });
   log(`load generator: ${tool}`);
   const keys = new KeySpace(options.keys, options.valueBytes);
   const values = keys.values(VALUE_POOL);
@@ -179,7 +243,8 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
 
   let etcdBinary: EtcdBinary | null = null;
   if (options.vsEtcd && options.cases.length > 0) etcdBinary = ensureEtcd(options.allowInstall, log);
-  if (etcdBinary !== null && etcdBinary.foreignPids.length > 0) notes.push(`etcd processes not started by the benchmark were running (pids ${etcdBinary.foreignPids.join(', ')}).`);
+  if (etcdBinary !== null && etcdBinary.foreignPids.length > 0)
+    notes.push(`etcd processes not started by the benchmark were running (pids ${etcdBinary.foreignPids.join(', ')}).`);
 
   let ranRaftkv = false;
   let loop: CaseLoopResult = { cases: [], afterWrites: [], atEnd: [] };
@@ -211,7 +276,16 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
     for (const mode of modes) {
       log(`scan-under-write, read pool ${mode === 'pool' ? 'on (default size)' : 'off (RAFTKV_READ_POOL_THREADS=0)'}:`);
       const fresh = reusable === null || mode === 'inline';
-      const cluster = fresh ? await startRaftkv(session, keys, values, mode === 'inline' ? { RAFTKV_READ_POOL_THREADS: '0' } : undefined, options.raft, log) : null;
+      const cluster = fresh
+        ? await startRaftkv(
+            session,
+            keys,
+            values,
+            mode === 'inline' ? { RAFTKV_READ_POOL_THREADS: '0' } : undefined,
+            options.raft,
+            log,
+          )
+        : null;
       const system = cluster?.system ?? reusable;
       if (system === null) throw new Error('unreachable: no cluster for scan-under-write');
       ranRaftkv = true;
@@ -219,7 +293,15 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
         await scanUnderWrite(
           system,
           load,
-          { mode, phaseS: options.suw.phaseS, warmupS: options.warmupS, writeConnections: options.suw.writeConnections, scanConnections: options.suw.scanConnections, scanLimit: options.suw.scanLimit, tables },
+          {
+            mode,
+            phaseS: options.suw.phaseS,
+            warmupS: options.warmupS,
+            writeConnections: options.suw.writeConnections,
+            scanConnections: options.suw.scanConnections,
+            scanLimit: options.suw.scanLimit,
+            tables,
+          },
           log,
         ),
       );
@@ -231,12 +313,26 @@ export async function runBench(options: BenchOptions, session: BenchSession, com
   const loadAvgAfter = loadAverage();
   log(`load average after: ${loadAvgAfter.join(' ')}`);
   if ((loadAvgBefore[0] ?? 0) > machineBasics().cpus || (loadAvgAfter[0] ?? 0) > machineBasics().cpus) {
-    notes.push(`The machine was busy (load average ${loadAvgBefore[0]} before, ${loadAvgAfter[0]} after, on ${machineBasics().cpus} CPUs): absolute figures are low; the interleaved ratios are what to compare.`);
+    notes.push(
+      `The machine was busy (load average ${loadAvgBefore[0]} before, ${loadAvgAfter[0]} after, on ${machineBasics().cpus} CPUs): absolute figures are low; the interleaved ratios are what to compare.`,
+    );
   }
-  if (tool === 'autocannon') notes.push('autocannon ran in the benchmark process and shares the CPU with the servers; wrk is lighter.');
-  const raftkvPutRuns = loop.cases.filter((c) => c.name === 'put').flatMap((c) => c.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
+  if (tool === 'autocannon')
+    notes.push('autocannon ran in the benchmark process and shares the CPU with the servers; wrk is lighter.');
+  const raftkvPutRuns = loop.cases
+    .filter((c) => c.name === 'put')
+    .flatMap((c) => c.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
   const rpr = readPath !== null ? readPath.ratio : readPathRatio(loop.cases, maxConnections);
-  const targets = evaluateTargets({ cases: loop.cases, maxConnections, readPathRatio: rpr, readPath, memory: loop.atEnd, memoryAfterWrites: loop.afterWrites, scanUnderWrite: suw, vsEtcd: etcdBinary !== null });
+  const targets = evaluateTargets({
+    cases: loop.cases,
+    maxConnections,
+    readPathRatio: rpr,
+    readPath,
+    memory: loop.atEnd,
+    memoryAfterWrites: loop.afterWrites,
+    scanUnderWrite: suw,
+    vsEtcd: etcdBinary !== null,
+  });
   return {
     format: 1,
     startedAt: startedAt.toISOString(),

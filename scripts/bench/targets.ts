@@ -33,7 +33,8 @@ function na(target: string, why: string): TargetResult {
 
 export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   const c = inputs.maxConnections;
-  const find = (name: CaseName): CaseResult | undefined => inputs.cases.find((x) => x.name === name && x.connections === c);
+  const find = (name: CaseName): CaseResult | undefined =>
+    inputs.cases.find((x) => x.name === name && x.connections === c);
   const results: TargetResult[] = [];
 
   const versus = (name: CaseName, label: string, etcdLabel: string, goal: number): void => {
@@ -72,7 +73,8 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   // The inline scan-under-write run shows what happens without the pool; its elections are the
   // point of that demonstration, not a miss of this target (they are reported beside it).
   const suw = inputs.scanUnderWrite.filter((s) => s.failed === undefined && s.mode === 'pool');
-  const changes = raftkvRuns.reduce((sum, r) => sum + r.deltas.leaderChanges, 0) + suw.reduce((sum, s) => sum + s.leaderChanges, 0);
+  const changes =
+    raftkvRuns.reduce((sum, r) => sum + r.deltas.leaderChanges, 0) + suw.reduce((sum, s) => sum + s.leaderChanges, 0);
   results.push({
     target: 'no raftkv leader change during any measured run',
     measured: `${changes} leader change(s) over ${raftkvRuns.length} runs${suw.length > 0 ? ' and scan-under-write with the pool' : ''}`,
@@ -103,8 +105,16 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   const rp = inputs.readPathRatio;
   results.push(
     rp === null
-      ? na(`read path: linearizable GET / GET through the log at ${c} connections >= 3x (issue 4)`, 'not measured (needs get-leader and get-log)')
-      : { target: `read path: linearizable GET / GET through the log at ${c} connections >= 3x (issue 4)`, measured: `${fmt(rp)}x${inputs.readPath == null ? '' : ` (means of ${inputs.readPath.pairs.length} interleaved pairs)`}`, value: rp, status: rp >= 3 ? 'met' : 'missed' },
+      ? na(
+          `read path: linearizable GET / GET through the log at ${c} connections >= 3x (issue 4)`,
+          'not measured (needs get-leader and get-log)',
+        )
+      : {
+          target: `read path: linearizable GET / GET through the log at ${c} connections >= 3x (issue 4)`,
+          measured: `${fmt(rp)}x${inputs.readPath == null ? '' : ` (means of ${inputs.readPath.pairs.length} interleaved pairs)`}`,
+          value: rp,
+          status: rp >= 3 ? 'met' : 'missed',
+        },
   );
 
   const pool = inputs.scanUnderWrite.find((s) => s.mode === 'pool');

@@ -64,7 +64,8 @@ export function parseTemplate(template: string): Piece[] {
   let last = 0;
   for (let m = re.exec(template); m !== null; m = re.exec(template)) {
     const name = m[1] ?? '';
-    if (!(VARS as readonly string[]).includes(name)) throw new Error(`unknown template variable <${name}> in ${template}`);
+    if (!(VARS as readonly string[]).includes(name))
+      throw new Error(`unknown template variable <${name}> in ${template}`);
     if (m.index > last) pieces.push({ text: template.slice(last, m.index) });
     pieces.push({ v: name as Var });
     last = m.index + m[0].length;

@@ -29,7 +29,20 @@ export async function runWrk(run: WrkRun): Promise<LoadResult> {
   const script = join(run.dir, `wrk-${process.pid}-${++scripts}.lua`);
   writeFileSync(script, wrkScript(run.workload, run.tables));
   const threads = Math.max(1, Math.min(run.threads, run.connections));
-  const args = ['-t', String(threads), '-c', String(run.connections), '-d', `${durationS}s`, '--timeout', `${run.timeoutS}s`, '--latency', '-s', script, run.workload.baseUrl];
+  const args = [
+    '-t',
+    String(threads),
+    '-c',
+    String(run.connections),
+    '-d',
+    `${durationS}s`,
+    '--timeout',
+    `${run.timeoutS}s`,
+    '--latency',
+    '-s',
+    script,
+    run.workload.baseUrl,
+  ];
   const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = run.processes.track(child, 'wrk');
   let stdout = '';

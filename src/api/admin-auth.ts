@@ -82,7 +82,10 @@ export class AdminAuth {
   /** A Fastify onRequest hook that answers the refusal, if any, before the route runs. */
   hook(): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
     return async (request, reply) => {
-      const refusal = this.refusal({ remoteAddress: request.raw.socket?.remoteAddress, authorization: request.headers.authorization });
+      const refusal = this.refusal({
+        remoteAddress: request.raw.socket?.remoteAddress,
+        authorization: request.headers.authorization,
+      });
       // Returning the reply once sent is how an async hook ends the request early (Fastify's hooks docs).
       return refusal === undefined ? undefined : sendErrorAnswer(reply, refusal);
     };

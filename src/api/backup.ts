@@ -62,9 +62,15 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
   // and a HEAD would read the whole state machine for nothing.
   app.get(BACKUP_PATH, { onRequest: auth.hook(), exposeHeadRoute: false }, async (request, reply) => {
     if (busy) {
-      return sendError(reply, 503, 'backup_in_progress', 'this node is already sending a backup: wait for it to finish, or take one from another node', {
-        'retry-after': '10',
-      });
+      return sendError(
+        reply,
+        503,
+        'backup_in_progress',
+        'this node is already sending a backup: wait for it to finish, or take one from another node',
+        {
+          'retry-after': '10',
+        },
+      );
     }
     busy = true;
     let source: SnapshotSource;
@@ -73,7 +79,12 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
     } catch (error) {
       busy = false;
       log.error({ err: error }, 'cannot open a snapshot of the state machine for a backup');
-      return sendError(reply, 503, 'unavailable', `cannot read this node's state for a backup: ${error instanceof Error ? error.message : String(error)}`);
+      return sendError(
+        reply,
+        503,
+        'unavailable',
+        `cannot read this node's state for a backup: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (closing) {
       busy = false;
@@ -94,7 +105,11 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
         'x-raft-index': String(source.index),
         'x-raft-term': String(source.term),
       });
-      const bytes = await writePieces(response, backupFilePieces(source, { clusterId: options.clusterId, voters: options.voters() }), { stallTimeoutMs });
+      const bytes = await writePieces(
+        response,
+        backupFilePieces(source, { clusterId: options.clusterId, voters: options.voters() }),
+        { stallTimeoutMs },
+      );
       response.end();
       log.info({ ...where, bytes, ms: Date.now() - started }, 'backup sent');
     } catch (error) {

@@ -131,7 +131,12 @@ export function buildClientApi(options: ClientApiOptions) {
     sendError(reply, 400, isKv ? 'bad_key' : 'bad_request', RAW_HASH_MESSAGE);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see GET /status and the README`),
+    sendError(
+      reply,
+      404,
+      'not_found',
+      `no route ${request.method} ${request.url.split('?')[0]}; see GET /status and the README`,
+    ),
   );
 
   // --- writes ---------------------------------------------------------------------------------
@@ -163,16 +168,28 @@ export function buildClientApi(options: ClientApiOptions) {
   ): Promise<FastifyReply> | FastifyReply => {
     const leaderUrl = leader === '' ? undefined : options.clientUrlOf(leader);
     if (leaderUrl === undefined) {
-      return sendError(reply, 503, 'no_leader', 'no leader is known right now (an election may be under way); retry shortly', {
-        'retry-after': '1',
-      });
+      return sendError(
+        reply,
+        503,
+        'no_leader',
+        'no leader is known right now (an election may be under way); retry shortly',
+        {
+          'retry-after': '1',
+        },
+      );
     }
     if (redirect) return reply.code(307).header('location', `${leaderUrl}${request.url}`).send();
     if (request.headers[FORWARDED_HEADER] !== undefined) {
-      return sendError(reply, 503, 'not_leader', `this node is not the leader (the leader is ${leader}) and the request was already forwarded once`, {
-        'retry-after': '1',
-        'x-raft-leader': leader,
-      });
+      return sendError(
+        reply,
+        503,
+        'not_leader',
+        `this node is not the leader (the leader is ${leader}) and the request was already forwarded once`,
+        {
+          'retry-after': '1',
+          'x-raft-leader': leader,
+        },
+      );
     }
     return forwarder.forward(request, reply, leaderUrl);
   };
@@ -208,7 +225,13 @@ export function buildClientApi(options: ClientApiOptions) {
       if (limit !== undefined) {
         const lag = node.msSinceLeaderContact();
         if (lag > limit) {
-          sendError(reply, 503, 'too_stale', `this node last heard from a leader ${Number.isFinite(lag) ? `${Math.round(lag)} ms ago` : 'never'}, more than max_lag_ms=${limit}`, { 'retry-after': '1' });
+          sendError(
+            reply,
+            503,
+            'too_stale',
+            `this node last heard from a leader ${Number.isFinite(lag) ? `${Math.round(lag)} ms ago` : 'never'}, more than max_lag_ms=${limit}`,
+            { 'retry-after': '1' },
+          );
           return null;
         }
       }
@@ -255,7 +278,11 @@ export function buildClientApi(options: ClientApiOptions) {
     const start = queryBytes(query.start);
     const point = await readPoint(request, reply, query);
     if (point === null) return reply;
-    const body = await kv.scanJson({ limit, ...(prefix === undefined ? {} : { prefix }), ...(start === undefined ? {} : { start }) });
+    const body = await kv.scanJson({
+      limit,
+      ...(prefix === undefined ? {} : { prefix }),
+      ...(start === undefined ? {} : { start }),
+    });
     reply.headers(readHeaders(node.appliedIndex, point));
     return reply.type('application/json; charset=utf-8').send(asBuffer(body));
   });
@@ -332,13 +359,16 @@ export function buildClientApi(options: ClientApiOptions) {
   });
 
   app.get('/livez', async (_request, reply) =>
-    options.live() ? { live: true } : sendError(reply, 503, 'not_live', 'the node is stopping or stopped on a fatal error'),
+    options.live()
+      ? { live: true }
+      : sendError(reply, 503, 'not_live', 'the node is stopping or stopped on a fatal error'),
   );
 
   app.get('/readyz', async (_request, reply) => {
     const soft = node.softState;
     if (!options.live()) return sendError(reply, 503, 'not_ready', 'the node is stopping or stopped on a fatal error');
-    if (soft.leader === '') return sendError(reply, 503, 'not_ready', 'no leader is known: this node cannot serve linearizable requests yet');
+    if (soft.leader === '')
+      return sendError(reply, 503, 'not_ready', 'no leader is known: this node cannot serve linearizable requests yet');
     return { ready: true, role: soft.role, leader: soft.leader, term: soft.term };
   });
 
@@ -354,8 +384,10 @@ export function buildClientApi(options: ClientApiOptions) {
 function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
   if (error instanceof LeaderTransferError) return sendErrorAnswer(reply, LEADER_TRANSFER);
   if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
-  if (error instanceof WriteLostError) return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
-  if (error instanceof OverloadedError) return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
+  if (error instanceof WriteLostError)
+    return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
+  if (error instanceof OverloadedError)
+    return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
   if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
   throw error;
 }

@@ -28,10 +28,18 @@ export function sendErrorAnswer(reply: FastifyReply, answer: ErrorAnswer): Fasti
 export function readFailureAnswer(error: Error): ErrorAnswer | undefined {
   const retry = { 'retry-after': '1' };
   if (error instanceof NotLeaderError) {
-    return { status: 503, error: 'no_leader', message: 'no leader is known right now, so no linearizable read is possible; retry shortly, or ask for ?consistency=stale', headers: retry };
+    return {
+      status: 503,
+      error: 'no_leader',
+      message:
+        'no leader is known right now, so no linearizable read is possible; retry shortly, or ask for ?consistency=stale',
+      headers: retry,
+    };
   }
-  if (error instanceof ReadTimeoutError) return { status: 503, error: 'read_timeout', message: error.message, headers: retry };
-  if (error instanceof OverloadedError) return { status: 503, error: 'overloaded', message: error.message, headers: retry };
+  if (error instanceof ReadTimeoutError)
+    return { status: 503, error: 'read_timeout', message: error.message, headers: retry };
+  if (error instanceof OverloadedError)
+    return { status: 503, error: 'overloaded', message: error.message, headers: retry };
   if (error instanceof StoppedError) return { status: 503, error: 'stopping', message: error.message, headers: retry };
   return undefined;
 }

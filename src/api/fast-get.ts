@@ -24,7 +24,10 @@ export function readHeaderList(appliedIndex: number, point: { consistency: Consi
 }
 
 /** The same headers as an object, for Fastify's `reply.headers`. */
-export function readHeaders(appliedIndex: number, point: { consistency: Consistency; readIndex: number }): Record<string, string> {
+export function readHeaders(
+  appliedIndex: number,
+  point: { consistency: Consistency; readIndex: number },
+): Record<string, string> {
   const list = readHeaderList(appliedIndex, point);
   const headers: Record<string, string> = {};
   for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
@@ -69,7 +72,12 @@ export function fastGetHandler(deps: FastGetDeps): (req: IncomingMessage, res: S
   };
 }
 
-function answer(res: ServerResponse, deps: FastGetDeps, key: Uint8Array, point: { consistency: Consistency; readIndex: number }): void {
+function answer(
+  res: ServerResponse,
+  deps: FastGetDeps,
+  key: Uint8Array,
+  point: { consistency: Consistency; readIndex: number },
+): void {
   try {
     const value = deps.getSync(key);
     const applied = deps.appliedIndex();

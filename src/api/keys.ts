@@ -3,7 +3,8 @@
 
 const encoder = new TextEncoder();
 
-export type KeyCheck = { readonly ok: true; readonly key: Uint8Array } | { readonly ok: false; readonly message: string };
+export type KeyCheck =
+  { readonly ok: true; readonly key: Uint8Array } | { readonly ok: false; readonly message: string };
 
 export function parseKey(raw: string | undefined, maxKeyBytes: number): KeyCheck {
   if (raw === undefined || raw.length === 0) return { ok: false, message: 'the key is empty: use /kv/<key>' };
@@ -14,13 +15,14 @@ export function parseKey(raw: string | undefined, maxKeyBytes: number): KeyCheck
     return { ok: false, message: 'the key is not valid UTF-8' };
   }
   const key = encoder.encode(raw);
-  if (key.length > maxKeyBytes) return { ok: false, message: `the key is ${key.length} bytes; the limit is ${maxKeyBytes}` };
+  if (key.length > maxKeyBytes)
+    return { ok: false, message: `the key is ${key.length} bytes; the limit is ${maxKeyBytes}` };
   return { ok: true, key };
 }
 
 /** Why a URL with a raw '#' is refused (client-api.ts): how to send a key that holds one. */
 export const RAW_HASH_MESSAGE =
-  "the URL contains a raw '#', which starts a fragment and would cut the key or query short: encode it as %23 (e.g. /kv/a%23b for the key \"a#b\")";
+  'the URL contains a raw \'#\', which starts a fragment and would cut the key or query short: encode it as %23 (e.g. /kv/a%23b for the key "a#b")';
 
 /** A query parameter as bytes (prefix, start); undefined when absent. */
 export function queryBytes(value: unknown): Uint8Array | undefined {

@@ -12,7 +12,11 @@ export class ClientGoneError extends Error {
 }
 
 /** Writes every piece of `pieces` to `response`, waiting for 'drain' whenever it asks to. Returns the bytes written. */
-export async function writePieces(response: Writable, pieces: AsyncIterable<Uint8Array>, options: { readonly stallTimeoutMs: number }): Promise<number> {
+export async function writePieces(
+  response: Writable,
+  pieces: AsyncIterable<Uint8Array>,
+  options: { readonly stallTimeoutMs: number },
+): Promise<number> {
   let bytes = 0;
   for await (const piece of pieces) {
     if (response.destroyed || response.writableEnded) throw new ClientGoneError('the client closed the connection');
@@ -36,7 +40,10 @@ function drained(response: Writable, stallTimeoutMs: number): Promise<void> {
     const onDrain = (): void => settle();
     const onClose = (): void => settle(new ClientGoneError('the client closed the connection'));
     const onError = (error: Error): void => settle(new ClientGoneError(`the connection failed: ${error.message}`));
-    const timer = setTimeout(() => settle(new ClientGoneError(`the client took no data for ${stallTimeoutMs} ms`)), stallTimeoutMs);
+    const timer = setTimeout(
+      () => settle(new ClientGoneError(`the client took no data for ${stallTimeoutMs} ms`)),
+      stallTimeoutMs,
+    );
     response.on('drain', onDrain);
     response.on('close', onClose);
     response.on('error', onError);

@@ -12,14 +12,22 @@ const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1
 const RESET = '\x1b[0m';
 const tty = process.stdout.isTTY === true;
 // Pretty lines only in a terminal and where pino-pretty is installed; the nodes' JSON lines as they are otherwise.
-const pretty = (tty ? loadPinoPretty() : null)?.prettyFactory({ colorize: true, ignore: 'pid,hostname,node', translateTime: 'HH:MM:ss.l' }) ?? null;
+const pretty =
+  (tty ? loadPinoPretty() : null)?.prettyFactory({
+    colorize: true,
+    ignore: 'pid,hostname,node',
+    translateTime: 'HH:MM:ss.l',
+  }) ?? null;
 
 function say(text: string): void {
   process.stdout.write(`${tty ? '\x1b[1m' : ''}${text}${tty ? RESET : ''}\n`);
 }
 
 const { values } = parseArgs({
-  options: { config: { type: 'string', default: 'cluster.config.json' }, 'fault-injection': { type: 'boolean', default: false } },
+  options: {
+    config: { type: 'string', default: 'cluster.config.json' },
+    'fault-injection': { type: 'boolean', default: false },
+  },
 });
 
 let config: ClusterConfig;
@@ -42,8 +50,18 @@ let stopping = false;
 for (const [i, node] of config.nodes.entries()) {
   const color = tty ? (COLORS[i % COLORS.length] ?? '') : '';
   const prefix = `${color}[${node.id}]${tty ? RESET : ''} `;
-  const args = [mainScript, '--id', node.id, '--config', values.config, ...(values['fault-injection'] ? ['--fault-injection'] : [])];
-  const child = spawn(process.execPath, [...NODE_HEAP_FLAGS, ...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const args = [
+    mainScript,
+    '--id',
+    node.id,
+    '--config',
+    values.config,
+    ...(values['fault-injection'] ? ['--fault-injection'] : []),
+  ];
+  const child = spawn(process.execPath, [...NODE_HEAP_FLAGS, ...nodeFlags, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env,
+  });
   children.set(node.id, child);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
@@ -54,7 +72,9 @@ for (const [i, node] of config.nodes.entries()) {
   child.on('exit', (code, signal) => {
     children.delete(node.id);
     if (!stopping) {
-      say(`${node.id} exited (${signal ?? `code ${code}`}); the others keep running. Restart it with: npm run node -- --id ${node.id} --config ${values.config}`);
+      say(
+        `${node.id} exited (${signal ?? `code ${code}`}); the others keep running. Restart it with: npm run node -- --id ${node.id} --config ${values.config}`,
+      );
     }
     if (stopping && children.size === 0) process.exit(0);
   });
@@ -95,7 +115,9 @@ async function announceWhenLeaderElected(): Promise<void> {
     if (leader !== undefined && statuses.every((s) => s === null || s.leader === leader.leader)) {
       const leaderNode = config.nodes.find((n) => n.id === leader.leader);
       const [a, b, c] = [config.nodes[0], config.nodes[1] ?? config.nodes[0], config.nodes[2] ?? config.nodes[0]];
-      say(`\nraftkv cluster "${config.clusterId}" is up: leader ${leader.leader} (term ${leader.term}), ${config.nodes.length} nodes.`);
+      say(
+        `\nraftkv cluster "${config.clusterId}" is up: leader ${leader.leader} (term ${leader.term}), ${config.nodes.length} nodes.`,
+      );
       say(`Try (any node will do; followers forward writes to the leader):
   curl -X PUT ${a?.clientUrl}/kv/greeting -d 'hello'
   curl ${b?.clientUrl}/kv/greeting

@@ -67,7 +67,9 @@ async function verify(file: string): Promise<BackupSummary> {
     return await readBackupFile(file);
   } catch (error) {
     if (error instanceof SnapshotFormatError) {
-      refuse(`backup file ${file} is not usable: ${error.message}. Nothing was written. Take a new backup (GET /backup), or use an intact copy of this one`);
+      refuse(
+        `backup file ${file} is not usable: ${error.message}. Nothing was written. Take a new backup (GET /backup), or use an intact copy of this one`,
+      );
     }
     refuse(`cannot read backup file ${file} (${describeError(error)}). Nothing was written`);
   }
@@ -96,7 +98,12 @@ async function checkTargets(targets: readonly { id: string; dataDir: string }[])
   if (problems.length > 0) refuse(`nothing was written:\n  ${problems.join('\n  ')}`);
 }
 
-async function write(file: string, summary: BackupSummary, config: ClusterConfig, targets: readonly { id: string; dataDir: string }[]): Promise<void> {
+async function write(
+  file: string,
+  summary: BackupSummary,
+  config: ClusterConfig,
+  targets: readonly { id: string; dataDir: string }[],
+): Promise<void> {
   const dirs: RestoredDataDir[] = [];
   try {
     for (const target of targets) dirs.push(await RestoredDataDir.create(target.dataDir, target.id));
@@ -105,14 +112,26 @@ async function write(file: string, summary: BackupSummary, config: ClusterConfig
     });
     // The file was checked in full before; a file that changed since is caught by its own trailer
     // (readBackupFile threw), but the point it names must be the one checked, too.
-    if (again.header.index !== summary.header.index || again.header.term !== summary.header.term || again.pairs !== summary.pairs) {
+    if (
+      again.header.index !== summary.header.index ||
+      again.header.term !== summary.header.term ||
+      again.pairs !== summary.pairs
+    ) {
       throw new SnapshotFormatError('the file changed while it was being restored');
     }
-    const point = { clusterId: config.clusterId, index: summary.header.index, term: summary.header.term, voters: config.nodes.map((n) => n.id) };
+    const point = {
+      clusterId: config.clusterId,
+      index: summary.header.index,
+      term: summary.header.term,
+      voters: config.nodes.map((n) => n.id),
+    };
     for (const dir of dirs) await dir.finish(point);
   } catch (error) {
     await Promise.all(dirs.map((dir) => dir.abandon().catch(() => undefined)));
-    if (error instanceof SnapshotFormatError) refuse(`backup file ${file} changed or broke while it was restored (${error.message}). What was written is removed`);
+    if (error instanceof SnapshotFormatError)
+      refuse(
+        `backup file ${file} changed or broke while it was restored (${error.message}). What was written is removed`,
+      );
     if (error instanceof StorageRefusedError) refuse(`${error.message}. What was written is removed`);
     throw error;
   }

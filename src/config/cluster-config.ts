@@ -124,13 +124,24 @@ export function parseClusterConfig(json: unknown, baseDir: string, source = 'the
     peerUrl: asUrl(n.peerUrl, where(`nodes[${i}].peerUrl`)),
     dataDir: n.dataDir,
   }));
-  assertUnique(nodes.map((n) => n.id), where('nodes[].id'));
-  assertUnique(nodes.flatMap((n) => [n.clientUrl, n.peerUrl]), where('nodes[] urls'));
-  assertUnique(nodes.map((n) => resolve(baseDir, n.dataDir)), where('nodes[].dataDir'));
+  assertUnique(
+    nodes.map((n) => n.id),
+    where('nodes[].id'),
+  );
+  assertUnique(
+    nodes.flatMap((n) => [n.clientUrl, n.peerUrl]),
+    where('nodes[] urls'),
+  );
+  assertUnique(
+    nodes.map((n) => resolve(baseDir, n.dataDir)),
+    where('nodes[].dataDir'),
+  );
 
   const raft: RaftTiming = { ...DEFAULT_TIMING, ...json.raft };
   if (raft.electionTicks <= raft.heartbeatTicks) {
-    throw new ConfigError(`${where('raft')}: electionTicks (${raft.electionTicks}) must exceed heartbeatTicks (${raft.heartbeatTicks})`);
+    throw new ConfigError(
+      `${where('raft')}: electionTicks (${raft.electionTicks}) must exceed heartbeatTicks (${raft.heartbeatTicks})`,
+    );
   }
   const limits: Limits = { ...DEFAULT_LIMITS, ...json.limits };
   return {
@@ -168,7 +179,9 @@ function configPath(path: readonly PathSegment[]): string {
 export function findNode(config: ClusterConfig, id: string): NodeSpec {
   const node = config.nodes.find((n) => n.id === id);
   if (node === undefined) {
-    throw new ConfigError(`no node "${id}" in the cluster config; its nodes are ${config.nodes.map((n) => n.id).join(', ')}`);
+    throw new ConfigError(
+      `no node "${id}" in the cluster config; its nodes are ${config.nodes.map((n) => n.id).join(', ')}`,
+    );
   }
   return node;
 }

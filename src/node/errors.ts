@@ -28,7 +28,9 @@ export class OverloadedError extends Error {
 export class WriteLostError extends Error {
   override readonly name = 'WriteLostError';
   constructor(readonly index: number) {
-    super(`the write was not committed: its log entry ${index} was replaced after a leader change; it is safe to retry`);
+    super(
+      `the write was not committed: its log entry ${index} was replaced after a leader change; it is safe to retry`,
+    );
   }
 }
 

@@ -191,7 +191,8 @@ export class RaftNode {
     return (
       this.withCore(() => {
         for (const m of messages) {
-          if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term) this.lastHeardLeaderAt = Date.now();
+          if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term)
+            this.lastHeardLeaderAt = Date.now();
           this.core.step(m);
         }
         return replyTo === undefined ? NO_MESSAGES : this.core.takeHeartbeatReplies(replyTo);
@@ -325,7 +326,10 @@ export class RaftNode {
     const now = Date.now();
     this.writes.expire(now, (index) => new WriteUnknownError(index, 'was not applied in time'));
     this.reads.expire(now, () => new ReadTimeoutError('no read index was confirmed in time (is a quorum reachable?)'));
-    this.appliedWaiters.expire(now, () => new ReadTimeoutError('this node did not catch up with the read index in time'));
+    this.appliedWaiters.expire(
+      now,
+      () => new ReadTimeoutError('this node did not catch up with the read index in time'),
+    );
     this.expireQueuedWrites(now);
     if (this.metrics !== undefined) {
       this.metrics.observe(this.core.status());
@@ -411,9 +415,15 @@ export class RaftNode {
 
   /** Writes the Ready, then settles the requests waiting on what it applied (or the snapshot installed). */
   private async writeReady(rd: Ready): Promise<void> {
-    if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0 && rd.snapshot === null) return;
+    if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0 && rd.snapshot === null)
+      return;
     const started = performance.now();
-    const { synced, outcomes } = await this.store.writeReady(rd.hardState, rd.entries, rd.committedEntries, rd.snapshot);
+    const { synced, outcomes } = await this.store.writeReady(
+      rd.hardState,
+      rd.entries,
+      rd.committedEntries,
+      rd.snapshot,
+    );
     if (rd.snapshot !== null) {
       this.lastSnapshotIndex = rd.snapshot.index;
       this.metrics?.snapshotsInstalled.inc();
@@ -439,7 +449,12 @@ export class RaftNode {
   private async maybeCompact(): Promise<void> {
     const compaction = this.options.compaction;
     const applied = this.store.applied.index;
-    if (compaction === undefined || this.store.compactLog === undefined || applied - this.lastSnapshotIndex < compaction.everyEntries) return;
+    if (
+      compaction === undefined ||
+      this.store.compactLog === undefined ||
+      applied - this.lastSnapshotIndex < compaction.everyEntries
+    )
+      return;
     this.lastSnapshotIndex = applied;
     const compactIndex = Math.max(0, applied - compaction.keepEntries);
     await this.store.compactLog(compactIndex, this.options.voters);
@@ -487,11 +502,15 @@ export class RaftNode {
   private onSoftState(soft: SoftState): void {
     const before = this.soft;
     this.soft = soft;
-    if (before.role === 'leader' && (soft.role !== 'leader' || soft.term !== before.term)) this.options.onLeadershipEnded?.();
+    if (before.role === 'leader' && (soft.role !== 'leader' || soft.term !== before.term))
+      this.options.onLeadershipEnded?.();
     if (soft.leader !== before.leader) {
       this.metrics?.leaderChanges.inc();
       if (soft.leader !== '') this.lastHeardLeaderAt = Date.now();
-      this.logger.info({ term: soft.term, leader: soft.leader || null, role: soft.role }, soft.leader === '' ? 'no leader' : `leader is ${soft.leader}`);
+      this.logger.info(
+        { term: soft.term, leader: soft.leader || null, role: soft.role },
+        soft.leader === '' ? 'no leader' : `leader is ${soft.leader}`,
+      );
     } else if (soft.role !== before.role) {
       this.logger.info({ term: soft.term, role: soft.role }, `became ${soft.role}`);
     }
@@ -538,7 +557,8 @@ export function mostUpToDateFollower(status: RaftStatus): NodeId | null {
   let best: { id: NodeId; match: number } | null = null;
   for (const [id, pr] of Object.entries(status.progress ?? {})) {
     if (id === status.id || !pr.recentActive) continue;
-    if (best === null || pr.match > best.match || (pr.match === best.match && id < best.id)) best = { id, match: pr.match };
+    if (best === null || pr.match > best.match || (pr.match === best.match && id < best.id))
+      best = { id, match: pr.match };
   }
   return best?.id ?? null;
 }

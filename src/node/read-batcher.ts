@@ -49,7 +49,10 @@ export class ReadBatcher {
       this.onBatch(waiters.length);
       return;
     }
-    const error = result.error === 'no-leader' ? new NotLeaderError(result.leader) : new OverloadedError('too many reads are waiting; retry shortly');
+    const error =
+      result.error === 'no-leader'
+        ? new NotLeaderError(result.leader)
+        : new OverloadedError('too many reads are waiting; retry shortly');
     for (const w of waiters) w.reject(error);
   }
 

@@ -18,7 +18,8 @@ export function parseUnsafeModes(value: string | undefined): UnsafeModes {
   const modes = { ...SAFE };
   for (const name of value.split(',').map((s) => s.trim())) {
     const key = NAMES[name as keyof typeof NAMES];
-    if (key === undefined) throw new Error(`unknown RAFTKV_UNSAFE_TEST_MODE "${name}"; known: ${Object.keys(NAMES).join(', ')}`);
+    if (key === undefined)
+      throw new Error(`unknown RAFTKV_UNSAFE_TEST_MODE "${name}"; known: ${Object.keys(NAMES).join(', ')}`);
     modes[key] = true;
   }
   return modes;

@@ -189,7 +189,10 @@ export class RaftCore {
 
   constructor(config: RaftConfig) {
     const learners = config.learners ?? [];
-    assert(new Set([...config.voters, ...learners]).size === config.voters.length + learners.length, 'members must be distinct');
+    assert(
+      new Set([...config.voters, ...learners]).size === config.voters.length + learners.length,
+      'members must be distinct',
+    );
     assert(![...config.voters, ...learners].includes(NONE), 'a member id must not be empty');
     assert(config.heartbeatTicks >= 1, 'heartbeatTicks must be >= 1');
     assert(config.electionTicks > config.heartbeatTicks, 'electionTicks must exceed heartbeatTicks');
@@ -278,7 +281,11 @@ export class RaftCore {
   checkConfChange(change: ConfChange): ConfChangeCheck {
     if (this.role !== 'leader') return { ok: false, error: 'not-leader', reason: 'this node is not the leader' };
     if (this.pendingConfIndex > this.log.applied) {
-      return { ok: false, error: 'change-in-progress', reason: `a membership change (entry ${this.pendingConfIndex}) is not applied yet: one change at a time` };
+      return {
+        ok: false,
+        error: 'change-in-progress',
+        reason: `a membership change (entry ${this.pendingConfIndex}) is not applied yet: one change at a time`,
+      };
     }
     const reason = invalidChange(change, { voters: this.voters, learners: this.learners });
     return reason === null ? { ok: true } : { ok: false, error: 'invalid-change', reason };
@@ -566,7 +573,8 @@ export class RaftCore {
     this.votes.clear();
     this.progress.clear();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.members()) this.progress.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
+    for (const id of this.members())
+      this.progress.set(id, new Progress(next, this.maxInflightMsgs, this.maxInflightBytes));
     this.readOnly = new ReadOnly(this.id, () => this.voters);
     this.readsAwaitingTermCommit = [];
     this.uncommitted = [];
@@ -753,7 +761,16 @@ export class RaftCore {
     if (m.type === 'app' || m.type === 'heartbeat') {
       // A leader deposed while it was partitioned learns the new term from this and steps down.
       // Needed because PreVote and CheckQuorum keep its own elections from ever raising its term.
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
+      this.send({
+        type: 'appResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: 0,
+        reject: true,
+        hintIndex: 0,
+        hintTerm: 0,
+      });
     } else if (m.type === 'preVote') {
       this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
     }
@@ -849,7 +866,15 @@ export class RaftCore {
    */
   protected handleSnapshot(m: SnapshotMessage): void {
     const s = m.snapshot;
-    const reply = { type: 'appResp', from: this.id, to: m.from, term: this.term, reject: false, hintIndex: 0, hintTerm: 0 } as const;
+    const reply = {
+      type: 'appResp',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      reject: false,
+      hintIndex: 0,
+      hintTerm: 0,
+    } as const;
     if (s.index <= this.log.committed) {
       this.send({ ...reply, index: this.log.committed });
       return;
@@ -940,7 +965,8 @@ export class RaftCore {
 
   /** A new ReadIndex round goes only to the followers a quorum needs (read-only.ts says why). */
   private startReadRound(round: number): void {
-    for (const id of this.readOnly.roundTargets((id) => this.progressOf(id).recentActive)) this.sendHeartbeat(id, round);
+    for (const id of this.readOnly.roundTargets((id) => this.progressOf(id).recentActive))
+      this.sendHeartbeat(id, round);
   }
 
   private sendHeartbeat(to: NodeId, round: number): void {
@@ -1047,7 +1073,15 @@ export class RaftCore {
     for (const read of result.released) {
       if (read.from === this.id) this.readStates.push({ ctx: read.ctx, index: read.index });
       else {
-        this.send({ type: 'readIndexResp', from: this.id, to: read.from, term: this.term, ctx: read.ctx, index: read.index, reject: false });
+        this.send({
+          type: 'readIndexResp',
+          from: this.id,
+          to: read.from,
+          term: this.term,
+          ctx: read.ctx,
+          index: read.index,
+          reject: false,
+        });
       }
     }
     if (result.startRound > 0) this.startReadRound(result.startRound);
@@ -1079,7 +1113,9 @@ export class RaftCore {
   /** Whether a committed ConfChange entry waits to be applied. */
   private hasUnappliedConfChange(): boolean {
     if (this.log.committed <= this.log.applied) return false;
-    return this.log.slice(this.log.applied + 1, this.log.committed + 1, Infinity).some((e) => e.type === EntryType.ConfChange);
+    return this.log
+      .slice(this.log.applied + 1, this.log.committed + 1, Infinity)
+      .some((e) => e.type === EntryType.ConfChange);
   }
 
   /** Whether this node may campaign: it is a voter (not a learner, not removed, not joining). */
@@ -1103,7 +1139,8 @@ export class RaftCore {
     const members = new Set(this.members());
     for (const id of this.progress.keys()) if (!members.has(id)) this.progress.delete(id);
     for (const id of members) {
-      if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.maxInflightBytes));
+      if (!this.progress.has(id))
+        this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.maxInflightBytes));
     }
     if (this.leadTransferee !== NONE && !this.voters.includes(this.leadTransferee)) this.leadTransferee = NONE;
     if (this.maybeCommit()) this.broadcastAppend();

@@ -78,7 +78,8 @@ export class RaftLog {
       return this.unstable[index - this.offset]?.term;
     }
     if (index > this.lastIndex()) return undefined;
-    if (this.pendingSnapshot !== null) return index === this.pendingSnapshot.index ? this.pendingSnapshot.term : undefined;
+    if (this.pendingSnapshot !== null)
+      return index === this.pendingSnapshot.index ? this.pendingSnapshot.term : undefined;
     if (index < this.storage.firstIndex() - 1) return undefined;
     return this.storage.term(index);
   }
@@ -139,7 +140,10 @@ export class RaftLog {
     const first = entries[0];
     if (first === undefined) return;
     assert(first.index > this._committed, () => `append at ${first.index} would overwrite commit ${this._committed}`);
-    assert(first.index <= this.lastIndex() + 1, () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`);
+    assert(
+      first.index <= this.lastIndex() + 1,
+      () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`,
+    );
     if (first.index === this.offset + this.unstable.length) {
       // The common case: extending the tail.
       for (const entry of entries) this.unstable.push(entry);
@@ -160,7 +164,10 @@ export class RaftLog {
    * entries it compacted away, or conflicts with it). Everything up to its index is committed.
    */
   restore(snapshot: SnapshotMeta): void {
-    assert(snapshot.index > this._committed, () => `snapshot ${snapshot.index} is not beyond commit ${this._committed}`);
+    assert(
+      snapshot.index > this._committed,
+      () => `snapshot ${snapshot.index} is not beyond commit ${this._committed}`,
+    );
     this.pendingSnapshot = snapshot;
     this.unstable = [];
     this.offset = snapshot.index + 1;

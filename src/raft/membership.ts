@@ -17,7 +17,9 @@ export function invalidChange(change: ConfChange, conf: ConfState): string | nul
       return isLearner ? null : `${change.node} is not a learner of the cluster (add it first)`;
     case 'remove':
       if (!isVoter && !isLearner) return `${change.node} is not a member`;
-      return isVoter && conf.voters.length === 1 ? `${change.node} is the only voter: removing it would leave no one to decide` : null;
+      return isVoter && conf.voters.length === 1
+        ? `${change.node} is the only voter: removing it would leave no one to decide`
+        : null;
   }
 }
 

@@ -125,7 +125,10 @@ export class MemoryStorage implements Storage {
    */
   compact(index: number): void {
     if (index <= this.snapshot.index) return;
-    assert(index <= this.lastIndex(), () => `MemoryStorage.compact(${index}) beyond the last index ${this.lastIndex()}`);
+    assert(
+      index <= this.lastIndex(),
+      () => `MemoryStorage.compact(${index}) beyond the last index ${this.lastIndex()}`,
+    );
     const term = this.term(index);
     this.log = this.log.slice(index - this.snapshot.index);
     this.snapshot = { index, term, voters: this.snapshot.voters };

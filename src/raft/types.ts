@@ -255,12 +255,17 @@ export type ProposeResult =
 export type ReadIndexError = 'no-leader' | 'too-many-pending-reads';
 
 export type ReadIndexResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly error: ReadIndexError; readonly leader: NodeId };
+  { readonly ok: true } | { readonly ok: false; readonly error: ReadIndexError; readonly leader: NodeId };
 
 export type TransferError = 'not-leader' | 'unknown-target';
 
 /** Whether a membership change may be proposed now; when not, a sentence that says why. */
-export type ConfChangeCheck = { readonly ok: true } | { readonly ok: false; readonly error: 'not-leader' | 'change-in-progress' | 'invalid-change'; readonly reason: string };
+export type ConfChangeCheck =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly error: 'not-leader' | 'change-in-progress' | 'invalid-change';
+      readonly reason: string;
+    };
 
 export type TransferResult = { readonly ok: true } | { readonly ok: false; readonly error: TransferError };

@@ -109,7 +109,10 @@ export class AnswerBuilder {
 }
 
 /** `{"items":[{"key","value"}...],"next":cursor|null}` as UTF-8 bytes, without a cap. */
-export function formatPage(entries: readonly (readonly [Uint8Array, Uint8Array])[], nextStart: Uint8Array | null): Uint8Array {
+export function formatPage(
+  entries: readonly (readonly [Uint8Array, Uint8Array])[],
+  nextStart: Uint8Array | null,
+): Uint8Array {
   const builder = new AnswerBuilder();
   for (const [k, v] of entries) builder.add(itemJson(k, v));
   return builder.finish(cursorJson(nextStart));

@@ -48,7 +48,8 @@ const OVER_BUDGET = { overBudget: true } as const;
 
 export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: QueryBounds): Promise<QueryOutcome> {
   const { limit } = query;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
   // One entry beyond the page tells whether there is a next page, and is its cursor.
   const reader = openKvScan(kv, { ...query, max: limit + 1 });
   const page = new AnswerBuilder();

@@ -26,7 +26,8 @@ import type { WorkerAnswer } from './worker.js';
 export const INLINE_BUDGET_BYTES = 32 * 1024;
 
 /** A multi-key read's answer, or its refusal: the answer would exceed the cap. */
-export type ManyAnswer = { readonly json: Uint8Array } | { readonly tooLarge: { readonly keys: number; readonly fit: number } };
+export type ManyAnswer =
+  { readonly json: Uint8Array } | { readonly tooLarge: { readonly keys: number; readonly fit: number } };
 
 export interface ReadQueries {
   /** A scan page as the JSON answer's bytes (at most `maxResponseBytes`, but always one item). */
@@ -105,7 +106,10 @@ class ReadPool implements ReadQueries {
   constructor(options: ReadPoolOptions) {
     this.threads = options.threads;
     this.state = options.state;
-    this.inline = { maxResponseBytes: options.maxResponseBytes, inlineBudget: options.inlineBudgetBytes ?? INLINE_BUDGET_BYTES };
+    this.inline = {
+      maxResponseBytes: options.maxResponseBytes,
+      inlineBudget: options.inlineBudgetBytes ?? INLINE_BUDGET_BYTES,
+    };
     // Compiled JS in production; under tsx or vitest the TypeScript worker is loaded through tsx's
     // CommonJS hook (its ESM hooks do not reach worker threads on Node 20).
     const isTs = import.meta.url.endsWith('.ts');

@@ -22,7 +22,8 @@ function transfer(outcome: QueryOutcome): WorkerAnswer {
   if ('tooLarge' in outcome) return outcome.tooLarge;
   if (!('json' in outcome)) throw new Error('a worker query has no inline budget to exceed');
   const bytes = outcome.json;
-  const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+  const buffer =
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
   return move(buffer as ArrayBuffer) as ArrayBuffer;
 }
 

@@ -44,7 +44,13 @@ export async function* backupFilePieces(
   const writer = new StreamWriter();
   yield BACKUP_MAGIC;
   yield* frame(
-    writer.header({ format: SNAPSHOT_FORMAT, clusterId: cluster.clusterId, index: source.index, term: source.term, voters: cluster.voters }),
+    writer.header({
+      format: SNAPSHOT_FORMAT,
+      clusterId: cluster.clusterId,
+      index: source.index,
+      term: source.term,
+      voters: cluster.voters,
+    }),
   );
   for (let pairs = await source.next(CHUNK_BYTES); pairs !== null; pairs = await source.next(CHUNK_BYTES)) {
     if (pairs.length > 0) yield* frame(writer.chunk(pairs));
@@ -72,23 +78,31 @@ export interface BackupSummary {
  * short, a bad frame, no trailer, a count or checksum that does not match, bytes after the trailer.
  * Errors of the file system (ENOENT, EACCES...) are thrown as they are.
  */
-export async function readBackupFile(path: string, onChunk?: (pairs: readonly Pair[]) => Promise<void>): Promise<BackupSummary> {
+export async function readBackupFile(
+  path: string,
+  onChunk?: (pairs: readonly Pair[]) => Promise<void>,
+): Promise<BackupSummary> {
   const file = await fs.open(path, 'r');
   try {
     const reader = new ExactReader(file);
     const magic = await reader.read(BACKUP_MAGIC.byteLength);
     if (magic === null || magic.byteLength < BACKUP_MAGIC.byteLength || !sameBytes(magic, BACKUP_MAGIC)) {
-      throw new SnapshotFormatError('the file does not start with the raftkv backup magic: it is not a raftkv backup (GET /backup writes one)');
+      throw new SnapshotFormatError(
+        'the file does not start with the raftkv backup magic: it is not a raftkv backup (GET /backup writes one)',
+      );
     }
     const checker = new StreamChecker();
     let pairs = 0;
     for (let frameNumber = 0; ; frameNumber++) {
       const prefix = await reader.read(FRAME_PREFIX_BYTES);
-      if (prefix === null) throw new SnapshotFormatError(`the file ends after ${frameNumber} frames, before the trailer: it is truncated`);
+      if (prefix === null)
+        throw new SnapshotFormatError(`the file ends after ${frameNumber} frames, before the trailer: it is truncated`);
       if (prefix.byteLength < FRAME_PREFIX_BYTES) throw truncated(frameNumber);
       const length = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength).getUint32(0);
       if (length > MAX_FRAME_BYTES) {
-        throw new SnapshotFormatError(`frame ${frameNumber} claims ${length} bytes, over the limit of ${MAX_FRAME_BYTES}: the file is corrupt`);
+        throw new SnapshotFormatError(
+          `frame ${frameNumber} claims ${length} bytes, over the limit of ${MAX_FRAME_BYTES}: the file is corrupt`,
+        );
       }
       const body = await reader.read(length);
       if ((body?.byteLength ?? 0) < length) throw truncated(frameNumber);
@@ -97,7 +111,8 @@ export async function readBackupFile(path: string, onChunk?: (pairs: readonly Pa
         pairs += frame.pairs.length;
         await onChunk?.(frame.pairs);
       } else if (frame.kind === 'trailer') {
-        if ((await reader.read(1)) !== null) throw new SnapshotFormatError('the file goes on after its trailer: it is corrupt, or two files were joined');
+        if ((await reader.read(1)) !== null)
+          throw new SnapshotFormatError('the file goes on after its trailer: it is corrupt, or two files were joined');
         return { header: checker.snapshotHeader!, pairs, bytes: reader.position };
       }
     }

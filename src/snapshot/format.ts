@@ -67,15 +67,19 @@ export type Frame =
 
 /** Decodes one frame body; throws SnapshotFormatError when it is not a well-formed frame. */
 export function decodeFrame(body: Uint8Array): Frame {
-  if (body.byteLength > MAX_FRAME_BYTES) throw new SnapshotFormatError(`a frame of ${body.byteLength} bytes is over the limit of ${MAX_FRAME_BYTES}`);
+  if (body.byteLength > MAX_FRAME_BYTES)
+    throw new SnapshotFormatError(`a frame of ${body.byteLength} bytes is over the limit of ${MAX_FRAME_BYTES}`);
   let value: unknown;
   try {
     value = unpackr.unpack(body);
   } catch (error) {
-    throw new SnapshotFormatError(`a frame is not valid msgpack (${error instanceof Error ? error.message.slice(0, 80) : 'unknown'})`);
+    throw new SnapshotFormatError(
+      `a frame is not valid msgpack (${error instanceof Error ? error.message.slice(0, 80) : 'unknown'})`,
+    );
   }
   if (Array.isArray(value)) return { kind: 'chunk', pairs: chunkPairs(value) };
-  if (typeof value !== 'object' || value === null) throw new SnapshotFormatError('a frame is neither a chunk nor a header or trailer');
+  if (typeof value !== 'object' || value === null)
+    throw new SnapshotFormatError('a frame is neither a chunk nor a header or trailer');
   const fields = value as Record<string, unknown>;
   if (fields['kind'] === 'header') return { kind: 'header', header: headerOf(fields) };
   if (fields['kind'] === 'trailer') return { kind: 'trailer', trailer: trailerOf(fields) };
@@ -106,19 +110,22 @@ function headerOf(f: Record<string, unknown>): SnapshotHeader {
     throw new SnapshotFormatError('the header has no valid voters');
   }
   const clusterId = f['clusterId'];
-  if (typeof clusterId !== 'string' || clusterId.length === 0) throw new SnapshotFormatError('the header has no cluster id');
+  if (typeof clusterId !== 'string' || clusterId.length === 0)
+    throw new SnapshotFormatError('the header has no cluster id');
   return { format, clusterId, index: count(f, 'index'), term: count(f, 'term'), voters: voters as string[] };
 }
 
 function trailerOf(f: Record<string, unknown>): SnapshotTrailer {
   const sha256 = f['sha256'];
-  if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) throw new SnapshotFormatError('the trailer has no valid sha256');
+  if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))
+    throw new SnapshotFormatError('the trailer has no valid sha256');
   return { pairs: count(f, 'pairs'), sha256 };
 }
 
 function count(f: Record<string, unknown>, name: string): number {
   const v = f[name];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new SnapshotFormatError(`"${name}" must be a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new SnapshotFormatError(`"${name}" must be a non-negative integer`);
   return v;
 }
 
@@ -155,9 +162,12 @@ export class StreamChecker {
     } else {
       const digest = this.hash.digest('hex');
       if (frame.trailer.pairs !== this.pairs) {
-        throw new SnapshotFormatError(`the trailer counts ${frame.trailer.pairs} pairs, ${this.pairs} arrived: the snapshot is incomplete`);
+        throw new SnapshotFormatError(
+          `the trailer counts ${frame.trailer.pairs} pairs, ${this.pairs} arrived: the snapshot is incomplete`,
+        );
       }
-      if (frame.trailer.sha256 !== digest) throw new SnapshotFormatError('the checksum does not match: the snapshot is corrupt');
+      if (frame.trailer.sha256 !== digest)
+        throw new SnapshotFormatError('the checksum does not match: the snapshot is corrupt');
       this.done = true;
     }
     return frame;

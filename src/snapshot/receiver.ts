@@ -27,7 +27,6 @@ export interface SnapshotReceiverOptions {
   readonly onInstalled?: (snapshot: SnapshotMeta, bytes: number) => void;
 }
 
-
 interface Incoming {
   readonly from: NodeId;
   readonly transfer: string;
@@ -52,10 +51,18 @@ export class SnapshotReceiver {
     if (request.seq === 0) return this.begin(request);
     const incoming = this.current;
     if (incoming === null || incoming.transfer !== request.transfer || incoming.from !== request.from) {
-      return { status: 409, error: 'unknown-transfer', message: 'no snapshot transfer of that id is in progress here (a newer one may have replaced it)' };
+      return {
+        status: 409,
+        error: 'unknown-transfer',
+        message: 'no snapshot transfer of that id is in progress here (a newer one may have replaced it)',
+      };
     }
     if (incoming.busy || request.seq !== incoming.nextSeq) {
-      return { status: 409, error: 'out-of-order', message: `frame ${request.seq} of the transfer, ${incoming.nextSeq} expected` };
+      return {
+        status: 409,
+        error: 'out-of-order',
+        message: `frame ${request.seq} of the transfer, ${incoming.nextSeq} expected`,
+      };
     }
     incoming.busy = true;
     try {
@@ -69,12 +76,20 @@ export class SnapshotReceiver {
   abandon(): void {
     const incoming = this.current;
     this.current = null;
-    if (incoming !== null) void incoming.staging.then((s) => s.abort(), () => undefined);
+    if (incoming !== null)
+      void incoming.staging.then(
+        (s) => s.abort(),
+        () => undefined,
+      );
   }
 
   private async begin(request: FrameRequest): Promise<FrameAnswer> {
     if (this.current !== null && this.current.term > request.term) {
-      return { status: 409, error: 'stale-transfer', message: `a snapshot from a later term (${this.current.term}) is being received` };
+      return {
+        status: 409,
+        error: 'stale-transfer',
+        message: `a snapshot from a later term (${this.current.term}) is being received`,
+      };
     }
     this.abandon();
     const checker = new StreamChecker();
@@ -86,10 +101,23 @@ export class SnapshotReceiver {
     const header = checker.snapshotHeader;
     if (header === null) return { status: 400, error: 'bad-snapshot', message: 'the first frame must be the header' };
     if (header.clusterId !== this.options.clusterId) {
-      return { status: 400, error: 'bad-snapshot', message: `the snapshot is of cluster ${header.clusterId}, not ${this.options.clusterId}` };
+      return {
+        status: 400,
+        error: 'bad-snapshot',
+        message: `the snapshot is of cluster ${header.clusterId}, not ${this.options.clusterId}`,
+      };
     }
     const staging = this.options.beginStaging();
-    const incoming: Incoming = { from: request.from, transfer: request.transfer, term: request.term, checker, staging, nextSeq: 1, bytes: request.body.byteLength, busy: false };
+    const incoming: Incoming = {
+      from: request.from,
+      transfer: request.transfer,
+      term: request.term,
+      checker,
+      staging,
+      nextSeq: 1,
+      bytes: request.body.byteLength,
+      busy: false,
+    };
     this.current = incoming;
     try {
       await staging;
@@ -127,14 +155,21 @@ export class SnapshotReceiver {
     }
     const header = incoming.checker.snapshotHeader!;
     const meta = metaOf(header);
-    if (this.current !== incoming) return { status: 409, error: 'unknown-transfer', message: 'the transfer was replaced by a newer one' };
+    if (this.current !== incoming)
+      return { status: 409, error: 'unknown-transfer', message: 'the transfer was replaced by a newer one' };
     this.current = null;
     staging.complete(meta);
     if (this.options.deliver(incoming.from, incoming.term, meta)) {
-      this.log.info({ from: incoming.from, index: meta.index, bytes: incoming.bytes }, 'snapshot received: installing it');
+      this.log.info(
+        { from: incoming.from, index: meta.index, bytes: incoming.bytes },
+        'snapshot received: installing it',
+      );
       this.options.onInstalled?.(meta, incoming.bytes);
     } else {
-      this.log.info({ from: incoming.from, index: meta.index }, 'snapshot received but not needed (stale, or the log already has it)');
+      this.log.info(
+        { from: incoming.from, index: meta.index },
+        'snapshot received but not needed (stale, or the log already has it)',
+      );
       this.options.discard(meta);
     }
     return { status: 204 };

@@ -114,7 +114,13 @@ export class SnapshotSender {
         bytes += body.byteLength;
       };
       await post(
-        writer.header({ format: SNAPSHOT_FORMAT, clusterId: this.options.clusterId, index: source.index, term: source.term, voters: this.options.voters() }),
+        writer.header({
+          format: SNAPSHOT_FORMAT,
+          clusterId: this.options.clusterId,
+          index: source.index,
+          term: source.term,
+          voters: this.options.voters(),
+        }),
       );
       for (let chunk = await source.next(CHUNK_BYTES); chunk !== null; chunk = await source.next(CHUNK_BYTES)) {
         pairs += chunk.length;
@@ -126,7 +132,10 @@ export class SnapshotSender {
       return true;
     } catch (error) {
       if (!transfer.aborted && !this.closed) {
-        this.log.warn({ to: transfer.to, err: error instanceof Error ? error.message : String(error), bytes }, 'snapshot transfer failed');
+        this.log.warn(
+          { to: transfer.to, err: error instanceof Error ? error.message : String(error), bytes },
+          'snapshot transfer failed',
+        );
       }
       return false;
     } finally {
@@ -155,7 +164,8 @@ export class SnapshotSender {
         signal: controller.signal,
       });
       const text = await response.body.text();
-      if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`HTTP ${response.statusCode} ${text.slice(0, 200)}`);
+      if (response.statusCode < 200 || response.statusCode >= 300)
+        throw new Error(`HTTP ${response.statusCode} ${text.slice(0, 200)}`);
     } finally {
       clearTimeout(deadline);
     }

@@ -65,7 +65,8 @@ export function logKey(index: number): Uint8Array {
 }
 
 export function indexOfLogKey(key: Uint8Array): number {
-  if (key.length !== LOG_KEY_BYTES) throw new CorruptDataError(`log key of ${key.length} bytes, expected ${LOG_KEY_BYTES}`);
+  if (key.length !== LOG_KEY_BYTES)
+    throw new CorruptDataError(`log key of ${key.length} bytes, expected ${LOG_KEY_BYTES}`);
   const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
   const index = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
   if (!Number.isSafeInteger(index) || index < 1) throw new CorruptDataError(`log key holds index ${index}`);

@@ -53,7 +53,7 @@ export function encodeCommand(c: Command): Uint8Array {
  * `data` while they hold the result. Throws CorruptDataError on anything but a well-formed command.
  */
 export function decodeCommand(data: Uint8Array): Command {
-  if (data.length === 0) throw new CorruptDataError('empty data is not a command (it is a leader\'s empty entry)');
+  if (data.length === 0) throw new CorruptDataError("empty data is not a command (it is a leader's empty entry)");
   const tag = data[0];
   if (tag === OP_BARRIER) {
     if (data.length !== 1) throw new CorruptDataError(`barrier command has ${data.length - 1} unexpected bytes`);

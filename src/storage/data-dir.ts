@@ -53,7 +53,7 @@ export function refusalForOpenError(location: string, nodeId: string, error: unk
   if (code === 'LEVEL_LOCKED') {
     return new StorageRefusedError(
       `data dir ${location} is locked by another process (${detail}): another raftkv node or tool is using it. ` +
-        'Stop that process, or point --data-dir at this node\'s own directory',
+        "Stop that process, or point --data-dir at this node's own directory",
       { cause: error },
     );
   }

@@ -49,7 +49,10 @@ export interface KvScanReader {
  * Reads the range of `prefix`/`start` lazily, at most `max` entries: a caller that stops early (a
  * byte cap, a budget) never has more than one iterator step of entries in memory.
  */
-export function openKvScan(kv: ByteSublevel, options: { prefix?: Uint8Array; start?: Uint8Array; max: number }): KvScanReader {
+export function openKvScan(
+  kv: ByteSublevel,
+  options: { prefix?: Uint8Array; start?: Uint8Array; max: number },
+): KvScanReader {
   const bounds = scanBounds(options.prefix, options.start);
   if (bounds === null) return { next: async () => undefined, close: async () => {} };
   const range = bounds.lt === undefined ? { gte: bounds.gte } : { gte: bounds.gte, lt: bounds.lt };
@@ -79,7 +82,8 @@ export function openKvScan(kv: ByteSublevel, options: { prefix?: Uint8Array; sta
 
 export async function scanKv(kv: ByteSublevel, options: ScanOptions): Promise<ScanPage> {
   const { limit } = options;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
   // One entry beyond the page tells whether there is a next page, and is its cursor.
   const reader = openKvScan(kv, { ...options, max: limit + 1 });
   const entries: [Uint8Array, Uint8Array][] = [];

@@ -181,7 +181,8 @@ export class LogStore implements Storage {
   addCompactOperations(snapshot: SnapshotMeta, compactIndex: number, ops: ByteBatchOperation[]): LogPosition {
     assert(
       compactIndex >= this.firstIndex() - 1 && compactIndex <= snapshot.index && snapshot.index <= this.lastIndex(),
-      () => `compact: ${compactIndex} / snapshot ${snapshot.index} outside the log [${this.firstIndex() - 1}, ${this.lastIndex()}]`,
+      () =>
+        `compact: ${compactIndex} / snapshot ${snapshot.index} outside the log [${this.firstIndex() - 1}, ${this.lastIndex()}]`,
     );
     const start = { index: compactIndex, term: this.terms.termAt(compactIndex) };
     ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
@@ -205,7 +206,9 @@ export class LogStore implements Storage {
    */
   addInstallOperations(snapshot: SnapshotMeta, ops: ByteBatchOperation[]): void {
     ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
-    ops.push(putOp(this.handles.meta, META_LOGSTART, encodeLogPosition({ index: snapshot.index, term: snapshot.term })));
+    ops.push(
+      putOp(this.handles.meta, META_LOGSTART, encodeLogPosition({ index: snapshot.index, term: snapshot.term })),
+    );
     for (let index = Math.max(snapshot.index + 1, this.firstIndex()); index <= this.lastIndex(); index++) {
       ops.push(delOp(this.handles.log, logKey(index)));
     }
@@ -234,7 +237,10 @@ export class LogStore implements Storage {
   /** LevelDB's estimate of the bytes the log takes on disk. */
   async approximateBytes(): Promise<number> {
     const log = this.handles.log;
-    return this.handles.db.approximateSize(log.prefixKey(logKey(0), 'view'), log.prefixKey(logKey(2 ** 53 - 1), 'view'));
+    return this.handles.db.approximateSize(
+      log.prefixKey(logKey(0), 'view'),
+      log.prefixKey(logKey(2 ** 53 - 1), 'view'),
+    );
   }
 
   /** Background work still running (a closing store waits for it). */
@@ -254,9 +260,14 @@ export class LogStore implements Storage {
         if (!this.health.usable) return;
         await this.handles.log.clear({ lte: logKey(index) });
         if (!this.health.usable) return;
-        await this.handles.db.compactRange(this.handles.log.prefixKey(logKey(0), 'view'), this.handles.log.prefixKey(logKey(index), 'view'));
+        await this.handles.db.compactRange(
+          this.handles.log.prefixKey(logKey(0), 'view'),
+          this.handles.log.prefixKey(logKey(index), 'view'),
+        );
       })
-      .catch((error: unknown) => this.loadListener?.failed(this.health.fail(`deleting compacted log entries up to ${index}`, error)));
+      .catch((error: unknown) =>
+        this.loadListener?.failed(this.health.fail(`deleting compacted log entries up to ${index}`, error)),
+      );
   }
 
   // ===========================================================================================
@@ -266,11 +277,21 @@ export class LogStore implements Storage {
    * What the driver hands to writeReady must keep the invariants of the log and the hard state. With
    * a snapshot to install, the entries (if any) follow it and the commit may jump to it.
    */
-  assertPersistContract(hardState: HardState | null, entries: readonly Entry[], snapshot: SnapshotMeta | null = null): void {
+  assertPersistContract(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    snapshot: SnapshotMeta | null = null,
+  ): void {
     const first = entries[0];
-    const base = snapshot === null ? { last: this.lastIndex(), commit: this.hardState.commit } : { last: snapshot.index, commit: snapshot.index };
+    const base =
+      snapshot === null
+        ? { last: this.lastIndex(), commit: this.hardState.commit }
+        : { last: snapshot.index, commit: snapshot.index };
     if (snapshot !== null) {
-      assert(snapshot.index > this.hardState.commit, () => `install: snapshot ${snapshot.index} is not beyond commit ${this.hardState.commit}`);
+      assert(
+        snapshot.index > this.hardState.commit,
+        () => `install: snapshot ${snapshot.index} is not beyond commit ${this.hardState.commit}`,
+      );
     }
     let newLast = base.last;
     if (first !== undefined) {
@@ -282,17 +303,24 @@ export class LogStore implements Storage {
         first.index > base.commit,
         () => `persist: entry ${first.index} would overwrite committed entry (commit ${base.commit})`,
       );
-      let prevTerm = snapshot !== null && first.index === snapshot.index + 1 ? snapshot.term : this.term(first.index - 1);
+      let prevTerm =
+        snapshot !== null && first.index === snapshot.index + 1 ? snapshot.term : this.term(first.index - 1);
       let prevIndex = first.index - 1;
       for (const entry of entries) {
         assert(entry.index === prevIndex + 1, () => `persist: entry ${entry.index} does not follow ${prevIndex}`);
-        assert(entry.term >= prevTerm, () => `persist: entry ${entry.index} has term ${entry.term} < ${prevTerm} before it`);
+        assert(
+          entry.term >= prevTerm,
+          () => `persist: entry ${entry.index} has term ${entry.term} < ${prevTerm} before it`,
+        );
         prevIndex = entry.index;
         prevTerm = entry.term;
       }
       newLast = prevIndex;
       const term = (hardState ?? this.hardState).term;
-      assert(prevTerm <= term, () => `persist: entry ${prevIndex} has term ${prevTerm}, beyond the node's term ${term}`);
+      assert(
+        prevTerm <= term,
+        () => `persist: entry ${prevIndex} has term ${prevTerm}, beyond the node's term ${term}`,
+      );
     }
     if (hardState !== null) {
       const old = this.hardState;
@@ -301,9 +329,15 @@ export class LogStore implements Storage {
         hardState.term > old.term || old.vote === NONE || hardState.vote === old.vote,
         () => `persist: vote changes from ${old.vote} to ${hardState.vote} within term ${old.term}`,
       );
-      assert(hardState.commit >= old.commit, () => `persist: commit ${hardState.commit} < durable commit ${old.commit}`);
+      assert(
+        hardState.commit >= old.commit,
+        () => `persist: commit ${hardState.commit} < durable commit ${old.commit}`,
+      );
       if (snapshot !== null) {
-        assert(hardState.commit >= snapshot.index, () => `install: commit ${hardState.commit} below the snapshot ${snapshot.index}`);
+        assert(
+          hardState.commit >= snapshot.index,
+          () => `install: commit ${hardState.commit} below the snapshot ${snapshot.index}`,
+        );
       }
       assert(hardState.commit <= newLast, () => `persist: commit ${hardState.commit} beyond the last entry ${newLast}`);
     }
@@ -319,7 +353,12 @@ export class LogStore implements Storage {
    * entries[0].index on, so the stale suffix after the last new one is deleted in the same batch.
    * Returns the bytes written.
    */
-  addPersistOperations(hardState: HardState | null, entries: readonly Entry[], ops: ByteBatchOperation[], baseLast?: number): number {
+  addPersistOperations(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    ops: ByteBatchOperation[],
+    baseLast?: number,
+  ): number {
     let bytes = 0;
     const put = (sublevel: ByteSublevel, key: Uint8Array, value: Uint8Array): void => {
       ops.push(putOp(sublevel, key, value));
@@ -328,7 +367,8 @@ export class LogStore implements Storage {
     if (hardState !== null) put(this.handles.meta, META_HARDSTATE, encodeHardState(hardState));
     for (const entry of entries) put(this.handles.log, logKey(entry.index), encodeLogValue(entry));
     const newLast = entries[entries.length - 1]?.index ?? baseLast ?? this.lastIndex();
-    for (let index = Math.max(newLast + 1, this.firstIndex()); index <= this.lastIndex(); index++) ops.push(delOp(this.handles.log, logKey(index)));
+    for (let index = Math.max(newLast + 1, this.firstIndex()); index <= this.lastIndex(); index++)
+      ops.push(delOp(this.handles.log, logKey(index)));
     return bytes;
   }
 
@@ -373,13 +413,17 @@ export class LogStore implements Storage {
           const expected = lo + out.length;
           if (index !== expected) {
             if (mayBeStale()) return out;
-            throw new CorruptDataError(`log entry ${expected} is missing from ${this.health.location} (the next stored entry is ${index})`);
+            throw new CorruptDataError(
+              `log entry ${expected} is missing from ${this.health.location} (the next stored entry is ${index})`,
+            );
           }
           const entry = decodeLogValue(index, value);
           const known = index <= this.lastIndex() ? this.terms.termAt(index) : undefined;
           if (entry.term !== known) {
             if (mayBeStale()) return out;
-            throw new CorruptDataError(`log entry ${index} in ${this.health.location} has term ${entry.term}, but the log says ${known ?? 'nothing'} there`);
+            throw new CorruptDataError(
+              `log entry ${index} in ${this.health.location} has term ${entry.term}, but the log says ${known ?? 'nothing'} there`,
+            );
           }
           out.push(entry);
           bytes += entryBytes(entry);
@@ -401,12 +445,16 @@ export class LogStore implements Storage {
       throw this.health.fail(`reading log entry ${index}`, error);
     }
     if (bytes === undefined) {
-      throw new CorruptDataError(`log entry ${index} is missing from ${this.health.location}, though the log spans ${FIRST_INDEX}..${this.lastIndex()}`);
+      throw new CorruptDataError(
+        `log entry ${index} is missing from ${this.health.location}, though the log spans ${FIRST_INDEX}..${this.lastIndex()}`,
+      );
     }
     const entry = decodeLogValue(index, bytes);
     const expected = this.terms.termAt(index);
     if (entry.term !== expected) {
-      throw new CorruptDataError(`log entry ${index} in ${this.health.location} has term ${entry.term}, but term ${expected} was loaded`);
+      throw new CorruptDataError(
+        `log entry ${index} in ${this.health.location} has term ${entry.term}, but term ${expected} was loaded`,
+      );
     }
     return entry;
   }

@@ -87,7 +87,14 @@ export class NodeStorage implements Storage {
   /** The staging in progress, if any (a new one aborts it). */
   private staging: { generation: number; aborted: boolean } | null = null;
 
-  private constructor(location: string, handles: Database, log: LogStore, stateMachine: KvStateMachine, health: StoreHealth, options: NodeStorageOptions) {
+  private constructor(
+    location: string,
+    handles: Database,
+    log: LogStore,
+    stateMachine: KvStateMachine,
+    health: StoreHealth,
+    options: NodeStorageOptions,
+  ) {
     this.location = location;
     this.handles = handles;
     this.log = log;
@@ -106,7 +113,9 @@ export class NodeStorage implements Storage {
     assertValidOptions(options);
     const location = path.resolve(options.dataDir);
     if (openLocations.has(location)) {
-      throw new StorageRefusedError(`data dir ${location} is already open in this process: close it before opening it again`);
+      throw new StorageRefusedError(
+        `data dir ${location} is already open in this process: close it before opening it again`,
+      );
     }
     openLocations.add(location);
     let storage: NodeStorage;
@@ -226,7 +235,12 @@ export class NodeStorage implements Storage {
     const lastAfter = entries[entries.length - 1]?.index ?? this.log.lastIndex();
     this.stateMachine.assertApplyContract(
       committed,
-      (index) => (index >= firstNew ? entries[index - firstNew]?.term : index <= this.log.lastIndex() ? this.log.termAt(index) : undefined),
+      (index) =>
+        index >= firstNew
+          ? entries[index - firstNew]?.term
+          : index <= this.log.lastIndex()
+            ? this.log.termAt(index)
+            : undefined,
       lastAfter,
     );
     if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
@@ -264,7 +278,8 @@ export class NodeStorage implements Storage {
     const staged = this.staged;
     assert(
       staged !== null && staged.meta.index === snapshot.index && staged.meta.term === snapshot.term,
-      () => `install: snapshot ${snapshot.index}/${snapshot.term} is not the staged one (${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`})`,
+      () =>
+        `install: snapshot ${snapshot.index}/${snapshot.term} is not the staged one (${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`})`,
     );
     assert(committed.length === 0, 'install: committed entries come after the snapshot, never with it');
     this.log.assertPersistContract(hardState, entries, snapshot);
@@ -298,7 +313,10 @@ export class NodeStorage implements Storage {
   async compactLog(compactIndex: number, voters: readonly NodeId[]): Promise<void> {
     this.health.assertUsable('compact');
     const applied = this.stateMachine.applied;
-    assert(compactIndex <= applied.index, () => `compact: ${compactIndex} is beyond the applied index ${applied.index}`);
+    assert(
+      compactIndex <= applied.index,
+      () => `compact: ${compactIndex} is beyond the applied index ${applied.index}`,
+    );
     const snapshot: SnapshotMeta = { index: applied.index, term: applied.term, voters };
     const ops: ByteBatchOperation[] = [];
     const start = this.log.addCompactOperations(snapshot, Math.max(compactIndex, this.log.firstIndex() - 1), ops);
@@ -328,7 +346,8 @@ export class NodeStorage implements Storage {
     this.health.assertUsable('beginStaging');
     // A complete snapshot the core took waits for its Ready: staging another now would reuse (and
     // clear) its generation under it. The sender gives up; the leader tries again later.
-    if (this.staged !== null) throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
+    if (this.staged !== null)
+      throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
     if (this.staging !== null) this.staging.aborted = true;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { generation, aborted: false };
@@ -339,7 +358,10 @@ export class NodeStorage implements Storage {
       write: async (pairs) => {
         if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
         try {
-          await this.handles.db.batch(pairs.map(([key, value]) => putOp(kv, key, value)), { sync: true });
+          await this.handles.db.batch(
+            pairs.map(([key, value]) => putOp(kv, key, value)),
+            { sync: true },
+          );
         } catch (error) {
           throw this.health.fail('writing a received snapshot', error);
         }
@@ -474,8 +496,10 @@ export class NodeStorage implements Storage {
 }
 
 function assertValidOptions(options: NodeStorageOptions): void {
-  if (options.clusterId.length === 0) throw new StorageRefusedError('the cluster id is empty: set clusterId in the cluster config');
-  if (options.nodeId.length === 0) throw new StorageRefusedError('the node id is empty: set the node id in the cluster config or flags');
+  if (options.clusterId.length === 0)
+    throw new StorageRefusedError('the cluster id is empty: set clusterId in the cluster config');
+  if (options.nodeId.length === 0)
+    throw new StorageRefusedError('the node id is empty: set the node id in the cluster config or flags');
   if (options.cacheBytes !== undefined && !(options.cacheBytes >= 0)) {
     throw new RangeError(`cacheBytes must be >= 0, not ${options.cacheBytes}`);
   }
@@ -485,6 +509,7 @@ function describeWrite(hardState: HardState | null, entries: readonly Entry[], c
   const parts: string[] = [];
   if (hardState !== null) parts.push('the hard state');
   if (entries.length > 0) parts.push(`${entries.length} log entries`);
-  if (committed.length > 0) parts.push(`applying entries ${committed[0]?.index}..${committed[committed.length - 1]?.index}`);
+  if (committed.length > 0)
+    parts.push(`applying entries ${committed[0]?.index}..${committed[committed.length - 1]?.index}`);
   return `writing ${parts.join(', ')}`;
 }

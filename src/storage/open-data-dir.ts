@@ -62,7 +62,10 @@ export interface LoadedState {
  * Opens the database at `location` (creating an empty data dir if there is none), checks it is this
  * node's, loads and validates it. The database is closed again if anything is refused.
  */
-export async function openDataDir(location: string, options: OpenOptions): Promise<{ handles: Database; loaded: LoadedState }> {
+export async function openDataDir(
+  location: string,
+  options: OpenOptions,
+): Promise<{ handles: Database; loaded: LoadedState }> {
   await prepareDataDir(location, options.nodeId);
   let handles: Database;
   try {
@@ -96,9 +99,12 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
           restoreOwnDataAdvice(nodeId),
       );
     }
-    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format: STORAGE_FORMAT }))], {
-      sync: true,
-    });
+    await handles.db.batch(
+      [putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format: STORAGE_FORMAT }))],
+      {
+        sync: true,
+      },
+    );
     options.logger?.info({ location, clusterId, nodeId, format: STORAGE_FORMAT }, 'initialized an empty data dir');
     return;
   }
@@ -111,7 +117,9 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
   }
   if (identity.clusterId !== clusterId || identity.nodeId !== nodeId) {
     const otherCluster =
-      identity.clusterId === clusterId ? '' : ` (first make sure cluster ${identity.clusterId} no longer needs this data)`;
+      identity.clusterId === clusterId
+        ? ''
+        : ` (first make sure cluster ${identity.clusterId} no longer needs this data)`;
     throw new StorageRefusedError(
       `data dir ${location} belongs to node ${identity.nodeId} of cluster ${identity.clusterId}, not ${nodeId} of ` +
         `${clusterId}: point --data-dir at ${nodeId}'s directory; if ${nodeId}'s data is lost, ${restoreOwnDataAdvice(nodeId)}${otherCluster}`,
@@ -120,7 +128,10 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
   if (identity.format < STORAGE_FORMAT) {
     // Every older format reads as this one (codec.ts says how); mark the dir, so older builds, which
     // could not read what this one writes (a compacted log), refuse it.
-    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ ...identity, format: STORAGE_FORMAT }))], { sync: true });
+    await handles.db.batch(
+      [putOp(handles.meta, META_IDENTITY, encodeIdentity({ ...identity, format: STORAGE_FORMAT }))],
+      { sync: true },
+    );
     options.logger?.info({ location, from: identity.format, to: STORAGE_FORMAT }, 'upgraded the data dir format');
   }
 }
@@ -142,8 +153,10 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
   const generationBytes = handles.sm.getSync(SM_GENERATION);
   const hardState = hardStateBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(hardStateBytes);
   const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
-  const logStart = logStartBytes === undefined ? { index: 0, term: 0 } : decodeLogPosition(logStartBytes, 'the log start');
-  const snapshot = snapshotBytes === undefined ? { index: 0, term: 0, voters: options.voters } : decodeSnapshotMeta(snapshotBytes);
+  const logStart =
+    logStartBytes === undefined ? { index: 0, term: 0 } : decodeLogPosition(logStartBytes, 'the log start');
+  const snapshot =
+    snapshotBytes === undefined ? { index: 0, term: 0, voters: options.voters } : decodeSnapshotMeta(snapshotBytes);
   const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
   const { terms, cache } = await loadLog(handles.log, logStart, options.cacheBytes);
   // Entries that were applied were committed, so the commit is at least the applied index: a
@@ -151,7 +164,15 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
   // data dirs of older builds applied while the Ready recording the commit was being persisted).
   // (An applied index beyond the log is not raised into the commit: validation refuses it.)
   const commit = applied.index <= terms.lastIndex ? Math.max(hardState.commit, applied.index) : hardState.commit;
-  return { hardState: commit === hardState.commit ? hardState : { ...hardState, commit }, applied, logStart, snapshot, generation, terms, cache };
+  return {
+    hardState: commit === hardState.commit ? hardState : { ...hardState, commit },
+    applied,
+    logStart,
+    snapshot,
+    generation,
+    terms,
+    cache,
+  };
 }
 
 /**
@@ -160,7 +181,11 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
  * from the log start and terms non-decreasing. This builds the term index (which needs every entry's
  * term anyway), so the full check costs nothing extra; the last entries stay in the tail cache.
  */
-async function loadLog(log: ByteSublevel, logStart: LogPosition, cacheBytes: number): Promise<{ terms: TermIndex; cache: TailCache }> {
+async function loadLog(
+  log: ByteSublevel,
+  logStart: LogPosition,
+  cacheBytes: number,
+): Promise<{ terms: TermIndex; cache: TailCache }> {
   const terms = new TermIndex(logStart.index + 1, logStart.term);
   const cache = new TailCache(cacheBytes);
   const iterator = log.iterator({ gt: logKey(logStart.index) });
@@ -174,7 +199,9 @@ async function loadLog(log: ByteSublevel, logStart: LogPosition, cacheBytes: num
         const entry = decodeLogValue(index, value);
         const lastTerm = terms.lastTerm ?? 0;
         if (entry.term < lastTerm) {
-          throw new CorruptDataError(`log entry ${index} has term ${entry.term}, below term ${lastTerm} of the entry before it`);
+          throw new CorruptDataError(
+            `log entry ${index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
+          );
         }
         terms.append(index, entry.term);
         cache.append([entry]);
@@ -190,9 +217,13 @@ function assertNextLogIndex(index: number, lastIndex: number, startIndex: number
   if (index === lastIndex + 1) return;
   if (lastIndex === startIndex) {
     const what = startIndex === 0 ? 'there is no snapshot' : `the log start (the snapshot point) is ${startIndex}`;
-    throw new CorruptDataError(`the log starts at entry ${index}, but ${what}: entries ${startIndex + 1}..${index - 1} are missing`);
+    throw new CorruptDataError(
+      `the log starts at entry ${index}, but ${what}: entries ${startIndex + 1}..${index - 1} are missing`,
+    );
   }
-  throw new CorruptDataError(`log entries ${lastIndex + 1}..${index - 1} are missing (the log jumps from ${lastIndex} to ${index})`);
+  throw new CorruptDataError(
+    `log entries ${lastIndex + 1}..${index - 1} are missing (the log jumps from ${lastIndex} to ${index})`,
+  );
 }
 
 /** The loaded pieces must agree with each other (log-store.ts and state-machine.ts state the invariants). */
@@ -201,13 +232,19 @@ function validateLoadedState(state: LoadedState): void {
   const lastIndex = terms.lastIndex;
   const lastTerm = terms.lastTerm ?? 0;
   if (lastTerm > hardState.term) {
-    throw new CorruptDataError(`the log's last entry ${lastIndex} has term ${lastTerm}, beyond the hard state's term ${hardState.term}`);
+    throw new CorruptDataError(
+      `the log's last entry ${lastIndex} has term ${lastTerm}, beyond the hard state's term ${hardState.term}`,
+    );
   }
   if (hardState.commit > lastIndex) {
-    throw new CorruptDataError(`the hard state commits entry ${hardState.commit}, but the log ends at entry ${lastIndex}: committed entries are lost`);
+    throw new CorruptDataError(
+      `the hard state commits entry ${hardState.commit}, but the log ends at entry ${lastIndex}: committed entries are lost`,
+    );
   }
   if (applied.index > lastIndex) {
-    throw new CorruptDataError(`the state machine applied entry ${applied.index}, but the log ends at entry ${lastIndex}`);
+    throw new CorruptDataError(
+      `the state machine applied entry ${applied.index}, but the log ends at entry ${lastIndex}`,
+    );
   }
   if (applied.index < terms.baseIndex) {
     throw new CorruptDataError(

@@ -60,8 +60,14 @@ export async function assertRestorable(location: string): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw new StorageRefusedError(`${location} exists and is not a directory: move it away, then run the restore again`);
-    throw new StorageRefusedError(`cannot read ${location} (${describeError(error)}): check the path and its permissions`, { cause: error });
+    if (code === 'ENOTDIR')
+      throw new StorageRefusedError(
+        `${location} exists and is not a directory: move it away, then run the restore again`,
+      );
+    throw new StorageRefusedError(
+      `cannot read ${location} (${describeError(error)}): check the path and its permissions`,
+      { cause: error },
+    );
   }
   const used = names.filter(counts);
   if (used.length > 0) {
@@ -101,16 +107,22 @@ export class RestoredDataDir {
     try {
       await fs.mkdir(location, { recursive: true });
     } catch (error) {
-      throw new StorageRefusedError(`cannot create data dir ${location} (${describeError(error)}): check the path and its permissions`, { cause: error });
+      throw new StorageRefusedError(
+        `cannot create data dir ${location} (${describeError(error)}): check the path and its permissions`,
+        { cause: error },
+      );
     }
     let handles: Database;
     try {
       handles = await openDatabase(location);
     } catch (error) {
       if (existing === null) await fs.rm(location, { recursive: true, force: true });
-      throw new StorageRefusedError(`cannot create a LevelDB database in ${location} (${describeError(error)}): check the disk and its free space`, {
-        cause: error,
-      });
+      throw new StorageRefusedError(
+        `cannot create a LevelDB database in ${location} (${describeError(error)}): check the disk and its free space`,
+        {
+          cause: error,
+        },
+      );
     }
     const kv = await openKv(handles.db, RESTORED_GENERATION);
     return new RestoredDataDir(location, nodeId, handles, kv, existing === null, new Set(existing ?? []));
@@ -131,7 +143,11 @@ export class RestoredDataDir {
     const position = { index: point.index, term: point.term };
     await this.handles.db.batch(
       [
-        putOp(meta, META_IDENTITY, encodeIdentity({ clusterId: point.clusterId, nodeId: this.nodeId, format: STORAGE_FORMAT })),
+        putOp(
+          meta,
+          META_IDENTITY,
+          encodeIdentity({ clusterId: point.clusterId, nodeId: this.nodeId, format: STORAGE_FORMAT }),
+        ),
         putOp(meta, META_HARDSTATE, encodeHardState({ term: point.term, vote: NONE, commit: point.index })),
         putOp(meta, META_LOGSTART, encodeLogPosition(position)),
         putOp(meta, META_SNAPSHOT, encodeSnapshotMeta({ ...position, voters: point.voters })),

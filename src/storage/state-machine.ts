@@ -51,7 +51,13 @@ export class KvStateMachine {
   private readonly clears = new Map<number, Promise<void>>();
   private readonly onBackgroundError: (error: unknown) => void;
 
-  private constructor(handles: Database, applied: AppliedState, generation: number, kv: ByteSublevel, onBackgroundError: (error: unknown) => void) {
+  private constructor(
+    handles: Database,
+    applied: AppliedState,
+    generation: number,
+    kv: ByteSublevel,
+    onBackgroundError: (error: unknown) => void,
+  ) {
     this.handles = handles;
     this.appliedState = applied;
     this.generation = generation;
@@ -65,7 +71,13 @@ export class KvStateMachine {
     generation: number,
     onBackgroundError: (error: unknown) => void,
   ): Promise<KvStateMachine> {
-    const sm = new KvStateMachine(handles, applied, generation, await openKv(handles.db, generation), onBackgroundError);
+    const sm = new KvStateMachine(
+      handles,
+      applied,
+      generation,
+      await openKv(handles.db, generation),
+      onBackgroundError,
+    );
     // A crash can leave a staged snapshot (the next generation) or a half-cleared old one behind.
     sm.clearGeneration(generation + 1);
     if (generation > 0) sm.clearGeneration(generation - 1);
@@ -109,13 +121,26 @@ export class KvStateMachine {
    * Committed entries arrive in order, from applied + 1, and are in the durable log once their
    * batch is written: `logTerm` answers the term the log will hold at an index (undefined beyond it).
    */
-  assertApplyContract(committed: readonly Entry[], logTerm: (index: number) => number | undefined, lastIndex: number): void {
+  assertApplyContract(
+    committed: readonly Entry[],
+    logTerm: (index: number) => number | undefined,
+    lastIndex: number,
+  ): void {
     let expected = this.appliedState.index + 1;
     for (const entry of committed) {
-      assert(entry.index === expected, () => `writeReady: committed entry ${entry.index} given, ${expected} expected next`);
+      assert(
+        entry.index === expected,
+        () => `writeReady: committed entry ${entry.index} given, ${expected} expected next`,
+      );
       const term = logTerm(entry.index);
-      assert(term !== undefined, () => `writeReady: committed entry ${entry.index} is beyond the durable log (${lastIndex})`);
-      assert(term === entry.term, () => `writeReady: committed entry ${entry.index} has term ${entry.term}, the log says ${term}`);
+      assert(
+        term !== undefined,
+        () => `writeReady: committed entry ${entry.index} is beyond the durable log (${lastIndex})`,
+      );
+      assert(
+        term === entry.term,
+        () => `writeReady: committed entry ${entry.index} has term ${entry.term}, the log says ${term}`,
+      );
       expected++;
     }
   }
@@ -124,7 +149,10 @@ export class KvStateMachine {
    * Adds the changes of `committed` and the new applied index to `ops`; returns what each entry did
    * and the new applied state (null when nothing is applied).
    */
-  addApplyOperations(committed: readonly Entry[], ops: ByteBatchOperation[]): { outcomes: ApplyOutcome[]; applied: AppliedState | null } {
+  addApplyOperations(
+    committed: readonly Entry[],
+    ops: ByteBatchOperation[],
+  ): { outcomes: ApplyOutcome[]; applied: AppliedState | null } {
     const outcomes = committed.map((entry) => this.applyOperation(entry, ops));
     const last = committed[committed.length - 1];
     if (last === undefined) return { outcomes, applied: null };
@@ -210,16 +238,21 @@ export class KvStateMachine {
   private applyOperation(entry: Entry, ops: ByteBatchOperation[]): ApplyOutcome {
     const base = { index: entry.index, term: entry.term };
     if (entry.type !== EntryType.Normal) {
-      throw new CorruptDataError(`entry ${entry.index} (term ${entry.term}) has type ${entry.type}, which this build cannot apply`);
+      throw new CorruptDataError(
+        `entry ${entry.index} (term ${entry.term}) has type ${entry.type}, which this build cannot apply`,
+      );
     }
     if (entry.data.length === 0) return { ...base, op: 'noop' }; // a new leader's empty entry
     let command: Command;
     try {
       command = decodeCommand(entry.data);
     } catch (error) {
-      throw new CorruptDataError(`entry ${entry.index} (term ${entry.term}) holds no valid command: ${describeError(error)}`, {
-        cause: error,
-      });
+      throw new CorruptDataError(
+        `entry ${entry.index} (term ${entry.term}) holds no valid command: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     if (command.op === 'barrier') return { ...base, op: 'noop' };
     if (command.op === 'put') ops.push(putOp(this.current, command.key, command.value));

@@ -31,7 +31,9 @@ export class StoreHealth {
 
   /** Records an I/O failure and returns the error to throw: this and every later operation fails. */
   fail(what: string, error: unknown): StorageFatalError {
-    const fatal = new StorageFatalError(`${what} failed in ${this.location}: ${describeError(error)}`, { cause: error });
+    const fatal = new StorageFatalError(`${what} failed in ${this.location}: ${describeError(error)}`, {
+      cause: error,
+    });
     this.failure ??= fatal;
     return fatal;
   }

@@ -69,7 +69,10 @@ export class TermIndex {
   append(index: number, term: number): void {
     assert(index === this.last + 1, () => `term index: entry ${index} does not follow ${this.last}`);
     const lastTerm = this.lastTerm;
-    assert(lastTerm === undefined || term >= lastTerm, () => `term index: entry ${index} has term ${term} < ${lastTerm}`);
+    assert(
+      lastTerm === undefined || term >= lastTerm,
+      () => `term index: entry ${index} has term ${term} < ${lastTerm}`,
+    );
     // A new run for a new term, and for the first entry held (the base is not a run).
     if (this.runTerms.length === 0 || term !== lastTerm) {
       this.runStarts.push(index);
@@ -81,7 +84,10 @@ export class TermIndex {
   /** Forgets entries from `index` on (a conflicting suffix being replaced). */
   truncateFrom(index: number): void {
     if (index > this.last) return;
-    assert(index > this.base.index, () => `term index: cannot truncate at ${index}, at or before the base ${this.base.index}`);
+    assert(
+      index > this.base.index,
+      () => `term index: cannot truncate at ${index}, at or before the base ${this.base.index}`,
+    );
     while (this.runStarts.length > 0 && (this.runStarts[this.runStarts.length - 1] ?? 0) >= index) {
       this.runStarts.pop();
       this.runTerms.pop();

@@ -64,7 +64,11 @@ interface Scratch {
 }
 
 function newScratch(maxDepth: number): Scratch {
-  return { remaining: new Float64Array(maxDepth + 1), isMap: new Uint8Array(maxDepth + 1), slots: new Int32Array(RECORD_SLOTS) };
+  return {
+    remaining: new Float64Array(maxDepth + 1),
+    isMap: new Uint8Array(maxDepth + 1),
+    slots: new Int32Array(RECORD_SLOTS),
+  };
 }
 
 /**
@@ -88,7 +92,8 @@ export function scanBody(body: Uint8Array, limits: BodyLimits): BodyShape {
   }
   const messages = top.count;
   let pos = top.next;
-  if (messages > limits.maxMessages) throw new BadMessageError(`${messages} messages exceed the limit of ${limits.maxMessages}`);
+  if (messages > limits.maxMessages)
+    throw new BadMessageError(`${messages} messages exceed the limit of ${limits.maxMessages}`);
   if (messages > end - pos) throw truncated(pos);
 
   // The stack of open containers: how many values each still expects, and whether it is a map
@@ -184,11 +189,14 @@ export function scanBody(body: Uint8Array, limits: BodyLimits): BodyShape {
           pos += 2;
           const keysAt = pos;
           const header = readArrayHeader(body, pos);
-          if (header === undefined) throw undecodable(`the keys of the record definition at byte ${at} are not an array`);
+          if (header === undefined)
+            throw undecodable(`the keys of the record definition at byte ${at} are not an array`);
           const fields = header.count;
           pos = header.next;
           if (fields > limits.maxRecordFields) {
-            throw new BadMessageError(`body refused before decoding: a record definition at byte ${at} has ${fields} fields, more than ${limits.maxRecordFields}`);
+            throw new BadMessageError(
+              `body refused before decoding: a record definition at byte ${at} has ${fields} fields, more than ${limits.maxRecordFields}`,
+            );
           }
           values += 1 + fields;
           definitions++;
@@ -275,7 +283,9 @@ function u16(body: Uint8Array, pos: number): number {
 }
 
 function u32(body: Uint8Array, pos: number): number {
-  return (body[pos] ?? 0) * 0x1000000 + (((body[pos + 1] ?? 0) << 16) | ((body[pos + 2] ?? 0) << 8) | (body[pos + 3] ?? 0));
+  return (
+    (body[pos] ?? 0) * 0x1000000 + (((body[pos + 1] ?? 0) << 16) | ((body[pos + 2] ?? 0) << 8) | (body[pos + 3] ?? 0))
+  );
 }
 
 function undecodable(reason: string): BadMessageError {

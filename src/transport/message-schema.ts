@@ -91,7 +91,9 @@ function parseEntry(value: unknown, where: string): Entry {
         `${where} (index ${index}) is a membership change (entry type ${type}): membership changes are not supported by this build`,
       );
     }
-    throw new BadMessageError(`${where}: "type" must be an entry type this build supports (${[...SUPPORTED_ENTRY_TYPES].join(', ')})`);
+    throw new BadMessageError(
+      `${where}: "type" must be an entry type this build supports (${[...SUPPORTED_ENTRY_TYPES].join(', ')})`,
+    );
   }
   const data = field(value, 'data', where);
   if (!(data instanceof Uint8Array)) throw new BadMessageError(`${where}: "data" must be binary`);

@@ -31,7 +31,13 @@
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
-import { BadMessageError, decodeMessages, encodeMessages, MAX_ENTRIES_PER_BODY, MAX_MESSAGES_PER_BODY } from './codec.js';
+import {
+  BadMessageError,
+  decodeMessages,
+  encodeMessages,
+  MAX_ENTRIES_PER_BODY,
+  MAX_MESSAGES_PER_BODY,
+} from './codec.js';
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -278,7 +284,10 @@ export class PeerClient {
     // building an abort DOMException for every request long after it finished (measurable CPU on
     // the hot path: two peer requests per ReadIndex round).
     const controller = new AbortController();
-    const deadline = setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    const deadline = setTimeout(
+      () => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)),
+      this.timeoutMs,
+    );
     try {
       const response = await this.pool.request({
         path: MESSAGES_PATH,
@@ -287,7 +296,11 @@ export class PeerClient {
         body,
         signal: controller.signal,
       });
-      if (response.statusCode === 200 && response.headers['content-type'] === MSGPACK_CONTENT_TYPE && this.options.onReplies !== undefined) {
+      if (
+        response.statusCode === 200 &&
+        response.headers['content-type'] === MSGPACK_CONTENT_TYPE &&
+        this.options.onReplies !== undefined
+      ) {
         return { ok: true, replies: await this.readReplies(response.body) };
       }
       if (response.statusCode >= 200 && response.statusCode < 300) {

@@ -62,7 +62,8 @@ export interface SnapshotFrame {
   readonly body: Uint8Array;
 }
 
-export type SnapshotFrameAnswer = { readonly status: 204 } | { readonly status: 400 | 409 | 503; readonly error: string; readonly message: string };
+export type SnapshotFrameAnswer =
+  { readonly status: 204 } | { readonly status: 400 | 409 | 503; readonly error: string; readonly message: string };
 
 export interface PeerServerOptions {
   readonly host: string;
@@ -182,8 +183,10 @@ export class PeerServer {
 
     const onSnapshotFrame = this.options.onSnapshotFrame;
     if (onSnapshotFrame !== undefined) {
-      app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: SNAPSHOT_BODY_LIMIT }, (_request, body, done) =>
-        done(null, body),
+      app.addContentTypeParser(
+        'application/octet-stream',
+        { parseAs: 'buffer', bodyLimit: SNAPSHOT_BODY_LIMIT },
+        (_request, body, done) => done(null, body),
       );
       app.post(
         SNAPSHOT_PATH,
@@ -280,7 +283,8 @@ export class PeerServer {
         return;
       }
     }
-    const wantsReplies = request.headers[REPLIES_HEADER] === REPLIES_HEARTBEAT && this.options.faults?.dropTo.has(from) !== true;
+    const wantsReplies =
+      request.headers[REPLIES_HEADER] === REPLIES_HEARTBEAT && this.options.faults?.dropTo.has(from) !== true;
     let replies: readonly Message[] | void;
     try {
       replies = this.options.onMessages(from, messages, wantsReplies);
@@ -294,7 +298,10 @@ export class PeerServer {
       return;
     }
     const encoded = encodeMessages(replies);
-    void reply.code(200).header('content-type', MSGPACK_CONTENT_TYPE).send(Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength));
+    void reply
+      .code(200)
+      .header('content-type', MSGPACK_CONTENT_TYPE)
+      .send(Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength));
   }
 
   private async handleSnapshotFrame(
@@ -307,8 +314,21 @@ export class PeerServer {
     const seq = Number(request.headers[SEQ_HEADER]);
     const term = Number(request.headers[TERM_HEADER]);
     const body = request.body;
-    if (typeof transfer !== 'string' || !/^[0-9a-f]{1,64}$/.test(transfer) || !Number.isSafeInteger(seq) || seq < 0 || !Number.isSafeInteger(term) || term < 1) {
-      this.reject(request, reply, 400, 'bad-snapshot', `a snapshot frame needs ${TRANSFER_HEADER} (hex), ${SEQ_HEADER} (>= 0) and ${TERM_HEADER} (>= 1)`);
+    if (
+      typeof transfer !== 'string' ||
+      !/^[0-9a-f]{1,64}$/.test(transfer) ||
+      !Number.isSafeInteger(seq) ||
+      seq < 0 ||
+      !Number.isSafeInteger(term) ||
+      term < 1
+    ) {
+      this.reject(
+        request,
+        reply,
+        400,
+        'bad-snapshot',
+        `a snapshot frame needs ${TRANSFER_HEADER} (hex), ${SEQ_HEADER} (>= 0) and ${TERM_HEADER} (>= 1)`,
+      );
       return;
     }
     if (!Buffer.isBuffer(body)) {

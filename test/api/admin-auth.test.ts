@@ -8,8 +8,20 @@ const TOKEN = 'a-long-random-admin-secret-0123456789';
 
 describe('isLoopbackAddress', () => {
   it('is true for 127.0.0.0/8 and ::1, also IPv4-mapped, and false for anything else', () => {
-    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.9']) expect(isLoopbackAddress(address), address).toBe(true);
-    for (const address of [undefined, '', '10.0.0.1', '128.0.0.1', '0.0.0.0', '::', '::ffff:10.0.0.1', 'fe80::1', '127.0.0.1.evil', 'localhost']) {
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '::FFFF:127.0.0.9'])
+      expect(isLoopbackAddress(address), address).toBe(true);
+    for (const address of [
+      undefined,
+      '',
+      '10.0.0.1',
+      '128.0.0.1',
+      '0.0.0.0',
+      '::',
+      '::ffff:10.0.0.1',
+      'fe80::1',
+      '127.0.0.1.evil',
+      'localhost',
+    ]) {
       expect(isLoopbackAddress(address), String(address)).toBe(false);
     }
   });
@@ -61,7 +73,15 @@ describe('AdminAuth with a token: the token is required, even on loopback', () =
   });
 
   it('refuses a wrong token, another scheme, an empty token or repeated headers with 401', () => {
-    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(1)}`, `Basic ${TOKEN}`, 'Bearer ', 'Bearer', TOKEN, [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]]) {
+    for (const authorization of [
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(1)}`,
+      `Basic ${TOKEN}`,
+      'Bearer ',
+      'Bearer',
+      TOKEN,
+      [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`],
+    ]) {
       expect(auth.refusal({ remoteAddress: '127.0.0.1', authorization })?.status, String(authorization)).toBe(401);
     }
   });
@@ -87,7 +107,12 @@ describe('AdminAuth.hook on a Fastify route', () => {
   it('answers a refused request with JSON {error, message} and never runs the route', async () => {
     const { app, calls } = build(undefined);
     // X-Forwarded-For is a client's word: only the socket's address counts.
-    const res = await app.inject({ method: 'GET', url: '/admin', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': '127.0.0.1' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/admin',
+      remoteAddress: '10.1.2.3',
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
     expect(res.statusCode).toBe(403);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.json()).toEqual({ error: 'forbidden', message: expect.stringContaining(ADMIN_TOKEN_ENV) });
@@ -103,10 +128,20 @@ describe('AdminAuth.hook on a Fastify route', () => {
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
     expect(res.json()).toEqual({ error: 'unauthorized', message: expect.any(String) });
-    const wrong = await app.inject({ method: 'GET', url: '/admin', remoteAddress: '127.0.0.1', headers: { authorization: 'Bearer nope' } });
+    const wrong = await app.inject({
+      method: 'GET',
+      url: '/admin',
+      remoteAddress: '127.0.0.1',
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(wrong.statusCode).toBe(401);
     expect(calls()).toBe(0);
-    const ok = await app.inject({ method: 'GET', url: '/admin', remoteAddress: '192.0.2.7', headers: { authorization: `Bearer ${TOKEN}` } });
+    const ok = await app.inject({
+      method: 'GET',
+      url: '/admin',
+      remoteAddress: '192.0.2.7',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(ok.statusCode).toBe(200);
     expect(calls()).toBe(1);
   });

@@ -120,8 +120,17 @@ describe('GET /backup', () => {
     const file = path.join(dir, 'b.snap');
     await fs.writeFile(file, Buffer.from(await res.arrayBuffer()));
     const keys: string[] = [];
-    const summary = await readBackupFile(file, async (pairs) => void keys.push(...pairs.map(([k]) => new TextDecoder().decode(k))));
-    expect(summary.header).toEqual({ format: 1, clusterId: 'prod/eu 1', index: 42, term: 3, voters: ['n1', 'n2', 'n3'] });
+    const summary = await readBackupFile(
+      file,
+      async (pairs) => void keys.push(...pairs.map(([k]) => new TextDecoder().decode(k))),
+    );
+    expect(summary.header).toEqual({
+      format: 1,
+      clusterId: 'prod/eu 1',
+      index: 42,
+      term: 3,
+      voters: ['n1', 'n2', 'n3'],
+    });
     expect(keys).toEqual(['key-0', 'key-1', 'key-2', 'key-3', 'key-4']);
     await waitFor('the source to be closed', () => (source.closed ? true : undefined), 5000);
   });
@@ -203,7 +212,9 @@ describe('GET /backup', () => {
     // Only the first open is held; any other (there must be none) opens at once.
     const { url } = await serve(() => {
       opens++;
-      return opens === 1 ? new Promise<SnapshotSource>((resolve) => (release = resolve)) : Promise.resolve(fakeSource(1, small));
+      return opens === 1
+        ? new Promise<SnapshotSource>((resolve) => (release = resolve))
+        : Promise.resolve(fakeSource(1, small));
     });
     const first = fetch(`${url}/backup`);
     const source = fakeSource(2, small);

@@ -37,12 +37,21 @@ afterEach(async () => {
 describe('writes', () => {
   it('PUT answers 200 with the index and term once the node says the write is applied', async () => {
     build();
-    const res = await app.inject({ method: 'PUT', url: '/kv/colour', payload: 'blue', headers: { 'content-type': 'text/plain' } });
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/kv/colour',
+      payload: 'blue',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ index: 7, term: 2 });
     expect(res.headers['x-raft-index']).toBe('7');
     expect(res.headers['x-raft-term']).toBe('2');
-    expect(decodeCommand(node.writes[0]!)).toEqual({ op: 'put', key: encoder.encode('colour'), value: expect.anything() });
+    expect(decodeCommand(node.writes[0]!)).toEqual({
+      op: 'put',
+      key: encoder.encode('colour'),
+      value: expect.anything(),
+    });
     expect(decoder.decode((decodeCommand(node.writes[0]!) as { value: Uint8Array }).value)).toBe('blue');
   });
 
@@ -69,9 +78,17 @@ describe('writes', () => {
       ['POST', '/mget#x', 'bad_request'],
       ['GET', '/status#x', 'bad_request'],
     ] as const) {
-      const res = await rawRequest(base, method, target, method === 'PUT' ? 'v' : method === 'POST' ? '{"keys":["x"]}' : '');
+      const res = await rawRequest(
+        base,
+        method,
+        target,
+        method === 'PUT' ? 'v' : method === 'POST' ? '{"keys":["x"]}' : '',
+      );
       expect(res.status, `${method} ${target}`).toBe(400);
-      expect(JSON.parse(res.body), `${method} ${target}`).toEqual({ error, message: expect.stringContaining('encode it as %23') });
+      expect(JSON.parse(res.body), `${method} ${target}`).toEqual({
+        error,
+        message: expect.stringContaining('encode it as %23'),
+      });
     }
     expect(node.writes).toEqual([]);
     expect(node.barriers).toBe(0);
@@ -102,13 +119,18 @@ describe('writes', () => {
 
   it('refuses a value over the limit with 413 and a JSON body', async () => {
     build();
-    const res = await app.inject({ method: 'PUT', url: '/kv/big', payload: Buffer.alloc(65), headers: { 'content-type': 'application/octet-stream' } });
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/kv/big',
+      payload: Buffer.alloc(65),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(res.statusCode).toBe(413);
     expect(res.json()).toMatchObject({ error: 'value_too_large' });
     expect(node.writes).toEqual([]);
   });
 
-  it('maps the node\'s errors: unknown outcome 504, lost 503, overloaded 503 with Retry-After', async () => {
+  it("maps the node's errors: unknown outcome 504, lost 503, overloaded 503 with Retry-After", async () => {
     build();
     node.writeOutcome = () => Promise.reject(new WriteUnknownError(9, 'was not applied in time'));
     let res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' });
@@ -228,14 +250,25 @@ describe('reads', () => {
     kv.data.set('b', encoder.encode('2'));
     let res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', 'x', 'b'] } });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ items: [{ key: 'a', value: '1' }, { key: 'x', value: null }, { key: 'b', value: '2' }] });
+    expect(res.json()).toEqual({
+      items: [
+        { key: 'a', value: '1' },
+        { key: 'x', value: null },
+        { key: 'b', value: '2' },
+      ],
+    });
     expect(node.barriers).toBe(1);
     res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['a', ''] } });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error: 'bad_key' });
     res = await app.inject({ method: 'POST', url: '/mget', payload: { keys: ['1', '2', '3', '4', '5', '6'] } });
     expect(res.statusCode).toBe(400);
-    res = await app.inject({ method: 'POST', url: '/mget', payload: 'not json', headers: { 'content-type': 'text/plain' } });
+    res = await app.inject({
+      method: 'POST',
+      url: '/mget',
+      payload: 'not json',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.statusCode).toBe(400);
   });
 
@@ -274,9 +307,21 @@ describe('reads', () => {
     for (const k of ['a1', 'a2', 'a3', 'b1']) kv.data.set(k, encoder.encode(`v-${k}`));
     kv.data.set('a4', new Uint8Array([0xff, 0xfe]));
     let res = await app.inject({ method: 'GET', url: '/kv?prefix=a&limit=2' });
-    expect(res.json()).toEqual({ items: [{ key: 'a1', value: 'v-a1' }, { key: 'a2', value: 'v-a2' }], next: 'a3' });
+    expect(res.json()).toEqual({
+      items: [
+        { key: 'a1', value: 'v-a1' },
+        { key: 'a2', value: 'v-a2' },
+      ],
+      next: 'a3',
+    });
     res = await app.inject({ method: 'GET', url: '/kv?prefix=a&limit=2&start=a3' });
-    expect(res.json()).toEqual({ items: [{ key: 'a3', value: 'v-a3' }, { key: 'a4', valueBase64: '//4=' }], next: null });
+    expect(res.json()).toEqual({
+      items: [
+        { key: 'a3', value: 'v-a3' },
+        { key: 'a4', valueBase64: '//4=' },
+      ],
+      next: null,
+    });
     for (const limit of ['0', '6', 'x', '1.5']) {
       res = await app.inject({ method: 'GET', url: `/kv?limit=${limit}` });
       expect(res.statusCode).toBe(400);
@@ -287,7 +332,14 @@ describe('reads', () => {
 describe('operations', () => {
   it('/status, /livez and /readyz describe the node', async () => {
     build();
-    expect((await app.inject({ method: 'GET', url: '/status' })).json()).toMatchObject({ id: 'n1', clusterId: 'c', role: 'leader', leader: 'n1', leaderClientUrl: 'http://127.0.0.1:7001', commit: 7 });
+    expect((await app.inject({ method: 'GET', url: '/status' })).json()).toMatchObject({
+      id: 'n1',
+      clusterId: 'c',
+      role: 'leader',
+      leader: 'n1',
+      leaderClientUrl: 'http://127.0.0.1:7001',
+      commit: 7,
+    });
     expect((await app.inject({ method: 'GET', url: '/livez' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
     node.softState = { role: 'follower', leader: '', term: 3 };

@@ -32,7 +32,21 @@ export class FakeNode implements ApiNode {
     return this.lag;
   }
   status(): RaftStatus {
-    return { id: 'n1', role: this.softState.role, term: 2, vote: 'n1', leader: this.softState.leader, commit: 7, applied: 7, firstIndex: 1, lastIndex: 7, leadTransferee: '', voters: ['n1', 'n2', 'n3'], learners: [], progress: null };
+    return {
+      id: 'n1',
+      role: this.softState.role,
+      term: 2,
+      vote: 'n1',
+      leader: this.softState.leader,
+      commit: 7,
+      applied: 7,
+      firstIndex: 1,
+      lastIndex: 7,
+      leadTransferee: '',
+      voters: ['n1', 'n2', 'n3'],
+      learners: [],
+      progress: null,
+    };
   }
 }
 
@@ -58,7 +72,8 @@ export class FakeKv implements ApiKv {
     const answer = new AnswerBuilder();
     for (const k of keys) {
       const item = itemJson(k, this.getSync(k));
-      if (keys.length > 1 && answer.sizeWith(item, null) > this.maxResponseBytes) return { tooLarge: { keys: keys.length, fit: answer.count } };
+      if (keys.length > 1 && answer.sizeWith(item, null) > this.maxResponseBytes)
+        return { tooLarge: { keys: keys.length, fit: answer.count } };
       answer.add(item);
     }
     return { json: answer.finish(null) };

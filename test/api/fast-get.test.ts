@@ -50,7 +50,14 @@ async function both(path: string): Promise<{ fast: Answer; fastify: Answer }> {
 }
 
 describe('the point-read fast path answers exactly as Fastify does', () => {
-  for (const path of ['/kv/colour', '/kv/colour?consistency=stale', '/kv/colour?consistency=linearizable', '/kv/missing', '/kv/missing?consistency=stale', '/kv/empty']) {
+  for (const path of [
+    '/kv/colour',
+    '/kv/colour?consistency=stale',
+    '/kv/colour?consistency=linearizable',
+    '/kv/missing',
+    '/kv/missing?consistency=stale',
+    '/kv/empty',
+  ]) {
     it(`GET ${path}`, async () => {
       const { fast, fastify } = await both(path);
       expect(fast).toEqual(fastify);
@@ -72,7 +79,10 @@ describe('the point-read fast path answers exactly as Fastify does', () => {
       };
       const timeout = await both('/kv/colour');
       expect(timeout.fast).toEqual(timeout.fastify);
-      expect(JSON.parse(timeout.fast.body)).toEqual({ error: 'read_timeout', message: 'no read index was confirmed in time' });
+      expect(JSON.parse(timeout.fast.body)).toEqual({
+        error: 'read_timeout',
+        message: 'no read index was confirmed in time',
+      });
     } finally {
       node.readOutcome = saved;
     }

@@ -15,7 +15,9 @@ export function rawRequest(base: string, method: string, target: string, body = 
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(Number(port), hostname, () => {
-      socket.write(`${method} ${target} HTTP/1.1\r\nhost: ${hostname}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(
+        `${method} ${target} HTTP/1.1\r\nhost: ${hostname}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     });
     socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${method} ${target}`)));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));

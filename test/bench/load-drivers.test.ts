@@ -32,7 +32,12 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), contentType: req.headers['content-type'] });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body: Buffer.concat(chunks).toString('utf8'),
+        contentType: req.headers['content-type'],
+      });
       res.end('ok');
     });
   });
@@ -49,7 +54,13 @@ function workload(): Workload {
   return {
     baseUrl,
     requests: [
-      { method: 'PUT', path: '/kv/<key>', body: '{"k":"<keyB64>","v":"<valueB64>"}', headers: { 'Content-Type': 'application/json' }, weight: 1 },
+      {
+        method: 'PUT',
+        path: '/kv/<key>',
+        body: '{"k":"<keyB64>","v":"<valueB64>"}',
+        headers: { 'Content-Type': 'application/json' },
+        weight: 1,
+      },
       { method: 'GET', path: '/kv?prefix=<prefix>&end=<prefixEndB64>', weight: 3 },
     ],
   };
@@ -60,7 +71,12 @@ const tools: ToolName[] = which('wrk') === null ? ['autocannon'] : ['wrk', 'auto
 describe.each(tools)('the %s driver', (tool) => {
   it('fills every template variable from the tables and honours the mix', async () => {
     seen.length = 0;
-    const load = new LoadGenerator(tool, { threads: 1, timeoutS: 2, dir: session.tempDir('raftkv-bench-test-'), processes: session.processes });
+    const load = new LoadGenerator(tool, {
+      threads: 1,
+      timeoutS: 2,
+      dir: session.tempDir('raftkv-bench-test-'),
+      processes: session.processes,
+    });
     const result = await load.run({ workload: workload(), tables, connections: 2, durationS: 1 });
     expect(result.tool).toBe(tool);
     expect(result.requests).toBeGreaterThan(50);
@@ -79,7 +95,7 @@ describe.each(tools)('the %s driver', (tool) => {
         expect(keySet.has(key), r.url).toBe(true);
         expect(r.contentType).toBe('application/json');
         const body = JSON.parse(r.body) as { k: string; v: string };
-        expect(body.k, 'one draw per request: the body has the path\'s key').toBe(base64(key));
+        expect(body.k, "one draw per request: the body has the path's key").toBe(base64(key));
         expect(tables.valueB64).toContain(body.v);
       } else {
         expect(r.method).toBe('GET');

@@ -30,13 +30,21 @@ afterEach(async () => {
 });
 
 async function chaos(options: Partial<ChaosOptions>): Promise<ChaosRun & { text: string }> {
-  const run: Started = { dir: mkdtempSync(join(tmpdir(), 'raftkv-chaos-test-')), abort: new AbortController(), done: Promise.resolve(), keep: false };
+  const run: Started = {
+    dir: mkdtempSync(join(tmpdir(), 'raftkv-chaos-test-')),
+    abort: new AbortController(),
+    done: Promise.resolve(),
+    keep: false,
+  };
   started.push(run);
   onTestFailed(() => {
     run.keep = true;
   });
   let text = '';
-  const pending = runChaos({ ...DEFAULTS, ...options, outDir: run.dir }, { write: (t) => void (text += t), signal: run.abort.signal });
+  const pending = runChaos(
+    { ...DEFAULTS, ...options, outDir: run.dir },
+    { write: (t) => void (text += t), signal: run.abort.signal },
+  );
   run.done = pending;
   const result = await pending;
   onTestFailed(() => console.log(text));
@@ -76,7 +84,8 @@ describe('chaos runs', () => {
     expect(readFileSync(join(runDir, 'report.html'), 'utf8')).toContain('class="snap-mark');
     const history = readFileSync(join(runDir, 'history.jsonl'), 'utf8').trim().split('\n');
     expect(history.length).toBe(summary.ops.total + history.filter((l) => l.includes('"final":true')).length);
-    for (const file of ['summary.json', 'report.html', 'nodes/n1.log', 'nodes/n2.log', 'nodes/n3.log']) expect(existsSync(join(runDir, file))).toBe(true);
+    for (const file of ['summary.json', 'report.html', 'nodes/n1.log', 'nodes/n2.log', 'nodes/n3.log'])
+      expect(existsSync(join(runDir, file))).toBe(true);
   }, 75_000);
 
   it('catches a build that serves reads from local state (RAFTKV_UNSAFE_TEST_MODE=local-reads) under partitions', async () => {
@@ -115,6 +124,10 @@ describe('chaos runs', () => {
     expect(summary.linearizability.result).toBe('violation');
     // A lost acknowledged write: a read returned a value that an acknowledged write had replaced
     // before the read began.
-    expect(summary.linearizability.violations.some((v) => /overwritten by put|overwritten by delete/.test(v.message) || v.culprits.length > 2)).toBe(true);
+    expect(
+      summary.linearizability.violations.some(
+        (v) => /overwritten by put|overwritten by delete/.test(v.message) || v.culprits.length > 2,
+      ),
+    ).toBe(true);
   }, 60_000);
 });

@@ -23,7 +23,10 @@ setTimeout(() => process.exit(1), 700);
 /** Whether a TCP connection from `prefix`'s namespace to host:port gets an answer within 700 ms. */
 function reaches(prefix: readonly string[], host: string, port: number): boolean {
   try {
-    execFileSync(prefix[0]!, [...prefix.slice(1), process.execPath, '-e', PROBE, host, String(port)], { stdio: 'ignore', timeout: 5000 });
+    execFileSync(prefix[0]!, [...prefix.slice(1), process.execPath, '-e', PROBE, host, String(port)], {
+      stdio: 'ignore',
+      timeout: 5000,
+    });
     return true;
   } catch {
     return false;
@@ -57,7 +60,9 @@ describe.skipIf(unavailable !== null)('the netns network', () => {
     try {
       for (const id of ids) {
         const prefix = net.spawnPrefix(id);
-        const server = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, '-e', SERVER, net.hostOf(id)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const server = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, '-e', SERVER, net.hostOf(id)], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.stdout?.once('data', () => resolve());

@@ -9,7 +9,36 @@ describe('the chaos command line', () => {
   });
 
   it('parses every option', () => {
-    const options = parse('--nodes', '5', '--clients', '4', '--duration', '20', '--seed', '9', '--nemesis', 'kill,partition-link', '--fault-seconds', '1-2.5', '--gap-seconds', '3', '--keys', '5', '--timeout', '1500', '--unsafe', 'early-ack', '--max-ops', '1000', '--checker-steps', '99', '--out', '/tmp/x', '--network', 'netns');
+    const options = parse(
+      '--nodes',
+      '5',
+      '--clients',
+      '4',
+      '--duration',
+      '20',
+      '--seed',
+      '9',
+      '--nemesis',
+      'kill,partition-link',
+      '--fault-seconds',
+      '1-2.5',
+      '--gap-seconds',
+      '3',
+      '--keys',
+      '5',
+      '--timeout',
+      '1500',
+      '--unsafe',
+      'early-ack',
+      '--max-ops',
+      '1000',
+      '--checker-steps',
+      '99',
+      '--out',
+      '/tmp/x',
+      '--network',
+      'netns',
+    );
     expect(options).toMatchObject({
       nodes: 5,
       clients: 4,
@@ -30,14 +59,22 @@ describe('the chaos command line', () => {
 
   it('takes the log compaction of the nodes: --snapshot-every N [--snapshot-keep M], keep defaulting to N/5', () => {
     expect(parse()!.snapshot).toBeNull();
-    expect(parse('--snapshot-every', '50', '--snapshot-keep', '10')!.snapshot).toEqual({ everyEntries: 50, keepEntries: 10 });
+    expect(parse('--snapshot-every', '50', '--snapshot-keep', '10')!.snapshot).toEqual({
+      everyEntries: 50,
+      keepEntries: 10,
+    });
     expect(parse('--snapshot-every', '50')!.snapshot).toEqual({ everyEntries: 50, keepEntries: 10 });
     expect(parse('--snapshot-every', '3')!.snapshot).toEqual({ everyEntries: 3, keepEntries: 0 });
-    expect(parse('--snapshot-every', '20', '--snapshot-keep', '0')!.snapshot).toEqual({ everyEntries: 20, keepEntries: 0 });
+    expect(parse('--snapshot-every', '20', '--snapshot-keep', '0')!.snapshot).toEqual({
+      everyEntries: 20,
+      keepEntries: 0,
+    });
     expect(() => parse('--snapshot-keep', '10')).toThrow(/--snapshot-keep needs --snapshot-every/);
     expect(() => parse('--snapshot-every', '0')).toThrow(/--snapshot-every must be an integer from 1/);
     expect(() => parse('--snapshot-every', 'tiny')).toThrow(UsageError);
-    expect(() => parse('--snapshot-every', '50', '--snapshot-keep=-1')).toThrow(/--snapshot-keep must be an integer from 0/);
+    expect(() => parse('--snapshot-every', '50', '--snapshot-keep=-1')).toThrow(
+      /--snapshot-keep must be an integer from 0/,
+    );
     expect(() => parse('--snapshot-every')).toThrow(UsageError);
   });
 

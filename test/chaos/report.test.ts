@@ -8,34 +8,122 @@ import type { SnapshotActivity } from '../../scripts/harness/chaos/snapshots.js'
 
 function fakeSummary(violation: boolean): ChaosSummary {
   const ops: ChaosOp[] = [
-    { id: 0, client: 0, key: 'k0', kind: 'put', value: 'w0.0', invoke: 1000, complete: 1010, status: 'ok', node: 'n1', reason: '200', end: 1010 },
-    { id: 1, client: 1, key: 'k0', kind: 'put', value: 'w1.0', invoke: 1020, complete: 1030, status: 'ok', node: 'n2', reason: '200', end: 1030 },
-    { id: 2, client: 2, key: 'k0', kind: 'get', value: 'w0.0', invoke: 1040, complete: 1050, status: 'ok', node: 'n3', reason: '200', end: 1050 },
-    { id: 3, client: 2, key: 'k0', kind: 'put', value: 'w2.0<script>', invoke: 2000, complete: null, status: 'unknown', node: 'n3', reason: 'timeout', end: 4000 },
+    {
+      id: 0,
+      client: 0,
+      key: 'k0',
+      kind: 'put',
+      value: 'w0.0',
+      invoke: 1000,
+      complete: 1010,
+      status: 'ok',
+      node: 'n1',
+      reason: '200',
+      end: 1010,
+    },
+    {
+      id: 1,
+      client: 1,
+      key: 'k0',
+      kind: 'put',
+      value: 'w1.0',
+      invoke: 1020,
+      complete: 1030,
+      status: 'ok',
+      node: 'n2',
+      reason: '200',
+      end: 1030,
+    },
+    {
+      id: 2,
+      client: 2,
+      key: 'k0',
+      kind: 'get',
+      value: 'w0.0',
+      invoke: 1040,
+      complete: 1050,
+      status: 'ok',
+      node: 'n3',
+      reason: '200',
+      end: 1050,
+    },
+    {
+      id: 3,
+      client: 2,
+      key: 'k0',
+      kind: 'put',
+      value: 'w2.0<script>',
+      invoke: 2000,
+      complete: null,
+      status: 'unknown',
+      node: 'n3',
+      reason: 'timeout',
+      end: 4000,
+    },
   ];
-  const verdict = decideVerdict({ linearizability: violation ? 'violation' : 'ok', lostWrites: 0, crashes: [], recovered: true, recoveryProblem: null, okOps: 3, problems: [] });
+  const verdict = decideVerdict({
+    linearizability: violation ? 'violation' : 'ok',
+    lostWrites: 0,
+    crashes: [],
+    recovered: true,
+    recoveryProblem: null,
+    okOps: 3,
+    problems: [],
+  });
   return {
     seed: 5,
     startedAt: '2026-01-01T00:00:00.000Z',
-    config: { nodes: 3, clients: 3, durationMs: 4000, kinds: ['kill-leader', 'partition-link'], network: 'fault-switch', keys: 1, requestTimeoutMs: 2000, faultMs: { min: 1000, max: 2000 }, gapMs: { min: 1000, max: 1000 }, unsafeMode: violation ? 'local-reads' : null },
+    config: {
+      nodes: 3,
+      clients: 3,
+      durationMs: 4000,
+      kinds: ['kill-leader', 'partition-link'],
+      network: 'fault-switch',
+      keys: 1,
+      requestTimeoutMs: 2000,
+      faultMs: { min: 1000, max: 2000 },
+      gapMs: { min: 1000, max: 1000 },
+      unsafeMode: violation ? 'local-reads' : null,
+    },
     schedule: [],
     workload: { from: 1000, to: 5000, capReached: false },
     endedAt: 6000,
     ops: { ...opStats(ops), total: ops.length, unexpected: 0, reasons: [['put timeout', 1]] },
     opsPerSecond: 1,
-    faults: [{ index: 0, kind: 'kill-leader', label: 'kill-leader n1', nodes: ['n1'], start: 2000, end: 3500, plannedMs: 1500 }],
+    faults: [
+      {
+        index: 0,
+        kind: 'kill-leader',
+        label: 'kill-leader n1',
+        nodes: ['n1'],
+        start: 2000,
+        end: 3500,
+        plannedMs: 1500,
+      },
+    ],
     faultCounts: [['kill-leader', 1]],
-    leaderships: [{ at: 500, term: 1, leader: 'n1' }, { at: 2600, term: 2, leader: 'n2' }],
+    leaderships: [
+      { at: 500, term: 1, leader: 'n1' },
+      { at: 2600, term: 2, leader: 'n2' },
+    ],
     leaderChanges: 1,
     unavailability: longestUnavailability(ops, 1000, 5000),
     timeline: timeline(ops, 1000, 5000),
     nodeTimeline: nodeTimeline(ops, ['n1', 'n2', 'n3'], 1000, 5000),
-    recovery: { recovered: true, problem: null, leader: 'n2', finalValues: { k0: 'w1.0' }, stuckNodes: [{ node: 'n3', answers: '503 read_timeout ×3' }] },
+    recovery: {
+      recovered: true,
+      problem: null,
+      leader: 'n2',
+      finalValues: { k0: 'w1.0' },
+      stuckNodes: [{ node: 'n3', answers: '503 read_timeout ×3' }],
+    },
     linearizability: {
       result: violation ? 'violation' : 'ok',
       checkMs: 1,
       keys: [{ key: 'k0', result: violation ? 'violation' : 'ok', ops: 4 } as never],
-      violations: violation ? [{ key: 'k0', message: 'get k0 -> w0.0 cannot be linearized', failedOp: 2, culprits: ops.slice(0, 3) }] : [],
+      violations: violation
+        ? [{ key: 'k0', message: 'get k0 -> w0.0 cannot be linearized', failedOp: 2, culprits: ops.slice(0, 3) }]
+        : [],
     },
     durability: { acknowledgedWrites: 2, lost: [] },
     crashes: [],
@@ -72,7 +160,17 @@ function snapshotSummary(): ChaosSummary {
   const snapshots: SnapshotActivity = {
     sends: [
       { from: 'n1', to: 'n2', index: 120, term: 1, start: 2400, end: 2450, outcome: 'sent', bytes: 900 },
-      { from: 'n1', to: 'n3', index: 130, term: 1, start: 2600, end: 2900, outcome: 'failed', bytes: 0, error: 'no answer within 30000 ms' },
+      {
+        from: 'n1',
+        to: 'n3',
+        index: 130,
+        term: 1,
+        start: 2600,
+        end: 2900,
+        outcome: 'failed',
+        bytes: 0,
+        error: 'no answer within 30000 ms',
+      },
       { from: 'n2', to: 'n1', index: 200, term: 2, start: 4000, end: 4100, outcome: 'sent', bytes: 2048 },
     ],
     installs: [
@@ -104,8 +202,14 @@ describe('snapshot transfers in the report', () => {
     expect(html).not.toMatch(/class="snap"><title>n1 installed/);
     expect(html).toContain('<td>4.60 (recovery)</td><td>n2 → n1</td><td>installed</td><td>200</td><td>2.0 KiB</td>');
     // Transfers: bars on both charts and on the sender's row; the failed one in its own colour.
-    expect(html.match(/class="snap-send"><title>n1 → n2: snapshot at index 120, began 1.40 s, sent at 1.45 s, 900 B<\/title>/g)).toHaveLength(3);
-    expect(html.match(/class="snap-fail"><title>n1 → n3: snapshot at index 130[^<]*no answer within 30000 ms/g)).toHaveLength(3);
+    expect(
+      html.match(
+        /class="snap-send"><title>n1 → n2: snapshot at index 120, began 1.40 s, sent at 1.45 s, 900 B<\/title>/g,
+      ),
+    ).toHaveLength(3);
+    expect(
+      html.match(/class="snap-fail"><title>n1 → n3: snapshot at index 130[^<]*no answer within 30000 ms/g),
+    ).toHaveLength(3);
     expect(html).toContain('snapshot installed (▼ node)');
     expect(html).toContain('snapshot transfer (leader to follower)');
     expect(html).toContain('<div class="v">2</div><div class="l">snapshots installed</div>');
@@ -125,8 +229,12 @@ describe('snapshot transfers in the report', () => {
   it('the terminal summary counts installs per node, and its last line the installs', () => {
     const summary = snapshotSummary();
     const text = formatSummary(summary, '/tmp/run');
-    expect(text).toContain('snapshots         every 50 entries, keep 10; installs n1 1, n2 1, n3 0 (2 in all); sent n1 1 (+1 failed), n2 1; 1 received but not needed');
-    expect(summaryLine(summary)).toBe('seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s snapshot-installs=2 verdict=PASS');
+    expect(text).toContain(
+      'snapshots         every 50 entries, keep 10; installs n1 1, n2 1, n3 0 (2 in all); sent n1 1 (+1 failed), n2 1; 1 received but not needed',
+    );
+    expect(summaryLine(summary)).toBe(
+      'seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s snapshot-installs=2 verdict=PASS',
+    );
     expect(formatSummary(fakeSummary(false), '/tmp/run')).not.toContain('snapshots ');
   });
 });
@@ -134,7 +242,9 @@ describe('snapshot transfers in the report', () => {
 describe('the terminal summary', () => {
   it('ends with one line that says it all', () => {
     const summary = fakeSummary(false);
-    expect(summaryLine(summary)).toBe('seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s verdict=PASS');
+    expect(summaryLine(summary)).toBe(
+      'seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s verdict=PASS',
+    );
     const text = formatSummary(summary, '/tmp/run');
     expect(text).toContain('verdict           PASS (exit 0)');
     expect(text).toContain('liveness warning  n3');

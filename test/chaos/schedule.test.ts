@@ -19,7 +19,10 @@ describe('the nemesis schedule', () => {
 
   it('does not depend on how the nemesis list was spelled', () => {
     const a = generateSchedule({ ...base, kinds: parseNemesisList('pause,kill') });
-    const b = generateSchedule({ ...base, kinds: parseNemesisList('kill-random,pause-leader,kill-all,kill-leader,pause-random') });
+    const b = generateSchedule({
+      ...base,
+      kinds: parseNemesisList('kill-random,pause-leader,kill-all,kill-leader,pause-random'),
+    });
     expect(a).toEqual(b);
   });
 
@@ -43,7 +46,8 @@ describe('the nemesis schedule', () => {
   it('uses only the chosen kinds, and over many seeds every one of them', () => {
     const kinds = parseNemesisList('partition');
     const seen = new Set<string>();
-    for (let seed = 0; seed < 30; seed++) for (const plan of generateSchedule({ ...base, seed, kinds })) seen.add(plan.kind);
+    for (let seed = 0; seed < 30; seed++)
+      for (const plan of generateSchedule({ ...base, seed, kinds })) seen.add(plan.kind);
     expect([...seen].sort()).toEqual([...kinds].sort());
   });
 

@@ -11,7 +11,7 @@ function line(node: string, atMs: number, msg: string, fields: Record<string, un
 const toRunClock = (epochMs: number): number => epochMs - T0;
 
 describe('snapshot transfers from the node logs', () => {
-  it('pairs a leader\'s sends with their ends and a follower\'s installs with the transfer they came from', () => {
+  it("pairs a leader's sends with their ends and a follower's installs with the transfer they came from", () => {
     const n1 = [
       line('n1', 100, 'leader is n1', { term: 2, leader: 'n1' }),
       line('n1', 1000, 'sending a snapshot', { to: 'n2', index: 120, term: 2 }),
@@ -30,18 +30,38 @@ describe('snapshot transfers from the node logs', () => {
       line('n2', 1002, 'receiving a snapshot', { from: 'n1', index: 120, term: 2 }),
       line('n2', 1049, 'snapshot received: installing it', { from: 'n1', index: 120, bytes: 900 }),
       line('n2', 1060, 'installed a snapshot from the leader', { index: 120, term: 2 }),
-      line('n2', 7000, 'snapshot received but not needed (stale, or the log already has it)', { from: 'n1', index: 400 }),
+      line('n2', 7000, 'snapshot received but not needed (stale, or the log already has it)', {
+        from: 'n1',
+        index: 400,
+      }),
     ].join('\n');
     const n3 = [
       line('n3', 5501, 'receiving a snapshot', { from: 'n1', index: 350, term: 2 }),
       line('n3', 5599, 'snapshot received: installing it', { from: 'n1', index: 350, bytes: 1000 }),
       line('n3', 5610, 'installed a snapshot from the leader', { index: 350, term: 2 }),
     ].join('\n');
-    const activity = snapshotActivityFromLogs(new Map([['n1', n1], ['n2', n2], ['n3', n3]]), toRunClock);
+    const activity = snapshotActivityFromLogs(
+      new Map([
+        ['n1', n1],
+        ['n2', n2],
+        ['n3', n3],
+      ]),
+      toRunClock,
+    );
 
     expect(activity.sends).toEqual([
       { from: 'n1', to: 'n2', index: 120, term: 2, start: 1000, end: 1050, outcome: 'sent', bytes: 900 },
-      { from: 'n1', to: 'n3', index: 120, term: 2, start: 1010, end: 1200, outcome: 'failed', bytes: 0, error: 'no answer within 30000 ms' },
+      {
+        from: 'n1',
+        to: 'n3',
+        index: 120,
+        term: 2,
+        start: 1010,
+        end: 1200,
+        outcome: 'failed',
+        bytes: 0,
+        error: 'no answer within 30000 ms',
+      },
       { from: 'n1', to: 'n3', index: 300, term: 2, start: 5000, end: null, outcome: 'unfinished', bytes: null },
       { from: 'n1', to: 'n3', index: 350, term: 2, start: 5500, end: 5600, outcome: 'sent', bytes: 1000 },
       { from: 'n1', to: 'n2', index: 500, term: 2, start: 9000, end: null, outcome: 'unfinished', bytes: null },
@@ -77,8 +97,16 @@ describe('snapshot transfers from the node logs', () => {
   });
 
   it('a node with no snapshot lines is counted with zeros; the lists are bounded, the counts are not', () => {
-    const many = Array.from({ length: MAX_LISTED + 5 }, (_, i) => line('n3', i, 'installed a snapshot from the leader', { index: i + 1, term: 1 })).join('\n');
-    const activity = snapshotActivityFromLogs(new Map([['n1', line('n1', 0, 'leader is n1', { term: 1, leader: 'n1' })], ['n3', many]]), toRunClock);
+    const many = Array.from({ length: MAX_LISTED + 5 }, (_, i) =>
+      line('n3', i, 'installed a snapshot from the leader', { index: i + 1, term: 1 }),
+    ).join('\n');
+    const activity = snapshotActivityFromLogs(
+      new Map([
+        ['n1', line('n1', 0, 'leader is n1', { term: 1, leader: 'n1' })],
+        ['n3', many],
+      ]),
+      toRunClock,
+    );
     expect(activity.perNode['n1']).toEqual({ installed: 0, notNeeded: 0, sent: 0, failed: 0 });
     expect(activity.perNode['n3']!.installed).toBe(MAX_LISTED + 5);
     expect(activity.installs).toHaveLength(MAX_LISTED);

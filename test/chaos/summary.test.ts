@@ -3,10 +3,24 @@ import type { OpKind, OpStatus } from '../../scripts/harness/check/history.js';
 import { leaderChanges, leadershipsFromLogs } from '../../scripts/harness/chaos/leaders.js';
 import type { ChaosOp } from '../../scripts/harness/chaos/recorder.js';
 import { decideVerdict, type VerdictInputs } from '../../scripts/harness/chaos/result.js';
-import { longestUnavailability, lostAckedWrites, nodeTimeline, opStats, percentile, timeline } from '../../scripts/harness/chaos/summary.js';
+import {
+  longestUnavailability,
+  lostAckedWrites,
+  nodeTimeline,
+  opStats,
+  percentile,
+  timeline,
+} from '../../scripts/harness/chaos/summary.js';
 
 let nextId = 0;
-function op(kind: OpKind, status: OpStatus, invoke: number, end: number, value: string | null = null, key = 'k'): ChaosOp {
+function op(
+  kind: OpKind,
+  status: OpStatus,
+  invoke: number,
+  end: number,
+  value: string | null = null,
+  key = 'k',
+): ChaosOp {
   return {
     id: nextId++,
     client: 0,
@@ -33,21 +47,37 @@ describe('summary math', () => {
   });
 
   it('counts outcomes per kind, with latency percentiles of the successful operations only', () => {
-    const stats = opStats([op('get', 'ok', 0, 10), op('get', 'ok', 0, 30), op('get', 'fail', 0, 1000), op('put', 'unknown', 0, 2000, 'v'), op('delete', 'ok', 5, 10)]);
+    const stats = opStats([
+      op('get', 'ok', 0, 10),
+      op('get', 'ok', 0, 30),
+      op('get', 'fail', 0, 1000),
+      op('put', 'unknown', 0, 2000, 'v'),
+      op('delete', 'ok', 5, 10),
+    ]);
     expect(stats.get).toEqual({ ok: 2, fail: 1, unknown: 0, p50: 10, p99: 30 });
     expect(stats.put).toEqual({ ok: 0, fail: 0, unknown: 1, p50: null, p99: null });
     expect(stats.all).toMatchObject({ ok: 3, fail: 1, unknown: 1, p50: 10, p99: 30 });
   });
 
   it('the longest unavailability is the longest stretch without a successful completion, window ends included', () => {
-    const ops = [op('get', 'ok', 0, 1000), op('put', 'fail', 1000, 2500, 'v'), op('put', 'ok', 2000, 4000, 'w'), op('get', 'ok', 4000, 4500)];
+    const ops = [
+      op('get', 'ok', 0, 1000),
+      op('put', 'fail', 1000, 2500, 'v'),
+      op('put', 'ok', 2000, 4000, 'w'),
+      op('get', 'ok', 4000, 4500),
+    ];
     expect(longestUnavailability(ops, 0, 5000)).toEqual({ longestMs: 3000, from: 1000, to: 4000 });
     expect(longestUnavailability(ops, 0, 12_000)).toEqual({ longestMs: 7500, from: 4500, to: 12_000 });
     expect(longestUnavailability([], 100, 600)).toEqual({ longestMs: 500, from: 100, to: 600 });
   });
 
   it('the timeline buckets operations by the second they ended, relative to the workload start', () => {
-    const ops = [op('get', 'ok', 1000, 1100), op('get', 'ok', 1200, 1500), op('put', 'fail', 1900, 2100, 'v'), op('put', 'unknown', 2000, 4999, 'w')];
+    const ops = [
+      op('get', 'ok', 1000, 1100),
+      op('get', 'ok', 1200, 1500),
+      op('put', 'fail', 1900, 2100, 'v'),
+      op('put', 'unknown', 2000, 4999, 'w'),
+    ];
     const buckets = timeline(ops, 1000, 4000);
     expect(buckets).toHaveLength(3);
     expect(buckets[0]).toEqual({ second: 0, ok: 2, fail: 0, unknown: 0, p50: 100, p99: 300 });
@@ -81,9 +111,15 @@ describe('lost acknowledged writes', () => {
 
 describe('leader changes from node logs', () => {
   it('counts each (term, leader) once, at its first appearance, ignoring other lines', () => {
-    const line = (time: number, term: number, leader: string): string => JSON.stringify({ level: 30, time, node: 'nX', term, leader, role: 'follower', msg: `leader is ${leader}` });
+    const line = (time: number, term: number, leader: string): string =>
+      JSON.stringify({ level: 30, time, node: 'nX', term, leader, role: 'follower', msg: `leader is ${leader}` });
     const logs = [
-      [line(1000, 1, 'n1'), '{"level":30,"time":1001,"msg":"raft node started"}', 'not json "leader is n9"', line(5000, 2, 'n2')].join('\n'),
+      [
+        line(1000, 1, 'n1'),
+        '{"level":30,"time":1001,"msg":"raft node started"}',
+        'not json "leader is n9"',
+        line(5000, 2, 'n2'),
+      ].join('\n'),
       [line(1003, 1, 'n1'), line(4990, 2, 'n2'), line(9000, 3, 'n2')].join('\n'),
     ];
     const leaderships = leadershipsFromLogs(logs, (t) => t - 1000);
@@ -98,7 +134,15 @@ describe('leader changes from node logs', () => {
 });
 
 describe('the verdict', () => {
-  const clean: VerdictInputs = { linearizability: 'ok', lostWrites: 0, crashes: [], recovered: true, recoveryProblem: null, okOps: 10, problems: [] };
+  const clean: VerdictInputs = {
+    linearizability: 'ok',
+    lostWrites: 0,
+    crashes: [],
+    recovered: true,
+    recoveryProblem: null,
+    okOps: 10,
+    problems: [],
+  };
   it('passes a clean run', () => {
     expect(decideVerdict(clean).verdict).toBe('pass');
   });
@@ -106,14 +150,22 @@ describe('the verdict', () => {
     expect(decideVerdict({ ...clean, linearizability: 'violation' }).verdict).toBe('violation');
     expect(decideVerdict({ ...clean, lostWrites: 1 }).verdict).toBe('violation');
     const crash = { node: 'n2', at: 1, code: 1, signal: null };
-    expect(decideVerdict({ ...clean, crashes: [crash], recovered: false, problems: ['interrupted'] })).toMatchObject({ verdict: 'violation', reasons: [expect.stringMatching(/n2 exited on its own/)] });
+    expect(decideVerdict({ ...clean, crashes: [crash], recovered: false, problems: ['interrupted'] })).toMatchObject({
+      verdict: 'violation',
+      reasons: [expect.stringMatching(/n2 exited on its own/)],
+    });
   });
   it('anything that kept the check from being complete is inconclusive', () => {
     expect(decideVerdict({ ...clean, linearizability: 'unknown' }).verdict).toBe('inconclusive');
     expect(decideVerdict({ ...clean, linearizability: 'not-run' }).verdict).toBe('inconclusive');
-    expect(decideVerdict({ ...clean, recovered: false, recoveryProblem: 'no leader' }).reasons).toEqual(['the cluster did not recover: no leader']);
+    expect(decideVerdict({ ...clean, recovered: false, recoveryProblem: 'no leader' }).reasons).toEqual([
+      'the cluster did not recover: no leader',
+    ]);
     expect(decideVerdict({ ...clean, okOps: 0 }).verdict).toBe('inconclusive');
-    expect(decideVerdict({ ...clean, problems: ['setup failed'], recovered: null })).toEqual({ verdict: 'inconclusive', reasons: ['setup failed'] });
+    expect(decideVerdict({ ...clean, problems: ['setup failed'], recovered: null })).toEqual({
+      verdict: 'inconclusive',
+      reasons: ['setup failed'],
+    });
     expect(decideVerdict({ ...clean, recovered: null }).reasons).toEqual(['the cluster was not healed and read back']);
   });
 });
@@ -124,8 +176,14 @@ describe('per-node timeline', () => {
     const b = { ...op('get', 'fail', 0, 1500), node: 'n2' };
     const c = { ...op('put', 'unknown', 0, 1600, 'v'), node: 'n2' };
     expect(nodeTimeline([a, b, c], ['n1', 'n2'], 0, 2000)).toEqual({
-      n1: [{ ok: 1, notOk: 0 }, { ok: 0, notOk: 0 }],
-      n2: [{ ok: 0, notOk: 0 }, { ok: 0, notOk: 2 }],
+      n1: [
+        { ok: 1, notOk: 0 },
+        { ok: 0, notOk: 0 },
+      ],
+      n2: [
+        { ok: 0, notOk: 0 },
+        { ok: 0, notOk: 2 },
+      ],
     });
   });
 });

@@ -459,9 +459,11 @@ describe('generated histories', () => {
 
   it('rejects a sequential history once a get returns any other value', () => {
     // Without concurrency each get can only return the value of the latest write before it.
-    const sequentialRequest = requestArbitrary(1, 2).map(
-      (r): ClientRequest => ({ ...r, think: r.think + 1, outcome: r.outcome === 'fail' ? 'fail' : 'ok' }),
-    );
+    const sequentialRequest = requestArbitrary(1, 2).map((r): ClientRequest => ({
+      ...r,
+      think: r.think + 1,
+      outcome: r.outcome === 'fail' ? 'fail' : 'ok',
+    }));
     fc.assert(
       fc.property(requestsArbitrary(sequentialRequest, 60), fc.nat(), fc.nat(), (requests, pick, other) => {
         const ops = simulate(requests);

@@ -34,7 +34,12 @@ function runRestore(args: readonly string[]): Promise<Run> {
 async function configDir(clusterId = CLUSTER): Promise<{ dir: string; config: string; dataDirs: string[] }> {
   const dir = await fixture.tempDir();
   const config = path.join(dir, 'cluster.config.json');
-  const nodes = NODES.map((id, i) => ({ id, clientUrl: `http://127.0.0.1:${17_001 + i}`, peerUrl: `http://127.0.0.1:${18_001 + i}`, dataDir: `data/${id}` }));
+  const nodes = NODES.map((id, i) => ({
+    id,
+    clientUrl: `http://127.0.0.1:${17_001 + i}`,
+    peerUrl: `http://127.0.0.1:${18_001 + i}`,
+    dataDir: `data/${id}`,
+  }));
   await fs.writeFile(config, JSON.stringify({ clusterId, nodes }));
   return { dir, config, dataDirs: NODES.map((id) => path.join(dir, 'data', id)) };
 }
@@ -42,7 +47,9 @@ async function configDir(clusterId = CLUSTER): Promise<{ dir: string; config: st
 /** A backup file of a node that applied KEYS puts in term 4 (index KEYS), from cluster `clusterId`. */
 async function backupFile(clusterId = CLUSTER): Promise<{ file: string; bytes: Buffer }> {
   const storage = await fixture.open(await fixture.tempDir());
-  const entries = Array.from({ length: KEYS }, (_, i) => entry(i + 1, 4, encodeCommand({ op: 'put', key: bytes(`key/${i}`), value: bytes(`value ${i}`) })));
+  const entries = Array.from({ length: KEYS }, (_, i) =>
+    entry(i + 1, 4, encodeCommand({ op: 'put', key: bytes(`key/${i}`), value: bytes(`value ${i}`) })),
+  );
   await storage.writeReady({ term: 4, vote: 'n1', commit: KEYS }, entries, entries);
   const source = await storage.openSnapshotSource();
   const parts: Uint8Array[] = [];
@@ -66,7 +73,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 describe('npm run restore', () => {
-  it('creates every node\'s data dir from the backup; each opens at the backup point with every key', async () => {
+  it("creates every node's data dir from the backup; each opens at the backup point with every key", async () => {
     const { file } = await backupFile();
     const { config, dataDirs } = await configDir();
     const run = await runRestore(['--from', file, '--config', config]);
@@ -122,12 +129,14 @@ describe('npm run restore', () => {
     expect(await fs.readdir(dataDirs[1]!)).toEqual(['CURRENT']);
   });
 
-  it('refuses another cluster\'s backup with exit 2 and says how to go on; --allow-new-cluster-id restores it into the config\'s cluster', async () => {
+  it("refuses another cluster's backup with exit 2 and says how to go on; --allow-new-cluster-id restores it into the config's cluster", async () => {
     const { file } = await backupFile('old-cluster');
     const { dir, config, dataDirs } = await configDir();
     const refused = await runRestore(['--from', file, '--config', config]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain(`the backup is of cluster "old-cluster", but ${config} is for cluster "${CLUSTER}"`);
+    expect(refused.stderr).toContain(
+      `the backup is of cluster "old-cluster", but ${config} is for cluster "${CLUSTER}"`,
+    );
     expect(refused.stderr).toContain('--allow-new-cluster-id');
     expect(await exists(path.join(dir, 'data'))).toBe(false);
 

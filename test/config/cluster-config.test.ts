@@ -19,12 +19,16 @@ describe('limits.maxResponseBytes', () => {
   it('defaults to 16 MiB and can be set', () => {
     expect(parseClusterConfig(base, '/tmp').limits.maxResponseBytes).toBe(16 * 1024 * 1024);
     expect(DEFAULT_LIMITS.maxResponseBytes).toBe(16 * 1024 * 1024);
-    expect(parseClusterConfig({ ...base, limits: { maxResponseBytes: 65536 } }, '/tmp').limits.maxResponseBytes).toBe(65536);
+    expect(parseClusterConfig({ ...base, limits: { maxResponseBytes: 65536 } }, '/tmp').limits.maxResponseBytes).toBe(
+      65536,
+    );
   });
 
   it.each([0, 1023, 256 * 1024 * 1024 + 1, 1.5, '16MiB'])('refuses %s, naming the field and the range', (value) => {
     expect(() => parseClusterConfig({ ...base, limits: { maxResponseBytes: value } }, '/tmp')).toThrow(ConfigError);
-    expect(() => parseClusterConfig({ ...base, limits: { maxResponseBytes: value } }, '/tmp')).toThrow(/limits\.maxResponseBytes must be an integer in \[1024, 268435456\]/);
+    expect(() => parseClusterConfig({ ...base, limits: { maxResponseBytes: value } }, '/tmp')).toThrow(
+      /limits\.maxResponseBytes must be an integer in \[1024, 268435456\]/,
+    );
   });
 });
 
@@ -41,7 +45,8 @@ function refusal(json: unknown): string {
   throw new Error('the config was accepted');
 }
 const node2 = { id: 'n2', clientUrl: 'http://127.0.0.1:7002', peerUrl: 'http://127.0.0.1:7102', dataDir: 'data/n2' };
-const RAFT_KEYS = 'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes, snapshotEveryEntries, snapshotKeepEntries';
+const RAFT_KEYS =
+  'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes, snapshotEveryEntries, snapshotKeepEntries';
 const LIMITS_KEYS = 'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes';
 const TOP_KEYS = 'clusterId, nodes, raft, limits, peerToken, reads';
 

@@ -69,7 +69,10 @@ async function readAll(c: ProcessCluster, id: string, prefix: string): Promise<M
 describe('backup and restore', () => {
   it('a backup from a follower restores a cluster that serves every acknowledged key and takes new writes in a later term', async () => {
     // Compaction on: the backup is taken from a compacted node, as it would be in production.
-    const c = await ProcessCluster.create({ raft: { snapshotEveryEntries: 1000, snapshotKeepEntries: 100 }, nodeEnv: { RAFTKV_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const c = await ProcessCluster.create({
+      raft: { snapshotEveryEntries: 1000, snapshotKeepEntries: 100 },
+      nodeEnv: { RAFTKV_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
     clusters.push(c);
     c.startAll();
     const leader = await c.waitForLeader();
@@ -121,10 +124,14 @@ describe('backup and restore', () => {
     const status = (await c.status(newLeader))!;
     expect(status.term).toBeGreaterThan(term);
     for (const n of c.nodes) {
-      const s = await waitFor(`${n.id} to apply past the backup point`, async () => {
-        const st = await c.status(n.id);
-        return st !== null && st.applied > index ? st : undefined;
-      }, 30_000);
+      const s = await waitFor(
+        `${n.id} to apply past the backup point`,
+        async () => {
+          const st = await c.status(n.id);
+          return st !== null && st.applied > index ? st : undefined;
+        },
+        30_000,
+      );
       expect(s.term).toBe(status.term);
     }
 

@@ -56,7 +56,10 @@ async function call(url: string, init: RequestInit = {}): Promise<{ status: numb
     } catch {
       // reported below
     }
-    check(typeof error.error === 'string' && typeof error.message === 'string', `${url} answered ${res.status} without a JSON error`);
+    check(
+      typeof error.error === 'string' && typeof error.message === 'string',
+      `${url} answered ${res.status} without a JSON error`,
+    );
   }
   return { status: res.status, body };
 }
@@ -68,16 +71,24 @@ describe('big reads on real processes', () => {
     for (let i = 0; i < VALUES; i += 4) {
       await Promise.all(
         KEYS.slice(i, i + 4).map(async (key) => {
-          const res = await fetch(`${cluster.node(leader).clientUrl}/kv/${key}`, { method: 'PUT', body: randomBytes(VALUE_BYTES), signal: AbortSignal.timeout(20_000) });
+          const res = await fetch(`${cluster.node(leader).clientUrl}/kv/${key}`, {
+            method: 'PUT',
+            body: randomBytes(VALUE_BYTES),
+            signal: AbortSignal.timeout(20_000),
+          });
           expect(res.status, await res.text()).toBe(200);
         }),
       );
     }
     const commit = (await cluster.status(leader))?.commit ?? Infinity;
-    await waitFor('every node to apply the writes', async () => {
-      const statuses = await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)));
-      return statuses.every((s) => s !== null && s.applied >= commit) ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'every node to apply the writes',
+      async () => {
+        const statuses = await Promise.all(cluster.nodes.map((n) => cluster.status(n.id)));
+        return statuses.every((s) => s !== null && s.applied >= commit) ? true : undefined;
+      },
+      30_000,
+    );
 
     const before = await terms();
     for (const n of cluster.nodes) await startLoopLagWindow(n.clientUrl);
@@ -100,29 +111,52 @@ describe('big reads on real processes', () => {
           requests++;
           if (res.status !== 200) break;
           check(res.body.byteLength <= 16 * 1024 * 1024, `a scan page of ${res.body.byteLength} bytes`);
-          const page = JSON.parse(res.body.toString('utf8')) as { items: { key: string; valueBase64: string }[]; next: string | null };
+          const page = JSON.parse(res.body.toString('utf8')) as {
+            items: { key: string; valueBase64: string }[];
+            next: string | null;
+          };
           check(page.items.length > 0, 'an empty scan page before the end');
           for (const item of page.items) {
-            check(Buffer.from(item.valueBase64, 'base64').byteLength === VALUE_BYTES, `${item.key} came back with the wrong size`);
+            check(
+              Buffer.from(item.valueBase64, 'base64').byteLength === VALUE_BYTES,
+              `${item.key} came back with the wrong size`,
+            );
             seen.push(item.key);
           }
           counts.scanPages++;
           start = page.next;
         }
-        check(JSON.stringify(seen) === JSON.stringify(KEYS), `a scan saw ${seen.length} keys, not each of the ${VALUES} once`);
+        check(
+          JSON.stringify(seen) === JSON.stringify(KEYS),
+          `a scan saw ${seen.length} keys, not each of the ${VALUES} once`,
+        );
         counts.fullScans++;
       } else if (kind === 1) {
         // Every key at once: 80 MB of JSON, refused with how to fix it.
-        const res = await call(`${node.clientUrl}/mget`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: KEYS }) });
+        const res = await call(`${node.clientUrl}/mget`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ keys: KEYS }),
+        });
         requests++;
-        const error = res.status === 413 ? (JSON.parse(res.body.toString('utf8')) as { error: string; message: string }) : undefined;
-        check(error?.error === 'answer_too_large' && error.message.includes('fewer keys'), `mget of every key answered ${res.status} (${res.body.byteLength} bytes), not 413 answer_too_large`);
+        const error =
+          res.status === 413
+            ? (JSON.parse(res.body.toString('utf8')) as { error: string; message: string })
+            : undefined;
+        check(
+          error?.error === 'answer_too_large' && error.message.includes('fewer keys'),
+          `mget of every key answered ${res.status} (${res.body.byteLength} bytes), not 413 answer_too_large`,
+        );
         counts.mgetRefused++;
       } else {
         // Ten keys: ~14 MB of JSON, within the cap.
         const first = (round * 7) % (VALUES - 10);
         const keys = KEYS.slice(first, first + 10);
-        const res = await call(`${node.clientUrl}/mget`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys }) });
+        const res = await call(`${node.clientUrl}/mget`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ keys }),
+        });
         requests++;
         check(res.status === 200, `mget of ten keys answered ${res.status}`);
         if (res.status === 200) {

@@ -16,7 +16,8 @@ describe('a three-node cluster', () => {
     await cluster?.destroy();
   });
 
-  const followersOf = async (leader: string): Promise<string[]> => cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
+  const followersOf = async (leader: string): Promise<string[]> =>
+    cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
 
   it('a write sent to a follower is forwarded to the leader and readable from another node', async () => {
     const leader = await cluster.waitForLeader();
@@ -77,7 +78,9 @@ describe('a three-node cluster', () => {
     const peer = new URL(target.peerUrl);
     // Not even HTTP.
     await new Promise<void>((resolve) => {
-      const socket = connect(Number(peer.port), peer.hostname, () => socket.end(Buffer.from('\x00\xff garbage \r\n\r\n not http at all')));
+      const socket = connect(Number(peer.port), peer.hostname, () =>
+        socket.end(Buffer.from('\x00\xff garbage \r\n\r\n not http at all')),
+      );
       socket.on('close', () => resolve());
       socket.on('error', () => resolve());
     });
@@ -90,26 +93,41 @@ describe('a three-node cluster', () => {
     const noToken = await post({ 'x-raftkv-cluster': cluster.clusterId, 'x-raftkv-from': 'n2' });
     expect(noToken.status).toBe(401);
     expect(await noToken.json()).toMatchObject({ error: expect.any(String), message: expect.any(String) });
-    const wrongToken = await post({ authorization: 'Bearer wrong', 'x-raftkv-cluster': cluster.clusterId, 'x-raftkv-from': 'n2' });
+    const wrongToken = await post({
+      authorization: 'Bearer wrong',
+      'x-raftkv-cluster': cluster.clusterId,
+      'x-raftkv-from': 'n2',
+    });
     expect(wrongToken.status).toBe(401);
-    const wrongCluster = await post({ authorization: `Bearer ${cluster.token}`, 'x-raftkv-cluster': 'someone-else', 'x-raftkv-from': 'n2' });
+    const wrongCluster = await post({
+      authorization: `Bearer ${cluster.token}`,
+      'x-raftkv-cluster': 'someone-else',
+      'x-raftkv-from': 'n2',
+    });
     expect(wrongCluster.status).toBe(403);
-    const garbageBody = await post({ authorization: `Bearer ${cluster.token}`, 'x-raftkv-cluster': cluster.clusterId, 'x-raftkv-from': 'n2' }, 'not msgpack at all');
+    const garbageBody = await post(
+      { authorization: `Bearer ${cluster.token}`, 'x-raftkv-cluster': cluster.clusterId, 'x-raftkv-from': 'n2' },
+      'not msgpack at all',
+    );
     expect(garbageBody.status).toBe(400);
     // Still serving.
     expect((await cluster.put(leader, 'still', 'alive')).status).toBe(200);
     expect(await (await cluster.get(leader, 'still')).text()).toBe('alive');
     expect(cluster.node(leader).process).not.toBeNull();
     // And it said so in its log.
-    await waitFor('the refusals in the log', () => {
-      const log = readFileSync(target.logFile, 'utf8');
-      return /401/.test(log) && /403/.test(log) && /400/.test(log) ? true : undefined;
-    }, 5000);
+    await waitFor(
+      'the refusals in the log',
+      () => {
+        const log = readFileSync(target.logFile, 'utf8');
+        return /401/.test(log) && /403/.test(log) && /400/.test(log) ? true : undefined;
+      },
+      5000,
+    );
   });
 });
 
 describe('data dir identity', () => {
-  it('a node pointed at another node\'s data dir refuses to start and says why', async () => {
+  it("a node pointed at another node's data dir refuses to start and says why", async () => {
     const cluster = await ProcessCluster.create();
     try {
       cluster.start('n1');

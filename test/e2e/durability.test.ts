@@ -30,7 +30,11 @@ it(`writes answered 200 survive kill -9 of every node at a random moment (${ROUN
         const node = cluster.nodes[(w + i) % cluster.nodes.length]!;
         attempts++;
         try {
-          const res = await fetch(`${node.clientUrl}/kv/${key}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(5000) });
+          const res = await fetch(`${node.clientUrl}/kv/${key}`, {
+            method: 'PUT',
+            body: value,
+            signal: AbortSignal.timeout(5000),
+          });
           if (res.status === 200) acknowledged.set(key, value);
           else await res.arrayBuffer();
         } catch {
@@ -55,6 +59,8 @@ it(`writes answered 200 survive kill -9 of every node at a random moment (${ROUN
     const body = await res.text();
     if (res.status !== 200 || body !== value) missing.push(`${key}: ${res.status} ${body.slice(0, 80)}`);
   }
-  console.log(`durability: ${acknowledged.size} of ${attempts} writes acknowledged across ${ROUNDS} kill -9 rounds; ${missing.length} missing`);
+  console.log(
+    `durability: ${acknowledged.size} of ${attempts} writes acknowledged across ${ROUNDS} kill -9 rounds; ${missing.length} missing`,
+  );
   expect(missing).toEqual([]);
 });

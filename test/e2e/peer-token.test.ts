@@ -22,7 +22,9 @@ describe('the development peer token', () => {
 
   /** Rewrites the config so that n3's peer URL is on a non-loopback address. */
   function exposeN3(): void {
-    const config = JSON.parse(readFileSync(cluster.configPath, 'utf8')) as { nodes: Array<{ id: string; peerUrl: string }> };
+    const config = JSON.parse(readFileSync(cluster.configPath, 'utf8')) as {
+      nodes: Array<{ id: string; peerUrl: string }>;
+    };
     const n3 = config.nodes.find((n) => n.id === 'n3');
     if (n3 === undefined) throw new Error('no n3 in the config');
     n3.peerUrl = `http://${EXPOSED_HOST}:${new URL(n3.peerUrl).port}`;

@@ -29,13 +29,21 @@ const OUTPUT_LIMIT = 64 * 1024;
  * own npm config files stay.
  */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const keep = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_registry', 'npm_config_cafile']);
+  const keep = new Set([
+    'npm_config_cache',
+    'npm_config_userconfig',
+    'npm_config_globalconfig',
+    'npm_config_registry',
+    'npm_config_cafile',
+  ]);
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('npm_') || keep.has(key)) env[key] = value;
   }
   // npm and npx put node_modules/.bin of this checkout on PATH: its tsc would be found there.
-  const path = (process.env['PATH'] ?? '').split(delimiter).filter((dir) => !dir.endsWith(join('node_modules', '.bin')));
+  const path = (process.env['PATH'] ?? '')
+    .split(delimiter)
+    .filter((dir) => !dir.endsWith(join('node_modules', '.bin')));
   return { ...env, PATH: path.join(delimiter), ...extra };
 }
 
@@ -66,7 +74,9 @@ function startCommand(command: string, args: readonly string[], cwd: string, env
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       // 'exit' may come before the last output: wait for the pipes, bounded (a grandchild may hold them).
-      const closed = Promise.all([child.stdout, child.stderr].map((s) => new Promise((r) => (s.closed ? r(null) : s.once('close', r)))));
+      const closed = Promise.all(
+        [child.stdout, child.stderr].map((s) => new Promise((r) => (s.closed ? r(null) : s.once('close', r)))),
+      );
       const bound = new Promise((r) => setTimeout(r, 1000).unref());
       void Promise.race([closed, bound]).then(() => resolveFinished({ code, signal, output }));
     });
@@ -93,7 +103,11 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
     installDir = mkdtempSync(join(tmpdir(), 'raftkv-prod-'));
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(REPO_ROOT, file), join(installDir, file));
     cpSync(join(REPO_ROOT, 'dist'), join(installDir, 'dist'), { recursive: true });
-    const install = startCommand('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], installDir);
+    const install = startCommand(
+      'npm',
+      ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'],
+      installDir,
+    );
     const result = await install.within(150_000, 'npm ci --omit=dev');
     expect(result.code, `npm ci --omit=dev failed:\n${result.output}`).toBe(0);
   }, 180_000);
@@ -103,7 +117,9 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
   });
 
   it('holds no devDependency (else this file proves nothing)', () => {
-    const pkg = JSON.parse(readFileSync(join(installDir, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(installDir, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
     const devDependencies = Object.keys(pkg.devDependencies);
     expect(devDependencies).toContain('pino-pretty');
     expect(devDependencies.filter((name) => existsSync(join(installDir, 'node_modules', name)))).toEqual([]);
@@ -111,14 +127,21 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
   });
 
   it('node dist/main.js --help exits 0 with the usage', async () => {
-    const result = await startCommand(process.execPath, ['dist/main.js', '--help'], installDir).within(30_000, '--help');
+    const result = await startCommand(process.execPath, ['dist/main.js', '--help'], installDir).within(
+      30_000,
+      '--help',
+    );
     expect(result.output).toContain('usage: node dist/main.js --id <node id>');
     expect(result.code, result.output).toBe(0);
   });
 
   it('logs JSON lines when pretty output is asked for but pino-pretty is not installed', async () => {
-    const script = "const { createLogger } = await import('./dist/log.js'); createLogger({ pretty: true }).info('hello from a production install');";
-    const result = await startCommand(process.execPath, ['--input-type=module', '--eval', script], installDir).within(30_000, 'createLogger');
+    const script =
+      "const { createLogger } = await import('./dist/log.js'); createLogger({ pretty: true }).info('hello from a production install');";
+    const result = await startCommand(process.execPath, ['--input-type=module', '--eval', script], installDir).within(
+      30_000,
+      'createLogger',
+    );
     expect(result.code, result.output).toBe(0);
     expect(JSON.parse(result.output.trim())).toMatchObject({ level: 30, msg: 'hello from a production install' });
   });
@@ -127,7 +150,12 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
     const cluster = await ProcessCluster.create({ nodes: 1, mainJs: join(installDir, 'dist/main.js') });
     try {
       const node = cluster.start('n1');
-      const outcome = await waitFor('n1 to lead or exit', async () => (node.exit !== null ? 'exited' : (await cluster.status('n1'))?.role === 'leader' ? 'leader' : undefined), 20_000);
+      const outcome = await waitFor(
+        'n1 to lead or exit',
+        async () =>
+          node.exit !== null ? 'exited' : (await cluster.status('n1'))?.role === 'leader' ? 'leader' : undefined,
+        20_000,
+      );
       expect(outcome, `n1's log:\n${readFileSync(node.logFile, 'utf8').slice(-OUTPUT_LIMIT)}`).toBe('leader');
       const put = await cluster.put('n1', 'greeting', 'hello');
       expect(put.status).toBe(200);
@@ -143,10 +171,20 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
 
   it('npm start runs the cluster of a config, and stops it, exit code 0, when npm gets SIGTERM', async () => {
     const cluster = await ProcessCluster.create({ nodes: 1 });
-    const started = startCommand('npm', ['start', '--', '--config', cluster.configPath], installDir, cleanEnv({ RAFTKV_PEER_TOKEN: cluster.token }));
+    const started = startCommand(
+      'npm',
+      ['start', '--', '--config', cluster.configPath],
+      installDir,
+      cleanEnv({ RAFTKV_PEER_TOKEN: cluster.token }),
+    );
     try {
       const running = (): boolean => started.child.exitCode === null && started.child.signalCode === null;
-      const outcome = await waitFor('the node of npm start to lead, or npm to exit', async () => (!running() ? 'exited' : (await cluster.status('n1'))?.role === 'leader' ? 'leader' : undefined), 30_000, 100);
+      const outcome = await waitFor(
+        'the node of npm start to lead, or npm to exit',
+        async () => (!running() ? 'exited' : (await cluster.status('n1'))?.role === 'leader' ? 'leader' : undefined),
+        30_000,
+        100,
+      );
       expect(outcome, `npm start's output:\n${started.output()}`).toBe('leader');
       const put = await cluster.put('n1', 'started', 'by npm start');
       expect(put.status).toBe(200);

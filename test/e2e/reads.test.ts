@@ -18,7 +18,11 @@ afterAll(async () => {
 async function setFaults(id: string, dropTo: string[], dropFrom: string[] = dropTo): Promise<void> {
   const res = await fetch(`${cluster.node(id).peerUrl}/raft/faults`, {
     method: 'PUT',
-    headers: { authorization: `Bearer ${cluster.token}`, 'x-raftkv-cluster': cluster.clusterId, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${cluster.token}`,
+      'x-raftkv-cluster': cluster.clusterId,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ dropTo, dropFrom }),
   });
   expect(res.status).toBeLessThan(300);
@@ -35,7 +39,7 @@ async function healAll(): Promise<void> {
 }
 
 describe('linearizable reads on real processes', () => {
-  it('a follower\'s read sees every write acknowledged before it started', async () => {
+  it("a follower's read sees every write acknowledged before it started", async () => {
     const leader = await cluster.waitForLeader();
     const followers = cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
     for (let i = 0; i < 100; i++) {

@@ -26,7 +26,14 @@ async function metric(c: ProcessCluster, id: string, name: string): Promise<numb
 }
 
 /** PUTs `count` keys `${prefix}<i>`, `concurrency` at a time, each until it succeeds (bounded). */
-async function writeKeys(c: ProcessCluster, at: string, prefix: string, count: number, value: (i: number) => string, concurrency = 16): Promise<void> {
+async function writeKeys(
+  c: ProcessCluster,
+  at: string,
+  prefix: string,
+  count: number,
+  value: (i: number) => string,
+  concurrency = 16,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < count; i = next++) {
@@ -47,9 +54,17 @@ async function scanAll(c: ProcessCluster, id: string, prefix: string): Promise<M
   const out = new Map<string, string>();
   let start: string | null = null;
   for (let page = 0; page < 10_000; page++) {
-    const query = new URLSearchParams({ prefix, limit: '1000', consistency: 'stale', ...(start === null ? {} : { start }) });
+    const query = new URLSearchParams({
+      prefix,
+      limit: '1000',
+      consistency: 'stale',
+      ...(start === null ? {} : { start }),
+    });
     const res = await fetch(`${c.node(id).clientUrl}/kv?${query}`);
-    const body = (await res.json()) as { items: { key: string; value?: string; valueBase64?: string }[]; next: string | null };
+    const body = (await res.json()) as {
+      items: { key: string; value?: string; valueBase64?: string }[];
+      next: string | null;
+    };
     for (const item of body.items) out.set(item.key, item.value ?? item.valueBase64 ?? '');
     if (body.next === null) return out;
     start = body.next;
@@ -72,7 +87,11 @@ describe('compaction and InstallSnapshot', () => {
     const term = before.term;
 
     c.start(follower);
-    await waitFor(`${follower} to catch up`, async () => ((await status(c, follower))?.applied ?? 0) >= before.commit ? true : undefined, 60_000);
+    await waitFor(
+      `${follower} to catch up`,
+      async () => (((await status(c, follower))?.applied ?? 0) >= before.commit ? true : undefined),
+      60_000,
+    );
     expect(await metric(c, follower, 'raftkv_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
     expect(await metric(c, leader, 'raftkv_snapshots_sent_total')).toBeGreaterThanOrEqual(1);
     for (const id of c.runningIds()) expect((await status(c, id))?.term, `term of ${id}`).toBe(term);
@@ -81,10 +100,14 @@ describe('compaction and InstallSnapshot', () => {
     expect(onFollower).toEqual(await scanAll(c, leader, 'k/'));
     // And it keeps up from the log afterwards.
     expect((await c.put(leader, 'after', 'snapshot')).status).toBe(200);
-    await waitFor('the write after the snapshot', async () => {
-      const res = await c.get(follower, 'after', '?consistency=stale');
-      return res.status === 200 && (await res.text()) === 'snapshot' ? true : undefined;
-    }, 10_000);
+    await waitFor(
+      'the write after the snapshot',
+      async () => {
+        const res = await c.get(follower, 'after', '?consistency=stale');
+        return res.status === 200 && (await res.text()) === 'snapshot' ? true : undefined;
+      },
+      10_000,
+    );
   });
 
   it('a follower killed -9 in the middle of installing a large snapshot completes it after a restart', async () => {
@@ -100,11 +123,20 @@ describe('compaction and InstallSnapshot', () => {
     const target = (await status(c, leader))!.commit;
     c.start(follower);
     // Kill it once the transfer is under way: frames have arrived, nothing is installed yet.
-    await waitFor('the snapshot transfer to begin', () => (/receiving a snapshot/.test(readLog(c, follower)) ? true : undefined), 30_000, 5);
+    await waitFor(
+      'the snapshot transfer to begin',
+      () => (/receiving a snapshot/.test(readLog(c, follower)) ? true : undefined),
+      30_000,
+      5,
+    );
     await c.kill(follower, 'SIGKILL');
     expect(readLog(c, follower)).not.toMatch(/installed a snapshot/);
     c.start(follower);
-    await waitFor(`${follower} to catch up after the restart`, async () => ((await status(c, follower))?.applied ?? 0) >= target ? true : undefined, 60_000);
+    await waitFor(
+      `${follower} to catch up after the restart`,
+      async () => (((await status(c, follower))?.applied ?? 0) >= target ? true : undefined),
+      60_000,
+    );
     const onFollower = await scanAll(c, follower, 'big/');
     expect(onFollower.size).toBe(2000);
     for (const [key, value] of onFollower) expect(value, key).toBe(big(Number(key.slice(4))));

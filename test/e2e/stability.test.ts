@@ -71,14 +71,21 @@ describe('catch-up by flow control', () => {
   it('a follower whose backlog is many times the in-flight cap catches up with no term change while writes go on', async () => {
     // A small window and cache, so the backlog (~32 MB: four times what the transport holds for a
     // peer) is ~250 windows and almost all of it must be read from LevelDB off the loop.
-    const c = await cluster({ raft: { maxInflightBytes: 128 * 1024, maxMsgBytes: 32 * 1024, logCacheBytes: 256 * 1024 } });
+    const c = await cluster({
+      raft: { maxInflightBytes: 128 * 1024, maxMsgBytes: 32 * 1024, logCacheBytes: 256 * 1024 },
+    });
     c.startAll();
     const leader = await c.waitForLeader();
     const follower = c.nodes.map((n) => n.id).find((id) => id !== leader)!;
     await c.kill(follower, 'SIGKILL');
     const value = 'x'.repeat(8000);
     const backlog = writeLoad(c, 32, value, 'backlog/');
-    await waitFor('a backlog of 4,000 entries', async () => ((await c.status(leader))?.commit ?? 0) >= 4000 ? true : undefined, 90_000, 200);
+    await waitFor(
+      'a backlog of 4,000 entries',
+      async () => (((await c.status(leader))?.commit ?? 0) >= 4000 ? true : undefined),
+      90_000,
+      200,
+    );
     await backlog.stop();
     const before = await statuses(c);
     const term = before[0]!.term;
@@ -88,7 +95,12 @@ describe('catch-up by flow control', () => {
     const during = writeLoad(c, 8, value, 'during/');
     c.start(follower);
     const target = (await c.status(leader))!.commit;
-    await waitFor(`${follower} to catch up to ${target}`, async () => ((await c.status(follower))?.applied ?? 0) >= target ? true : undefined, 60_000, 100);
+    await waitFor(
+      `${follower} to catch up to ${target}`,
+      async () => (((await c.status(follower))?.applied ?? 0) >= target ? true : undefined),
+      60_000,
+      100,
+    );
     const writesDuringCatchUp = during.successes.length;
     await during.stop();
 
@@ -163,12 +175,19 @@ describe('graceful leader stop', () => {
       // Caught up before the next one goes: the cluster keeps a quorum of current nodes.
       const leaderCommit = async (): Promise<number> => Math.max(...(await statuses(c)).map((s) => s.commit));
       const target = await leaderCommit();
-      await waitFor(`${node.id} to catch up`, async () => ((await c.status(node.id))?.applied ?? 0) >= target ? true : undefined, 15_000);
+      await waitFor(
+        `${node.id} to catch up`,
+        async () => (((await c.status(node.id))?.applied ?? 0) >= target ? true : undefined),
+        15_000,
+      );
     }
     await new Promise((r) => setTimeout(r, 200));
     await load.stop();
     const gap = longestGap(load.successes);
     expect(load.successes.length).toBeGreaterThan(100);
-    expect(gap, `longest gap between successful writes (${load.successes.length} writes, ${load.failures} failed)`).toBeLessThan(500);
+    expect(
+      gap,
+      `longest gap between successful writes (${load.successes.length} writes, ${load.failures} failed)`,
+    ).toBeLessThan(500);
   });
 });

@@ -8,7 +8,14 @@ import { TestCluster } from './harness.js';
 describe('5.1 basics', () => {
   it('a node starts as a follower in the term it persisted, with no leader', () => {
     const storage = new MemoryStorage(['n1', 'n2', 'n3'], { term: 7, vote: 'n2', commit: 0 });
-    const core = new RaftCore({ id: 'n1', voters: ['n1', 'n2', 'n3'], storage, random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1 });
+    const core = new RaftCore({
+      id: 'n1',
+      voters: ['n1', 'n2', 'n3'],
+      storage,
+      random: new SeededRandom(1),
+      electionTicks: 10,
+      heartbeatTicks: 1,
+    });
     expect(core.status()).toMatchObject({ role: 'follower', term: 7, vote: 'n2', leader: '' });
   });
 
@@ -16,7 +23,16 @@ describe('5.1 basics', () => {
     const c = new TestCluster(3);
     c.elect('n1');
     expect(c.core('n1').status()).toMatchObject({ role: 'leader', term: 1 });
-    c.core('n1').step({ type: 'appResp', from: 'n2', to: 'n1', term: 5, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
+    c.core('n1').step({
+      type: 'appResp',
+      from: 'n2',
+      to: 'n1',
+      term: 5,
+      index: 0,
+      reject: true,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
     expect(c.core('n1').status()).toMatchObject({ role: 'follower', term: 5, leader: '' });
   });
 
@@ -30,10 +46,7 @@ describe('5.1 basics', () => {
     c.tick('n1'); // heartbeat from the stale leader
     c.deliverWhere((m) => m.from === 'n1' && m.to === 'n3');
     c.deliverWhere((m) => m.from === 'n3' && m.to === 'n1');
-    expect(c.takeTrace()).toEqual([
-      'n1->n3 heartbeat t1 commit=1 round=0',
-      'n3->n1 appResp t2 reject 0 hint=0/0',
-    ]);
+    expect(c.takeTrace()).toEqual(['n1->n3 heartbeat t1 commit=1 round=0', 'n3->n1 appResp t2 reject 0 hint=0/0']);
     expect(c.core('n1').status()).toMatchObject({ role: 'follower', term: 2 });
   });
 });
@@ -168,7 +181,9 @@ describe('5.2 leader election', () => {
       c.deliverWhere((m) => m.type === 'preVote' && m.from === id);
       c.deliverWhere((m) => m.type === 'preVoteResp' && m.to === id);
     }
-    c.deliverWhere((m) => m.type === 'vote' && ((m.from === 'n1' && m.to === 'n2') || (m.from === 'n3' && m.to === 'n4')));
+    c.deliverWhere(
+      (m) => m.type === 'vote' && ((m.from === 'n1' && m.to === 'n2') || (m.from === 'n3' && m.to === 'n4')),
+    );
     c.dropWhere((m) => m.type === 'vote');
     c.deliverAll();
     expect(c.leaders()).toEqual([]);

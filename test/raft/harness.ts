@@ -5,7 +5,15 @@
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
 import { SeededRandom, type Random } from '../../src/raft/prng.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
-import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type ReadState } from '../../src/raft/types.js';
+import {
+  EntryType,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type ReadState,
+} from '../../src/raft/types.js';
 
 export interface TestNode {
   core: RaftCore;
@@ -63,9 +71,7 @@ export function describe(m: Message): string {
       return `${head} prev=${m.index}/${m.logTerm} [${ents.join(' ')}] commit=${m.commit}`;
     }
     case 'appResp':
-      return m.reject
-        ? `${head} reject ${m.index} hint=${m.hintIndex}/${m.hintTerm}`
-        : `${head} ok ${m.index}`;
+      return m.reject ? `${head} reject ${m.index} hint=${m.hintIndex}/${m.hintTerm}` : `${head} ok ${m.index}`;
     case 'vote':
     case 'preVote':
       return `${head} last=${m.index}/${m.logTerm}${m.transfer ? ' transfer' : ''}`;
@@ -97,7 +103,10 @@ export class TestCluster {
   /** Per node: the state machine (applied entries) of the snapshot it received and will install. */
   private readonly staged = new Map<NodeId, Entry[]>();
   private readonly cut = new Set<string>();
-  private readonly options: Required<Omit<ClusterOptions, 'factory' | 'seed' | 'storage'>> & { factory: CoreFactory; seed: number | undefined };
+  private readonly options: Required<Omit<ClusterOptions, 'factory' | 'seed' | 'storage'>> & {
+    factory: CoreFactory;
+    seed: number | undefined;
+  };
 
   constructor(size: number, options: ClusterOptions = {}) {
     this.ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -189,7 +198,8 @@ export class TestCluster {
         if (rd.snapshot !== null) {
           // The driver installs the state it staged when the snapshot arrived.
           const staged = this.staged.get(id);
-          if (staged === undefined || staged.length !== rd.snapshot.index) throw new Error(`${id}: no staged state for snapshot ${rd.snapshot.index}`);
+          if (staged === undefined || staged.length !== rd.snapshot.index)
+            throw new Error(`${id}: no staged state for snapshot ${rd.snapshot.index}`);
           node.storage.applySnapshot(rd.snapshot);
           node.applied = staged.slice();
           node.conf = { voters: rd.snapshot.voters.slice(), learners: (rd.snapshot.learners ?? []).slice() };
@@ -200,7 +210,8 @@ export class TestCluster {
         for (const entry of rd.committedEntries) {
           node.applied.push(entry);
           // The driver applies a membership change like any entry, then tells the core.
-          if (entry.type === EntryType.ConfChange) node.conf = core.applyConfChange(JSON.parse(text(entry.data)) as ConfChange);
+          if (entry.type === EntryType.ConfChange)
+            node.conf = core.applyConfChange(JSON.parse(text(entry.data)) as ConfChange);
         }
         node.readStates.push(...rd.readStates);
         node.failedReads.push(...rd.failedReads);
@@ -219,7 +230,8 @@ export class TestCluster {
     this.trace.push(describe(m));
     if (m.type === 'snap') {
       const sender = this.nodes.get(m.from);
-      if (sender === undefined || sender.applied.length < m.snapshot.index) throw new Error(`${m.from} cannot send snapshot ${m.snapshot.index}`);
+      if (sender === undefined || sender.applied.length < m.snapshot.index)
+        throw new Error(`${m.from} cannot send snapshot ${m.snapshot.index}`);
       this.staged.set(m.to, sender.applied.slice(0, m.snapshot.index));
       this.nodes.get(m.to)?.core.step(m);
       sender.core.reportSnapshot(m.to, true);
@@ -342,7 +354,8 @@ export class TestCluster {
   /** Compacts `id`'s log up to `index` (at most what it applied), as the driver does after a snapshot. */
   compact(id: NodeId, index: number): void {
     const node = this.node(id);
-    if (index > node.applied.length) throw new Error(`${id} cannot compact to ${index}: it applied ${node.applied.length}`);
+    if (index > node.applied.length)
+      throw new Error(`${id} cannot compact to ${index}: it applied ${node.applied.length}`);
     node.storage.compact(index);
   }
 
@@ -351,12 +364,16 @@ export class TestCluster {
     const { storage } = this.node(id);
     const last = storage.lastIndex();
     if (last < storage.firstIndex()) return [];
-    return storage.entries(storage.firstIndex(), last + 1, Infinity).map((e) => `${e.index}/${e.term}${e.data.length ? '' : '∅'}`);
+    return storage
+      .entries(storage.firstIndex(), last + 1, Infinity)
+      .map((e) => `${e.index}/${e.term}${e.data.length ? '' : '∅'}`);
   }
 
   /** Applied commands, as text, with the empty entries of new leaders left out. */
   appliedOf(id: NodeId): string[] {
-    return this.node(id).applied.filter((e) => e.data.length > 0 && e.type === EntryType.Normal).map((e) => text(e.data));
+    return this.node(id)
+      .applied.filter((e) => e.data.length > 0 && e.type === EntryType.Normal)
+      .map((e) => text(e.data));
   }
 
   leaders(): NodeId[] {

@@ -54,10 +54,7 @@ describe('ReadIndex', () => {
     expect(c.node('n1').readStates).toEqual([]); // not before a quorum answered
     c.deliverAll();
     // One follower's answer makes a quorum of three: the round goes to one follower only.
-    expect(c.takeTrace()).toEqual([
-      'n1->n2 heartbeat t1 commit=2 round=1',
-      'n2->n1 heartbeatResp t1 round=1',
-    ]);
+    expect(c.takeTrace()).toEqual(['n1->n2 heartbeat t1 commit=2 round=1', 'n2->n1 heartbeatResp t1 round=1']);
     expect(c.node('n1').readStates).toEqual([{ ctx: 7, index: 2 }]);
   });
 
@@ -161,10 +158,7 @@ describe('ReadIndex', () => {
     c.core('n1').readIndex(3);
     c.deliverAll();
     const rounds = c.takeTrace().filter((line) => line.includes(' heartbeat '));
-    expect(rounds).toEqual([
-      'n1->n2 heartbeat t1 commit=1 round=1',
-      'n1->n2 heartbeat t1 commit=1 round=2',
-    ]);
+    expect(rounds).toEqual(['n1->n2 heartbeat t1 commit=1 round=1', 'n1->n2 heartbeat t1 commit=1 round=2']);
     expect(c.node('n1').readStates.map((r) => r.ctx)).toEqual([1, 2, 3]);
   });
 
@@ -237,7 +231,7 @@ describe('ReadIndex', () => {
 });
 
 describe('leadership transfer', () => {
-  it('an up-to-date target gets TimeoutNow and wins at once, despite the followers\' leases', () => {
+  it("an up-to-date target gets TimeoutNow and wins at once, despite the followers' leases", () => {
     const c = new TestCluster(3);
     c.elect('n1');
     c.takeTrace();

@@ -27,7 +27,12 @@ describe('membership changes', () => {
     c.propose('n1', 'c');
     c.deliverAll();
     expect(c.appliedOf('n4')).toEqual(['a', 'b', 'c']);
-    expect(c.core('n4').status()).toMatchObject({ role: 'follower', leader: 'n1', voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
+    expect(c.core('n4').status()).toMatchObject({
+      role: 'follower',
+      leader: 'n1',
+      voters: ['n1', 'n2', 'n3'],
+      learners: ['n4'],
+    });
     expect(c.core('n1').status().progress?.['n4']).toMatchObject({ learner: true, state: 'replicate' });
   });
 
@@ -79,8 +84,15 @@ describe('membership changes', () => {
     c.isolate('n2');
     c.isolate('n3');
     expect(c.changeMembership('n1', { type: 'addLearner', node: 'n4' }).ok).toBe(true);
-    expect(c.changeMembership('n1', { type: 'addLearner', node: 'n5' })).toEqual({ ok: false, error: 'change-in-progress', leader: 'n1' });
-    expect(c.core('n1').checkConfChange({ type: 'addLearner', node: 'n5' })).toMatchObject({ ok: false, error: 'change-in-progress' });
+    expect(c.changeMembership('n1', { type: 'addLearner', node: 'n5' })).toEqual({
+      ok: false,
+      error: 'change-in-progress',
+      leader: 'n1',
+    });
+    expect(c.core('n1').checkConfChange({ type: 'addLearner', node: 'n5' })).toMatchObject({
+      ok: false,
+      error: 'change-in-progress',
+    });
     c.heal();
     c.tick('n1');
     c.deliverAll();
@@ -91,14 +103,32 @@ describe('membership changes', () => {
     const c = new TestCluster(3);
     c.elect('n1');
     const refusal = (change: Parameters<TestCluster['changeMembership']>[1]) => c.core('n1').checkConfChange(change);
-    expect(refusal({ type: 'addLearner', node: 'n2' })).toEqual({ ok: false, error: 'invalid-change', reason: 'n2 is already a member' });
-    expect(refusal({ type: 'promote', node: 'n2' })).toEqual({ ok: false, error: 'invalid-change', reason: 'n2 is already a voter' });
+    expect(refusal({ type: 'addLearner', node: 'n2' })).toEqual({
+      ok: false,
+      error: 'invalid-change',
+      reason: 'n2 is already a member',
+    });
+    expect(refusal({ type: 'promote', node: 'n2' })).toEqual({
+      ok: false,
+      error: 'invalid-change',
+      reason: 'n2 is already a voter',
+    });
     expect(refusal({ type: 'promote', node: 'n9' })).toMatchObject({ ok: false, error: 'invalid-change' });
-    expect(refusal({ type: 'remove', node: 'n9' })).toEqual({ ok: false, error: 'invalid-change', reason: 'n9 is not a member' });
-    expect(c.core('n2').checkConfChange({ type: 'addLearner', node: 'n9' })).toMatchObject({ ok: false, error: 'not-leader' });
+    expect(refusal({ type: 'remove', node: 'n9' })).toEqual({
+      ok: false,
+      error: 'invalid-change',
+      reason: 'n9 is not a member',
+    });
+    expect(c.core('n2').checkConfChange({ type: 'addLearner', node: 'n9' })).toMatchObject({
+      ok: false,
+      error: 'not-leader',
+    });
     const single = new TestCluster(1);
     single.elect('n1');
-    expect(single.core('n1').checkConfChange({ type: 'remove', node: 'n1' })).toMatchObject({ ok: false, error: 'invalid-change' });
+    expect(single.core('n1').checkConfChange({ type: 'remove', node: 'n1' })).toMatchObject({
+      ok: false,
+      error: 'invalid-change',
+    });
   });
 
   it('a new leader makes no change until its own log is applied (a change may sit in what it inherited)', () => {
@@ -116,7 +146,10 @@ describe('membership changes', () => {
     c.deliverWhere((m) => m.type === 'vote' || m.type === 'voteResp');
     c.deliverWhere((m) => m.type === 'vote' || m.type === 'voteResp');
     expect(c.core('n2').status().role).toBe('leader');
-    expect(c.core('n2').checkConfChange({ type: 'remove', node: 'n3' })).toMatchObject({ ok: false, error: 'change-in-progress' });
+    expect(c.core('n2').checkConfChange({ type: 'remove', node: 'n3' })).toMatchObject({
+      ok: false,
+      error: 'change-in-progress',
+    });
     c.deliverAll();
     c.tick('n2');
     c.deliverAll();
@@ -145,7 +178,7 @@ describe('membership changes', () => {
     expect(c.appliedOf('n3')).toContain('after');
   });
 
-  it('a removed voter\'s vote requests are ignored: it cannot raise the others\' term', () => {
+  it("a removed voter's vote requests are ignored: it cannot raise the others' term", () => {
     const c = new TestCluster(3);
     c.elect('n1');
     c.changeMembership('n1', { type: 'remove', node: 'n3' });

@@ -47,7 +47,13 @@ describe('src/raft is pure', () => {
   }
 
   it('the checker itself catches a violation', () => {
-    const bad = codeOnly("import { readFileSync } from 'node:fs';\nconst t = Date.now(); // Date in a comment is fine\n");
-    expect(FORBIDDEN.filter(([p]) => p.test(bad)).map(([, why]) => why)).toEqual(['imports a node: module', 'imports a package (only ./ siblings are allowed)', 'reads the clock (Date)']);
+    const bad = codeOnly(
+      "import { readFileSync } from 'node:fs';\nconst t = Date.now(); // Date in a comment is fine\n",
+    );
+    expect(FORBIDDEN.filter(([p]) => p.test(bad)).map(([, why]) => why)).toEqual([
+      'imports a node: module',
+      'imports a package (only ./ siblings are allowed)',
+      'reads the clock (Date)',
+    ]);
   });
 });

@@ -103,7 +103,7 @@ describe('5.3 log replication', () => {
     ]);
   });
 
-  it('a conflicting suffix on a follower is truncated and replaced by the leader\'s entries', () => {
+  it("a conflicting suffix on a follower is truncated and replaced by the leader's entries", () => {
     const c = new TestCluster(3);
     c.elect('n1');
     // n1 appends 2/1 and 3/1 that reach nobody.
@@ -129,7 +129,9 @@ describe('5.3 log replication', () => {
     c.takeTrace();
     for (const cmd of ['a', 'b', 'c', 'd']) c.propose('n1', cmd);
     // Four proposals, but only two appends in flight to n2 until it answers.
-    expect(c.network.filter((m) => m.type === 'app').map((m) => (m.type === 'app' ? m.entries.length : 0))).toEqual([1, 1]);
+    expect(c.network.filter((m) => m.type === 'app').map((m) => (m.type === 'app' ? m.entries.length : 0))).toEqual([
+      1, 1,
+    ]);
     c.deliverAll();
     expect(c.logOf('n2')).toEqual(['1/1∅', '2/1', '3/1', '4/1', '5/1']);
     expect(c.core('n1').status().commit).toBe(5);
@@ -248,7 +250,10 @@ describe('5.4.2 committing entries from previous terms (Figure 8)', () => {
 describe('flow control: a follower far behind is fed a window at a time', () => {
   /** Bytes of entries in the appends to `to` now in the network. */
   const appendBytesTo = (c: TestCluster, to: string): number =>
-    c.network.reduce((sum, m) => sum + (m.type === 'app' && m.to === to ? m.entries.reduce((s, e) => s + entryBytes(e), 0) : 0), 0);
+    c.network.reduce(
+      (sum, m) => sum + (m.type === 'app' && m.to === to ? m.entries.reduce((s, e) => s + entryBytes(e), 0) : 0),
+      0,
+    );
 
   it('the bytes in flight to a follower stay within maxInflightBytes (plus the one append that crosses it)', () => {
     const c = new TestCluster(2, { maxMsgBytes: 1000, maxInflightBytes: 4000 });

@@ -7,7 +7,8 @@ import { TestCluster } from './harness.js';
 
 /** Delivers everything but messages of `type`, which stay queued. */
 function deliverAllBut(c: TestCluster, type: string): void {
-  for (let guard = 0; guard < 100 && c.network.some((m) => m.type !== type); guard++) c.deliverWhere((m) => m.type !== type);
+  for (let guard = 0; guard < 100 && c.network.some((m) => m.type !== type); guard++)
+    c.deliverWhere((m) => m.type !== type);
 }
 
 /** n1 leads; n3 is cut off while entries commit; n1 compacts its log past what n3 has. */
@@ -32,7 +33,11 @@ describe('snapshots', () => {
     c.propose('n1', 'd');
     c.deliverAll();
     expect(c.takeTrace()).toEqual(
-      expect.arrayContaining(['n1->n3 snap t1 snapshot=4/1', 'n3->n1 appResp t1 ok 4', 'n1->n3 app t1 prev=4/1 [5/1 \'d\'] commit=4']),
+      expect.arrayContaining([
+        'n1->n3 snap t1 snapshot=4/1',
+        'n3->n1 appResp t1 ok 4',
+        "n1->n3 app t1 prev=4/1 [5/1 'd'] commit=4",
+      ]),
     );
     expect(c.appliedOf('n3')).toEqual(['a', 'b', 'c', 'd']);
     expect(c.logOf('n3')).toEqual(['5/1']);
@@ -48,7 +53,12 @@ describe('snapshots', () => {
     expect(c.core('n1').status().progress?.['n3']).toMatchObject({ state: 'snapshot' });
     c.propose('n1', 'd');
     c.tick('n1');
-    expect(c.network.filter((m) => m.to === 'n3').map((m) => m.type).sort()).toEqual(['heartbeat', 'snap']);
+    expect(
+      c.network
+        .filter((m) => m.to === 'n3')
+        .map((m) => m.type)
+        .sort(),
+    ).toEqual(['heartbeat', 'snap']);
   });
 
   it('a failed transfer makes the leader probe again and send another snapshot', () => {
@@ -65,7 +75,7 @@ describe('snapshots', () => {
     expect(c.core('n1').status().progress?.['n3']).toMatchObject({ state: 'replicate', match: 4 });
   });
 
-  it('a follower whose log already holds the snapshot\'s last entry commits up to it instead of installing it', () => {
+  it("a follower whose log already holds the snapshot's last entry commits up to it instead of installing it", () => {
     const c = new TestCluster(3);
     c.elect('n1');
     c.propose('n1', 'a');
@@ -74,14 +84,20 @@ describe('snapshots', () => {
     expect(c.core('n3').status().commit).toBeLessThan(2);
     c.process();
     const commitBefore = c.core('n3').status().commit;
-    c.core('n3').step({ type: 'snap', from: 'n1', to: 'n3', term: 1, snapshot: { index: 2, term: 1, voters: ['n1', 'n2', 'n3'] } });
+    c.core('n3').step({
+      type: 'snap',
+      from: 'n1',
+      to: 'n3',
+      term: 1,
+      snapshot: { index: 2, term: 1, voters: ['n1', 'n2', 'n3'] },
+    });
     c.process();
     expect(commitBefore).toBeLessThan(2);
     expect(c.core('n3').status()).toMatchObject({ commit: 2, applied: 2, firstIndex: 1 });
     expect(c.appliedOf('n3')).toEqual(['a']);
   });
 
-  it('a snapshot older than the follower\'s commit is ignored; the answer says how far it is', () => {
+  it("a snapshot older than the follower's commit is ignored; the answer says how far it is", () => {
     const c = new TestCluster(3);
     c.elect('n1');
     c.propose('n1', 'a', 'b');
@@ -89,7 +105,13 @@ describe('snapshots', () => {
     c.tick('n1');
     c.deliverAll();
     c.takeTrace();
-    c.core('n3').step({ type: 'snap', from: 'n1', to: 'n3', term: 1, snapshot: { index: 2, term: 1, voters: ['n1', 'n2', 'n3'] } });
+    c.core('n3').step({
+      type: 'snap',
+      from: 'n1',
+      to: 'n3',
+      term: 1,
+      snapshot: { index: 2, term: 1, voters: ['n1', 'n2', 'n3'] },
+    });
     c.process();
     expect(c.network.filter((m) => m.from === 'n3')).toEqual([
       { type: 'appResp', from: 'n3', to: 'n1', term: 1, index: 3, reject: false, hintIndex: 0, hintTerm: 0 },

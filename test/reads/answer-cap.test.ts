@@ -28,7 +28,8 @@ const DATA: [string, Uint8Array][] = [
   ['v/text', bytes(`"\\\n\u00e9\u20ac\u{1f600}`.repeat(300))],
 ];
 /** DATA[from, to) as byte pairs, for the expected answers. */
-const entries = (from: number, to: number): [Uint8Array, Uint8Array][] => DATA.slice(from, to).map(([k, v]) => [bytes(k), v]);
+const entries = (from: number, to: number): [Uint8Array, Uint8Array][] =>
+  DATA.slice(from, to).map(([k, v]) => [bytes(k), v]);
 const decode = (body: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(body));
 
 async function storageWithData(): Promise<NodeStorage> {
@@ -68,7 +69,10 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
         expect(count).toBeGreaterThanOrEqual(1);
         const nextIndex = at + count;
         // The very bytes JSON.stringify would give for exactly these items and this cursor.
-        const expected = formatPage(entries(at, nextIndex), DATA[nextIndex]?.[0] === undefined ? null : bytes(DATA[nextIndex]![0]));
+        const expected = formatPage(
+          entries(at, nextIndex),
+          DATA[nextIndex]?.[0] === undefined ? null : bytes(DATA[nextIndex]![0]),
+        );
         expect(Buffer.from(body).equals(Buffer.from(expected))).toBe(true);
         if (count > 1) expect(body.byteLength).toBeLessThanOrEqual(CAP);
         if (nextIndex < DATA.length && count < limit) {
@@ -100,7 +104,14 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
         [pageBytes, count],
         [pageBytes - 1, count - 1],
       ] as const) {
-        const reads = await createReadQueries({ location: storage.location, state: storage, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
+        const reads = await createReadQueries({
+          location: storage.location,
+          state: storage,
+          threads,
+          logger,
+          maxResponseBytes: cap,
+          ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }),
+        });
         try {
           const body = await reads.scanJson({ prefix: bytes('v/'), limit: 100 });
           expect((decode(body) as { items: unknown[] }).items, `cap ${cap}`).toHaveLength(expected);
@@ -113,10 +124,19 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
         [manyBytes, true],
         [manyBytes - 1, false],
       ] as const) {
-        const reads = await createReadQueries({ location: storage.location, state: storage, threads, logger, maxResponseBytes: cap, ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }) });
+        const reads = await createReadQueries({
+          location: storage.location,
+          state: storage,
+          threads,
+          logger,
+          maxResponseBytes: cap,
+          ...(inlineBudgetBytes === undefined ? {} : { inlineBudgetBytes }),
+        });
         try {
           const answer = await reads.getManyJson(keys.slice(0, count));
-          expect(answer, `cap ${cap}`).toEqual(answered ? { json: expect.anything() } : { tooLarge: { keys: count, fit: count - 1 } });
+          expect(answer, `cap ${cap}`).toEqual(
+            answered ? { json: expect.anything() } : { tooLarge: { keys: count, fit: count - 1 } },
+          );
           if ('json' in answer) expect(answer.json.byteLength).toBe(cap);
         } finally {
           await reads.close();
@@ -127,9 +147,15 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
 
   it('a value bigger than the cap comes alone in its page, so a scan over it still makes progress', async () => {
     queries = await open();
-    const page = decode(await queries.scanJson({ prefix: bytes('v/05'), limit: 10 })) as { items: { keyBase64?: string; key?: string }[]; next: string | null };
+    const page = decode(await queries.scanJson({ prefix: bytes('v/05'), limit: 10 })) as {
+      items: { keyBase64?: string; key?: string }[];
+      next: string | null;
+    };
     expect(page.items.map((i) => i.key)).toEqual(['v/05']);
-    const from = decode(await queries.scanJson({ prefix: bytes('v/'), start: bytes('v/05'), limit: 10 })) as { items: unknown[]; next: string | null };
+    const from = decode(await queries.scanJson({ prefix: bytes('v/'), start: bytes('v/05'), limit: 10 })) as {
+      items: unknown[];
+      next: string | null;
+    };
     expect(from.items).toHaveLength(1);
     expect(from.next).toBe('v/06');
   });
@@ -139,11 +165,27 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
     const keys = DATA.map(([k]) => bytes(k));
     // Keys 0-4 come to ~20 KB in base64: more than the cap.
     let fit = 0;
-    while (formatValues(keys.slice(0, fit + 1), DATA.slice(0, fit + 1).map(([, v]) => v)).byteLength <= CAP) fit++;
+    while (
+      formatValues(
+        keys.slice(0, fit + 1),
+        DATA.slice(0, fit + 1).map(([, v]) => v),
+      ).byteLength <= CAP
+    )
+      fit++;
     expect(await queries.getManyJson(keys)).toEqual({ tooLarge: { keys: keys.length, fit } });
     const fitting = keys.slice(0, fit);
     const answer = await queries.getManyJson(fitting);
-    expect('json' in answer && Buffer.from(answer.json).equals(Buffer.from(formatValues(fitting, DATA.slice(0, fit).map(([, v]) => v))))).toBe(true);
+    expect(
+      'json' in answer &&
+        Buffer.from(answer.json).equals(
+          Buffer.from(
+            formatValues(
+              fitting,
+              DATA.slice(0, fit).map(([, v]) => v),
+            ),
+          ),
+        ),
+    ).toBe(true);
     // Alone, a value bigger than the cap is answered: there is nothing smaller to ask for.
     const alone = await queries.getManyJson([bytes('v/05')]);
     expect('json' in alone && alone.json.byteLength).toBeGreaterThan(CAP);

@@ -4,7 +4,10 @@ import { encodeCommand } from '../../src/storage/command.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes } from '../storage/helpers.js';
 
-export async function applyPuts(storage: NodeStorage, pairs: readonly (readonly [string, string | Uint8Array])[]): Promise<void> {
+export async function applyPuts(
+  storage: NodeStorage,
+  pairs: readonly (readonly [string, string | Uint8Array])[],
+): Promise<void> {
   const first = storage.lastIndex() + 1;
   const entries: Entry[] = pairs.map(([k, v], i) => ({
     index: first + i,

@@ -2,7 +2,12 @@
 // multi-key reads exactly as the main thread does, and see writes as soon as they are applied.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { createReadQueries, INLINE_BUDGET_BYTES, type ManyAnswer, type ReadQueries } from '../../src/reads/read-pool.js';
+import {
+  createReadQueries,
+  INLINE_BUDGET_BYTES,
+  type ManyAnswer,
+  type ReadQueries,
+} from '../../src/reads/read-pool.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
 
@@ -26,14 +31,32 @@ const CAP = 16 * 1024 * 1024;
 describe('read pool', () => {
   it('answers large scans and multi-key reads in a worker exactly as the main thread does', async () => {
     const storage = await fixture.open(await fixture.tempDir());
-    const pairs: [string, string][] = Array.from({ length: 500 }, (_, i) => [`key/${String(i).padStart(4, '0')}`, `value-${i}`]);
+    const pairs: [string, string][] = Array.from({ length: 500 }, (_, i) => [
+      `key/${String(i).padStart(4, '0')}`,
+      `value-${i}`,
+    ]);
     await applyPuts(storage, pairs);
-    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP });
-    const inline = await createReadQueries({ location: storage.location, state: storage, threads: 0, logger, maxResponseBytes: CAP });
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+    });
+    const inline = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 0,
+      logger,
+      maxResponseBytes: CAP,
+    });
     expect(queries.threads).toBe(1);
 
     const big = { prefix: bytes('key/'), limit: 300 }; // 300 items: past the inline budget, so the worker answers
-    const fromPool = json(await queries.scanJson(big)) as { items: { key: string; value: string }[]; next: string | null };
+    const fromPool = json(await queries.scanJson(big)) as {
+      items: { key: string; value: string }[];
+      next: string | null;
+    };
     expect(fromPool).toEqual(json(await inline.scanJson(big)));
     expect(fromPool.items).toHaveLength(300);
     expect(fromPool.items[0]).toEqual({ key: 'key/0000', value: 'value-0' });
@@ -42,14 +65,24 @@ describe('read pool', () => {
 
     const keys = [...pairs.slice(0, 100).map(([k]) => bytes(k)), bytes('absent')];
     expect(many(await queries.getManyJson(keys))).toEqual(many(await inline.getManyJson(keys)));
-    expect((many(await queries.getManyJson(keys)) as { items: unknown[] }).items.at(-1)).toEqual({ key: 'absent', value: null });
+    expect((many(await queries.getManyJson(keys)) as { items: unknown[] }).items.at(-1)).toEqual({
+      key: 'absent',
+      value: null,
+    });
     expect(queries.pooled).toBe(3);
   });
 
   it('a worker sees a write as soon as it is applied', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     // No inline budget: every query goes to the worker.
-    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP, inlineBudgetBytes: 0 });
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+      inlineBudgetBytes: 0,
+    });
     for (let round = 0; round < 20; round++) {
       await applyPuts(storage, [[`fresh/${round}`, `v${round}`]]);
       const page = json(await queries.scanJson({ prefix: bytes('fresh/'), limit: 100 })) as { items: unknown[] };
@@ -67,15 +100,31 @@ describe('read pool', () => {
       ...Array.from({ length: 3 }, (_, i): [string, string] => [`big/${i}`, big]),
       ...Array.from({ length: 8 }, (_, i): [string, string] => [`small/${i}`, `v${i}`]),
     ]);
-    queries = await createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP });
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+    });
     const page = json(await queries.scanJson({ prefix: bytes('big/'), limit: 3 })) as { items: { value: string }[] };
     expect(page.items.map((i) => i.value.length)).toEqual([big.length, big.length, big.length]);
     expect(queries.pooled).toBe(1);
-    expect(many(await queries.getManyJson([bytes('big/0'), bytes('big/1')]))).toMatchObject({ items: [{ key: 'big/0' }, { key: 'big/1' }] });
+    expect(many(await queries.getManyJson([bytes('big/0'), bytes('big/1')]))).toMatchObject({
+      items: [{ key: 'big/0' }, { key: 'big/1' }],
+    });
     expect(queries.pooled).toBe(2);
     // Eight small items are well inside the budget: no round trip to a worker.
-    expect((json(await queries.scanJson({ prefix: bytes('small/'), limit: 8 })) as { items: unknown[] }).items).toHaveLength(8);
-    expect((many(await queries.getManyJson(Array.from({ length: 8 }, (_, i) => bytes(`small/${i}`)))) as { items: unknown[] }).items).toHaveLength(8);
+    expect(
+      (json(await queries.scanJson({ prefix: bytes('small/'), limit: 8 })) as { items: unknown[] }).items,
+    ).toHaveLength(8);
+    expect(
+      (
+        many(await queries.getManyJson(Array.from({ length: 8 }, (_, i) => bytes(`small/${i}`)))) as {
+          items: unknown[];
+        }
+      ).items,
+    ).toHaveLength(8);
     expect(queries.pooled).toBe(2);
   });
 });

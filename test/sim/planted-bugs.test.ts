@@ -15,7 +15,9 @@ describe('the simulation catches planted bugs', () => {
       if (failure === null) {
         expect.fail(`no violation in ${outcome.schedules} schedules: the simulation cannot see this bug`);
       }
-      console.log(`planted bug "${bug}": caught after ${outcome.schedules} schedules: ${describeFailure(failure.result).slice(0, 240)}`);
+      console.log(
+        `planted bug "${bug}": caught after ${outcome.schedules} schedules: ${describeFailure(failure.result).slice(0, 240)}`,
+      );
       expect(failure.result.ok).toBe(false);
     });
   }

@@ -41,7 +41,10 @@ describe('simulation regressions', () => {
     const asRecorded = { inlineReplies: 0 };
     const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { ...asRecorded, factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 

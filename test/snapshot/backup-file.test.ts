@@ -38,7 +38,10 @@ function sourceOf(index: number, term: number, chunks: Pair[][]): SnapshotSource
 }
 
 function pairs(from: number, count: number): Pair[] {
-  return Array.from({ length: count }, (_, i) => [encoder.encode(`k${from + i}`), encoder.encode(`value-${from + i}`)] as const);
+  return Array.from(
+    { length: count },
+    (_, i) => [encoder.encode(`k${from + i}`), encoder.encode(`value-${from + i}`)] as const,
+  );
 }
 
 async function writeBackup(file: string, source: SnapshotSource, clusterId = 'c1'): Promise<Uint8Array> {
@@ -59,7 +62,11 @@ describe('backup files', () => {
     const summary = await readBackupFile(file, async (chunk) => {
       for (const [k, v] of chunk) seen.push(`${decoder.decode(k)}=${decoder.decode(v)}`);
     });
-    expect(summary).toEqual({ header: { format: 1, clusterId: 'c1', index: 42, term: 7, voters: ['n1', 'n2', 'n3'] }, pairs: 9, bytes: bytes.byteLength });
+    expect(summary).toEqual({
+      header: { format: 1, clusterId: 'c1', index: 42, term: 7, voters: ['n1', 'n2', 'n3'] },
+      pairs: 9,
+      bytes: bytes.byteLength,
+    });
     expect(seen).toEqual(chunks.flat().map(([k, v]) => `${decoder.decode(k)}=${decoder.decode(v)}`));
   });
 

@@ -41,7 +41,7 @@ describe('command codec', () => {
   });
 
   it.each([
-    ['empty data (a leader\'s empty entry, not a command)', []],
+    ["empty data (a leader's empty entry, not a command)", []],
     ['op 0x00', [0x00, 1, 0x61]],
     ['the reserved compare-and-set op 0x03', [0x03, 1, 0x61]],
     ['an unknown op', [0x7f, 1, 0x61]],
@@ -51,7 +51,7 @@ describe('command codec', () => {
     ['a key length over 4 bytes', [0x01, 0x80, 0x80, 0x80, 0x80, 0x01]],
     ['an empty key', [0x01, 0x00, 0x61]],
     ['a key running past the end', [0x01, 5, 0x61, 0x62]],
-    ['bytes after a delete\'s key', [0x02, 1, 0x61, 0x62]],
+    ["bytes after a delete's key", [0x02, 1, 0x61, 0x62]],
   ])('refuses %s with CorruptDataError', (_name, data) => {
     expect(() => decodeCommand(new Uint8Array(data))).toThrow(CorruptDataError);
   });

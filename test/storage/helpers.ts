@@ -28,7 +28,11 @@ export function entry(index: number, term: number, data: Uint8Array | string = '
 }
 
 /** Entries from `first` on, one per term in `terms`, with payloads that tell them apart. */
-export function entriesFrom(first: number, terms: readonly number[], payload = (i: number, t: number) => `e${i}t${t}`): Entry[] {
+export function entriesFrom(
+  first: number,
+  terms: readonly number[],
+  payload = (i: number, t: number) => `e${i}t${t}`,
+): Entry[] {
   return terms.map((term, k) => entry(first + k, term, payload(first + k, term)));
 }
 
@@ -54,7 +58,13 @@ export function useStorageFixture(): StorageFixture {
   });
 
   const open = async (dataDir: string, overrides: Partial<NodeStorageOptions> = {}): Promise<NodeStorage> => {
-    const storage = await NodeStorage.open({ dataDir, clusterId: CLUSTER, nodeId: 'n1', voters: ['n1', 'n2', 'n3'], ...overrides });
+    const storage = await NodeStorage.open({
+      dataDir,
+      clusterId: CLUSTER,
+      nodeId: 'n1',
+      voters: ['n1', 'n2', 'n3'],
+      ...overrides,
+    });
     opened.push(storage);
     optionsOf.set(storage, overrides);
     return storage;

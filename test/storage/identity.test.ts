@@ -71,15 +71,15 @@ describe('data dir identity', () => {
     expect(path.isAbsolute(storage.location)).toBe(true);
   });
 
-  it('refuses another node\'s data dir, naming both nodes and what to do', async () => {
+  it("refuses another node's data dir, naming both nodes and what to do", async () => {
     const dir = await populatedDir();
     const error = await refusal(fixture.open(dir, { nodeId: 'n2' }));
     expect(error.message).toContain(`data dir ${dir} belongs to node n1 of cluster ${CLUSTER}, not n2 of ${CLUSTER}`);
-    expect(error.message).toContain('point --data-dir at n2\'s directory');
+    expect(error.message).toContain("point --data-dir at n2's directory");
     expectSafeAdvice(error.message, 'n2');
   });
 
-  it('refuses another cluster\'s data dir, naming both clusters', async () => {
+  it("refuses another cluster's data dir, naming both clusters", async () => {
     const dir = await populatedDir();
     const error = await refusal(fixture.open(dir, { clusterId: 'other' }));
     expect(error.message).toContain(`belongs to node n1 of cluster ${CLUSTER}, not n1 of other`);
@@ -129,17 +129,42 @@ describe('data dir identity', () => {
 describe('corrupt or inconsistent data on disk is refused at open', () => {
   const garbage = bytes('\u00c1 not msgpack at all');
   const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
-    ['garbage in meta/hardstate', (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), garbage)), /hard state is not valid msgpack/],
+    [
+      'garbage in meta/hardstate',
+      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), garbage)),
+      /hard state is not valid msgpack/,
+    ],
     [
       'a hard state of the wrong shape',
-      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: -1, vote: 'n1', commit: 3 }))),
+      (dir) =>
+        withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: -1, vote: 'n1', commit: 3 }))),
       /hard state has an invalid "term"/,
     ],
-    ['garbage in meta/identity', (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('identity'), garbage)), /identity is not valid msgpack/],
-    ['garbage in sm/applied', (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), garbage)), /applied state is not valid msgpack/],
-    ['garbage in a log entry', (dir) => withRawSublevel(dir, 'log', (log) => log.put(rawLogKey(3), garbage)), /log entry 3 is not valid msgpack/],
-    ['a log key of the wrong size', (dir) => withRawSublevel(dir, 'log', (log) => log.put(bytes('x'), garbage)), /log key of 1 bytes/],
-    ['a hole in the log', (dir) => withRawSublevel(dir, 'log', (log) => log.del(rawLogKey(2))), /log entries 2\.\.2 are missing/],
+    [
+      'garbage in meta/identity',
+      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('identity'), garbage)),
+      /identity is not valid msgpack/,
+    ],
+    [
+      'garbage in sm/applied',
+      (dir) => withRawSublevel(dir, 'sm', (sm) => sm.put(bytes('applied'), garbage)),
+      /applied state is not valid msgpack/,
+    ],
+    [
+      'garbage in a log entry',
+      (dir) => withRawSublevel(dir, 'log', (log) => log.put(rawLogKey(3), garbage)),
+      /log entry 3 is not valid msgpack/,
+    ],
+    [
+      'a log key of the wrong size',
+      (dir) => withRawSublevel(dir, 'log', (log) => log.put(bytes('x'), garbage)),
+      /log key of 1 bytes/,
+    ],
+    [
+      'a hole in the log',
+      (dir) => withRawSublevel(dir, 'log', (log) => log.del(rawLogKey(2))),
+      /log entries 2\.\.2 are missing/,
+    ],
     [
       'a log that does not start at 1',
       (dir) => withRawSublevel(dir, 'log', (log) => log.del(rawLogKey(1))),
@@ -147,17 +172,22 @@ describe('corrupt or inconsistent data on disk is refused at open', () => {
     ],
     [
       'a term going down in the log',
-      (dir) => withRawSublevel(dir, 'log', (log) => log.put(rawLogKey(4), packr.pack({ term: 1, type: 0, data: new Uint8Array(0) }))),
+      (dir) =>
+        withRawSublevel(dir, 'log', (log) =>
+          log.put(rawLogKey(4), packr.pack({ term: 1, type: 0, data: new Uint8Array(0) })),
+        ),
       /log entry 4 has term 1, below term 2/,
     ],
     [
       'a commit beyond the log',
-      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 2, vote: 'n1', commit: 9 }))),
+      (dir) =>
+        withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 2, vote: 'n1', commit: 9 }))),
       /commits entry 9, but the log ends at entry 4/,
     ],
     [
-      'a log term beyond the hard state\'s term',
-      (dir) => withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 1, vote: 'n1', commit: 3 }))),
+      "a log term beyond the hard state's term",
+      (dir) =>
+        withRawSublevel(dir, 'meta', (m) => m.put(bytes('hardstate'), packr.pack({ term: 1, vote: 'n1', commit: 3 }))),
       /has term 2, beyond the hard state's term 1/,
     ],
     [
@@ -204,7 +234,7 @@ describe('unusable paths are refused', () => {
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain(`data dir ${dir} is not empty and is not a raftkv data dir (it holds notes.txt)`);
     // The right dir, or, for a node that ran before, the README's way; never "start it empty".
-    expect(error.message).toContain('point --data-dir at n1\'s own data dir');
+    expect(error.message).toContain("point --data-dir at n1's own data dir");
     expect(error.message).not.toMatch(/\b(delete|remove|wipe|erase|rm)\b/i);
     expect(error.message).not.toMatch(/\bstart\w*\b[^.]*\bempty\b/i);
     expect(error.message).toContain('"A node that lost its data"');
@@ -238,7 +268,7 @@ describe('unusable paths are refused', () => {
     }
   });
 
-  it('a data dir this process already has open (LevelDB\'s lock is shared between its handles)', async () => {
+  it("a data dir this process already has open (LevelDB's lock is shared between its handles)", async () => {
     const dir = await fixture.tempDir();
     const first = await fixture.open(dir);
     const error = await refusal(fixture.open(dir));

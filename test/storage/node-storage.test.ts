@@ -128,7 +128,7 @@ describe('NodeStorage: the log and the hard state', () => {
       ['overwriting a committed entry', () => storage.persist(null, [entry(2, 2)])],
       ['non-contiguous entries', () => storage.persist(null, [entry(4, 2), entry(6, 2)])],
       ['a term going down', () => storage.persist(null, [entry(4, 1)])],
-      ['an entry beyond the node\'s term', () => storage.persist(null, [entry(4, 3)])],
+      ["an entry beyond the node's term", () => storage.persist(null, [entry(4, 3)])],
       ['commit beyond the log', () => storage.persist({ term: 2, vote: 'n1', commit: 4 }, [])],
       ['commit going back', () => storage.persist({ term: 2, vote: 'n1', commit: 1 }, [])],
       ['the term going back', () => storage.persist({ term: 1, vote: 'n1', commit: 2 }, [])],
@@ -232,7 +232,10 @@ describe('NodeStorage: applying committed entries', () => {
 
   it('refuses an entry whose data is not a command with CorruptDataError naming the entry', async () => {
     const storage = await fixture.open(await fixture.tempDir());
-    await storage.persist({ term: 1, vote: 'n1', commit: 2 }, [entry(1, 1, put('k', 'v')), entry(2, 1, 'not a command')]);
+    await storage.persist({ term: 1, vote: 'n1', commit: 2 }, [
+      entry(1, 1, put('k', 'v')),
+      entry(2, 1, 'not a command'),
+    ]);
     const failure = storage.applyEntries([entry(1, 1, put('k', 'v')), entry(2, 1, 'not a command')]);
     await expect(failure).rejects.toThrow(CorruptDataError);
     await expect(failure).rejects.toThrow(/entry 2 \(term 1\)/);
@@ -248,7 +251,10 @@ describe('NodeStorage: one batch per Ready, synced whenever it changes the state
     const original = db.batch.bind(db);
     db.batch = async (ops: unknown, options: unknown) => {
       const list = ops as { sublevel?: { prefix: string } }[];
-      seen.push({ sync: (options as { sync?: boolean }).sync === true, sublevels: [...new Set(list.map((op) => op.sublevel?.prefix ?? ''))] });
+      seen.push({
+        sync: (options as { sync?: boolean }).sync === true,
+        sublevels: [...new Set(list.map((op) => op.sublevel?.prefix ?? ''))],
+      });
       return original(ops, options);
     };
     return seen;
@@ -295,7 +301,11 @@ describe('NodeStorage: one batch per Ready, synced whenever it changes the state
 describe('NodeStorage: entries for a follower far behind are loaded off the loop', () => {
   it('answers from the tail cache at once; older entries come from a background load, then from memory', async () => {
     const storage = await fixture.open(await fixture.tempDir(), { cacheBytes: 4000, readAheadBytes: 3000 });
-    const log = entriesFrom(1, Array.from({ length: 300 }, () => 1), sized);
+    const log = entriesFrom(
+      1,
+      Array.from({ length: 300 }, () => 1),
+      sized,
+    );
     await storage.persist({ term: 1, vote: 'n1', commit: 0 }, log);
     let loaded = 0;
     storage.setLoadListener({ loaded: () => loaded++, failed: (error) => expect.fail(String(error)) });
@@ -325,7 +335,14 @@ describe('NodeStorage: entries for a follower far behind are loaded off the loop
 
   it('drops what it loaded for entries a later persist replaced', async () => {
     const storage = await fixture.open(await fixture.tempDir(), { cacheBytes: 2000 });
-    await storage.persist({ term: 2, vote: 'n1', commit: 0 }, entriesFrom(1, Array.from({ length: 100 }, () => 1), sized));
+    await storage.persist(
+      { term: 2, vote: 'n1', commit: 0 },
+      entriesFrom(
+        1,
+        Array.from({ length: 100 }, () => 1),
+        sized,
+      ),
+    );
     let loaded = 0;
     storage.setLoadListener({ loaded: () => loaded++, failed: (error) => expect.fail(String(error)) });
     expect(storage.entriesToSend(20, 101, Infinity)).toBeNull();

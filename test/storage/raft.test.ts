@@ -23,7 +23,11 @@ function startCore(storage: NodeStorage): RaftCore {
 }
 
 /** One Ready, handled in the documented order (a single node has no messages to send). */
-async function handleReady(core: RaftCore, storage: NodeStorage, options: { apply?: boolean } = {}): Promise<{ ready: Ready; outcomes: ApplyOutcome[] }> {
+async function handleReady(
+  core: RaftCore,
+  storage: NodeStorage,
+  options: { apply?: boolean } = {},
+): Promise<{ ready: Ready; outcomes: ApplyOutcome[] }> {
   const ready = core.ready();
   await storage.persist(ready.hardState, ready.entries);
   const outcomes = options.apply === false ? [] : await storage.applyEntries(ready.committedEntries);

@@ -103,7 +103,7 @@ describe('restoring a data dir from a backup', () => {
     expect(text(restored.getSync(bytes('k1')))).toBe('v1');
   });
 
-  it('the dir is the named node\'s: another node id refuses it', async () => {
+  it("the dir is the named node's: another node id refuses it", async () => {
     const file = await backupOf(await sourceStorage());
     const location = path.join(await fixture.tempDir(), 'n2');
     await restore(file, location, 'n2');

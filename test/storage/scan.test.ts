@@ -20,7 +20,10 @@ async function withKeys(keys: readonly (string | Uint8Array)[]): Promise<NodeSto
 }
 
 /** Every page of a scan, following nextStart, as lists of key strings. */
-async function pages(storage: NodeStorage, options: { prefix?: string; start?: string; limit: number }): Promise<string[][]> {
+async function pages(
+  storage: NodeStorage,
+  options: { prefix?: string; start?: string; limit: number },
+): Promise<string[][]> {
   const out: string[][] = [];
   let start = options.start === undefined ? undefined : bytes(options.start);
   for (let guard = 0; guard < 100; guard++) {
@@ -54,7 +57,10 @@ describe('NodeStorage.scan', () => {
 
   it('keeps to the prefix, and treats start as an inclusive cursor within it', async () => {
     const storage = await withKeys(keys);
-    expect(await pages(storage, { prefix: 'ab', limit: 2 })).toEqual([['ab', 'abc'], ['abd', 'abz']]);
+    expect(await pages(storage, { prefix: 'ab', limit: 2 })).toEqual([
+      ['ab', 'abc'],
+      ['abd', 'abz'],
+    ]);
     expect(await pages(storage, { prefix: 'ab', start: 'abd', limit: 10 })).toEqual([['abd', 'abz']]);
     // A cursor before the prefix starts at the prefix; one after it finds nothing.
     expect(await pages(storage, { prefix: 'ab', start: 'a', limit: 10 })).toEqual([['ab', 'abc', 'abd', 'abz']]);
@@ -65,10 +71,21 @@ describe('NodeStorage.scan', () => {
   });
 
   it('handles prefixes of 0xff bytes, which have no upper bound', async () => {
-    const storage = await withKeys(['a', new Uint8Array([0xff]), new Uint8Array([0xff, 0xff, 1]), new Uint8Array([0xff, 0xff])]);
+    const storage = await withKeys([
+      'a',
+      new Uint8Array([0xff]),
+      new Uint8Array([0xff, 0xff, 1]),
+      new Uint8Array([0xff, 0xff]),
+    ]);
     const page = await storage.scan({ prefix: new Uint8Array([0xff, 0xff]), limit: 10 });
-    expect(page.entries.map(([k]) => [...k])).toEqual([[0xff, 0xff], [0xff, 0xff, 1]]);
-    expect(scanBounds(new Uint8Array([0x61, 0xff]), undefined)).toEqual({ gte: new Uint8Array([0x61, 0xff]), lt: new Uint8Array([0x62]) });
+    expect(page.entries.map(([k]) => [...k])).toEqual([
+      [0xff, 0xff],
+      [0xff, 0xff, 1],
+    ]);
+    expect(scanBounds(new Uint8Array([0x61, 0xff]), undefined)).toEqual({
+      gte: new Uint8Array([0x61, 0xff]),
+      lt: new Uint8Array([0x62]),
+    });
     expect(scanBounds(new Uint8Array([0xff]), undefined)).toEqual({ gte: new Uint8Array([0xff]), lt: undefined });
   });
 

@@ -43,7 +43,8 @@ async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Pr
   const source = await from.openSnapshotSource();
   const staging = await to.beginStaging();
   try {
-    for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes)) await staging.write(pairs);
+    for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes))
+      await staging.write(pairs);
   } finally {
     await source.close();
   }
@@ -92,7 +93,9 @@ describe('NodeStorage: compaction', () => {
     // As if the background delete never ran.
     await withRawSublevel(dir, 'log', async (log, db) => {
       const { encodeLogValue } = await import('../../src/storage/codec.js');
-      await db.batch([{ type: 'put', sublevel: log, key: rawLogKey(3), value: encodeLogValue(entry(3, 1, put('k3', 'v3'))) }]);
+      await db.batch([
+        { type: 'put', sublevel: log, key: rawLogKey(3), value: encodeLogValue(entry(3, 1, put('k3', 'v3'))) },
+      ]);
     });
     const reopened = await fixture.open(dir);
     expect(reopened.firstIndex()).toBe(11);
@@ -109,7 +112,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const source = await storage.openSnapshotSource();
     await storage.applyEntries(log.slice(10));
     const seen: string[] = [];
-    for (let pairs = await source.next(50); pairs !== null; pairs = await source.next(50)) for (const [k] of pairs) seen.push(text(k)!);
+    for (let pairs = await source.next(50); pairs !== null; pairs = await source.next(50))
+      for (const [k] of pairs) seen.push(text(k)!);
     await source.close();
     expect(source.index).toBe(10);
     expect(seen.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i + 1}`).sort());
@@ -151,7 +155,11 @@ describe('NodeStorage: snapshot transfer and install', () => {
     // Crash: the node stops without completing or installing.
     const reopened = await fixture.reopen(follower, { nodeId: 'n2' });
     expect(reopened.applied).toEqual({ index: 3, term: 1 });
-    expect(await allPairs(reopened)).toEqual([['k1', 'v1'], ['k2', 'v2'], ['k3', 'v3']]);
+    expect(await allPairs(reopened)).toEqual([
+      ['k1', 'v1'],
+      ['k2', 'v2'],
+      ['k3', 'v3'],
+    ]);
     const dir = reopened.location;
     await reopened.close();
     await withRawSublevel(dir, `kv${staging.generation}`, async (staged) => {
@@ -166,7 +174,9 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await follower.beginStaging();
     await source.close();
     const meta = { index: 10, term: 1, voters: VOTERS };
-    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(/not the staged one/);
+    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(
+      /not the staged one/,
+    );
   });
 
   it('a read that began before an install keeps reading the old state until it ends', async () => {
@@ -188,6 +198,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
     const meta = await transfer(leader, follower);
     follower.discardStaged(meta);
-    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(/not the staged one \(none\)/);
+    await expect(follower.writeReady({ term: 1, vote: 'n1', commit: 10 }, [], [], meta)).rejects.toThrow(
+      /not the staged one \(none\)/,
+    );
   });
 });

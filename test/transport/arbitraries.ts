@@ -20,9 +20,12 @@ const append = fc
     term: fc.nat({ max: 2 ** 40 }),
     index: fc.nat({ max: 2 ** 40 }),
     commit: count,
-    entries: fc.array(fc.record({ type: fc.constantFrom(...SUPPORTED_ENTRY_TYPES), data: fc.uint8Array({ maxLength: 64 }) }), {
-      maxLength: 8,
-    }),
+    entries: fc.array(
+      fc.record({ type: fc.constantFrom(...SUPPORTED_ENTRY_TYPES), data: fc.uint8Array({ maxLength: 64 }) }),
+      {
+        maxLength: 8,
+      },
+    ),
     termSteps: fc.array(fc.nat({ max: 3 }), { minLength: 9, maxLength: 9 }),
     logTermBelow: fc.nat({ max: 5 }),
   })
@@ -41,9 +44,16 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
   append,
   base.chain((b) =>
     fc.oneof(
-      fc.record({ index: count, reject: fc.boolean(), hintIndex: count, hintTerm: count }).map((f): Message => ({ ...b, type: 'appResp', ...f })),
       fc
-        .record({ type: fc.constantFrom('vote' as const, 'preVote' as const), index: count, logTerm: count, transfer: fc.boolean() })
+        .record({ index: count, reject: fc.boolean(), hintIndex: count, hintTerm: count })
+        .map((f): Message => ({ ...b, type: 'appResp', ...f })),
+      fc
+        .record({
+          type: fc.constantFrom('vote' as const, 'preVote' as const),
+          index: count,
+          logTerm: count,
+          transfer: fc.boolean(),
+        })
         .map((f): Message => ({ ...b, ...f })),
       fc
         .record({ type: fc.constantFrom('voteResp' as const, 'preVoteResp' as const), reject: fc.boolean() })
@@ -51,7 +61,9 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
       fc.record({ commit: count, round: count }).map((f): Message => ({ ...b, type: 'heartbeat', ...f })),
       fc.record({ round: count }).map((f): Message => ({ ...b, type: 'heartbeatResp', ...f })),
       fc.record({ ctx: count }).map((f): Message => ({ ...b, type: 'readIndex', ...f })),
-      fc.record({ ctx: count, index: count, reject: fc.boolean() }).map((f): Message => ({ ...b, type: 'readIndexResp', ...f })),
+      fc
+        .record({ ctx: count, index: count, reject: fc.boolean() })
+        .map((f): Message => ({ ...b, type: 'readIndexResp', ...f })),
       fc.constant(null).map((): Message => ({ ...b, type: 'timeoutNow' })),
     ),
   ),

@@ -60,11 +60,25 @@ function refusal(body: Uint8Array, limits: BodyLimits = BODY_LIMITS): string {
 }
 
 function emptyEntries(first: number, count: number, term = 1): Entry[] {
-  return Array.from({ length: count }, (_, i) => ({ index: first + i, term, type: EntryType.Normal, data: new Uint8Array(0) }));
+  return Array.from({ length: count }, (_, i) => ({
+    index: first + i,
+    term,
+    type: EntryType.Normal,
+    data: new Uint8Array(0),
+  }));
 }
 
 function appendOf(entries: Entry[], index = 0): AppendMessage {
-  return { type: 'app', from: 'n1', to: 'n2', term: 1, index, logTerm: entries.length === 0 ? 0 : 1, commit: 0, entries };
+  return {
+    type: 'app',
+    from: 'n1',
+    to: 'n2',
+    term: 1,
+    index,
+    logTerm: entries.length === 0 ? 0 : 1,
+    commit: 0,
+    entries,
+  };
 }
 
 /** A value tree of what msgpack can carry without extensions: records of random shapes, arrays, scalars, binaries. */
@@ -82,13 +96,24 @@ const { tree: anyValue } = fc.letrec((tie) => ({
   array: fc.array(tie('tree'), { maxLength: 6 }),
   // Short keys from a small alphabet: shapes repeat (record references) and vary (definitions,
   // more than the encoder's 64 record ids per body, so it recycles them).
-  object: fc.dictionary(fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), maxLength: 3 }), tie('tree'), { maxKeys: 5 }),
+  object: fc.dictionary(fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), maxLength: 3 }), tie('tree'), {
+    maxKeys: 5,
+  }),
 }));
 
 /** Flat records over ten keys: hundreds of shapes, so one body outruns the encoder's 64 record ids. */
-const manyShapes = fc.dictionary(fc.constantFrom(...'abcdefghij'), fc.oneof(fc.nat(), fc.string({ maxLength: 3 })), { minKeys: 1, maxKeys: 6 });
+const manyShapes = fc.dictionary(fc.constantFrom(...'abcdefghij'), fc.oneof(fc.nat(), fc.string({ maxLength: 3 })), {
+  minKeys: 1,
+  maxKeys: 6,
+});
 
-const looseLimits: BodyLimits = { maxMessages: 1_000_000, maxValues: 10_000_000, maxBinaries: 1_000_000, maxDepth: 64, maxRecordFields: 1_000 };
+const looseLimits: BodyLimits = {
+  maxMessages: 1_000_000,
+  maxValues: 10_000_000,
+  maxBinaries: 1_000_000,
+  maxDepth: 64,
+  maxRecordFields: 1_000,
+};
 
 describe('scanBody accepts what the encoder writes, and counts what msgpackr decodes', () => {
   it('every batch of every message type, counted exactly', () => {
@@ -111,16 +136,20 @@ describe('scanBody accepts what the encoder writes, and counts what msgpackr dec
   it('any tree of records, arrays and scalars (record ids recycled past 64 shapes), counted exactly', () => {
     let recycled = 0;
     fc.assert(
-      fc.property(fc.array(anyValue, { maxLength: 30 }), fc.array(manyShapes, { minLength: 70, maxLength: 200 }), (values, shaped) => {
-        const body = pack([...values, ...shaped, ...shaped.slice(0, 20)]);
-        const shape = scanBody(body, looseLimits);
-        const tree = measure(rawUnpackr.unpack(body));
-        expect(shape.values - shape.definitionValues).toBe(tree.values);
-        expect(shape.binaries).toBe(tree.binaries);
-        expect(shape.depth).toBe(tree.depth);
-        // Definitions past the 64th reuse a record id.
-        if (shape.definitions > 64) recycled++;
-      }),
+      fc.property(
+        fc.array(anyValue, { maxLength: 30 }),
+        fc.array(manyShapes, { minLength: 70, maxLength: 200 }),
+        (values, shaped) => {
+          const body = pack([...values, ...shaped, ...shaped.slice(0, 20)]);
+          const shape = scanBody(body, looseLimits);
+          const tree = measure(rawUnpackr.unpack(body));
+          expect(shape.values - shape.definitionValues).toBe(tree.values);
+          expect(shape.binaries).toBe(tree.binaries);
+          expect(shape.depth).toBe(tree.depth);
+          // Definitions past the 64th reuse a record id.
+          if (shape.definitions > 64) recycled++;
+        },
+      ),
       { numRuns: 1000 },
     );
     // The property covered slot recycling, not only bodies with few shapes.
@@ -131,7 +160,11 @@ describe('scanBody accepts what the encoder writes, and counts what msgpackr dec
     const half = MAX_ENTRIES_PER_BODY / 2;
     const messages: Message[] = [appendOf(emptyEntries(1, half)), appendOf(emptyEntries(half + 1, half), half)];
     for (let i = messages.length; i < MAX_MESSAGES_PER_BODY; i++) {
-      messages.push(i % 2 === 0 ? heartbeat('n1', 'n2', i) : { type: 'appResp', from: 'n1', to: 'n2', term: 1, index: i, reject: true, hintIndex: i, hintTerm: 1 });
+      messages.push(
+        i % 2 === 0
+          ? heartbeat('n1', 'n2', i)
+          : { type: 'appResp', from: 'n1', to: 'n2', term: 1, index: i, reject: true, hintIndex: i, hintTerm: 1 },
+      );
     }
     const body = encodeMessages(messages);
     const shape = scanBody(body, BODY_LIMITS);
@@ -150,7 +183,14 @@ describe('scanBody accepts what the encoder writes, and counts what msgpackr dec
     const cores = new Map(
       ids.map((id, i) => {
         const storage = new MemoryStorage(ids);
-        const core = new RaftCore({ id, voters: ids, storage, random: new SeededRandom(i + 7), electionTicks: 10, heartbeatTicks: 1 });
+        const core = new RaftCore({
+          id,
+          voters: ids,
+          storage,
+          random: new SeededRandom(i + 7),
+          electionTicks: 10,
+          heartbeatTicks: 1,
+        });
         return [id, { core, storage }] as const;
       }),
     );
@@ -206,36 +246,44 @@ describe('scanBody never undercounts what msgpackr builds', () => {
   it('on mutated real bodies: whatever it accepts, msgpackr decodes into no more than it counted', () => {
     let accepted = 0;
     let decoded = 0;
-    const mutation = fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }), kind: fc.constantFrom('set', 'insert', 'delete') });
+    const mutation = fc.record({
+      at: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+      kind: fc.constantFrom('set', 'insert', 'delete'),
+    });
     fc.assert(
-      fc.property(fc.array(fc.oneof(message, anyValue), { minLength: 1, maxLength: 12 }), fc.array(mutation, { minLength: 1, maxLength: 3 }), (values, mutations) => {
-        const bytes = Array.from(pack(values));
-        for (const { at, byte, kind } of mutations) {
-          const i = at % (bytes.length + 1);
-          if (kind === 'set' && i < bytes.length) bytes[i] = byte;
-          else if (kind === 'insert') bytes.splice(i, 0, byte);
-          else if (kind === 'delete' && i < bytes.length) bytes.splice(i, 1);
-        }
-        const body = Uint8Array.from(bytes);
-        let shape;
-        try {
-          shape = scanBody(body, looseLimits);
-        } catch (error) {
-          expect(error).toBeInstanceOf(BadMessageError);
-          return;
-        }
-        accepted++;
-        let tree: Tree;
-        try {
-          tree = measure(rawUnpackr.unpack(body));
-        } catch {
-          return; // refused by msgpackr itself: nothing was built to keep
-        }
-        decoded++;
-        expect(tree.values).toBeLessThanOrEqual(shape.values - shape.definitionValues);
-        expect(tree.binaries).toBeLessThanOrEqual(shape.binaries);
-        expect(tree.depth).toBeLessThanOrEqual(shape.depth);
-      }),
+      fc.property(
+        fc.array(fc.oneof(message, anyValue), { minLength: 1, maxLength: 12 }),
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        (values, mutations) => {
+          const bytes = Array.from(pack(values));
+          for (const { at, byte, kind } of mutations) {
+            const i = at % (bytes.length + 1);
+            if (kind === 'set' && i < bytes.length) bytes[i] = byte;
+            else if (kind === 'insert') bytes.splice(i, 0, byte);
+            else if (kind === 'delete' && i < bytes.length) bytes.splice(i, 1);
+          }
+          const body = Uint8Array.from(bytes);
+          let shape;
+          try {
+            shape = scanBody(body, looseLimits);
+          } catch (error) {
+            expect(error).toBeInstanceOf(BadMessageError);
+            return;
+          }
+          accepted++;
+          let tree: Tree;
+          try {
+            tree = measure(rawUnpackr.unpack(body));
+          } catch {
+            return; // refused by msgpackr itself: nothing was built to keep
+          }
+          decoded++;
+          expect(tree.values).toBeLessThanOrEqual(shape.values - shape.definitionValues);
+          expect(tree.binaries).toBeLessThanOrEqual(shape.binaries);
+          expect(tree.depth).toBeLessThanOrEqual(shape.depth);
+        },
+      ),
       { numRuns: 3000 },
     );
     // Not vacuous: many mutated bodies still scan and decode (a changed scalar, a key, a length).
@@ -270,7 +318,10 @@ describe('scanBody refuses hostile bodies before any decoding', () => {
     const body = Buffer.alloc(size, 0x80);
     body.set([0x91, 0xdd], 0); // [ [ {}, {}, ... ] ]
     body.writeUInt32BE(size - 6, 2);
-    const ms = refusedWithoutDecoding(body, /body refused before decoding: more than 1000000 values \(at byte 100000\d\)/);
+    const ms = refusedWithoutDecoding(
+      body,
+      /body refused before decoding: more than 1000000 values \(at byte 100000\d\)/,
+    );
     expect(ms).toBeLessThan(1_000); // it read about 1 MB of the 30 before it stopped (milliseconds)
     console.log(`30 MiB of empty maps refused in ${ms.toFixed(1)} ms`);
   });
@@ -313,8 +364,14 @@ describe('scanBody refuses hostile bodies before any decoding', () => {
     refusedWithoutDecoding(Buffer.from([0x91, 0xc1]), /reserved byte 0xc1/);
     refusedWithoutDecoding(Buffer.from([0x91, 0xd5, 0x72, 0x40, 0x00, 0x90]), /extension \(0xd5\)/); // two-byte record ids
     refusedWithoutDecoding(Buffer.from([0x91, 0x81, 0x01, 0xc0]), /map key at byte 2 is not a string/);
-    refusedWithoutDecoding(Buffer.from([0x91, 0xd4, 0x72, 0x40, 0x91, 0x01, 0xc0]), /key 0 of the record definition at byte 1 is not a string/);
-    refusedWithoutDecoding(Buffer.from([0x91, 0xd4, 0x72, 0x40, 0x81, 0xa1, 0x61, 0xc0]), /keys of the record definition at byte 1 are not an array/);
+    refusedWithoutDecoding(
+      Buffer.from([0x91, 0xd4, 0x72, 0x40, 0x91, 0x01, 0xc0]),
+      /key 0 of the record definition at byte 1 is not a string/,
+    );
+    refusedWithoutDecoding(
+      Buffer.from([0x91, 0xd4, 0x72, 0x40, 0x81, 0xa1, 0x61, 0xc0]),
+      /keys of the record definition at byte 1 are not an array/,
+    );
     // A record of 33 fields: real messages have at most 8.
     const wide = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, i]));
     refusedWithoutDecoding(pack([wide]), /record definition at byte 1 has 33 fields, more than 32/);
@@ -330,7 +387,9 @@ describe('scanBody refuses hostile bodies before any decoding', () => {
     expect(rawUnpackr.unpack(body)).toEqual([{ a: 1 }, { a: 2 }, 70]);
     expect(shape.values - shape.definitionValues).toBe(measure(rawUnpackr.unpack(body)).values);
     // A slot defined with 3 fields whose reference lacks the bytes for them.
-    expect(refusal(Buffer.from([0x92, 0xd4, 0x72, 0x40, 0x93, 0xa1, 0x61, 0xa1, 0x62, 0xa1, 0x63, 1, 2, 3, 0x40, 1]))).toMatch(/ends inside/);
+    expect(
+      refusal(Buffer.from([0x92, 0xd4, 0x72, 0x40, 0x93, 0xa1, 0x61, 0xa1, 0x62, 0xa1, 0x63, 1, 2, 3, 0x40, 1])),
+    ).toMatch(/ends inside/);
   });
 });
 

@@ -46,7 +46,8 @@ describe('codec round trip', () => {
       fc.property(fc.array(message, { maxLength: 20 }), (messages) => {
         const decoded = decodeMessages(encodeMessages(messages));
         expect(normalize(decoded)).toEqual(normalize(messages));
-        for (const m of decoded) if (m.type === 'app') for (const e of m.entries) expect(e.data).toBeInstanceOf(Uint8Array);
+        for (const m of decoded)
+          if (m.type === 'app') for (const e of m.entries) expect(e.data).toBeInstanceOf(Uint8Array);
       }),
       { numRuns: 300 },
     );
@@ -76,7 +77,14 @@ describe('codec round trip', () => {
     const cores = new Map(
       ids.map((id, i) => {
         const storage = new MemoryStorage(ids);
-        const core = new RaftCore({ id, voters: ids, storage, random: new SeededRandom(i + 1), electionTicks: 10, heartbeatTicks: 1 });
+        const core = new RaftCore({
+          id,
+          voters: ids,
+          storage,
+          random: new SeededRandom(i + 1),
+          electionTicks: 10,
+          heartbeatTicks: 1,
+        });
         return [id, { core, storage }] as const;
       }),
     );
@@ -121,7 +129,18 @@ describe('codec round trip', () => {
       drain();
     }
     expect(leader.status().commit).toBeGreaterThanOrEqual(6);
-    for (const type of ['preVote', 'preVoteResp', 'vote', 'voteResp', 'app', 'appResp', 'heartbeat', 'heartbeatResp', 'readIndex', 'readIndexResp']) {
+    for (const type of [
+      'preVote',
+      'preVoteResp',
+      'vote',
+      'voteResp',
+      'app',
+      'appResp',
+      'heartbeat',
+      'heartbeatResp',
+      'readIndex',
+      'readIndexResp',
+    ]) {
       expect(seenTypes).toContain(type);
     }
   });
@@ -208,11 +227,25 @@ describe('decodeMessages rejects', () => {
     rejects([{ ...validAppend, entries: [first, { ...second, index: 7 }] }], /entry 1 has index 7, expected 6/);
     rejects([{ ...validAppend, entries: [{ ...first, index: 4 }] }], /entry 0 has index 4, expected 5/);
     rejects([{ ...validAppend, entries: [second, first] }], /index/);
-    rejects([{ ...validAppend, entries: [{ ...first, term: 3 }, { ...second, term: 2, index: 6 }] }], /term 2 outside/);
+    rejects(
+      [
+        {
+          ...validAppend,
+          entries: [
+            { ...first, term: 3 },
+            { ...second, term: 2, index: 6 },
+          ],
+        },
+      ],
+      /term 2 outside/,
+    );
     rejects([{ ...validAppend, entries: [{ ...first, term: 1 }] }], /term 1 outside \[2, 3\]/);
     rejects([{ ...validAppend, entries: [{ ...first, term: 4 }] }], /outside/);
     rejects([{ ...validAppend, logTerm: 4, entries: [] }], /logTerm 4 above term 3/);
-    rejects([{ ...validAppend, entries: [{ ...first, type: 2 }] }], /entry 0: "type" must be an entry type this build supports \(0\)/);
+    rejects(
+      [{ ...validAppend, entries: [{ ...first, type: 2 }] }],
+      /entry 0: "type" must be an entry type this build supports \(0\)/,
+    );
     rejects([{ ...validAppend, entries: [{ ...first, type: '0' }] }], /"type" must be an entry type/);
     rejects([{ ...validAppend, entries: [{ ...first, data: 'bytes' }] }], /"data" must be binary/);
     rejects([{ ...validAppend, entries: [{ ...first, data: [1, 2] }] }], /"data" must be binary/);
@@ -223,10 +256,15 @@ describe('decodeMessages rejects', () => {
 
   it('entries this build cannot apply: a membership change (ConfChange) is refused, naming the entry', () => {
     const [first, second] = validAppend.entries;
-    const body = pack([validHeartbeat, { ...validAppend, entries: [first, { ...second, type: EntryType.ConfChange }] }]);
+    const body = pack([
+      validHeartbeat,
+      { ...validAppend, entries: [first, { ...second, type: EntryType.ConfChange }] },
+    ]);
     const attempt = (): Message[] => decodeMessages(body);
     expect(attempt).toThrow(UnsupportedEntryTypeError);
-    expect(attempt).toThrow('message 1 (app) entry 1 (index 6) is a membership change (entry type 1): membership changes are not supported by this build');
+    expect(attempt).toThrow(
+      'message 1 (app) entry 1 (index 6) is a membership change (entry type 1): membership changes are not supported by this build',
+    );
     try {
       attempt();
     } catch (error) {
@@ -251,7 +289,9 @@ describe('decodeMessages rejects', () => {
   });
 
   it('a __proto__ key cannot reach the core', () => {
-    const body = new Packr({ useRecords: false }).pack([JSON.parse('{"__proto__": {"polluted": true}, "type": "timeoutNow", "from": "n1", "to": "n2", "term": 1}')]);
+    const body = new Packr({ useRecords: false }).pack([
+      JSON.parse('{"__proto__": {"polluted": true}, "type": "timeoutNow", "from": "n1", "to": "n2", "term": 1}'),
+    ]);
     const [m] = decodeMessages(body);
     expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();

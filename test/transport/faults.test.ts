@@ -42,9 +42,18 @@ async function node(selfId: NodeId, faults?: FaultSwitch): Promise<Node> {
   return { port, received, client };
 }
 
-const adminHeaders = { authorization: `Bearer ${TOKEN}`, 'x-raftkv-cluster': CLUSTER, 'content-type': 'application/json' };
+const adminHeaders = {
+  authorization: `Bearer ${TOKEN}`,
+  'x-raftkv-cluster': CLUSTER,
+  'content-type': 'application/json',
+};
 
-async function call(target: Node, method: 'GET' | 'PUT', headers: Record<string, string>, body?: unknown): Promise<{ status: number; body: unknown }> {
+async function call(
+  target: Node,
+  method: 'GET' | 'PUT',
+  headers: Record<string, string>,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const response = await target.client.request({
     method,
     path: '/raft/faults',
@@ -66,8 +75,12 @@ describe('fault routes', () => {
     const target = await node('n1', faults);
     const { authorization: _a, ...noToken } = adminHeaders;
     expect((await call(target, 'GET', noToken)).status).toBe(401);
-    expect((await call(target, 'PUT', { ...adminHeaders, authorization: 'Bearer nope' }, { dropTo: ['n2'] })).status).toBe(401);
-    expect((await call(target, 'PUT', { ...adminHeaders, 'x-raftkv-cluster': 'other' }, { dropTo: ['n2'] })).status).toBe(403);
+    expect(
+      (await call(target, 'PUT', { ...adminHeaders, authorization: 'Bearer nope' }, { dropTo: ['n2'] })).status,
+    ).toBe(401);
+    expect(
+      (await call(target, 'PUT', { ...adminHeaders, 'x-raftkv-cluster': 'other' }, { dropTo: ['n2'] })).status,
+    ).toBe(403);
     expect(faults.snapshot()).toEqual({ dropTo: [], dropFrom: [] });
   });
 
@@ -80,14 +93,24 @@ describe('fault routes', () => {
     });
     expect([...faults.dropTo]).toEqual(['n2']);
     expect((await call(target, 'GET', adminHeaders)).body).toEqual({ dropTo: ['n2'], dropFrom: ['n2', 'n3'] });
-    expect((await call(target, 'PUT', adminHeaders, { dropFrom: ['n3'] })).body).toEqual({ dropTo: [], dropFrom: ['n3'] });
+    expect((await call(target, 'PUT', adminHeaders, { dropFrom: ['n3'] })).body).toEqual({
+      dropTo: [],
+      dropFrom: ['n3'],
+    });
     expect((await call(target, 'PUT', adminHeaders, {})).body).toEqual({ dropTo: [], dropFrom: [] });
   });
 
   it('reject ids that are not peers and malformed bodies', async () => {
     const faults = new FaultSwitch();
     const target = await node('n1', faults);
-    for (const body of [{ dropTo: ['n9'] }, { dropTo: ['n1'] }, { dropTo: 'n2' }, { dropTo: [2] }, { drop: ['n2'] }, ['n2']]) {
+    for (const body of [
+      { dropTo: ['n9'] },
+      { dropTo: ['n1'] },
+      { dropTo: 'n2' },
+      { dropTo: [2] },
+      { drop: ['n2'] },
+      ['n2'],
+    ]) {
       const answer = await call(target, 'PUT', adminHeaders, body);
       expect(answer.status).toBe(400);
       expect((answer.body as { error: string }).error).toBe('bad-faults');

@@ -3,7 +3,13 @@
 
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import {
+  connect as netConnect,
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { pino, type Logger } from 'pino';
 import { decodeMessages } from '../../src/transport/codec.js';
 import type { HeartbeatMessage, Message, NodeId } from '../../src/raft/types.js';
@@ -31,11 +37,14 @@ export interface CapturedLog {
 
 export function captureLog(): CapturedLog {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, {
-    write(chunk: string) {
-      lines.push(JSON.parse(chunk) as Record<string, unknown>);
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write(chunk: string) {
+        lines.push(JSON.parse(chunk) as Record<string, unknown>);
+      },
     },
-  });
+  );
   return {
     logger,
     lines,
@@ -128,7 +137,10 @@ export class StubPeer {
     this.repliesHeaders.push(typeof header === 'string' ? header : undefined);
     if (this.gate !== null) await this.gate;
     if (this.answerWith === null) response.writeHead(204).end();
-    else response.writeHead(this.answerWith.status ?? 200, { 'content-type': this.answerWith.type }).end(this.answerWith.body);
+    else
+      response
+        .writeHead(this.answerWith.status ?? 200, { 'content-type': this.answerWith.type })
+        .end(this.answerWith.body);
   }
 }
 

@@ -29,7 +29,10 @@ interface Received {
   messages: Message[];
 }
 
-async function peerServer(selfId: NodeId, port = 0): Promise<{ server: PeerServer; port: number; received: Received[] }> {
+async function peerServer(
+  selfId: NodeId,
+  port = 0,
+): Promise<{ server: PeerServer; port: number; received: Received[] }> {
   const received: Received[] = [];
   const server = new PeerServer({
     host: '127.0.0.1',
@@ -46,7 +49,10 @@ async function peerServer(selfId: NodeId, port = 0): Promise<{ server: PeerServe
   return { server, port: address.port, received };
 }
 
-function transport(peers: Record<NodeId, string>, options: Partial<PeerTransportOptions> = {}): { transport: PeerTransport; unreachable: NodeId[] } {
+function transport(
+  peers: Record<NodeId, string>,
+  options: Partial<PeerTransportOptions> = {},
+): { transport: PeerTransport; unreachable: NodeId[] } {
   const unreachable: NodeId[] = [];
   const created = new PeerTransport({
     selfId: 'n1',
@@ -66,21 +72,41 @@ function rounds(messages: readonly Message[]): number[] {
 }
 
 function append(to: NodeId, index: number, bytes: number): AppendMessage {
-  return { type: 'app', from: 'n1', to, term: 1, index, logTerm: 1, commit: 0, entries: [{ index: index + 1, term: 1, type: 0, data: new Uint8Array(bytes) }] };
+  return {
+    type: 'app',
+    from: 'n1',
+    to,
+    term: 1,
+    index,
+    logTerm: 1,
+    commit: 0,
+    entries: [{ index: index + 1, term: 1, type: 0, data: new Uint8Array(bytes) }],
+  };
 }
 
 describe('PeerTransport', () => {
   it('routes messages to the peer named in `to`', async () => {
     const n2 = await peerServer('n2');
     const n3 = await peerServer('n3');
-    const { transport: t } = transport({ n1: 'http://127.0.0.1:1', n2: `http://127.0.0.1:${n2.port}`, n3: `http://127.0.0.1:${n3.port}` });
+    const { transport: t } = transport({
+      n1: 'http://127.0.0.1:1',
+      n2: `http://127.0.0.1:${n2.port}`,
+      n3: `http://127.0.0.1:${n3.port}`,
+    });
     t.send([heartbeat('n1', 'n2', 1), heartbeat('n1', 'n3', 2), heartbeat('n1', 'n2', 3)]);
     await waitFor(() => n2.received.length > 0 && n3.received.length > 0, 2_000, 'delivery to both peers');
     expect(n2.received.flatMap((r) => rounds(r.messages))).toEqual([1, 3]);
     expect(n3.received.flatMap((r) => rounds(r.messages))).toEqual([2]);
     expect(n2.received.every((r) => r.from === 'n1')).toBe(true);
     await waitFor(() => t.stats()['n2']?.inFlight === 0, 2_000, 'the request to settle');
-    expect(t.stats()['n2']).toMatchObject({ sentRequests: 1, sentMessages: 2, dropped: 0, failures: 0, inFlight: 0, queued: 0 });
+    expect(t.stats()['n2']).toMatchObject({
+      sentRequests: 1,
+      sentMessages: 2,
+      dropped: 0,
+      failures: 0,
+      inFlight: 0,
+      queued: 0,
+    });
     expect(Object.keys(t.stats()).sort()).toEqual(['n2', 'n3']);
   });
 
@@ -97,11 +123,15 @@ describe('PeerTransport', () => {
         clusterId: CLUSTER,
         token: TOKEN,
         logger: captureLog().logger,
-        onMessages: (_from, messages, wanted) => (wanted ? messages.map((m) => ack('n2', (m as { round: number }).round)) : []),
+        onMessages: (_from, messages, wanted) =>
+          wanted ? messages.map((m) => ack('n2', (m as { round: number }).round)) : [],
       });
       const { port } = await server.listen();
       closers.push(() => server.close());
-      const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${port}` }, { onReplies: (peer, messages) => replies.push({ peer, messages }) });
+      const { transport: t, unreachable } = transport(
+        { n2: `http://127.0.0.1:${port}` },
+        { onReplies: (peer, messages) => replies.push({ peer, messages }) },
+      );
       t.send([heartbeat('n1', 'n2', 1), heartbeat('n1', 'n2', 2)]);
       await waitFor(() => replies.length === 1, 2_000, 'the replies');
       expect(replies).toEqual([{ peer: 'n2', messages: [ack('n2', 1), ack('n2', 2)] }]);
@@ -119,7 +149,10 @@ describe('PeerTransport', () => {
       const peer = await stubPeer();
       const log = captureLog();
       const replies: Message[][] = [];
-      const { transport: t, unreachable } = transport({ n2: peer.url }, { logger: log.logger, onReplies: (_peer, messages) => replies.push(messages) });
+      const { transport: t, unreachable } = transport(
+        { n2: peer.url },
+        { logger: log.logger, onReplies: (_peer, messages) => replies.push(messages) },
+      );
       const bad: Array<{ body: Uint8Array; type: string }> = [
         { body: encodeMessages([heartbeat('n2', 'n1', 1)]), type: 'application/msgpack' }, // not an acknowledgement
         { body: encodeMessages([ack('n3', 1)]), type: 'application/msgpack' }, // not from the peer asked
@@ -134,7 +167,12 @@ describe('PeerTransport', () => {
       }
       expect(peer.repliesHeaders.every((h) => h === 'heartbeat')).toBe(true);
       expect(replies).toEqual([]);
-      expect(t.stats()['n2']).toMatchObject({ sentRequests: bad.length, failures: 0, replies: 0, badReplies: bad.length });
+      expect(t.stats()['n2']).toMatchObject({
+        sentRequests: bad.length,
+        failures: 0,
+        replies: 0,
+        badReplies: bad.length,
+      });
       expect(unreachable).toEqual([]);
       expect(log.matching('refused the messages in a peer answer').length).toBe(1);
       // A 200 of another content type is a plain success.
@@ -151,7 +189,11 @@ describe('PeerTransport', () => {
       const step = async (answer: StubPeer['answerWith'], requests: number): Promise<void> => {
         peer.answerWith = answer;
         t.send([heartbeat('n1', 'n2', requests)]);
-        await waitFor(() => peer.requests.length === requests && t.stats()['n2']?.inFlight === 0, 2_000, `request ${requests}`);
+        await waitFor(
+          () => peer.requests.length === requests && t.stats()['n2']?.inFlight === 0,
+          2_000,
+          `request ${requests}`,
+        );
       };
       const failing = { body: Buffer.from('{"error":"x","message":"x"}'), type: 'application/json', status: 500 };
       await step(failing, 1); // failure: logged
@@ -167,7 +209,10 @@ describe('PeerTransport', () => {
       peer.answerWith = { body: encodeMessages([ack('n2', 1)]), type: 'application/msgpack' };
       const replies: Message[][] = [];
       const faults = new FaultSwitch({ dropFrom: ['n2'] });
-      const { transport: t } = transport({ n2: peer.url }, { faults, onReplies: (_peer, messages) => replies.push(messages) });
+      const { transport: t } = transport(
+        { n2: peer.url },
+        { faults, onReplies: (_peer, messages) => replies.push(messages) },
+      );
       t.send([heartbeat('n1', 'n2', 1)]);
       await waitFor(() => t.stats()['n2']?.faultDropped === 1, 2_000, 'the dropped reply');
       expect(replies).toEqual([]);
@@ -223,12 +268,30 @@ describe('PeerTransport', () => {
     // entries in all, more than one body may carry.
     const perAppend = 30_000;
     for (let i = 0; i < 3; i++) {
-      const entries = Array.from({ length: perAppend }, (_, j) => ({ index: i * perAppend + j + 1, term: 1, type: 0 as const, data: new Uint8Array(0) }));
-      t.send([{ type: 'app', from: 'n1', to: 'n2', term: 1, index: i * perAppend, logTerm: i === 0 ? 0 : 1, commit: 0, entries }]);
+      const entries = Array.from({ length: perAppend }, (_, j) => ({
+        index: i * perAppend + j + 1,
+        term: 1,
+        type: 0 as const,
+        data: new Uint8Array(0),
+      }));
+      t.send([
+        {
+          type: 'app',
+          from: 'n1',
+          to: 'n2',
+          term: 1,
+          index: i * perAppend,
+          logTerm: i === 0 ? 0 : 1,
+          commit: 0,
+          entries,
+        },
+      ]);
     }
     peer.release();
     await waitFor(() => peer.messages.length === 4, 5_000, 'all messages');
-    const entriesPerRequest = peer.requests.slice(1).map((batch) => batch.reduce((n, m) => n + (m.type === 'app' ? m.entries.length : 0), 0));
+    const entriesPerRequest = peer.requests
+      .slice(1)
+      .map((batch) => batch.reduce((n, m) => n + (m.type === 'app' ? m.entries.length : 0), 0));
     expect(entriesPerRequest).toEqual([2 * perAppend, perAppend]);
     for (const n of entriesPerRequest) expect(n).toBeLessThanOrEqual(MAX_ENTRIES_PER_BODY);
     expect(peer.messages.slice(1).map((m) => (m.type === 'app' ? m.index : -1))).toEqual([0, perAppend, 2 * perAppend]);
@@ -277,7 +340,10 @@ describe('PeerTransport', () => {
   it('counts a non-2xx answer as a failure, and logs its status', async () => {
     const log = captureLog();
     const n2 = await peerServer('n2');
-    const { transport: t, unreachable } = transport({ n2: `http://127.0.0.1:${n2.port}` }, { token: 'wrong-token', logger: log.logger });
+    const { transport: t, unreachable } = transport(
+      { n2: `http://127.0.0.1:${n2.port}` },
+      { token: 'wrong-token', logger: log.logger },
+    );
     t.send([heartbeat('n1', 'n2', 1)]);
     await waitFor(() => unreachable.length === 1, 2_000, 'onUnreachable');
     expect(n2.received).toEqual([]);
@@ -298,7 +364,11 @@ describe('PeerTransport', () => {
     // Once the peer answers again, messages flow.
     peer.release();
     t.send([heartbeat('n1', 'n2', 2)]);
-    await waitFor(() => peer.messages.some((m) => m.type === 'heartbeat' && m.round === 2), 2_000, 'delivery after recovery');
+    await waitFor(
+      () => peer.messages.some((m) => m.type === 'heartbeat' && m.round === 2),
+      2_000,
+      'delivery after recovery',
+    );
   });
 
   it('logs repeated failures once per interval, and the recovery', async () => {
@@ -350,7 +420,11 @@ describe('PeerTransport', () => {
     // it writes the next request on it and gets a reset.
     expect(proxy.makeConnectionsStale()).toBe(1);
     t.send([heartbeat('n1', 'n2', 2)]);
-    await waitFor(() => t.stats()['n2']?.sentRequests === 2 || t.stats()['n2']?.failures !== 0, 2_000, 'the second request');
+    await waitFor(
+      () => t.stats()['n2']?.sentRequests === 2 || t.stats()['n2']?.failures !== 0,
+      2_000,
+      'the second request',
+    );
     expect(t.stats()['n2']).toMatchObject({ sentRequests: 2, failures: 0, retries: 1 });
     expect(rounds(peer.messages)).toEqual([1, 2]);
     expect(unreachable).toEqual([]);

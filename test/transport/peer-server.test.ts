@@ -51,14 +51,20 @@ function peerHeaders(from = 'n2'): Record<string, string> {
   };
 }
 
-async function request(method: 'GET' | 'POST' | 'PUT', path: string, headers: Record<string, string>, body?: Uint8Array | string): Promise<Answer> {
+async function request(
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  headers: Record<string, string>,
+  body?: Uint8Array | string,
+): Promise<Answer> {
   if (client === undefined) throw new Error('not started');
   const response = await client.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
   const text = await response.body.text();
   return { status: response.statusCode, body: text === '' ? null : JSON.parse(text) };
 }
 
-const postMessages = (body: Uint8Array, headers = peerHeaders()): Promise<Answer> => request('POST', '/raft/messages', headers, body);
+const postMessages = (body: Uint8Array, headers = peerHeaders()): Promise<Answer> =>
+  request('POST', '/raft/messages', headers, body);
 
 function errorCode(answer: Answer): unknown {
   return (answer.body as { error?: unknown } | null)?.error;
@@ -97,9 +103,16 @@ describe('POST /raft/messages', () => {
         },
         ...options,
       });
-    const postRaw = async (headers: Record<string, string>): Promise<{ status: number; type: unknown; body: Buffer }> => {
+    const postRaw = async (
+      headers: Record<string, string>,
+    ): Promise<{ status: number; type: unknown; body: Buffer }> => {
       if (client === undefined) throw new Error('not started');
-      const response = await client.request({ method: 'POST', path: '/raft/messages', headers, body: encodeMessages([heartbeat('n2', 'n1', 7)]) });
+      const response = await client.request({
+        method: 'POST',
+        path: '/raft/messages',
+        headers,
+        body: encodeMessages([heartbeat('n2', 'n1', 7)]),
+      });
       const body = Buffer.from(await response.body.arrayBuffer());
       return { status: response.statusCode, type: response.headers['content-type'], body };
     };
@@ -140,7 +153,12 @@ describe('POST /raft/messages', () => {
   it('401 without a token or with a wrong one, with a JSON error body', async () => {
     const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
     const { authorization: _omitted, ...noToken } = peerHeaders();
-    for (const headers of [noToken, { ...noToken, authorization: 'Bearer wrong' }, { ...noToken, authorization: TOKEN }, { ...noToken, authorization: `Basic ${TOKEN}` }]) {
+    for (const headers of [
+      noToken,
+      { ...noToken, authorization: 'Bearer wrong' },
+      { ...noToken, authorization: TOKEN },
+      { ...noToken, authorization: `Basic ${TOKEN}` },
+    ]) {
       const answer = await postMessages(body, headers);
       expect(answer.status).toBe(401);
       expect(answer.body).toEqual({ error: 'unauthorized', message: expect.any(String) });
@@ -150,7 +168,9 @@ describe('POST /raft/messages', () => {
 
   it('403 for a wrong cluster or an unknown sender', async () => {
     const body = encodeMessages([heartbeat('n2', 'n1', 1)]);
-    expect(errorCode(await postMessages(body, { ...peerHeaders(), 'x-raftkv-cluster': 'other' }))).toBe('wrong-cluster');
+    expect(errorCode(await postMessages(body, { ...peerHeaders(), 'x-raftkv-cluster': 'other' }))).toBe(
+      'wrong-cluster',
+    );
     const { 'x-raftkv-cluster': _c, ...noCluster } = peerHeaders();
     expect((await postMessages(body, noCluster)).status).toBe(403);
     const unknown = await postMessages(encodeMessages([heartbeat('n9', 'n1', 1)]), peerHeaders('n9'));
@@ -164,7 +184,12 @@ describe('POST /raft/messages', () => {
   it('400 for garbage, ill-shaped messages, a sender mismatch or a wrong recipient', async () => {
     const cases: Array<[Uint8Array, string]> = [
       [randomBytes(64), 'bad-message'],
-      [new Packr({ useRecords: true }).pack([{ type: 'heartbeat', from: 'n2', to: 'n1', term: -1, commit: 0, round: 0 }]), 'bad-message'],
+      [
+        new Packr({ useRecords: true }).pack([
+          { type: 'heartbeat', from: 'n2', to: 'n1', term: -1, commit: 0, round: 0 },
+        ]),
+        'bad-message',
+      ],
       [new Packr({ useRecords: true }).pack([{ type: 'heartbeat', from: 'n2', to: 'n1' }]), 'bad-message'],
       [encodeMessages([heartbeat('n2', 'n1', 1), heartbeat('n3', 'n1', 2)]), 'sender-mismatch'],
       [encodeMessages([heartbeat('n2', 'n3', 1)]), 'wrong-recipient'],
@@ -195,7 +220,8 @@ describe('POST /raft/messages', () => {
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({
       error: 'unsupported-entry-type',
-      message: 'message 1 (app) entry 1 (index 8) is a membership change (entry type 1): membership changes are not supported by this build',
+      message:
+        'message 1 (app) entry 1 (index 8) is a membership change (entry type 1): membership changes are not supported by this build',
     });
     // Nothing of the batch reaches the node, not even the heartbeat before it.
     expect(delivered).toEqual([]);
@@ -210,7 +236,10 @@ describe('POST /raft/messages', () => {
     flood.writeUInt32BE(size - 6, 2);
     const answer = await postMessages(flood);
     expect(answer.status).toBe(400);
-    expect(answer.body).toEqual({ error: 'bad-message', message: expect.stringMatching(/^body refused before decoding: more than 1000000 values/) });
+    expect(answer.body).toEqual({
+      error: 'bad-message',
+      message: expect.stringMatching(/^body refused before decoding: more than 1000000 values/),
+    });
     expect(delivered).toEqual([]);
     expect((await postMessages(encodeMessages([heartbeat('n2', 'n1', 1)]))).status).toBe(204);
   });
@@ -226,13 +255,23 @@ describe('POST /raft/messages', () => {
   });
 
   it('415 for a body that is not msgpack', async () => {
-    const answer = await request('POST', '/raft/messages', { ...peerHeaders(), 'content-type': 'application/json' }, '[]');
+    const answer = await request(
+      'POST',
+      '/raft/messages',
+      { ...peerHeaders(), 'content-type': 'application/json' },
+      '[]',
+    );
     expect(answer.status).toBe(415);
     expect(errorCode(answer)).toBe('unsupported-media-type');
   });
 
   it('404 with a JSON body for any other route or method', async () => {
-    for (const [method, path] of [['GET', '/raft/messages'], ['POST', '/kv/x'], ['GET', '/'], ['PUT', '/raft/faults']] as const) {
+    for (const [method, path] of [
+      ['GET', '/raft/messages'],
+      ['POST', '/kv/x'],
+      ['GET', '/'],
+      ['PUT', '/raft/faults'],
+    ] as const) {
       const answer = await request(method, path, peerHeaders(), method === 'GET' ? undefined : '{}');
       expect(answer.status).toBe(404);
       expect(answer.body).toEqual({ error: 'not-found', message: expect.any(String) });
@@ -257,7 +296,11 @@ describe('POST /raft/messages', () => {
   });
 
   it('survives non-HTTP garbage on a raw socket and keeps serving', async () => {
-    for (const garbage of [Buffer.concat([Buffer.from([0]), randomBytes(4095)]), Buffer.from('GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n'), Buffer.from('\x00\x01\x02 HTTP/9.9\r\n\r\n')]) {
+    for (const garbage of [
+      Buffer.concat([Buffer.from([0]), randomBytes(4095)]),
+      Buffer.from('GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n'),
+      Buffer.from('\x00\x01\x02 HTTP/9.9\r\n\r\n'),
+    ]) {
       const socket = connect(port, '127.0.0.1');
       socket.on('error', () => {}); // the server may reset us; that is the point
       await once(socket, 'connect');

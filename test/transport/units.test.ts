@@ -10,7 +10,10 @@ import { heartbeat } from './helpers.js';
 
 describe('resolvePeerToken', () => {
   it('prefers RAFTKV_PEER_TOKEN, then the config, then the development token', () => {
-    expect(resolvePeerToken('from-config', { RAFTKV_PEER_TOKEN: 'from-env' })).toEqual({ token: 'from-env', isDevToken: false });
+    expect(resolvePeerToken('from-config', { RAFTKV_PEER_TOKEN: 'from-env' })).toEqual({
+      token: 'from-env',
+      isDevToken: false,
+    });
     expect(resolvePeerToken('from-config', {})).toEqual({ token: 'from-config', isDevToken: false });
     expect(resolvePeerToken(undefined, {})).toEqual({ token: DEV_PEER_TOKEN, isDevToken: true });
   });
@@ -23,13 +26,34 @@ describe('resolvePeerToken', () => {
 
 describe('isLoopbackUrl', () => {
   it('accepts 127.0.0.0/8, ::1 and localhost, however the URL spells them', () => {
-    for (const url of ['http://127.0.0.1:7101', 'http://127.255.3.4:1', 'http://127.1:7101', 'http://0x7f.0.0.1:7101', 'http://[::1]:7101', 'http://[0:0:0:0:0:0:0:1]:7101', 'http://localhost:7101', 'http://LocalHost:7101']) {
+    for (const url of [
+      'http://127.0.0.1:7101',
+      'http://127.255.3.4:1',
+      'http://127.1:7101',
+      'http://0x7f.0.0.1:7101',
+      'http://[::1]:7101',
+      'http://[0:0:0:0:0:0:0:1]:7101',
+      'http://localhost:7101',
+      'http://LocalHost:7101',
+    ]) {
       expect(isLoopbackUrl(url), url).toBe(true);
     }
   });
 
   it('refuses every other host: other interfaces, the wildcard, names, mapped and malformed addresses', () => {
-    for (const url of ['http://10.0.0.2:7101', 'http://0.0.0.0:7101', 'http://128.0.0.1:7101', 'http://192.0.2.1:7101', 'http://[::]:7101', 'http://[::2]:7101', 'http://[::ffff:127.0.0.1]:7101', 'http://db1.example.com:7101', 'http://localhost.example.com:7101', 'http://127.0.0.1.example.com:7101', 'not a url']) {
+    for (const url of [
+      'http://10.0.0.2:7101',
+      'http://0.0.0.0:7101',
+      'http://128.0.0.1:7101',
+      'http://192.0.2.1:7101',
+      'http://[::]:7101',
+      'http://[::2]:7101',
+      'http://[::ffff:127.0.0.1]:7101',
+      'http://db1.example.com:7101',
+      'http://localhost.example.com:7101',
+      'http://127.0.0.1.example.com:7101',
+      'not a url',
+    ]) {
       expect(isLoopbackUrl(url), url).toBe(false);
     }
   });
@@ -54,7 +78,9 @@ describe('devTokenRefusal', () => {
     expect(message).toMatch(/n3 at http:\/\/10\.0\.0\.3:7103/);
     expect(message).not.toMatch(/n1 at/);
     expect(message).toMatch(/Set RAFTKV_PEER_TOKEN to the same long random secret on every node/);
-    expect(devTokenRefusal(dev, [{ id: 'n1', peerUrl: 'http://0.0.0.0:7101' }])).toMatch(/n1 at http:\/\/0\.0\.0\.0:7101/);
+    expect(devTokenRefusal(dev, [{ id: 'n1', peerUrl: 'http://0.0.0.0:7101' }])).toMatch(
+      /n1 at http:\/\/0\.0\.0\.0:7101/,
+    );
   });
 
   it('refuses the development token however it was supplied (environment, config file)', () => {
@@ -77,7 +103,17 @@ describe('BearerVerifier', () => {
   });
 
   it('rejects everything else', () => {
-    for (const header of [undefined, '', 's3cret', 'Bearer', 'Bearer ', 'Bearer s3cre', 'Bearer s3cret2', 'Basic s3cret', ['Bearer s3cret']]) {
+    for (const header of [
+      undefined,
+      '',
+      's3cret',
+      'Bearer',
+      'Bearer ',
+      'Bearer s3cre',
+      'Bearer s3cret2',
+      'Basic s3cret',
+      ['Bearer s3cret'],
+    ]) {
       expect(verifier.verify(header)).toBe(false);
     }
   });
@@ -124,7 +160,16 @@ describe('OutboundQueue', () => {
   });
 
   it('bounds bytes but always keeps the newest message', () => {
-    const big = { type: 'app', from: 'n1', to: 'n2', term: 1, index: 0, logTerm: 0, commit: 0, entries: [{ index: 1, term: 1, type: 0, data: new Uint8Array(5000) }] } as const;
+    const big = {
+      type: 'app',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      index: 0,
+      logTerm: 0,
+      commit: 0,
+      entries: [{ index: 1, term: 1, type: 0, data: new Uint8Array(5000) }],
+    } as const;
     const queue = new OutboundQueue(100, 4096);
     expect(queue.push(heartbeat('n1', 'n2', 1))).toBe(0);
     expect(queue.push(big)).toBe(1);

@@ -91,7 +91,10 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
       ...stats,
       total: workloadOps.length,
       unexpected: run.unexpectedAnswers,
-      reasons: countBy(workloadOps.filter((op) => op.status !== 'ok'), (op) => `${op.kind} ${op.reason}`),
+      reasons: countBy(
+        workloadOps.filter((op) => op.status !== 'ok'),
+        (op) => `${op.kind} ${op.reason}`,
+      ),
     },
     opsPerSecond: run.workloadTo > from ? (workloadOps.length * 1000) / (run.workloadTo - from) : 0,
     faults: run.faults,
@@ -112,10 +115,21 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
     linearizability: {
       result: check?.result ?? 'not-run',
       checkMs,
-      keys: (check?.keys ?? []).map((k) => (k.result === 'violation' ? { key: k.key, result: k.result, ops: k.ops, message: k.message, failedOp: k.failedOp } : k)),
+      keys: (check?.keys ?? []).map((k) =>
+        k.result === 'violation'
+          ? { key: k.key, result: k.result, ops: k.ops, message: k.message, failedOp: k.failedOp }
+          : k,
+      ),
       violations: (check?.keys ?? []).flatMap((k): ViolationDetail[] =>
         k.result === 'violation'
-          ? [{ key: k.key, message: k.message, failedOp: k.failedOp, culprits: shownCulprits(k.culprits, k.failedOp).flatMap((id) => byId.get(id) ?? []) }]
+          ? [
+              {
+                key: k.key,
+                message: k.message,
+                failedOp: k.failedOp,
+                culprits: shownCulprits(k.culprits, k.failedOp).flatMap((id) => byId.get(id) ?? []),
+              },
+            ]
           : [],
       ),
     },

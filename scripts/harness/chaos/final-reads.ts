@@ -76,7 +76,12 @@ export async function recoverAndReadAll(options: {
       const node = order[attempt % order.length]!;
       const invoke = clock.now();
       const outcome = await kv.perform(node, 'get', key, null);
-      const op = recorder.record({ id, client: nextClient++, node, kind: 'get', key, value: null, invoke }, outcome, clock.now(), true);
+      const op = recorder.record(
+        { id, client: nextClient++, node, kind: 'get', key, value: null, invoke },
+        outcome,
+        clock.now(),
+        true,
+      );
       if (op.status === 'ok') values.set(key, op.value);
       else await sleep(Math.min(500, 20 * 2 ** attempt));
     }
@@ -90,7 +95,12 @@ export async function recoverAndReadAll(options: {
         const id = recorder.begin(true) as number;
         const invoke = clock.now();
         const outcome = await kv.perform(node, 'get', keys[0]!, null);
-        recorder.record({ id, client: nextClient++, node, kind: 'get', key: keys[0]!, value: null, invoke }, outcome, clock.now(), true);
+        recorder.record(
+          { id, client: nextClient++, node, kind: 'get', key: keys[0]!, value: null, invoke },
+          outcome,
+          clock.now(),
+          true,
+        );
         if (outcome.status === 'ok') return null;
         answers.push(outcome.reason);
         await sleep(Math.min(500, 20 * 2 ** attempt));

@@ -19,38 +19,58 @@ export function formatSummary(summary: ChaosSummary, runDir: string): string {
   );
   lines.push(`nemesis           ${c.kinds.join(', ') || 'none'}`);
   lines.push('');
-  lines.push(`operations        ${pad('ok', 8)}${pad('fail', 8)}${pad('unknown', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}`);
-  for (const kind of ['get', 'put', 'delete', 'all'] as const) lines.push(`  ${kind.padEnd(16)}${row(summary.ops[kind])}`);
+  lines.push(
+    `operations        ${pad('ok', 8)}${pad('fail', 8)}${pad('unknown', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}`,
+  );
+  for (const kind of ['get', 'put', 'delete', 'all'] as const)
+    lines.push(`  ${kind.padEnd(16)}${row(summary.ops[kind])}`);
   lines.push(`throughput        ${summary.opsPerSecond.toFixed(0)} ops/s`);
-  lines.push(`faults injected   ${summary.faults.length}${summary.faultCounts.length === 0 ? '' : `: ${summary.faultCounts.map(([k, n]) => `${k} ${n}`).join(', ')}`}`);
+  lines.push(
+    `faults injected   ${summary.faults.length}${summary.faultCounts.length === 0 ? '' : `: ${summary.faultCounts.map(([k, n]) => `${k} ${n}`).join(', ')}`}`,
+  );
   lines.push(`leader changes    ${summary.leaderChanges}`);
   const snapshots = snapshotText(summary);
   if (snapshots !== null) lines.push(`snapshots         ${snapshots}`);
   lines.push(`longest unavailability  ${unavailabilityText(summary)}`);
   const lin = summary.linearizability;
-  lines.push(`linearizability   ${lin.result}${lin.result === 'not-run' ? '' : ` (${lin.keys.length} keys, ${summary.ops.all.ok + summary.ops.all.unknown} informative ops, checked in ${(lin.checkMs / 1000).toFixed(1)} s)`}`);
+  lines.push(
+    `linearizability   ${lin.result}${lin.result === 'not-run' ? '' : ` (${lin.keys.length} keys, ${summary.ops.all.ok + summary.ops.all.unknown} informative ops, checked in ${(lin.checkMs / 1000).toFixed(1)} s)`}`,
+  );
   for (const v of lin.violations.slice(0, MAX_VIOLATIONS_SHOWN)) {
     lines.push(`  key ${v.key}: ${v.message}`);
     const failed = v.culprits.find((op) => op.id === v.failedOp);
     if (failed !== undefined) lines.push(`    failed: ${formatOp(failed)} via ${failed.node}`);
   }
-  if (lin.violations.length > MAX_VIOLATIONS_SHOWN) lines.push(`  ... and ${lin.violations.length - MAX_VIOLATIONS_SHOWN} more keys (report.html lists them all)`);
+  if (lin.violations.length > MAX_VIOLATIONS_SHOWN)
+    lines.push(`  ... and ${lin.violations.length - MAX_VIOLATIONS_SHOWN} more keys (report.html lists them all)`);
   if (lin.violations.length > 0) lines.push('  (operation times are ms on the run clock, as in history.jsonl)');
   for (const k of lin.keys) if (k.result === 'unknown' && 'message' in k) lines.push(`  key ${k.key}: ${k.message}`);
   const lost = summary.durability.lost;
-  lines.push(`durability        ${lost.length === 0 ? 'ok' : 'VIOLATED'}: ${lost.length} of ${summary.durability.acknowledgedWrites} acknowledged writes lost`);
-  for (const op of lost.slice(0, 5)) lines.push(`  lost: ${formatOp(op)} via ${op.node}; final value ${JSON.stringify(summary.recovery.finalValues[op.key] ?? null)}`);
-  lines.push(`node crashes      ${summary.crashes.length === 0 ? 'none' : summary.crashes.map((x) => `${x.node} at ${seconds(x.at - summary.workload.from)}`).join(', ')}`);
+  lines.push(
+    `durability        ${lost.length === 0 ? 'ok' : 'VIOLATED'}: ${lost.length} of ${summary.durability.acknowledgedWrites} acknowledged writes lost`,
+  );
+  for (const op of lost.slice(0, 5))
+    lines.push(
+      `  lost: ${formatOp(op)} via ${op.node}; final value ${JSON.stringify(summary.recovery.finalValues[op.key] ?? null)}`,
+    );
+  lines.push(
+    `node crashes      ${summary.crashes.length === 0 ? 'none' : summary.crashes.map((x) => `${x.node} at ${seconds(x.at - summary.workload.from)}`).join(', ')}`,
+  );
   for (const crash of summary.crashes) {
     lines.push(`  last lines of ${crash.node}'s log:`);
     for (const line of crash.logTail) lines.push(`    ${line.slice(0, 300)}`);
   }
   for (const stuck of summary.recovery.stuckNodes) {
-    lines.push(`liveness warning  ${stuck.node} served no linearizable read in ${NODE_PROBE_MS / 1000} s after recovery (${stuck.answers})`);
+    lines.push(
+      `liveness warning  ${stuck.node} served no linearizable read in ${NODE_PROBE_MS / 1000} s after recovery (${stuck.answers})`,
+    );
   }
-  if (summary.ops.unexpected > 0) lines.push(`warning           ${summary.ops.unexpected} unexpected answers (see summary.json ops.reasons)`);
+  if (summary.ops.unexpected > 0)
+    lines.push(`warning           ${summary.ops.unexpected} unexpected answers (see summary.json ops.reasons)`);
   for (const problem of summary.problems) lines.push(`problem           ${problem.split('\n')[0]}`);
-  lines.push(`verdict           ${summary.verdict.toUpperCase()} (exit ${summary.exitCode}): ${summary.reasons.join('; ')}`);
+  lines.push(
+    `verdict           ${summary.verdict.toUpperCase()} (exit ${summary.exitCode}): ${summary.reasons.join('; ')}`,
+  );
   lines.push(`run dir           ${runDir}  (report.html, summary.json, history.jsonl, nodes/)`);
   lines.push(`summary: ${summaryLine(summary)}`);
   lines.push('─'.repeat(78));
@@ -81,13 +101,19 @@ function snapshotText(summary: ChaosSummary): string | null {
   const activity = summary.snapshots;
   const installs = activity === undefined ? 0 : totalInstalls(activity);
   if (setting === null && installs === 0 && (activity?.sends.length ?? 0) === 0) return null;
-  const parts: string[] = [setting === null ? 'node defaults' : `every ${setting.everyEntries} entries, keep ${setting.keepEntries}`];
+  const parts: string[] = [
+    setting === null ? 'node defaults' : `every ${setting.everyEntries} entries, keep ${setting.keepEntries}`,
+  ];
   if (activity !== undefined) {
     const nodes = Object.keys(activity.perNode).sort();
-    parts.push(`installs ${nodes.map((n) => `${n} ${activity.perNode[n]!.installed}`).join(', ')} (${installs} in all)`);
+    parts.push(
+      `installs ${nodes.map((n) => `${n} ${activity.perNode[n]!.installed}`).join(', ')} (${installs} in all)`,
+    );
     const senders = nodes.filter((n) => activity.perNode[n]!.sent + activity.perNode[n]!.failed > 0);
     if (senders.length > 0) {
-      parts.push(`sent ${senders.map((n) => `${n} ${activity.perNode[n]!.sent}${activity.perNode[n]!.failed > 0 ? ` (+${activity.perNode[n]!.failed} failed)` : ''}`).join(', ')}`);
+      parts.push(
+        `sent ${senders.map((n) => `${n} ${activity.perNode[n]!.sent}${activity.perNode[n]!.failed > 0 ? ` (+${activity.perNode[n]!.failed} failed)` : ''}`).join(', ')}`,
+      );
     }
     const notNeeded = nodes.reduce((sum, n) => sum + activity.perNode[n]!.notNeeded, 0);
     if (notNeeded > 0) parts.push(`${notNeeded} received but not needed`);

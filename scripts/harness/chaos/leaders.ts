@@ -22,7 +22,8 @@ export function leadershipsFromLogs(logs: readonly string[], toRunClock: (epochM
       } catch {
         continue;
       }
-      if (typeof entry.time !== 'number' || typeof entry.term !== 'number' || typeof entry.leader !== 'string') continue;
+      if (typeof entry.time !== 'number' || typeof entry.term !== 'number' || typeof entry.leader !== 'string')
+        continue;
       if (typeof entry.msg !== 'string' || !entry.msg.startsWith('leader is ')) continue;
       const key = `${entry.term}/${entry.leader}`;
       const at = toRunClock(entry.time);

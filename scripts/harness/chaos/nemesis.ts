@@ -83,7 +83,9 @@ export class Nemesis {
     };
     this.records.push(record);
     this.active = record;
-    this.log(`fault #${plan.index}: ${label} for ${(plan.durationMs / 1000).toFixed(1)} s${note === undefined ? '' : ` (${note})`}`);
+    this.log(
+      `fault #${plan.index}: ${label} for ${(plan.durationMs / 1000).toFixed(1)} s${note === undefined ? '' : ` (${note})`}`,
+    );
     let heal: () => Promise<void>;
     try {
       heal = await this.apply(plan, nodes);
@@ -111,7 +113,9 @@ export class Nemesis {
         return { nodes: [target.node] };
       case 'leader': {
         const leader = await this.cluster.findLeader(LEADER_LOOKUP_MS);
-        return leader === null ? { nodes: [target.fallback], note: `no leader known: hit ${target.fallback} instead` } : { nodes: [leader] };
+        return leader === null
+          ? { nodes: [target.fallback], note: `no leader known: hit ${target.fallback} instead` }
+          : { nodes: [leader] };
       }
       case 'all':
         return { nodes: this.cluster.ids };

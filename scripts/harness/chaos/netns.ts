@@ -34,7 +34,8 @@ async function sh(command: string, ...args: string[]): Promise<string> {
 
 /** Why netns mode cannot run here, or null. */
 export async function netnsUnavailable(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return '--network netns needs root (network namespaces, veth pairs, iptables); run as root or use the default --network fault-switch';
+  if (process.getuid?.() !== 0)
+    return '--network netns needs root (network namespaces, veth pairs, iptables); run as root or use the default --network fault-switch';
   for (const tool of ['ip', 'iptables']) {
     try {
       await run(tool, ['-V'], { timeout: COMMAND_TIMEOUT_MS });
@@ -48,7 +49,11 @@ export async function netnsUnavailable(): Promise<string | null> {
 export class NetnsNetwork implements NetworkFaults {
   readonly name = 'netns' as const;
   private ports = new Map<string, { client: number; peer: number }>();
-  private readonly created: { namespaces: string[]; bridge: string | null; forwardRule: boolean } = { namespaces: [], bridge: null, forwardRule: false };
+  private readonly created: { namespaces: string[]; bridge: string | null; forwardRule: boolean } = {
+    namespaces: [],
+    bridge: null,
+    forwardRule: false,
+  };
 
   private constructor(
     private readonly tag: string,
@@ -88,8 +93,23 @@ export class NetnsNetwork implements NetworkFaults {
       const ports = this.ports.get(cut.to);
       if (ports === undefined) throw new Error(`no ports known for ${cut.to}`);
       await sh(
-        'ip', 'netns', 'exec', this.namespace(cut.to),
-        'iptables', '-A', 'INPUT', '-s', this.hostOf(cut.from), '-p', 'tcp', '-m', 'multiport', '--dports', `${ports.peer},${ports.client}`, '-j', 'DROP',
+        'ip',
+        'netns',
+        'exec',
+        this.namespace(cut.to),
+        'iptables',
+        '-A',
+        'INPUT',
+        '-s',
+        this.hostOf(cut.from),
+        '-p',
+        'tcp',
+        '-m',
+        'multiport',
+        '--dports',
+        `${ports.peer},${ports.client}`,
+        '-j',
+        'DROP',
       );
     }
   }
@@ -107,7 +127,8 @@ export class NetnsNetwork implements NetworkFaults {
     // Deleting a namespace deletes its end of the veth pair, and with it the other end.
     for (const ns of this.created.namespaces.splice(0)) await attempt(() => sh('ip', 'netns', 'del', ns));
     const bridge = this.created.bridge;
-    if (this.created.forwardRule && bridge !== null) await attempt(() => sh('iptables', '-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT'));
+    if (this.created.forwardRule && bridge !== null)
+      await attempt(() => sh('iptables', '-D', 'FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT'));
     this.created.forwardRule = false;
     if (bridge !== null) await attempt(() => sh('ip', 'link', 'del', bridge));
     this.created.bridge = null;

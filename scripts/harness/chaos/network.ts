@@ -32,7 +32,10 @@ export function isolate(side: readonly string[], all: readonly string[]): Direct
 }
 
 /** What each node's fault switch must drop to realize `cuts`: dropTo at the sender, dropFrom at the receiver. */
-export function switchStates(cuts: readonly DirectedCut[], nodes: readonly string[]): Map<string, { dropTo: string[]; dropFrom: string[] }> {
+export function switchStates(
+  cuts: readonly DirectedCut[],
+  nodes: readonly string[],
+): Map<string, { dropTo: string[]; dropFrom: string[] }> {
   const states = new Map(nodes.map((id) => [id, { dropTo: [] as string[], dropFrom: [] as string[] }]));
   for (const cut of cuts) {
     states.get(cut.from)?.dropTo.push(cut.to);
@@ -61,7 +64,10 @@ export class FaultSwitchNetwork implements NetworkFaults {
   ) {}
 
   async apply(cuts: readonly DirectedCut[]): Promise<void> {
-    const states = switchStates(cuts, this.nodes.map((n) => n.id));
+    const states = switchStates(
+      cuts,
+      this.nodes.map((n) => n.id),
+    );
     const failures: string[] = [];
     await Promise.all(
       this.nodes.map(async (node) => {

@@ -137,7 +137,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
   const nodes = integer(values.nodes, 'nodes', DEFAULTS.nodes, 3, 5);
   if (nodes !== 3 && nodes !== 5) throw new UsageError('--nodes must be 3 or 5');
   const network = values.network ?? DEFAULTS.network;
-  if (network !== 'fault-switch' && network !== 'netns') throw new UsageError('--network must be fault-switch or netns');
+  if (network !== 'fault-switch' && network !== 'netns')
+    throw new UsageError('--network must be fault-switch or netns');
   let kinds: NemesisKind[];
   try {
     kinds = values.nemesis === undefined ? [...DEFAULTS.kinds] : parseNemesisList(values.nemesis);
@@ -167,7 +168,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
 /** The bounds are the config's (src/config/): a value the nodes would refuse is refused here. */
 function snapshotOptions(every: string | undefined, keep: string | undefined): SnapshotOptions | null {
   if (every === undefined) {
-    if (keep !== undefined) throw new UsageError('--snapshot-keep needs --snapshot-every (e.g. --snapshot-every 50 --snapshot-keep 10)');
+    if (keep !== undefined)
+      throw new UsageError('--snapshot-keep needs --snapshot-every (e.g. --snapshot-every 50 --snapshot-keep 10)');
     return DEFAULTS.snapshot;
   }
   const everyEntries = integer(every, 'snapshot-every', 0, 1, 100_000_000);
@@ -177,7 +179,8 @@ function snapshotOptions(every: string | undefined, keep: string | undefined): S
 function integer(text: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`);
   return value;
 }
 

@@ -40,7 +40,12 @@ export const DEFINITE_WRITE_REFUSALS: ReadonlySet<string> = new Set([
 ]);
 
 /** Error codes (Node and undici) meaning the connection was never established: nothing was sent. */
-export const NEVER_SENT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+export const NEVER_SENT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 export interface HttpAnswer {
   readonly status: number;
@@ -66,8 +71,10 @@ export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
   const reason = answer.errorCode === null ? String(answer.status) : `${answer.status} ${answer.errorCode}`;
   if (kind === 'get') {
     const linearizable = answer.consistency === 'linearizable';
-    if (answer.status === 200 && linearizable && answer.body !== null) return { status: 'ok', value: answer.body, reason, unexpected: false };
-    if (answer.status === 404 && linearizable && answer.errorCode === 'not_found') return { status: 'ok', value: null, reason, unexpected: false };
+    if (answer.status === 200 && linearizable && answer.body !== null)
+      return { status: 'ok', value: answer.body, reason, unexpected: false };
+    if (answer.status === 404 && linearizable && answer.errorCode === 'not_found')
+      return { status: 'ok', value: null, reason, unexpected: false };
     if (answer.status === 504) return { status: 'unknown', value: null, reason, unexpected: true };
     return { status: 'fail', value: null, reason, unexpected: answer.status !== 503 };
   }
@@ -75,7 +82,8 @@ export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
   if (answer.status === 503 && answer.errorCode !== null && DEFINITE_WRITE_REFUSALS.has(answer.errorCode)) {
     return { status: 'fail', value: null, reason, unexpected: false };
   }
-  if (answer.status === 504) return { status: 'unknown', value: null, reason, unexpected: answer.errorCode !== 'outcome_unknown' };
+  if (answer.status === 504)
+    return { status: 'unknown', value: null, reason, unexpected: answer.errorCode !== 'outcome_unknown' };
   if (answer.status >= 400 && answer.status < 500) return { status: 'fail', value: null, reason, unexpected: true };
   return { status: 'unknown', value: null, reason, unexpected: answer.status !== 503 };
 }

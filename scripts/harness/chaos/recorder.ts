@@ -53,7 +53,15 @@ export class HistoryRecorder {
 
   /** Records a finished operation; `end` is when the answer (or the give-up) came. */
   record(
-    begun: { id: number; client: number; node: string; kind: OpKind; key: string; value: string | null; invoke: number },
+    begun: {
+      id: number;
+      client: number;
+      node: string;
+      kind: OpKind;
+      key: string;
+      value: string | null;
+      invoke: number;
+    },
     outcome: Outcome,
     end: number,
     final = false,
@@ -64,7 +72,8 @@ export class HistoryRecorder {
       key: begun.key,
       kind: begun.kind,
       // A put carries its value whatever happened; a get only carries what it read.
-      value: begun.kind === 'put' ? begun.value : begun.kind === 'get' && outcome.status === 'ok' ? outcome.value : null,
+      value:
+        begun.kind === 'put' ? begun.value : begun.kind === 'get' && outcome.status === 'ok' ? outcome.value : null,
       invoke: begun.invoke,
       complete: outcome.status === 'unknown' ? null : end,
       status: outcome.status,

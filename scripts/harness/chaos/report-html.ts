@@ -3,7 +3,14 @@
 import { formatOp, formatValue } from '../check/history.js';
 import { faultsOverlapping } from './format-summary.js';
 import { esc } from './html-escape.js';
-import { hasSnapshots, SNAPSHOT_CSS, snapshotChartMarks, snapshotLegend, snapshotNodeMarks, snapshotSection } from './report-snapshots.js';
+import {
+  hasSnapshots,
+  SNAPSHOT_CSS,
+  snapshotChartMarks,
+  snapshotLegend,
+  snapshotNodeMarks,
+  snapshotSection,
+} from './report-snapshots.js';
 import { totalInstalls } from './snapshots.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosOp } from './recorder.js';
@@ -61,7 +68,8 @@ Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --n
 function cards(s: ChaosSummary): string {
   const all = s.ops.all;
   const lin = s.linearizability.result;
-  const card = (label: string, value: string, cls = ''): string => `<div class="card ${cls}"><div class="v">${value}</div><div class="l">${esc(label)}</div></div>`;
+  const card = (label: string, value: string, cls = ''): string =>
+    `<div class="card ${cls}"><div class="v">${value}</div><div class="l">${esc(label)}</div></div>`;
   return `<div class="cards">
 ${card('ok', fmtInt(all.ok), 'ok')}
 ${card('failed (definitely not applied)', fmtInt(all.fail), 'warn')}
@@ -107,15 +115,21 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
   if (u.longestMs > 0) {
     const x0 = f.x(rel(u.from));
     const x1 = f.x(rel(u.to));
-    under.push(`<rect x="${x0}" y="${f.plotTop}" width="${Math.max(1, x1 - x0)}" height="${f.plotBottom - f.plotTop}" fill="url(#hatch)"><title>longest unavailability: ${(u.longestMs / 1000).toFixed(2)} s</title></rect>`);
+    under.push(
+      `<rect x="${x0}" y="${f.plotTop}" width="${Math.max(1, x1 - x0)}" height="${f.plotBottom - f.plotTop}" fill="url(#hatch)"><title>longest unavailability: ${(u.longestMs / 1000).toFixed(2)} s</title></rect>`,
+    );
   }
   s.faults.forEach((fault, i) => {
     const x0 = f.x(rel(fault.start));
     const x1 = f.x(rel(fault.end ?? s.workload.to));
     const color = FAMILY_COLORS[fault.kind.split('-')[0]!] ?? '#888';
     const tip = `#${fault.index} ${fault.label}: ${((fault.start - s.workload.from) / 1000).toFixed(1)}–${(((fault.end ?? s.workload.to) - s.workload.from) / 1000).toFixed(1)} s`;
-    under.push(`<rect x="${x0}" y="${f.plotTop}" width="${Math.max(1, x1 - x0)}" height="${f.plotBottom - f.plotTop}" fill="${color}" fill-opacity="0.13"><title>${esc(tip)}</title></rect>`);
-    under.push(`<line x1="${x0}" x2="${x0}" y1="${f.plotTop}" y2="${f.plotBottom}" stroke="${color}" stroke-opacity="0.6"/>`);
+    under.push(
+      `<rect x="${x0}" y="${f.plotTop}" width="${Math.max(1, x1 - x0)}" height="${f.plotBottom - f.plotTop}" fill="${color}" fill-opacity="0.13"><title>${esc(tip)}</title></rect>`,
+    );
+    under.push(
+      `<line x1="${x0}" x2="${x0}" y1="${f.plotTop}" y2="${f.plotBottom}" stroke="${color}" stroke-opacity="0.6"/>`,
+    );
     const y = f.plotTop - 6 - (i % 2) * 16;
     // About 6.5 px per character at 11 px: a label that would run off the right edge ends at it.
     const overflows = x0 + 2 + fault.label.length * 6.5 > WIDTH - MARGIN.right;
@@ -127,8 +141,12 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
     const t = rel(l.at);
     if (t < 0 || t > f.seconds) continue;
     const x = f.x(t);
-    over.push(`<line x1="${x}" x2="${x}" y1="${f.plotTop}" y2="${f.plotBottom}" class="leader"><title>${esc(`${l.leader} became leader in term ${l.term} at ${t.toFixed(2)} s`)}</title></line>`);
-    over.push(`<text x="${x + 3}" y="${f.plotBottom - 5 - (row % 2) * 13}" class="llabel">${esc(l.leader)}·t${l.term}</text>`);
+    over.push(
+      `<line x1="${x}" x2="${x}" y1="${f.plotTop}" y2="${f.plotBottom}" class="leader"><title>${esc(`${l.leader} became leader in term ${l.term} at ${t.toFixed(2)} s`)}</title></line>`,
+    );
+    over.push(
+      `<text x="${x + 3}" y="${f.plotBottom - 5 - (row % 2) * 13}" class="llabel">${esc(l.leader)}·t${l.term}</text>`,
+    );
     row++;
   }
   over.push(snapshotChartMarks(s, f));
@@ -140,7 +158,9 @@ function xAxis(f: Frame): string {
   const ticks: string[] = [];
   for (let t = 0; t <= f.seconds + 1e-9; t += step) {
     const x = f.x(t);
-    ticks.push(`<line x1="${x}" x2="${x}" y1="${f.plotBottom}" y2="${f.plotBottom + 4}" class="axis"/><text x="${x}" y="${f.plotBottom + 16}" class="tick" text-anchor="middle">${t}s</text>`);
+    ticks.push(
+      `<line x1="${x}" x2="${x}" y1="${f.plotBottom}" y2="${f.plotBottom + 4}" class="axis"/><text x="${x}" y="${f.plotBottom + 16}" class="tick" text-anchor="middle">${t}s</text>`,
+    );
   }
   return `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${f.plotBottom}" y2="${f.plotBottom}" class="axis"/>${ticks.join('')}`;
 }
@@ -163,9 +183,15 @@ function throughputChart(s: ChaosSummary): string {
     const x = f.x(b.second) + 0.5;
     let base = 0;
     const tip = `${b.second}–${b.second + 1} s: ok ${b.ok}, fail ${b.fail}, unknown ${b.unknown}`;
-    for (const [count, cls] of [[b.ok, 'b-ok'], [b.fail, 'b-fail'], [b.unknown, 'b-unk']] as const) {
+    for (const [count, cls] of [
+      [b.ok, 'b-ok'],
+      [b.fail, 'b-fail'],
+      [b.unknown, 'b-unk'],
+    ] as const) {
       if (count === 0) continue;
-      bars.push(`<rect x="${x}" y="${y(base + count)}" width="${barWidth}" height="${y(base) - y(base + count)}" class="${cls}"><title>${tip}</title></rect>`);
+      bars.push(
+        `<rect x="${x}" y="${y(base + count)}" width="${barWidth}" height="${y(base) - y(base + count)}" class="${cls}"><title>${tip}</title></rect>`,
+      );
       base += count;
     }
   }
@@ -173,7 +199,11 @@ function throughputChart(s: ChaosSummary): string {
     const v = step * (i + 1);
     return `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${MARGIN.left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${fmtInt(v)}</text>`;
   });
-  return svg(f, `${under}${grid.join('')}${bars.join('')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">ops/s</text>`, 'throughput per second');
+  return svg(
+    f,
+    `${under}${grid.join('')}${bars.join('')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">ops/s</text>`,
+    'throughput per second',
+  );
 }
 
 function latencyChart(s: ChaosSummary): string {
@@ -183,7 +213,10 @@ function latencyChart(s: ChaosSummary): string {
   const hi = Math.max(10, ...values) * 1.2;
   const y = (v: number): number => {
     const clamped = Math.min(Math.max(v, lo), hi);
-    return f.plotBottom - ((Math.log10(clamped) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (f.plotBottom - f.plotTop);
+    return (
+      f.plotBottom -
+      ((Math.log10(clamped) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (f.plotBottom - f.plotTop)
+    );
   };
   const { under, over } = overlays(s, f);
   const line = (pick: (b: TimelineBucket) => number | null, cls: string, name: string): string => {
@@ -197,16 +230,29 @@ function latencyChart(s: ChaosSummary): string {
       }
       const x = f.x(b.second + 0.5);
       segments.at(-1)!.push(`${x.toFixed(1)},${y(v).toFixed(1)}`);
-      dots.push(`<circle cx="${x.toFixed(1)}" cy="${y(v).toFixed(1)}" r="2" class="${cls}"><title>${b.second}–${b.second + 1} s: ${name} ${v.toFixed(1)} ms</title></circle>`);
+      dots.push(
+        `<circle cx="${x.toFixed(1)}" cy="${y(v).toFixed(1)}" r="2" class="${cls}"><title>${b.second}–${b.second + 1} s: ${name} ${v.toFixed(1)} ms</title></circle>`,
+      );
     }
-    return segments.filter((seg) => seg.length > 1).map((seg) => `<polyline points="${seg.join(' ')}" class="${cls}"/>`).join('') + dots.join('');
+    return (
+      segments
+        .filter((seg) => seg.length > 1)
+        .map((seg) => `<polyline points="${seg.join(' ')}" class="${cls}"/>`)
+        .join('') + dots.join('')
+    );
   };
   const grid: string[] = [];
   for (const v of [0.1, 1, 10, 100, 1000, 10000]) {
     if (v > hi) break;
-    grid.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${MARGIN.left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${v >= 1000 ? `${v / 1000}s` : `${v}ms`}</text>`);
+    grid.push(
+      `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" class="grid"/><text x="${MARGIN.left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${v >= 1000 ? `${v / 1000}s` : `${v}ms`}</text>`,
+    );
   }
-  return svg(f, `${under}${grid.join('')}${line((b) => b.p99, 'l-p99', 'p99')}${line((b) => b.p50, 'l-p50', 'p50')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">latency</text>`, 'latency per second');
+  return svg(
+    f,
+    `${under}${grid.join('')}${line((b) => b.p99, 'l-p99', 'p99')}${line((b) => b.p50, 'l-p50', 'p50')}${over}${xAxis(f)}<text x="14" y="${(f.plotTop + f.plotBottom) / 2}" class="ylab" transform="rotate(-90 14 ${(f.plotTop + f.plotBottom) / 2})">latency</text>`,
+    'latency per second',
+  );
 }
 
 function nodeChart(s: ChaosSummary): string {
@@ -221,11 +267,15 @@ function nodeChart(s: ChaosSummary): string {
   const parts: string[] = [];
   nodes.forEach((node, i) => {
     const y = f.plotTop + i * rowH;
-    parts.push(`<text x="${MARGIN.left - 8}" y="${y + rowH / 2 + 4}" class="tick" text-anchor="end">${esc(node)}</text>`);
+    parts.push(
+      `<text x="${MARGIN.left - 8}" y="${y + rowH / 2 + 4}" class="tick" text-anchor="end">${esc(node)}</text>`,
+    );
     (s.nodeTimeline[node] ?? []).forEach((cell, second) => {
       const total = cell.ok + cell.notOk;
       const color = total === 0 ? '#eaeef2' : shade(cell.ok / total);
-      parts.push(`<rect x="${f.x(second)}" y="${y + 3}" width="${cellW - 0.5}" height="${rowH - 6}" fill="${color}"><title>${esc(`${node}, ${second}–${second + 1} s: ${cell.ok} ok, ${cell.notOk} not ok`)}</title></rect>`);
+      parts.push(
+        `<rect x="${f.x(second)}" y="${y + 3}" width="${cellW - 0.5}" height="${rowH - 6}" fill="${color}"><title>${esc(`${node}, ${second}–${second + 1} s: ${cell.ok} ok, ${cell.notOk} not ok`)}</title></rect>`,
+      );
     });
     for (const fault of s.faults) {
       if (!fault.nodes.includes(node)) continue;
@@ -233,8 +283,13 @@ function nodeChart(s: ChaosSummary): string {
       const x0 = f.x(rel(fault.start));
       const x1 = f.x(rel(fault.end ?? s.workload.to));
       const label = family === 'kill' ? 'killed' : family === 'pause' ? 'paused' : 'cut';
-      parts.push(`<rect x="${x0}" y="${y + 1}" width="${Math.max(2, x1 - x0)}" height="${rowH - 2}" fill="none" stroke="${FAMILY_COLORS[family] ?? '#888'}" stroke-width="2" rx="3"><title>${esc(fault.label)}</title></rect>`);
-      if (x1 - x0 > 34) parts.push(`<text x="${x0 + 4}" y="${y + rowH / 2 + 4}" class="nlabel" fill="${FAMILY_COLORS[family] ?? '#888'}">${label}</text>`);
+      parts.push(
+        `<rect x="${x0}" y="${y + 1}" width="${Math.max(2, x1 - x0)}" height="${rowH - 2}" fill="none" stroke="${FAMILY_COLORS[family] ?? '#888'}" stroke-width="2" rx="3"><title>${esc(fault.label)}</title></rect>`,
+      );
+      if (x1 - x0 > 34)
+        parts.push(
+          `<text x="${x0 + 4}" y="${y + rowH / 2 + 4}" class="nlabel" fill="${FAMILY_COLORS[family] ?? '#888'}">${label}</text>`,
+        );
     }
     parts.push(snapshotNodeMarks(s, node, f, y, rowH));
   });
@@ -243,7 +298,11 @@ function nodeChart(s: ChaosSummary): string {
 
 /** Red (nothing succeeded) through yellow to green (everything did). */
 function shade(okShare: number): string {
-  const stops: [number, [number, number, number]][] = [[0, [207, 34, 46]], [0.5, [212, 167, 44]], [1, [45, 164, 78]]];
+  const stops: [number, [number, number, number]][] = [
+    [0, [207, 34, 46]],
+    [0.5, [212, 167, 44]],
+    [1, [45, 164, 78]],
+  ];
   for (let i = 1; i < stops.length; i++) {
     const [p1, c1] = stops[i]!;
     const [p0, c0] = stops[i - 1]!;
@@ -259,16 +318,20 @@ function shade(okShare: number): string {
 function warnings(s: ChaosSummary): string {
   const items: string[] = [];
   for (const stuck of s.recovery.stuckNodes) {
-    items.push(`${esc(stuck.node)} served no linearizable read in the 6 s after recovery, although every fault was healed and a leader was up (${esc(stuck.answers)}): a liveness problem.`);
+    items.push(
+      `${esc(stuck.node)} served no linearizable read in the 6 s after recovery, although every fault was healed and a leader was up (${esc(stuck.answers)}): a liveness problem.`,
+    );
   }
-  if (s.ops.unexpected > 0) items.push(`${s.ops.unexpected} answers the runner never expects (see "Why operations did not succeed").`);
+  if (s.ops.unexpected > 0)
+    items.push(`${s.ops.unexpected} answers the runner never expects (see "Why operations did not succeed").`);
   if (s.workload.capReached) items.push('The history cap was reached: the clients stopped early.');
   if (items.length === 0) return '';
   return `<section class="warnbox"><h2>Warnings</h2><ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul></section>`;
 }
 
 function legend(s: ChaosSummary): string {
-  const swatch = (color: string, label: string, opacity = 1): string => `<span><i style="background:${color};opacity:${opacity}"></i>${esc(label)}</span>`;
+  const swatch = (color: string, label: string, opacity = 1): string =>
+    `<span><i style="background:${color};opacity:${opacity}"></i>${esc(label)}</span>`;
   return `<p class="legend">${swatch('#2da44e', 'ok')}${swatch('#d4a72c', 'failed')}${swatch('#cf222e', 'unknown')}
 ${swatch('#0969da', 'p50')}${swatch('#bc4c00', 'p99')}
 ${swatch(FAMILY_COLORS['kill']!, 'kill fault', 0.35)}${swatch(FAMILY_COLORS['pause']!, 'pause fault', 0.35)}${swatch(FAMILY_COLORS['partition']!, 'partition fault', 0.35)}
@@ -302,7 +365,8 @@ function opsGantt(s: ChaosSummary, ops: readonly ChaosOp[], failedOp: number): s
   const x = (t: number): number => left + ((t - t0) / span) * width;
   const rows = shown.map((op, i) => {
     const yy = 20 + i * rowH;
-    const cls = op.id === failedOp ? 'g-failed' : op.status === 'unknown' ? 'g-unk' : op.kind === 'get' ? 'g-get' : 'g-write';
+    const cls =
+      op.id === failedOp ? 'g-failed' : op.status === 'unknown' ? 'g-unk' : op.kind === 'get' ? 'g-get' : 'g-write';
     const x1 = op.status === 'unknown' ? left + width : x(op.end);
     const label = `#${op.id} ${op.kind} ${op.kind === 'delete' ? '' : formatValue(op.value)}`;
     return `<text x="4" y="${yy + 12}" class="glabel">${esc(label)}</text><rect x="${x(op.invoke)}" y="${yy + 2}" width="${Math.max(2, x1 - x(op.invoke))}" height="${rowH - 6}" class="${cls}"><title>${esc(formatOp(op))} via ${esc(op.node)}</title></rect>`;
@@ -316,7 +380,8 @@ function opsGantt(s: ChaosSummary, ops: readonly ChaosOp[], failedOp: number): s
 function opsTable(s: ChaosSummary, ops: readonly ChaosOp[], highlight: number | null): string {
   const rel = (t: number | null): string => (t === null ? '∞' : ((t - s.workload.from) / 1000).toFixed(3));
   const rows = ops.map(
-    (op) => `<tr${op.id === highlight ? ' class="hl"' : ''}><td>${op.id}</td><td>${op.client}</td><td>${esc(op.node)}</td><td>${op.kind}</td><td>${esc(op.key)}</td><td>${esc(formatValue(op.value))}</td><td>${rel(op.invoke)}</td><td>${rel(op.complete)}</td><td>${op.status}</td><td>${esc(op.reason)}</td></tr>`,
+    (op) =>
+      `<tr${op.id === highlight ? ' class="hl"' : ''}><td>${op.id}</td><td>${op.client}</td><td>${esc(op.node)}</td><td>${op.kind}</td><td>${esc(op.key)}</td><td>${esc(formatValue(op.value))}</td><td>${rel(op.invoke)}</td><td>${rel(op.complete)}</td><td>${op.status}</td><td>${esc(op.reason)}</td></tr>`,
   );
   return `<table class="ops"><thead><tr><th>op</th><th>client</th><th>node</th><th>kind</th><th>key</th><th>value</th><th>invoke s</th><th>complete s</th><th>status</th><th>answer</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
@@ -331,7 +396,10 @@ ${opsTable(s, s.durability.lost.slice(0, 50), null)}</section>`;
 function crashes(s: ChaosSummary): string {
   if (s.crashes.length === 0) return '';
   return `<section class="alert"><h2>Nodes that exited on their own</h2>${s.crashes
-    .map((c) => `<h3>${esc(c.node)} at ${((c.at - s.workload.from) / 1000).toFixed(1)} s (code ${c.code ?? '-'}, signal ${c.signal ?? '-'})</h3><pre>${esc(c.logTail.join('\n'))}</pre>`)
+    .map(
+      (c) =>
+        `<h3>${esc(c.node)} at ${((c.at - s.workload.from) / 1000).toFixed(1)} s (code ${c.code ?? '-'}, signal ${c.signal ?? '-'})</h3><pre>${esc(c.logTail.join('\n'))}</pre>`,
+    )
     .join('')}</section>`;
 }
 
@@ -380,7 +448,9 @@ function leaderTable(s: ChaosSummary): string {
 function finalTable(s: ChaosSummary): string {
   const r = s.recovery;
   const entries = Object.entries(r.finalValues);
-  const head = r.recovered ? `<p>Recovered with leader ${esc(r.leader ?? '-')}; every key read linearizably:</p>` : `<p class="bad">Did not recover: ${esc(r.problem ?? 'the run did not get that far')}</p>`;
+  const head = r.recovered
+    ? `<p>Recovered with leader ${esc(r.leader ?? '-')}; every key read linearizably:</p>`
+    : `<p class="bad">Did not recover: ${esc(r.problem ?? 'the run did not get that far')}</p>`;
   if (entries.length === 0) return head;
   return `${head}<table><thead><tr><th>key</th><th>final value</th></tr></thead><tbody>${entries.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(formatValue(v))}</td></tr>`).join('')}</tbody></table>`;
 }

@@ -21,7 +21,11 @@ const FAILED_COLOR = '#d4a72c';
 const MIN_LABEL_GAP = 26;
 
 export function hasSnapshots(s: ChaosSummary): boolean {
-  return (s.config.snapshot ?? null) !== null || (s.snapshots?.sends.length ?? 0) > 0 || (s.snapshots?.installs.length ?? 0) > 0;
+  return (
+    (s.config.snapshot ?? null) !== null ||
+    (s.snapshots?.sends.length ?? 0) > 0 ||
+    (s.snapshots?.installs.length ?? 0) > 0
+  );
 }
 
 /** Marks over the throughput and latency charts. */
@@ -31,7 +35,10 @@ export function snapshotChartMarks(s: ChaosSummary, f: ChartFrame): string {
   const parts: string[] = [];
   for (const send of activity.sends) {
     const span = sendSpan(s, f, send);
-    if (span !== null) parts.push(`<rect x="${span.x0}" y="${f.plotTop}" width="${span.width}" height="4" class="${sendClass(send)}"><title>${esc(sendTip(s, send))}</title></rect>`);
+    if (span !== null)
+      parts.push(
+        `<rect x="${span.x0}" y="${f.plotTop}" width="${span.width}" height="4" class="${sendClass(send)}"><title>${esc(sendTip(s, send))}</title></rect>`,
+      );
   }
   const lastLabel = [-Infinity, -Infinity];
   let row = 0;
@@ -40,10 +47,14 @@ export function snapshotChartMarks(s: ChaosSummary, f: ChartFrame): string {
     if (t < 0 || t > f.seconds) continue;
     const x = f.x(t);
     const tip = esc(installTip(s, install));
-    parts.push(`<line x1="${x}" x2="${x}" y1="${f.plotTop}" y2="${f.plotBottom}" class="snap"><title>${tip}</title></line>`);
+    parts.push(
+      `<line x1="${x}" x2="${x}" y1="${f.plotTop}" y2="${f.plotBottom}" class="snap"><title>${tip}</title></line>`,
+    );
     parts.push(`<path d="M${x - 4},${f.plotTop + 5} h8 l-4,7 z" class="snap-mark"><title>${tip}</title></path>`);
     if (x - lastLabel[row % 2]! >= MIN_LABEL_GAP) {
-      parts.push(`<text x="${x + 5}" y="${f.plotTop + 13 + (row % 2) * 12}" class="slabel">${esc(install.node)}</text>`);
+      parts.push(
+        `<text x="${x + 5}" y="${f.plotTop + 13 + (row % 2) * 12}" class="slabel">${esc(install.node)}</text>`,
+      );
       lastLabel[row % 2] = x;
       row++;
     }
@@ -59,14 +70,19 @@ export function snapshotNodeMarks(s: ChaosSummary, node: string, f: ChartFrame, 
   for (const send of activity.sends) {
     if (send.from !== node) continue;
     const span = sendSpan(s, f, send);
-    if (span !== null) parts.push(`<rect x="${span.x0}" y="${y + rowH - 6}" width="${span.width}" height="3" class="${sendClass(send)}"><title>${esc(sendTip(s, send))}</title></rect>`);
+    if (span !== null)
+      parts.push(
+        `<rect x="${span.x0}" y="${y + rowH - 6}" width="${span.width}" height="3" class="${sendClass(send)}"><title>${esc(sendTip(s, send))}</title></rect>`,
+      );
   }
   for (const install of activity.installs) {
     if (install.node !== node) continue;
     const t = rel(s, install.at);
     if (t < 0 || t > f.seconds) continue;
     const x = f.x(t);
-    parts.push(`<path d="M${x - 5},${y + 4} h10 l-5,9 z" class="snap-mark snap-node"><title>${esc(installTip(s, install))}</title></path>`);
+    parts.push(
+      `<path d="M${x - 5},${y + 4} h10 l-5,9 z" class="snap-mark snap-node"><title>${esc(installTip(s, install))}</title></path>`,
+    );
   }
   return parts.join('');
 }
@@ -80,7 +96,7 @@ export function snapshotLegend(s: ChaosSummary): string {
 export function snapshotSection(s: ChaosSummary): string {
   if (!hasSnapshots(s)) return '';
   const setting = s.config.snapshot ?? null;
-  const head = `<p>${setting === null ? 'Compaction at the nodes\' defaults' : `The nodes compacted their logs every ${setting.everyEntries} applied entries, keeping ${setting.keepEntries}`}; transfers and installs from the node logs${s.snapshots?.truncated === true ? ' (the lists stop at the first 2000; the counts are complete)' : ''}.</p>`;
+  const head = `<p>${setting === null ? "Compaction at the nodes' defaults" : `The nodes compacted their logs every ${setting.everyEntries} applied entries, keeping ${setting.keepEntries}`}; transfers and installs from the node logs${s.snapshots?.truncated === true ? ' (the lists stop at the first 2000; the counts are complete)' : ''}.</p>`;
   const activity = s.snapshots;
   if (activity === undefined) return `<section><h2>Snapshots</h2>${head}<p>Not recorded in this summary.</p></section>`;
   const nodes = Object.keys(activity.perNode).sort();
@@ -89,12 +105,27 @@ export function snapshotSection(s: ChaosSummary): string {
     return `<tr><td>${esc(n)}</td><td>${c.installed}</td><td>${c.notNeeded}</td><td>${c.sent}</td><td>${c.failed}</td></tr>`;
   });
   const events = [
-    ...activity.installs.map((i) => ({ at: i.at, row: `<tr><td>${when(s, i.at)}</td><td>${esc(i.from ?? '?')} → ${esc(i.node)}</td><td>installed</td><td>${i.index}</td><td>${kib(i.bytes)}</td><td>${i.receiveStart === null ? '' : `transfer began ${sec(s, i.receiveStart)} s`}</td></tr>` })),
-    ...activity.sends.map((x) => ({ at: x.start, row: `<tr><td>${when(s, x.start)}</td><td>${esc(x.from)} → ${esc(x.to)}</td><td>${x.outcome === 'sent' ? 'sent' : x.outcome === 'failed' ? '<b class="bad">failed</b>' : 'no end logged'}</td><td>${x.index}</td><td>${kib(x.bytes)}</td><td>${x.end === null ? '' : `ended ${sec(s, x.end)} s`}${x.error === undefined ? '' : `: ${esc(x.error)}`}</td></tr>` })),
+    ...activity.installs.map((i) => ({
+      at: i.at,
+      row: `<tr><td>${when(s, i.at)}</td><td>${esc(i.from ?? '?')} → ${esc(i.node)}</td><td>installed</td><td>${i.index}</td><td>${kib(i.bytes)}</td><td>${i.receiveStart === null ? '' : `transfer began ${sec(s, i.receiveStart)} s`}</td></tr>`,
+    })),
+    ...activity.sends.map((x) => ({
+      at: x.start,
+      row: `<tr><td>${when(s, x.start)}</td><td>${esc(x.from)} → ${esc(x.to)}</td><td>${x.outcome === 'sent' ? 'sent' : x.outcome === 'failed' ? '<b class="bad">failed</b>' : 'no end logged'}</td><td>${x.index}</td><td>${kib(x.bytes)}</td><td>${x.end === null ? '' : `ended ${sec(s, x.end)} s`}${x.error === undefined ? '' : `: ${esc(x.error)}`}</td></tr>`,
+    })),
   ].sort((a, b) => a.at - b.at);
   return `<section><h2>Snapshots <small>InstallSnapshot: followers that needed compacted entries</small></h2>${head}
 <div class="cols"><div><table><thead><tr><th>node</th><th>installed</th><th>received, not needed</th><th>sent</th><th>failed sends</th></tr></thead><tbody>${counts.join('')}</tbody></table></div>
-<div>${events.length === 0 ? '<p>No snapshot was sent.</p>' : `<table><thead><tr><th>at s</th><th>leader → follower</th><th>what</th><th>index</th><th>size</th><th></th></tr></thead><tbody>${events.slice(0, 200).map((e) => e.row).join('')}</tbody></table>${events.length > 200 ? `<p>... and ${events.length - 200} more in summary.json.</p>` : ''}`}</div></div></section>`;
+<div>${
+    events.length === 0
+      ? '<p>No snapshot was sent.</p>'
+      : `<table><thead><tr><th>at s</th><th>leader → follower</th><th>what</th><th>index</th><th>size</th><th></th></tr></thead><tbody>${events
+          .slice(0, 200)
+          .map((e) => e.row)
+          .join(
+            '',
+          )}</tbody></table>${events.length > 200 ? `<p>... and ${events.length - 200} more in summary.json.</p>` : ''}`
+  }</div></div></section>`;
 }
 
 function rel(s: ChaosSummary, t: number): number {
@@ -128,7 +159,10 @@ function sendClass(send: SnapshotSend): string {
 }
 
 function sendTip(s: ChaosSummary, send: SnapshotSend): string {
-  const end = send.end === null ? 'no end logged (superseded, or the leader stopped)' : `${send.outcome} at ${sec(s, send.end)} s`;
+  const end =
+    send.end === null
+      ? 'no end logged (superseded, or the leader stopped)'
+      : `${send.outcome} at ${sec(s, send.end)} s`;
   return `${send.from} → ${send.to}: snapshot at index ${send.index}, began ${sec(s, send.start)} s, ${end}${send.bytes === null ? '' : `, ${kib(send.bytes)}`}${send.error === undefined ? '' : ` (${send.error})`}`;
 }
 

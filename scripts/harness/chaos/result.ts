@@ -30,7 +30,16 @@ export interface ChaosSummary {
   readonly startedAt: string;
   readonly config: Pick<
     ChaosOptions,
-    'nodes' | 'clients' | 'durationMs' | 'kinds' | 'network' | 'keys' | 'requestTimeoutMs' | 'faultMs' | 'gapMs' | 'unsafeMode'
+    | 'nodes'
+    | 'clients'
+    | 'durationMs'
+    | 'kinds'
+    | 'network'
+    | 'keys'
+    | 'requestTimeoutMs'
+    | 'faultMs'
+    | 'gapMs'
+    | 'unsafeMode'
   > &
     // Optional: summaries written before snapshots were recorded lack it (--report re-renders them).
     Partial<Pick<ChaosOptions, 'snapshot'>>;
@@ -38,7 +47,11 @@ export interface ChaosSummary {
   /** When the workload ran (run clock, ms), and when everything ended. */
   readonly workload: { readonly from: number; readonly to: number; readonly capReached: boolean };
   readonly endedAt: number;
-  readonly ops: OpStats & { readonly total: number; readonly unexpected: number; readonly reasons: readonly [string, number][] };
+  readonly ops: OpStats & {
+    readonly total: number;
+    readonly unexpected: number;
+    readonly reasons: readonly [string, number][];
+  };
   readonly opsPerSecond: number;
   readonly faults: readonly FaultRecord[];
   readonly faultCounts: readonly [string, number][];
@@ -100,9 +113,11 @@ export function decideVerdict(inputs: VerdictInputs): { verdict: Verdict; reason
   if (violations.length > 0) return { verdict: 'violation', reasons: violations };
 
   const doubts = [...inputs.problems];
-  if (inputs.recovered === false) doubts.push(`the cluster did not recover: ${inputs.recoveryProblem ?? 'unknown reason'}`);
+  if (inputs.recovered === false)
+    doubts.push(`the cluster did not recover: ${inputs.recoveryProblem ?? 'unknown reason'}`);
   if (inputs.recovered === null && doubts.length === 0) doubts.push('the cluster was not healed and read back');
-  if (inputs.linearizability === 'unknown') doubts.push('the linearizability checker ran out of budget on some key (raise --checker-steps)');
+  if (inputs.linearizability === 'unknown')
+    doubts.push('the linearizability checker ran out of budget on some key (raise --checker-steps)');
   if (inputs.linearizability === 'not-run') doubts.push('the history was not checked');
   if (inputs.okOps === 0) doubts.push('no operation succeeded: nothing was tested');
   if (doubts.length > 0) return { verdict: 'inconclusive', reasons: doubts };

@@ -65,7 +65,9 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   log(
     `chaos run: seed ${options.seed}, ${options.nodes} nodes, ${options.clients} clients, ${options.durationMs / 1000} s, ` +
       `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}` +
-      (options.snapshot === null ? '' : `, snapshots every ${options.snapshot.everyEntries} entries keeping ${options.snapshot.keepEntries}`) +
+      (options.snapshot === null
+        ? ''
+        : `, snapshots every ${options.snapshot.everyEntries} entries keeping ${options.snapshot.keepEntries}`) +
       (options.unsafeMode === null ? '' : `, UNSAFE node mode ${options.unsafeMode}`),
   );
   log(`run dir: ${runDir}`);
@@ -99,9 +101,18 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
         keepDir: true,
         // Answer stuck requests before the client's own deadline, so more outcomes are definite.
         limits: { writeTimeoutMs: serverTimeoutMs, readTimeoutMs: serverTimeoutMs },
-        ...(options.snapshot === null ? {} : { raft: { snapshotEveryEntries: options.snapshot.everyEntries, snapshotKeepEntries: options.snapshot.keepEntries } }),
+        ...(options.snapshot === null
+          ? {}
+          : {
+              raft: {
+                snapshotEveryEntries: options.snapshot.everyEntries,
+                snapshotKeepEntries: options.snapshot.keepEntries,
+              },
+            }),
         ...(options.unsafeMode === null ? {} : { env: { RAFTKV_UNSAFE_TEST_MODE: options.unsafeMode } }),
-        ...(namespaces === null ? {} : { hostOf: (id: string) => namespaces.hostOf(id), spawnPrefix: (id: string) => namespaces.spawnPrefix(id) }),
+        ...(namespaces === null
+          ? {}
+          : { hostOf: (id: string) => namespaces.hostOf(id), spawnPrefix: (id: string) => namespaces.spawnPrefix(id) }),
       },
       clock,
     );
@@ -115,7 +126,14 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     });
     const urls = new Map(live.processes.nodes.map((n) => [n.id, n.clientUrl]));
     const network = namespaces ?? faultSwitch(options, live);
-    namespaces?.setPorts(new Map(live.processes.nodes.map((n) => [n.id, { client: Number(new URL(n.clientUrl).port), peer: Number(new URL(n.peerUrl).port) }])));
+    namespaces?.setPorts(
+      new Map(
+        live.processes.nodes.map((n) => [
+          n.id,
+          { client: Number(new URL(n.clientUrl).port), peer: Number(new URL(n.peerUrl).port) },
+        ]),
+      ),
+    );
     cluster.startAll();
     try {
       const leader = await live.processes.waitForLeader(STARTUP_TIMEOUT_MS);
@@ -149,7 +167,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     await Promise.race([sleep(options.durationMs, stop), workload.done]);
     await workload.stop();
     workloadTo = clock.now();
-    if (!recorder.hasRoom) problems.push(`the history cap (--max-ops ${options.maxOps}) was reached; the clients stopped early`);
+    if (!recorder.hasRoom)
+      problems.push(`the history cap (--max-ops ${options.maxOps}) was reached; the clients stopped early`);
     await nemesis.stop();
     progress.stop();
     if (hooks.signal?.aborted === true) {
@@ -158,16 +177,27 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
       log('healing everything, restarting dead nodes, reading every key...');
       const kv = new KvClient({ urls, timeoutMs: options.requestTimeoutMs });
       try {
-        finalReads = await recoverAndReadAll({ cluster: live, network, kv, recorder, clock, keys, timeoutMs: RECOVERY_TIMEOUT_MS });
+        finalReads = await recoverAndReadAll({
+          cluster: live,
+          network,
+          kv,
+          recorder,
+          clock,
+          keys,
+          timeoutMs: RECOVERY_TIMEOUT_MS,
+        });
       } finally {
         await kv.close();
       }
       if (finalReads.recovered) log(`recovered: leader ${finalReads.leader}, ${finalReads.values.size} keys read`);
       else log(`did not recover: ${finalReads.problem}`);
-      for (const stuck of finalReads.stuckNodes) log(`warning: ${stuck.node} served no linearizable read after recovery (${stuck.answers})`);
+      for (const stuck of finalReads.stuckNodes)
+        log(`warning: ${stuck.node} served no linearizable read after recovery (${stuck.answers})`);
     }
   } catch (error) {
-    problems.push(error instanceof SetupError ? error.message : `runner error: ${(error as Error).stack ?? String(error)}`);
+    problems.push(
+      error instanceof SetupError ? error.message : `runner error: ${(error as Error).stack ?? String(error)}`,
+    );
   } finally {
     progress.stop();
     await observer?.stop().catch(() => undefined);
@@ -240,4 +270,3 @@ function timestamp(date: Date): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
 }
-

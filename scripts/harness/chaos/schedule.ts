@@ -106,12 +106,16 @@ function shuffle<T>(items: readonly T[], random: SeededRandom): T[] {
 
 function validate(options: ScheduleOptions): void {
   if (options.nodeIds.length < 2) throw new Error('a chaos schedule needs at least two nodes');
-  for (const [name, range] of [['faultMs', options.faultMs], ['gapMs', options.gapMs]] as const) {
+  for (const [name, range] of [
+    ['faultMs', options.faultMs],
+    ['gapMs', options.gapMs],
+  ] as const) {
     if (!(Number.isInteger(range.min) && Number.isInteger(range.max) && range.min >= 0 && range.min <= range.max)) {
       throw new Error(`${name} must be integers with 0 <= min <= max, got ${range.min}-${range.max}`);
     }
   }
-  if (options.faultMs.min === 0 && options.gapMs.min === 0) throw new Error('faults and gaps cannot both be allowed to last 0 ms');
+  if (options.faultMs.min === 0 && options.gapMs.min === 0)
+    throw new Error('faults and gaps cannot both be allowed to last 0 ms');
 }
 
 /** A human description of a planned fault, e.g. "partition-link n1<->n3 for 3.2 s". */

@@ -69,7 +69,10 @@ interface LogLine {
 }
 
 /** Every node's transfers and installs; `logs` maps node id to its log text, `toRunClock` maps wall time. */
-export function snapshotActivityFromLogs(logs: ReadonlyMap<string, string>, toRunClock: (epochMs: number) => number): SnapshotActivity {
+export function snapshotActivityFromLogs(
+  logs: ReadonlyMap<string, string>,
+  toRunClock: (epochMs: number) => number,
+): SnapshotActivity {
   const sends: SnapshotSend[] = [];
   const installs: SnapshotInstall[] = [];
   const perNode: Record<string, { installed: number; notNeeded: number; sent: number; failed: number }> = {};
@@ -119,7 +122,8 @@ export function snapshotActivityFromLogs(logs: ReadonlyMap<string, string>, toRu
       } else if (line.msg === 'snapshot received: installing it') {
         const from = str(f['from']);
         const index = num(f['index']) ?? 0;
-        const start = receiving !== null && receiving.from === from && receiving.index === index ? receiving.start : null;
+        const start =
+          receiving !== null && receiving.from === from && receiving.index === index ? receiving.start : null;
         received = from === null ? null : { from, index, bytes: num(f['bytes']), start };
         receiving = null;
       } else if (line.msg.startsWith('snapshot received but not needed')) {
@@ -128,7 +132,15 @@ export function snapshotActivityFromLogs(logs: ReadonlyMap<string, string>, toRu
       } else if (line.msg === 'installed a snapshot from the leader') {
         const index = num(f['index']) ?? 0;
         const source = received !== null && received.index === index ? received : null;
-        installs.push({ node, from: source?.from ?? null, index, term: num(f['term']) ?? 0, receiveStart: source?.start ?? null, at, bytes: source?.bytes ?? null });
+        installs.push({
+          node,
+          from: source?.from ?? null,
+          index,
+          term: num(f['term']) ?? 0,
+          receiveStart: source?.start ?? null,
+          at,
+          bytes: source?.bytes ?? null,
+        });
         received = null;
         counts.installed++;
       }

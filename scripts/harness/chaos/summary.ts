@@ -93,7 +93,14 @@ export function timeline(ops: readonly ChaosOp[], fromMs: number, toMs: number):
   }
   return buckets.map((b, second) => {
     b.latencies.sort((x, y) => x - y);
-    return { second, ok: b.ok, fail: b.fail, unknown: b.unknown, p50: percentile(b.latencies, 50), p99: percentile(b.latencies, 99) };
+    return {
+      second,
+      ok: b.ok,
+      fail: b.fail,
+      unknown: b.unknown,
+      p50: percentile(b.latencies, 50),
+      p99: percentile(b.latencies, 99),
+    };
   });
 }
 
@@ -118,7 +125,9 @@ export function lostAckedWrites(ops: readonly ChaosOp[], finalValues: ReadonlyMa
     const final = finalValues.get(key) ?? null;
     for (const w of writes) {
       if (w.status !== 'ok' || w.value === final) continue;
-      const overwritable = writes.some((other) => other !== w && !(other.complete !== null && other.complete < w.invoke));
+      const overwritable = writes.some(
+        (other) => other !== w && !(other.complete !== null && other.complete < w.invoke),
+      );
       if (!overwritable) lost.push(w);
     }
   }
@@ -138,7 +147,12 @@ export interface NodeSecond {
   readonly notOk: number;
 }
 
-export function nodeTimeline(ops: readonly ChaosOp[], nodes: readonly string[], fromMs: number, toMs: number): Record<string, NodeSecond[]> {
+export function nodeTimeline(
+  ops: readonly ChaosOp[],
+  nodes: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Record<string, NodeSecond[]> {
   const seconds = Math.max(1, Math.ceil((toMs - fromMs) / 1000));
   const result: Record<string, { ok: number; notOk: number }[]> = {};
   for (const node of nodes) result[node] = Array.from({ length: seconds }, () => ({ ok: 0, notOk: 0 }));

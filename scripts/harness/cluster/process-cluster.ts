@@ -68,11 +68,21 @@ export async function freePorts(count: number): Promise<number[]> {
       ),
     );
   } finally {
-    await Promise.all(servers.map((server) => new Promise<void>((resolveClose) => (server.listening ? server.close(() => resolveClose()) : resolveClose()))));
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolveClose) => (server.listening ? server.close(() => resolveClose()) : resolveClose())),
+      ),
+    );
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -83,7 +93,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -141,7 +153,12 @@ export class ProcessCluster {
     const config = {
       clusterId,
       nodes: this.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl, peerUrl: n.peerUrl, dataDir: n.dataDir })),
-      raft: { tickMs: this.options.tickMs ?? 20, electionTicks: this.options.electionTicks ?? 10, heartbeatTicks: 1, ...this.options.raft },
+      raft: {
+        tickMs: this.options.tickMs ?? 20,
+        electionTicks: this.options.electionTicks ?? 10,
+        heartbeatTicks: 1,
+        ...this.options.raft,
+      },
       limits: { writeTimeoutMs: 3000, readTimeoutMs: 3000, ...this.options.limits },
     };
     writeFileSync(this.configPath, JSON.stringify(config, null, 2));
@@ -162,13 +179,22 @@ export class ProcessCluster {
       log = createWriteStream(node.logFile, { flags: 'a' });
       this.logs.set(id, log);
     }
-    const args = [...NODE_HEAP_FLAGS, ...(this.options.nodeArgs ?? []), this.options.mainJs ?? MAIN_JS, '--id', id, '--config', this.configPath, ...(this.options.faultInjection === true ? ['--fault-injection'] : []), ...extraArgs];
+    const args = [
+      ...NODE_HEAP_FLAGS,
+      ...(this.options.nodeArgs ?? []),
+      this.options.mainJs ?? MAIN_JS,
+      '--id',
+      id,
+      '--config',
+      this.configPath,
+      ...(this.options.faultInjection === true ? ['--fault-injection'] : []),
+      ...extraArgs,
+    ];
     const [command, ...commandArgs] = [...(this.options.spawnPrefix?.(id) ?? []), process.execPath, ...args];
-    const child = spawn(
-      command!,
-      commandArgs,
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAFTKV_PEER_TOKEN: this.token, RAFTKV_LOG_LEVEL: 'info', ...this.options.nodeEnv, ...env } },
-    );
+    const child = spawn(command!, commandArgs, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RAFTKV_PEER_TOKEN: this.token, RAFTKV_LOG_LEVEL: 'info', ...this.options.nodeEnv, ...env },
+    });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     node.process = child;
@@ -241,11 +267,18 @@ export class ProcessCluster {
   }
 
   async put(id: string, key: string, value: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${this.node(id).clientUrl}/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(10_000), ...init });
+    return fetch(`${this.node(id).clientUrl}/kv/${encodeURIComponent(key)}`, {
+      method: 'PUT',
+      body: value,
+      signal: AbortSignal.timeout(10_000),
+      ...init,
+    });
   }
 
   async get(id: string, key: string, query = ''): Promise<Response> {
-    return fetch(`${this.node(id).clientUrl}/kv/${encodeURIComponent(key)}${query}`, { signal: AbortSignal.timeout(10_000) });
+    return fetch(`${this.node(id).clientUrl}/kv/${encodeURIComponent(key)}${query}`, {
+      signal: AbortSignal.timeout(10_000),
+    });
   }
 
   /** Kills every process this cluster started and removes its directory (unless kept). */

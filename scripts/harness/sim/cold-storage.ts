@@ -48,13 +48,19 @@ export class ColdStorageView implements Storage {
   }
 
   entriesToSend(lo: number, hi: number, maxBytes: number): Entry[] | null {
-    if (this.params.warmEntries === 0 || lo > this.disk.lastIndex() - this.params.warmEntries) return this.disk.entries(lo, hi, maxBytes);
+    if (this.params.warmEntries === 0 || lo > this.disk.lastIndex() - this.params.warmEntries)
+      return this.disk.entries(lo, hi, maxBytes);
     const covering = this.loads.find((l) => l.lo <= lo && lo < l.hi);
     if (covering !== undefined && covering.readyAt <= this.now()) {
       return this.disk.entries(lo, Math.min(hi, covering.hi, this.disk.lastIndex() + 1), maxBytes);
     }
     if (covering === undefined) {
-      this.loads.push({ lo, hi: lo + this.params.loadEntries, readyAt: this.now() + this.params.loadSteps, announced: false });
+      this.loads.push({
+        lo,
+        hi: lo + this.params.loadEntries,
+        readyAt: this.now() + this.params.loadSteps,
+        announced: false,
+      });
       if (this.loads.length > MAX_LOADS) this.loads.shift();
     }
     return null;

@@ -89,7 +89,13 @@ export class SafetyChecker {
    * A node reports its commit index (from a Ready's hard state). Indices before its log's first index
    * came with a snapshot: the digest check (onState) covers them.
    */
-  onCommit(node: NodeId, commit: number, currentTerm: number, logTerm: (index: number) => number | undefined, firstIndex = 1): void {
+  onCommit(
+    node: NodeId,
+    commit: number,
+    currentTerm: number,
+    logTerm: (index: number) => number | undefined,
+    firstIndex = 1,
+  ): void {
     const before = this.commitOf.get(node) ?? 0;
     if (commit < before) fail(`commit moved back on ${node}: ${before} -> ${commit}`);
     for (let i = before + 1; i <= commit; i++) {
@@ -144,7 +150,9 @@ export class SafetyChecker {
     const known = this.stateAt.get(index);
     if (known === undefined) this.stateAt.set(index, { node, digest });
     else if (known.digest !== digest) {
-      fail(`state machine safety: ${node} holds state {${digest.slice(0, 120)}} at index ${index}, ${known.node} held {${known.digest.slice(0, 120)}}`);
+      fail(
+        `state machine safety: ${node} holds state {${digest.slice(0, 120)}} at index ${index}, ${known.node} held {${known.digest.slice(0, 120)}}`,
+      );
     }
   }
 
@@ -153,11 +161,18 @@ export class SafetyChecker {
    * most: then every majority of one intersects every majority of the other, whichever of the two a
    * node uses. Two changes in flight at once break that for nodes that applied them at different times.
    */
-  onConfChange(node: NodeId, index: number, before: { voters: readonly NodeId[] }, after: { voters: readonly NodeId[] }): void {
+  onConfChange(
+    node: NodeId,
+    index: number,
+    before: { voters: readonly NodeId[] },
+    after: { voters: readonly NodeId[] },
+  ): void {
     const added = after.voters.filter((id) => !before.voters.includes(id)).length;
     const removed = before.voters.filter((id) => !after.voters.includes(id)).length;
     if (added + removed > 1) {
-      fail(`quorum intersection: ${node} went from voters ${before.voters.join(',')} to ${after.voters.join(',')} at index ${index}`);
+      fail(
+        `quorum intersection: ${node} went from voters ${before.voters.join(',')} to ${after.voters.join(',')} at index ${index}`,
+      );
     }
   }
 
@@ -167,7 +182,9 @@ export class SafetyChecker {
     const known = this.appliedAt[entry.index];
     if (known === undefined) this.appliedAt[entry.index] = applied;
     else if (known !== applied) {
-      fail(`state machine safety: ${node} applied '${applied}' at index ${entry.index}, another node applied '${known}'`);
+      fail(
+        `state machine safety: ${node} applied '${applied}' at index ${entry.index}, another node applied '${known}'`,
+      );
     }
   }
 }

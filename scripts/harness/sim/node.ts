@@ -4,7 +4,16 @@
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../../src/raft/types.js';
+import {
+  EntryType,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Ready,
+  type SnapshotMeta,
+} from '../../../src/raft/types.js';
 import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
 
@@ -139,7 +148,10 @@ export class SimNode {
   snapshotState(): { meta: SnapshotMeta; kv: Map<string, string> } {
     const index = this.disk.applied;
     const term = index === 0 ? 0 : this.disk.storage.term(index);
-    return { meta: { index, term, voters: this.disk.conf.voters, learners: this.disk.conf.learners }, kv: new Map(this.disk.kv) };
+    return {
+      meta: { index, term, voters: this.disk.conf.voters, learners: this.disk.conf.learners },
+      kv: new Map(this.disk.kv),
+    };
   }
 
   /** The configuration at this node's applied index. */
@@ -224,7 +236,9 @@ export class SimNode {
   describeBatchedRead(): string {
     const b = this.batchedRead;
     if (b === null) return `${this.id} reader idle`;
-    return b.index === null ? `${this.id} reader waits for ctx ${b.ctx}` : `${this.id} reader waits for applied >= ${b.index} (at ${this.disk.applied})`;
+    return b.index === null
+      ? `${this.id} reader waits for ctx ${b.ctx}`
+      : `${this.id} reader waits for applied >= ${b.index} (at ${this.disk.applied})`;
   }
 
   /** Sends the batched reader's next request if none is in flight; `ctx` is unique per call. */
@@ -262,7 +276,8 @@ export class SimNode {
       const prevTerm = first.index === 1 ? 0 : (core.logTerm(first.index - 1) ?? 0);
       this.checker.onAppend(this.id, rd.entries, prevTerm);
     }
-    if (rd.hardState !== null) this.checker.onCommit(this.id, rd.hardState.commit, rd.hardState.term, logTerm, firstIndex);
+    if (rd.hardState !== null)
+      this.checker.onCommit(this.id, rd.hardState.commit, rd.hardState.term, logTerm, firstIndex);
   }
 
   private finishPersist(core: RaftCore, rd: Ready, send: (m: Message) => void): void {
@@ -302,7 +317,9 @@ export class SimNode {
   private install(meta: SnapshotMeta): void {
     const staged = this.staged;
     if (staged === null || staged.meta.index !== meta.index || staged.meta.term !== meta.term) {
-      throw new Error(`${this.id} installs snapshot ${meta.index}/${meta.term} but staged ${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`}`);
+      throw new Error(
+        `${this.id} installs snapshot ${meta.index}/${meta.term} but staged ${staged === null ? 'none' : `${staged.meta.index}/${staged.meta.term}`}`,
+      );
     }
     this.staged = null;
     this.disk.storage.applySnapshot(meta);

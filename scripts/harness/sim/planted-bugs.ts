@@ -58,7 +58,16 @@ class KeepsConflictingSuffixOnSnapshot extends RaftCore {
     const s = m.snapshot;
     if (s.index > this.log.committed && s.index <= this.log.lastIndex()) {
       this.log.commitTo(s.index);
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({
+        type: 'appResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: this.log.committed,
+        reject: false,
+        hintIndex: 0,
+        hintTerm: 0,
+      });
       return;
     }
     super.handleSnapshot(m);
@@ -86,11 +95,15 @@ export interface PlantedBug {
 
 export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   'grants a second vote in a term': { factory: (config) => new GrantsSecondVote(config) },
-  'commits an entry of an earlier term by counting replicas': { factory: (config) => new CommitsEarlierTermByCounting(config) },
+  'commits an entry of an earlier term by counting replicas': {
+    factory: (config) => new CommitsEarlierTermByCounting(config),
+  },
   'answers a vote before persisting it': { factory: (config) => new AnswersVoteBeforePersisting(config) },
   'answers ReadIndex before committing in its term': { factory: (config) => new ReadsBeforeTermCommit(config) },
   'never gives up on a lost forwarded read': { factory: (config) => new NeverExpiresForwardedReads(config) },
-  'keeps a conflicting log suffix after a snapshot': { factory: (config) => new KeepsConflictingSuffixOnSnapshot(config) },
+  'keeps a conflicting log suffix after a snapshot': {
+    factory: (config) => new KeepsConflictingSuffixOnSnapshot(config),
+  },
   'labels a snapshot with an index older than its state': { driverBugs: { snapshotLabelBehind: true } },
   'makes a second membership change while one is in flight': { factory: (config) => new TwoChangesInFlight(config) },
 };

@@ -58,7 +58,8 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
     });
     schedules++;
     for (const key of Object.keys(totals) as (keyof SimStats)[]) {
-      totals[key] = key === 'livenessSteps' ? Math.max(totals[key], result.stats[key]) : totals[key] + result.stats[key];
+      totals[key] =
+        key === 'livenessSteps' ? Math.max(totals[key], result.stats[key]) : totals[key] + result.stats[key];
     }
     if (!result.ok) {
       failed = { schedule, result };

@@ -22,7 +22,12 @@ export type SimEvent =
   | { readonly kind: 'oneWay'; readonly from: number; readonly to: number; readonly duration: number }
   /** One link cut both ways, everything else connected: connectivity is no longer transitive. */
   | { readonly kind: 'cutLink'; readonly a: number; readonly b: number; readonly duration: number }
-  | { readonly kind: 'lossy'; readonly dropPercent: number; readonly duplicatePercent: number; readonly duration: number }
+  | {
+      readonly kind: 'lossy';
+      readonly dropPercent: number;
+      readonly duplicatePercent: number;
+      readonly duration: number;
+    }
   | { readonly kind: 'heal' }
   | { readonly kind: 'transferLeader'; readonly to: number }
   /**
@@ -81,7 +86,10 @@ type Weighted = { weight: number; arbitrary: fc.Arbitrary<SimEvent> };
 const crash: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('crash' as const), node, downFor });
 const crashLeader: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('crashLeader' as const), downFor });
 const crashAll: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('crashAll' as const), downFor });
-const crashDuringPersist: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('crashDuringPersist' as const), downFor });
+const crashDuringPersist: fc.Arbitrary<SimEvent> = fc.record({
+  kind: fc.constant('crashDuringPersist' as const),
+  downFor,
+});
 const partition: fc.Arbitrary<SimEvent> = fc.record({
   kind: fc.constant('partition' as const),
   groups: fc.array(fc.nat({ max: 2 }), { minLength: 5, maxLength: 5 }),
@@ -93,8 +101,18 @@ const isolateLeader: fc.Arbitrary<SimEvent> = fc.record({
   when: fc.constantFrom<LeaderMoment>('now', 'afterElection', 'afterCommit', 'whileReplicating'),
   duration,
 });
-const oneWay: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node, duration });
-const cutLink: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('cutLink' as const), a: node, b: node, duration });
+const oneWay: fc.Arbitrary<SimEvent> = fc.record({
+  kind: fc.constant('oneWay' as const),
+  from: node,
+  to: node,
+  duration,
+});
+const cutLink: fc.Arbitrary<SimEvent> = fc.record({
+  kind: fc.constant('cutLink' as const),
+  a: node,
+  b: node,
+  duration,
+});
 const lossy: fc.Arbitrary<SimEvent> = fc.record({
   kind: fc.constant('lossy' as const),
   dropPercent: fc.integer({ min: 0, max: 40 }),
@@ -103,7 +121,11 @@ const lossy: fc.Arbitrary<SimEvent> = fc.record({
 });
 const heal: fc.Arbitrary<SimEvent> = fc.constant({ kind: 'heal' as const });
 const transferLeader: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('transferLeader' as const), to: node });
-const membership: fc.Arbitrary<SimEvent> = fc.record({ kind: fc.constant('membership' as const), pick: fc.nat({ max: 1000 }), burst: fc.boolean() });
+const membership: fc.Arbitrary<SimEvent> = fc.record({
+  kind: fc.constant('membership' as const),
+  pick: fc.nat({ max: 1000 }),
+  burst: fc.boolean(),
+});
 
 /**
  * Each run draws its faults from one profile, so every class of fault gets runs where it is dense

@@ -185,7 +185,10 @@ class Simulation {
     try {
       let eventIndex = 0;
       for (this.now = 0; this.now < this.schedule.steps; this.now++) {
-        while (eventIndex < this.schedule.events.length && (this.schedule.events[eventIndex]?.at ?? Infinity) <= this.now) {
+        while (
+          eventIndex < this.schedule.events.length &&
+          (this.schedule.events[eventIndex]?.at ?? Infinity) <= this.now
+        ) {
           const event = this.schedule.events[eventIndex++];
           if (event !== undefined) this.inject(event.event);
         }
@@ -244,7 +247,8 @@ class Simulation {
       core?.step(m);
       // The real transport carries heartbeat acknowledgements in the answer to the request that
       // brought the heartbeats (peer-server.ts), outside any Ready; model it for half of them.
-      if (core != null && m.type === 'heartbeat' && this.replyRandom.chance(this.inlineReplies)) for (const r of core.takeHeartbeatReplies(m.from)) send(r);
+      if (core != null && m.type === 'heartbeat' && this.replyRandom.chance(this.inlineReplies))
+        for (const r of core.takeHeartbeatReplies(m.from)) send(r);
     }
     for (const node of this.nodes) node.drive(now, send);
     this.maybeCrashDuringPersist();
@@ -296,7 +300,9 @@ class Simulation {
         !this.random.chance(this.network.currentDropRate);
       if (delivered) {
         const taken = target.receiveSnapshot(t.from, t.term, t.meta, t.kv);
-        this.trace(`${this.now}: ${t.to} received snapshot ${t.meta.index}/${t.meta.term}${taken ? '' : ' (not needed)'}`);
+        this.trace(
+          `${this.now}: ${t.to} received snapshot ${t.meta.index}/${t.meta.term}${taken ? '' : ' (not needed)'}`,
+        );
       }
       sender.core.reportSnapshot(t.to, delivered);
     }
@@ -331,7 +337,9 @@ class Simulation {
           for (let b = 0; b < n; b++) if (event.groups[a] !== event.groups[b]) links.push([this.id(a), this.id(b)]);
         }
         this.network.cut(links, at + event.duration);
-        this.trace(`${at}: partition ${this.ids.map((id, i) => `${id}:${event.groups[i]}`).join(' ')} for ${event.duration}`);
+        this.trace(
+          `${at}: partition ${this.ids.map((id, i) => `${id}:${event.groups[i]}`).join(' ')} for ${event.duration}`,
+        );
         return;
       }
       case 'isolate':
@@ -358,7 +366,13 @@ class Simulation {
       case 'cutLink': {
         const a = this.id(event.a % n);
         const b = this.id(event.b % n);
-        this.network.cut([[a, b], [b, a]], at + event.duration);
+        this.network.cut(
+          [
+            [a, b],
+            [b, a],
+          ],
+          at + event.duration,
+        );
         this.trace(`${at}: cut ${a} <-> ${b} for ${event.duration}`);
         return;
       }
@@ -398,7 +412,9 @@ class Simulation {
     const members = [...conf.voters, ...conf.learners];
     const options: ConfChange[] = [
       ...conf.learners.map((node): ConfChange => ({ type: 'promote', node })),
-      ...this.ids.filter((id) => !members.includes(id) && !this.everMember.has(id)).map((node): ConfChange => ({ type: 'addLearner', node })),
+      ...this.ids
+        .filter((id) => !members.includes(id) && !this.everMember.has(id))
+        .map((node): ConfChange => ({ type: 'addLearner', node })),
       ...(conf.voters.length > 2 ? conf.voters : []).map((node): ConfChange => ({ type: 'remove', node })),
       ...conf.learners.map((node): ConfChange => ({ type: 'remove', node })),
     ];
@@ -427,7 +443,10 @@ class Simulation {
     this.leaderCommitBefore = status === undefined ? null : { id: status.id, term: status.term, commit: status.commit };
     if (status === undefined) return;
     const committedNow =
-      previous !== null && previous.id === status.id && previous.term === status.term && status.commit > previous.commit;
+      previous !== null &&
+      previous.id === status.id &&
+      previous.term === status.term &&
+      status.commit > previous.commit;
     // Strictly in the order scheduled, so a generated sequence of moments composes into a cascade.
     const pending = this.pendingIsolations[0];
     if (pending === undefined || this.network.isCutOff(status.id, this.ids)) return;
@@ -439,7 +458,9 @@ class Simulation {
           : status.lastIndex > status.commit + 1;
     if (!due) return;
     this.pendingIsolations.shift();
-    this.trace(`${this.now}: the leader ${status.id} is cut off (${pending.when}, commit ${status.commit}, last ${status.lastIndex})`);
+    this.trace(
+      `${this.now}: the leader ${status.id} is cut off (${pending.when}, commit ${status.commit}, last ${status.lastIndex})`,
+    );
     this.isolate(leader, pending.duration);
     this.leaderCommitBefore = null;
   }
@@ -501,7 +522,8 @@ class Simulation {
       }
       if (marker === null) {
         const leader = this.leaderIndex();
-        const result = leader >= 0 ? this.nodes[leader]?.propose(-1, { op: -1, kind: 'marker', key: '', value: null }) : null;
+        const result =
+          leader >= 0 ? this.nodes[leader]?.propose(-1, { op: -1, kind: 'marker', key: '', value: null }) : null;
         if (result?.ok) marker = { node: leader, index: result.index, term: result.term };
       }
     }
@@ -517,10 +539,15 @@ class Simulation {
    * next leader change (chaos seed 113 found that on real processes).
    */
   /** Every member of the leader's configuration (spares never added and removed nodes take no part) must serve a read. */
-  private checkReadLiveness(start: number, deadline: number, conf: { voters: readonly NodeId[]; learners: readonly NodeId[] }): number {
+  private checkReadLiveness(
+    start: number,
+    deadline: number,
+    conf: { voters: readonly NodeId[]; learners: readonly NodeId[] },
+  ): number {
     const servedBefore = this.nodes.map((node) => node.batchedReadsServed);
     const members = new Set([...conf.voters, ...conf.learners]);
-    const waiting = (node: SimNode, i: number): boolean => members.has(node.id) && node.batchedReadsServed <= (servedBefore[i] ?? 0);
+    const waiting = (node: SimNode, i: number): boolean =>
+      members.has(node.id) && node.batchedReadsServed <= (servedBefore[i] ?? 0);
     for (; this.now < deadline; this.now++) {
       if (!this.nodes.some(waiting)) return this.now - start;
       this.step(true);
@@ -643,7 +670,9 @@ class Simulation {
     return this.nodes
       .map((node) => {
         const s = node.core?.status();
-        return s === undefined ? `${node.id} down` : `${s.id} ${s.role} t${s.term} commit ${s.commit} last ${s.lastIndex}`;
+        return s === undefined
+          ? `${node.id} down`
+          : `${s.id} ${s.role} t${s.term} commit ${s.commit} last ${s.lastIndex}`;
       })
       .join('; ');
   }
