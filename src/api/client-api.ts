@@ -1,4 +1,4 @@
-// The client API (design.md section 4), on its own listener: clients never reach the peer routes.
+// The client API, on its own listener: clients never reach the peer routes.
 //
 //   PUT    /kv/<key>            raw body            200 {"index":N} once committed, applied, durable
 //   GET    /kv/<key>            linearizable        200 raw value | 404

@@ -1,4 +1,4 @@
-// Encodings of everything NodeStorage keeps in LevelDB (design.md section 3), and strict decoders:
+// Encodings of everything NodeStorage keeps in LevelDB, and strict decoders:
 // a stored value that does not have exactly the expected shape is corrupt, never "close enough".
 //
 // Values are msgpack records (`useRecords: true`). Without shared structures every packed value

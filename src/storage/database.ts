@@ -1,4 +1,4 @@
-// Opening a node's LevelDB and its sublevels (design.md section 3). Shared by NodeStorage and by any
+// Opening a node's LevelDB and its sublevels. Shared by NodeStorage and by any
 // other handle on the same database (the read pool's workers), so that every handle uses the same
 // options: `multithreading: true` is what lets several handles in one process share one LevelDB,
 // and LevelDB only shares it between handles opened with the identical location string.

@@ -1,4 +1,4 @@
-// The fault-injection switch (design.md §6): lets chaos tests cut links between nodes without root
+// The fault-injection switch: lets chaos tests cut links between nodes without root
 // (no iptables). It only exists on a node started with fault injection enabled; the peer server
 // then exposes it as PUT/GET /raft/faults and the client and server consult it on every flush and
 // every request.

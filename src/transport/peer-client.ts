@@ -1,6 +1,6 @@
 // The sending side towards one peer: an undici Pool and a bounded, coalescing outbound queue.
 //
-// Policy (design.md §6):
+// Policy:
 // - send() only enqueues and schedules a flush on a microtask; it never blocks or awaits, so the
 //   driver's Ready loop is never held up by a slow peer. Every send() made in one synchronous run
 //   (say, a Ready's messages and persistedMessages) leaves in the same request.

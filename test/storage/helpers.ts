@@ -108,7 +108,7 @@ export async function withRawSublevel(
   }
 }
 
-/** The 8-byte big-endian key of log entry `index` (as design.md section 3 specifies it). */
+/** The 8-byte big-endian key of log entry `index` (as storage/codec.ts writes it). */
 export function rawLogKey(index: number): Uint8Array {
   const key = new Uint8Array(8);
   new DataView(key.buffer).setBigUint64(0, BigInt(index));
