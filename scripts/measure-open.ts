@@ -56,7 +56,7 @@ try {
     await storage.writeReady({ term: 1, vote: 'n1', commit: last }, entries, entries);
     if (last - lastSnapshot >= every) {
       lastSnapshot = last;
-      await storage.compactLog(Math.max(0, last - keep), ['n1']);
+      await storage.compactLog(Math.max(0, last - keep));
     }
   }
   const writeS = (performance.now() - started) / 1000;

@@ -190,7 +190,6 @@ async function main(): Promise<void> {
     clusterId: config.clusterId,
     token: peerToken.token,
     peers,
-    voters: () => voters,
     openSource: () => storage.openSnapshotSource(),
     report: (to, ok) => node.reportSnapshot(to, ok),
     logger,
@@ -254,7 +253,6 @@ async function main(): Promise<void> {
   const adminToken = adminTokenFromEnv();
   registerBackupRoute(api, {
     clusterId: config.clusterId,
-    voters: () => voters,
     openSource: () => storage.openSnapshotSource(),
     adminToken,
     logger,

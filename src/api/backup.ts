@@ -16,7 +16,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { NodeId } from '../raft/types.js';
 import { backupFilePieces } from '../snapshot/backup-file.js';
 import type { SnapshotSource } from '../storage/node-storage.js';
 import { AdminAuth } from './admin-auth.js';
@@ -29,8 +28,6 @@ export const STALL_TIMEOUT_MS = 60_000;
 
 export interface BackupRouteOptions {
   readonly clusterId: string;
-  /** The voters the backup's header names. */
-  readonly voters: () => readonly NodeId[];
   readonly openSource: () => Promise<SnapshotSource>;
   /** RAFTKV_ADMIN_TOKEN, or undefined: loopback only. */
   readonly adminToken: string | undefined;
@@ -105,11 +102,9 @@ export function registerBackupRoute<L extends FastifyBaseLogger>(
         'x-raft-index': String(source.index),
         'x-raft-term': String(source.term),
       });
-      const bytes = await writePieces(
-        response,
-        backupFilePieces(source, { clusterId: options.clusterId, voters: options.voters() }),
-        { stallTimeoutMs },
-      );
+      const bytes = await writePieces(response, backupFilePieces(source, { clusterId: options.clusterId }), {
+        stallTimeoutMs,
+      });
       response.end();
       log.info({ ...where, bytes, ms: Date.now() - started }, 'backup sent');
     } catch (error) {

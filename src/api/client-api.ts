@@ -24,6 +24,7 @@ import {
   LeaderTransferError,
   NotLeaderError,
   OverloadedError,
+  RemovedError,
   StoppedError,
   WriteLostError,
   WriteUnknownError,
@@ -32,7 +33,7 @@ import type { NodeMetrics } from '../node/metrics.js';
 import type { ManyAnswer } from '../reads/read-pool.js';
 import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
 import { encodeCommand } from '../storage/state-machine.js';
-import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer } from './errors.js';
+import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer, REMOVED } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
@@ -389,6 +390,7 @@ function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
   if (error instanceof OverloadedError)
     return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
   if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
+  if (error instanceof RemovedError) return sendErrorAnswer(reply, REMOVED);
   throw error;
 }
 

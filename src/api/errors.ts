@@ -1,6 +1,6 @@
 // Every error answer is JSON: { "error": code, "message": text }, so scripts and people both cope.
 import type { FastifyReply } from 'fastify';
-import { NotLeaderError, OverloadedError, ReadTimeoutError, StoppedError } from '../node/errors.js';
+import { NotLeaderError, OverloadedError, ReadTimeoutError, RemovedError, StoppedError } from '../node/errors.js';
 
 /** An error answer, independent of the HTTP layer that sends it. */
 export interface ErrorAnswer {
@@ -41,8 +41,16 @@ export function readFailureAnswer(error: Error): ErrorAnswer | undefined {
   if (error instanceof OverloadedError)
     return { status: 503, error: 'overloaded', message: error.message, headers: retry };
   if (error instanceof StoppedError) return { status: 503, error: 'stopping', message: error.message, headers: retry };
+  if (error instanceof RemovedError) return REMOVED;
   return undefined;
 }
+
+/** A node that was removed from the cluster answers every request with this. */
+export const REMOVED: ErrorAnswer = {
+  status: 503,
+  error: 'removed',
+  message: 'this node was removed from the cluster: it serves nothing any more; ask another member',
+};
 
 /**
  * A write (or a read through the log) that reached the leader while it hands leadership over: no

@@ -57,3 +57,25 @@ export class StoppedError extends Error {
     super('the node is shutting down');
   }
 }
+
+/**
+ * A membership change was refused before anything was proposed: another change is not applied yet
+ * (`conflict`: retry once it is), or the change makes no sense for the membership (`invalid`).
+ */
+export class MembershipChangeError extends Error {
+  override readonly name = 'MembershipChangeError';
+  constructor(
+    readonly kind: 'conflict' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** This node was removed from the cluster: it serves nothing any more; ask another member. */
+export class RemovedError extends Error {
+  override readonly name = 'RemovedError';
+  constructor() {
+    super('this node was removed from the cluster: it serves nothing any more; ask another member');
+  }
+}

@@ -25,7 +25,9 @@ import type { Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState 
 import { AppliedWaiters, WriteWaiters, type WriteResult } from './apply-waiters.js';
 import {
   LeaderTransferError,
+  MembershipChangeError,
   NotLeaderError,
+  RemovedError,
   OverloadedError,
   ReadTimeoutError,
   StoppedError,
@@ -34,6 +36,14 @@ import {
 import type { NodeMetrics } from './metrics.js';
 import { ReadBatcher } from './read-batcher.js';
 import type { UnsafeModes } from './unsafe.js';
+import {
+  confChangeOf,
+  confStateOf,
+  encodeMemberChange,
+  invalidMemberChange,
+  type MemberChange,
+  type Membership,
+} from '../storage/members.js';
 
 /** The durable storage the driver needs (NodeStorage in production). */
 export interface NodeStore extends Storage {
@@ -46,7 +56,9 @@ export interface NodeStore extends Storage {
     snapshot: SnapshotMeta | null,
   ): Promise<{ synced: boolean; outcomes: readonly ApplyOutcome[] }>;
   /** Records a snapshot point at the applied index and compacts the log up to `compactIndex`. */
-  compactLog?(compactIndex: number, voters: readonly NodeId[]): Promise<void>;
+  compactLog?(compactIndex: number): Promise<void>;
+  /** The membership at the applied index; absent: the fixed `voters` of the options. */
+  readonly membership?: Membership;
   /** The latest snapshot point (index 0: none). */
   latestSnapshot?(): SnapshotMeta;
   /** Where `entriesToSend` reports its background loads (storage that has it). */
@@ -60,6 +72,7 @@ export interface Outbox {
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
+  /** The voters when the store keeps no membership (tests with a bare store). */
   readonly voters: readonly NodeId[];
   readonly store: NodeStore;
   readonly outbox: Outbox;
@@ -91,6 +104,8 @@ export interface RaftNodeOptions {
   readonly onSnapshotRequested?: (to: NodeId, term: number) => void;
   /** Leadership ended or moved to another term: snapshot transfers of the old leadership must stop. */
   readonly onLeadershipEnded?: () => void;
+  /** The membership changed (a ConfChange applied, or a snapshot installed): peers and routes follow it. */
+  readonly onMembershipChanged?: (membership: Membership) => void;
 }
 
 interface QueuedWrite {
@@ -127,6 +142,8 @@ export class RaftNode {
   private fatal: Error | null = null;
   private soft: SoftState;
   private lastHeardLeaderAt = 0;
+  /** This node applied its own removal: it serves nothing and takes no further part. */
+  private removed = false;
   /** The snapshot point last recorded: the next compaction is due `compaction.everyEntries` after it. */
   private lastSnapshotIndex: number;
 
@@ -137,9 +154,14 @@ export class RaftNode {
     this.outbox = options.outbox;
     this.logger = options.logger;
     this.metrics = options.metrics;
+    const conf =
+      options.store.membership === undefined
+        ? { voters: options.voters, learners: [] }
+        : confStateOf(options.store.membership);
     this.core = new RaftCore({
       id: options.id,
-      voters: options.voters,
+      voters: conf.voters,
+      learners: conf.learners,
       storage: options.store,
       random: options.random ?? cryptoRandom,
       electionTicks: options.electionTicks,
@@ -232,6 +254,7 @@ export class RaftNode {
    */
   write(command: Uint8Array): Promise<WriteResult> {
     if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    if (this.removed) return Promise.reject(new RemovedError());
     if (this.soft.role !== 'leader') return Promise.reject(new NotLeaderError(this.soft.leader));
     const maxWrites = this.options.maxQueuedWrites ?? 20_000;
     const maxBytes = this.options.maxQueuedWriteBytes ?? 64 * 1024 * 1024;
@@ -246,11 +269,79 @@ export class RaftNode {
   }
 
   /**
+   * Proposes a membership change and resolves once it is applied here (committed, durable, in force).
+   * Refused before anything is proposed with NotLeaderError, LeaderTransferError or
+   * MembershipChangeError (another change not applied yet; or a change that makes no sense, such
+   * as an id removed before or an address in use); WriteLostError / WriteUnknownError as a write.
+   */
+  changeMembership(change: MemberChange): Promise<WriteResult> {
+    if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    if (this.removed) return Promise.reject(new RemovedError());
+    const membership = this.store.membership;
+    if (membership === undefined)
+      return Promise.reject(new MembershipChangeError('invalid', 'this node keeps no membership'));
+    const invalid = invalidMemberChange(change, membership);
+    if (invalid !== null) return Promise.reject(new MembershipChangeError('invalid', invalid));
+    const result = this.withCore(() => this.core.proposeConfChange(confChangeOf(change), encodeMemberChange(change)));
+    if (result === undefined) return Promise.reject(this.fatal ?? new StoppedError());
+    if (!result.ok) {
+      switch (result.error) {
+        case 'not-leader':
+          return Promise.reject(new NotLeaderError(result.leader));
+        case 'transferring-leadership':
+          return Promise.reject(new LeaderTransferError());
+        case 'change-in-progress':
+          return Promise.reject(
+            new MembershipChangeError(
+              'conflict',
+              'another membership change is not applied yet: one change at a time; retry shortly',
+            ),
+          );
+        default:
+          return Promise.reject(new MembershipChangeError('invalid', `the change was refused (${result.error})`));
+      }
+    }
+    return new Promise<WriteResult>((resolve, reject) => {
+      this.writes.add(result.index, result.term, {
+        resolve,
+        reject,
+        deadline: Date.now() + this.options.writeTimeoutMs,
+      });
+    });
+  }
+
+  /** The membership at the applied index (the config's voters when the store keeps none). */
+  get membership(): Membership {
+    return (
+      this.store.membership ?? {
+        members: this.options.voters.map((id) => ({ id, clientUrl: '', peerUrl: '', role: 'voter' as const })),
+        removed: [],
+      }
+    );
+  }
+
+  /** Whether this node applied its own removal. */
+  get isRemoved(): boolean {
+    return this.removed;
+  }
+
+  /**
+   * How many entries the leader's log is ahead of member `id` (a learner waiting to be promoted):
+   * null when this node is not the leader or does not track it.
+   */
+  lagOf(id: NodeId): number | null {
+    const status = this.core.status();
+    const pr = status.progress?.[id];
+    return pr === undefined ? null : Math.max(0, status.lastIndex - pr.match);
+  }
+
+  /**
    * Resolves with a read index once this node has applied at least up to it: local state is then
    * linearizable. Works on the leader and on followers (which ask the leader for the index).
    */
   readBarrier(): Promise<number> {
     if (this.stopped) return Promise.reject(this.fatal ?? new StoppedError());
+    if (this.removed) return Promise.reject(new RemovedError());
     // Deliberately wrong (test-only): whatever this node has applied, however stale.
     if (this.options.unsafe?.localReads === true) return Promise.resolve(this.store.applied.index);
     const deadline = Date.now() + this.options.readTimeoutMs;
@@ -429,6 +520,7 @@ export class RaftNode {
       this.metrics?.snapshotsInstalled.inc();
       this.logger.info({ index: rd.snapshot.index, term: rd.snapshot.term }, 'installed a snapshot from the leader');
       this.appliedWaiters.applied(this.store.applied.index);
+      this.membershipChanged();
     }
     if (synced) {
       this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
@@ -437,8 +529,34 @@ export class RaftNode {
     this.metrics?.entriesPersisted.inc(rd.entries.length);
     if (outcomes.length === 0) return;
     this.metrics?.entriesApplied.inc(outcomes.length);
-    for (const o of outcomes) this.writes.applied(o.index, o.term);
+    let membershipChanged = false;
+    for (const o of outcomes) {
+      if (o.op === 'member') {
+        // The state machine took it: every node changes its configuration at this index.
+        this.core.applyConfChange(confChangeOf(o.change));
+        membershipChanged = true;
+        this.logger.info(
+          { index: o.index, change: o.change },
+          `membership change applied: ${describeChange(o.change)}`,
+        );
+      }
+      this.writes.applied(o.index, o.term);
+    }
     this.appliedWaiters.applied(this.store.applied.index);
+    if (membershipChanged) this.membershipChanged();
+  }
+
+  /** Tells the owner; notes it when this node itself was removed (it then takes no further part). */
+  private membershipChanged(): void {
+    const membership = this.store.membership;
+    if (membership === undefined) return;
+    if (membership.removed.includes(this.id) && !this.removed) {
+      this.removed = true;
+      this.logger.warn(
+        'this node was removed from the cluster: it takes no further part (stop it; its data dir will refuse to start)',
+      );
+    }
+    this.options.onMembershipChanged?.(membership);
   }
 
   /**
@@ -457,7 +575,7 @@ export class RaftNode {
       return;
     this.lastSnapshotIndex = applied;
     const compactIndex = Math.max(0, applied - compaction.keepEntries);
-    await this.store.compactLog(compactIndex, this.options.voters);
+    await this.store.compactLog(compactIndex);
     this.metrics?.snapshotsTaken.inc();
     this.logger.info({ index: applied, compactedTo: compactIndex }, 'took a snapshot and compacted the log');
   }
@@ -556,9 +674,21 @@ export class RaftNode {
 export function mostUpToDateFollower(status: RaftStatus): NodeId | null {
   let best: { id: NodeId; match: number } | null = null;
   for (const [id, pr] of Object.entries(status.progress ?? {})) {
-    if (id === status.id || !pr.recentActive) continue;
+    if (id === status.id || !pr.recentActive || pr.learner) continue; // learners cannot lead
     if (best === null || pr.match > best.match || (pr.match === best.match && id < best.id))
       best = { id, match: pr.match };
   }
   return best?.id ?? null;
+}
+
+/** A membership change in words, for the log. */
+function describeChange(change: MemberChange): string {
+  switch (change.type) {
+    case 'addLearner':
+      return `${change.node} joins as a learner (client ${change.clientUrl}, peer ${change.peerUrl})`;
+    case 'promote':
+      return `${change.node} is promoted to voter`;
+    case 'remove':
+      return `${change.node} is removed`;
+  }
 }

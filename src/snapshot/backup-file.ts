@@ -7,7 +7,6 @@
 // MAX_FRAME_BYTES, checked before it is allocated), whatever the size of the file.
 
 import fs from 'node:fs/promises';
-import type { NodeId } from '../raft/types.js';
 import type { SnapshotSource } from '../storage/node-storage.js';
 import {
   BACKUP_MAGIC,
@@ -39,7 +38,7 @@ export function framePrefix(length: number): Uint8Array {
  */
 export async function* backupFilePieces(
   source: SnapshotSource,
-  cluster: { readonly clusterId: string; readonly voters: readonly NodeId[] },
+  cluster: { readonly clusterId: string },
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const writer = new StreamWriter();
   yield BACKUP_MAGIC;
@@ -49,7 +48,7 @@ export async function* backupFilePieces(
       clusterId: cluster.clusterId,
       index: source.index,
       term: source.term,
-      voters: cluster.voters,
+      membership: source.membership,
     }),
   );
   for (let pairs = await source.next(CHUNK_BYTES); pairs !== null; pairs = await source.next(CHUNK_BYTES)) {

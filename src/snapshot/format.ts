@@ -2,7 +2,7 @@
 // request) or into a backup file (the frames length-prefixed after a magic). One format for both,
 // so a backup is exactly what a follower would receive.
 //
-//   header   {format, clusterId, index, term, voters}   the snapshot's point and membership
+//   header   {format, clusterId, index, term, membership} the snapshot's point and membership
 //   chunk    [key, value, key, value, ...]               pairs of the state machine, in key order
 //   ...
 //   trailer  {pairs, sha256}                             how many pairs, and the SHA-256 of every
@@ -13,7 +13,8 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { Packr } from 'msgpackr';
-import type { NodeId, SnapshotMeta } from '../raft/types.js';
+import type { SnapshotMeta } from '../raft/types.js';
+import { confStateOf, parseMembership, type Membership } from '../storage/members.js';
 
 /** The stream format this build writes and reads. */
 export const SNAPSHOT_FORMAT = 1;
@@ -33,7 +34,8 @@ export interface SnapshotHeader {
   readonly clusterId: string;
   readonly index: number;
   readonly term: number;
-  readonly voters: readonly NodeId[];
+  /** The members (with their addresses and roles) and the removed ids at the snapshot's index. */
+  readonly membership: Membership;
 }
 
 export interface SnapshotTrailer {
@@ -47,7 +49,11 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const unpackr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
 export function encodeHeader(header: SnapshotHeader): Uint8Array {
-  return packr.pack({ kind: 'header', ...header, voters: [...header.voters] });
+  return packr.pack({
+    kind: 'header',
+    ...header,
+    membership: { members: header.membership.members.map((m) => ({ ...m })), removed: [...header.membership.removed] },
+  });
 }
 
 export function encodeChunk(pairs: readonly Pair[]): Uint8Array {
@@ -105,14 +111,17 @@ function headerOf(f: Record<string, unknown>): SnapshotHeader {
   if (format !== SNAPSHOT_FORMAT) {
     throw new SnapshotFormatError(`snapshot format ${String(format)}: this build reads format ${SNAPSHOT_FORMAT}`);
   }
-  const voters = f['voters'];
-  if (!Array.isArray(voters) || voters.length === 0 || !voters.every((v) => typeof v === 'string' && v.length > 0)) {
-    throw new SnapshotFormatError('the header has no valid voters');
+  let membership: Membership;
+  try {
+    membership = parseMembership(f['membership'], "the header's membership");
+  } catch (error) {
+    throw new SnapshotFormatError((error as Error).message);
   }
+  if (!membership.members.some((m) => m.role === 'voter')) throw new SnapshotFormatError('the header names no voter');
   const clusterId = f['clusterId'];
   if (typeof clusterId !== 'string' || clusterId.length === 0)
     throw new SnapshotFormatError('the header has no cluster id');
-  return { format, clusterId, index: count(f, 'index'), term: count(f, 'term'), voters: voters as string[] };
+  return { format, clusterId, index: count(f, 'index'), term: count(f, 'term'), membership };
 }
 
 function trailerOf(f: Record<string, unknown>): SnapshotTrailer {
@@ -199,5 +208,6 @@ export class StreamWriter {
 
 /** The snapshot point and membership a header describes. */
 export function metaOf(header: SnapshotHeader): SnapshotMeta {
-  return { index: header.index, term: header.term, voters: header.voters };
+  const conf = confStateOf(header.membership);
+  return { index: header.index, term: header.term, voters: conf.voters, learners: conf.learners };
 }

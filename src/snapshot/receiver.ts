@@ -158,7 +158,7 @@ export class SnapshotReceiver {
     if (this.current !== incoming)
       return { status: 409, error: 'unknown-transfer', message: 'the transfer was replaced by a newer one' };
     this.current = null;
-    staging.complete(meta);
+    staging.complete(meta, header.membership);
     if (this.options.deliver(incoming.from, incoming.term, meta)) {
       this.log.info(
         { from: incoming.from, index: meta.index, bytes: incoming.bytes },

@@ -27,7 +27,6 @@ export interface SnapshotSenderOptions {
   readonly clusterId: string;
   readonly token: string;
   readonly peers: ReadonlyMap<NodeId, string>;
-  readonly voters: () => readonly NodeId[];
   readonly openSource: () => Promise<SnapshotSource>;
   /** The core hears how a transfer ended. */
   readonly report: (to: NodeId, ok: boolean) => void;
@@ -119,7 +118,7 @@ export class SnapshotSender {
           clusterId: this.options.clusterId,
           index: source.index,
           term: source.term,
-          voters: this.options.voters(),
+          membership: source.membership,
         }),
       );
       for (let chunk = await source.next(CHUNK_BYTES); chunk !== null; chunk = await source.next(CHUNK_BYTES)) {

@@ -45,6 +45,8 @@ export const META_SNAPSHOT = utf8.encode('snapshot');
 export const SM_APPLIED = utf8.encode('applied');
 /** Which `kv` sublevel holds the state machine (each installed snapshot moves to a new one). */
 export const SM_GENERATION = utf8.encode('generation');
+/** The cluster's membership (storage/members.ts): part of the state machine, like the keys. */
+export const SM_MEMBERS = utf8.encode('members');
 
 /** A log position: an entry's index and term. */
 export interface LogPosition {
@@ -120,7 +122,7 @@ export function decodeLogPosition(bytes: Uint8Array, what: string): LogPosition 
 }
 
 export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
-  return pack({ index: meta.index, term: meta.term, voters: [...meta.voters] });
+  return pack({ index: meta.index, term: meta.term, voters: [...meta.voters], learners: [...(meta.learners ?? [])] });
 }
 
 export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMeta {
@@ -130,6 +132,8 @@ export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMeta {
     index: field(r, 'index', isCount, what),
     term: field(r, 'term', isCount, what),
     voters: field(r, 'voters', isStringArray, what),
+    // Absent in records written before learners existed: none then.
+    learners: r['learners'] === undefined ? [] : field(r, 'learners', isStringArray, what),
   };
 }
 

@@ -153,7 +153,13 @@ export class LogStore implements Storage {
   /** The entry the log starts after: (firstIndex - 1, its term). */
   snapshotMeta(): SnapshotMeta {
     const index = this.terms.baseIndex;
-    return { index, term: this.terms.termAt(index), voters: this.voters };
+    const recorded = this.snapshot.index > 0 || this.snapshot.voters.length > 0;
+    return {
+      index,
+      term: this.terms.termAt(index),
+      voters: recorded ? this.snapshot.voters : this.voters,
+      learners: recorded ? (this.snapshot.learners ?? []) : [],
+    };
   }
 
   /** The latest snapshot point recorded: where the state machine was at the last compaction or install. */

@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { assert } from '../raft/assert.js';
 import type { Storage } from '../raft/storage.js';
 import type { Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
-import { SM_APPLIED, SM_GENERATION, decodeApplied, decodeGeneration } from './codec.js';
+import { SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration } from './codec.js';
+import { confStateOf, decodeMembership, type Member, type Membership } from './members.js';
 import { openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError } from './errors.js';
 import { LogStore, type LoadListener } from './log-store.js';
@@ -28,8 +29,13 @@ export interface NodeStorageOptions {
   readonly dataDir: string;
   readonly clusterId: string;
   readonly nodeId: NodeId;
-  /** The cluster's voters, reported in `snapshotMeta()` (the log starts at 1: no snapshot yet). */
+  /** The cluster's voters when the data dir stores no membership yet (and `initialMembers` is not given). */
   readonly voters: readonly NodeId[];
+  /**
+   * The members when the data dir stores none yet: cluster.config.json's nodes for a new cluster, none
+   * for a node that joins (a snapshot brings it the membership). Once stored, the data dir's wins.
+   */
+  readonly initialMembers?: readonly Member[];
   readonly logger?: Logger;
   /** Called after each fsync'd write: its latency, the entries it wrote and the bytes of their batch. */
   readonly onPersist?: (ms: number, entries: number, bytes: number) => void;
@@ -50,16 +56,17 @@ export interface SnapshotStaging {
   readonly generation: number;
   /** Writes key-value pairs of the snapshot's state, synced (a power loss must not lose any of it). */
   write(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): Promise<void>;
-  /** Everything is written: the core may now be told of `meta`, and writeReady install it. */
-  complete(meta: SnapshotMeta): void;
+  /** Everything is written: the core may now be told of `meta`, and writeReady install it (with `membership`). */
+  complete(meta: SnapshotMeta, membership: Membership): void;
   /** Given up (a newer transfer, an error): the staged data is cleared. */
   abort(): void;
 }
 
-/** A consistent view of the state machine to send as a snapshot: its point and its pairs. */
+/** A consistent view of the state machine to send as a snapshot: its point, membership and pairs. */
 export interface SnapshotSource {
   readonly index: number;
   readonly term: number;
+  readonly membership: Membership;
   /** The next pairs, about `maxBytes` of them; null at the end. */
   next(maxBytes: number): Promise<(readonly [Uint8Array, Uint8Array])[] | null>;
   close(): Promise<void>;
@@ -83,7 +90,7 @@ export class NodeStorage implements Storage {
   private readonly onPersist: ((ms: number, entries: number, bytes: number) => void) | undefined;
   private closed = false;
   /** The received snapshot that is completely staged and may be installed. */
-  private staged: { generation: number; kv: ByteSublevel; meta: SnapshotMeta } | null = null;
+  private staged: { generation: number; kv: ByteSublevel; meta: SnapshotMeta; membership: Membership } | null = null;
   /** The staging in progress, if any (a new one aborts it). */
   private staging: { generation: number; aborted: boolean } | null = null;
 
@@ -134,7 +141,13 @@ export class NodeStorage implements Storage {
         ...(options.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes }),
       });
       // Background failures (clearing a retired generation) reach the driver like a failed read-ahead.
-      const stateMachine = await KvStateMachine.open(handles, loaded.applied, loaded.generation, (error) =>
+      const membership = loaded.membership ?? {
+        members:
+          options.initialMembers ??
+          options.voters.map((id) => ({ id, clientUrl: '', peerUrl: '', role: 'voter' as const })),
+        removed: [],
+      };
+      const stateMachine = await KvStateMachine.open(handles, loaded.applied, membership, loaded.generation, (error) =>
         log.reportBackgroundFailure(health.fail('clearing an old state-machine generation', error)),
       );
       storage = new NodeStorage(location, handles, log, stateMachine, health, options);
@@ -246,7 +259,7 @@ export class NodeStorage implements Storage {
     if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
     const ops: ByteBatchOperation[] = [];
     const bytes = this.log.addPersistOperations(hardState, entries, ops);
-    const { outcomes, applied } = this.stateMachine.addApplyOperations(committed, ops);
+    const { outcomes, applied, membership } = this.stateMachine.addApplyOperations(committed, ops);
     const mustSync = entries.length > 0 || this.log.changesTermOrVote(hardState) || applied !== null;
     this.log.writing = true;
     const started = performance.now();
@@ -259,7 +272,7 @@ export class NodeStorage implements Storage {
     }
     const ms = performance.now() - started;
     this.log.rememberPersisted(hardState, entries);
-    if (applied !== null) this.stateMachine.rememberApplied(applied);
+    if (applied !== null) this.stateMachine.rememberApplied(applied, membership);
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
     return { synced: mustSync, outcomes };
   }
@@ -286,7 +299,7 @@ export class NodeStorage implements Storage {
     const ops: ByteBatchOperation[] = [];
     const applied = { index: snapshot.index, term: snapshot.term };
     this.log.addInstallOperations(snapshot, ops);
-    this.stateMachine.addInstallOperations(staged.generation, applied, ops);
+    this.stateMachine.addInstallOperations(staged.generation, applied, staged.membership, ops);
     const bytes = this.log.addPersistOperations(hardState, entries, ops, snapshot.index);
     this.log.writing = true;
     const started = performance.now();
@@ -300,7 +313,7 @@ export class NodeStorage implements Storage {
     this.staged = null;
     this.log.rememberInstalled(snapshot);
     this.log.rememberPersisted(hardState, entries);
-    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied);
+    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership);
     this.onPersist?.(performance.now() - started, entries.length, bytes);
     return { synced: true, outcomes: [] };
   }
@@ -310,14 +323,20 @@ export class NodeStorage implements Storage {
    * `compactIndex` (at most the applied index). The state machine at the applied index IS the
    * snapshot: nothing is copied. Entries up to `compactIndex` are deleted in the background.
    */
-  async compactLog(compactIndex: number, voters: readonly NodeId[]): Promise<void> {
+  async compactLog(compactIndex: number): Promise<void> {
     this.health.assertUsable('compact');
     const applied = this.stateMachine.applied;
     assert(
       compactIndex <= applied.index,
       () => `compact: ${compactIndex} is beyond the applied index ${applied.index}`,
     );
-    const snapshot: SnapshotMeta = { index: applied.index, term: applied.term, voters };
+    const conf = confStateOf(this.stateMachine.membership);
+    const snapshot: SnapshotMeta = {
+      index: applied.index,
+      term: applied.term,
+      voters: conf.voters,
+      learners: conf.learners,
+    };
     const ops: ByteBatchOperation[] = [];
     const start = this.log.addCompactOperations(snapshot, Math.max(compactIndex, this.log.firstIndex() - 1), ops);
     try {
@@ -366,10 +385,10 @@ export class NodeStorage implements Storage {
           throw this.health.fail('writing a received snapshot', error);
         }
       },
-      complete: (meta) => {
+      complete: (meta, membership) => {
         if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
         this.staging = null;
-        this.staged = { generation, kv, meta };
+        this.staged = { generation, kv, meta, membership };
       },
       abort: () => {
         if (this.staging === token) this.staging = null;
@@ -398,14 +417,21 @@ export class NodeStorage implements Storage {
     try {
       const appliedBytes = await this.handles.sm.get(SM_APPLIED, { snapshot });
       const generationBytes = await this.handles.sm.get(SM_GENERATION, { snapshot });
+      const membersBytes = await this.handles.sm.get(SM_MEMBERS, { snapshot });
       const applied = appliedBytes === undefined ? { index: 0, term: 0 } : decodeApplied(appliedBytes);
       const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
+      // A dir that predates membership records stores none: the membership then is what it started with.
+      const membership =
+        membersBytes === undefined
+          ? this.stateMachine.membership
+          : decodeMembership(membersBytes, 'the membership record');
       const kv = await openKv(this.handles.db, generation);
       const iterator = kv.iterator({ snapshot });
       let done = false;
       return {
         index: applied.index,
         term: applied.term,
+        membership,
         next: async (maxBytes) => {
           if (done) return null;
           const out: [Uint8Array, Uint8Array][] = [];
@@ -452,6 +478,11 @@ export class NodeStorage implements Storage {
 
   // ===========================================================================================
   // The state machine's
+
+  /** The membership at the applied index (storage/members.ts). */
+  get membership(): Membership {
+    return this.stateMachine.membership;
+  }
 
   /** The state machine's last applied entry ({0, 0} when none): the core's `applied` at start-up. */
   get applied(): { index: number; term: number } {

@@ -12,6 +12,7 @@ import {
   META_SNAPSHOT,
   SM_APPLIED,
   SM_GENERATION,
+  SM_MEMBERS,
   STORAGE_FORMAT,
   decodeApplied,
   decodeGeneration,
@@ -32,6 +33,7 @@ import { CorruptDataError, StorageRefusedError, describeError } from './errors.j
 import { FIRST_INDEX } from './log-store.js';
 import { TailCache } from './tail-cache.js';
 import { TermIndex } from './term-index.js';
+import { decodeMembership, type Membership } from './members.js';
 
 /** Log entries decoded per iterator step while loading the log on open. */
 const LOAD_CHUNK = 1024;
@@ -54,6 +56,8 @@ export interface LoadedState {
   readonly snapshot: SnapshotMeta;
   /** The state machine's generation (database.ts kvName). */
   readonly generation: number;
+  /** The membership stored with the state machine; null in a dir that predates membership (or is new). */
+  readonly membership: Membership | null;
   readonly terms: TermIndex;
   readonly cache: TailCache;
 }
@@ -158,6 +162,15 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
   const snapshot =
     snapshotBytes === undefined ? { index: 0, term: 0, voters: options.voters } : decodeSnapshotMeta(snapshotBytes);
   const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
+  const membersBytes = handles.sm.getSync(SM_MEMBERS);
+  const membership = membersBytes === undefined ? null : decodeMembership(membersBytes, 'the membership record');
+  if (membership?.removed.includes(options.nodeId) === true) {
+    throw new StorageRefusedError(
+      `node ${options.nodeId} was removed from the cluster: its data dir can never be used again (a removed member's ` +
+        'vote and log no longer count, and it must not come back as itself). To bring this machine back, join it as a ' +
+        'new member with a new id and an empty data dir (README.md, "Membership changes")',
+    );
+  }
   const { terms, cache } = await loadLog(handles.log, logStart, options.cacheBytes);
   // Entries that were applied were committed, so the commit is at least the applied index: a
   // commit-only Ready is written without fsync and can be lost while a later apply survives (and
@@ -170,6 +183,7 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
     logStart,
     snapshot,
     generation,
+    membership,
     terms,
     cache,
   };

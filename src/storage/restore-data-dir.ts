@@ -14,6 +14,7 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { confStateOf, encodeMembership, type Member } from './members.js';
 import { NONE, type NodeId } from '../raft/types.js';
 import {
   META_HARDSTATE,
@@ -21,6 +22,7 @@ import {
   META_LOGSTART,
   META_SNAPSHOT,
   SM_APPLIED,
+  SM_MEMBERS,
   SM_GENERATION,
   STORAGE_FORMAT,
   encodeApplied,
@@ -41,7 +43,8 @@ export interface RestorePoint {
   readonly clusterId: string;
   readonly index: number;
   readonly term: number;
-  readonly voters: readonly NodeId[];
+  /** The members the restored cluster starts with (the config's nodes, all voters). */
+  readonly members: readonly Member[];
 }
 
 /** Names in a directory that do not make it "in use" (a mount point's lost+found, hidden files). */
@@ -150,8 +153,13 @@ export class RestoredDataDir {
         ),
         putOp(meta, META_HARDSTATE, encodeHardState({ term: point.term, vote: NONE, commit: point.index })),
         putOp(meta, META_LOGSTART, encodeLogPosition(position)),
-        putOp(meta, META_SNAPSHOT, encodeSnapshotMeta({ ...position, voters: point.voters })),
+        putOp(
+          meta,
+          META_SNAPSHOT,
+          encodeSnapshotMeta({ ...position, ...confStateOf({ members: point.members, removed: [] }) }),
+        ),
         putOp(sm, SM_APPLIED, encodeApplied(position)),
+        putOp(sm, SM_MEMBERS, encodeMembership({ members: point.members, removed: [] })),
         putOp(sm, SM_GENERATION, encodeGeneration(RESTORED_GENERATION)),
       ],
       { sync: true },

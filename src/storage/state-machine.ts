@@ -16,20 +16,35 @@
 
 import { assert } from '../raft/assert.js';
 import { EntryType, type Entry } from '../raft/types.js';
-import { SM_APPLIED, SM_GENERATION, encodeApplied, encodeGeneration, plainBytes, type AppliedState } from './codec.js';
+import {
+  SM_APPLIED,
+  SM_GENERATION,
+  SM_MEMBERS,
+  encodeApplied,
+  encodeGeneration,
+  plainBytes,
+  type AppliedState,
+} from './codec.js';
 import { decodeCommand, type Command } from './command.js';
 import { delOp, openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, describeError } from './errors.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
+import {
+  changedMembership,
+  decodeMemberChange,
+  encodeMembership,
+  invalidMemberChange,
+  type MemberChange,
+  type Membership,
+} from './members.js';
 
 export { encodeCommand, decodeCommand, MAX_COMMAND_KEY_BYTES, type Command } from './command.js';
 
 /** What applying one committed entry did to the state machine. */
-export interface ApplyOutcome {
-  readonly index: number;
-  readonly term: number;
-  readonly op: 'put' | 'delete' | 'noop';
-}
+export type ApplyOutcome =
+  | { readonly index: number; readonly term: number; readonly op: 'put' | 'delete' | 'noop' }
+  /** A membership change was applied: the driver tells the core (RaftCore.applyConfChange). */
+  | { readonly index: number; readonly term: number; readonly op: 'member'; readonly change: MemberChange };
 
 /** A read of the applied state that may outlive a snapshot install: its generation stays until `end`. */
 export interface StateRead {
@@ -50,16 +65,19 @@ export class KvStateMachine {
   /** Clears running, per generation: staging into a generation waits for its clear. */
   private readonly clears = new Map<number, Promise<void>>();
   private readonly onBackgroundError: (error: unknown) => void;
+  private membershipState: Membership;
 
   private constructor(
     handles: Database,
     applied: AppliedState,
+    membership: Membership,
     generation: number,
     kv: ByteSublevel,
     onBackgroundError: (error: unknown) => void,
   ) {
     this.handles = handles;
     this.appliedState = applied;
+    this.membershipState = membership;
     this.generation = generation;
     this.current = kv;
     this.onBackgroundError = onBackgroundError;
@@ -68,12 +86,14 @@ export class KvStateMachine {
   static async open(
     handles: Database,
     applied: AppliedState,
+    membership: Membership,
     generation: number,
     onBackgroundError: (error: unknown) => void,
   ): Promise<KvStateMachine> {
     const sm = new KvStateMachine(
       handles,
       applied,
+      membership,
       generation,
       await openKv(handles.db, generation),
       onBackgroundError,
@@ -87,6 +107,11 @@ export class KvStateMachine {
   /** The last applied entry ({0, 0} when none): the core's `applied` at start-up. */
   get applied(): AppliedState {
     return { index: this.appliedState.index, term: this.appliedState.term };
+  }
+
+  /** The membership at the applied index. */
+  get membership(): Membership {
+    return this.membershipState;
   }
 
   /** The current generation's sublevel, for point reads on the main thread. */
@@ -152,18 +177,36 @@ export class KvStateMachine {
   addApplyOperations(
     committed: readonly Entry[],
     ops: ByteBatchOperation[],
-  ): { outcomes: ApplyOutcome[]; applied: AppliedState | null } {
-    const outcomes = committed.map((entry) => this.applyOperation(entry, ops));
+  ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership } {
+    let membership = this.membershipState;
+    const outcomes = committed.map((entry) => {
+      if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, ops);
+      const outcome = this.applyMemberChange(entry, membership);
+      if (outcome.op === 'member') membership = changedMembership(membership, outcome.change);
+      return outcome;
+    });
+    if (membership !== this.membershipState) ops.push(putOp(this.handles.sm, SM_MEMBERS, encodeMembership(membership)));
     const last = committed[committed.length - 1];
-    if (last === undefined) return { outcomes, applied: null };
+    if (last === undefined) return { outcomes, applied: null, membership };
     const applied = { index: last.index, term: last.term };
     ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
-    return { outcomes, applied };
+    return { outcomes, applied, membership };
   }
 
   /** The batch holding the apply is durable. */
-  rememberApplied(applied: AppliedState): void {
+  rememberApplied(applied: AppliedState, membership: Membership): void {
     this.appliedState = applied;
+    this.membershipState = membership;
+  }
+
+  /**
+   * A ConfChange entry: the membership it leaves, unless the change no longer makes sense (a replayed
+   * log; the core ignores it too), which changes nothing.
+   */
+  private applyMemberChange(entry: Entry, membership: Membership): ApplyOutcome {
+    const change = decodeMemberChange(entry.data, `entry ${entry.index} (term ${entry.term})`);
+    if (invalidMemberChange(change, membership) !== null) return { index: entry.index, term: entry.term, op: 'noop' };
+    return { index: entry.index, term: entry.term, op: 'member', change };
   }
 
   /** The generation a received snapshot is staged in. */
@@ -183,18 +226,25 @@ export class KvStateMachine {
     return { generation, kv };
   }
 
-  /** Adds the switch to `generation` (a staged snapshot at `applied`) to `ops`. */
-  addInstallOperations(generation: number, applied: AppliedState, ops: ByteBatchOperation[]): void {
+  /** Adds the switch to `generation` (a staged snapshot at `applied`, with its membership) to `ops`. */
+  addInstallOperations(
+    generation: number,
+    applied: AppliedState,
+    membership: Membership,
+    ops: ByteBatchOperation[],
+  ): void {
     ops.push(putOp(this.handles.sm, SM_GENERATION, encodeGeneration(generation)));
     ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
+    ops.push(putOp(this.handles.sm, SM_MEMBERS, encodeMembership(membership)));
   }
 
   /** The switch is durable: reads go to `kv` from now on, and the old generation goes once unread. */
-  rememberInstalled(generation: number, kv: ByteSublevel, applied: AppliedState): void {
+  rememberInstalled(generation: number, kv: ByteSublevel, applied: AppliedState, membership: Membership): void {
     const old = this.generation;
     this.generation = generation;
     this.current = kv;
     this.appliedState = applied;
+    this.membershipState = membership;
     this.retired.add(old);
     if (!this.readers.has(old)) this.clearGeneration(old);
   }

@@ -18,6 +18,11 @@ import { waitFor } from '../../scripts/harness/cluster/process-cluster.js';
 const encoder = new TextEncoder();
 const TOKEN = 'backup-test-admin-token-0123456789abcdef';
 
+const MEMBERSHIP = {
+  members: ['n1', 'n2', 'n3'].map((id) => ({ id, clientUrl: '', peerUrl: '', role: 'voter' as const })),
+  removed: [],
+};
+
 interface FakeSource extends SnapshotSource {
   readonly nextCalls: number;
   readonly closed: boolean;
@@ -30,6 +35,7 @@ function fakeSource(chunks: number, chunk: (i: number) => Pair[], index = 42, te
   return {
     index,
     term,
+    membership: MEMBERSHIP,
     get nextCalls() {
       return calls;
     },
@@ -68,7 +74,6 @@ async function serve(
   app = Fastify();
   registerBackupRoute(app, {
     clusterId: 'prod/eu 1',
-    voters: () => ['n1', 'n2', 'n3'],
     openSource,
     adminToken: options.adminToken,
     logger: createLogger({ level: 'silent', pretty: false }),
@@ -129,7 +134,7 @@ describe('GET /backup', () => {
       clusterId: 'prod/eu 1',
       index: 42,
       term: 3,
-      voters: ['n1', 'n2', 'n3'],
+      membership: MEMBERSHIP,
     });
     expect(keys).toEqual(['key-0', 'key-1', 'key-2', 'key-3', 'key-4']);
     await waitFor('the source to be closed', () => (source.closed ? true : undefined), 5000);

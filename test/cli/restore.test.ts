@@ -54,7 +54,7 @@ async function backupFile(clusterId = CLUSTER): Promise<{ file: string; bytes: B
   const source = await storage.openSnapshotSource();
   const parts: Uint8Array[] = [];
   try {
-    for await (const piece of backupFilePieces(source, { clusterId, voters: NODES })) parts.push(piece);
+    for await (const piece of backupFilePieces(source, { clusterId })) parts.push(piece);
   } finally {
     await source.close();
   }

@@ -27,6 +27,10 @@ function sourceOf(index: number, term: number, chunks: Pair[][]): SnapshotSource
   return {
     index,
     term,
+    membership: {
+      members: ['n1', 'n2', 'n3'].map((id) => ({ id, clientUrl: '', peerUrl: '', role: 'voter' as const })),
+      removed: [],
+    },
     closed: false,
     async next() {
       return chunks[next++] ?? null;
@@ -46,7 +50,7 @@ function pairs(from: number, count: number): Pair[] {
 
 async function writeBackup(file: string, source: SnapshotSource, clusterId = 'c1'): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for await (const piece of backupFilePieces(source, { clusterId, voters: ['n1', 'n2', 'n3'] })) parts.push(piece);
+  for await (const piece of backupFilePieces(source, { clusterId })) parts.push(piece);
   const bytes = Buffer.concat(parts);
   await fs.writeFile(file, bytes);
   return bytes;
@@ -63,7 +67,16 @@ describe('backup files', () => {
       for (const [k, v] of chunk) seen.push(`${decoder.decode(k)}=${decoder.decode(v)}`);
     });
     expect(summary).toEqual({
-      header: { format: 1, clusterId: 'c1', index: 42, term: 7, voters: ['n1', 'n2', 'n3'] },
+      header: {
+        format: 1,
+        clusterId: 'c1',
+        index: 42,
+        term: 7,
+        membership: {
+          members: ['n1', 'n2', 'n3'].map((id) => ({ id, clientUrl: '', peerUrl: '', role: 'voter' })),
+          removed: [],
+        },
+      },
       pairs: 9,
       bytes: bytes.byteLength,
     });

@@ -39,7 +39,7 @@ describe('NodeStorage: the log and the hard state', () => {
     expect(storage.term(0)).toBe(0);
     expect(storage.entries(1, 1, 100)).toEqual([]);
     expect(storage.applied).toEqual({ index: 0, term: 0 });
-    expect(storage.snapshotMeta()).toEqual({ index: 0, term: 0, voters: ['n1', 'n2', 'n3'] });
+    expect(storage.snapshotMeta()).toEqual({ index: 0, term: 0, voters: ['n1', 'n2', 'n3'], learners: [] });
   });
 
   it('round-trips the hard state and entries through a reopen, across the tail-cache boundary', async () => {

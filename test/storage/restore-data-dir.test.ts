@@ -15,6 +15,12 @@ import { CLUSTER, bytes, entry, text, useStorageFixture } from './helpers.js';
 
 const fixture = useStorageFixture();
 const VOTERS = ['n1', 'n2', 'n3'];
+const MEMBERS = VOTERS.map((id, i) => ({
+  id,
+  clientUrl: `http://127.0.0.1:${7001 + i}`,
+  peerUrl: `http://127.0.0.1:${7101 + i}`,
+  role: 'voter' as const,
+}));
 
 function put(key: string, value: string): Uint8Array {
   return encodeCommand({ op: 'put', key: bytes(key), value: bytes(value) });
@@ -28,7 +34,7 @@ async function sourceStorage(): Promise<NodeStorage> {
   const second: Entry[] = Array.from({ length: 10 }, (_, i) => entry(i + 51, 2, put(`k${i + 51}`, `v${i + 51}`)));
   second.push(entry(61, 2, encodeCommand({ op: 'delete', key: bytes('k7') })));
   await storage.writeReady({ term: 2, vote: 'n2', commit: 61 }, second, second);
-  await storage.compactLog(40, VOTERS);
+  await storage.compactLog(40);
   return storage;
 }
 
@@ -51,7 +57,7 @@ async function backupOf(storage: NodeStorage): Promise<string> {
   const source = await storage.openSnapshotSource();
   const parts: Uint8Array[] = [];
   try {
-    for await (const piece of backupFilePieces(source, { clusterId: CLUSTER, voters: VOTERS })) parts.push(piece);
+    for await (const piece of backupFilePieces(source, { clusterId: CLUSTER })) parts.push(piece);
   } finally {
     await source.close();
   }
@@ -63,7 +69,7 @@ async function backupOf(storage: NodeStorage): Promise<string> {
 async function restore(file: string, location: string, nodeId: string): Promise<{ index: number; term: number }> {
   const dir = await RestoredDataDir.create(location, nodeId);
   const { header } = await readBackupFile(file, (pairs) => dir.write(pairs));
-  await dir.finish({ clusterId: CLUSTER, index: header.index, term: header.term, voters: VOTERS });
+  await dir.finish({ clusterId: CLUSTER, index: header.index, term: header.term, members: MEMBERS });
   return header;
 }
 
@@ -80,8 +86,8 @@ describe('restoring a data dir from a backup', () => {
     expect(restored.lastIndex()).toBe(61);
     expect(restored.term(61)).toBe(2);
     expect(restored.initialHardState()).toEqual({ term: 2, vote: '', commit: 61 });
-    expect(restored.snapshotMeta()).toEqual({ index: 61, term: 2, voters: VOTERS });
-    expect(restored.latestSnapshot()).toEqual({ index: 61, term: 2, voters: VOTERS });
+    expect(restored.snapshotMeta()).toEqual({ index: 61, term: 2, voters: VOTERS, learners: [] });
+    expect(restored.latestSnapshot()).toEqual({ index: 61, term: 2, voters: VOTERS, learners: [] });
     const pairs = await allPairs(restored);
     expect(pairs).toEqual(await allPairs(source));
     expect(pairs).toHaveLength(59);
@@ -152,7 +158,7 @@ describe('restoring a data dir from a backup', () => {
     await fs.mkdir(path.join(mount, 'lost+found'), { recursive: true });
     const again = await RestoredDataDir.create(mount, 'n1');
     await again.write([[bytes('a'), bytes('1')]]);
-    await again.finish({ clusterId: CLUSTER, index: 61, term: 2, voters: VOTERS });
+    await again.finish({ clusterId: CLUSTER, index: 61, term: 2, members: MEMBERS });
     // A restore of several nodes that fails on a later one removes the finished ones too.
     await again.abandon();
     expect(await fs.readdir(mount)).toEqual(['lost+found']);

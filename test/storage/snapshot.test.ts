@@ -49,18 +49,18 @@ async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Pr
     await source.close();
   }
   const meta = { index: source.index, term: source.term, voters: VOTERS };
-  staging.complete(meta);
+  staging.complete(meta, source.membership);
   return meta;
 }
 
 describe('NodeStorage: compaction', () => {
   it('records a snapshot point and starts the log after the compaction index; a reopen reads only the retained log', async () => {
     let storage = await storageWith(100, { cacheBytes: 500 });
-    await storage.compactLog(60, VOTERS);
+    await storage.compactLog(60);
     expect(storage.firstIndex()).toBe(61);
     expect(storage.term(60)).toBe(1);
-    expect(storage.snapshotMeta()).toEqual({ index: 60, term: 1, voters: VOTERS });
-    expect(storage.latestSnapshot()).toEqual({ index: 100, term: 1, voters: VOTERS });
+    expect(storage.snapshotMeta()).toEqual({ index: 60, term: 1, voters: VOTERS, learners: [] });
+    expect(storage.latestSnapshot()).toEqual({ index: 100, term: 1, voters: VOTERS, learners: [] });
     expect(storage.entries(61, 101, Infinity)).toEqual(puts(40, 61));
     storage = await fixture.reopen(storage);
     expect(storage.firstIndex()).toBe(61);
@@ -80,14 +80,14 @@ describe('NodeStorage: compaction', () => {
     const storage = await fixture.open(await fixture.tempDir());
     const log = puts(10);
     await storage.writeReady({ term: 1, vote: 'n1', commit: 10 }, log, log.slice(0, 5));
-    await expect(storage.compactLog(6, VOTERS)).rejects.toThrow(/beyond the applied index 5/);
-    await storage.compactLog(5, VOTERS);
+    await expect(storage.compactLog(6)).rejects.toThrow(/beyond the applied index 5/);
+    await storage.compactLog(5);
     expect(storage.firstIndex()).toBe(6);
   });
 
   it('entries a crash left below the log start are ignored on open and deleted', async () => {
     const storage = await storageWith(20);
-    await storage.compactLog(10, VOTERS);
+    await storage.compactLog(10);
     const dir = storage.location;
     await storage.close();
     // As if the background delete never ran.
@@ -121,7 +121,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
 
   it('a follower installs a received snapshot: the state, the applied index and the log start all move in one write', async () => {
     const leader = await storageWith(50);
-    await leader.compactLog(40, VOTERS);
+    await leader.compactLog(40);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
     const stale = puts(5, 1);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, stale, stale.slice(0, 3)); // 4 and 5 uncommitted
