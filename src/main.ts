@@ -10,13 +10,8 @@ import { parseArgs } from 'node:util';
 import { adminTokenFromEnv } from './api/admin-auth.js';
 import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
-import {
-  ConfigError,
-  findNode,
-  listenAddress,
-  loadClusterConfig,
-  type ClusterConfig,
-} from './config/cluster-config.js';
+import { configFromJoinInfo, waitUntilAdded } from './cluster-join.js';
+import { ConfigError, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
@@ -34,6 +29,8 @@ import { PeerTransport } from './transport/peer-transport.js';
 
 const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.json] [--data-dir DIR]
   [--fault-injection] [--log-level info]
+   or: node dist/main.js --id <new id> --join <a member's client URL> --client-url URL --peer-url URL --data-dir DIR
+       (a new member: it waits until an operator adds it with POST /members, then catches up)
 environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
   RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
@@ -46,6 +43,7 @@ interface Args {
   readonly dataDir: string | undefined;
   readonly faultInjection: boolean;
   readonly logLevel: string | undefined;
+  readonly join: { readonly url: string; readonly clientUrl: string; readonly peerUrl: string } | undefined;
 }
 
 function parseCommandLine(): Args {
@@ -56,6 +54,9 @@ function parseCommandLine(): Args {
       'data-dir': { type: 'string' },
       'fault-injection': { type: 'boolean', default: false },
       'log-level': { type: 'string' },
+      join: { type: 'string' },
+      'client-url': { type: 'string' },
+      'peer-url': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -64,7 +65,17 @@ function parseCommandLine(): Args {
     process.exit(0);
   }
   if (values.id === undefined) refuse(`--id is required\n${USAGE}`);
+  let join: Args['join'];
+  if (values.join !== undefined) {
+    if (values['client-url'] === undefined || values['peer-url'] === undefined || values['data-dir'] === undefined) {
+      refuse(
+        `--join needs --client-url, --peer-url and --data-dir (the new member's addresses and its empty data dir)\n${USAGE}`,
+      );
+    }
+    join = { url: values.join, clientUrl: values['client-url'], peerUrl: values['peer-url'] };
+  }
   return {
+    join,
     id: values.id,
     config: values.config,
     dataDir: values['data-dir'],
@@ -81,21 +92,10 @@ function refuse(message: string, logger?: Logger): never {
 
 async function main(): Promise<void> {
   const args = parseCommandLine();
-  let config: ClusterConfig;
-  try {
-    config = loadClusterConfig(args.config);
-  } catch (error) {
-    if (error instanceof ConfigError) refuse(error.message);
-    throw error;
-  }
-  const spec = (() => {
-    try {
-      return findNode(config, args.id);
-    } catch (error) {
-      refuse((error as Error).message);
-    }
-  })();
   const logger = createLogger({ nodeId: args.id, ...(args.logLevel === undefined ? {} : { level: args.logLevel }) });
+  const config = await clusterConfig(args, logger);
+  // A node of the cluster file, or a member its data dir knows (one that joined later), or a joiner.
+  const spec = config.nodes.find((n) => n.id === args.id);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception: stopping');
     process.exit(1);
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
   });
 
   const peerToken = resolvePeerToken(config.peerToken);
+  const joining = args.join !== undefined;
   // Before anything binds or opens: the public token must never guard a reachable peer port.
   const tokenRefusal = devTokenRefusal(peerToken, config.nodes);
   if (tokenRefusal !== undefined) refuse(tokenRefusal, logger);
@@ -130,7 +131,15 @@ async function main(): Promise<void> {
   }
 
   const voters = config.nodes.map((n) => n.id);
-  const dataDir = resolve(config.baseDir, args.dataDir ?? spec.dataDir);
+  const dataDirArg = args.dataDir ?? spec?.dataDir;
+  if (dataDirArg === undefined) {
+    refuse(
+      `no node "${args.id}" in ${args.config}; its nodes are ${voters.join(', ')}. A member that joined later starts ` +
+        'with --data-dir (its data dir knows its addresses), or with --join',
+      logger,
+    );
+  }
+  const dataDir = resolve(config.baseDir, dataDirArg);
   const metrics = new NodeMetrics(args.id);
   let storage: NodeStorage;
   try {
@@ -139,6 +148,11 @@ async function main(): Promise<void> {
       clusterId: config.clusterId,
       nodeId: args.id,
       voters,
+      // The cluster file bootstraps a new cluster's members; a joining node starts with none (a
+      // snapshot brings them). Once the data dir stores a membership, that one counts.
+      initialMembers: joining
+        ? []
+        : config.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl, peerUrl: n.peerUrl, role: 'voter' })),
       logger,
       cacheBytes: config.raft.logCacheBytes,
     });
@@ -146,6 +160,20 @@ async function main(): Promise<void> {
     if (error instanceof StorageRefusedError) refuse(error.message, logger);
     throw error;
   }
+
+  // This node's addresses: the cluster file's, or (a member that joined later) the stored membership's.
+  const self = spec ?? storage.membership.members.find((m) => m.id === args.id) ?? joinedSelf(args);
+  if (self === undefined) {
+    refuse(
+      `node ${args.id} is neither in ${args.config} nor a member its data dir ${dataDir} knows: to add a new node, ` +
+        'start it with --join (README.md, "Membership changes")',
+      logger,
+    );
+  }
+  const peerUrlOf = (id: string): string | undefined => storage.membership.members.find((m) => m.id === id)?.peerUrl;
+  metrics.observeMembership(storage.membership);
+  const clientUrlOf = (id: string): string | undefined =>
+    storage.membership.members.find((m) => m.id === id)?.clientUrl ?? config.nodes.find((n) => n.id === id)?.clientUrl;
 
   const poolEnv = process.env['RAFTKV_READ_POOL_THREADS'];
   const poolThreads =
@@ -169,9 +197,14 @@ async function main(): Promise<void> {
   if (faults !== undefined)
     logger.warn("fault injection is enabled: peers holding the token can cut this node's links");
 
+  // The members' peer addresses; a joining node knows none yet until its snapshot: the join info's.
+  const memberPeers = (): Map<string, string> =>
+    storage.membership.members.length > 0
+      ? new Map(storage.membership.members.map((m) => [m.id, m.peerUrl]))
+      : new Map(config.nodes.map((n) => [n.id, n.peerUrl]));
   const transport = new PeerTransport({
     selfId: args.id,
-    peers: new Map(config.nodes.map((n) => [n.id, n.peerUrl])),
+    peers: memberPeers(),
     clusterId: config.clusterId,
     token: peerToken.token,
     logger,
@@ -184,12 +217,11 @@ async function main(): Promise<void> {
     maxQueueBytes: Math.max(DEFAULT_MAX_QUEUE_BYTES, 2 * (config.raft.maxInflightBytes + config.raft.maxMsgBytes)),
     ...(faults === undefined ? {} : { faults }),
   });
-  const peers = new Map(config.nodes.map((n) => [n.id, n.peerUrl]));
   const snapshotSender = new SnapshotSender({
     selfId: args.id,
     clusterId: config.clusterId,
     token: peerToken.token,
-    peers,
+    peerUrlOf,
     openSource: () => storage.openSnapshotSource(),
     report: (to, ok) => node.reportSnapshot(to, ok),
     logger,
@@ -223,11 +255,18 @@ async function main(): Promise<void> {
     compaction: { everyEntries: config.raft.snapshotEveryEntries, keepEntries: config.raft.snapshotKeepEntries },
     onSnapshotRequested: (to, term) => snapshotSender.send(to, term),
     onLeadershipEnded: () => snapshotSender.abortAll(),
+    // Peers follow the membership: new members get a client and may send to us; removed ones not.
+    onMembershipChanged: (membership) => {
+      transport.setPeers(new Map(membership.members.map((m) => [m.id, m.peerUrl])));
+      peerServer.setMembers(membership.members.map((m) => m.id));
+      metrics.observeMembership(membership);
+    },
   });
   const peerServer = new PeerServer({
-    ...listenAddress(spec.peerUrl),
+    ...listenAddress(self.peerUrl),
     selfId: args.id,
-    peers: voters,
+    // The members; a joining node knows none yet: whoever the join info named.
+    peers: storage.membership.members.length > 0 ? storage.membership.members.map((m) => m.id) : voters,
     clusterId: config.clusterId,
     token: peerToken.token,
     logger,
@@ -247,7 +286,7 @@ async function main(): Promise<void> {
     limits: config.limits,
     logger,
     metrics,
-    clientUrlOf: (id) => config.nodes.find((n) => n.id === id)?.clientUrl,
+    clientUrlOf,
     live: () => !shuttingDown,
   });
   const adminToken = adminTokenFromEnv();
@@ -284,12 +323,12 @@ async function main(): Promise<void> {
 
   try {
     await peerServer.listen();
-    await api.listen(listenAddress(spec.clientUrl));
+    await api.listen(listenAddress(self.clientUrl));
   } catch (error) {
     const code = (error as { code?: string }).code;
     refuse(
       code === 'EADDRINUSE'
-        ? `an address of node ${args.id} is in use (client ${spec.clientUrl}, peer ${spec.peerUrl}): is this node already running? Stop it, or change the ports in ${args.config}`
+        ? `an address of node ${args.id} is in use (client ${self.clientUrl}, peer ${self.peerUrl}): is this node already running? Stop it, or change the ports in ${args.config}`
         : `cannot listen: ${(error as Error).message}`,
       logger,
     );
@@ -305,14 +344,44 @@ async function main(): Promise<void> {
   logBytesTimer.unref();
   logger.info(
     {
-      client: spec.clientUrl,
-      peer: spec.peerUrl,
+      client: self.clientUrl,
+      peer: self.peerUrl,
       dataDir: storage.location,
       cluster: config.clusterId,
       admin: adminToken === undefined ? 'loopback' : 'token',
     },
     `node ${args.id} is up`,
   );
+}
+
+/**
+ * The cluster config: the file, or for `--join` what the cluster says (after waiting until an
+ * operator added this node). Refuses the start with a message on anything wrong.
+ */
+async function clusterConfig(args: Args, logger: Logger): Promise<ClusterConfig> {
+  try {
+    if (args.join === undefined) return loadClusterConfig(args.config);
+    const token = resolvePeerToken(undefined).token;
+    const request = {
+      joinUrl: args.join.url,
+      id: args.id,
+      clientUrl: args.join.clientUrl,
+      peerUrl: args.join.peerUrl,
+      dataDir: args.dataDir ?? '',
+      token,
+    };
+    const info = await waitUntilAdded(request, logger);
+    logger.info({ cluster: info.clusterId, members: info.members.map((m) => m.id) }, 'added to the cluster: joining');
+    return configFromJoinInfo(info, request, process.cwd());
+  } catch (error) {
+    if (error instanceof ConfigError) refuse(error.message, logger);
+    throw error;
+  }
+}
+
+/** A joining node's own entry (its addresses from the command line). */
+function joinedSelf(args: Args): { clientUrl: string; peerUrl: string } | undefined {
+  return args.join === undefined ? undefined : { clientUrl: args.join.clientUrl, peerUrl: args.join.peerUrl };
 }
 
 void main();

@@ -26,7 +26,8 @@ export interface SnapshotSenderOptions {
   readonly selfId: NodeId;
   readonly clusterId: string;
   readonly token: string;
-  readonly peers: ReadonlyMap<NodeId, string>;
+  /** A peer's base URL now (the membership may have changed since the transfer was asked for). */
+  readonly peerUrlOf: (id: NodeId) => string | undefined;
   readonly openSource: () => Promise<SnapshotSource>;
   /** The core hears how a transfer ended. */
   readonly report: (to: NodeId, ok: boolean) => void;
@@ -43,7 +44,7 @@ interface Transfer {
 }
 
 export class SnapshotSender {
-  private readonly pools = new Map<NodeId, Pool>();
+  private readonly pools = new Map<NodeId, { origin: string; pool: Pool }>();
   private readonly transfers = new Map<NodeId, Transfer>();
   private readonly log: Logger;
   private closed = false;
@@ -80,17 +81,23 @@ export class SnapshotSender {
   async close(): Promise<void> {
     this.closed = true;
     this.abortAll();
-    await Promise.all([...this.pools.values()].map((pool) => pool.destroy()));
+    await Promise.all([...this.pools.values()].map((entry) => entry.pool.destroy()));
   }
 
   private pool(to: NodeId): Pool | undefined {
-    let pool = this.pools.get(to);
-    const url = this.options.peers.get(to);
-    if (pool === undefined && url !== undefined) {
-      pool = new Pool(new URL(url).origin, { connections: 1, pipelining: 1 });
-      this.pools.set(to, pool);
+    const url = this.options.peerUrlOf(to);
+    if (url === undefined) return undefined;
+    const origin = new URL(url).origin;
+    let entry = this.pools.get(to);
+    if (entry !== undefined && entry.origin !== origin) {
+      void entry.pool.destroy();
+      entry = undefined;
     }
-    return pool;
+    if (entry === undefined) {
+      entry = { origin, pool: new Pool(origin, { connections: 1, pipelining: 1 }) };
+      this.pools.set(to, entry);
+    }
+    return entry.pool;
   }
 
   /** Streams the snapshot; true once the follower accepted the trailer. Never rejects. */

@@ -137,6 +137,10 @@ export class PeerClient {
   private failures = 0;
   private retries = 0;
 
+  get baseUrl(): string {
+    return this.options.baseUrl;
+  }
+
   constructor(private readonly options: PeerClientOptions) {
     const url = new URL(options.baseUrl);
     if (url.pathname !== '/' || url.search !== '') throw new Error(`peer URL ${options.baseUrl} must not have a path`);

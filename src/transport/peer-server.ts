@@ -117,7 +117,7 @@ const CLIENT_ERROR_CODES: ReadonlyMap<number, string> = new Map([
 export class PeerServer {
   private readonly app: FastifyInstance;
   private readonly verifier: BearerVerifier;
-  private readonly members: ReadonlySet<NodeId>;
+  private members: ReadonlySet<NodeId>;
   private readonly bodyLimit: number;
   private readonly limiter: LogLimiter;
   private readonly log: Logger;
@@ -146,6 +146,11 @@ export class PeerServer {
     });
     this.app.setValidatorCompiler(typeboxValidatorCompiler);
     this.registerRoutes();
+  }
+
+  /** Who may send to us now (the membership changed): a removed node is refused (403) from now on. */
+  setMembers(peers: readonly NodeId[]): void {
+    this.members = new Set([...peers, this.options.selfId]);
   }
 
   async listen(): Promise<ListenAddress> {

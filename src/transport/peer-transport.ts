@@ -17,11 +17,25 @@ export class PeerTransport {
   private readonly misrouteLog = new LogLimiter(10_000);
   private misrouted = 0;
 
-  constructor(options: PeerTransportOptions) {
+  constructor(private readonly options: PeerTransportOptions) {
     this.log = options.logger.child({ component: 'peer-transport', node: options.selfId });
-    for (const [peerId, baseUrl] of options.peers) {
-      if (peerId === options.selfId) continue;
-      this.clients.set(peerId, new PeerClient({ ...options, peerId, baseUrl }));
+    this.setPeers(options.peers);
+  }
+
+  /**
+   * The peers now (the membership changed): a client for each new one, the clients of those gone
+   * closed (their queues dropped), a client whose address changed replaced.
+   */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    for (const [peerId, client] of this.clients) {
+      if (peers.get(peerId) !== client.baseUrl) {
+        this.clients.delete(peerId);
+        void client.close();
+      }
+    }
+    for (const [peerId, baseUrl] of peers) {
+      if (peerId === this.options.selfId || this.clients.has(peerId)) continue;
+      this.clients.set(peerId, new PeerClient({ ...this.options, peerId, baseUrl }));
     }
   }
 
