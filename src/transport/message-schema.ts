@@ -21,11 +21,10 @@ export class UnsupportedEntryTypeError extends BadMessageError {
 
 /**
  * The entry types this build accepts from peers: only those it can apply. A committed entry that
- * storage cannot apply (node-storage.ts applyOperation refuses anything but Normal) would stop every
- * node that applies it, and again after every restart, so such an entry must never get into a log.
- * Membership changes will add EntryType.ConfChange here.
+ * storage cannot apply would stop every node that applies it, and again after every restart, so an
+ * entry of a type from some newer build must never get into this node's log.
  */
-export const SUPPORTED_ENTRY_TYPES: ReadonlySet<EntryType> = new Set([EntryType.Normal]);
+export const SUPPORTED_ENTRY_TYPES: ReadonlySet<EntryType> = new Set([EntryType.Normal, EntryType.ConfChange]);
 
 /** The same set, asked about any decoded value. */
 const supportedEntryTypes: ReadonlySet<unknown> = SUPPORTED_ENTRY_TYPES;
@@ -86,9 +85,9 @@ function parseEntry(value: unknown, where: string): Entry {
   const term = count(value, 'term', where);
   const type = field(value, 'type', where);
   if (!isSupportedEntryType(type)) {
-    if (type === EntryType.ConfChange) {
+    if (typeof type === 'number' && Number.isSafeInteger(type) && type >= 0) {
       throw new UnsupportedEntryTypeError(
-        `${where} (index ${index}) is a membership change (entry type ${type}): membership changes are not supported by this build`,
+        `${where} (index ${index}) has entry type ${type}, which this build cannot apply (it applies ${[...SUPPORTED_ENTRY_TYPES].join(', ')}): upgrade this node`,
       );
     }
     throw new BadMessageError(

@@ -243,8 +243,8 @@ describe('decodeMessages rejects', () => {
     rejects([{ ...validAppend, entries: [{ ...first, term: 4 }] }], /outside/);
     rejects([{ ...validAppend, logTerm: 4, entries: [] }], /logTerm 4 above term 3/);
     rejects(
-      [{ ...validAppend, entries: [{ ...first, type: 2 }] }],
-      /entry 0: "type" must be an entry type this build supports \(0\)/,
+      [{ ...validAppend, entries: [{ ...first, type: 'normal' }] }],
+      /entry 0: "type" must be an entry type this build supports \(0, 1\)/,
     );
     rejects([{ ...validAppend, entries: [{ ...first, type: '0' }] }], /"type" must be an entry type/);
     rejects([{ ...validAppend, entries: [{ ...first, data: 'bytes' }] }], /"data" must be binary/);
@@ -254,16 +254,13 @@ describe('decodeMessages rejects', () => {
     rejects([{ ...validAppend, entries: [noData] }], /missing field "data"/);
   });
 
-  it('entries this build cannot apply: a membership change (ConfChange) is refused, naming the entry', () => {
+  it('entries this build cannot apply: an entry type from a newer build is refused, naming the entry', () => {
     const [first, second] = validAppend.entries;
-    const body = pack([
-      validHeartbeat,
-      { ...validAppend, entries: [first, { ...second, type: EntryType.ConfChange }] },
-    ]);
+    const body = pack([validHeartbeat, { ...validAppend, entries: [first, { ...second, type: 7 }] }]);
     const attempt = (): Message[] => decodeMessages(body);
     expect(attempt).toThrow(UnsupportedEntryTypeError);
     expect(attempt).toThrow(
-      'message 1 (app) entry 1 (index 6) is a membership change (entry type 1): membership changes are not supported by this build',
+      'message 1 (app) entry 1 (index 6) has entry type 7, which this build cannot apply (it applies 0, 1): upgrade this node',
     );
     try {
       attempt();
@@ -271,7 +268,10 @@ describe('decodeMessages rejects', () => {
       expect(error).toBeInstanceOf(BadMessageError);
       expect((error as BadMessageError).code).toBe('unsupported-entry-type');
     }
-    expect(SUPPORTED_ENTRY_TYPES.has(EntryType.ConfChange)).toBe(false);
+    // Membership changes replicate like any entry.
+    expect(SUPPORTED_ENTRY_TYPES.has(EntryType.ConfChange)).toBe(true);
+    const withChange = pack([{ ...validAppend, entries: [first, { ...second, type: EntryType.ConfChange }] }]);
+    expect(decodeMessages(withChange)[0]).toMatchObject({ entries: [{}, { type: EntryType.ConfChange }] });
   });
 
   it('more messages than a body may carry', () => {
