@@ -123,7 +123,12 @@ async function write(
       clusterId: config.clusterId,
       index: summary.header.index,
       term: summary.header.term,
-      members: config.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl, peerUrl: n.peerUrl, role: 'voter' as const })),
+      members: config.nodes.map((n) => ({
+        id: n.id,
+        clientUrl: n.clientUrl,
+        peerUrl: n.peerUrl,
+        role: 'voter' as const,
+      })),
     };
     for (const dir of dirs) await dir.finish(point);
   } catch (error) {

@@ -1,6 +1,7 @@
 // Client writes waiting for their log entry to be applied, and reads waiting for an applied index.
 // Both are settled strictly by what the state machine applied, never by guesses about leadership.
 
+import type { RequestAnswer } from '../storage/apply-request.js';
 import { WriteLostError } from './errors.js';
 
 interface Deferred<T> {
@@ -12,6 +13,8 @@ interface Deferred<T> {
 export interface WriteResult {
   readonly index: number;
   readonly term: number;
+  /** What a request (a conditional write, a transaction, an idempotent write) did; absent for plain writes. */
+  readonly answer?: RequestAnswer;
 }
 
 /**
@@ -35,14 +38,14 @@ export class WriteWaiters {
     this.count++;
   }
 
-  /** The state machine applied the entry (index, term). */
-  applied(index: number, term: number): void {
+  /** The state machine applied the entry (index, term); `answer`: what it did, when it was a request. */
+  applied(index: number, term: number, answer?: RequestAnswer): void {
     const list = this.byIndex.get(index);
     if (list === undefined) return;
     this.byIndex.delete(index);
     this.count -= list.length;
     for (const w of list) {
-      if (w.term === term) w.resolve({ index, term });
+      if (w.term === term) w.resolve(answer === undefined ? { index, term } : { index, term, answer });
       else w.reject(new WriteLostError(index));
     }
   }

@@ -540,7 +540,7 @@ export class RaftNode {
           `membership change applied: ${describeChange(o.change)}`,
         );
       }
-      this.writes.applied(o.index, o.term);
+      this.writes.applied(o.index, o.term, o.op === 'request' ? o.answer : undefined);
     }
     this.appliedWaiters.applied(this.store.applied.index);
     if (membershipChanged) this.membershipChanged();

@@ -5,6 +5,8 @@
 // answer before adding an item and can stop at `limits.maxResponseBytes` without building, or
 // reading, what would not be sent. The bytes are the same as `JSON.stringify` of the whole answer.
 
+import type { KeyMeta } from '../storage/key-meta.js';
+
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function textOrNull(bytes: Uint8Array): string | null {
@@ -19,8 +21,12 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-export function describeItem(key: Uint8Array, value: Uint8Array | undefined): Record<string, string | null> {
-  const item: Record<string, string | null> = {};
+export function describeItem(
+  key: Uint8Array,
+  value: Uint8Array | undefined,
+  meta?: KeyMeta,
+): Record<string, string | number | null> {
+  const item: Record<string, string | number | null> = {};
   const k = textOrNull(key);
   if (k === null) item['keyBase64'] = base64(key);
   else item['key'] = k;
@@ -31,6 +37,11 @@ export function describeItem(key: Uint8Array, value: Uint8Array | undefined): Re
   const v = textOrNull(value);
   if (v === null) item['valueBase64'] = base64(value);
   else item['value'] = v;
+  if (meta !== undefined) {
+    item['createIndex'] = meta.createIndex;
+    item['modIndex'] = meta.modIndex;
+    item['version'] = meta.version;
+  }
   return item;
 }
 
@@ -40,8 +51,8 @@ export interface ItemJson {
   readonly bytes: number;
 }
 
-export function itemJson(key: Uint8Array, value: Uint8Array | undefined): ItemJson {
-  const text = JSON.stringify(describeItem(key, value));
+export function itemJson(key: Uint8Array, value: Uint8Array | undefined, meta?: KeyMeta): ItemJson {
+  const text = JSON.stringify(describeItem(key, value, meta));
   return { text, bytes: Buffer.byteLength(text, 'utf8') };
 }
 
@@ -110,17 +121,20 @@ export class AnswerBuilder {
 
 /** `{"items":[{"key","value"}...],"next":cursor|null}` as UTF-8 bytes, without a cap. */
 export function formatPage(
-  entries: readonly (readonly [Uint8Array, Uint8Array])[],
+  entries: readonly (readonly [Uint8Array, Uint8Array, KeyMeta?])[],
   nextStart: Uint8Array | null,
 ): Uint8Array {
   const builder = new AnswerBuilder();
-  for (const [k, v] of entries) builder.add(itemJson(k, v));
+  for (const [k, v, meta] of entries) builder.add(itemJson(k, v, meta));
   return builder.finish(cursorJson(nextStart));
 }
 
 /** `{"items":[{"key","value"|null}...]}` in the order asked, null for an absent key, without a cap. */
-export function formatValues(keys: readonly Uint8Array[], values: readonly (Uint8Array | undefined)[]): Uint8Array {
+export function formatValues(
+  keys: readonly Uint8Array[],
+  values: readonly ({ value: Uint8Array; meta: KeyMeta } | undefined)[],
+): Uint8Array {
   const builder = new AnswerBuilder();
-  keys.forEach((k, i) => builder.add(itemJson(k, values[i])));
+  keys.forEach((k, i) => builder.add(itemJson(k, values[i]?.value, values[i]?.meta)));
   return builder.finish(null);
 }

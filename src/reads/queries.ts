@@ -8,7 +8,9 @@
 // - `inlineBudget` bounds the work a query may do on the main thread: the bytes it reads, plus a
 //   charge per item for the per-item cost. Past it the query gives up (`overBudget`) before
 //   formatting anything more, and the caller runs it again in the pool. In a worker it is Infinity.
+import { plainBytes } from '../storage/codec.js';
 import type { ByteSublevel } from '../storage/database.js';
+import { decodeStored } from '../storage/key-meta.js';
 import { openKvScan } from '../storage/kv-scan.js';
 import { AnswerBuilder, cursorJson, itemJson } from './format.js';
 
@@ -57,13 +59,13 @@ export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: Quer
   try {
     let entry = await reader.next();
     while (entry !== undefined && page.count < limit) {
-      const [key, value] = entry;
+      const [key, value, meta] = entry;
       spent += key.byteLength + value.byteLength + INLINE_ITEM_CHARGE;
       if (spent > bounds.inlineBudget) return OVER_BUDGET;
       // Adding this item means the page may end right after it, with the following key as `next`:
       // the answer must fit with that cursor. The first item is added whatever its size.
       const following = await reader.next();
-      const item = itemJson(key, value);
+      const item = itemJson(key, value, meta);
       if (page.count > 0 && page.sizeWith(item, cursorJson(following?.[0] ?? null)) > bounds.maxResponseBytes) break;
       page.add(item);
       entry = following;
@@ -82,10 +84,11 @@ export function getManyQuery(kv: ByteSublevel, keys: readonly Uint8Array[], boun
   const answer = new AnswerBuilder();
   let spent = 0;
   for (const key of keys) {
-    const value = kv.getSync(key);
-    spent += key.byteLength + (value?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
+    const stored = kv.getSync(key);
+    spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
     if (spent > bounds.inlineBudget) return OVER_BUDGET;
-    const item = itemJson(key, value);
+    const found = stored === undefined ? undefined : decodeStored(plainBytes(stored));
+    const item = itemJson(key, found?.value, found?.meta);
     if (keys.length > 1 && answer.sizeWith(item, null) > bounds.maxResponseBytes) {
       return { tooLarge: { keys: keys.length, fit: answer.count } };
     }

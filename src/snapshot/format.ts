@@ -14,10 +14,18 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import type { SnapshotMeta } from '../raft/types.js';
+import { encodeStored, LEGACY_META } from '../storage/key-meta.js';
 import { confStateOf, parseMembership, type Membership } from '../storage/members.js';
 
-/** The stream format this build writes and reads. */
-export const SNAPSHOT_FORMAT = 1;
+/**
+ * The stream format this build writes. 1: values as the client wrote them (builds before storage
+ * format 3). 2: values as the state machine stores them, with their key metadata (key-meta.ts), and
+ * the state machine's own records among the pairs. This build reads both: a format-1 stream's values
+ * are given LEGACY_META as they are read (StreamChecker), exactly what a format-3 store's upgrade
+ * gives the keys it finds, so a node that installs an old snapshot ends in the same state.
+ */
+export const SNAPSHOT_FORMAT = 2;
+const READABLE_FORMATS: readonly number[] = [1, 2];
 /** A backup file starts with this (then length-prefixed frames). */
 export const BACKUP_MAGIC = new TextEncoder().encode('RAFTKVS\n');
 /** Bytes of pairs per chunk: big enough to amortize a request, small enough to never stall a loop. */
@@ -108,8 +116,11 @@ function chunkPairs(flat: unknown[]): Pair[] {
 
 function headerOf(f: Record<string, unknown>): SnapshotHeader {
   const format = f['format'];
-  if (format !== SNAPSHOT_FORMAT) {
-    throw new SnapshotFormatError(`snapshot format ${String(format)}: this build reads format ${SNAPSHOT_FORMAT}`);
+  if (typeof format !== 'number' || !READABLE_FORMATS.includes(format)) {
+    throw new SnapshotFormatError(
+      `snapshot format ${String(format)}: this build reads formats ${READABLE_FORMATS.join(' and ')}` +
+        (typeof format === 'number' && format > SNAPSHOT_FORMAT ? ' (the snapshot is from a newer raftkv)' : ''),
+    );
   }
   let membership: Membership;
   try {
@@ -168,6 +179,9 @@ export class StreamChecker {
     } else if (frame.kind === 'chunk') {
       this.pairs += frame.pairs.length;
       this.hash.update(body);
+      if (this.header.format === 1) {
+        return { kind: 'chunk', pairs: frame.pairs.map(([key, value]) => [key, encodeStored(LEGACY_META, value)]) };
+      }
     } else {
       const digest = this.hash.digest('hex');
       if (frame.trailer.pairs !== this.pairs) {

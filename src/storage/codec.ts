@@ -15,8 +15,11 @@ import { CorruptDataError, describeError } from './errors.js';
  *  2: log compaction (meta `logstart`, `snapshot`) and state-machine generations (sm `generation`:
  *     an installed snapshot lives in a new sublevel). A format-1 dir reads as format 2 with nothing
  *     compacted and generation 0, and is marked format 2 on open, so older builds refuse it.
+ *  3: versioned keys: every state-machine value starts with its key's metadata (key-meta.ts), and
+ *     the state machine keeps its own records under internal keys (idempotency.ts). A format-1 or
+ *     -2 dir is upgraded on open (upgrade-values.ts).
  */
-export const STORAGE_FORMAT = 2;
+export const STORAGE_FORMAT = 3;
 
 export interface Identity {
   readonly clusterId: string;

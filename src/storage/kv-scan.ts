@@ -1,8 +1,15 @@
 // Paged range reads of the key-value state machine. Pure functions of a `kv` sublevel handle, so the
 // read pool's workers, which hold their own handle on the same database, page exactly as NodeStorage.
+// Only user keys are read: the state machine's own records (kv-view.ts INTERNAL_PREFIX) sort before
+// every user key, and every range starts after them.
 
 import { plainBytes } from './codec.js';
 import type { ByteSublevel } from './database.js';
+import { decodeStored, type KeyMeta } from './key-meta.js';
+import { FIRST_USER_KEY } from './kv-view.js';
+
+/** A key, its value and its metadata. */
+export type KvItem = [key: Uint8Array, value: Uint8Array, meta: KeyMeta];
 
 export interface ScanOptions {
   /** Only keys starting with these bytes (none or empty: every key). */
@@ -14,7 +21,7 @@ export interface ScanOptions {
 }
 
 export interface ScanPage {
-  readonly entries: [Uint8Array, Uint8Array][];
+  readonly entries: KvItem[];
   /** The key the next page starts at, or null when this page reached the end of the range. */
   readonly nextStart: Uint8Array | null;
 }
@@ -26,13 +33,17 @@ export interface ScanPage {
  */
 const SCAN_CHUNK = 256;
 
-/** The key range [gte, lt) of a scan, or null when it is empty. `lt` undefined means "to the end". */
+/**
+ * The key range [gte, lt) of a scan, or null when it is empty. `lt` undefined means "to the end".
+ * It never starts before FIRST_USER_KEY.
+ */
 export function scanBounds(
   prefix: Uint8Array | undefined,
   start: Uint8Array | undefined,
 ): { gte: Uint8Array; lt: Uint8Array | undefined } | null {
   const from = prefix ?? new Uint8Array(0);
-  const gte = start !== undefined && compareBytes(start, from) > 0 ? start : from;
+  let gte = start !== undefined && compareBytes(start, from) > 0 ? start : from;
+  if (compareBytes(gte, FIRST_USER_KEY) < 0) gte = FIRST_USER_KEY;
   const lt = from.length > 0 ? prefixEnd(from) : undefined;
   if (lt !== undefined && compareBytes(gte, lt) >= 0) return null;
   return { gte, lt };
@@ -41,7 +52,7 @@ export function scanBounds(
 /** Entries of a scan one at a time, in key order; `close` must be called (in a finally). */
 export interface KvScanReader {
   /** The next entry, or undefined at the end of the range or after `max` entries. */
-  next(): Promise<[Uint8Array, Uint8Array] | undefined>;
+  next(): Promise<KvItem | undefined>;
   close(): Promise<void>;
 }
 
@@ -73,8 +84,9 @@ export function openKvScan(
           return undefined;
         }
       }
-      const [key, value] = chunk[at++]!;
-      return [plainBytes(key), plainBytes(value)];
+      const [key, stored] = chunk[at++]!;
+      const { meta, value } = decodeStored(plainBytes(stored));
+      return [plainBytes(key), value, meta];
     },
     close: () => iterator.close(),
   };
@@ -86,7 +98,7 @@ export async function scanKv(kv: ByteSublevel, options: ScanOptions): Promise<Sc
     throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
   // One entry beyond the page tells whether there is a next page, and is its cursor.
   const reader = openKvScan(kv, { ...options, max: limit + 1 });
-  const entries: [Uint8Array, Uint8Array][] = [];
+  const entries: KvItem[] = [];
   try {
     for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) entries.push(entry);
   } finally {

@@ -16,6 +16,8 @@ import { SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration 
 import { confStateOf, decodeMembership, type Member, type Membership } from './members.js';
 import { openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError } from './errors.js';
+import type { IdempotencyIndex } from './idempotency.js';
+import type { StoredValue } from './key-meta.js';
 import { LogStore, type LoadListener } from './log-store.js';
 import { openDataDir } from './open-data-dir.js';
 import { KvStateMachine, type ApplyOutcome, type StateRead } from './state-machine.js';
@@ -296,6 +298,15 @@ export class NodeStorage implements Storage {
     );
     assert(committed.length === 0, 'install: committed entries come after the snapshot, never with it');
     this.log.assertPersistContract(hardState, entries, snapshot);
+    // Read before the switch (nothing writes the staged generation any more): the records index must
+    // be the installed state's from the first entry applied after it.
+    let records: IdempotencyIndex;
+    try {
+      records = await KvStateMachine.loadRecords(staged.kv);
+    } catch (error) {
+      if (error instanceof CorruptDataError) throw error;
+      throw this.health.fail(`reading the idempotency records of snapshot ${snapshot.index}/${snapshot.term}`, error);
+    }
     const ops: ByteBatchOperation[] = [];
     const applied = { index: snapshot.index, term: snapshot.term };
     this.log.addInstallOperations(snapshot, ops);
@@ -313,7 +324,7 @@ export class NodeStorage implements Storage {
     this.staged = null;
     this.log.rememberInstalled(snapshot);
     this.log.rememberPersisted(hardState, entries);
-    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership);
+    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership, records);
     this.onPersist?.(performance.now() - started, entries.length, bytes);
     return { synced: true, outcomes: [] };
   }
@@ -502,6 +513,16 @@ export class NodeStorage implements Storage {
   /** The value of `key` in the applied state, or undefined. */
   getSync(key: Uint8Array): Uint8Array | undefined {
     return this.stateMachine.getSync(key);
+  }
+
+  /** The value and metadata of `key` in the applied state, or undefined. */
+  getEntrySync(key: Uint8Array): StoredValue | undefined {
+    return this.stateMachine.getEntrySync(key);
+  }
+
+  /** How many idempotency records the state holds, and their bytes (idempotency.ts bounds both). */
+  get idempotencyRecords(): { count: number; bytes: number } {
+    return this.stateMachine.idempotencyRecords;
   }
 
   /** One page of the applied state in key order; continue with `start: page.nextStart`. */

@@ -34,6 +34,7 @@ import { FIRST_INDEX } from './log-store.js';
 import { TailCache } from './tail-cache.js';
 import { TermIndex } from './term-index.js';
 import { decodeMembership, type Membership } from './members.js';
+import { upgradeToVersionedValues, VERSIONED_VALUES_FORMAT } from './upgrade-values.js';
 
 /** Log entries decoded per iterator step while loading the log on open. */
 const LOAD_CHUNK = 1024;
@@ -128,6 +129,14 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       `data dir ${location} belongs to node ${identity.nodeId} of cluster ${identity.clusterId}, not ${nodeId} of ` +
         `${clusterId}: point --data-dir at ${nodeId}'s directory; if ${nodeId}'s data is lost, ${restoreOwnDataAdvice(nodeId)}${otherCluster}`,
     );
+  }
+  if (identity.format < VERSIONED_VALUES_FORMAT) {
+    // Values gain their key metadata; the same batch that switches to the upgraded copy marks the dir.
+    await upgradeToVersionedValues(handles, identity, {
+      location,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    return;
   }
   if (identity.format < STORAGE_FORMAT) {
     // Every older format reads as this one (codec.ts says how); mark the dir, so older builds, which

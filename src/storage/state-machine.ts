@@ -25,10 +25,14 @@ import {
   plainBytes,
   type AppliedState,
 } from './codec.js';
+import { applyPlain, applyRequest, type RequestAnswer } from './apply-request.js';
 import { decodeCommand, type Command } from './command.js';
 import { delOp, openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, describeError } from './errors.js';
+import { IDEMPOTENCY_END, IDEMPOTENCY_PREFIX, IdempotencyIndex } from './idempotency.js';
+import { decodeStored, type StoredValue } from './key-meta.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
+import { byteKey, type KvView } from './kv-view.js';
 import {
   changedMembership,
   decodeMemberChange,
@@ -43,6 +47,8 @@ export { encodeCommand, decodeCommand, MAX_COMMAND_KEY_BYTES, type Command } fro
 /** What applying one committed entry did to the state machine. */
 export type ApplyOutcome =
   | { readonly index: number; readonly term: number; readonly op: 'put' | 'delete' | 'noop' }
+  /** A request (command.ts op 0x05): what it did, for the client waiting on it. */
+  | { readonly index: number; readonly term: number; readonly op: 'request'; readonly answer: RequestAnswer }
   /** A membership change was applied: the driver tells the core (RaftCore.applyConfChange). */
   | { readonly index: number; readonly term: number; readonly op: 'member'; readonly change: MemberChange };
 
@@ -66,6 +72,8 @@ export class KvStateMachine {
   private readonly clears = new Map<number, Promise<void>>();
   private readonly onBackgroundError: (error: unknown) => void;
   private membershipState: Membership;
+  /** The idempotency records of the current generation, in apply order (idempotency.ts). */
+  private records: IdempotencyIndex;
 
   private constructor(
     handles: Database,
@@ -73,9 +81,11 @@ export class KvStateMachine {
     membership: Membership,
     generation: number,
     kv: ByteSublevel,
+    records: IdempotencyIndex,
     onBackgroundError: (error: unknown) => void,
   ) {
     this.handles = handles;
+    this.records = records;
     this.appliedState = applied;
     this.membershipState = membership;
     this.generation = generation;
@@ -90,18 +100,34 @@ export class KvStateMachine {
     generation: number,
     onBackgroundError: (error: unknown) => void,
   ): Promise<KvStateMachine> {
+    const kv = await openKv(handles.db, generation);
     const sm = new KvStateMachine(
       handles,
       applied,
       membership,
       generation,
-      await openKv(handles.db, generation),
+      kv,
+      await KvStateMachine.loadRecords(kv),
       onBackgroundError,
     );
     // A crash can leave a staged snapshot (the next generation) or a half-cleared old one behind.
     sm.clearGeneration(generation + 1);
     if (generation > 0) sm.clearGeneration(generation - 1);
     return sm;
+  }
+
+  /** The idempotency records of a generation, read from it (at open, and before a snapshot is installed). */
+  static async loadRecords(kv: ByteSublevel): Promise<IdempotencyIndex> {
+    const pairs: (readonly [Uint8Array, Uint8Array])[] = [];
+    for await (const [key, value] of kv.iterator({ gte: IDEMPOTENCY_PREFIX, lt: IDEMPOTENCY_END })) {
+      pairs.push([plainBytes(key), plainBytes(value)]);
+    }
+    return IdempotencyIndex.fromRecords(pairs);
+  }
+
+  /** How many idempotency records the state holds, and their bytes. */
+  get idempotencyRecords(): { count: number; bytes: number } {
+    return { count: this.records.size, bytes: this.records.bytes };
   }
 
   /** The last applied entry ({0, 0} when none): the core's `applied` at start-up. */
@@ -179,8 +205,9 @@ export class KvStateMachine {
     ops: ByteBatchOperation[],
   ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership } {
     let membership = this.membershipState;
+    const view = new BatchView(this.current, ops);
     const outcomes = committed.map((entry) => {
-      if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, ops);
+      if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, view);
       const outcome = this.applyMemberChange(entry, membership);
       if (outcome.op === 'member') membership = changedMembership(membership, outcome.change);
       return outcome;
@@ -238,11 +265,21 @@ export class KvStateMachine {
     ops.push(putOp(this.handles.sm, SM_MEMBERS, encodeMembership(membership)));
   }
 
-  /** The switch is durable: reads go to `kv` from now on, and the old generation goes once unread. */
-  rememberInstalled(generation: number, kv: ByteSublevel, applied: AppliedState, membership: Membership): void {
+  /**
+   * The switch is durable: reads go to `kv` from now on, and the old generation goes once unread.
+   * `records`: the installed state's idempotency records (loadRecords of `kv`).
+   */
+  rememberInstalled(
+    generation: number,
+    kv: ByteSublevel,
+    applied: AppliedState,
+    membership: Membership,
+    records: IdempotencyIndex,
+  ): void {
     const old = this.generation;
     this.generation = generation;
     this.current = kv;
+    this.records = records;
     this.appliedState = applied;
     this.membershipState = membership;
     this.retired.add(old);
@@ -270,8 +307,13 @@ export class KvStateMachine {
 
   /** The value of `key` in the applied state, or undefined. */
   getSync(key: Uint8Array): Uint8Array | undefined {
-    const value = this.current.getSync(key);
-    return value === undefined ? undefined : plainBytes(value);
+    return this.getEntrySync(key)?.value;
+  }
+
+  /** The value and metadata of `key` in the applied state, or undefined. */
+  getEntrySync(key: Uint8Array): StoredValue | undefined {
+    const stored = this.current.getSync(key);
+    return stored === undefined ? undefined : decodeStored(plainBytes(stored));
   }
 
   /** One page of the applied state in key order; continue with `start: page.nextStart`. */
@@ -284,8 +326,8 @@ export class KvStateMachine {
     }
   }
 
-  /** Adds the state-machine change of `entry` to `ops` and says what it was. */
-  private applyOperation(entry: Entry, ops: ByteBatchOperation[]): ApplyOutcome {
+  /** Adds the state-machine change of `entry` to the batch (through `view`) and says what it was. */
+  private applyOperation(entry: Entry, view: BatchView): ApplyOutcome {
     const base = { index: entry.index, term: entry.term };
     if (entry.type !== EntryType.Normal) {
       throw new CorruptDataError(
@@ -305,8 +347,41 @@ export class KvStateMachine {
       );
     }
     if (command.op === 'barrier') return { ...base, op: 'noop' };
-    if (command.op === 'put') ops.push(putOp(this.current, command.key, command.value));
-    else ops.push(delOp(this.current, command.key));
+    if (command.op === 'request') {
+      return { ...base, op: 'request', answer: applyRequest(view, this.records, command, entry.index, entry.term) };
+    }
+    applyPlain(view, command, entry.index);
     return { ...base, op: command.op };
+  }
+}
+
+/**
+ * The state as the batch being prepared leaves it: LevelDB's state (not changed until the batch is
+ * written; writeReady allows one write in flight) under the batch's own writes, so each entry sees
+ * every entry before it in the batch. Writes become operations of the batch.
+ */
+class BatchView implements KvView {
+  private readonly written = new Map<string, Uint8Array | null>();
+
+  constructor(
+    private readonly kv: ByteSublevel,
+    private readonly ops: ByteBatchOperation[],
+  ) {}
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const written = this.written.get(byteKey(key));
+    if (written !== undefined) return written ?? undefined;
+    const stored = this.kv.getSync(key);
+    return stored === undefined ? undefined : plainBytes(stored);
+  }
+
+  put(key: Uint8Array, stored: Uint8Array): void {
+    this.written.set(byteKey(key), stored);
+    this.ops.push(putOp(this.kv, key, stored));
+  }
+
+  delete(key: Uint8Array): void {
+    this.written.set(byteKey(key), null);
+    this.ops.push(delOp(this.kv, key));
   }
 }

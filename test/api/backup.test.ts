@@ -2,6 +2,7 @@
 // answer is a backup file that readBackupFile accepts; the route is admin-only; it streams with
 // back-pressure (a client that reads nothing holds it back), and whatever ends it (the client
 // leaving, a stall, the node stopping) closes the snapshot source.
+import { SNAPSHOT_FORMAT } from '../../src/snapshot/format.js';
 import { connect, type Socket } from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -130,7 +131,7 @@ describe('GET /backup', () => {
       async (pairs) => void keys.push(...pairs.map(([k]) => new TextDecoder().decode(k))),
     );
     expect(summary.header).toEqual({
-      format: 1,
+      format: SNAPSHOT_FORMAT,
       clusterId: 'prod/eu 1',
       index: 42,
       term: 3,

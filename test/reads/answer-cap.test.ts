@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { formatPage, formatValues } from '../../src/reads/format.js';
 import { createReadQueries, type ReadQueries } from '../../src/reads/read-pool.js';
+import type { KeyMeta } from '../../src/storage/key-meta.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
@@ -27,9 +28,14 @@ const DATA: [string, Uint8Array][] = [
   // Text that JSON escapes (quotes, backslashes, newlines) and that is more bytes than characters.
   ['v/text', bytes(`"\\\n\u00e9\u20ac\u{1f600}`.repeat(300))],
 ];
-/** DATA[from, to) as byte pairs, for the expected answers. */
-const entries = (from: number, to: number): [Uint8Array, Uint8Array][] =>
-  DATA.slice(from, to).map(([k, v]) => [bytes(k), v]);
+/** storageWithData puts DATA[i] at log index i + 1: the key's metadata. */
+const metaOf = (i: number): KeyMeta => ({ createIndex: i + 1, modIndex: i + 1, version: 1 });
+/** DATA[from, to) as items (key, value, metadata), for the expected answers. */
+const entries = (from: number, to: number): [Uint8Array, Uint8Array, KeyMeta][] =>
+  DATA.slice(from, to).map(([k, v], i) => [bytes(k), v, metaOf(from + i)]);
+/** DATA[from, to) as found values, for formatValues. */
+const found = (from: number, to: number): { value: Uint8Array; meta: KeyMeta }[] =>
+  DATA.slice(from, to).map(([, value], i) => ({ value, meta: metaOf(from + i) }));
 const decode = (body: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(body));
 
 async function storageWithData(): Promise<NodeStorage> {
@@ -95,11 +101,10 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
   it('the cap is exact: an answer of exactly maxResponseBytes is given, one byte less takes an item fewer', async () => {
     const storage = await storageWithData();
     const keys = DATA.map(([k]) => bytes(k));
-    const values = DATA.map(([, v]) => v);
     for (const count of [2, 4]) {
       // The page of `count` items, whose cursor is the next key; the multi-key answer of `count` keys.
       const pageBytes = formatPage(entries(0, count), keys[count]!).byteLength;
-      const manyBytes = formatValues(keys.slice(0, count), values.slice(0, count)).byteLength;
+      const manyBytes = formatValues(keys.slice(0, count), found(0, count)).byteLength;
       for (const [cap, expected] of [
         [pageBytes, count],
         [pageBytes - 1, count - 1],
@@ -165,27 +170,13 @@ describe.each(modes)('the answer cap, %s', (_name, threads, inlineBudgetBytes) =
     const keys = DATA.map(([k]) => bytes(k));
     // Keys 0-4 come to ~20 KB in base64: more than the cap.
     let fit = 0;
-    while (
-      formatValues(
-        keys.slice(0, fit + 1),
-        DATA.slice(0, fit + 1).map(([, v]) => v),
-      ).byteLength <= CAP
-    )
-      fit++;
+    while (formatValues(keys.slice(0, fit + 1), found(0, fit + 1)).byteLength <= CAP) fit++;
     expect(await queries.getManyJson(keys)).toEqual({ tooLarge: { keys: keys.length, fit } });
     const fitting = keys.slice(0, fit);
     const answer = await queries.getManyJson(fitting);
-    expect(
-      'json' in answer &&
-        Buffer.from(answer.json).equals(
-          Buffer.from(
-            formatValues(
-              fitting,
-              DATA.slice(0, fit).map(([, v]) => v),
-            ),
-          ),
-        ),
-    ).toBe(true);
+    expect('json' in answer && Buffer.from(answer.json).equals(Buffer.from(formatValues(fitting, found(0, fit))))).toBe(
+      true,
+    );
     // Alone, a value bigger than the cap is answered: there is nothing smaller to ask for.
     const alone = await queries.getManyJson([bytes('v/05')]);
     expect('json' in alone && alone.json.byteLength).toBeGreaterThan(CAP);

@@ -46,8 +46,11 @@ describe('answer formatting', () => {
         fc.array(fc.tuple(someBytes, fc.option(someBytes, { nil: undefined })), { maxLength: 8 }),
         (pairs) => {
           const keys = pairs.map(([k]) => k);
-          const values = pairs.map(([, v]) => v);
-          const expected = JSON.stringify({ items: keys.map((k, i) => describeItem(k, values[i])) });
+          const meta = { createIndex: 3, modIndex: 7, version: 2 };
+          const values = pairs.map(([, v]) => (v === undefined ? undefined : { value: v, meta }));
+          const expected = JSON.stringify({
+            items: keys.map((k, i) => describeItem(k, values[i]?.value, values[i]?.meta)),
+          });
           expect(Buffer.from(formatValues(keys, values)).toString('utf8')).toBe(expected);
         },
       ),

@@ -59,7 +59,8 @@ describe('read pool', () => {
     };
     expect(fromPool).toEqual(json(await inline.scanJson(big)));
     expect(fromPool.items).toHaveLength(300);
-    expect(fromPool.items[0]).toEqual({ key: 'key/0000', value: 'value-0' });
+    // Each item with its key's metadata: key/0000 was the first write, at index 1.
+    expect(fromPool.items[0]).toEqual({ key: 'key/0000', value: 'value-0', createIndex: 1, modIndex: 1, version: 1 });
     expect(fromPool.next).toBe('key/0300');
     expect(queries.pooled).toBe(1);
 

@@ -1,5 +1,6 @@
 // The backup file (src/snapshot/backup-file.ts): what backupFilePieces writes, readBackupFile reads
 // back exactly; a file cut anywhere, changed in any byte, or with anything appended is refused.
+import { SNAPSHOT_FORMAT } from '../../src/snapshot/format.js';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,7 +69,7 @@ describe('backup files', () => {
     });
     expect(summary).toEqual({
       header: {
-        format: 1,
+        format: SNAPSHOT_FORMAT,
         clusterId: 'c1',
         index: 42,
         term: 7,

@@ -7,8 +7,11 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { refusalForOpenError } from '../../src/storage/data-dir.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
+import { STORAGE_FORMAT } from '../../src/storage/codec.js';
+import { encodeCommand } from '../../src/storage/command.js';
 import { StorageRefusedError } from '../../src/storage/errors.js';
-import { CLUSTER, bytes, entriesFrom, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
+import { LEGACY_META } from '../../src/storage/key-meta.js';
+import { CLUSTER, bytes, entriesFrom, entry, rawLogKey, useStorageFixture, withRawSublevel } from './helpers.js';
 
 const fixture = useStorageFixture();
 const packr = new Packr({ useRecords: true });
@@ -57,7 +60,7 @@ describe('data dir identity', () => {
     await storage.close();
     await withRawSublevel(dir, 'meta', async (meta) => {
       const identity: unknown = packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0));
-      expect(identity).toEqual({ clusterId: CLUSTER, nodeId: 'n1', format: 2 });
+      expect(identity).toEqual({ clusterId: CLUSTER, nodeId: 'n1', format: STORAGE_FORMAT });
     });
     const again = await fixture.open(dir);
     expect(again.lastIndex()).toBe(0);
@@ -90,24 +93,64 @@ describe('data dir identity', () => {
   it('refuses a data dir written in a newer format', async () => {
     const dir = await populatedDir();
     await withRawSublevel(dir, 'meta', (meta) =>
-      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 3 })),
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: STORAGE_FORMAT + 1 })),
     );
     const error = await refusal(fixture.open(dir));
-    expect(error.message).toMatch(/format 3, written by a newer raftkv; this build reads format 2/);
+    expect(error.message).toContain(
+      `format ${STORAGE_FORMAT + 1}, written by a newer raftkv; this build reads format ${STORAGE_FORMAT}`,
+    );
   });
 
-  it('reads a format-1 data dir (never compacted, generation 0) and marks it format 2', async () => {
+  for (const format of [1, 2]) {
+    it(`upgrades a format-${format} data dir: its values gain legacy key metadata, in a new generation, and the dir is marked format ${STORAGE_FORMAT}`, async () => {
+      const dir = await populatedDir();
+      // What a build before versioned keys left: values as the client wrote them, in generation 0.
+      await withRawSublevel(dir, 'meta', (meta) =>
+        meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format })),
+      );
+      await withRawSublevel(dir, 'kv', async (kv) => {
+        await kv.put(bytes('old/a'), bytes('A'));
+        await kv.put(bytes('old/b'), new Uint8Array(0));
+      });
+      const storage = await fixture.open(dir);
+      expect(storage.firstIndex()).toBe(1);
+      expect(storage.lastIndex()).toBeGreaterThan(0);
+      expect(storage.getEntrySync(bytes('old/a'))).toEqual({ meta: LEGACY_META, value: bytes('A') });
+      expect(storage.getEntrySync(bytes('old/b'))).toEqual({ meta: LEGACY_META, value: new Uint8Array(0) });
+      // A legacy put in the log (proposed by the old build) gives the same metadata; a new one counts on.
+      const legacy = encodeCommand({ op: 'put', key: bytes('old/a'), value: bytes('A2'), legacy: true });
+      const current = encodeCommand({ op: 'put', key: bytes('old/b'), value: bytes('B2') });
+      const next = [entry(5, 2, legacy), entry(6, 2, current)];
+      await storage.writeReady({ term: 2, vote: 'n1', commit: 6 }, next, [
+        ...entriesFrom(3, [2, 2]).map((e) => ({ ...e, data: new Uint8Array(0) })),
+        ...next,
+      ]);
+      expect(storage.getEntrySync(bytes('old/a'))).toEqual({ meta: LEGACY_META, value: bytes('A2') });
+      expect(storage.getEntrySync(bytes('old/b'))?.meta).toEqual({ createIndex: 0, modIndex: 6, version: 2 });
+      await storage.close();
+      await withRawSublevel(dir, 'meta', async (meta) => {
+        expect(packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0))).toMatchObject({
+          format: STORAGE_FORMAT,
+        });
+      });
+      // The old generation is gone; the upgrade does not run again.
+      await withRawSublevel(dir, 'kv', async (kv) => expect(await kv.keys().all()).toEqual([]));
+      const again = await fixture.open(dir);
+      expect(again.getEntrySync(bytes('old/a'))).toEqual({ meta: LEGACY_META, value: bytes('A2') });
+    });
+  }
+
+  it('an upgrade interrupted by a crash is done again from the start on the next open', async () => {
     const dir = await populatedDir();
     await withRawSublevel(dir, 'meta', (meta) =>
-      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 1 })),
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: 2 })),
     );
+    await withRawSublevel(dir, 'kv', (kv) => kv.put(bytes('k'), bytes('v')));
+    // Half a copy in the next generation, with a stray key no real copy would hold.
+    await withRawSublevel(dir, 'kv1', (kv) => kv.put(bytes('stray'), bytes('x')));
     const storage = await fixture.open(dir);
-    expect(storage.firstIndex()).toBe(1);
-    expect(storage.lastIndex()).toBeGreaterThan(0);
-    await storage.close();
-    await withRawSublevel(dir, 'meta', async (meta) => {
-      expect(packr.unpack(meta.getSync(bytes('identity')) ?? new Uint8Array(0))).toMatchObject({ format: 2 });
-    });
+    expect(storage.getEntrySync(bytes('k'))).toEqual({ meta: LEGACY_META, value: bytes('v') });
+    expect(storage.getSync(bytes('stray'))).toBeUndefined();
   });
 
   it('refuses a LevelDB database without an identity', async () => {

@@ -1,5 +1,6 @@
 // Log compaction, snapshot sources and snapshot installs in NodeStorage: what a follower far behind
 // receives, and what a crash at any moment leaves on disk (the old state or the complete new one).
+import { decodeStored } from '../../src/storage/key-meta.js';
 import { describe, expect, it } from 'vitest';
 import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
@@ -30,7 +31,8 @@ async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
   const out: [string, string][] = [];
   try {
     for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000)) {
-      for (const [k, v] of pairs) out.push([text(k)!, text(v)!]);
+      // The stored values: each starts with its key's metadata (key-meta.ts).
+      for (const [k, v] of pairs) out.push([text(k)!, text(decodeStored(v).value)!]);
     }
   } finally {
     await source.close();
@@ -188,7 +190,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const meta = await transfer(leader, follower);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 20 }, [], [], meta);
     await new Promise((r) => setTimeout(r, 50));
-    expect(text(read.kv.getSync(bytes('mine')))).toBe('old');
+    const stored = read.kv.getSync(bytes('mine'));
+    expect(stored === undefined ? undefined : text(decodeStored(stored).value)).toBe('old');
     expect(follower.getSync(bytes('mine'))).toBeUndefined();
     read.end();
   });
