@@ -30,7 +30,7 @@ import type { SoftState, TransferResult } from '../raft/types.js';
 import { SchemaValidationError } from '../schema/fastify-validation.js';
 import type { MemberChange, Membership } from '../storage/members.js';
 import { AdminAuth, type PeerToken } from './admin-auth.js';
-import { readFailureAnswer, sendError, sendErrorAnswer, writeFailureAnswer } from './errors.js';
+import { readFailureAnswer, REMOVED, sendError, sendErrorAnswer, writeFailureAnswer } from './errors.js';
 import { ADMIN_VOUCH_HEADER, FORWARDED_HEADER, Forwarder } from './forward.js';
 import { awaitTransfer } from './leader-transfer.js';
 import { memberClientUrl, memberViews } from './members.js';
@@ -42,6 +42,8 @@ export const ADMIN_BODY_LIMIT = 16 * 1024;
 /** What the admin routes need from the node (RaftNode in production; fakes in tests). */
 export interface AdminNode {
   readonly softState: SoftState;
+  /** This node applied its own removal: it serves nothing, and forwards nothing either. */
+  readonly isRemoved: boolean;
   readonly membership: Membership;
   readBarrier(): Promise<number>;
   changeMembership(change: MemberChange): Promise<WriteResult>;
@@ -88,6 +90,8 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
     reply: FastifyReply,
     leader: string = node.softState.leader,
   ): Promise<FastifyReply> | FastifyReply => {
+    // What a removed node believes about the leader is stale: it must not speak for the client.
+    if (node.isRemoved) return sendErrorAnswer(reply, REMOVED);
     if (request.headers[FORWARDED_HEADER] !== undefined) {
       return sendError(
         reply,

@@ -138,6 +138,21 @@ describe('a follower forwards admin requests to the leader, vouching for them', 
     expect(seen[0]?.[ADMIN_VOUCH_HEADER]).toBe(TEST_PEER_TOKEN);
   });
 
+  it('a node that applied its own removal forwards nothing: 503 removed', async () => {
+    const { follower, seen, followerUrl } = await pair();
+    follower.isRemoved = true;
+    for (const [method, path] of [
+      ['POST', '/members/n4/promote'],
+      ['DELETE', '/members/n3'],
+      ['POST', '/leader/transfer'],
+    ] as const) {
+      const res = await call(`${followerUrl}${path}`, method);
+      expect(res.status, `${method} ${path}`).toBe(503);
+      expect(res.json).toMatchObject({ error: 'removed' });
+    }
+    expect(seen).toHaveLength(0);
+  });
+
   it('a leader that cannot be reached: 503 leader_unreachable for a change that never left', async () => {
     const follower = new FakeNode();
     follower.softState = { role: 'follower', leader: 'n1', term: 2 };

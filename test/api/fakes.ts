@@ -51,6 +51,7 @@ export class FakeNode implements ApiNode, AdminNode {
   lag = 0;
   pending = { writes: 0, reads: 0 };
   membership: Membership = threeVoters();
+  isRemoved = false;
   /** The leader's replication progress per member (status().progress on a leader; lagOf counts from it). */
   progress: Record<string, ProgressStatus> = { n1: progressOf(7), n2: progressOf(7), n3: progressOf(7) };
   /** Membership changes proposed, in order. */
