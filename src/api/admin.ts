@@ -123,7 +123,7 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
   };
 
   /** Proposes `change` on the leader and answers once it is applied. */
-  const change = async (request: FastifyRequest, reply: FastifyReply, change: MemberChange): Promise<FastifyReply> => {
+  const propose = async (request: FastifyRequest, reply: FastifyReply, change: MemberChange): Promise<FastifyReply> => {
     log.info(
       { change, remote: request.raw.socket?.remoteAddress, forwardedBy: request.headers[FORWARDED_HEADER] },
       'membership change requested',
@@ -210,7 +210,12 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
           );
         }
         if (node.softState.role !== 'leader') return toLeader(request, reply);
-        return change(request, reply, { type: 'addLearner', node: id, clientUrl: clientUrl.url, peerUrl: peerUrl.url });
+        return propose(request, reply, {
+          type: 'addLearner',
+          node: id,
+          clientUrl: clientUrl.url,
+          peerUrl: peerUrl.url,
+        });
       },
     );
 
@@ -222,14 +227,14 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
       if (member.role !== 'learner') return sendError(reply, 409, 'not_a_learner', `${id} is already a voter`);
       const behind = caughtUp(id);
       if (behind !== null) return sendError(reply, 409, 'not_caught_up', behind, { 'retry-after': '1' });
-      return change(request, reply, { type: 'promote', node: id });
+      return propose(request, reply, { type: 'promote', node: id });
     });
 
     scope.delete('/members/:id', { onRequest: auth }, async (request, reply) => {
       const id = (request.params as { id: string }).id;
       if (node.softState.role !== 'leader') return toLeader(request, reply);
       if (!node.membership.members.some((m) => m.id === id)) return unknownMember(reply, id);
-      return change(request, reply, { type: 'remove', node: id });
+      return propose(request, reply, { type: 'remove', node: id });
     });
 
     scope.post(
