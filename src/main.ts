@@ -8,8 +8,10 @@ import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { adminTokenFromEnv } from './api/admin-auth.js';
+import { registerAdminRoutes } from './api/admin.js';
 import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
+import { registerJoinInfoRoute } from './api/join-info.js';
 import { configFromJoinInfo, waitUntilAdded } from './cluster-join.js';
 import { ConfigError, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
@@ -34,7 +36,7 @@ const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.
 environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
   RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
-  RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup then need Authorization: Bearer <it>;
+  RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup and /members then need Authorization: Bearer <it>;
   without it they answer loopback clients only)`;
 
 interface Args {
@@ -171,7 +173,6 @@ async function main(): Promise<void> {
     );
   }
   const peerUrlOf = (id: string): string | undefined => storage.membership.members.find((m) => m.id === id)?.peerUrl;
-  metrics.observeMembership(storage.membership);
   const clientUrlOf = (id: string): string | undefined =>
     storage.membership.members.find((m) => m.id === id)?.clientUrl ?? config.nodes.find((n) => n.id === id)?.clientUrl;
 
@@ -259,7 +260,6 @@ async function main(): Promise<void> {
     onMembershipChanged: (membership) => {
       transport.setPeers(new Map(membership.members.map((m) => [m.id, m.peerUrl])));
       peerServer.setMembers(membership.members.map((m) => m.id));
-      metrics.observeMembership(membership);
     },
   });
   const peerServer = new PeerServer({
@@ -295,6 +295,25 @@ async function main(): Promise<void> {
     openSource: () => storage.openSnapshotSource(),
     adminToken,
     logger,
+  });
+  registerAdminRoutes(api, {
+    nodeId: args.id,
+    node,
+    adminToken,
+    peerToken,
+    clientUrlOf,
+    promoteMaxLagEntries: config.limits.promoteMaxLagEntries,
+    electionTimeoutMs: config.raft.tickMs * config.raft.electionTicks,
+    tickMs: config.raft.tickMs,
+    writeTimeoutMs: config.limits.writeTimeoutMs,
+    logger,
+  });
+  registerJoinInfoRoute(api, {
+    clusterId: config.clusterId,
+    raft: config.raft,
+    limits: config.limits,
+    peerToken,
+    node,
   });
 
   async function shutdown(code: number): Promise<void> {

@@ -9,9 +9,11 @@
 //                                                  (a page also ends before limits.maxResponseBytes)
 //   POST   /mget  {"keys":[...]}                    200 {"items":[{"key","value"|null}...]}
 //                                                  | 413 beyond limits.maxResponseBytes
-//   GET    /status  /livez  /readyz  /metrics
+//   GET    /status  /livez  /readyz  /metrics       /status and /metrics include the membership
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
+// main.ts adds the admin routes (admin.ts: /members, /leader/transfer; backup.ts: /backup) and
+// GET /cluster/join-info (join-info.ts).
 import { createServer } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -20,23 +22,18 @@ import type { Limits } from '../config/cluster-config.js';
 import type { RaftStatus } from '../raft/core.js';
 import type { SoftState } from '../raft/types.js';
 import type { WriteResult } from '../node/apply-waiters.js';
-import {
-  LeaderTransferError,
-  NotLeaderError,
-  OverloadedError,
-  RemovedError,
-  StoppedError,
-  WriteLostError,
-  WriteUnknownError,
-} from '../node/errors.js';
+import { NotLeaderError } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
 import type { ManyAnswer } from '../reads/read-pool.js';
 import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
+import type { Membership } from '../storage/members.js';
 import { encodeCommand } from '../storage/state-machine.js';
-import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer, REMOVED } from './errors.js';
+import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer, writeFailureAnswer } from './errors.js';
 import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
+import { MemberMetrics } from './member-metrics.js';
+import { memberClientUrl, memberViews } from './members.js';
 import { clientApiSchemas, type ReadQuery } from './schemas.js';
 
 /** What the API needs from the node (RaftNode in production; fakes in tests). */
@@ -48,6 +45,10 @@ export interface ApiNode {
   readonly appliedIndex: number;
   msSinceLeaderContact(now?: number): number;
   readonly pending: { writes: number; reads: number };
+  /** The membership at the applied index. */
+  readonly membership: Membership;
+  /** Leader only: how many entries its log is ahead of member `id`; null on any other node. */
+  lagOf(id: string): number | null;
 }
 
 /** Reads of the local state machine: point reads inline, heavier queries wherever they run best. */
@@ -66,7 +67,10 @@ export interface ClientApiOptions {
   readonly kv: ApiKv;
   readonly limits: Limits;
   readonly logger: Logger;
-  /** The client URL of a node, for forwarding and redirects. */
+  /**
+   * The client URL of a node, for forwarding and redirects, where the membership has none (a store
+   * that keeps no membership): the cluster config's.
+   */
   readonly clientUrlOf: (id: string) => string | undefined;
   readonly metrics?: NodeMetrics;
   /** False once the node hit a fatal error or is stopping. */
@@ -78,6 +82,8 @@ const BARRIER = encodeCommand({ op: 'barrier' });
 
 export function buildClientApi(options: ClientApiOptions) {
   const { node, kv, limits } = options;
+  const clientUrlOf = (id: string): string | undefined => memberClientUrl(node.membership, id, options.clientUrlOf);
+  const memberMetrics = options.metrics === undefined ? undefined : new MemberMetrics(options.metrics.registry);
   const fastGet = fastGetHandler({
     maxKeyBytes: limits.maxKeyBytes,
     appliedIndex: () => node.appliedIndex,
@@ -167,7 +173,7 @@ export function buildClientApi(options: ClientApiOptions) {
     redirect: boolean,
     leader: string,
   ): Promise<FastifyReply> | FastifyReply => {
-    const leaderUrl = leader === '' ? undefined : options.clientUrlOf(leader);
+    const leaderUrl = leader === '' ? undefined : clientUrlOf(leader);
     if (leaderUrl === undefined) {
       return sendError(
         reply,
@@ -347,13 +353,18 @@ export function buildClientApi(options: ClientApiOptions) {
       role: status.role,
       term: status.term,
       leader: status.leader || null,
-      leaderClientUrl: status.leader === '' ? null : (options.clientUrlOf(status.leader) ?? null),
+      leaderClientUrl: status.leader === '' ? null : (clientUrlOf(status.leader) ?? null),
       commit: status.commit,
       applied: status.applied,
       firstIndex: status.firstIndex,
       lastIndex: status.lastIndex,
       snapshot: status.snapshot ?? null,
       progress: status.progress,
+      // The leader says how far behind every other member is (a learner is promoted once it is close).
+      members: memberViews(node.membership).map((m) => {
+        const lag = m.id === options.nodeId ? null : node.lagOf(m.id);
+        return lag === null ? m : { ...m, lagEntries: lag };
+      }),
       pending: node.pending,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
@@ -376,6 +387,7 @@ export function buildClientApi(options: ClientApiOptions) {
   app.get('/metrics', async (_request, reply) => {
     if (options.metrics === undefined) return sendError(reply, 404, 'not_found', 'metrics are disabled');
     options.metrics.observe(node.status());
+    memberMetrics?.observe(node.membership, options.nodeId, (id) => node.lagOf(id));
     return reply.type(options.metrics.contentType).send(await options.metrics.text());
   });
 
@@ -383,15 +395,9 @@ export function buildClientApi(options: ClientApiOptions) {
 }
 
 function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
-  if (error instanceof LeaderTransferError) return sendErrorAnswer(reply, LEADER_TRANSFER);
-  if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
-  if (error instanceof WriteLostError)
-    return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
-  if (error instanceof OverloadedError)
-    return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
-  if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
-  if (error instanceof RemovedError) return sendErrorAnswer(reply, REMOVED);
-  throw error;
+  const answer = writeFailureAnswer(error);
+  if (answer === undefined) throw error;
+  return sendErrorAnswer(reply, answer);
 }
 
 function readFailure(reply: FastifyReply, error: Error): FastifyReply {

@@ -1,6 +1,15 @@
 // Every error answer is JSON: { "error": code, "message": text }, so scripts and people both cope.
 import type { FastifyReply } from 'fastify';
-import { NotLeaderError, OverloadedError, ReadTimeoutError, RemovedError, StoppedError } from '../node/errors.js';
+import {
+  LeaderTransferError,
+  NotLeaderError,
+  OverloadedError,
+  ReadTimeoutError,
+  RemovedError,
+  StoppedError,
+  WriteLostError,
+  WriteUnknownError,
+} from '../node/errors.js';
 
 /** An error answer, independent of the HTTP layer that sends it. */
 export interface ErrorAnswer {
@@ -41,6 +50,23 @@ export function readFailureAnswer(error: Error): ErrorAnswer | undefined {
   if (error instanceof OverloadedError)
     return { status: 503, error: 'overloaded', message: error.message, headers: retry };
   if (error instanceof StoppedError) return { status: 503, error: 'stopping', message: error.message, headers: retry };
+  if (error instanceof RemovedError) return REMOVED;
+  return undefined;
+}
+
+/**
+ * Why a proposal (a write, a read through the log, a membership change) failed after it reached the
+ * leader; undefined for an error that is a bug (rethrow). NotLeaderError is the caller's: it forwards.
+ */
+export function writeFailureAnswer(error: Error): ErrorAnswer | undefined {
+  if (error instanceof LeaderTransferError) return LEADER_TRANSFER;
+  if (error instanceof WriteUnknownError) return { status: 504, error: 'outcome_unknown', message: error.message };
+  if (error instanceof WriteLostError)
+    return { status: 503, error: 'not_committed', message: error.message, headers: { 'retry-after': '0' } };
+  if (error instanceof OverloadedError)
+    return { status: 503, error: 'overloaded', message: error.message, headers: { 'retry-after': '1' } };
+  if (error instanceof StoppedError)
+    return { status: 503, error: 'stopping', message: error.message, headers: { 'retry-after': '1' } };
   if (error instanceof RemovedError) return REMOVED;
   return undefined;
 }

@@ -8,6 +8,7 @@
 // the fast path (fast-get.ts) takes only exact queries and leaves every other one to these schemas.
 import Type, { type Static } from 'typebox';
 import type { Limits } from '../config/cluster-config.js';
+import { nodeIdSchema } from '../config/config-schema.js';
 import { fromTo, integerIn } from '../schema/problems.js';
 
 const consistency = Type.Enum(['linearizable', 'stale', 'log'], {
@@ -53,3 +54,29 @@ export function clientApiSchemas(limits: Limits) {
     ),
   };
 }
+
+/** A node's client or peer URL in a body; checkNodeUrl (src/config) then says what exactly is wrong with it. */
+const nodeUrl = Type.String({ minLength: 1, description: 'a URL like http://127.0.0.1:7004' });
+
+/**
+ * Bodies of the admin routes (admin.ts). A new member's id obeys the cluster config's rule for node
+ * ids (`nodeIdSchema`), so a member added at run time could also be written into the file.
+ */
+export const adminSchemas = {
+  addMemberBody: Type.Object(
+    { id: nodeIdSchema, clientUrl: nodeUrl, peerUrl: nodeUrl },
+    {
+      additionalProperties: false,
+      description: 'a JSON object {"id", "clientUrl", "peerUrl"}',
+    },
+  ),
+  /** `{"to": id}` or `{}` (the most up-to-date voter); no body at all is read as `{}` (admin.ts). */
+  transferBody: Type.Object(
+    { to: Type.Optional(nodeIdSchema) },
+    {
+      additionalProperties: false,
+      description: 'a JSON object {"to": "<node id>"}, or {} (or no body) for the most up-to-date voter',
+    },
+  ),
+};
+export type AddMemberBody = Static<typeof adminSchemas.addMemberBody>;

@@ -161,6 +161,24 @@ describe('writes', () => {
     expect(res.json()).toMatchObject({ error: 'no_leader' });
     expect(res.headers['retry-after']).toBe('1');
   });
+  it('finds a leader that joined at run time in the membership, where the cluster config does not name it', async () => {
+    build();
+    node.membership = {
+      members: [
+        ...node.membership.members,
+        { id: 'n4', clientUrl: 'http://10.0.0.4:7001', peerUrl: 'http://10.0.0.4:7101', role: 'voter' },
+      ],
+      removed: [],
+    };
+    node.softState = { role: 'follower', leader: 'n4', term: 5 };
+    node.writeOutcome = () => Promise.reject(new NotLeaderError('n4'));
+    const res = await app.inject({ method: 'PUT', url: '/kv/k?redirect=true', payload: 'v' });
+    expect(res.statusCode).toBe(307);
+    expect(res.headers['location']).toBe('http://10.0.0.4:7001/kv/k?redirect=true');
+    const status = await app.inject({ method: 'GET', url: '/status' });
+    expect(status.json()).toMatchObject({ leader: 'n4', leaderClientUrl: 'http://10.0.0.4:7001' });
+  });
+
   it('while the leader hands over: 503 leader_transfer with Retry-After, for writes and log reads', async () => {
     // Regression: this answered 503 no_leader, "no leader is known", while the leader was known and serving reads.
     build();

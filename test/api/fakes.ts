@@ -1,9 +1,21 @@
 // A fake node and state machine for testing the client API without a cluster.
+import { registerAdminRoutes, type AdminNode } from '../../src/api/admin.js';
+import type { PeerToken } from '../../src/api/admin-auth.js';
 import { buildClientApi, type ApiKv, type ApiNode, type ClientApi } from '../../src/api/client-api.js';
-import { DEFAULT_LIMITS, type Limits } from '../../src/config/cluster-config.js';
+import { registerJoinInfoRoute } from '../../src/api/join-info.js';
+import { DEFAULT_LIMITS, DEFAULT_TIMING, type Limits } from '../../src/config/cluster-config.js';
 import { createLogger } from '../../src/log.js';
-import type { RaftStatus } from '../../src/raft/core.js';
-import type { SoftState } from '../../src/raft/types.js';
+import type { WriteResult } from '../../src/node/apply-waiters.js';
+import { MembershipChangeError, NotLeaderError } from '../../src/node/errors.js';
+import type { NodeMetrics } from '../../src/node/metrics.js';
+import type { ProgressStatus, RaftStatus } from '../../src/raft/core.js';
+import type { SoftState, TransferResult } from '../../src/raft/types.js';
+import {
+  changedMembership,
+  invalidMemberChange,
+  type MemberChange,
+  type Membership,
+} from '../../src/storage/members.js';
 import { AnswerBuilder, formatPage, itemJson } from '../../src/reads/format.js';
 import type { ManyAnswer } from '../../src/reads/read-pool.js';
 
@@ -11,7 +23,25 @@ const encoder = new TextEncoder();
 const TEST_MAX_RESPONSE_BYTES = 1024;
 const decoder = new TextDecoder();
 
-export class FakeNode implements ApiNode {
+/** Voters n1..n3 at client ports 7001..7003 and peer ports 7101..7103. */
+export function threeVoters(): Membership {
+  return {
+    members: [1, 2, 3].map((i) => ({
+      id: `n${i}`,
+      clientUrl: `http://127.0.0.1:700${i}`,
+      peerUrl: `http://127.0.0.1:710${i}`,
+      role: 'voter' as const,
+    })),
+    removed: [],
+  };
+}
+
+/** A follower's progress as the leader sees it, caught up and heard from unless told otherwise. */
+export function progressOf(match: number, extra: Partial<ProgressStatus> = {}): ProgressStatus {
+  return { match, next: match + 1, state: 'replicate', recentActive: true, inflight: 0, learner: false, ...extra };
+}
+
+export class FakeNode implements ApiNode, AdminNode {
   writes: Uint8Array[] = [];
   writeOutcome: () => Promise<{ index: number; term: number }> = async () => ({ index: 7, term: 2 });
   readOutcome: () => Promise<number> = async () => 7;
@@ -20,6 +50,29 @@ export class FakeNode implements ApiNode {
   appliedIndex = 7;
   lag = 0;
   pending = { writes: 0, reads: 0 };
+  membership: Membership = threeVoters();
+  isRemoved = false;
+  /** The leader's replication progress per member (status().progress on a leader; lagOf counts from it). */
+  progress: Record<string, ProgressStatus> = { n1: progressOf(7), n2: progressOf(7), n3: progressOf(7) };
+  /** Membership changes proposed, in order. */
+  changes: MemberChange[] = [];
+  /**
+   * What a membership change does: by default what RaftNode does with a store that keeps members
+   * (invalidMemberChange refuses, else the change is applied at index 8).
+   */
+  changeOutcome: (change: MemberChange) => Promise<WriteResult> = async (change) => {
+    const invalid = invalidMemberChange(change, this.membership);
+    if (invalid !== null) throw new MembershipChangeError('invalid', invalid);
+    this.membership = changedMembership(this.membership, change);
+    return { index: 8, term: 2 };
+  };
+  /** Transfers started, in order. */
+  transfers: string[] = [];
+  /** What a transfer does: by default the target leads in term 3 a moment later. */
+  transferOutcome: (target: string) => TransferResult = (target) => {
+    setTimeout(() => (this.softState = { role: 'follower', leader: target, term: 3 }), 5);
+    return { ok: true };
+  };
   write(command: Uint8Array) {
     this.writes.push(command);
     return this.writeOutcome();
@@ -30,6 +83,20 @@ export class FakeNode implements ApiNode {
   }
   msSinceLeaderContact() {
     return this.lag;
+  }
+  changeMembership(change: MemberChange) {
+    if (this.softState.role !== 'leader') return Promise.reject(new NotLeaderError(this.softState.leader));
+    this.changes.push(change);
+    return this.changeOutcome(change);
+  }
+  lagOf(id: string): number | null {
+    const pr = this.softState.role === 'leader' ? this.progress[id] : undefined;
+    return pr === undefined ? null : Math.max(0, 7 - pr.match);
+  }
+  transferLeadership(target: string): TransferResult {
+    if (this.softState.role !== 'leader') return { ok: false, error: 'not-leader' };
+    this.transfers.push(target);
+    return this.transferOutcome(target);
   }
   status(): RaftStatus {
     return {
@@ -43,9 +110,9 @@ export class FakeNode implements ApiNode {
       firstIndex: 1,
       lastIndex: 7,
       leadTransferee: '',
-      voters: ['n1', 'n2', 'n3'],
-      learners: [],
-      progress: null,
+      voters: this.membership.members.filter((m) => m.role === 'voter').map((m) => m.id),
+      learners: this.membership.members.filter((m) => m.role === 'learner').map((m) => m.id),
+      progress: this.softState.role === 'leader' ? { ...this.progress } : null,
     };
   }
 }
@@ -84,7 +151,12 @@ export class FakeKv implements ApiKv {
 export function buildTestApi(
   node: FakeNode,
   kv: FakeKv,
-  options: { live?: () => boolean; clientUrlOf?: (id: string) => string | undefined; limits?: Partial<Limits> } = {},
+  options: {
+    live?: () => boolean;
+    clientUrlOf?: (id: string) => string | undefined;
+    limits?: Partial<Limits>;
+    metrics?: NodeMetrics;
+  } = {},
 ): ClientApi {
   return buildClientApi({
     nodeId: 'n1',
@@ -102,5 +174,48 @@ export function buildTestApi(
     logger: createLogger({ level: 'silent', pretty: false }),
     clientUrlOf: options.clientUrlOf ?? (() => undefined),
     live: options.live ?? (() => true),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
+}
+
+export const TEST_PEER_TOKEN = 'test-peer-token-0123456789abcdef';
+
+/** The client API with the admin and join-info routes, as main.ts wires them, over a fake node. */
+export function buildTestAdminApi(
+  node: FakeNode,
+  options: {
+    adminToken?: string;
+    peerToken?: PeerToken;
+    nodeId?: string;
+    clientUrlOf?: (id: string) => string | undefined;
+    promoteMaxLagEntries?: number;
+    electionTimeoutMs?: number;
+    metrics?: NodeMetrics;
+  } = {},
+): ClientApi {
+  const peerToken = options.peerToken ?? { token: TEST_PEER_TOKEN, isDevToken: false };
+  const app = buildTestApi(node, new FakeKv(), {
+    ...(options.clientUrlOf === undefined ? {} : { clientUrlOf: options.clientUrlOf }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
+  registerAdminRoutes(app, {
+    nodeId: options.nodeId ?? 'n1',
+    node,
+    adminToken: options.adminToken,
+    peerToken,
+    clientUrlOf: options.clientUrlOf ?? (() => undefined),
+    promoteMaxLagEntries: options.promoteMaxLagEntries ?? 1000,
+    electionTimeoutMs: options.electionTimeoutMs ?? 100,
+    tickMs: 5,
+    writeTimeoutMs: 1000,
+    logger: createLogger({ level: 'silent', pretty: false }),
+  });
+  registerJoinInfoRoute(app, {
+    clusterId: 'c',
+    raft: DEFAULT_TIMING,
+    limits: DEFAULT_LIMITS,
+    peerToken,
+    node,
+  });
+  return app;
 }
