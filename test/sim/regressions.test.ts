@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
+import type { Message } from '../../src/raft/types.js';
 import { PLANTED_BUGS } from '../../scripts/harness/sim/planted-bugs.js';
 import { describeFailure } from '../../scripts/harness/sim/run-property.js';
 import type { Schedule } from '../../scripts/harness/sim/schedule.js';
@@ -17,6 +18,14 @@ function schedule(name: string): Schedule {
 class ExpiresForwardedReadsAfterOneTimeout extends RaftCore {
   protected override forwardedReadTimeoutTicks(): number {
     return this.electionTimeout;
+  }
+}
+
+/** The first membership core: vote requests heard only from voters of this node's own configuration. */
+class HearsVotesOnlyFromKnownVoters extends RaftCore {
+  override step(m: Message): void {
+    if ((m.type === 'vote' || m.type === 'preVote') && !this.voters.includes(m.from)) return;
+    super.step(m);
   }
 }
 
@@ -55,6 +64,17 @@ describe('simulation regressions', () => {
     const result = runSimulation(s);
     expect(result.ok, describeFailure(result)).toBe(true);
     const broken = runSimulation(s, { factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config) });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
+  });
+
+  it('a joiner that knows no configuration yet must still vote (npm run sim -- --nodes 3 --seed 902842905 --path 894)', () => {
+    // n4 joined empty and was promoted before it caught up; the leader then removed itself, leaving
+    // voters that needed n4's vote. n4 heard vote requests only from voters of its own (empty)
+    // configuration, so no one could ever win. Vote requests are now heard from anyone (etcd-raft).
+    const s = schedule('joiner-ignores-unknown-candidate');
+    const result = runSimulation(s);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, { factory: (config) => new HearsVotesOnlyFromKnownVoters(config) });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 });
