@@ -210,6 +210,7 @@ async function main(): Promise<void> {
     token: peerToken.token,
     logger,
     onUnreachable: (peer) => node.reportUnreachable(peer),
+    onRemoved: (peer) => node.removedByPeer(peer),
     onReplies: (_peer, messages) => void node.receive(messages),
     requestTimeoutMs: config.raft.tickMs * config.raft.electionTicks * 2,
     // Room for the whole append window (plus the one append that may overshoot it) twice over, so
@@ -259,7 +260,10 @@ async function main(): Promise<void> {
     // Peers follow the membership: new members get a client and may send to us; removed ones not.
     onMembershipChanged: (membership) => {
       transport.setPeers(new Map(membership.members.map((m) => [m.id, m.peerUrl])));
-      peerServer.setMembers(membership.members.map((m) => m.id));
+      peerServer.setMembers(
+        membership.members.map((m) => m.id),
+        membership.removed,
+      );
     },
   });
   const peerServer = new PeerServer({
@@ -274,6 +278,10 @@ async function main(): Promise<void> {
     onSnapshotFrame: (frame) => snapshotReceiver.frame(frame),
     ...(faults === undefined ? {} : { faults }),
   });
+  peerServer.setMembers(
+    storage.membership.members.length > 0 ? storage.membership.members.map((m) => m.id) : voters,
+    storage.membership.removed,
+  );
   const api = buildClientApi({
     nodeId: args.id,
     clusterId: config.clusterId,

@@ -319,6 +319,11 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
     if (!progress.recentActive) {
       return `the leader has not heard from ${id} within the last election timeout: is it running, and can it reach the other nodes' peer ports?`;
     }
+    if (progress.match === 0) {
+      // Nothing acknowledged yet: a joiner still waiting for (or receiving) its first snapshot,
+      // however short the log is.
+      return `${id} has not acknowledged any entry yet (it is receiving its first snapshot, or has not started): wait for it to catch up and retry`;
+    }
     if (lag > options.promoteMaxLagEntries) {
       return (
         `${id} is ${lag} entries behind the leader's log; a learner is promoted at most ${options.promoteMaxLagEntries} entries behind ` +
