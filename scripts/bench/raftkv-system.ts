@@ -144,6 +144,8 @@ export class RaftkvSystem implements BenchSystem {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // SIGTERM first: a node run with --cpu-prof writes its profile only when it exits normally.
+    await this.cluster.killAll('SIGTERM');
     await this.cluster.destroy();
   }
 }

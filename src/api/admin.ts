@@ -234,6 +234,8 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
       const id = (request.params as { id: string }).id;
       if (node.softState.role !== 'leader') return toLeader(request, reply);
       if (!node.membership.members.some((m) => m.id === id)) return unknownMember(reply, id);
+      const lost = quorumLostWithout(id);
+      if (lost !== null) return sendError(reply, 409, 'would_lose_quorum', lost, { 'retry-after': '1' });
       return propose(request, reply, { type: 'remove', node: id });
     });
 
@@ -312,6 +314,30 @@ export function registerAdminRoutes<L extends FastifyBaseLogger>(
   app.addHook('onClose', async () => forwarder.close());
 
   /** Why learner `id` may not be promoted yet (a sentence), or null when it is caught up. */
+  /**
+   * Why removing `id` would leave a configuration whose live voters are not a majority (null when it
+   * would not): the removal itself commits under the old configuration, and then nothing could
+   * commit any more until the voters that are down came back. etcd's strict reconfiguration check.
+   * Live: this leader, and each voter heard from within the last election timeout.
+   */
+  function quorumLostWithout(id: string): string | null {
+    const voters = node.membership.members.filter((m) => m.role === 'voter' && m.id !== id).map((m) => m.id);
+    // A learner (the voters stay), or the only voter (the core refuses that, saying so).
+    if (voters.length === 0 || voters.length === node.membership.members.filter((m) => m.role === 'voter').length) {
+      return null;
+    }
+    const progress = node.status().progress ?? {};
+    const live = voters.filter((v) => v === options.nodeId || progress[v]?.recentActive === true);
+    const majority = Math.floor(voters.length / 2) + 1;
+    if (live.length >= majority) return null;
+    const down = voters.filter((v) => !live.includes(v));
+    return (
+      `removing ${id} would leave ${voters.length} voters (${voters.join(', ')}) of which only ${live.length} ` +
+      `(${live.join(', ') || 'none'}) were heard from within the last election timeout, fewer than the ${majority} a ` +
+      `majority needs: the cluster could commit nothing after it. Bring ${down.join(', ')} back first, or remove a voter that is down`
+    );
+  }
+
   function caughtUp(id: string): string | null {
     const lag = node.lagOf(id);
     const progress = node.status().progress?.[id];

@@ -307,6 +307,37 @@ describe('DELETE /members/<id>', () => {
   });
 });
 
+describe('DELETE /members/<id>: the live voters left must be a majority', () => {
+  it('409 would_lose_quorum when the voters left that were heard from lately are not a majority', async () => {
+    const api = build();
+    // n3 is down: removing n2 would leave n1 and n3, and n1 alone is not a majority of two.
+    node.progress = { ...node.progress, n3: progressOf(5, { recentActive: false }) };
+    const res = await api.inject({ method: 'DELETE', url: '/members/n2' });
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.json()).toEqual({
+      error: 'would_lose_quorum',
+      message: expect.stringContaining('Bring n3 back first, or remove a voter that is down'),
+    });
+    expect(node.changes).toEqual([]);
+    // Removing the voter that is down is what the replacement procedure does: allowed.
+    const ok = await api.inject({ method: 'DELETE', url: '/members/n3' });
+    expect(ok.statusCode).toBe(200);
+    expect(node.changes).toEqual([{ type: 'remove', node: 'n3' }]);
+  });
+
+  it('a learner is removed whatever the voters do', async () => {
+    const api = build();
+    withLearner(0);
+    node.progress = {
+      ...node.progress,
+      n2: progressOf(5, { recentActive: false }),
+      n3: progressOf(5, { recentActive: false }),
+    };
+    expect((await api.inject({ method: 'DELETE', url: '/members/n4' })).statusCode).toBe(200);
+  });
+});
+
 describe('POST /leader/transfer', () => {
   it('hands leadership to the voter named and answers once it leads', async () => {
     const api = build();
