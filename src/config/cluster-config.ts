@@ -50,6 +50,10 @@ export interface Limits {
    * a multi-key read beyond it is refused (413); neither refuses its first item.
    */
   readonly maxResponseBytes: number;
+  /** The most items in one POST /txn: its compare, success and failure lists together. */
+  readonly maxTxnOps: number;
+  /** The largest POST /txn body, in bytes of JSON. */
+  readonly maxTxnBytes: number;
 }
 
 export interface ClusterConfig {
@@ -75,6 +79,11 @@ export const DEFAULT_LIMITS: Limits = {
   // page of 10,000 items of 1.6 KiB; small enough that a worker builds it in tens of milliseconds,
   // holds ~3x of it while it does, and a slow client ties up no more than that per request.
   maxResponseBytes: 16 * 1024 * 1024,
+  maxTxnOps: 128,
+  // Two values of the default maxValueBytes even in base64 (2 x 1.33 MiB), plus maxTxnOps items with
+  // keys of the default maxKeyBytes: a transaction may move a couple of big values, never a bulk
+  // load. The same bound as what its gets may read (MAX_TXN_RESULT_BYTES).
+  maxTxnBytes: 4 * 1024 * 1024,
 };
 
 export const DEFAULT_TIMING: RaftTiming = {
