@@ -17,16 +17,24 @@ export class Forwarder {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Relays `request` to `leaderUrl` and its answer back to the client. */
-  async forward(request: FastifyRequest, reply: FastifyReply, leaderUrl: string): Promise<FastifyReply> {
+  /**
+   * Relays `request` to `leaderUrl` and its answer back to the client. `body`: the bytes the client
+   * sent, where the route parsed them into something else (POST /txn's JSON): the leader parses the
+   * very same bytes, and the Idempotency-Key and precondition headers travel with them.
+   */
+  async forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    leaderUrl: string,
+    body: Uint8Array | undefined = request.body instanceof Uint8Array ? request.body : undefined,
+  ): Promise<FastifyReply> {
     const headers: Record<string, string> = { [FORWARDED_HEADER]: this.selfId };
     for (const [name, value] of Object.entries(request.headers)) {
       if (typeof value === 'string' && !HOP_HEADERS.has(name)) headers[name] = value;
     }
-    const body = request.body instanceof Uint8Array ? request.body : undefined;
     try {
       const answer = await this.pool(leaderUrl).request({
-        method: request.method as 'PUT' | 'DELETE' | 'GET',
+        method: request.method as 'PUT' | 'DELETE' | 'GET' | 'POST',
         path: request.url,
         headers,
         body: body === undefined ? null : body,
@@ -43,7 +51,9 @@ export class Forwarder {
       // may not have been applied there.
       const code = (error as { code?: string }).code ?? '';
       const neverSent = code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND';
-      const unknown = !neverSent && (request.method === 'PUT' || request.method === 'DELETE');
+      // Only a read through the log (GET ?consistency=log) changes nothing: every other forwarded
+      // request (PUT, DELETE, POST /txn) is a write.
+      const unknown = !neverSent && request.method !== 'GET';
       return sendError(
         reply,
         unknown ? 504 : 503,
