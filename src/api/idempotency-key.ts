@@ -3,7 +3,7 @@
 // the first answer. The node records the id with the write's answer in the replicated state
 // (src/storage/idempotency.ts); a retry with the same id and the same request is answered from the
 // record, the same id with another request is refused (422).
-import { quote } from '../schema/problems.js';
+import { shownHeader } from './errors.js';
 
 /**
  * The longest key a client may send. Within the storage format's MAX_IDEMPOTENCY_ID_LENGTH (256),
@@ -30,6 +30,6 @@ export function parseIdempotencyKey(header: string | string[] | undefined): Idem
     ok: false,
     message:
       `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters of printable ASCII without spaces ` +
-      `(e.g. a UUID), one per request; got ${quote(header)}`,
+      `(e.g. a UUID), one per request; got ${shownHeader('Idempotency-Key', header)}`,
   };
 }

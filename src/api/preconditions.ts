@@ -11,7 +11,7 @@
 // write's), If-Match: * (exists-or-not is what POST /txn's compare says), If-None-Match with a tag,
 // both headers at once, a number with leading zeros (never an ETag this node sent).
 import type { Condition } from '../storage/request.js';
-import { quote } from '../schema/problems.js';
+import { shownHeader } from './errors.js';
 
 export type PreconditionCheck =
   { readonly ok: true; readonly condition: Condition | undefined } | { readonly ok: false; readonly message: string };
@@ -44,7 +44,7 @@ export function parsePreconditions(
   if (ifMatch !== undefined) return parseIfMatch(ifMatch);
   if (ifNoneMatch !== undefined) {
     if (ifNoneMatch === '*') return { ok: true, condition: { absent: true } };
-    return { ok: false, message: `${IF_NONE_MATCH_FORM}; got ${quote(ifNoneMatch)}` };
+    return { ok: false, message: `${IF_NONE_MATCH_FORM}; got ${shownHeader('If-None-Match', ifNoneMatch)}` };
   }
   return { ok: true, condition: undefined };
 }
@@ -59,7 +59,10 @@ function parseIfMatch(header: string | string[]): PreconditionCheck {
   const match = typeof header === 'string' ? QUOTED_MOD_INDEX.exec(header) : null;
   const modIndex = match === null ? NaN : Number(match[1]);
   if (!Number.isSafeInteger(modIndex)) {
-    return { ok: false, message: `${IF_MATCH_FORM} (not weak W/"42", not a list); got ${quote(header)}` };
+    return {
+      ok: false,
+      message: `${IF_MATCH_FORM} (not weak W/"42", not a list); got ${shownHeader('If-Match', header)}`,
+    };
   }
   return { ok: true, condition: { modIndex } };
 }
