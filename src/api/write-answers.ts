@@ -29,10 +29,16 @@ export interface WriteAnswer {
 
 export const REPLAYED_HEADER = 'idempotent-replayed';
 
-export function writeAnswer(write: Pick<ProposedWrite, 'kind' | 'idempotencyKey'>, result: WriteResult): WriteAnswer {
+export function writeAnswer(
+  write: Pick<ProposedWrite, 'kind' | 'isRequest' | 'idempotencyKey'>,
+  result: WriteResult,
+): WriteAnswer {
   const answer = result.answer;
-  if (answer === undefined) return resultAnswer(write.kind, result.index, result.term, { kind: 'written' });
-  return requestAnswer(write, result, answer);
+  if (answer !== undefined) return requestAnswer(write, result, answer);
+  // Never "written" by default for a request: its precondition may have failed. A request's entry
+  // always says what it did; one that did not is a bug, answered 500, not a false success.
+  if (write.isRequest) throw new Error(`the write applied at index ${result.index} did not say what it did`);
+  return resultAnswer(write.kind, result.index, result.term, { kind: 'written' });
 }
 
 function requestAnswer(

@@ -15,6 +15,8 @@ export type WriteKind = Request['kind'];
 export interface ProposedWrite {
   readonly kind: WriteKind;
   readonly command: Uint8Array;
+  /** A request command (a precondition, a transaction or an idempotency key): its entry answers what it did. */
+  readonly isRequest: boolean;
   /** The client's Idempotency-Key, when it sent one. */
   readonly idempotencyKey: string | undefined;
 }
@@ -49,16 +51,21 @@ export function requestWrite(request: Request, headers: IncomingHttpHeaders, now
   const key = parseIdempotencyKey(headers['idempotency-key']);
   if (!key.ok) return refused('bad_idempotency_key', key.message);
   const id = key.id;
-  let command: Uint8Array;
-  if (id !== undefined) {
-    const idempotency = { id, fingerprint: requestFingerprint(request), at: now() };
-    command = encodeCommand({ op: 'request', request, idempotency });
-  } else if (request.kind === 'put' && request.condition === undefined) {
-    command = encodeCommand({ op: 'put', key: request.key, value: request.value });
-  } else if (request.kind === 'delete' && request.condition === undefined) {
-    command = encodeCommand({ op: 'delete', key: request.key });
-  } else {
-    command = encodeCommand({ op: 'request', request });
+  const kind = request.kind;
+  if (id === undefined && request.kind !== 'txn' && request.condition === undefined) {
+    const command =
+      request.kind === 'put'
+        ? encodeCommand({ op: 'put', key: request.key, value: request.value })
+        : encodeCommand({ op: 'delete', key: request.key });
+    return { ok: true, write: { kind, command, isRequest: false, idempotencyKey: undefined } };
   }
-  return { ok: true, write: { kind: request.kind, command, idempotencyKey: id } };
+  const command =
+    id === undefined
+      ? encodeCommand({ op: 'request', request })
+      : encodeCommand({
+          op: 'request',
+          request,
+          idempotency: { id, fingerprint: requestFingerprint(request), at: now() },
+        });
+  return { ok: true, write: { kind, command, isRequest: true, idempotencyKey: id } };
 }

@@ -642,6 +642,18 @@ describe('versioned keys', () => {
     });
   });
 
+  it('a request write whose entry says nothing of what it did is a 500, never a 200 for a write that may have failed', async () => {
+    build(); // FakeNode: every write resolves {index, term}, without an answer
+    for (const headers of [{ 'if-match': '"3"' }, { 'if-none-match': '*' }, { 'idempotency-key': 'k-1' }]) {
+      const res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v', headers });
+      expect(res.statusCode, JSON.stringify(headers)).toBe(500);
+      expect(res.json()).toMatchObject({ error: 'internal' });
+    }
+    const res = await app.inject({ method: 'POST', url: '/txn', payload: '{}' });
+    expect(res.statusCode).toBe(500);
+    expect((await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' })).statusCode).toBe(200);
+  });
+
   it('POST /txn on a follower: 307 with ?redirect=true', async () => {
     build();
     node.writeOutcome = () => Promise.reject(new NotLeaderError('n2'));
