@@ -287,7 +287,7 @@ async function main(): Promise<void> {
     clusterId: config.clusterId,
     node,
     kv: {
-      getSync: (key) => storage.getSync(key),
+      getEntrySync: (key) => storage.getEntrySync(key),
       scanJson: (query) => reads.scanJson(query),
       getManyJson: (keys) => reads.getManyJson(keys),
     },

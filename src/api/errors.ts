@@ -91,3 +91,17 @@ export const LEADER_TRANSFER: ErrorAnswer = {
 
 /** The answer to a GET of a key that is not there. */
 export const KEY_NOT_FOUND: ErrorAnswer = { status: 404, error: 'not_found', message: 'no such key' };
+
+/** Characters of a header value quoted back in a refusal: enough to recognise it, never a whole header. */
+const MAX_SHOWN_HEADER_CHARS = 64;
+
+/**
+ * A request header as the client wrote it, for a refusal: `If-Match: W/"5"` (a JSON-quoted value
+ * would read `"W/\"5\""`, and `"5"` for a bare 5: the very form that was missing).
+ */
+export function shownHeader(name: string, value: string | string[]): string {
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  if (text === '') return `an empty ${name}`;
+  const cut = text.length <= MAX_SHOWN_HEADER_CHARS ? text : `${text.slice(0, MAX_SHOWN_HEADER_CHARS)}...`;
+  return `${name}: ${cut}`;
+}

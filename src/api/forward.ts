@@ -39,7 +39,11 @@ export class Forwarder {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Relays `request` to `leaderUrl` and its answer back to the client. */
+  /**
+   * Relays `request` to `leaderUrl` and its answer back to the client. `extras.body`: the bytes the
+   * client sent, where the route parsed them into something else (POST /txn's JSON, admin bodies): the
+   * leader parses the very same bytes, and the Idempotency-Key and precondition headers travel with them.
+   */
   async forward(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -71,6 +75,8 @@ export class Forwarder {
       // membership change, a leader transfer) may or may not have taken effect there.
       const code = (error as { code?: string }).code ?? '';
       const neverSent = code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND';
+      // Only a read through the log (GET ?consistency=log) changes nothing: every other forwarded
+      // request (PUT, DELETE, POST /txn) is a write.
       const unknown = !neverSent && request.method !== 'GET';
       return sendError(
         reply,

@@ -56,6 +56,10 @@ export interface Limits {
    * acknowledge new entries until it has caught up, so one more failure would stop every write.
    */
   readonly promoteMaxLagEntries: number;
+  /** The most items in one POST /txn: its compare, success and failure lists together. */
+  readonly maxTxnOps: number;
+  /** The largest POST /txn body, in bytes of JSON. */
+  readonly maxTxnBytes: number;
 }
 
 export interface ClusterConfig {
@@ -84,6 +88,11 @@ export const DEFAULT_LIMITS: Limits = {
   // A third of a second of writes at the peak PUT rate BENCHMARKS.md measures (~3,000/s), and one
   // or two appends of small entries: a learner this close is caught up within a round trip or two.
   promoteMaxLagEntries: 1000,
+  maxTxnOps: 128,
+  // Two values of the default maxValueBytes even in base64 (2 x 1.33 MiB), plus maxTxnOps items with
+  // keys of the default maxKeyBytes: a transaction may move a couple of big values, never a bulk
+  // load. The same bound as what its gets may read (MAX_TXN_RESULT_BYTES).
+  maxTxnBytes: 4 * 1024 * 1024,
 };
 
 export const DEFAULT_TIMING: RaftTiming = {

@@ -9,6 +9,11 @@ import { inBrackets, integerIn } from '../schema/problems.js';
 
 /** V8 strings stop at ~512 MiB, and an answer is built as strings first: stay well below. */
 export const MAX_RESPONSE_BYTES_LIMIT = 256 * 1024 * 1024;
+/**
+ * A transaction is one log entry, and an append carries at least one entry in a peer request of at
+ * most 32 MiB (src/transport): its body stays well below that, whatever its encoding adds.
+ */
+export const MAX_TXN_BYTES_LIMIT = 16 * 1024 * 1024;
 
 const int = (min: number, max: number) => integerIn(min, max, inBrackets);
 const nonEmptyString = Type.String({ minLength: 1, description: 'a non-empty string' });
@@ -57,6 +62,8 @@ const limits = Type.Object(
     maxPageSize: Type.Optional(int(1, 100_000)),
     maxResponseBytes: Type.Optional(int(1024, MAX_RESPONSE_BYTES_LIMIT)),
     promoteMaxLagEntries: Type.Optional(int(0, 1_000_000_000)),
+    maxTxnOps: Type.Optional(int(1, 10_000)),
+    maxTxnBytes: Type.Optional(int(1024, MAX_TXN_BYTES_LIMIT)),
   },
   strict('an object of request limits'),
 );

@@ -18,6 +18,11 @@ import {
 } from '../../src/storage/members.js';
 import { AnswerBuilder, formatPage, itemJson } from '../../src/reads/format.js';
 import type { ManyAnswer } from '../../src/reads/read-pool.js';
+import { applyPlain, applyRequest } from '../../src/storage/apply-request.js';
+import { decodeCommand } from '../../src/storage/command.js';
+import { IdempotencyIndex } from '../../src/storage/idempotency.js';
+import { decodeStored, encodeStored, LEGACY_META, type KeyMeta, type StoredValue } from '../../src/storage/key-meta.js';
+import { byteKey, INTERNAL_PREFIX, type KvView } from '../../src/storage/kv-view.js';
 
 const encoder = new TextEncoder();
 const TEST_MAX_RESPONSE_BYTES = 1024;
@@ -43,7 +48,7 @@ export function progressOf(match: number, extra: Partial<ProgressStatus> = {}): 
 
 export class FakeNode implements ApiNode, AdminNode {
   writes: Uint8Array[] = [];
-  writeOutcome: () => Promise<{ index: number; term: number }> = async () => ({ index: 7, term: 2 });
+  writeOutcome: () => Promise<WriteResult> = async () => ({ index: 7, term: 2 });
   readOutcome: () => Promise<number> = async () => 7;
   barriers = 0;
   softState: SoftState = { role: 'leader', leader: 'n1', term: 2 };
@@ -119,8 +124,14 @@ export class FakeNode implements ApiNode, AdminNode {
 
 export class FakeKv implements ApiKv {
   data = new Map<string, Uint8Array>();
+  /** Metadata by key; a key without any reads as written before versioned keys (LEGACY_META). */
+  meta = new Map<string, KeyMeta>();
   getSync(key: Uint8Array) {
     return this.data.get(decoder.decode(key));
+  }
+  getEntrySync(key: Uint8Array): StoredValue | undefined {
+    const value = this.getSync(key);
+    return value === undefined ? undefined : { value, meta: this.meta.get(decoder.decode(key)) ?? LEGACY_META };
   }
   async scanJson(options: { prefix?: Uint8Array; start?: Uint8Array; limit: number }) {
     const prefix = options.prefix === undefined ? '' : decoder.decode(options.prefix);
@@ -169,6 +180,8 @@ export function buildTestApi(
       maxValueBytes: 64,
       maxPageSize: 5,
       maxResponseBytes: TEST_MAX_RESPONSE_BYTES,
+      maxTxnOps: 6,
+      maxTxnBytes: 1024,
       ...options.limits,
     },
     logger: createLogger({ level: 'silent', pretty: false }),
@@ -218,4 +231,67 @@ export function buildTestAdminApi(
     node,
   });
   return app;
+}
+
+/**
+ * A node that applies what it is asked to write, through the state machine's own apply functions
+ * (src/storage/apply-request.ts), to a FakeKv: conditions, transactions and idempotency records
+ * behave as on a real node, one log index per write, without Raft or LevelDB.
+ */
+export class ApplyingNode extends FakeNode {
+  /** Idempotency records and anything else under the internal prefix, by key bytes. */
+  readonly internal = new Map<string, Uint8Array>();
+  private readonly records = new IdempotencyIndex();
+  lastIndex = 10;
+  term = 2;
+
+  constructor(readonly kv: FakeKv) {
+    super();
+  }
+
+  override write(command: Uint8Array): Promise<WriteResult> {
+    this.writes.push(command);
+    const decoded = decodeCommand(command);
+    const index = ++this.lastIndex;
+    const view = this.view();
+    let result: WriteResult = { index, term: this.term };
+    if (decoded.op === 'request') {
+      result = { ...result, answer: applyRequest(view, this.records, decoded, index, this.term) };
+    } else if (decoded.op !== 'barrier') {
+      applyPlain(view, decoded, index);
+    }
+    this.appliedIndex = index;
+    return Promise.resolve(result);
+  }
+
+  /** The FakeKv as the state machine's view: user keys in its maps, internal ones here. */
+  private view(): KvView {
+    const kv = this.kv;
+    const internal = this.internal;
+    const isInternal = (key: Uint8Array) => key[0] === INTERNAL_PREFIX;
+    return {
+      get(key) {
+        if (isInternal(key)) return internal.get(byteKey(key));
+        const entry = kv.getEntrySync(key);
+        return entry === undefined ? undefined : encodeStored(entry.meta, entry.value);
+      },
+      put(key, stored) {
+        if (isInternal(key)) {
+          internal.set(byteKey(key), stored);
+          return;
+        }
+        const { meta, value } = decodeStored(stored);
+        kv.data.set(decoder.decode(key), value.slice());
+        kv.meta.set(decoder.decode(key), meta);
+      },
+      delete(key) {
+        if (isInternal(key)) {
+          internal.delete(byteKey(key));
+          return;
+        }
+        kv.data.delete(decoder.decode(key));
+        kv.meta.delete(decoder.decode(key));
+      },
+    };
+  }
 }

@@ -80,6 +80,25 @@ describe('limits.promoteMaxLagEntries', () => {
   });
 });
 
+describe('limits.maxTxnOps and limits.maxTxnBytes (POST /txn)', () => {
+  it('default to 128 items and 4 MiB, and can be set', () => {
+    expect(parseClusterConfig(base, '/tmp').limits).toMatchObject({ maxTxnOps: 128, maxTxnBytes: 4 * 1024 * 1024 });
+    const limits = parseClusterConfig({ ...base, limits: { maxTxnOps: 3, maxTxnBytes: 2048 } }, '/tmp').limits;
+    expect(limits).toMatchObject({ maxTxnOps: 3, maxTxnBytes: 2048 });
+  });
+
+  it.each([
+    ['maxTxnOps', 0, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 0/],
+    ['maxTxnOps', 10_001, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 10001/],
+    ['maxTxnOps', 2.5, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 2\.5/],
+    ['maxTxnBytes', 1023, /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got 1023/],
+    ['maxTxnBytes', 16 * 1024 * 1024 + 1, /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got 16777217/],
+    ['maxTxnBytes', '4MiB', /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got "4MiB"/],
+  ])('refuses %s = %s, naming the field and the range', (field, value, message) => {
+    expect(() => parseClusterConfig({ ...base, limits: { [field]: value } }, '/tmp')).toThrow(message);
+  });
+});
+
 const SOURCE = 'cluster.config.json';
 const parse = (json: unknown) => parseClusterConfig(json, '/tmp', SOURCE);
 /** The ConfigError message `json` is refused with. */
@@ -96,7 +115,7 @@ const node2 = { id: 'n2', clientUrl: 'http://127.0.0.1:7002', peerUrl: 'http://1
 const RAFT_KEYS =
   'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes, snapshotEveryEntries, snapshotKeepEntries';
 const LIMITS_KEYS =
-  'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes, promoteMaxLagEntries';
+  'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes, promoteMaxLagEntries, maxTxnOps, maxTxnBytes';
 const TOP_KEYS = 'clusterId, nodes, raft, limits, peerToken, reads';
 
 describe('unknown keys are refused, naming them and the known ones', () => {
