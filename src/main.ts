@@ -87,8 +87,10 @@ function parseCommandLine(): Args {
 }
 
 function refuse(message: string, logger?: Logger): never {
+  // The plain line on stderr always: an operator reads it as written, whatever the log's format (a
+  // JSON log line escapes the quotes around the very key it names).
   if (logger !== undefined) logger.fatal(message);
-  else console.error(`raftkv: ${message}`);
+  console.error(`raftkv: ${message}`);
   process.exit(2);
 }
 

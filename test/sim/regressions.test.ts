@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
 import type { Message } from '../../src/raft/types.js';
 import { PLANTED_BUGS } from '../../scripts/harness/sim/planted-bugs.js';
-import { describeFailure } from '../../scripts/harness/sim/run-property.js';
+import { checkSchedules, describeFailure } from '../../scripts/harness/sim/run-property.js';
 import type { Schedule } from '../../scripts/harness/sim/schedule.js';
 import { runSimulation } from '../../scripts/harness/sim/simulator.js';
 
@@ -76,5 +76,41 @@ describe('simulation regressions', () => {
     expect(result.ok, describeFailure(result)).toBe(true);
     const broken = runSimulation(s, { factory: (config) => new HearsVotesOnlyFromKnownVoters(config) });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
+  });
+
+  it.each([
+    [
+      'restaged-snapshot-none',
+      'npm run sim -- --nodes 5 --seed 181832 --path 365',
+      /installs snapshot 47\/5 but staged none/,
+    ],
+    [
+      'restaged-snapshot-other',
+      'npm run sim -- --nodes 5 --seed 122103 --path 2469',
+      /installs snapshot 12\/10 but staged 13\/10/,
+    ],
+  ])('a snapshot received while the last one waits for its Ready is refused (%s: %s)', (name, _replay, thrown) => {
+    // CI's 5-node run ended early at 324 schedules and passed: a throw out of the simulation was not
+    // reported as a failure (it is now). The driver staged a newer snapshot over the one the core had
+    // taken, so the Ready in flight installed a state it was not about (or none). The real receiver
+    // refuses a new staging meanwhile (NodeStorage.beginStaging); the simulation's does too.
+    const s = schedule(name);
+    const result = runSimulation(s);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    expect(() => runSimulation(s, { driverBugs: { restagesOverPendingSnapshot: true } })).toThrow(thrown);
+  });
+
+  it('a throw out of the simulation is a failed schedule that names its seed and path, not an early end', () => {
+    const outcome = checkSchedules({
+      runs: 1,
+      seed: 181832,
+      path: '365',
+      bounds: { nodes: [5] },
+      driverBugs: { restagesOverPendingSnapshot: true },
+    });
+    expect(outcome.schedules).toBe(1);
+    expect(outcome.failure?.result.ok).toBe(false);
+    expect(outcome.failure?.report).toContain('seed: 181832');
+    expect(describeFailure(outcome.failure!.result)).toContain('installs snapshot 47/5 but staged none');
   });
 });

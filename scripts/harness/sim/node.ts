@@ -168,8 +168,19 @@ export class SimNode {
    * A snapshot transfer from `from` (leader of `term`) arrived complete: stage its state and let the
    * core decide, as the real receiver does. True when the core takes it.
    */
-  receiveSnapshot(from: NodeId, term: number, meta: SnapshotMeta, kv: ReadonlyMap<string, string>): boolean {
+  receiveSnapshot(
+    from: NodeId,
+    term: number,
+    meta: SnapshotMeta,
+    kv: ReadonlyMap<string, string>,
+    restageOverPending = false,
+  ): boolean {
     if (this.core === null) return false;
+    // As NodeStorage.beginStaging: a snapshot the core took waits for its Ready to install it, and
+    // a newer transfer is refused meanwhile (the sender reports failure; the leader retries later).
+    // Overwriting it here made the in-flight Ready install a state it was not about (seeds 181832
+    // path 365, 122103 path 2469).
+    if (this.staged !== null && !restageOverPending) return false;
     this.staged = { meta, kv: new Map(kv) };
     this.core.step({ type: 'snap', from, to: this.id, term, snapshot: meta });
     const pending = this.core.pendingSnapshot();

@@ -42,6 +42,11 @@ export interface DriverBugs {
    * snapshot as the state).
    */
   readonly snapshotLabelBehind?: boolean;
+  /**
+   * A receiver stages a new snapshot over one the core took and has not installed yet (the first
+   * simulation driver did: the in-flight Ready then installed a state it was not about).
+   */
+  readonly restagesOverPendingSnapshot?: boolean;
 }
 
 export interface SimStats {
@@ -299,7 +304,13 @@ class Simulation {
         !this.network.isBlocked(t.to, t.from) &&
         !this.random.chance(this.network.currentDropRate);
       if (delivered) {
-        const taken = target.receiveSnapshot(t.from, t.term, t.meta, t.kv);
+        const taken = target.receiveSnapshot(
+          t.from,
+          t.term,
+          t.meta,
+          t.kv,
+          this.driverBugs.restagesOverPendingSnapshot === true,
+        );
         this.trace(
           `${this.now}: ${t.to} received snapshot ${t.meta.index}/${t.meta.term}${taken ? '' : ' (not needed)'}`,
         );
