@@ -665,10 +665,7 @@ export class RaftCore {
   // Elections
 
   protected campaign(kind: CampaignKind): void {
-    // A committed membership change not applied yet would leave us counting votes with a configuration
-    // the cluster has moved past (two changes behind, with the one in our log not yet applied): wait
-    // until it is applied (etcd's rule). The election timer runs again meanwhile.
-    if (this.hasUnappliedConfChange()) return;
+    if (!this.mayCampaign(kind)) return;
     if (kind === 'pre-vote') this.becomePreCandidate();
     else this.becomeCandidate();
     const voteType = kind === 'pre-vote' ? 'preVote' : 'vote';
@@ -682,6 +679,20 @@ export class RaftCore {
       if (to === this.id) continue;
       this.send({ type: voteType, from: this.id, to, term, index, logTerm, transfer: kind === 'transfer' });
     }
+  }
+
+  /**
+   * Whether this node may start a campaign of `kind` now. Only a voter of its own configuration may
+   * (etcd's `promotable`), whatever asked: the election timer, a pre-vote won, or a leader's
+   * TimeoutNow. A leader that has not applied a removal yet still counts the removed node as a
+   * voter and may hand it leadership; the removed node knows better and must refuse, or it wins
+   * votes it cannot count itself in and leads a configuration it is not part of (sim seed 77418717
+   * path 766). And a committed membership change not applied yet would leave us counting votes with
+   * a configuration the cluster has moved past: wait until it is applied (etcd's rule); the election
+   * timer runs again meanwhile.
+   */
+  protected mayCampaign(_kind: CampaignKind): boolean {
+    return this.promotable() && !this.hasUnappliedConfChange();
   }
 
   /** Acts on the votes so far. Returns true when the campaign ended (won or lost). */
@@ -1112,7 +1123,7 @@ export class RaftCore {
   }
 
   /** Whether a committed ConfChange entry waits to be applied. */
-  private hasUnappliedConfChange(): boolean {
+  protected hasUnappliedConfChange(): boolean {
     if (this.log.committed <= this.log.applied) return false;
     return this.log
       .slice(this.log.applied + 1, this.log.committed + 1, Infinity)
