@@ -136,6 +136,11 @@ export class RaftCore {
    * it is applied: one change at a time is what keeps single-server changes safe.
    */
   private pendingConfIndex = 0;
+  /**
+   * The log index the configuration in force is as of: the last change applied, or the snapshot it
+   * came with. A change at or below it is already part of it (applyConfChange says when that happens).
+   */
+  protected confIndex = 0;
   protected readonly log: RaftLog;
   private readonly random: Random;
   protected readonly electionTimeout: number;
@@ -211,6 +216,7 @@ export class RaftCore {
 
     const hardState = config.storage.initialHardState();
     this.log = new RaftLog(config.storage, hardState.commit, config.applied ?? 0);
+    this.confIndex = this.log.applied;
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.readOnly = new ReadOnly(this.id, () => this.voters);
@@ -308,11 +314,17 @@ export class RaftCore {
   }
 
   /**
-   * The driver applied a ConfChange entry: the configuration changes now, on every node at the same
+   * The driver applied the ConfChange entry at `index`: the configuration changes now, on every node at the same
    * index. A change that no longer makes sense (it cannot happen with one change at a time, but a
    * replayed log must not crash on it) changes nothing. A leader that removed itself steps down.
    */
-  applyConfChange(change: ConfChange): ConfState {
+  applyConfChange(change: ConfChange, index: number): ConfState {
+    // The driver applies committed entries while the core goes on: a snapshot taken meanwhile
+    // (handleSnapshot) already holds the configuration at its index, and a change below it, applied
+    // late by the Ready that was being written, must not roll it back (sim seed 8831808 path 356: a
+    // follower re-added a learner the snapshot had seen removed, and its configuration diverged).
+    if (index <= this.confIndex) return this.confState();
+    this.confIndex = index;
     if (invalidChange(change, { voters: this.voters, learners: this.learners }) !== null) return this.confState();
     const next = changedConf({ voters: this.voters, learners: this.learners }, change);
     this.switchToConf(next);
@@ -900,6 +912,7 @@ export class RaftCore {
     // The snapshot carries the configuration at its index: it is ours now.
     this.voters = s.voters.slice();
     this.learners = (s.learners ?? []).slice();
+    this.confIndex = s.index;
     this.send({ ...reply, index: this.log.lastIndex() });
   }
 

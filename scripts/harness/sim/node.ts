@@ -2,6 +2,7 @@
 // steps (the fsync); a crash loses the core, the Ready being persisted and everything in memory,
 // and the node restarts from exactly what reached its disk.
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
+import { changedConf, invalidChange } from '../../../src/raft/membership.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
 import {
@@ -319,6 +320,12 @@ export class SimNode {
       this.listener.readFailed(read.op);
     }
     core.advance(rd);
+    // Only a Ready that applied something or installed a snapshot can change either configuration.
+    if ((rd.committedEntries.length > 0 || rd.snapshot !== null) && core.pendingSnapshot() === null) {
+      const status = core.status();
+      if (status.applied === this.disk.applied)
+        this.checker.onCoreConf(this.id, status.applied, status, this.disk.conf);
+    }
     this.inFlight = null;
     this.maybeCompact();
     this.serveReads();
@@ -358,8 +365,12 @@ export class SimNode {
     this.checker.onApply(this.id, entry);
     if (entry.type === EntryType.ConfChange) {
       // Applied like any entry; then the core hears of it, as the real driver does.
+      // The state machine's configuration follows its own log, as the real storage's members do; the
+      // core's may be ahead of it (a snapshot it took while this Ready was being written).
       const before = this.disk.conf;
-      this.disk.conf = this.core?.applyConfChange(JSON.parse(decoder.decode(entry.data)) as ConfChange) ?? before;
+      const change = JSON.parse(decoder.decode(entry.data)) as ConfChange;
+      this.disk.conf = invalidChange(change, before) === null ? changedConf(before, change) : before;
+      this.core?.applyConfChange(change, entry.index);
       this.checker.onConfChange(this.id, entry.index, before, this.disk.conf);
     }
     const command = entry.type === EntryType.ConfChange ? null : decodeCommand(entry.data);
