@@ -157,9 +157,9 @@ export class RaftCore {
   protected lead: NodeId = NONE;
   protected role: Role = 'follower';
 
-  private electionElapsed = 0;
+  protected electionElapsed = 0;
   private heartbeatElapsed = 0;
-  private randomizedElectionTimeout = 0;
+  protected randomizedElectionTimeout = 0;
 
   protected readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
@@ -630,14 +630,14 @@ export class RaftCore {
   // ===========================================================================================
   // Time
 
-  private tickElection(): void {
+  protected tickElection(): void {
     this.electionElapsed++;
-    // Learners, removed and joining nodes never campaign: they are not in the electorate.
-    if (this.electionElapsed >= this.randomizedElectionTimeout && !this.promotable()) {
-      this.electionElapsed = 0;
-      return;
-    }
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    // Learners, removed and joining nodes never campaign: they are not in the electorate. Their timer
+    // runs on all the same (etcd's tickElection): it is what ends the leader lease, and a node that
+    // is a voter in its leader's newer configuration must grant votes once that leader is gone. Reset
+    // at each timeout, a learner's lease never ended, it ignored every vote request, and a two-voter
+    // configuration that needed its vote never elected anyone (sim seed 11726124 path 1487).
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.promotable()) {
       this.electionElapsed = 0;
       this.campaign('pre-vote');
     }

@@ -54,6 +54,16 @@ class ReadsBelowAPendingSnapshot extends RaftCore {
   }
 }
 
+/** The first membership core: a node that may not campaign reset its election timer at each timeout. */
+class LearnerTimerResets extends RaftCore {
+  protected override tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    this.electionElapsed = 0;
+    if (this.promotable()) this.campaign('pre-vote');
+  }
+}
+
 describe('simulation regressions', () => {
   it('a follower read lost under a steady leader (npm run sim -- --runs 200 --nodes 3 --seed 735524974 --path 24, before the fix)', () => {
     // Chaos seed 113 found it on real processes; the simulation's batched reader and read-liveness
@@ -172,5 +182,16 @@ describe('simulation regressions', () => {
     expect(result.ok, describeFailure(result)).toBe(true);
     const broken = runSimulation(s, { factory: (config) => new ReadsBelowAPendingSnapshot(config) });
     expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
+  });
+
+  it("a learner's leader lease ends when its leader goes, so it grants the votes a newer configuration needs (npm run sim -- --nodes 5 --seed 11726124 --path 1487)", () => {
+    // n1 promoted n6 (still a learner where its log ended) and then removed itself: voters n2 and n6.
+    // n6 could not campaign, and reset its election timer at every timeout, so it always believed
+    // its leader alive and ignored n2's pre-votes: no leader for the rest of the run.
+    const s = schedule('learner-lease-never-ends');
+    const result = runSimulation(s);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, { factory: (config) => new LearnerTimerResets(config) });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 });
