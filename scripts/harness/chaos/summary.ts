@@ -57,6 +57,7 @@ export function opStats(ops: readonly ChaosOp[]): OpStats {
     get: statsOf(ops.filter((op) => op.kind === 'get')),
     put: statsOf(ops.filter((op) => op.kind === 'put')),
     delete: statsOf(ops.filter((op) => op.kind === 'delete')),
+    cas: statsOf(ops.filter((op) => op.kind === 'cas')),
     all: statsOf(ops),
   };
 }
