@@ -47,6 +47,12 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
     livenessSteps: 0,
     snapshotsInstalled: 0,
     membershipChanges: 0,
+    casAnswered: 0,
+    casSucceeded: 0,
+    retries: 0,
+    replays: 0,
+    retriesToNewLeader: 0,
+    replaysFromSnapshot: 0,
   };
   let schedules = 0;
   let failed: { schedule: Schedule; result: SimResult } | null = null;
