@@ -1,6 +1,7 @@
 // Schedules that once failed, replayed on every run. Each file in regressions/ is the schedule
 // fast-check printed (the "Counterexample"); each test says how it was found and what it broke, and
-// proves it still catches that mistake in a core that makes it.
+// proves it still catches that mistake in a core that makes it. A schedule recorded before the
+// clients made conditional writes replays with the plain workload (`workload: 'plain'`), as it ran.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
@@ -25,9 +26,10 @@ describe('simulation regressions', () => {
     // Chaos seed 113 found it on real processes; the simulation's batched reader and read-liveness
     // check found it here. The core now fails such a read after two election timeouts.
     const s = schedule('follower-read-lost-under-steady-leader');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { ...PLANTED_BUGS['never gives up on a lost forwarded read'] });
+    const broken = runSimulation(s, { ...asRecorded, ...PLANTED_BUGS['never gives up on a lost forwarded read'] });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 
@@ -38,7 +40,7 @@ describe('simulation regressions', () => {
     // Recorded before the transport carried heartbeat acknowledgements in its answers: replayed
     // without them, as it ran then (the next test is the same bug under today's transport model).
     const s = schedule('forwarded-read-expiry-too-short');
-    const asRecorded = { inlineReplies: 0 };
+    const asRecorded = { inlineReplies: 0, workload: 'plain' as const };
     const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
     const broken = runSimulation(s, {
@@ -52,9 +54,13 @@ describe('simulation regressions', () => {
     // Heartbeat acknowledgements in the transport's answers changed the message pattern, and the
     // schedule above no longer catches the bug under it; this one does (5 nodes, 5-tick timeout).
     const s = schedule('forwarded-read-expiry-too-short-inline-replies');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 });

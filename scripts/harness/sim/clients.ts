@@ -113,6 +113,13 @@ export interface ClientStats {
   retriesToNewLeader: number;
 }
 
+/**
+ * versioned: the workload above. plain: the clients of before conditional writes (put 45%, delete
+ * 10%, get 45%; no idempotency keys, so no retries; a crash noticed only by a timeout), drawing the
+ * same random numbers in the same order as they did: schedules recorded then replay as they ran.
+ */
+export type Workload = 'versioned' | 'plain';
+
 export class SimClients {
   private readonly clients: Client[];
   private readonly ops: SimOp[] = [];
@@ -127,6 +134,7 @@ export class SimClients {
     private readonly random: SeededRandom,
     private readonly now: () => number,
     private readonly nextCtx: () => number,
+    private readonly workload: Workload = 'versioned',
   ) {
     this.clients = Array.from({ length: count }, (_, id) => ({ id, busy: null, leaderHint: 0, lastRead: null }));
   }
@@ -152,6 +160,7 @@ export class SimClients {
 
   /** A node crashed: its connections broke, so the attempts in flight there have an unknown outcome. */
   nodeCrashed(node: number): void {
+    if (this.workload === 'plain') return;
     for (const client of this.clients) if (client.busy?.attempt?.node === node) this.attemptUnknown(client);
   }
 
@@ -221,13 +230,21 @@ export class SimClients {
 
   private start(client: Client): void {
     const id = this.ops.length + 1;
+    if (this.workload === 'plain') {
+      const op = this.plainOp(client, id);
+      this.ops.push(op);
+      client.busy = { op, attempt: null, retryAt: this.now() };
+      this.attempt(client);
+      return;
+    }
     const roll = this.random.float();
     const read = client.lastRead;
     let op: SimOp;
     // Writes are 55% of the operations, as before conditional writes existed: 28% plain, 27% cas.
     if (roll < 0.22) op = this.plainWrite(client, id, 'put');
     else if (roll < 0.28) op = this.plainWrite(client, id, 'delete');
-    else if (roll < 0.73 || read === null) op = this.newOp(client, id, this.random.pick(KEYS), 'get', null, null, false);
+    else if (roll < 0.73 || read === null)
+      op = this.newOp(client, id, this.random.pick(KEYS), 'get', null, null, false);
     else op = this.readModifyWrite(client, id, read, roll < 0.9 ? 'condition' : 'txn');
     this.ops.push(op);
     client.busy = { op, attempt: null, retryAt: this.now() };
@@ -263,6 +280,22 @@ export class SimClients {
       mayHaveApplied: false,
       proposedAt: null,
     };
+  }
+
+  /** An operation of the plain workload, drawn as the clients of before conditional writes drew it. */
+  private plainOp(client: Client, id: number): SimOp {
+    const key = this.random.pick(KEYS);
+    const roll = this.random.float();
+    const kind = roll < 0.45 ? 'put' : roll < 0.55 ? 'delete' : 'get';
+    const value = kind === 'put' ? `v${id}` : null;
+    const bytes = keyBytes(key);
+    const command: Command | null =
+      kind === 'get'
+        ? null
+        : value === null
+          ? { op: 'delete', key: bytes }
+          : { op: 'put', key: bytes, value: utf8.encode(value) };
+    return this.newOp(client, id, key, kind, value, command, false);
   }
 
   private plainWrite(client: Client, id: number, kind: 'put' | 'delete'): SimOp {
@@ -389,21 +422,29 @@ export class SimClients {
       return;
     }
     busy.op.mayHaveApplied = true;
-    client.leaderHint = this.random.int(this.nodes.length);
-    this.retryOrAbandon(client);
+    this.retryOrAbandon(client, true);
   }
 
-  private retryOrAbandon(client: Client): void {
+  /**
+   * Schedules the next attempt after a short pause (to a random node when `anyNode`: the one it
+   * tried is down or cut off, as far as the client can tell), or gives up when the operation carries
+   * no idempotency key, has had its attempts, or is past the retry window.
+   */
+  private retryOrAbandon(client: Client, anyNode = false): void {
     const busy = client.busy;
     if (busy === null) return;
     const op = busy.op;
     const retryable = op.command?.op === 'request' && op.command.idempotency !== undefined;
-    const now = this.now();
-    const retryAt = now + STEPS_PER_TICK * (1 + this.random.int(4));
-    if (!retryable || op.attempts >= MAX_ATTEMPTS || retryAt - op.invoke > RETRY_WINDOW_STEPS) {
+    if (!retryable || op.attempts >= MAX_ATTEMPTS) {
       this.abandon(client);
       return;
     }
+    const retryAt = this.now() + STEPS_PER_TICK * (1 + this.random.int(4));
+    if (retryAt - op.invoke > RETRY_WINDOW_STEPS) {
+      this.abandon(client);
+      return;
+    }
+    if (anyNode) client.leaderHint = this.random.int(this.nodes.length);
     this.endAttempt(client);
     busy.retryAt = retryAt;
   }
@@ -448,7 +489,8 @@ export class SimClients {
         op.succeeded = result.succeeded;
         const first = result.results[0];
         if (result.succeeded && first?.op === 'put') op.modIndex = first.modIndex;
-        if (!result.succeeded && first?.op === 'get') op.observed = first.value === null ? null : text.decode(first.value);
+        if (!result.succeeded && first?.op === 'get')
+          op.observed = first.value === null ? null : text.decode(first.value);
         return;
       }
       case 'too_large':

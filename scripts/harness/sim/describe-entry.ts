@@ -46,7 +46,8 @@ function describeRequest(request: Request): string {
   switch (request.kind) {
     case 'put':
     case 'delete': {
-      const what = request.kind === 'put' ? `put ${text(request.key)} ${text(request.value)}` : `delete ${text(request.key)}`;
+      const what =
+        request.kind === 'put' ? `put ${text(request.key)} ${text(request.value)}` : `delete ${text(request.key)}`;
       const condition = request.condition;
       if (condition === undefined) return what;
       return `${what} if ${'absent' in condition ? 'absent' : `modIndex ${condition.modIndex}`}`;

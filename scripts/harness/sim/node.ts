@@ -465,8 +465,16 @@ export class SimNode {
  * state have the same digest.
  */
 function digest(kv: SimStateMachine, conf: ConfState): string {
-  return `${kv.digest()}|voters=${conf.voters.join(',')}|learners=${conf.learners.join(',')}`;
+  let confDigest = confDigests.get(conf);
+  if (confDigest === undefined) {
+    confDigest = `|voters=${conf.voters.join(',')}|learners=${conf.learners.join(',')}`;
+    confDigests.set(conf, confDigest);
+  }
+  return kv.digest() + confDigest;
 }
+
+/** The configuration's part of the digest, per configuration object (a change replaces the object). */
+const confDigests = new WeakMap<ConfState, string>();
 
 /** The request as it would be without its condition (conditionAtPropose): the write alone. */
 function withoutCondition(request: Request): Request {

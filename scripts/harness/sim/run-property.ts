@@ -1,5 +1,6 @@
 // The simulation as a fast-check property, shared by the test suite and `npm run sim`.
 import fc from 'fast-check';
+import type { Workload } from './clients.js';
 import type { CoreFactory } from './node.js';
 import { scheduleArbitrary, type Schedule, type ScheduleBounds } from './schedule.js';
 import { runSimulation, type DriverBugs, type SimResult, type SimStats } from './simulator.js';
@@ -11,6 +12,7 @@ export interface PropertyRun {
   readonly bounds?: ScheduleBounds;
   readonly factory?: CoreFactory;
   readonly driverBugs?: DriverBugs;
+  readonly workload?: Workload;
   /** Shrink a failing schedule to a smaller one (slow: each try is a whole run). */
   readonly shrink?: boolean;
 }
@@ -61,6 +63,7 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
     const result = runSimulation(schedule, {
       ...(options.factory === undefined ? {} : { factory: options.factory }),
       ...(options.driverBugs === undefined ? {} : { driverBugs: options.driverBugs }),
+      ...(options.workload === undefined ? {} : { workload: options.workload }),
     });
     schedules++;
     for (const key of Object.keys(totals) as (keyof SimStats)[]) {

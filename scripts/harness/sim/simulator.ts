@@ -7,7 +7,14 @@ import { SeededRandom } from '../../../src/raft/prng.js';
 import { RaftInvariantError } from '../../../src/raft/assert.js';
 import type { ConfChange, NodeId, SnapshotMeta } from '../../../src/raft/types.js';
 import { MAX_RECORD_BYTES, MAX_RECORDS } from '../../../src/storage/idempotency.js';
-import { CLIENT_TIMEOUT_TICKS, RECORD_TTL_STEPS, SimClients, STEPS_PER_TICK, type ClientStats } from './clients.js';
+import {
+  CLIENT_TIMEOUT_TICKS,
+  RECORD_TTL_STEPS,
+  SimClients,
+  STEPS_PER_TICK,
+  type ClientStats,
+  type Workload,
+} from './clients.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type CoreFactory, type DriverBugs, type NodeListener } from './node.js';
@@ -34,6 +41,11 @@ export interface SimOptions {
   readonly inlineReplies?: number;
   /** Deliberate mistakes of the simulated driver (planted-bugs.ts), to prove the checks catch them. */
   readonly driverBugs?: DriverBugs;
+  /**
+   * What the clients do (clients.ts): 'versioned' (the default) or 'plain', the workload of before
+   * conditional writes, to replay schedules recorded then as they ran.
+   */
+  readonly workload?: Workload;
 }
 
 export interface SimStats extends ClientStats {
@@ -157,6 +169,7 @@ class Simulation {
       this.random,
       () => this.now,
       () => this.nextCtx++,
+      options.workload,
     );
   }
 

@@ -60,6 +60,8 @@ export class SimStateMachine implements KvView {
   private fromSnapshot = new Set<string>();
   /** The digest, until the state changes. */
   private cachedDigest: string | null = null;
+  /** Each user key's part of the digest, kept up to date as the key changes. */
+  private userDigests = new Map<string, string>();
 
   constructor(private readonly bounds: EvictionBounds) {
     this.records = new IdempotencyIndex(bounds);
@@ -78,6 +80,7 @@ export class SimStateMachine implements KvView {
       this.toggleHash({ key, stored });
     } else {
       this.cachedDigest = null;
+      this.userDigests.set(id, describePair(id, stored));
     }
     map.set(id, { key, stored });
   }
@@ -88,7 +91,10 @@ export class SimStateMachine implements KvView {
     const before = map.get(id);
     if (before === undefined) return;
     if (map === this.internal) this.toggleHash(before);
-    else this.cachedDigest = null;
+    else {
+      this.cachedDigest = null;
+      this.userDigests.delete(id);
+    }
     map.delete(id);
   }
 
@@ -102,7 +108,10 @@ export class SimStateMachine implements KvView {
     }
     const answer = applyRequest(this, this.records, command, index, term);
     const id = command.idempotency?.id;
-    return { answer, replayedFromSnapshot: answer.kind === 'replayed' && id !== undefined && this.fromSnapshot.has(id) };
+    return {
+      answer,
+      replayedFromSnapshot: answer.kind === 'replayed' && id !== undefined && this.fromSnapshot.has(id),
+    };
   }
 
   /** The value and metadata of a user key, or undefined. */
@@ -125,6 +134,7 @@ export class SimStateMachine implements KvView {
     this.user = new Map(state.user);
     this.internal = new Map(state.internal);
     this.cachedDigest = null;
+    this.userDigests = new Map([...this.user].map(([id, { stored }]) => [id, describePair(id, stored)]));
     this.hashA = 0;
     this.hashB = 0;
     for (const pair of this.internal.values()) this.toggleHash(pair);
@@ -153,12 +163,9 @@ export class SimStateMachine implements KvView {
   /** The whole state in one string: two nodes with the same state have the same digest. */
   digest(): string {
     if (this.cachedDigest !== null) return this.cachedDigest;
-    const users = [...this.user.entries()]
+    const users = [...this.userDigests.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([id, { stored }]) => {
-        const { meta, value } = decodeStored(stored);
-        return `${id}=${Buffer.from(value).toString('latin1')}@${meta.createIndex}/${meta.modIndex}/${meta.version}`;
-      })
+      .map(([, pair]) => pair)
       .join(';');
     const hash = `${this.hashA.toString(16).padStart(8, '0')}${this.hashB.toString(16).padStart(8, '0')}`;
     this.cachedDigest = `${users}|records=${this.internal.size}:${hash}`;
@@ -175,6 +182,12 @@ export class SimStateMachine implements KvView {
     this.hashA = (this.hashA ^ pairHash(pair, 0x811c9dc5)) >>> 0;
     this.hashB = (this.hashB ^ pairHash(pair, 0x5bd1e995)) >>> 0;
   }
+}
+
+/** A user key's part of the digest: `key=value@createIndex/modIndex/version`. */
+function describePair(id: string, stored: Uint8Array): string {
+  const { meta, value } = decodeStored(stored);
+  return `${id}=${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1')}@${meta.createIndex}/${meta.modIndex}/${meta.version}`;
 }
 
 /** A 32-bit hash of a pair (FNV-1a over key, a separator and the stored bytes, then murmur3's finalizer). */
