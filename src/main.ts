@@ -8,8 +8,10 @@ import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { adminTokenFromEnv } from './api/admin-auth.js';
+import { registerAdminRoutes } from './api/admin.js';
 import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
+import { registerJoinInfoRoute } from './api/join-info.js';
 import { configFromJoinInfo, waitUntilAdded } from './cluster-join.js';
 import { ConfigError, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
@@ -34,7 +36,7 @@ const USAGE = `usage: node dist/main.js --id <node id> [--config cluster.config.
 environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LEVEL,
   RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
-  RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup then need Authorization: Bearer <it>;
+  RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup and /members then need Authorization: Bearer <it>;
   without it they answer loopback clients only)`;
 
 interface Args {
@@ -85,8 +87,10 @@ function parseCommandLine(): Args {
 }
 
 function refuse(message: string, logger?: Logger): never {
+  // The plain line on stderr always: an operator reads it as written, whatever the log's format (a
+  // JSON log line escapes the quotes around the very key it names).
   if (logger !== undefined) logger.fatal(message);
-  else console.error(`raftkv: ${message}`);
+  console.error(`raftkv: ${message}`);
   process.exit(2);
 }
 
@@ -171,7 +175,6 @@ async function main(): Promise<void> {
     );
   }
   const peerUrlOf = (id: string): string | undefined => storage.membership.members.find((m) => m.id === id)?.peerUrl;
-  metrics.observeMembership(storage.membership);
   const clientUrlOf = (id: string): string | undefined =>
     storage.membership.members.find((m) => m.id === id)?.clientUrl ?? config.nodes.find((n) => n.id === id)?.clientUrl;
 
@@ -209,6 +212,7 @@ async function main(): Promise<void> {
     token: peerToken.token,
     logger,
     onUnreachable: (peer) => node.reportUnreachable(peer),
+    onRemoved: (peer) => node.removedByPeer(peer),
     onReplies: (_peer, messages) => void node.receive(messages),
     requestTimeoutMs: config.raft.tickMs * config.raft.electionTicks * 2,
     // Room for the whole append window (plus the one append that may overshoot it) twice over, so
@@ -258,8 +262,10 @@ async function main(): Promise<void> {
     // Peers follow the membership: new members get a client and may send to us; removed ones not.
     onMembershipChanged: (membership) => {
       transport.setPeers(new Map(membership.members.map((m) => [m.id, m.peerUrl])));
-      peerServer.setMembers(membership.members.map((m) => m.id));
-      metrics.observeMembership(membership);
+      peerServer.setMembers(
+        membership.members.map((m) => m.id),
+        membership.removed,
+      );
     },
   });
   const peerServer = new PeerServer({
@@ -274,12 +280,16 @@ async function main(): Promise<void> {
     onSnapshotFrame: (frame) => snapshotReceiver.frame(frame),
     ...(faults === undefined ? {} : { faults }),
   });
+  peerServer.setMembers(
+    storage.membership.members.length > 0 ? storage.membership.members.map((m) => m.id) : voters,
+    storage.membership.removed,
+  );
   const api = buildClientApi({
     nodeId: args.id,
     clusterId: config.clusterId,
     node,
     kv: {
-      getSync: (key) => storage.getSync(key),
+      getEntrySync: (key) => storage.getEntrySync(key),
       scanJson: (query) => reads.scanJson(query),
       getManyJson: (keys) => reads.getManyJson(keys),
     },
@@ -295,6 +305,25 @@ async function main(): Promise<void> {
     openSource: () => storage.openSnapshotSource(),
     adminToken,
     logger,
+  });
+  registerAdminRoutes(api, {
+    nodeId: args.id,
+    node,
+    adminToken,
+    peerToken,
+    clientUrlOf,
+    promoteMaxLagEntries: config.limits.promoteMaxLagEntries,
+    electionTimeoutMs: config.raft.tickMs * config.raft.electionTicks,
+    tickMs: config.raft.tickMs,
+    writeTimeoutMs: config.limits.writeTimeoutMs,
+    logger,
+  });
+  registerJoinInfoRoute(api, {
+    clusterId: config.clusterId,
+    raft: config.raft,
+    limits: config.limits,
+    peerToken,
+    node,
   });
 
   async function shutdown(code: number): Promise<void> {

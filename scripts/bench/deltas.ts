@@ -5,6 +5,15 @@ function maxTerm(s: SystemSnapshot): number {
   return Math.max(0, ...Object.values(s.terms).filter((t): t is number => t !== null));
 }
 
+function cpuBetween(before: SystemSnapshot, after: SystemSnapshot): Record<string, number> {
+  const used: Record<string, number> = {};
+  for (const [id, end] of Object.entries(after.cpuSeconds)) {
+    const start = before.cpuSeconds[id];
+    if (end !== null && start !== null && start !== undefined) used[id] = end - start;
+  }
+  return used;
+}
+
 export function deltasBetween(before: SystemSnapshot, after: SystemSnapshot): RunDeltas {
   // Each node counts every leader change it sees, so the most any one node saw is the cluster's count.
   const leaderChanges = Math.max(
@@ -21,6 +30,7 @@ export function deltasBetween(before: SystemSnapshot, after: SystemSnapshot): Ru
       after.writesAcknowledged === null || before.writesAcknowledged === null
         ? null
         : after.writesAcknowledged - before.writesAcknowledged,
+    cpuSeconds: cpuBetween(before, after),
   };
 }
 
@@ -35,5 +45,33 @@ export function addDeltas(a: RunDeltas, b: RunDeltas): RunDeltas {
       a.writesAcknowledged === null || b.writesAcknowledged === null
         ? null
         : a.writesAcknowledged + b.writesAcknowledged,
+    cpuSeconds: Object.fromEntries(
+      [...new Set([...Object.keys(a.cpuSeconds ?? {}), ...Object.keys(b.cpuSeconds ?? {})])].map((id) => [
+        id,
+        (a.cpuSeconds?.[id] ?? 0) + (b.cpuSeconds?.[id] ?? 0),
+      ]),
+    ),
+  };
+}
+
+/**
+ * CPU per request in microseconds, summed over the nodes, and the leader's and the busiest
+ * follower's shares; null when the run measured no CPU (older results) or no request.
+ */
+export function cpuPerRequest(
+  deltas: RunDeltas,
+  requests: number,
+): { total: number; leader: number | null; follower: number | null } | null {
+  const used = deltas.cpuSeconds;
+  if (used === undefined || requests <= 0 || Object.keys(used).length === 0) return null;
+  const perRequest = (s: number): number => (s * 1e6) / requests;
+  const leader = deltas.leaderAfter ?? deltas.leaderBefore;
+  const followers = Object.entries(used)
+    .filter(([id]) => id !== leader)
+    .map(([, s]) => s);
+  return {
+    total: perRequest(Object.values(used).reduce((a, b) => a + b, 0)),
+    leader: leader !== null && used[leader] !== undefined ? perRequest(used[leader]) : null,
+    follower: followers.length > 0 ? perRequest(Math.max(...followers)) : null,
   };
 }

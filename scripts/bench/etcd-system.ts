@@ -5,7 +5,7 @@ import { waitFor } from '../harness/cluster/process-cluster.js';
 import { EtcdCluster } from './etcd-cluster.js';
 import type { EtcdBinary } from './etcd-install.js';
 import { getText, postJson, sendAll } from './http.js';
-import { peakRssBytes } from './host.js';
+import { peakRssBytes, processCpuSeconds } from './host.js';
 import { base64, type KeySpace } from './keys.js';
 import type { Processes } from './processes.js';
 import { metricSum } from './prometheus.js';
@@ -91,7 +91,17 @@ export class EtcdSystem implements BenchSystem {
       }),
     );
     for (const s of statuses) terms[s.name] = s.status === null ? null : Number(s.status.raftTerm);
-    return { leaderChanges, terms, leader: EtcdSystem.leaderName(statuses), fsyncs, writesAcknowledged: null };
+    const cpuSeconds = Object.fromEntries(
+      this.cluster.members.map((m) => [m.name, m.process?.pid === undefined ? null : processCpuSeconds(m.process.pid)]),
+    );
+    return {
+      leaderChanges,
+      terms,
+      leader: EtcdSystem.leaderName(statuses),
+      fsyncs,
+      writesAcknowledged: null,
+      cpuSeconds,
+    };
   }
 
   memory(): NodeMemory[] {

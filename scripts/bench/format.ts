@@ -1,6 +1,7 @@
 // The report as Markdown: printed at the end of a run and pasted into BENCHMARKS.md as is.
 import { CASES } from './cases.js';
 import { etcdBest, ratio, raftkvRun } from './case-runs.js';
+import { cpuPerRequest } from './deltas.js';
 import type { BenchReport } from './report.js';
 import { totalErrors, type LoadResult, type NodeMemory, type ReadPathResult, type VariantRun } from './types.js';
 
@@ -22,9 +23,17 @@ function errors(load: LoadResult): string {
 function table(head: string[], rows: string[][]): string {
   return [
     `| ${head.join(' | ')} |`,
-    `|${head.map((h) => (/^(req|p\d|err|leader|term|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd)/i.test(h) ? '---:' : '---')).join('|')}|`,
+    `|${head.map((h) => (/^(req|p\d|err|leader|term|load|conns|scans|scan p|writes|write p|ratio|vs|peak|raftkv|etcd|cpu)/i.test(h) ? '---:' : '---')).join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
+}
+
+/** CPU µs per request summed over the nodes, then the leader's / the busiest follower's: "412 (237 / 140)". */
+function cpuCell(r: VariantRun): string {
+  const cpu = cpuPerRequest(r.deltas, r.load.requests);
+  if (cpu === null) return '–';
+  const part = (v: number | null): string => (v === null ? '–' : n0(v));
+  return `${n0(cpu.total)} (${part(cpu.leader)} / ${part(cpu.follower)})`;
 }
 
 function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs: string): string[] {
@@ -41,6 +50,7 @@ function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs:
       '',
       r.failed.slice(0, 80).replace(/\|/g, '/'),
       '',
+      '',
       load,
       vs,
     ];
@@ -53,6 +63,7 @@ function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs:
     ms(r.load.p50Ms),
     ms(r.load.p99Ms),
     errors(r.load),
+    cpuCell(r),
     String(r.deltas.leaderChanges),
     load,
     vs,
@@ -86,6 +97,7 @@ export function caseTables(report: BenchReport): string {
           'p50 ms',
           'p99 ms',
           'errors',
+          'CPU µs/req (leader / follower)',
           'leader chg',
           'load avg',
           'raftkv/etcd',
@@ -114,6 +126,8 @@ export function sideBySide(report: BenchReport): string {
       theirs === null ? '–' : ms(theirs.load.p99Ms),
       oursOk ? String(totalErrors(ours.load)) : '–',
       theirs === null ? '–' : String(totalErrors(theirs.load)),
+      oursOk ? cpuCell(ours) : '–',
+      theirs === null ? '–' : cpuCell(theirs),
       `${oursOk ? String(ours.deltas.leaderChanges) : '–'} / ${theirs === null ? '–' : String(theirs.deltas.leaderChanges)}`,
     ];
   });
@@ -128,6 +142,8 @@ export function sideBySide(report: BenchReport): string {
       'etcd p99 ms',
       'raftkv errors',
       'etcd errors',
+      'raftkv CPU µs/req',
+      'etcd CPU µs/req',
       'leader chg raftkv / etcd',
     ],
     rows,

@@ -59,6 +59,26 @@ export function peakRssBytes(pid: number): number | null {
   }
 }
 
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on every Linux Node supports). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system, every thread: the read pool's workers and libuv's too) that process
+ * `pid` has used so far, from /proc/<pid>/stat; null when it cannot be read.
+ */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / CLOCK_TICKS_PER_SECOND : null;
+  } catch {
+    return null;
+  }
+}
+
 /** PIDs of running processes whose command name is `comm` (to detect, never to kill, others' daemons). */
 export function pidsNamed(comm: string): number[] {
   const result = spawnSync('pgrep', ['-x', comm], { encoding: 'utf8', timeout: 5000 });

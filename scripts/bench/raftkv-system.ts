@@ -1,6 +1,7 @@
 // A fresh three-node raftkv cluster for one benchmark: ProcessCluster's real processes (dist/main.js)
 // on free loopback ports in a temp dir, production timing, a random peer token, and the counters
 // the report needs from /status and /metrics.
+import { processCpuSeconds } from './host.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,7 +112,10 @@ export class RaftkvSystem implements BenchSystem {
         if (leader === null && status?.leader) leader = status.leader;
       }),
     );
-    return { leaderChanges, terms, leader, fsyncs, writesAcknowledged: acks };
+    const cpuSeconds = Object.fromEntries(
+      this.cluster.nodes.map((n) => [n.id, n.process?.pid === undefined ? null : processCpuSeconds(n.process.pid)]),
+    );
+    return { leaderChanges, terms, leader, fsyncs, writesAcknowledged: acks, cpuSeconds };
   }
 
   memory(): NodeMemory[] {
@@ -144,6 +148,8 @@ export class RaftkvSystem implements BenchSystem {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // SIGTERM first: a node run with --cpu-prof writes its profile only when it exits normally.
+    await this.cluster.killAll('SIGTERM');
     await this.cluster.destroy();
   }
 }

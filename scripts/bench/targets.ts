@@ -1,5 +1,6 @@
-// The targets the lead is chasing (issues 4 and 6), each evaluated on one run's figures.
+// The targets the lead is chasing (issues 4, 6 and 15), each evaluated on one run's figures.
 import { etcdBest, raftkvRun } from './case-runs.js';
+import { cpuPerRequest } from './deltas.js';
 import type { CaseName, CaseResult, NodeMemory, ReadPathResult, ScanUnderWriteResult } from './types.js';
 
 export interface TargetResult {
@@ -68,6 +69,62 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   versus('put', 'PUT', 'write path', 1.5);
   versus('get-leader', 'linearizable GET', 'linearizable read', 1.5);
   versus('get-stale', 'stale GET', 'local (serializable) read', 1.0);
+  versus('mixed', 'mixed 90/10', 'mixed path', 1.5);
+
+  // Issue 15: PUT at the lower connection counts at least etcd's best.
+  for (const lower of inputs.cases.filter((x) => x.name === 'put' && x.connections !== c)) {
+    const target = `PUT at ${lower.connections} connections >= 1.0x etcd's best write path`;
+    const ours = raftkvRun(lower);
+    const theirs = etcdBest(lower);
+    if (!inputs.vsEtcd || ours === null || theirs === null || ours.failed !== undefined) {
+      results.push(na(target, inputs.vsEtcd ? 'not measured' : 'no etcd in this run (--vs etcd)'));
+      continue;
+    }
+    const r = ours.load.reqPerSec / theirs.load.reqPerSec;
+    results.push({
+      target,
+      measured: `${fmt(r)}x (${ours.load.reqPerSec.toFixed(0)} vs ${theirs.load.reqPerSec.toFixed(0)} req/s, ${theirs.variant})`,
+      value: r,
+      status: r >= 1 ? 'met' : 'missed',
+    });
+  }
+
+  // Issue 15: CPU per acknowledged write, summed over the nodes, against etcd's cheapest write path;
+  // and a follower's CPU per replicated write against the leader's.
+  const put = find('put');
+  const oursPut = put === undefined ? null : raftkvRun(put);
+  const oursCpu =
+    oursPut === null || oursPut.failed !== undefined ? null : cpuPerRequest(oursPut.deltas, oursPut.load.requests);
+  const cpuTarget = `PUT at ${c} connections: CPU per acknowledged write (all nodes) <= 0.65x etcd's`;
+  const etcdCpus = (put?.runs ?? [])
+    .filter((r) => r.system === 'etcd' && r.failed === undefined)
+    .map((r) => ({ run: r, cpu: cpuPerRequest(r.deltas, r.load.requests) }))
+    .filter((e): e is { run: typeof e.run; cpu: NonNullable<typeof e.cpu> } => e.cpu !== null)
+    .sort((a, b) => a.cpu.total - b.cpu.total);
+  const cheapest = etcdCpus[0];
+  if (!inputs.vsEtcd) results.push(na(cpuTarget, 'no etcd in this run (--vs etcd)'));
+  else if (oursCpu === null || cheapest === undefined) results.push(na(cpuTarget, 'not measured'));
+  else {
+    const r = oursCpu.total / cheapest.cpu.total;
+    results.push({
+      target: cpuTarget,
+      measured: `${fmt(r)}x (${oursCpu.total.toFixed(0)} vs ${cheapest.cpu.total.toFixed(0)} µs, ${cheapest.run.variant})`,
+      value: r,
+      status: r <= 0.65 ? 'met' : 'missed',
+    });
+  }
+  const followerTarget = `PUT at ${c} connections: a follower's CPU per write <= 1/3 of the leader's`;
+  if (oursCpu === null || oursCpu.leader === null || oursCpu.follower === null) {
+    results.push(na(followerTarget, 'not measured'));
+  } else {
+    const r = oursCpu.follower / oursCpu.leader;
+    results.push({
+      target: followerTarget,
+      measured: `${fmt(r)} (${oursCpu.follower.toFixed(0)} vs ${oursCpu.leader.toFixed(0)} µs per write)`,
+      value: r,
+      status: r <= 1 / 3 ? 'met' : 'missed',
+    });
+  }
 
   const raftkvRuns = inputs.cases.flatMap((x) => x.runs.filter((r) => r.system === 'raftkv' && r.failed === undefined));
   // The inline scan-under-write run shows what happens without the pool; its elections are the

@@ -41,6 +41,8 @@ export interface SystemSnapshot {
   readonly fsyncs: number;
   /** Writes acknowledged to clients, summed over the nodes (raftkv only; null for etcd). */
   readonly writesAcknowledged: number | null;
+  /** CPU seconds each node process has used so far (/proc; null: unreadable). */
+  readonly cpuSeconds: Readonly<Record<string, number | null>>;
 }
 
 export interface RunDeltas {
@@ -52,6 +54,8 @@ export interface RunDeltas {
   readonly leaderAfter: string | null;
   readonly fsyncs: number;
   readonly writesAcknowledged: number | null;
+  /** CPU seconds each node used during the run (absent in results recorded before it was measured). */
+  readonly cpuSeconds?: Readonly<Record<string, number>>;
 }
 
 /** One measured run: one system, one API variant, one connection count. */

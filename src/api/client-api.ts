@@ -1,17 +1,22 @@
 // The client API, on its own listener: clients never reach the peer routes.
 //
-//   PUT    /kv/<key>            raw body            200 {"index":N} once committed, applied, durable
-//   GET    /kv/<key>            linearizable        200 raw value | 404
+//   PUT    /kv/<key>            raw body            200 {"index":N} once committed, applied, durable;
+//                                                  etag: "<modIndex>"; If-Match / If-None-Match: * -> 412
+//   GET    /kv/<key>            linearizable        200 raw value, etag and x-raft-mod-index... | 404
 //   GET    /kv/<key>?consistency=stale[&max_lag_ms=M]   local state at once, says how stale
 //   GET    /kv/<key>?consistency=log               through the Raft log (slow; for comparison)
-//   DELETE /kv/<key>                                200 {"index":N}
+//   DELETE /kv/<key>                                200 {"index":N}; If-Match / If-None-Match: * -> 412
+//   POST   /txn   {"compare","success","failure"}  200 {"succeeded","results","index","term"} (txn-route.ts)
+//   Idempotency-Key: <id> on any write: a retry gets the first answer (write-requests.ts, write-answers.ts)
 //   GET    /kv?prefix=&start=&limit=               200 {"items":[...],"next":cursor|null}
 //                                                  (a page also ends before limits.maxResponseBytes)
 //   POST   /mget  {"keys":[...]}                    200 {"items":[{"key","value"|null}...]}
 //                                                  | 413 beyond limits.maxResponseBytes
-//   GET    /status  /livez  /readyz  /metrics
+//   GET    /status  /livez  /readyz  /metrics       /status and /metrics include the membership
 //
 // Writes on a follower are forwarded to the leader (one hop), or answered 307 with ?redirect=true.
+// main.ts adds the admin routes (admin.ts: /members, /leader/transfer; backup.ts: /backup) and
+// GET /cluster/join-info (join-info.ts).
 import { createServer } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -20,24 +25,23 @@ import type { Limits } from '../config/cluster-config.js';
 import type { RaftStatus } from '../raft/core.js';
 import type { SoftState } from '../raft/types.js';
 import type { WriteResult } from '../node/apply-waiters.js';
-import {
-  LeaderTransferError,
-  NotLeaderError,
-  OverloadedError,
-  RemovedError,
-  StoppedError,
-  WriteLostError,
-  WriteUnknownError,
-} from '../node/errors.js';
+import { NotLeaderError } from '../node/errors.js';
 import type { NodeMetrics } from '../node/metrics.js';
 import type { ManyAnswer } from '../reads/read-pool.js';
 import { formatSchemaErrors, SchemaValidationError, typeboxValidatorCompiler } from '../schema/fastify-validation.js';
+import type { Membership } from '../storage/members.js';
+import type { StoredValue } from '../storage/key-meta.js';
 import { encodeCommand } from '../storage/state-machine.js';
-import { KEY_NOT_FOUND, LEADER_TRANSFER, readFailureAnswer, sendError, sendErrorAnswer, REMOVED } from './errors.js';
-import { fastGetHandler, readHeaders, type Consistency } from './fast-get.js';
+import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer, writeFailureAnswer } from './errors.js';
+import { fastGetHandler, keyMetaHeaders, readHeaders, type Consistency } from './fast-get.js';
 import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
+import { MemberMetrics } from './member-metrics.js';
+import { memberClientUrl, memberViews } from './members.js';
 import { clientApiSchemas, type ReadQuery } from './schemas.js';
+import { txnRoute } from './txn-route.js';
+import { writeAnswer } from './write-answers.js';
+import { keyWrite, type ProposedWrite } from './write-requests.js';
 
 /** What the API needs from the node (RaftNode in production; fakes in tests). */
 export interface ApiNode {
@@ -48,11 +52,16 @@ export interface ApiNode {
   readonly appliedIndex: number;
   msSinceLeaderContact(now?: number): number;
   readonly pending: { writes: number; reads: number };
+  /** The membership at the applied index. */
+  readonly membership: Membership;
+  /** Leader only: how many entries its log is ahead of member `id`; null on any other node. */
+  lagOf(id: string): number | null;
 }
 
 /** Reads of the local state machine: point reads inline, heavier queries wherever they run best. */
 export interface ApiKv {
-  getSync(key: Uint8Array): Uint8Array | undefined;
+  /** A key's value and metadata (its ETag is the modIndex), in one read. */
+  getEntrySync(key: Uint8Array): StoredValue | undefined;
   /** A page of the scan as the JSON answer's bytes. */
   scanJson(query: { prefix?: Uint8Array; start?: Uint8Array; limit: number }): Promise<Uint8Array>;
   /** Values of `keys` as the JSON answer's bytes, or a refusal: the answer would pass maxResponseBytes. */
@@ -66,7 +75,10 @@ export interface ClientApiOptions {
   readonly kv: ApiKv;
   readonly limits: Limits;
   readonly logger: Logger;
-  /** The client URL of a node, for forwarding and redirects. */
+  /**
+   * The client URL of a node, for forwarding and redirects, where the membership has none (a store
+   * that keeps no membership): the cluster config's.
+   */
   readonly clientUrlOf: (id: string) => string | undefined;
   readonly metrics?: NodeMetrics;
   /** False once the node hit a fatal error or is stopping. */
@@ -78,11 +90,13 @@ const BARRIER = encodeCommand({ op: 'barrier' });
 
 export function buildClientApi(options: ClientApiOptions) {
   const { node, kv, limits } = options;
+  const clientUrlOf = (id: string): string | undefined => memberClientUrl(node.membership, id, options.clientUrlOf);
+  const memberMetrics = options.metrics === undefined ? undefined : new MemberMetrics(options.metrics.registry);
   const fastGet = fastGetHandler({
     maxKeyBytes: limits.maxKeyBytes,
     appliedIndex: () => node.appliedIndex,
     readBarrier: () => node.readBarrier(),
-    getSync: (key) => kv.getSync(key),
+    getEntrySync: (key) => kv.getEntrySync(key),
     live: options.live,
     logger: options.logger.child({ component: 'client-api' }),
   });
@@ -142,21 +156,25 @@ export function buildClientApi(options: ClientApiOptions) {
 
   // --- writes ---------------------------------------------------------------------------------
 
-  /** `redirect`: on a follower, answer 307 to the leader instead of forwarding (`?redirect=true`). */
+  /**
+   * Proposes `write` and answers with what applying it did (write-answers.ts). `redirect`: on a
+   * follower, answer 307 to the leader instead of forwarding (`?redirect=true`); `body`: the bytes to
+   * forward, where the route parsed the request's into something else.
+   */
   const write = async (
     request: FastifyRequest,
     reply: FastifyReply,
     redirect: boolean,
-    command: Uint8Array,
+    proposed: ProposedWrite,
+    body?: Uint8Array,
   ): Promise<FastifyReply> => {
     try {
-      const result = await node.write(command);
+      const result = await node.write(proposed.command);
       options.metrics?.writesAcknowledged.inc();
-      return reply
-        .headers({ 'x-raft-index': String(result.index), 'x-raft-term': String(result.term) })
-        .send({ index: result.index, term: result.term });
+      const answer = writeAnswer(proposed, result);
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
     } catch (error) {
-      if (error instanceof NotLeaderError) return notLeader(request, reply, redirect, error.leader);
+      if (error instanceof NotLeaderError) return notLeader(request, reply, redirect, error.leader, body);
       return writeFailure(reply, error as Error);
     }
   };
@@ -166,8 +184,9 @@ export function buildClientApi(options: ClientApiOptions) {
     reply: FastifyReply,
     redirect: boolean,
     leader: string,
+    body?: Uint8Array,
   ): Promise<FastifyReply> | FastifyReply => {
-    const leaderUrl = leader === '' ? undefined : options.clientUrlOf(leader);
+    const leaderUrl = leader === '' ? undefined : clientUrlOf(leader);
     if (leaderUrl === undefined) {
       return sendError(
         reply,
@@ -192,7 +211,7 @@ export function buildClientApi(options: ClientApiOptions) {
         },
       );
     }
-    return forwarder.forward(request, reply, leaderUrl);
+    return forwarder.forward(request, reply, leaderUrl, body === undefined ? {} : { body });
   };
 
   app.put('/kv/*', { schema: { querystring: schemas.writeQuery } }, async (request, reply) => {
@@ -200,14 +219,20 @@ export function buildClientApi(options: ClientApiOptions) {
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
     const body = request.body;
     const value = body instanceof Uint8Array ? body : new Uint8Array(0);
-    return write(request, reply, request.query.redirect === 'true', encodeCommand({ op: 'put', key: key.key, value }));
+    const proposed = keyWrite({ kind: 'put', key: key.key, value }, request.headers);
+    if (!proposed.ok) return sendErrorAnswer(reply, proposed.refusal);
+    return write(request, reply, request.query.redirect === 'true', proposed.write);
   });
 
   app.delete('/kv/*', { schema: { querystring: schemas.writeQuery } }, async (request, reply) => {
     const key = parseKey((request.params as Record<string, string>)['*'], limits.maxKeyBytes);
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
-    return write(request, reply, request.query.redirect === 'true', encodeCommand({ op: 'delete', key: key.key }));
+    const proposed = keyWrite({ kind: 'delete', key: key.key }, request.headers);
+    if (!proposed.ok) return sendErrorAnswer(reply, proposed.refusal);
+    return write(request, reply, request.query.redirect === 'true', proposed.write);
   });
+
+  void app.register(txnRoute({ limits, schemas, submit: write }));
 
   // --- reads ----------------------------------------------------------------------------------
 
@@ -266,10 +291,10 @@ export function buildClientApi(options: ClientApiOptions) {
     if (!key.ok) return sendError(reply, 400, 'bad_key', key.message);
     const point = await readPoint(request, reply, request.query);
     if (point === null) return reply;
-    const value = kv.getSync(key.key);
+    const entry = kv.getEntrySync(key.key);
     reply.headers(readHeaders(node.appliedIndex, point));
-    if (value === undefined) return sendErrorAnswer(reply, KEY_NOT_FOUND);
-    return reply.type('application/octet-stream').send(asBuffer(value));
+    if (entry === undefined) return sendErrorAnswer(reply, KEY_NOT_FOUND);
+    return reply.headers(keyMetaHeaders(entry.meta)).type('application/octet-stream').send(asBuffer(entry.value));
   });
 
   app.get('/kv', { schema: { querystring: schemas.scanQuery } }, async (request, reply) => {
@@ -347,13 +372,18 @@ export function buildClientApi(options: ClientApiOptions) {
       role: status.role,
       term: status.term,
       leader: status.leader || null,
-      leaderClientUrl: status.leader === '' ? null : (options.clientUrlOf(status.leader) ?? null),
+      leaderClientUrl: status.leader === '' ? null : (clientUrlOf(status.leader) ?? null),
       commit: status.commit,
       applied: status.applied,
       firstIndex: status.firstIndex,
       lastIndex: status.lastIndex,
       snapshot: status.snapshot ?? null,
       progress: status.progress,
+      // The leader says how far behind every other member is (a learner is promoted once it is close).
+      members: memberViews(node.membership).map((m) => {
+        const lag = m.id === options.nodeId ? null : node.lagOf(m.id);
+        return lag === null ? m : { ...m, lagEntries: lag };
+      }),
       pending: node.pending,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
@@ -376,6 +406,7 @@ export function buildClientApi(options: ClientApiOptions) {
   app.get('/metrics', async (_request, reply) => {
     if (options.metrics === undefined) return sendError(reply, 404, 'not_found', 'metrics are disabled');
     options.metrics.observe(node.status());
+    memberMetrics?.observe(node.membership, options.nodeId, (id) => node.lagOf(id));
     return reply.type(options.metrics.contentType).send(await options.metrics.text());
   });
 
@@ -383,15 +414,9 @@ export function buildClientApi(options: ClientApiOptions) {
 }
 
 function writeFailure(reply: FastifyReply, error: Error): FastifyReply {
-  if (error instanceof LeaderTransferError) return sendErrorAnswer(reply, LEADER_TRANSFER);
-  if (error instanceof WriteUnknownError) return sendError(reply, 504, 'outcome_unknown', error.message);
-  if (error instanceof WriteLostError)
-    return sendError(reply, 503, 'not_committed', error.message, { 'retry-after': '0' });
-  if (error instanceof OverloadedError)
-    return sendError(reply, 503, 'overloaded', error.message, { 'retry-after': '1' });
-  if (error instanceof StoppedError) return sendError(reply, 503, 'stopping', error.message, { 'retry-after': '1' });
-  if (error instanceof RemovedError) return sendErrorAnswer(reply, REMOVED);
-  throw error;
+  const answer = writeFailureAnswer(error);
+  if (answer === undefined) throw error;
+  return sendErrorAnswer(reply, answer);
 }
 
 function readFailure(reply: FastifyReply, error: Error): FastifyReply {

@@ -1,13 +1,35 @@
-// A follower forwards client writes to the leader, at most one hop: a forwarded request that lands
-// on a non-leader (the leader changed meanwhile) is answered 503 there, never forwarded again.
+// A follower forwards client writes, and admin requests, to the leader, at most one hop: a
+// forwarded request that lands on a non-leader (the leader changed meanwhile) is answered 503
+// there, never forwarded again.
 import { Pool } from 'undici';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendError } from './errors.js';
 
 export const FORWARDED_HEADER = 'x-raftkv-forwarded-by';
+/**
+ * The header a node that forwards an admin request vouches for it with: the cluster's peer token
+ * (admin-auth.ts says what the leader makes of it). Only the forwarder writes it: a client's is dropped.
+ */
+export const ADMIN_VOUCH_HEADER = 'x-raftkv-admin-vouch';
 
-/** Headers that describe one hop, not the request: never copied. */
-const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'content-length', 'upgrade']);
+/** Headers that describe one hop, not the request, or that only this node may write: never copied. */
+const NOT_COPIED = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'host',
+  'content-length',
+  'upgrade',
+  ADMIN_VOUCH_HEADER,
+]);
+
+/** What a forward sends besides the client's request (admin routes: their parsed JSON body, the vouching). */
+export interface ForwardExtras {
+  /** The body to send instead of the request's raw bytes (a route whose body was parsed). */
+  readonly body?: Uint8Array;
+  /** Headers set after the client's, so they win. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
 
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
@@ -17,16 +39,26 @@ export class Forwarder {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Relays `request` to `leaderUrl` and its answer back to the client. */
-  async forward(request: FastifyRequest, reply: FastifyReply, leaderUrl: string): Promise<FastifyReply> {
-    const headers: Record<string, string> = { [FORWARDED_HEADER]: this.selfId };
+  /**
+   * Relays `request` to `leaderUrl` and its answer back to the client. `extras.body`: the bytes the
+   * client sent, where the route parsed them into something else (POST /txn's JSON, admin bodies): the
+   * leader parses the very same bytes, and the Idempotency-Key and precondition headers travel with them.
+   */
+  async forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    leaderUrl: string,
+    extras: ForwardExtras = {},
+  ): Promise<FastifyReply> {
+    const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) {
-      if (typeof value === 'string' && !HOP_HEADERS.has(name)) headers[name] = value;
+      if (typeof value === 'string' && !NOT_COPIED.has(name)) headers[name] = value;
     }
-    const body = request.body instanceof Uint8Array ? request.body : undefined;
+    Object.assign(headers, extras.headers, { [FORWARDED_HEADER]: this.selfId });
+    const body = extras.body ?? (request.body instanceof Uint8Array ? request.body : undefined);
     try {
       const answer = await this.pool(leaderUrl).request({
-        method: request.method as 'PUT' | 'DELETE' | 'GET',
+        method: request.method as 'PUT' | 'DELETE' | 'GET' | 'POST',
         path: request.url,
         headers,
         body: body === undefined ? null : body,
@@ -35,21 +67,23 @@ export class Forwarder {
       });
       const payload = Buffer.from(await answer.body.arrayBuffer());
       for (const [name, value] of Object.entries(answer.headers)) {
-        if (value !== undefined && !HOP_HEADERS.has(name)) reply.header(name, value);
+        if (value !== undefined && !NOT_COPIED.has(name)) reply.header(name, value);
       }
       return reply.code(answer.statusCode).send(payload);
     } catch (error) {
-      // If the connection was never made, nothing reached the leader; otherwise a write may or
-      // may not have been applied there.
+      // If the connection was never made, nothing reached the leader; otherwise a write (or a
+      // membership change, a leader transfer) may or may not have taken effect there.
       const code = (error as { code?: string }).code ?? '';
       const neverSent = code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND';
-      const unknown = !neverSent && (request.method === 'PUT' || request.method === 'DELETE');
+      // Only a read through the log (GET ?consistency=log) changes nothing: every other forwarded
+      // request (PUT, DELETE, POST /txn) is a write.
+      const unknown = !neverSent && request.method !== 'GET';
       return sendError(
         reply,
         unknown ? 504 : 503,
         unknown ? 'outcome_unknown' : 'leader_unreachable',
         `forwarding to the leader at ${leaderUrl} failed (${(error as Error).message})` +
-          (unknown ? ': the write may or may not have been applied' : ''),
+          (unknown ? ': the request may or may not have taken effect' : ''),
         { 'retry-after': '1' },
       );
     }

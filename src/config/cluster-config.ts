@@ -50,6 +50,16 @@ export interface Limits {
    * a multi-key read beyond it is refused (413); neither refuses its first item.
    */
   readonly maxResponseBytes: number;
+  /**
+   * The most entries a learner may be behind the leader's log and still be promoted to voter
+   * (`POST /members/<id>/promote`): a voter that is far behind counts in the quorum but cannot
+   * acknowledge new entries until it has caught up, so one more failure would stop every write.
+   */
+  readonly promoteMaxLagEntries: number;
+  /** The most items in one POST /txn: its compare, success and failure lists together. */
+  readonly maxTxnOps: number;
+  /** The largest POST /txn body, in bytes of JSON. */
+  readonly maxTxnBytes: number;
 }
 
 export interface ClusterConfig {
@@ -75,6 +85,14 @@ export const DEFAULT_LIMITS: Limits = {
   // page of 10,000 items of 1.6 KiB; small enough that a worker builds it in tens of milliseconds,
   // holds ~3x of it while it does, and a slow client ties up no more than that per request.
   maxResponseBytes: 16 * 1024 * 1024,
+  // A third of a second of writes at the peak PUT rate BENCHMARKS.md measures (~3,000/s), and one
+  // or two appends of small entries: a learner this close is caught up within a round trip or two.
+  promoteMaxLagEntries: 1000,
+  maxTxnOps: 128,
+  // Two values of the default maxValueBytes even in base64 (2 x 1.33 MiB), plus maxTxnOps items with
+  // keys of the default maxKeyBytes: a transaction may move a couple of big values, never a bulk
+  // load. The same bound as what its gets may read (MAX_TXN_RESULT_BYTES).
+  maxTxnBytes: 4 * 1024 * 1024,
 };
 
 export const DEFAULT_TIMING: RaftTiming = {
@@ -194,15 +212,31 @@ export function listenAddress(url: string): { host: string; port: number } {
 
 /** `text` passed the schema (a non-empty string); a URL a node can listen on, normalised. */
 function asUrl(text: string, where: string): string {
+  const checked = checkNodeUrl(text);
+  if ('problem' in checked) throw new ConfigError(`${where} ${checked.problem}`);
+  return checked.url;
+}
+
+/**
+ * A node's client or peer URL normalised to `http://host:port`, or what is wrong with it (a
+ * predicate: "must ..., got ..."). Shared by the cluster config and the admin API's `POST /members`,
+ * so a member added at run time obeys the rules of one in the file. No path, query or credentials:
+ * nodes build every request as the URL followed by a route, so anything after the port would be
+ * lost or would break every request to the node.
+ */
+export function checkNodeUrl(text: string): { readonly url: string } | { readonly problem: string } {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new ConfigError(`${where} must be a URL like http://127.0.0.1:7001, got "${text}"`);
+    return { problem: `must be a URL like http://127.0.0.1:7001, got "${text}"` };
   }
-  if (url.protocol !== 'http:') throw new ConfigError(`${where} must be an http:// URL, got "${text}"`);
-  if (url.port === '') throw new ConfigError(`${where} must name a port, got "${text}"`);
-  return `${url.protocol}//${url.host}`;
+  if (url.protocol !== 'http:') return { problem: `must be an http:// URL, got "${text}"` };
+  if (url.port === '') return { problem: `must name a port, got "${text}"` };
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    return { problem: `must be http://host:port and nothing more (no path, query or credentials), got "${text}"` };
+  }
+  return { url: `${url.protocol}//${url.host}` };
 }
 
 function assertUnique(values: readonly string[], where: string): void {

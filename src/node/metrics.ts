@@ -3,7 +3,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftStatus } from '../raft/core.js';
 import type { Role } from '../raft/types.js';
-import type { Membership } from '../storage/members.js';
 
 const ROLES: readonly Role[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
 
@@ -102,12 +101,6 @@ export class NodeMetrics {
     help: 'bytes the retained log takes on disk (LevelDB estimate)',
     registers: [this.registry],
   });
-  private readonly members = new Gauge({
-    name: 'raftkv_members',
-    help: 'members of the cluster by role, as this node has applied',
-    labelNames: ['role'],
-    registers: [this.registry],
-  });
   readonly leaderChanges = new Counter({
     name: 'raftkv_leader_changes_total',
     help: 'times this node saw the leader change',
@@ -117,12 +110,6 @@ export class NodeMetrics {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
-  }
-
-  /** Members by role (gauges set whenever the membership changes). */
-  observeMembership(membership: Membership): void {
-    this.members.set({ role: 'voter' }, membership.members.filter((m) => m.role === 'voter').length);
-    this.members.set({ role: 'learner' }, membership.members.filter((m) => m.role === 'learner').length);
   }
 
   observe(status: RaftStatus): void {

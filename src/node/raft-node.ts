@@ -61,6 +61,8 @@ export interface NodeStore extends Storage {
   readonly membership?: Membership;
   /** The latest snapshot point (index 0: none). */
   latestSnapshot?(): SnapshotMeta;
+  /** Records durably that a peer said this node was removed (its data dir then refuses to start). */
+  markRemoved?(by: NodeId): Promise<void>;
   /** Where `entriesToSend` reports its background loads (storage that has it). */
   setLoadListener?(listener: { loaded(): void; failed(error: Error): void }): void;
 }
@@ -544,6 +546,24 @@ export class RaftNode {
     }
     this.appliedWaiters.applied(this.store.applied.index);
     if (membershipChanged) this.membershipChanged();
+  }
+
+  /**
+   * A peer refused this node as removed from the cluster (the peer transport's 403 `removed`): the
+   * peer applied the removal, which this node's log may never bring it, since the leader no longer
+   * replicates to it. From now on it serves nothing (503 removed), and its data dir refuses to start.
+   * Peers are authenticated by the cluster's token: a peer's word is as good as its log.
+   */
+  removedByPeer(peer: NodeId): void {
+    if (this.removed || this.stopped) return;
+    this.removed = true;
+    this.logger.warn(
+      { by: peer },
+      'this node was removed from the cluster (a peer refused it as removed): it takes no further part (stop it; its data dir will refuse to start)',
+    );
+    this.store
+      .markRemoved?.(peer)
+      .catch((error: unknown) => this.logger.error({ err: error }, 'could not record the removal'));
   }
 
   /** Tells the owner; notes it when this node itself was removed (it then takes no further part). */

@@ -235,11 +235,12 @@ export class RaftCore {
   /** Feeds one message from a peer into the state machine. */
   step(m: Message): void {
     if (m.term === 0 || m.to !== this.id || m.from === this.id) return;
-    // Only voters may campaign: a node removed (or not yet promoted) asks in vain, and cannot make
-    // us raise our term. (Messages from other non-members are taken: a leader we do not know as a
-    // member yet may be the one sending a joining node its first snapshot; the transport admits
-    // only the cluster's nodes.)
-    if ((m.type === 'vote' || m.type === 'preVote') && !this.voters.includes(m.from)) return;
+    // Vote requests are heard from anyone, whatever this node's configuration says (etcd-raft does
+    // the same): a node's configuration can lag the cluster's (it has not applied the latest changes,
+    // or it joined empty and knows none), and a voter it does not know yet may be the only one that
+    // can win an election it must vote in; refusing would deadlock the cluster. Safety never depended
+    // on it (a vote goes only to an up-to-date log), and disruption by removed nodes is stopped by
+    // PreVote and the leader lease here, and by the peer transport, which admits only members.
     if (m.term > this.term) {
       if (!this.acceptHigherTerm(m)) return;
     } else if (m.term < this.term) {

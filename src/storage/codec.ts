@@ -45,6 +45,11 @@ export const META_IDENTITY = utf8.encode('identity');
 export const META_LOGSTART = utf8.encode('logstart');
 /** The latest snapshot point (index, term, voters): where the state machine was when the log was last compacted. */
 export const META_SNAPSHOT = utf8.encode('snapshot');
+/**
+ * Present once a peer told this node it was removed from the cluster (its own log may never say so:
+ * the leader stops replicating to a removed node). The value is the telling peer's id, as UTF-8.
+ */
+export const META_REMOVED = utf8.encode('removed');
 export const SM_APPLIED = utf8.encode('applied');
 /** Which `kv` sublevel holds the state machine (each installed snapshot moves to a new one). */
 export const SM_GENERATION = utf8.encode('generation');

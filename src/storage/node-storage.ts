@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { assert } from '../raft/assert.js';
 import type { Storage } from '../raft/storage.js';
 import type { Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
-import { SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration } from './codec.js';
+import { META_REMOVED, SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration } from './codec.js';
 import { confStateOf, decodeMembership, type Member, type Membership } from './members.js';
 import { openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError } from './errors.js';
@@ -356,6 +356,21 @@ export class NodeStorage implements Storage {
       throw this.health.fail(`compacting the log to ${compactIndex}`, error);
     }
     this.log.rememberCompacted(snapshot, start);
+  }
+
+  /**
+   * Notes, durably, that peer `by` told this node it was removed from the cluster: the data dir then
+   * refuses to start (open-data-dir.ts), as it does once the node applied its own removal.
+   */
+  async markRemoved(by: NodeId): Promise<void> {
+    this.health.assertUsable('markRemoved');
+    try {
+      await this.handles.db.batch([putOp(this.handles.meta, META_REMOVED, new TextEncoder().encode(by))], {
+        sync: true,
+      });
+    } catch (error) {
+      throw this.health.fail('recording that this node was removed', error);
+    }
   }
 
   /** The latest snapshot point (compaction or install); index 0 when none. */

@@ -9,6 +9,7 @@ import {
   META_HARDSTATE,
   META_IDENTITY,
   META_LOGSTART,
+  META_REMOVED,
   META_SNAPSHOT,
   SM_APPLIED,
   SM_GENERATION,
@@ -173,9 +174,11 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
   const generation = generationBytes === undefined ? 0 : decodeGeneration(generationBytes);
   const membersBytes = handles.sm.getSync(SM_MEMBERS);
   const membership = membersBytes === undefined ? null : decodeMembership(membersBytes, 'the membership record');
-  if (membership?.removed.includes(options.nodeId) === true) {
+  const toldRemoved = handles.meta.getSync(META_REMOVED);
+  if (membership?.removed.includes(options.nodeId) === true || toldRemoved !== undefined) {
+    const by = toldRemoved === undefined ? '' : ` (${Buffer.from(toldRemoved).toString('utf8')} said so)`;
     throw new StorageRefusedError(
-      `node ${options.nodeId} was removed from the cluster: its data dir can never be used again (a removed member's ` +
+      `node ${options.nodeId} was removed from the cluster${by}: its data dir can never be used again (a removed member's ` +
         'vote and log no longer count, and it must not come back as itself). To bring this machine back, join it as a ' +
         'new member with a new id and an empty data dir (README.md, "Membership changes")',
     );

@@ -152,6 +152,8 @@ export function parseMessage(value: unknown, position: number): Message {
         reject: flag(value, 'reject', where),
         hintIndex: count(value, 'hintIndex', where),
         hintTerm: count(value, 'hintTerm', where),
+        // A joining node with no configuration asks for a snapshot instead of the log (core.ts).
+        ...(Object.hasOwn(value, 'needsSnapshot') ? { needsSnapshot: flag(value, 'needsSnapshot', where) } : {}),
       };
     case 'vote':
     case 'preVote':

@@ -98,6 +98,11 @@ export interface PeerClientOptions {
   readonly token: string;
   readonly logger: Logger;
   readonly onUnreachable: (peer: NodeId) => void;
+  /**
+   * The peer refused us as a node removed from the cluster (403 `removed`): its applied membership
+   * says so. This node's own log may never tell it (the leader no longer replicates to it).
+   */
+  readonly onRemoved?: (peer: NodeId) => void;
   /** Messages the peer put in its answers; without it, requests do not ask for any. */
   readonly onReplies?: (peer: NodeId, messages: Message[]) => void;
   readonly faults?: FaultSwitch;
@@ -110,7 +115,7 @@ export interface PeerClientOptions {
 
 type Outcome =
   | { readonly ok: true; readonly replies: Message[] }
-  | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string };
+  | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string; readonly removed?: true };
 
 export class PeerClient {
   private readonly pool: Pool;
@@ -267,6 +272,7 @@ export class PeerClient {
       this.failuresSinceSuccess = 0;
       this.deliverReplies(outcome.replies);
     } else {
+      if (outcome.removed === true) this.options.onRemoved?.(this.options.peerId);
       this.failures++;
       this.failuresSinceSuccess++;
       this.healthy = false;
@@ -312,7 +318,11 @@ export class PeerClient {
         return { ok: true, replies: [] };
       }
       const snippet = await readSnippet(response.body);
-      return { ok: false, staleSocket: false, reason: `HTTP ${response.statusCode} ${snippet}` };
+      const reason = `HTTP ${response.statusCode} ${snippet}`;
+      if (response.statusCode === 403 && errorCodeOf(snippet) === 'removed') {
+        return { ok: false, staleSocket: false, reason, removed: true };
+      }
+      return { ok: false, staleSocket: false, reason };
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
       const message = error instanceof Error ? error.message : String(error);
@@ -388,6 +398,15 @@ export class PeerClient {
  * The start of an error answer, for the log (our peers answer short JSON errors). Reading stops
  * early, whatever the body's size: the URL might point at something that is not a raftkv peer.
  */
+/** The `error` code of a JSON error answer, or undefined. */
+function errorCodeOf(snippet: string): unknown {
+  try {
+    return (JSON.parse(snippet) as { error?: unknown } | null)?.error;
+  } catch {
+    return undefined;
+  }
+}
+
 async function readSnippet(body: AsyncIterable<Buffer>, maxBytes = 256): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -118,6 +118,8 @@ export class PeerServer {
   private readonly app: FastifyInstance;
   private readonly verifier: BearerVerifier;
   private members: ReadonlySet<NodeId>;
+  /** Nodes removed from the cluster: refused with `removed`, which tells them to stop. */
+  private removed: ReadonlySet<NodeId> = new Set();
   private readonly bodyLimit: number;
   private readonly limiter: LogLimiter;
   private readonly log: Logger;
@@ -148,9 +150,13 @@ export class PeerServer {
     this.registerRoutes();
   }
 
-  /** Who may send to us now (the membership changed): a removed node is refused (403) from now on. */
-  setMembers(peers: readonly NodeId[]): void {
+  /**
+   * Who may send to us now (the membership changed): a removed node is refused (403) from now on,
+   * with the code `removed`, so that it learns it was removed even if its own log never will.
+   */
+  setMembers(peers: readonly NodeId[], removed: readonly NodeId[] = []): void {
     this.members = new Set([...peers, this.options.selfId]);
+    this.removed = new Set(removed);
   }
 
   async listen(): Promise<ListenAddress> {
@@ -251,6 +257,10 @@ export class PeerServer {
   private admitPeer(request: FastifyRequest, reply: FastifyReply): void {
     if (!this.authenticate(request, reply)) return;
     const from = request.headers[FROM_HEADER];
+    if (typeof from === 'string' && this.removed.has(from)) {
+      this.reject(request, reply, 403, 'removed', `${from} was removed from the cluster: it must stop`, true);
+      return;
+    }
     if (typeof from !== 'string' || !this.members.has(from)) {
       this.reject(request, reply, 403, 'unknown-sender', 'X-Raftkv-From does not name a member of this cluster', true);
       return;

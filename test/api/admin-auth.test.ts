@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN_ENV, AdminAuth, adminTokenFromEnv, isLoopbackAddress } from '../../src/api/admin-auth.js';
+import { ADMIN_VOUCH_HEADER, FORWARDED_HEADER } from '../../src/api/forward.js';
 
 const TOKEN = 'a-long-random-admin-secret-0123456789';
 
@@ -84,6 +85,59 @@ describe('AdminAuth with a token: the token is required, even on loopback', () =
     ]) {
       expect(auth.refusal({ remoteAddress: '127.0.0.1', authorization })?.status, String(authorization)).toBe(401);
     }
+  });
+});
+
+describe('AdminAuth and forwarded requests: the forwarding node vouches with the peer token', () => {
+  const PEER = 'the-cluster-peer-token-0123456789';
+  const far = '10.1.2.3';
+
+  it('without a token of its own: a valid vouching stands in for the loopback check, from any address', () => {
+    const auth = new AdminAuth(undefined, { token: PEER, isDevToken: false });
+    expect(
+      auth.refusal({ remoteAddress: far, authorization: undefined, forwardedBy: 'n2', vouch: PEER }),
+    ).toBeUndefined();
+  });
+
+  it('refuses (403) a request that says it was forwarded without a valid vouching, from loopback too', () => {
+    const auth = new AdminAuth(undefined, { token: PEER, isDevToken: false });
+    for (const vouch of [undefined, '', 'wrong', `${PEER} `, PEER.slice(1), [PEER, PEER]]) {
+      for (const remoteAddress of [far, '127.0.0.1']) {
+        const refusal = auth.refusal({ remoteAddress, authorization: undefined, forwardedBy: 'n2', vouch });
+        expect(refusal, `${String(vouch)} from ${remoteAddress}`).toMatchObject({ status: 403, error: 'forbidden' });
+        expect(refusal?.message).toContain(ADMIN_VOUCH_HEADER);
+        expect(refusal?.message).toContain(FORWARDED_HEADER);
+      }
+    }
+  });
+
+  it('a vouching without the forwarded claim changes nothing: the ordinary checks apply', () => {
+    const auth = new AdminAuth(undefined, { token: PEER, isDevToken: false });
+    expect(auth.refusal({ remoteAddress: far, authorization: undefined, vouch: PEER })?.status).toBe(403);
+    expect(auth.refusal({ remoteAddress: '127.0.0.1', authorization: undefined, vouch: 'x' })).toBeUndefined();
+  });
+
+  it('with a token of its own, the node still requires it: the vouching replaces only the address check', () => {
+    const auth = new AdminAuth(TOKEN, { token: PEER, isDevToken: false });
+    const vouched = { remoteAddress: far, forwardedBy: 'n2', vouch: PEER };
+    expect(auth.refusal({ ...vouched, authorization: undefined })?.status).toBe(401);
+    expect(auth.refusal({ ...vouched, authorization: 'Bearer wrong' })?.status).toBe(401);
+    expect(auth.refusal({ ...vouched, authorization: `Bearer ${TOKEN}` })).toBeUndefined();
+  });
+
+  it('the public development token vouches for nothing; a route without a peer token accepts no forwarded request', () => {
+    const dev = new AdminAuth(undefined, { token: PEER, isDevToken: true });
+    expect(dev.refusal({ remoteAddress: far, authorization: undefined, forwardedBy: 'n2', vouch: PEER })?.status).toBe(
+      403,
+    );
+    expect(
+      dev.refusal({ remoteAddress: '127.0.0.1', authorization: undefined, forwardedBy: 'n2', vouch: PEER }),
+    ).toBeUndefined();
+    const backupLike = new AdminAuth(undefined);
+    expect(
+      backupLike.refusal({ remoteAddress: '127.0.0.1', authorization: undefined, forwardedBy: 'n2', vouch: PEER })
+        ?.status,
+    ).toBe(403);
   });
 });
 

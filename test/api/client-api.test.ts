@@ -1,4 +1,5 @@
 // The client API's validation and error mapping, without a cluster (fastify.inject and a fake node).
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientApi } from '../../src/api/client-api.js';
 import {
@@ -10,7 +11,7 @@ import {
   WriteUnknownError,
 } from '../../src/node/errors.js';
 import { decodeCommand } from '../../src/storage/command.js';
-import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
+import { ApplyingNode, buildTestApi, FakeKv, FakeNode } from './fakes.js';
 import { rawRequest } from './raw-http.js';
 
 const encoder = new TextEncoder();
@@ -161,6 +162,24 @@ describe('writes', () => {
     expect(res.json()).toMatchObject({ error: 'no_leader' });
     expect(res.headers['retry-after']).toBe('1');
   });
+  it('finds a leader that joined at run time in the membership, where the cluster config does not name it', async () => {
+    build();
+    node.membership = {
+      members: [
+        ...node.membership.members,
+        { id: 'n4', clientUrl: 'http://10.0.0.4:7001', peerUrl: 'http://10.0.0.4:7101', role: 'voter' },
+      ],
+      removed: [],
+    };
+    node.softState = { role: 'follower', leader: 'n4', term: 5 };
+    node.writeOutcome = () => Promise.reject(new NotLeaderError('n4'));
+    const res = await app.inject({ method: 'PUT', url: '/kv/k?redirect=true', payload: 'v' });
+    expect(res.statusCode).toBe(307);
+    expect(res.headers['location']).toBe('http://10.0.0.4:7001/kv/k?redirect=true');
+    const status = await app.inject({ method: 'GET', url: '/status' });
+    expect(status.json()).toMatchObject({ leader: 'n4', leaderClientUrl: 'http://10.0.0.4:7001' });
+  });
+
   it('while the leader hands over: 503 leader_transfer with Retry-After, for writes and log reads', async () => {
     // Regression: this answered 503 no_leader, "no leader is known", while the leader was known and serving reads.
     build();
@@ -358,5 +377,410 @@ describe('operations', () => {
     const res = await app.inject({ method: 'POST', url: '/raft/messages' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ error: 'not_found' });
+  });
+});
+
+// --- versioned keys: ETags, conditional writes, transactions, idempotent retries ---------------------
+
+describe('versioned keys', () => {
+  let applying: ApplyingNode;
+
+  /** The API over a node that applies each write with the state machine's own code (fakes.ts). */
+  function buildApplying(): ClientApi {
+    kv = new FakeKv();
+    applying = new ApplyingNode(kv);
+    node = applying;
+    app = buildTestApi(applying, kv, { limits: { maxTxnOps: 16 } });
+    return app;
+  }
+
+  const put = (key: string, value: string, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'PUT',
+      url: `/kv/${key}`,
+      payload: value,
+      headers: { 'content-type': 'text/plain', ...headers },
+    });
+  const del = (key: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'DELETE', url: `/kv/${key}`, headers });
+  const txn = (body: unknown, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/txn', payload: JSON.stringify(body), headers });
+  const lastCommand = () => decodeCommand(node.writes[node.writes.length - 1]!);
+
+  it('GET sends the ETag and metadata; every PUT answers the new ETag, so read-modify-write needs no GET', async () => {
+    buildApplying();
+    let res = await put('colour', 'blue');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ index: 11, term: 2 });
+    expect(res.headers['etag']).toBe('"11"');
+    expect(lastCommand().op).toBe('put'); // no precondition, no idempotency key: the plain command
+    res = await put('colour', 'green', { 'if-match': res.headers['etag'] as string });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['etag']).toBe('"12"');
+    res = await app.inject({ method: 'GET', url: '/kv/colour' });
+    expect(res.body).toBe('green');
+    expect(res.headers).toMatchObject({
+      etag: '"12"',
+      'x-raft-mod-index': '12',
+      'x-raft-create-index': '11',
+      'x-raft-version': '2',
+    });
+    // A key written before versioned keys: modIndex 0, createIndex 0, version 1.
+    kv.data.set('old', encoder.encode('legacy'));
+    res = await app.inject({ method: 'GET', url: '/kv/old?consistency=stale' });
+    expect(res.headers).toMatchObject({
+      etag: '"0"',
+      'x-raft-mod-index': '0',
+      'x-raft-create-index': '0',
+      'x-raft-version': '1',
+    });
+    expect((await put('old', 'new', { 'if-match': '"0"' })).statusCode).toBe(200);
+  });
+
+  it('If-Match with a stale ETag: 412 with the current metadata, nothing written', async () => {
+    buildApplying();
+    await put('k', 'v1'); // index 11
+    await put('k', 'v2'); // index 12
+    const res = await put('k', 'v3', { 'if-match': '"11"' });
+    expect(res.statusCode).toBe(412);
+    expect(res.json()).toEqual({
+      error: 'precondition_failed',
+      message:
+        'the precondition did not hold when the write was applied at index 13: the key is at modIndex 12 (ETag "12"); nothing was written',
+      current: { createIndex: 11, modIndex: 12, version: 2 },
+    });
+    expect(res.headers['etag']).toBeUndefined();
+    expect(lastCommand()).toMatchObject({ op: 'request', request: { kind: 'put', condition: { modIndex: 11 } } });
+    expect(decoder.decode(kv.data.get('k'))).toBe('v2');
+    // On a key that does not exist: current is null.
+    const missing = await put('nothing', 'x', { 'if-match': '"5"' });
+    expect(missing.statusCode).toBe(412);
+    expect(missing.json()).toMatchObject({ current: null, message: expect.stringContaining('the key does not exist') });
+  });
+
+  it('If-None-Match: * writes only a key that does not exist', async () => {
+    buildApplying();
+    let res = await put('fresh', '1', { 'if-none-match': '*' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['etag']).toBe('"11"');
+    res = await put('fresh', '2', { 'if-none-match': '*' });
+    expect(res.statusCode).toBe(412);
+    expect(res.json()).toMatchObject({ current: { createIndex: 11, modIndex: 11, version: 1 } });
+    expect(decoder.decode(kv.data.get('fresh'))).toBe('1');
+  });
+
+  it('a conditional DELETE deletes only the version it names', async () => {
+    buildApplying();
+    await put('k', 'v'); // 11
+    let res = await del('k', { 'if-match': '"10"' });
+    expect(res.statusCode).toBe(412);
+    expect(kv.data.has('k')).toBe(true);
+    res = await del('k', { 'if-match': '"11"' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ index: 13, term: 2 });
+    expect(res.headers['etag']).toBeUndefined();
+    expect(kv.data.has('k')).toBe(false);
+  });
+
+  it.each([
+    ['PUT', { 'if-match': 'W/"11"' }],
+    ['PUT', { 'if-match': '*' }],
+    ['PUT', { 'if-match': '"1", "2"' }],
+    ['PUT', { 'if-none-match': '"11"' }],
+    ['DELETE', { 'if-match': '11' }],
+    ['DELETE', { 'if-match': '"11"', 'if-none-match': '*' }],
+  ])('%s with a malformed precondition %j: 400 bad_precondition, nothing proposed', async (method, headers) => {
+    buildApplying();
+    const res = await app.inject({ method: method as 'PUT', url: '/kv/k', payload: 'v', headers });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: 'bad_precondition', message: expect.stringMatching(/If-(None-)?Match/) });
+    expect(node.writes).toEqual([]);
+  });
+
+  it('Idempotency-Key: a retry gets the first answer (same index) without writing again; another request under it gets 422', async () => {
+    buildApplying();
+    const first = await put('k', 'v', { 'idempotency-key': 'req-1' });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toEqual({ index: 11, term: 2 });
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    expect(lastCommand()).toMatchObject({ op: 'request', request: { kind: 'put' }, idempotency: { id: 'req-1' } });
+    await put('other', 'x'); // 12
+    const retry = await put('k', 'v', { 'idempotency-key': 'req-1' });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toEqual({ index: 11, term: 2 });
+    expect(retry.headers).toMatchObject({ etag: '"11"', 'x-raft-index': '11', 'idempotent-replayed': 'true' });
+    expect(kv.meta.get('k')).toEqual({ createIndex: 11, modIndex: 11, version: 1 }); // not applied again
+    for (const [what, res] of [
+      ['another value', await put('k', 'w', { 'idempotency-key': 'req-1' })],
+      ['another key', await put('j', 'v', { 'idempotency-key': 'req-1' })],
+      ['a precondition', await put('k', 'v', { 'idempotency-key': 'req-1', 'if-match': '"11"' })],
+      ['another method', await del('k', { 'idempotency-key': 'req-1' })],
+    ] as const) {
+      expect(res.statusCode, what).toBe(422);
+      expect(res.json(), what).toEqual({
+        error: 'idempotency_key_reused',
+        message:
+          'the Idempotency-Key "req-1" was used at index 11 for a different request (another method, key, value, precondition or transaction): ' +
+          'nothing was written. Retry only with the same request; use a new key for a new request',
+      });
+    }
+    expect(decoder.decode(kv.data.get('k'))).toBe('v');
+    expect(kv.meta.get('k')?.modIndex).toBe(11);
+  });
+
+  it('a retry of a write that failed its precondition fails again, even once the precondition would hold', async () => {
+    buildApplying();
+    await put('k', 'v1'); // 11
+    const first = await put('k', 'v2', { 'if-match': '"3"', 'idempotency-key': 'cas-1' });
+    expect(first.statusCode).toBe(412);
+    const retry = await put('k', 'v2', { 'if-match': '"3"', 'idempotency-key': 'cas-1' });
+    expect(retry.statusCode).toBe(412);
+    expect(retry.json()).toEqual(first.json());
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.headers['x-raft-index']).toBe(first.headers['x-raft-index']);
+  });
+
+  it('a bad Idempotency-Key: 400 bad_idempotency_key, nothing proposed', async () => {
+    buildApplying();
+    for (const key of ['', 'has space', 'k'.repeat(129), 'é']) {
+      const res = await put('k', 'v', { 'idempotency-key': key });
+      expect(res.statusCode, key).toBe(400);
+      expect(res.json()).toMatchObject({
+        error: 'bad_idempotency_key',
+        message: expect.stringContaining('1 to 128 characters'),
+      });
+    }
+    expect(node.writes).toEqual([]);
+  });
+
+  it('POST /txn: the success branch when every comparison holds, with each result in order', async () => {
+    buildApplying();
+    await put('a', '1'); // 11
+    kv.data.set('bin', new Uint8Array([0xff]));
+    const res = await txn({
+      compare: [
+        { key: 'a', modIndex: 11 },
+        { key: 'b', exists: false },
+        { key: 'a', value: '1' },
+      ],
+      success: [
+        { op: 'put', key: 'b', value: '2' },
+        { op: 'get', key: 'b' },
+        { op: 'delete', key: 'a' },
+        { op: 'delete', key: 'gone' },
+        { op: 'get', key: 'missing' },
+        { op: 'get', key: 'bin' },
+      ],
+      failure: [{ op: 'put', key: 'never', value: 'x' }],
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers).toMatchObject({ 'x-raft-index': '12', 'x-raft-term': '2' });
+    expect(res.json()).toEqual({
+      succeeded: true,
+      results: [
+        { op: 'put', key: 'b', modIndex: 12 },
+        { op: 'get', key: 'b', value: '2', createIndex: 12, modIndex: 12, version: 1 },
+        { op: 'delete', key: 'a', deleted: true },
+        { op: 'delete', key: 'gone', deleted: false },
+        { op: 'get', key: 'missing', value: null },
+        { op: 'get', key: 'bin', valueBase64: '/w==', createIndex: 0, modIndex: 0, version: 1 },
+      ],
+      index: 12,
+      term: 2,
+    });
+    expect(kv.data.has('a')).toBe(false);
+    expect(kv.data.has('never')).toBe(false);
+  });
+
+  it('POST /txn: the failure branch when a comparison does not hold; nothing of the success branch', async () => {
+    buildApplying();
+    await put('a', '1'); // 11
+    const res = await txn({
+      compare: [{ key: 'a', version: 1, cmp: '>' }],
+      success: [{ op: 'put', key: 'b', value: '2' }],
+      failure: [
+        { op: 'get', key: 'a' },
+        { op: 'put', key: 'c', value: '3' },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      succeeded: false,
+      results: [
+        { op: 'get', key: 'a', value: '1', createIndex: 11, modIndex: 11, version: 1 },
+        { op: 'put', key: 'c', modIndex: 12 },
+      ],
+      index: 12,
+      term: 2,
+    });
+    expect(kv.data.has('b')).toBe(false);
+  });
+
+  it('POST /txn whose gets would read more than 4 MiB: 413 answer_too_large, nothing applied', async () => {
+    buildApplying();
+    kv.data.set('big1', new Uint8Array(3 << 20));
+    kv.data.set('big2', new Uint8Array(3 << 20));
+    const res = await txn({
+      success: [
+        { op: 'put', key: 'k', value: 'v' },
+        { op: 'get', key: 'big1' },
+        { op: 'get', key: 'big2' },
+      ],
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toEqual({
+      error: 'answer_too_large',
+      message: expect.stringMatching(
+        /^the values this transaction's gets read come to more than 4194304 bytes \(6291456 when it stopped\): nothing was applied/,
+      ),
+    });
+    expect(kv.data.has('k')).toBe(false);
+  });
+
+  it('POST /txn with an Idempotency-Key: a retry gets the same results; a different transaction under it 422', async () => {
+    buildApplying();
+    const body = {
+      success: [
+        { op: 'put', key: 'n', value: '1' },
+        { op: 'get', key: 'n' },
+      ],
+    };
+    const first = await txn(body, { 'idempotency-key': 'txn-1' });
+    expect(first.statusCode).toBe(200);
+    const retry = await txn(body, { 'idempotency-key': 'txn-1' });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toEqual(first.json());
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(kv.meta.get('n')?.version).toBe(1);
+    const other = await txn({ failure: body.success }, { 'idempotency-key': 'txn-1' });
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({
+      error: 'idempotency_key_reused',
+      message: expect.stringContaining('at index 11'),
+    });
+  });
+
+  it('a request write whose entry says nothing of what it did is a 500, never a 200 for a write that may have failed', async () => {
+    build(); // FakeNode: every write resolves {index, term}, without an answer
+    for (const headers of [{ 'if-match': '"3"' }, { 'if-none-match': '*' }, { 'idempotency-key': 'k-1' }]) {
+      const res = await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v', headers });
+      expect(res.statusCode, JSON.stringify(headers)).toBe(500);
+      expect(res.json()).toMatchObject({ error: 'internal' });
+    }
+    const res = await app.inject({ method: 'POST', url: '/txn', payload: '{}' });
+    expect(res.statusCode).toBe(500);
+    expect((await app.inject({ method: 'PUT', url: '/kv/k', payload: 'v' })).statusCode).toBe(200);
+  });
+
+  it('POST /txn on a follower: 307 with ?redirect=true', async () => {
+    build();
+    node.writeOutcome = () => Promise.reject(new NotLeaderError('n2'));
+    const res = await app.inject({ method: 'POST', url: '/txn?redirect=true', payload: '{}' });
+    expect(res.statusCode).toBe(307);
+    expect(res.headers['location']).toBe('http://127.0.0.1:7002/txn?redirect=true');
+  });
+});
+
+describe('a follower forwards versioned writes to the leader intact', () => {
+  let leaderApp: ClientApi;
+  let leaderNode: ApplyingNode;
+  let leaderKv: FakeKv;
+  let follower: string;
+
+  /** A follower (its node answers NotLeaderError naming n2) whose leader n2 runs at `leaderUrl`. */
+  async function followerOf(leaderUrl: string): Promise<string> {
+    node = new FakeNode();
+    kv = new FakeKv();
+    node.writeOutcome = () => Promise.reject(new NotLeaderError('n2'));
+    app = buildTestApi(node, kv, { clientUrlOf: (id) => (id === 'n2' ? leaderUrl : undefined) });
+    return app.listen({ host: '127.0.0.1', port: 0 });
+  }
+
+  afterEach(async () => {
+    await leaderApp?.close();
+  });
+
+  async function start(): Promise<void> {
+    leaderKv = new FakeKv();
+    leaderNode = new ApplyingNode(leaderKv);
+    leaderApp = buildTestApi(leaderNode, leaderKv);
+    follower = await followerOf(await leaderApp.listen({ host: '127.0.0.1', port: 0 }));
+  }
+
+  it('POST /txn: the JSON body as sent, and the Idempotency-Key, reach the leader; its answer comes back', async () => {
+    await start();
+    const body =
+      '{"compare":[{"key":"k","exists":false}],\n "success":[{"op":"put","key":"k","value":"é"},{"op":"get","key":"k"}]}';
+    const send = () =>
+      fetch(`${follower}/txn`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'idempotency-key': 'fwd-1' },
+      });
+    const res = await send();
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      succeeded: true,
+      results: [
+        { op: 'put', key: 'k', modIndex: 11 },
+        { op: 'get', key: 'k', value: 'é', createIndex: 11, modIndex: 11, version: 1 },
+      ],
+      index: 11,
+      term: 2,
+    });
+    expect(node.writes).toHaveLength(1); // the follower's refused proposal
+    expect(decodeCommand(leaderNode.writes[0]!)).toMatchObject({ op: 'request', idempotency: { id: 'fwd-1' } });
+    const retry = await send();
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(leaderKv.meta.get('k')?.version).toBe(1);
+  });
+
+  it('PUT and DELETE keep If-Match, If-None-Match and Idempotency-Key; 412 and the ETag come back', async () => {
+    await start();
+    let res = await fetch(`${follower}/kv/k`, { method: 'PUT', body: 'v', headers: { 'if-none-match': '*' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('"11"');
+    res = await fetch(`${follower}/kv/k`, { method: 'PUT', body: 'w', headers: { 'if-none-match': '*' } });
+    expect(res.status).toBe(412);
+    expect(await res.json()).toMatchObject({ error: 'precondition_failed', current: { modIndex: 11 } });
+    res = await fetch(`${follower}/kv/k`, {
+      method: 'DELETE',
+      headers: { 'if-match': '"11"', 'idempotency-key': 'd-1' },
+    });
+    expect(res.status).toBe(200);
+    expect(decodeCommand(leaderNode.writes[2]!)).toMatchObject({
+      op: 'request',
+      request: { kind: 'delete', condition: { modIndex: 11 } },
+      idempotency: { id: 'd-1' },
+    });
+    expect(leaderKv.data.has('k')).toBe(false);
+  });
+
+  it('a forwarded POST /txn whose connection breaks after it was sent: 504 outcome_unknown, like PUT', async () => {
+    // Regression: only PUT and DELETE counted as writes, so a transaction that may have been
+    // applied by the leader was answered 503 leader_unreachable ("retry"): a retry without an
+    // Idempotency-Key could apply it twice.
+    const sockets = new Set<Socket>();
+    const breaking = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.once('data', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = breaking.address() as AddressInfo;
+      follower = await followerOf(`http://127.0.0.1:${port}`);
+      for (const [method, path, body] of [
+        ['POST', '/txn', '{}'],
+        ['PUT', '/kv/k', 'v'],
+      ] as const) {
+        const res = await fetch(`${follower}${path}`, { method, body });
+        expect(res.status, `${method} ${path}`).toBe(504);
+        expect(await res.json()).toMatchObject({ error: 'outcome_unknown' });
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => breaking.close(() => resolve()));
+    }
   });
 });

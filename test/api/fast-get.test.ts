@@ -1,11 +1,31 @@
 // The point-read fast path (src/api/fast-get.ts) must answer exactly as the Fastify route does. Each
 // request is sent twice to a real listener: as is (the fast path takes it) and with an extra query
 // parameter the route ignores (so Fastify takes it); status, headers and body must be identical.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientApi } from '../../src/api/client-api.js';
 import { NotLeaderError, ReadTimeoutError } from '../../src/node/errors.js';
 import { buildTestApi, FakeKv, FakeNode } from './fakes.js';
 import { rawRequest } from './raw-http.js';
+
+/** The header lines of a GET's answer as sent (names lower-cased, `date` left out), in order. */
+async function rawHead(base: string, target: string): Promise<string[]> {
+  const { hostname, port } = new URL(base);
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(port), hostname, () =>
+      socket.write(`GET ${target} HTTP/1.1\r\nhost: ${hostname}\r\nconnection: close\r\n\r\n`),
+    );
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+  return text
+    .slice(0, text.indexOf('\r\n\r\n'))
+    .split('\r\n')
+    .map((line) => line.replace(/^[^:]+/, (name) => name.toLowerCase()))
+    .filter((line) => !line.startsWith('date:'));
+}
 
 let app: ClientApi;
 let base: string;
@@ -19,6 +39,8 @@ beforeAll(async () => {
   kv.data.set('empty', new Uint8Array(0));
   kv.data.set('x', new TextEncoder().encode('the key x'));
   kv.data.set('x#y', new TextEncoder().encode('the key x#y'));
+  kv.meta.set('colour', { createIndex: 12, modIndex: 345, version: 6 });
+  // 'empty', 'x' and 'x#y' carry no metadata: keys written before versioned keys (LEGACY_META).
 });
 afterAll(async () => {
   await app?.close();
@@ -64,6 +86,38 @@ describe('the point-read fast path answers exactly as Fastify does', () => {
       expect(fast.status).toBe(path.includes('missing') ? 404 : 200);
     });
   }
+
+  it("both send a found key's ETag (its modIndex, quoted) and metadata; a missing key has none", async () => {
+    for (const path of ['/kv/colour', '/kv/colour?consistency=stale']) {
+      const { fast, fastify } = await both(path);
+      expect(fast).toEqual(fastify);
+      expect(fast.headers, path).toMatchObject({
+        etag: '"345"',
+        'x-raft-mod-index': '345',
+        'x-raft-create-index': '12',
+        'x-raft-version': '6',
+      });
+    }
+    const legacy = await both('/kv/x');
+    expect(legacy.fast).toEqual(legacy.fastify);
+    expect(legacy.fast.headers).toMatchObject({
+      etag: '"0"',
+      'x-raft-mod-index': '0',
+      'x-raft-create-index': '0',
+      'x-raft-version': '1',
+    });
+    const missing = await both('/kv/missing');
+    expect(missing.fast).toEqual(missing.fastify);
+    expect(missing.fast.headers['etag']).toBeUndefined();
+    expect(missing.fast.headers['x-raft-mod-index']).toBeUndefined();
+  });
+
+  it('the raw heads are the same, header for header, in the same order', async () => {
+    const fast = await rawHead(base, '/kv/colour');
+    const fastify = await rawHead(base, '/kv/colour?via=fastify');
+    expect(fast).toEqual(fastify);
+    expect(fast).toContain('etag: "345"');
+  });
 
   it('a failed linearizable read: no leader, or no read index in time', async () => {
     const saved = node.readOutcome;

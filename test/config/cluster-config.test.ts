@@ -32,6 +32,73 @@ describe('limits.maxResponseBytes', () => {
   });
 });
 
+const NODE_ID_RULE = 'a node id: 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+describe('node ids and URLs: the rules the admin API applies to a member added at run time', () => {
+  it.each(['n1', 'N-1', 'db_2.eu-west', '7', 'a'.repeat(64)])('takes the id %s', (id) => {
+    const json = { ...base, nodes: [{ ...base.nodes[0], id }] };
+    expect(parseClusterConfig(json, '/tmp').nodes[0]?.id).toBe(id);
+  });
+
+  // An id travels in headers (x-raft-leader), URL paths (/members/<id>) and metric labels.
+  it.each(['', 'n 1', 'n1\n', '..', '.n1', '-n1', 'a/b', 'n%31', 'nœud', '日本', 'a'.repeat(65)])(
+    'refuses the id %j, saying what an id is',
+    (id) => {
+      expect(() => parseClusterConfig({ ...base, nodes: [{ ...base.nodes[0], id }] }, '/tmp')).toThrow(
+        `nodes[0].id must be ${NODE_ID_RULE}`,
+      );
+    },
+  );
+
+  it.each([
+    ['http://127.0.0.1:7001/raft', 'a path'],
+    ['http://127.0.0.1:7001?x=1', 'a query'],
+    ['http://127.0.0.1:7001#x', 'a fragment'],
+    ['http://user:secret@127.0.0.1:7001', 'credentials'],
+  ])('refuses the URL %s (%s): requests are built as the URL followed by a route', (clientUrl) => {
+    expect(() => parseClusterConfig({ ...base, nodes: [{ ...base.nodes[0], clientUrl }] }, '/tmp')).toThrow(
+      `nodes[0].clientUrl must be http://host:port and nothing more (no path, query or credentials), got "${clientUrl}"`,
+    );
+  });
+
+  it('normalises a URL to http://host:port (a trailing slash is no path)', () => {
+    const json = { ...base, nodes: [{ ...base.nodes[0], clientUrl: 'http://LOCALHOST:7001/' }] };
+    expect(parseClusterConfig(json, '/tmp').nodes[0]?.clientUrl).toBe('http://localhost:7001');
+  });
+});
+
+describe('limits.promoteMaxLagEntries', () => {
+  it('defaults to 1000 and can be set, from 0', () => {
+    expect(DEFAULT_LIMITS.promoteMaxLagEntries).toBe(1000);
+    expect(parseClusterConfig(base, '/tmp').limits.promoteMaxLagEntries).toBe(1000);
+    expect(
+      parseClusterConfig({ ...base, limits: { promoteMaxLagEntries: 0 } }, '/tmp').limits.promoteMaxLagEntries,
+    ).toBe(0);
+    expect(() => parseClusterConfig({ ...base, limits: { promoteMaxLagEntries: -1 } }, '/tmp')).toThrow(
+      /limits\.promoteMaxLagEntries must be an integer in \[0, 1000000000\]/,
+    );
+  });
+});
+
+describe('limits.maxTxnOps and limits.maxTxnBytes (POST /txn)', () => {
+  it('default to 128 items and 4 MiB, and can be set', () => {
+    expect(parseClusterConfig(base, '/tmp').limits).toMatchObject({ maxTxnOps: 128, maxTxnBytes: 4 * 1024 * 1024 });
+    const limits = parseClusterConfig({ ...base, limits: { maxTxnOps: 3, maxTxnBytes: 2048 } }, '/tmp').limits;
+    expect(limits).toMatchObject({ maxTxnOps: 3, maxTxnBytes: 2048 });
+  });
+
+  it.each([
+    ['maxTxnOps', 0, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 0/],
+    ['maxTxnOps', 10_001, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 10001/],
+    ['maxTxnOps', 2.5, /limits\.maxTxnOps must be an integer in \[1, 10000\], got 2\.5/],
+    ['maxTxnBytes', 1023, /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got 1023/],
+    ['maxTxnBytes', 16 * 1024 * 1024 + 1, /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got 16777217/],
+    ['maxTxnBytes', '4MiB', /limits\.maxTxnBytes must be an integer in \[1024, 16777216\], got "4MiB"/],
+  ])('refuses %s = %s, naming the field and the range', (field, value, message) => {
+    expect(() => parseClusterConfig({ ...base, limits: { [field]: value } }, '/tmp')).toThrow(message);
+  });
+});
+
 const SOURCE = 'cluster.config.json';
 const parse = (json: unknown) => parseClusterConfig(json, '/tmp', SOURCE);
 /** The ConfigError message `json` is refused with. */
@@ -47,7 +114,8 @@ function refusal(json: unknown): string {
 const node2 = { id: 'n2', clientUrl: 'http://127.0.0.1:7002', peerUrl: 'http://127.0.0.1:7102', dataDir: 'data/n2' };
 const RAFT_KEYS =
   'tickMs, electionTicks, heartbeatTicks, maxMsgBytes, maxInflightBytes, logCacheBytes, snapshotEveryEntries, snapshotKeepEntries';
-const LIMITS_KEYS = 'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes';
+const LIMITS_KEYS =
+  'maxKeyBytes, maxValueBytes, writeTimeoutMs, readTimeoutMs, maxPageSize, maxResponseBytes, promoteMaxLagEntries, maxTxnOps, maxTxnBytes';
 const TOP_KEYS = 'clusterId, nodes, raft, limits, peerToken, reads';
 
 describe('unknown keys are refused, naming them and the known ones', () => {
@@ -98,7 +166,7 @@ describe('every other check stays', () => {
     ['clusterId', { ...base, clusterId: '' }, 'clusterId must be a non-empty string, got ""'],
     ['nodes', nodes(), 'nodes must be a non-empty array of nodes, got []'],
     ['a node', nodes('n1'), 'nodes[0] must be an object {"id", "clientUrl", "peerUrl", "dataDir"}, got "n1"'],
-    ['a node id', nodes({ ...node2, id: 7 }), 'nodes[0].id must be a non-empty string, got 7'],
+    ['a node id', nodes({ ...node2, id: 7 }), `nodes[0].id must be ${NODE_ID_RULE}, got 7`],
     [
       'a missing dataDir',
       nodes({ id: 'n2', clientUrl: node2.clientUrl, peerUrl: node2.peerUrl }),

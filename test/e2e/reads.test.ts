@@ -123,7 +123,13 @@ describe('linearizable reads on real processes', () => {
     expect(page.status).toBe(200);
     const body = (await page.json()) as { items: { key: string; value: string }[]; next: string | null };
     expect(body.items).toHaveLength(250);
-    expect(body.items[0]).toEqual({ key: 'scan/000', value: 'v-scan/000' });
+    expect(body.items[0]).toEqual({
+      key: 'scan/000',
+      value: 'v-scan/000',
+      createIndex: expect.any(Number),
+      modIndex: expect.any(Number),
+      version: 1,
+    });
     expect(body.next).toBe('scan/250');
     const many = await fetch(`${cluster.node(follower).clientUrl}/mget`, {
       method: 'POST',
@@ -132,7 +138,7 @@ describe('linearizable reads on real processes', () => {
     });
     const items = ((await many.json()) as { items: { key: string; value: string | null }[] }).items;
     expect(items).toHaveLength(41);
-    expect(items[39]).toEqual({ key: 'scan/039', value: 'v-scan/039' });
+    expect(items[39]).toMatchObject({ key: 'scan/039', value: 'v-scan/039', version: 1 });
     expect(items[40]).toEqual({ key: 'scan/none', value: null });
   });
 });

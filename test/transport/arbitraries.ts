@@ -47,6 +47,10 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
       fc
         .record({ index: count, reject: fc.boolean(), hintIndex: count, hintTerm: count })
         .map((f): Message => ({ ...b, type: 'appResp', ...f })),
+      // A joiner without a configuration asks for a snapshot.
+      fc
+        .record({ index: count, hintIndex: count, hintTerm: count, needsSnapshot: fc.boolean() })
+        .map((f): Message => ({ ...b, type: 'appResp', reject: true, ...f })),
       fc
         .record({
           type: fc.constantFrom('vote' as const, 'preVote' as const),

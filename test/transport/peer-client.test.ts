@@ -337,6 +337,29 @@ describe('PeerTransport', () => {
     expect(t.stats()['n2']).toMatchObject({ failures: 1, dropped: 2, queued: 0, sentRequests: 0 });
   });
 
+  it('a peer that applied our removal refuses us as removed, and the transport says so (only then)', async () => {
+    const n2 = await peerServer('n2');
+    const removed: NodeId[] = [];
+    const { transport: t, unreachable } = transport(
+      { n2: `http://127.0.0.1:${n2.port}` },
+      { onRemoved: (peer) => removed.push(peer) },
+    );
+    // A member: delivered, nothing said.
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => n2.received.length === 1, 2_000, 'delivery');
+    // n2 applied n1's removal: 403 `removed`.
+    n2.server.setMembers(['n3'], ['n1']);
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => removed.length === 1, 2_000, 'onRemoved');
+    expect(removed).toEqual(['n2']);
+    expect(unreachable).toEqual(['n2']);
+    // Merely unknown (not a member, not removed: a joiner the peer has not heard of yet): no such claim.
+    n2.server.setMembers(['n3'], []);
+    t.send([heartbeat('n1', 'n2', 3)]);
+    await waitFor(() => unreachable.length === 2, 2_000, 'the second failure');
+    expect(removed).toEqual(['n2']);
+  });
+
   it('counts a non-2xx answer as a failure, and logs its status', async () => {
     const log = captureLog();
     const n2 = await peerServer('n2');

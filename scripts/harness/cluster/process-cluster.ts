@@ -17,6 +17,8 @@ export interface ProcessNode {
   readonly peerUrl: string;
   readonly dataDir: string;
   readonly logFile: string;
+  /** Flags every start of this node passes (a node that joined later: its --join and addresses). */
+  extraArgs?: readonly string[];
   process: ChildProcess | null;
   /** How the last incarnation ended (null while running or never started). */
   exit: { code: number | null; signal: NodeJS.Signals | null } | null;
@@ -188,6 +190,7 @@ export class ProcessCluster {
       '--config',
       this.configPath,
       ...(this.options.faultInjection === true ? ['--fault-injection'] : []),
+      ...(node.extraArgs ?? []),
       ...extraArgs,
     ];
     const [command, ...commandArgs] = [...(this.options.spawnPrefix?.(id) ?? []), process.execPath, ...args];
@@ -203,6 +206,41 @@ export class ProcessCluster {
       node.exit = { code, signal };
       if (node.process === child) node.process = null;
     });
+    return node;
+  }
+
+  /**
+   * A new node that joins the running cluster through `via`'s client URL (`--join`): free ports, an
+   * empty data dir, not in the cluster file. Every start (and restart) of it passes the same flags.
+   * An operator still has to add it (POST /members) before it starts serving.
+   */
+  async addJoiner(id: string, via: string): Promise<ProcessNode> {
+    if (this.nodes.some((n) => n.id === id)) throw new Error(`${id} is already a node of this cluster`);
+    const [clientPort, peerPort] = await freePorts(2);
+    const host = this.options.hostOf?.(id) ?? '127.0.0.1';
+    const clientUrl = `http://${host}:${clientPort}`;
+    const peerUrl = `http://${host}:${peerPort}`;
+    const dataDir = join(this.dir, 'data', id);
+    const node: ProcessNode = {
+      id,
+      clientUrl,
+      peerUrl,
+      dataDir,
+      logFile: join(this.dir, `${id}.log`),
+      extraArgs: [
+        '--join',
+        this.node(via).clientUrl,
+        '--client-url',
+        clientUrl,
+        '--peer-url',
+        peerUrl,
+        '--data-dir',
+        dataDir,
+      ],
+      process: null,
+      exit: null,
+    };
+    this.nodes.push(node);
     return node;
   }
 

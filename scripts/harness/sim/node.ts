@@ -51,6 +51,11 @@ export interface DriverBugs {
    * scan of the user keys would): a node that installs one forgets which requests it applied.
    */
   readonly snapshotWithoutRecords?: boolean;
+  /**
+   * A receiver stages a new snapshot over one the core took and has not installed yet (the first
+   * simulation driver did: the in-flight Ready then installed a state it was not about).
+   */
+  readonly restagesOverPendingSnapshot?: boolean;
 }
 
 /** What became of a proposal: the answer of its entry, or null when its entry was overwritten. */
@@ -212,8 +217,19 @@ export class SimNode {
    * A snapshot transfer from `from` (leader of `term`) arrived complete: stage its state and let the
    * core decide, as the real receiver does. True when the core takes it.
    */
-  receiveSnapshot(from: NodeId, term: number, meta: SnapshotMeta, kv: SimSnapshotState): boolean {
+  receiveSnapshot(
+    from: NodeId,
+    term: number,
+    meta: SnapshotMeta,
+    kv: SimSnapshotState,
+    restageOverPending = false,
+  ): boolean {
     if (this.core === null) return false;
+    // As NodeStorage.beginStaging: a snapshot the core took waits for its Ready to install it, and
+    // a newer transfer is refused meanwhile (the sender reports failure; the leader retries later).
+    // Overwriting it here made the in-flight Ready install a state it was not about (seeds 181832
+    // path 365, 122103 path 2469).
+    if (this.staged !== null && !restageOverPending) return false;
     this.staged = { meta, kv };
     this.core.step({ type: 'snap', from, to: this.id, term, snapshot: meta });
     const pending = this.core.pendingSnapshot();

@@ -31,40 +31,55 @@ export function describeFailure(result: SimResult): string {
   return `${result.kind} violation at step ${result.step}: ${result.message}`;
 }
 
+const NO_STATS: SimStats = {
+  steps: 0,
+  messagesSent: 0,
+  messagesDelivered: 0,
+  leaderElections: 0,
+  crashes: 0,
+  committed: 0,
+  operations: 0,
+  operationsOk: 0,
+  operationsUnknown: 0,
+  livenessSteps: 0,
+  snapshotsInstalled: 0,
+  membershipChanges: 0,
+  casAnswered: 0,
+  casSucceeded: 0,
+  retries: 0,
+  replays: 0,
+  retriesToNewLeader: 0,
+  replaysFromSnapshot: 0,
+};
+
 /**
  * Runs `runs` random schedules (or replays one from seed and path). Every failure names the seed
  * and path that replay it: `npm run sim -- --seed <seed> --path <path>`.
  */
 export function checkSchedules(options: PropertyRun): PropertyOutcome {
-  const totals: SimStats = {
-    steps: 0,
-    messagesSent: 0,
-    messagesDelivered: 0,
-    leaderElections: 0,
-    crashes: 0,
-    committed: 0,
-    operations: 0,
-    operationsOk: 0,
-    operationsUnknown: 0,
-    livenessSteps: 0,
-    snapshotsInstalled: 0,
-    membershipChanges: 0,
-    casAnswered: 0,
-    casSucceeded: 0,
-    retries: 0,
-    replays: 0,
-    retriesToNewLeader: 0,
-    replaysFromSnapshot: 0,
-  };
+  const totals: SimStats = { ...NO_STATS };
   let schedules = 0;
   let failed: { schedule: Schedule; result: SimResult } | null = null;
   const started = performance.now();
   const property = fc.property(scheduleArbitrary(options.bounds), (schedule) => {
-    const result = runSimulation(schedule, {
-      ...(options.factory === undefined ? {} : { factory: options.factory }),
-      ...(options.driverBugs === undefined ? {} : { driverBugs: options.driverBugs }),
-      ...(options.workload === undefined ? {} : { workload: options.workload }),
-    });
+    let result: SimResult;
+    try {
+      result = runSimulation(schedule, {
+        ...(options.factory === undefined ? {} : { factory: options.factory }),
+        ...(options.driverBugs === undefined ? {} : { driverBugs: options.driverBugs }),
+        ...(options.workload === undefined ? {} : { workload: options.workload }),
+      });
+    } catch (error) {
+      // A throw out of the simulation (a core invariant, a driver bug) is a failed schedule like any
+      // other: it must name its seed and path, never end the run early as if nothing had happened.
+      schedules++;
+      const message = `threw ${(error as Error).stack ?? String(error)}`;
+      failed = {
+        schedule,
+        result: { ok: false, kind: 'invariant', message, step: -1, stats: { ...NO_STATS }, history: [] },
+      };
+      throw error;
+    }
     schedules++;
     for (const key of Object.keys(totals) as (keyof SimStats)[]) {
       totals[key] =

@@ -292,7 +292,13 @@ class Simulation {
         !this.network.isBlocked(t.to, t.from) &&
         !this.random.chance(this.network.currentDropRate);
       if (delivered) {
-        const taken = target.receiveSnapshot(t.from, t.term, t.meta, t.kv);
+        const taken = target.receiveSnapshot(
+          t.from,
+          t.term,
+          t.meta,
+          t.kv,
+          this.driverBugs.restagesOverPendingSnapshot === true,
+        );
         this.trace(
           `${this.now}: ${t.to} received snapshot ${t.meta.index}/${t.meta.term}${taken ? '' : ' (not needed)'}`,
         );

@@ -1,0 +1,118 @@
+// Versioned keys through NodeStorage: requests applied in one batch see each other, and idempotency
+// records outlive a restart and travel with a snapshot, so a retry is answered the same way on a node
+// that restarted or that was brought up to date by a snapshot. Old (format-1) snapshot streams are
+// read with legacy metadata.
+import { describe, expect, it } from 'vitest';
+import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
+import { StreamChecker, StreamWriter } from '../../src/snapshot/format.js';
+import { encodeCommand, type Command } from '../../src/storage/command.js';
+import { decodeStored, LEGACY_META } from '../../src/storage/key-meta.js';
+import type { ApplyOutcome, NodeStorage } from '../../src/storage/node-storage.js';
+import type { Request } from '../../src/storage/request.js';
+import { bytes, entry, text, useStorageFixture } from './helpers.js';
+
+const fixture = useStorageFixture();
+const VOTERS = ['n1', 'n2', 'n3'];
+
+const idempotent = (request: Request, id: string, fingerprint = 1): Command => ({
+  op: 'request',
+  request,
+  idempotency: { id, fingerprint: new Uint8Array([fingerprint]), at: 1_000 },
+});
+
+/** Appends and applies `commands` after the log's end, all in one Ready; returns what each did. */
+async function apply(storage: NodeStorage, commands: readonly Command[]): Promise<ApplyOutcome[]> {
+  const first = storage.lastIndex() + 1;
+  const entries: Entry[] = commands.map((c, i) => entry(first + i, 1, encodeCommand(c)));
+  const { outcomes } = await storage.writeReady(
+    { term: 1, vote: 'n1', commit: first + entries.length - 1 },
+    entries,
+    entries,
+  );
+  return outcomes;
+}
+
+async function transfer(from: NodeStorage, to: NodeStorage): Promise<SnapshotMeta> {
+  const source = await from.openSnapshotSource();
+  const staging = await to.beginStaging();
+  try {
+    for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100)) await staging.write(pairs);
+  } finally {
+    await source.close();
+  }
+  const meta = { index: source.index, term: source.term, voters: VOTERS };
+  staging.complete(meta, source.membership);
+  return meta;
+}
+
+describe('versioned keys in NodeStorage', () => {
+  it('entries of one batch see each other: a condition on a key written earlier in the same batch', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const outcomes = await apply(storage, [
+      { op: 'put', key: bytes('k'), value: bytes('a') },
+      { op: 'request', request: { kind: 'put', key: bytes('k'), value: bytes('b'), condition: { modIndex: 1 } } },
+      { op: 'request', request: { kind: 'put', key: bytes('k'), value: bytes('c'), condition: { modIndex: 1 } } },
+      { op: 'request', request: { kind: 'put', key: bytes('k'), value: bytes('d'), condition: { absent: true } } },
+    ]);
+    expect(outcomes.map((o) => (o.op === 'request' ? o.answer : o.op))).toEqual([
+      'put',
+      { kind: 'applied', result: { kind: 'written' } },
+      { kind: 'applied', result: { kind: 'failed', current: { createIndex: 1, modIndex: 2, version: 2 } } },
+      { kind: 'applied', result: { kind: 'failed', current: { createIndex: 1, modIndex: 2, version: 2 } } },
+    ]);
+    expect(storage.getEntrySync(bytes('k'))).toEqual({
+      value: bytes('b'),
+      meta: { createIndex: 1, modIndex: 2, version: 2 },
+    });
+    // The records and other internal keys never show in a scan.
+    await apply(storage, [idempotent({ kind: 'delete', key: bytes('gone') }, 'r')]);
+    expect((await storage.scan({ limit: 10 })).entries.map(([k]) => text(k))).toEqual(['k']);
+  });
+
+  it('a retry after a restart, and on a node that received a snapshot, gets the first answer and changes nothing', async () => {
+    let leader = await fixture.open(await fixture.tempDir());
+    const write = idempotent({ kind: 'put', key: bytes('k'), value: bytes('once') }, 'retry-me');
+    const [first] = await apply(leader, [write]);
+    expect(first).toMatchObject({ index: 1, op: 'request', answer: { kind: 'applied' } });
+    await apply(leader, [{ op: 'put', key: bytes('k'), value: bytes('later') }]);
+    expect(leader.idempotencyRecords.count).toBe(1);
+
+    leader = await fixture.reopen(leader);
+    expect(leader.idempotencyRecords.count).toBe(1);
+    const [retry] = await apply(leader, [write]);
+    expect(retry).toMatchObject({
+      index: 3,
+      answer: { kind: 'replayed', index: 1, term: 1, result: { kind: 'written' } },
+    });
+    expect(text(leader.getSync(bytes('k')))).toBe('later');
+
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const meta = await transfer(leader, follower);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: meta.index }, [], [], meta);
+    expect(follower.idempotencyRecords.count).toBe(1);
+    // The follower applies the next entries as the leader does: the same retry, the same answer.
+    const [onFollower] = await apply(follower, [write]);
+    expect(onFollower).toMatchObject({ answer: { kind: 'replayed', index: 1 } });
+    const [reused] = await apply(follower, [idempotent({ kind: 'delete', key: bytes('k') }, 'retry-me', 2)]);
+    expect(reused).toMatchObject({ answer: { kind: 'mismatch', index: 1 } });
+    expect(follower.getEntrySync(bytes('k'))).toEqual(leader.getEntrySync(bytes('k')));
+  });
+
+  it('a format-1 snapshot stream (from a build before versioned keys) is read with legacy metadata', () => {
+    const writer = new StreamWriter();
+    const checker = new StreamChecker();
+    const header = {
+      format: 1,
+      clusterId: 'c1',
+      index: 5,
+      term: 2,
+      membership: { members: [{ id: 'n1', clientUrl: '', peerUrl: '', role: 'voter' as const }], removed: [] },
+    };
+    checker.accept(writer.header(header));
+    const frame = checker.accept(writer.chunk([[bytes('k'), bytes('raw value')]]));
+    expect(frame.kind).toBe('chunk');
+    const [pair] = frame.kind === 'chunk' ? frame.pairs : [];
+    expect(pair && decodeStored(pair[1])).toEqual({ meta: LEGACY_META, value: bytes('raw value') });
+    expect(checker.accept(writer.trailer()).kind).toBe('trailer');
+  });
+});
