@@ -78,6 +78,14 @@ describe('the chaos command line', () => {
     expect(() => parse('--snapshot-every')).toThrow(UsageError);
   });
 
+  it('runs the versioned workload unless told --workload plain', () => {
+    expect(DEFAULTS.workload).toBe('versioned');
+    expect(parse()!.workload).toBe('versioned');
+    expect(parse('--workload', 'plain')!.workload).toBe('plain');
+    expect(parse('--workload', 'versioned')!.workload).toBe('versioned');
+    expect(() => parse('--workload', 'cas')).toThrow(/--workload must be versioned or plain, not "cas"/);
+  });
+
   it('returns null for --help and explains bad input', () => {
     expect(parse('--help')).toBeNull();
     expect(() => parse('--nodes', '4')).toThrow(UsageError);

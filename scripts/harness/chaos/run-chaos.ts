@@ -64,7 +64,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   });
   log(
     `chaos run: seed ${options.seed}, ${options.nodes} nodes, ${options.clients} clients, ${options.durationMs / 1000} s, ` +
-      `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}` +
+      `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}, ` +
+      `workload ${options.workload}` +
       (options.snapshot === null
         ? ''
         : `, snapshots every ${options.snapshot.everyEntries} entries keeping ${options.snapshot.keepEntries}`) +
@@ -146,7 +147,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     observer.start();
     nemesis = new Nemesis(live, network, schedule, clock, log);
     const workload = new Workload(
-      { seed: options.seed, clients: options.clients, keys, nodeIds, mix: options.mix },
+      { seed: options.seed, clients: options.clients, keys, nodeIds, workload: options.workload, mix: options.mix },
       () => new KvClient({ urls, timeoutMs: options.requestTimeoutMs }),
       recorder,
       clock,
