@@ -535,7 +535,7 @@ export class RaftNode {
     for (const o of outcomes) {
       if (o.op === 'member') {
         // The state machine took it: every node changes its configuration at this index.
-        this.core.applyConfChange(confChangeOf(o.change));
+        this.core.applyConfChange(confChangeOf(o.change), o.index);
         membershipChanged = true;
         this.logger.info(
           { index: o.index, change: o.change },

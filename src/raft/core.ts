@@ -136,6 +136,11 @@ export class RaftCore {
    * it is applied: one change at a time is what keeps single-server changes safe.
    */
   private pendingConfIndex = 0;
+  /**
+   * The log index the configuration in force is as of: the last change applied, or the snapshot it
+   * came with. A change at or below it is already part of it (applyConfChange says when that happens).
+   */
+  protected confIndex = 0;
   protected readonly log: RaftLog;
   private readonly random: Random;
   protected readonly electionTimeout: number;
@@ -211,6 +216,7 @@ export class RaftCore {
 
     const hardState = config.storage.initialHardState();
     this.log = new RaftLog(config.storage, hardState.commit, config.applied ?? 0);
+    this.confIndex = this.log.applied;
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.readOnly = new ReadOnly(this.id, () => this.voters);
@@ -308,11 +314,17 @@ export class RaftCore {
   }
 
   /**
-   * The driver applied a ConfChange entry: the configuration changes now, on every node at the same
+   * The driver applied the ConfChange entry at `index`: the configuration changes now, on every node at the same
    * index. A change that no longer makes sense (it cannot happen with one change at a time, but a
    * replayed log must not crash on it) changes nothing. A leader that removed itself steps down.
    */
-  applyConfChange(change: ConfChange): ConfState {
+  applyConfChange(change: ConfChange, index: number): ConfState {
+    // The driver applies committed entries while the core goes on: a snapshot taken meanwhile
+    // (handleSnapshot) already holds the configuration at its index, and a change below it, applied
+    // late by the Ready that was being written, must not roll it back (sim seed 8831808 path 356: a
+    // follower re-added a learner the snapshot had seen removed, and its configuration diverged).
+    if (index <= this.confIndex) return this.confState();
+    this.confIndex = index;
     if (invalidChange(change, { voters: this.voters, learners: this.learners }) !== null) return this.confState();
     const next = changedConf({ voters: this.voters, learners: this.learners }, change);
     this.switchToConf(next);
@@ -665,10 +677,7 @@ export class RaftCore {
   // Elections
 
   protected campaign(kind: CampaignKind): void {
-    // A committed membership change not applied yet would leave us counting votes with a configuration
-    // the cluster has moved past (two changes behind, with the one in our log not yet applied): wait
-    // until it is applied (etcd's rule). The election timer runs again meanwhile.
-    if (this.hasUnappliedConfChange()) return;
+    if (!this.mayCampaign(kind)) return;
     if (kind === 'pre-vote') this.becomePreCandidate();
     else this.becomeCandidate();
     const voteType = kind === 'pre-vote' ? 'preVote' : 'vote';
@@ -682,6 +691,20 @@ export class RaftCore {
       if (to === this.id) continue;
       this.send({ type: voteType, from: this.id, to, term, index, logTerm, transfer: kind === 'transfer' });
     }
+  }
+
+  /**
+   * Whether this node may start a campaign of `kind` now. Only a voter of its own configuration may
+   * (etcd's `promotable`), whatever asked: the election timer, a pre-vote won, or a leader's
+   * TimeoutNow. A leader that has not applied a removal yet still counts the removed node as a
+   * voter and may hand it leadership; the removed node knows better and must refuse, or it wins
+   * votes it cannot count itself in and leads a configuration it is not part of (sim seed 77418717
+   * path 766). And a committed membership change not applied yet would leave us counting votes with
+   * a configuration the cluster has moved past: wait until it is applied (etcd's rule); the election
+   * timer runs again meanwhile.
+   */
+  protected mayCampaign(_kind: CampaignKind): boolean {
+    return this.promotable() && !this.hasUnappliedConfChange();
   }
 
   /** Acts on the votes so far. Returns true when the campaign ended (won or lost). */
@@ -889,6 +912,7 @@ export class RaftCore {
     // The snapshot carries the configuration at its index: it is ours now.
     this.voters = s.voters.slice();
     this.learners = (s.learners ?? []).slice();
+    this.confIndex = s.index;
     this.send({ ...reply, index: this.log.lastIndex() });
   }
 
@@ -1112,7 +1136,7 @@ export class RaftCore {
   }
 
   /** Whether a committed ConfChange entry waits to be applied. */
-  private hasUnappliedConfChange(): boolean {
+  protected hasUnappliedConfChange(): boolean {
     if (this.log.committed <= this.log.applied) return false;
     return this.log
       .slice(this.log.applied + 1, this.log.committed + 1, Infinity)

@@ -3,7 +3,7 @@
 // options: `multithreading: true` is what lets several handles in one process share one LevelDB,
 // and LevelDB only shares it between handles opened with the identical location string.
 
-import { ClassicLevel, type BatchOperation } from 'classic-level';
+import { ClassicLevel } from 'classic-level';
 
 /**
  * Sublevel names: `meta` (hard state, identity, log start, snapshot point), `log` (Raft log), `sm`
@@ -66,13 +66,59 @@ function byteSublevel(db: ByteLevel, name: string) {
   return db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' });
 }
 
-export type ByteBatchOperation = BatchOperation<ByteLevel, Uint8Array, Uint8Array>;
+/**
+ * One write of a root batch, its key already carrying its sublevel's prefix: every batch here spans
+ * sublevels atomically, and prefixing once, when the operation is made, spares abstract-level's
+ * per-operation sublevel handling (see writeBatch).
+ */
+export type ByteBatchOperation =
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      readonly keyEncoding: 'view';
+      readonly valueEncoding: 'view';
+    }
+  | { readonly type: 'del'; readonly key: Uint8Array; readonly keyEncoding: 'view' };
 
 /** A put into `sublevel`, for a root batch that spans sublevels atomically. */
 export function putOp(sublevel: ByteSublevel, key: Uint8Array, value: Uint8Array): ByteBatchOperation {
-  return { type: 'put', sublevel, key, value };
+  return {
+    type: 'put',
+    key: sublevel.prefixKey(key, 'view', false),
+    value,
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+  };
 }
 
 export function delOp(sublevel: ByteSublevel, key: Uint8Array): ByteBatchOperation {
-  return { type: 'del', sublevel, key };
+  return { type: 'del', key: sublevel.prefixKey(key, 'view', false), keyEncoding: 'view' };
+}
+
+/** abstract-level's private write (its contract with implementations such as classic-level). */
+interface PrivateBatch {
+  _batch(operations: readonly ByteBatchOperation[], options: { readonly sync: boolean }): Promise<void>;
+}
+
+/**
+ * Writes `operations` in one atomic LevelDB batch, `sync` as the caller says. The hot path of every
+ * Ready: it goes straight to the implementation's `_batch` when there is one, because the public
+ * `batch()` re-validates, re-encodes and copies each operation (measured: 11 us of JavaScript per
+ * operation on the benchmark machine, more than LevelDB's own work, for nothing these operations
+ * need: they are pre-encoded bytes with prefixed keys, and no hook or 'write' listener is ever
+ * installed on these handles). Falls back to `batch()` where the private method is missing.
+ */
+export async function writeBatch(
+  db: ByteLevel,
+  operations: readonly ByteBatchOperation[],
+  options: { readonly sync: boolean },
+): Promise<void> {
+  if (operations.length === 0) return;
+  // What the public batch() asserts first: classic-level's native side must never see a closed handle.
+  if (db.status !== 'open')
+    throw new Error(`Database is not ${db.status === 'opening' ? 'open yet' : 'open'}: cannot write a batch`);
+  const direct = (db as unknown as Partial<PrivateBatch>)._batch;
+  if (typeof direct === 'function') return direct.call(db, operations, options);
+  return db.batch(operations.slice(), options);
 }

@@ -14,7 +14,7 @@ import type { Storage } from '../raft/storage.js';
 import type { Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
 import { META_REMOVED, SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration } from './codec.js';
 import { confStateOf, decodeMembership, type Member, type Membership } from './members.js';
-import { openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
+import { openKv, putOp, writeBatch, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError } from './errors.js';
 import type { IdempotencyIndex } from './idempotency.js';
 import type { StoredValue } from './key-meta.js';
@@ -266,7 +266,7 @@ export class NodeStorage implements Storage {
     this.log.writing = true;
     const started = performance.now();
     try {
-      await this.handles.db.batch(ops, { sync: mustSync });
+      await writeBatch(this.handles.db, ops, { sync: mustSync });
     } catch (error) {
       throw this.health.fail(describeWrite(hardState, entries, committed), error);
     } finally {

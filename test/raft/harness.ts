@@ -2,6 +2,7 @@
 // wait in a network queue until a test delivers them, and every delivered message is written to a
 // trace in a compact, human-readable form, so tests read like transcripts of the protocol.
 
+import { changedConf, invalidChange } from '../../src/raft/membership.js';
 import { RaftCore, type RaftConfig } from '../../src/raft/core.js';
 import { SeededRandom, type Random } from '../../src/raft/prng.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
@@ -210,8 +211,11 @@ export class TestCluster {
         for (const entry of rd.committedEntries) {
           node.applied.push(entry);
           // The driver applies a membership change like any entry, then tells the core.
-          if (entry.type === EntryType.ConfChange)
-            node.conf = core.applyConfChange(JSON.parse(text(entry.data)) as ConfChange);
+          if (entry.type === EntryType.ConfChange) {
+            const change = JSON.parse(text(entry.data)) as ConfChange;
+            if (invalidChange(change, node.conf) === null) node.conf = changedConf(node.conf, change);
+            core.applyConfChange(change, entry.index);
+          }
         }
         node.readStates.push(...rd.readStates);
         node.failedReads.push(...rd.failedReads);

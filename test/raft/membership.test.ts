@@ -59,6 +59,16 @@ describe('membership changes', () => {
     expect(c.network.filter((m) => m.from === 'n4')).toEqual([]);
   });
 
+  it('a learner (or a removed node) ignores TimeoutNow: only a voter of its own configuration campaigns', () => {
+    // A leader that has not applied a change yet may still count the target as a voter and hand it
+    // leadership; the target knows its configuration and refuses (sim seed 77418717 path 766).
+    const c = withLearnerN4();
+    c.core('n4').step({ type: 'timeoutNow', from: 'n1', to: 'n4', term: 1 });
+    c.deliverAll();
+    expect(c.core('n4').status()).toMatchObject({ role: 'follower', term: 1 });
+    expect(c.core('n1').status()).toMatchObject({ role: 'leader', term: 1 });
+  });
+
   it('a promoted learner votes and counts: four voters need three', () => {
     const c = withLearnerN4();
     expect(c.changeMembership('n1', { type: 'promote', node: 'n4' }).ok).toBe(true);

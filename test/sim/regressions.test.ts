@@ -31,6 +31,21 @@ class HearsVotesOnlyFromKnownVoters extends RaftCore {
   }
 }
 
+/** The first membership core: only the election timer asked whether this node is a voter; TimeoutNow did not. */
+class CampaignsOnTimeoutNowWhenNotAVoter extends RaftCore {
+  protected override mayCampaign(kind: Parameters<RaftCore['mayCampaign']>[0]): boolean {
+    return kind === 'transfer' ? !this.hasUnappliedConfChange() : super.mayCampaign(kind);
+  }
+}
+
+/** The first membership core: a change applied late, below a snapshot the core took meanwhile, still applied. */
+class AppliesChangesBelowItsSnapshot extends RaftCore {
+  override applyConfChange(change: Parameters<RaftCore['applyConfChange']>[0], index: number) {
+    this.confIndex = 0;
+    return super.applyConfChange(change, index);
+  }
+}
+
 describe('simulation regressions', () => {
   it('a follower read lost under a steady leader (npm run sim -- --runs 200 --nodes 3 --seed 735524974 --path 24, before the fix)', () => {
     // Chaos seed 113 found it on real processes; the simulation's batched reader and read-liveness
@@ -127,5 +142,37 @@ describe('simulation regressions', () => {
     expect(outcome.failure?.result.ok).toBe(false);
     expect(outcome.failure?.report).toContain('seed: 181832');
     expect(describeFailure(outcome.failure!.result)).toContain('installs snapshot 47/5 but staged none');
+  });
+
+  it('a removed node refuses TimeoutNow from a leader that has not applied its removal (npm run sim -- --nodes 5 --seed 77418717 --path 766)', () => {
+    // n3 led, removed itself and stepped down once it applied the removal; n2 won the next term
+    // before applying it, still counted n3 a voter, and handed it leadership. n3 campaigned, won the
+    // votes of the voters and became a leader outside its own configuration (a core invariant broke:
+    // no progress for n3). Every campaign now needs the node to be a voter of its configuration.
+    const s = schedule('removed-node-campaigns-on-timeout-now');
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new CampaignsOnTimeoutNowWhenNotAVoter(config),
+    });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
+  });
+
+  it('a membership change applied after the core took a snapshot past it changes nothing (npm run sim -- --nodes 5 --seed 8831808 --path 356)', () => {
+    // n3 was applying entry 18 (add learner n6) when the leader's snapshot at 20 (n6 removed again)
+    // arrived and the core took it; the late apply of 18 then re-added n6 to the core's
+    // configuration, which diverged from every other node's at index 22. The real driver applies
+    // committed entries while the peer port hands the core snapshots, the same way.
+    const s = schedule('late-conf-change-after-snapshot');
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new AppliesChangesBelowItsSnapshot(config),
+    });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('safety');
   });
 });

@@ -244,16 +244,22 @@ describe('NodeStorage: applying committed entries', () => {
 });
 
 describe('NodeStorage: one batch per Ready, synced whenever it changes the state machine', () => {
-  /** Records the options of every batch written through the storage's database (the public ClassicLevel API). */
+  /**
+   * Records the options of every batch written to the storage's database, where every batch ends:
+   * classic-level's `_batch` (the public `batch()` calls it too), with the sublevel of each key
+   * read from its prefix (`!name!`).
+   */
   function spyOnBatches(storage: NodeStorage): { sync: boolean; sublevels: string[] }[] {
     const seen: { sync: boolean; sublevels: string[] }[] = [];
-    const db = (storage as unknown as { handles: { db: { batch: (...args: unknown[]) => Promise<void> } } }).handles.db;
-    const original = db.batch.bind(db);
-    db.batch = async (ops: unknown, options: unknown) => {
-      const list = ops as { sublevel?: { prefix: string } }[];
+    const db = (storage as unknown as { handles: { db: { _batch: (...args: unknown[]) => Promise<void> } } }).handles
+      .db;
+    const original = db._batch.bind(db);
+    db._batch = async (ops: unknown, options: unknown) => {
+      const list = ops as { key: Uint8Array }[];
+      const sublevelOf = (key: Uint8Array) => /^!([^!]*)!/.exec(Buffer.from(key).toString('latin1'))?.[1] ?? '';
       seen.push({
         sync: (options as { sync?: boolean }).sync === true,
-        sublevels: [...new Set(list.map((op) => op.sublevel?.prefix ?? ''))],
+        sublevels: [...new Set(list.map((op) => sublevelOf(op.key)))],
       });
       return original(ops, options);
     };

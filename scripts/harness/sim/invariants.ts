@@ -21,6 +21,11 @@ function fail(message: string): never {
   throw new SafetyViolation(message);
 }
 
+interface ConfLike {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
 export class SafetyChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly entryByIndexTerm = new Map<string, { data: string; prevTerm: number; entry: Entry }>();
@@ -167,6 +172,21 @@ export class SafetyChecker {
     if (added + removed > 1) {
       fail(
         `quorum intersection: ${node} went from voters ${before.voters.join(',')} to ${after.voters.join(',')} at index ${index}`,
+      );
+    }
+  }
+
+  /**
+   * A node's core counts votes and commits with the configuration it holds; its state machine holds
+   * the one of its applied index. Once the core has applied as far as the state machine (no snapshot
+   * pending), the two must be the same, or the node decides with members no other node has there.
+   */
+  onCoreConf(node: NodeId, index: number, core: ConfLike, state: ConfLike): void {
+    const show = (c: ConfLike) =>
+      `voters ${[...c.voters].sort().join(',')} learners ${[...c.learners].sort().join(',')}`;
+    if (show(core) !== show(state)) {
+      fail(
+        `configuration safety: ${node}'s core uses ${show(core)} at applied index ${index}, its state machine holds ${show(state)}`,
       );
     }
   }

@@ -3,6 +3,7 @@
 // and the node restarts from exactly what reached its disk. Client commands are the real ones
 // (src/storage/command.ts), applied by the real apply code (state-machine.ts).
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
+import { changedConf, invalidChange } from '../../../src/raft/membership.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
 import { applyRequest, type RequestAnswer } from '../../../src/storage/apply-request.js';
@@ -394,6 +395,12 @@ export class SimNode {
       this.listener.readFailed(read.op);
     }
     core.advance(rd);
+    // Only a Ready that applied something or installed a snapshot can change either configuration.
+    if ((rd.committedEntries.length > 0 || rd.snapshot !== null) && core.pendingSnapshot() === null) {
+      const status = core.status();
+      if (status.applied === this.disk.applied)
+        this.checker.onCoreConf(this.id, status.applied, status, this.disk.conf);
+    }
     this.inFlight = null;
     this.maybeCompact();
     this.serveReads();
@@ -432,8 +439,12 @@ export class SimNode {
     this.checker.onApply(this.id, entry);
     if (entry.type === EntryType.ConfChange) {
       // Applied like any entry; then the core hears of it, as the real driver does.
+      // The state machine's configuration follows its own log, as the real storage's members do; the
+      // core's may be ahead of it (a snapshot it took while this Ready was being written).
       const before = this.disk.conf;
-      this.disk.conf = this.core?.applyConfChange(JSON.parse(decoder.decode(entry.data)) as ConfChange) ?? before;
+      const change = JSON.parse(decoder.decode(entry.data)) as ConfChange;
+      this.disk.conf = invalidChange(change, before) === null ? changedConf(before, change) : before;
+      this.core?.applyConfChange(change, entry.index);
       this.checker.onConfChange(this.id, entry.index, before, this.disk.conf);
     }
     // A new leader's empty entry carries no command.

@@ -193,7 +193,8 @@ class Simulation {
       for (; this.now < end && this.clients.anyBusy; this.now++) this.step(false);
     } catch (error) {
       if (error instanceof SafetyViolation) return this.failure('safety', error.message);
-      if (error instanceof RaftInvariantError) return this.failure('invariant', error.message);
+      if (error instanceof RaftInvariantError)
+        return this.failure('invariant', `${error.message}\n${stackFrames(error)}`);
       if (error instanceof LivenessFailure) return this.failure('liveness', error.message);
       throw error;
     }
@@ -631,3 +632,12 @@ class Simulation {
 }
 
 class LivenessFailure extends Error {}
+
+/** Where a core invariant broke: the first frames of its stack, for the failure report. */
+function stackFrames(error: Error, frames = 6): string {
+  return (error.stack ?? '')
+    .split('\n')
+    .filter((line) => line.trimStart().startsWith('at '))
+    .slice(0, frames)
+    .join('\n');
+}
