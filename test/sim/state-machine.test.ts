@@ -4,6 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { encodeCommand, type Command } from '../../src/storage/command.js';
 import type { EvictionBounds } from '../../src/storage/idempotency.js';
 import type { Request } from '../../src/storage/request.js';
+import {
+  decodeLegacyCommand,
+  encodeLegacyCommand,
+  encodeLegacyMarker,
+  isLegacyCommand,
+} from '../../scripts/harness/sim/legacy-command.js';
 import { SimStateMachine } from '../../scripts/harness/sim/state-machine.js';
 
 const utf8 = new TextEncoder();
@@ -109,5 +115,28 @@ describe('the simulated state machine', () => {
     expect(live.recordIds().length).toBeLessThan(10);
     expect(live.recordIds()).toContain('r40');
     expect(live.recordIds()).not.toContain('r1');
+  });
+});
+
+describe("the plain workload's legacy entries", () => {
+  it('are the JSON of the simulation before real commands, byte for byte, applied as the real put, delete and barrier', () => {
+    const putEntry = encodeLegacyCommand(5, 'put', 'a', 'v5');
+    expect(text.decode(putEntry)).toBe('{"op":5,"kind":"put","key":"a","value":"v5"}');
+    const deleteEntry = encodeLegacyCommand(6, 'delete', 'a', null);
+    expect(text.decode(deleteEntry)).toBe('{"op":6,"kind":"delete","key":"a","value":null}');
+    expect(text.decode(encodeLegacyMarker())).toBe('{"op":-1,"kind":"marker","key":"","value":null}');
+    // No real command starts with '{': the two formats never meet.
+    expect(isLegacyCommand(putEntry)).toBe(true);
+    expect(isLegacyCommand(put('a', '{x'))).toBe(false);
+    expect(decodeLegacyCommand(encodeLegacyMarker())).toEqual({ op: 'barrier' });
+
+    const sm = new SimStateMachine(BOUNDS);
+    sm.apply(putEntry, 1, 1);
+    expect(valueOf(sm, 'a')).toBe('v5');
+    expect(sm.read(bytes('a'))?.meta.modIndex).toBe(1);
+    sm.apply(encodeLegacyMarker(), 2, 1);
+    expect(valueOf(sm, 'a')).toBe('v5');
+    sm.apply(deleteEntry, 3, 1);
+    expect(valueOf(sm, 'a')).toBeUndefined();
   });
 });

@@ -26,6 +26,7 @@ import type { RequestResult } from '../../../src/storage/idempotency.js';
 import type { StoredValue } from '../../../src/storage/key-meta.js';
 import type { Idempotency, Request } from '../../../src/storage/request.js';
 import type { Operation } from '../check/history.js';
+import { encodeLegacyCommand } from './legacy-command.js';
 import type { ProposalOutcome, ProposeResult, SimNode } from './node.js';
 
 /** Steps per tick: message delays are 1-3 steps, so a round trip takes about a tick. */
@@ -75,6 +76,8 @@ interface SimOp {
   modIndex: number | undefined;
   /** What is proposed; null for a get. */
   readonly command: Command | null;
+  /** The plain workload's entry, proposed as these bytes rather than `command` (legacy-command.ts). */
+  legacyEntry: Uint8Array | null;
   /** A cas sent as a transaction (its answer is a transaction's). */
   readonly viaTxn: boolean;
   attempts: number;
@@ -116,7 +119,8 @@ export interface ClientStats {
 /**
  * versioned: the workload above. plain: the clients of before conditional writes (put 45%, delete
  * 10%, get 45%; no idempotency keys, so no retries; a crash noticed only by a timeout), drawing the
- * same random numbers in the same order as they did: schedules recorded then replay as they ran.
+ * same random numbers in the same order as they did, and proposing the same entry bytes (the core
+ * sizes messages by them; legacy-command.ts): schedules recorded then replay as they ran.
  */
 export type Workload = 'versioned' | 'plain';
 
@@ -275,6 +279,7 @@ export class SimClients {
       observed: undefined,
       modIndex: undefined,
       command,
+      legacyEntry: null,
       viaTxn,
       attempts: 0,
       mayHaveApplied: false,
@@ -295,7 +300,9 @@ export class SimClients {
         : value === null
           ? { op: 'delete', key: bytes }
           : { op: 'put', key: bytes, value: utf8.encode(value) };
-    return this.newOp(client, id, key, kind, value, command, false);
+    const op = this.newOp(client, id, key, kind, value, command, false);
+    if (kind !== 'get') op.legacyEntry = encodeLegacyCommand(id, kind, key, value);
+    return op;
   }
 
   private plainWrite(client: Client, id: number, kind: 'put' | 'delete'): SimOp {
@@ -382,7 +389,7 @@ export class SimClients {
       op.command.op === 'request' && op.command.idempotency !== undefined
         ? { ...op.command, idempotency: { ...op.command.idempotency, at: now } }
         : op.command;
-    const result: ProposeResult | null = node.propose(attemptId, command);
+    const result: ProposeResult | null = node.propose(attemptId, op.legacyEntry ?? command);
     if (result === null || result.kind === 'refused') {
       client.leaderHint = this.hintFrom(node);
       this.attemptRefused(client); // refused before proposing: this attempt is not applied

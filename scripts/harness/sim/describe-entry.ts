@@ -3,6 +3,7 @@
 import { decodeCommand, type Command } from '../../../src/storage/command.js';
 import type { Request } from '../../../src/storage/request.js';
 import { EntryType, type Entry } from '../../../src/raft/types.js';
+import { isLegacyCommand } from './legacy-command.js';
 
 const utf8 = new TextDecoder();
 const text = (bytes: Uint8Array): string => JSON.stringify(utf8.decode(bytes));
@@ -20,6 +21,7 @@ export function describeEntry(entry: Entry): string {
 function describeData(entry: Entry): string {
   if (entry.data.length === 0) return '(empty)';
   if (entry.type === EntryType.ConfChange) return `conf change ${utf8.decode(entry.data)}`;
+  if (isLegacyCommand(entry.data)) return `plain workload ${utf8.decode(entry.data)}`;
   try {
     return describeCommand(decodeCommand(entry.data));
   } catch (error) {

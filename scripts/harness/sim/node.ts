@@ -278,15 +278,20 @@ export class SimNode {
   }
 
   /** Proposes a client command (`op`: the client operation waiting for it; -1 for none). */
-  propose(op: number, command: Command): ProposeResult | null {
+  /** Proposes a command, or an entry's bytes as they are (the plain workload's, legacy-command.ts). */
+  propose(op: number, command: Command | Uint8Array): ProposeResult | null {
     if (this.core === null) return null;
     let proposed = command;
-    if (this.params.driverBugs.conditionAtPropose === true && command.op === 'request') {
+    if (
+      this.params.driverBugs.conditionAtPropose === true &&
+      !(command instanceof Uint8Array) &&
+      command.op === 'request'
+    ) {
       const decided = this.decideAtPropose(this.core, command);
       if ('answer' in decided) return { kind: 'answered', answer: decided.answer };
       proposed = decided.command;
     }
-    const result = this.core.propose([encodeCommand(proposed)]);
+    const result = this.core.propose([proposed instanceof Uint8Array ? proposed : encodeCommand(proposed)]);
     if (!result.ok) return { kind: 'refused' };
     const waiting = this.proposals.get(result.index) ?? [];
     waiting.push({ op, term: result.term });

@@ -16,6 +16,7 @@ import {
   type Workload,
 } from './clients.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
+import { encodeLegacyMarker } from './legacy-command.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type CoreFactory, type DriverBugs, type NodeListener } from './node.js';
 import type { Schedule, SimEvent } from './schedule.js';
@@ -96,6 +97,7 @@ class Simulation {
   private now = 0;
   private readonly trace: (line: string) => void;
   private readonly driverBugs: DriverBugs;
+  private readonly workload: Workload;
   /** Every node ever added or initially a voter: a removed one is never added again. */
   private readonly everMember = new Set<NodeId>();
   private membershipChanges = 0;
@@ -171,6 +173,7 @@ class Simulation {
       () => this.nextCtx++,
       options.workload,
     );
+    this.workload = options.workload ?? 'versioned';
   }
 
   run(): SimResult {
@@ -523,8 +526,10 @@ class Simulation {
       }
       if (marker === null) {
         const leader = this.leaderIndex();
-        // A barrier: an entry that changes nothing, as a read through the log proposes.
-        const result = leader >= 0 ? this.nodes[leader]?.propose(-1, { op: 'barrier' }) : null;
+        // A barrier: an entry that changes nothing, as a read through the log proposes (the plain
+        // workload's legacy marker, of the size schedules recorded then had).
+        const barrier = this.workload === 'plain' ? encodeLegacyMarker() : ({ op: 'barrier' } as const);
+        const result = leader >= 0 ? this.nodes[leader]?.propose(-1, barrier) : null;
         if (result?.kind === 'proposed') marker = { node: leader, index: result.index, term: result.term };
       }
     }

@@ -12,9 +12,11 @@ import { decodeCommand, type Command } from '../../../src/storage/command.js';
 import { IdempotencyIndex, idOfRecordKey, type EvictionBounds } from '../../../src/storage/idempotency.js';
 import { decodeStored, type StoredValue } from '../../../src/storage/key-meta.js';
 import { byteKey, INTERNAL_PREFIX, type KvView } from '../../../src/storage/kv-view.js';
+import { decodeLegacyCommand, isLegacyCommand } from './legacy-command.js';
 
 /**
- * Decoded commands by entry data. The simulated network hands every node the same entry objects, so
+ * Decoded commands by entry data (the plain workload's legacy entries as the real commands they stand
+ * for, legacy-command.ts). The simulated network hands every node the same entry objects, so
  * each entry is decoded once rather than once per node (decoding is a pure function of the bytes,
  * and neither the bytes nor the decoded command is ever mutated).
  */
@@ -23,7 +25,7 @@ const decodedCommands = new WeakMap<Uint8Array, Command>();
 function decodeOnce(data: Uint8Array): Command {
   let command = decodedCommands.get(data);
   if (command === undefined) {
-    command = decodeCommand(data);
+    command = isLegacyCommand(data) ? decodeLegacyCommand(data) : decodeCommand(data);
     decodedCommands.set(data, command);
   }
   return command;
