@@ -1137,10 +1137,12 @@ export class RaftCore {
 
   /** Whether a committed ConfChange entry waits to be applied. */
   protected hasUnappliedConfChange(): boolean {
-    if (this.log.committed <= this.log.applied) return false;
-    return this.log
-      .slice(this.log.applied + 1, this.log.committed + 1, Infinity)
-      .some((e) => e.type === EntryType.ConfChange);
+    // Entries a snapshot taken but not installed yet covers are not in the log any more, and their
+    // configuration is already in force (handleSnapshot): look only after it (sim seed 9948958 path
+    // 1189: an election timeout with a snapshot pending read below the log's start).
+    const from = Math.max(this.log.applied + 1, this.log.firstIndex());
+    if (this.log.committed < from) return false;
+    return this.log.slice(from, this.log.committed + 1, Infinity).some((e) => e.type === EntryType.ConfChange);
   }
 
   /** Whether this node may campaign: it is a voter (not a learner, not removed, not joining). */

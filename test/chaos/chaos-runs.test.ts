@@ -95,6 +95,54 @@ describe('chaos runs', () => {
       expect(existsSync(join(runDir, file))).toBe(true);
   }, 75_000);
 
+  it('the real build passes a replacement of a voter (removed, stopped, a new node joined with --join and promoted) under load, clients following the members', async () => {
+    // Seed 20261136's schedule: first a membership turn replacing the node in n2's place (the
+    // leader or not, as the election went), then kill-random of that place, i.e. of the new node
+    // when the replacement was done in time (it then restarts from its data dir alone).
+    const { summary, runDir } = await chaos({
+      seed: 20261136,
+      durationMs: 15_000,
+      kinds: parseNemesisList('kill-random,membership'),
+      faultMs: { min: 1500, max: 3000 },
+      gapMs: { min: 1000, max: 1500 },
+    });
+    expect(summary.reasons).toEqual(['linearizable, no acknowledged write lost, no node crashed']);
+    expect(summary.verdict).toBe('pass');
+    expect(summary.crashes).toEqual([]);
+    const change = summary.faults[0]!.membership!;
+    expect(change).toMatchObject({ action: 'replace', victim: 'n2', newcomer: 'n4', outcome: 'done' });
+    const step = (name: string, node: string) => change.steps.find((s) => s.step === name && s.node === node);
+    for (const [name, node] of [
+      ['remove', 'n2'],
+      ['stop', 'n2'],
+      ['add', 'n4'],
+      ['start', 'n4'],
+      ['promote', 'n4'],
+    ] as const)
+      expect(step(name, node)?.ok, `${name} ${node}`).toBe(true);
+    expect(step('remove', 'n2')!.at).toBeLessThan(step('add', 'n4')!.at);
+    expect(step('add', 'n4')!.at).toBeLessThan(step('promote', 'n4')!.at);
+    expect([...change.voters!].sort()).toEqual(['n1', 'n3', 'n4']);
+    // The clients followed the members: n4 served them, nothing was sent to n2 once it was stopped,
+    // and the cluster was read back from the current members.
+    expect(summary.nodeTimeline['n4']!.reduce((sum, cell) => sum + cell.ok, 0)).toBeGreaterThan(0);
+    const history = readFileSync(join(runDir, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { node: string; invoke: number; final?: boolean });
+    expect(history.filter((op) => op.node === 'n2' && op.invoke > step('stop', 'n2')!.at)).toEqual([]);
+    expect(history.some((op) => op.final === true && op.node === 'n4')).toBe(true);
+    expect(summary.recovery.recovered).toBe(true);
+    expect(Object.keys(summary.recovery.finalValues)).toHaveLength(DEFAULTS.keys);
+    // The timeline shows it, and the summary line counts it.
+    expect(readFileSync(join(runDir, 'report.html'), 'utf8')).toContain('class="mlabel">▲ +n4</text>');
+    expect(summary.faults[0]!.label).toMatch(/^membership replace n2( \(leader\))? -> n4$/);
+    expect(existsSync(join(runDir, 'nodes/n4.log'))).toBe(true);
+    // The next plan, kill-random of n2's place, runs if the replacement left it time: it hits n4.
+    const kill = summary.faults.find((f) => f.kind === 'kill-random');
+    if (kill !== undefined) expect(kill.label).toBe('kill-random n4');
+  }, 75_000);
+
   it('catches a build that serves reads from local state (RAFTKV_UNSAFE_TEST_MODE=local-reads) under partitions', async () => {
     const { summary } = await chaos({
       seed: 20261122,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseChaosArgs, secondsRange, UsageError } from '../../scripts/harness/chaos/options.js';
+import { FAULT_KINDS } from '../../scripts/harness/chaos/nemesis-kinds.js';
+import { DEFAULTS, parseChaosArgs, secondsRange, USAGE, UsageError } from '../../scripts/harness/chaos/options.js';
 
 const parse = (...args: string[]) => parseChaosArgs(args, () => 777);
 
@@ -84,6 +85,16 @@ describe('the chaos command line', () => {
     expect(parse('--workload', 'plain')!.workload).toBe('plain');
     expect(parse('--workload', 'versioned')!.workload).toBe('versioned');
     expect(() => parse('--workload', 'cas')).toThrow(/--workload must be versioned or plain, not "cas"/);
+  });
+
+  it('runs every fault by default; membership changes only when asked for, and not with netns', () => {
+    expect(parse()!.kinds).toEqual([...FAULT_KINDS]);
+    expect(parse('--nemesis', 'all,membership')!.kinds).toEqual([...FAULT_KINDS, 'membership']);
+    expect(parse('--nemesis', 'membership')!.kinds).toEqual(['membership']);
+    expect(() => parse('--nemesis', 'all,membership', '--network', 'netns')).toThrow(
+      /--nemesis membership works with --network fault-switch only/,
+    );
+    expect(USAGE).toContain('--nemesis all,membership');
   });
 
   it('returns null for --help and explains bad input', () => {

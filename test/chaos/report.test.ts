@@ -11,6 +11,9 @@ import {
   versionedStats,
 } from '../../scripts/harness/chaos/summary.js';
 import type { SnapshotActivity } from '../../scripts/harness/chaos/snapshots.js';
+import type { MembershipChange } from '../../scripts/harness/chaos/membership-change.js';
+import type { FaultRecord } from '../../scripts/harness/chaos/nemesis.js';
+import { MEMBERSHIP_COLOR } from '../../scripts/harness/chaos/report-membership.js';
 
 function fakeSummary(violation: boolean): ChaosSummary {
   const ops: ChaosOp[] = [
@@ -340,3 +343,123 @@ describe('a run of the versioned workload', () => {
     expect(renderReport(summary)).toContain('--workload plain</code>');
   });
 });
+
+/** A run with --nemesis kill-leader,membership: n1 replaced by n4, then a grow that gave up (workload 1000-5000 ms). */
+function membershipSummary(): ChaosSummary {
+  const base = fakeSummary(false);
+  const replace: MembershipChange = {
+    action: 'replace',
+    victim: 'n1',
+    victimLed: true,
+    newcomer: 'n4',
+    steps: [
+      { step: 'transfer', node: 'n2', at: 1200, ok: true },
+      { step: 'remove', node: 'n1', at: 1300, ok: true },
+      { step: 'stop', node: 'n1', at: 1400, ok: true },
+      { step: 'add', node: 'n4', at: 1500, ok: true },
+      { step: 'start', node: 'n4', at: 1510, ok: true, detail: '--join n2' },
+      { step: 'promote', node: 'n4', at: 2500, ok: true, detail: '409 not_caught_up ×4' },
+    ],
+    outcome: 'done',
+    voters: ['n2', 'n3', 'n4'],
+  };
+  const grow: MembershipChange = {
+    action: 'grow',
+    victim: null,
+    victimLed: false,
+    newcomer: 'n5',
+    steps: [
+      { step: 'add', node: 'n5', at: 3000, ok: true },
+      { step: 'start', node: 'n5', at: 3010, ok: true, detail: '--join n2' },
+      { step: 'promote', node: 'n5', at: 4000, ok: false, detail: 'not done within 20 s (409 not_caught_up ×80)' },
+      { step: 'undo', node: 'n5', at: 4100, ok: true },
+    ],
+    outcome: 'gave-up',
+    gaveUp: 'promote n5: not done within 20 s (409 not_caught_up ×80)',
+    voters: ['n2', 'n3', 'n4'],
+  };
+  const record = (index: number, change: MembershipChange, start: number, end: number): FaultRecord => ({
+    index,
+    kind: 'membership',
+    label: `membership ${change.action}`,
+    nodes: [change.victim, change.newcomer].filter((id): id is string => id !== null),
+    start,
+    end,
+    plannedMs: 3000,
+    membership: change,
+  });
+  return {
+    ...base,
+    config: { ...base.config, kinds: ['kill-leader', 'membership'] },
+    faults: [record(1, replace, 1100, 2600), record(2, grow, 2900, 4150)],
+    faultCounts: [['membership', 2]],
+    nodeTimeline: nodeTimeline([], ['n1', 'n2', 'n3', 'n4', 'n5'], 1000, 5000),
+  };
+}
+
+describe('membership changes in the report', () => {
+  it('marks removals, adds and promotions on the charts and the node rows, with a legend entry, a card and a table', () => {
+    const html = renderReport(membershipSummary());
+    // The removal and the promotion: a line over both charts (throughput, latency), labelled.
+    const removed = 'n1 removed at 0.30 s (replace n1 (leader) -&gt; n4)';
+    expect(html.match(new RegExp(`<line [^>]*class="mem"><title>${escapeRe(removed)}</title>`, 'g'))).toHaveLength(2);
+    expect(html).toMatch(
+      /<line [^>]*class="mem"><title>n4 promoted to voter at 1.50 s \(replace n1 \(leader\) -&gt; n4\); 409 not_caught_up ×4<\/title>/,
+    );
+    expect(html).toContain('class="mlabel">✕ -n1</text>');
+    expect(html).toContain('class="mlabel">▲ +n4</text>');
+    // Added as a learner: a dot on both charts; the grow that gave up was added, never promoted.
+    expect(html.match(/<circle [^>]*class="mem-add"><title>n5 added as a learner at 2.00 s/g)).toHaveLength(2);
+    expect(html).not.toMatch(/n5 promoted/);
+    // The node rows: ✕ on n1's, ● and ▲ on n4's, a bar while n4 caught up.
+    expect(html).toMatch(/class="mem-node">✕<title>n1 removed/);
+    expect(html).toMatch(/class="mem-node">▲<title>n4 promoted/);
+    expect(html).toContain('<title>n4: a learner from 0.50 s, promoted at 1.50 s</title>');
+    expect(html).toContain('<title>n5: a learner from 2.00 s, never promoted</title>');
+    // The change windows are shaded in their own colour, not outlined as faults on the node rows.
+    expect(html).toContain(`fill="${MEMBERSHIP_COLOR}" fill-opacity="0.13"`);
+    expect(html).not.toMatch(/<rect [^>]*stroke="#bf3989"[^>]*><title>membership/);
+    expect(html).toContain('voter removed (✕ -node) / promoted (▲ +node)');
+    expect(html).toContain(
+      '<div class="v">replaced 1 · grew 0 · shrank 0</div><div class="l">membership changes</div>',
+    );
+    expect(html).toContain('1 replacement(s), 0 grow(s), 0 shrink(s); <b class="bad">1 gave up</b>');
+    expect(html).toContain(
+      '<td>replace n1 (leader) -&gt; n4</td><td>transfer n2 0.20<br>remove n1 0.30<br>stop n1 0.40<br>add n4 0.50<br>start n4 0.51 <small>(--join n2)</small><br>promote n4 1.50 <small>(409 not_caught_up ×4)</small></td><td>done</td><td>n2, n3, n4</td>',
+    );
+    expect(html).toContain(
+      '<b class="bad">promote n5 3.00 <small>(not done within 20 s (409 not_caught_up ×80))</small> failed</b>',
+    );
+    expect(html).toContain('gave up: promote n5: not done within 20 s');
+    // The replay command names the kinds.
+    expect(html).toContain('--nemesis kill-leader,membership');
+    expect(html).not.toMatch(/<(script|link|img|iframe)\b/i);
+  });
+
+  it('shows nothing about membership for a run without it', () => {
+    const html = renderReport(fakeSummary(false));
+    expect(html).not.toContain('class="mem');
+    expect(html).not.toContain('<h2>Membership');
+    expect(html).not.toContain('membership changes');
+    expect(formatSummary(fakeSummary(false), '/tmp/run')).not.toContain('membership');
+  });
+
+  it('the terminal summary lists every change with its steps, and its last line counts them', () => {
+    const summary = membershipSummary();
+    const text = formatSummary(summary, '/tmp/run');
+    expect(text).toContain('membership        1 replaced, 0 grown, 0 shrunk; 1 gave up');
+    expect(text).toContain(
+      '  #1 t+0.1s replace n1 (leader) -> n4: transfer n2 t+0.2s, remove n1 t+0.3s, stop n1 t+0.4s, add n4 t+0.5s, start n4 t+0.5s, promote n4 t+1.5s; voters n2,n3,n4',
+    );
+    expect(text).toContain(
+      '  #2 t+1.9s grow +n5 (gave up): add n5 t+2.0s, start n5 t+2.0s, promote n5 t+3.0s FAILED, undo n5 t+3.1s; gave up: promote n5: not done within 20 s (409 not_caught_up ×80); voters n2,n3,n4',
+    );
+    expect(summaryLine(summary)).toBe(
+      'seed=5 nemesis=kill-leader,membership ops ok/fail/unknown=3/0/1 faults=2 leader-changes=1 longest-unavailability=3.95s replacements=1 grows=0 shrinks=0 membership-gave-up=1 verdict=PASS',
+    );
+  });
+});
+
+function escapeRe(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

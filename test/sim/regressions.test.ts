@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
-import type { Message } from '../../src/raft/types.js';
+import { EntryType, type Message } from '../../src/raft/types.js';
 import { PLANTED_BUGS } from '../../scripts/harness/sim/planted-bugs.js';
 import { checkSchedules, describeFailure } from '../../scripts/harness/sim/run-property.js';
 import type { Schedule } from '../../scripts/harness/sim/schedule.js';
@@ -43,6 +43,16 @@ class AppliesChangesBelowItsSnapshot extends RaftCore {
   override applyConfChange(change: Parameters<RaftCore['applyConfChange']>[0], index: number) {
     this.confIndex = 0;
     return super.applyConfChange(change, index);
+  }
+}
+
+/** The first check for an unapplied change: it read from the applied index, below a snapshot taken but not installed. */
+class ReadsBelowAPendingSnapshot extends RaftCore {
+  protected override hasUnappliedConfChange(): boolean {
+    if (this.log.committed <= this.log.applied) return false;
+    return this.log
+      .slice(this.log.applied + 1, this.log.committed + 1, Infinity)
+      .some((e) => e.type === EntryType.ConfChange);
   }
 }
 
@@ -174,5 +184,20 @@ describe('simulation regressions', () => {
       factory: (config) => new AppliesChangesBelowItsSnapshot(config),
     });
     expect(broken.ok ? 'ok' : broken.kind).toBe('safety');
+  });
+
+  it('an election timeout while a snapshot waits to be installed does not read below the log (npm run sim -- --nodes 5 --seed 9948958 --path 1189)', () => {
+    // The check that no committed membership change waits to be applied read from the applied
+    // index, which a snapshot taken but not installed yet leaves below the log's start: a core
+    // invariant broke (slice out of range) and the node would have stopped.
+    const s = schedule('campaign-check-reads-below-pending-snapshot');
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
+    expect(result.ok, describeFailure(result)).toBe(true);
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new ReadsBelowAPendingSnapshot(config),
+    });
+    expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
   });
 });

@@ -1,13 +1,19 @@
 // The cluster as the nemesis sees it: ProcessCluster's real node processes, plus what a chaos run
 // needs on top: the environment every incarnation is started with (a test-only unsafe mode), which
 // nodes are killed or paused, and, above all, telling the nemesis's own kills apart from a node
-// that exits on its own (a crash: the run fails with the node's log tail).
+// that exits on its own (a crash: the run fails with the node's log tail). With membership changes
+// it also holds the nodes that join later (prepared, then started with --join) and retires the
+// removed ones: a retired node is stopped for good and is no member of the run any more.
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { ProcessCluster, waitFor, type NodeStatus, type ProcessClusterOptions } from '../cluster/process-cluster.js';
 import type { RunClock } from './clock.js';
 
-export type NodeState = 'running' | 'paused' | 'killed';
+/**
+ * `pending`: a joiner prepared (ports, data dir) but not started; `retired`: removed from the
+ * cluster (or never added) and stopped for good. Neither is restarted by a heal or in recovery.
+ */
+export type NodeState = 'running' | 'paused' | 'killed' | 'pending' | 'retired';
 
 export interface NodeCrash {
   readonly node: string;
@@ -44,8 +50,46 @@ export class ChaosCluster {
     return new ChaosCluster(processes, options.env ?? {}, clock);
   }
 
+  /** The run's members: every node but joiners not started yet and retired nodes. */
   get ids(): string[] {
-    return this.processes.nodes.map((n) => n.id);
+    return this.processes.nodes.map((n) => n.id).filter((id) => this.isMember(this.state(id)));
+  }
+
+  /** The members and the joiners not started yet: what a membership turn must account for. */
+  memberIds(): string[] {
+    return this.processes.nodes.map((n) => n.id).filter((id) => this.state(id) !== 'retired');
+  }
+
+  private isMember(state: NodeState): boolean {
+    return state !== 'pending' && state !== 'retired';
+  }
+
+  /** A new node that will join through `via` (ProcessCluster.addJoiner): pending until started. */
+  async addJoiner(id: string, via: string): Promise<{ clientUrl: string; peerUrl: string }> {
+    const node = await this.processes.addJoiner(id, via);
+    this.states.set(id, 'pending');
+    return { clientUrl: node.clientUrl, peerUrl: node.peerUrl };
+  }
+
+  /**
+   * The joiner was promoted, so its data dir holds the membership: from now on it restarts from its
+   * data dir alone. With --join, a restart would wait for the member it joined through, which may
+   * have been removed since.
+   */
+  joined(id: string): void {
+    const node = this.processes.node(id);
+    node.extraArgs = ['--data-dir', node.dataDir];
+  }
+
+  /** Stops a removed node (or a joiner never added) for good: SIGTERM, its exit expected; never restarted. */
+  async retire(id: string): Promise<void> {
+    const paused = this.state(id) === 'paused';
+    this.states.set(id, 'retired');
+    const child = this.processes.node(id).process;
+    if (child === null) return;
+    this.expectedExits.add(child);
+    if (paused) child.kill('SIGCONT');
+    await this.processes.kill(id, 'SIGTERM');
   }
 
   state(id: string): NodeState {
@@ -57,6 +101,7 @@ export class ChaosCluster {
   }
 
   start(id: string): void {
+    if (this.state(id) === 'retired') throw new Error(`${id} was retired: it never starts again`);
     const node = this.processes.start(id, this.env);
     const child = node.process;
     if (child === null) throw new Error(`${id} did not start`);

@@ -2,6 +2,7 @@
 // says it all (used in docs/chaos.md's acceptance runs).
 import { formatOp } from '../check/history.js';
 import { NODE_PROBE_MS } from './final-reads.js';
+import { describeChange, membershipCounts, type MembershipChange } from './membership-change.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosSummary } from './result.js';
 import { totalInstalls } from './snapshots.js';
@@ -38,6 +39,7 @@ export function formatSummary(summary: ChaosSummary, runDir: string): string {
   lines.push(`leader changes    ${summary.leaderChanges}`);
   const snapshots = snapshotText(summary);
   if (snapshots !== null) lines.push(`snapshots         ${snapshots}`);
+  lines.push(...membershipLines(summary));
   lines.push(`longest unavailability  ${unavailabilityText(summary)}`);
   const lin = summary.linearizability;
   lines.push(
@@ -93,6 +95,7 @@ export function summaryLine(summary: ChaosSummary): string {
     `leader-changes=${summary.leaderChanges} longest-unavailability=${(summary.unavailability.longestMs / 1000).toFixed(2)}s ` +
     snapshotField(summary) +
     versionedField(summary) +
+    membershipField(summary) +
     `verdict=${summary.verdict.toUpperCase()}`
   );
 }
@@ -119,6 +122,50 @@ function versionedText(summary: ChaosSummary): string | null {
 function snapshotField(summary: ChaosSummary): string {
   const installs = summary.snapshots === undefined ? 0 : totalInstalls(summary.snapshots);
   return (summary.config.snapshot ?? null) === null && installs === 0 ? '' : `snapshot-installs=${installs} `;
+}
+
+function changesOf(summary: ChaosSummary): { record: FaultRecord; change: MembershipChange }[] {
+  return summary.faults.flatMap((record) =>
+    record.membership === undefined ? [] : [{ record, change: record.membership }],
+  );
+}
+
+function hasMembership(summary: ChaosSummary): boolean {
+  return summary.config.kinds.includes('membership') || changesOf(summary).length > 0;
+}
+
+/**
+ * "replacements=2 grows=1 shrinks=1 " (plus "refills=N" and "membership-gave-up=N" when not 0) for a
+ * run with the membership nemesis; else nothing. A refill completes a replacement that gave up.
+ */
+function membershipField(summary: ChaosSummary): string {
+  if (!hasMembership(summary)) return '';
+  const c = membershipCounts(changesOf(summary).map((x) => x.change));
+  return (
+    `replacements=${c.replace} grows=${c.grow} shrinks=${c.shrink} ` +
+    (c.refill > 0 ? `refills=${c.refill} ` : '') +
+    (c.gaveUp > 0 ? `membership-gave-up=${c.gaveUp} ` : '')
+  );
+}
+
+/** The membership line, then one line per change: when, what, and when each step ended. */
+function membershipLines(summary: ChaosSummary): string[] {
+  if (!hasMembership(summary)) return [];
+  const changes = changesOf(summary);
+  const c = membershipCounts(changes.map((x) => x.change));
+  const lines = [
+    `membership        ${c.replace} replaced, ${c.grow} grown, ${c.shrink} shrunk${c.refill > 0 ? `, ${c.refill} refilled` : ''}${c.gaveUp > 0 ? `; ${c.gaveUp} gave up` : ''}`,
+  ];
+  const at = (t: number): string => seconds(t - summary.workload.from);
+  for (const { record, change } of changes) {
+    const steps = change.steps.map((s) => `${s.step} ${s.node} ${at(s.at)}${s.ok ? '' : ' FAILED'}`).join(', ');
+    lines.push(
+      `  #${record.index} ${at(record.start)} ${describeChange(change)}: ${steps === '' ? 'no step' : steps}` +
+        (change.outcome === 'gave-up' ? `; gave up: ${change.gaveUp ?? '?'}` : '') +
+        (change.voters === null ? '' : `; voters ${change.voters.join(',')}`),
+    );
+  }
+  return lines;
 }
 
 /** Installs per node, then completed and failed sends per leader; null when there is nothing to say. */

@@ -50,7 +50,7 @@ export type KvRequest =
     };
 
 export interface KvClientOptions {
-  /** Client URL of every node, by node id. */
+  /** Client URL of every node, by node id; a node added later is connected to on first use. */
   readonly urls: ReadonlyMap<string, string>;
   /** Whole-request deadline; a request without an answer by then is 'unknown' (or 'fail' if never connected). */
   readonly timeoutMs: number;
@@ -63,21 +63,25 @@ export class KvClient {
   private readonly clients = new Map<string, Client>();
   private readonly timeoutMs: number;
 
-  constructor(options: KvClientOptions) {
+  constructor(private readonly options: KvClientOptions) {
     this.timeoutMs = options.timeoutMs;
-    for (const [id, url] of options.urls) {
-      this.clients.set(
-        id,
-        new Client(url, {
-          pipelining: 1,
-          // Shorter than the request deadline, so a connect that hangs is told apart ("never sent").
-          connect: { timeout: Math.max(100, Math.floor(options.timeoutMs / 2)) },
-          headersTimeout: options.timeoutMs,
-          bodyTimeout: options.timeoutMs,
-          keepAliveTimeout: 4000,
-        }),
-      );
-    }
+    for (const id of options.urls.keys()) this.connect(id);
+  }
+
+  /** The connection to `node`, made on first use for a node that joined after this client was made. */
+  private connect(node: string): Client | undefined {
+    const url = this.options.urls.get(node);
+    if (url === undefined) return undefined;
+    const client = new Client(url, {
+      pipelining: 1,
+      // Shorter than the request deadline, so a connect that hangs is told apart ("never sent").
+      connect: { timeout: Math.max(100, Math.floor(this.timeoutMs / 2)) },
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      keepAliveTimeout: 4000,
+    });
+    this.clients.set(node, client);
+    return client;
   }
 
   /** Performs one plain get, put or delete on `node`; never throws. */
@@ -90,7 +94,7 @@ export class KvClient {
 
   /** Sends one request to `node` and classifies the answer; never throws. */
   async send(node: string, request: KvRequest): Promise<Outcome> {
-    const client = this.clients.get(node);
+    const client = this.clients.get(node) ?? this.connect(node);
     if (client === undefined) throw new Error(`no client for node ${node}`);
     const controller = new AbortController();
     let timedOut = false;

@@ -1,7 +1,9 @@
 // The faults a chaos run can inject, their names on the command line, and the group aliases.
-// One fault is active at a time; each is healed after its duration (see nemesis.ts).
+// One fault is active at a time; each is healed after its duration (see nemesis.ts). Membership
+// changes (membership-nemesis.ts) take turns with the faults, one at a time too.
 
-export const NEMESIS_KINDS = [
+/** The faults proper: `all`, and the default of a run. */
+export const FAULT_KINDS = [
   'kill-random', // kill -9 a random node, restart it when healed
   'kill-leader', // kill -9 the current leader, restart it when healed
   'kill-all', // kill -9 every node at once, restart them all when healed
@@ -13,11 +15,19 @@ export const NEMESIS_KINDS = [
   'partition-oneway', // drop the Raft messages one node sends to another; the other direction works
 ] as const;
 
+/**
+ * Every kind, in canonical order: the faults, then `membership` (replace a voter by a new node, or
+ * grow by one and later shrink back). Not in `all`, so the schedules of `all` (and of every seed run
+ * before it existed) stay as they were: ask for it with `--nemesis all,membership`. Last, so that
+ * adding it changed no fault's position in the order schedules draw kinds from.
+ */
+export const NEMESIS_KINDS = [...FAULT_KINDS, 'membership'] as const;
+
 export type NemesisKind = (typeof NEMESIS_KINDS)[number];
 
 /** Aliases for families of kinds: `--nemesis kill,pause` means every kill and every pause. */
 export const NEMESIS_GROUPS: Readonly<Record<string, readonly NemesisKind[]>> = {
-  all: NEMESIS_KINDS,
+  all: FAULT_KINDS,
   kill: ['kill-random', 'kill-leader', 'kill-all'],
   pause: ['pause-random', 'pause-leader'],
   partition: ['partition-leader', 'partition-split', 'partition-link', 'partition-oneway'],

@@ -53,24 +53,29 @@ export interface SwitchTarget {
   readonly peerUrl: string;
 }
 
-/** The fault-switch implementation: one PUT /raft/faults per node, retried until a deadline. */
+/**
+ * The fault-switch implementation: one PUT /raft/faults per node, retried until a deadline. `nodes`
+ * is asked at each change: the members of the moment (a node that joined needs its switch set, a
+ * removed one is gone).
+ */
 export class FaultSwitchNetwork implements NetworkFaults {
   readonly name = 'fault-switch' as const;
 
   constructor(
-    private readonly nodes: readonly SwitchTarget[],
+    private readonly nodes: () => readonly SwitchTarget[],
     private readonly auth: { readonly token: string; readonly clusterId: string },
     private readonly deadlineMs = 5000,
   ) {}
 
   async apply(cuts: readonly DirectedCut[]): Promise<void> {
+    const nodes = this.nodes();
     const states = switchStates(
       cuts,
-      this.nodes.map((n) => n.id),
+      nodes.map((n) => n.id),
     );
     const failures: string[] = [];
     await Promise.all(
-      this.nodes.map(async (node) => {
+      nodes.map(async (node) => {
         const state = states.get(node.id) ?? { dropTo: [], dropFrom: [] };
         const error = await this.put(node, state);
         if (error !== null) failures.push(`${node.id}: ${error}`);

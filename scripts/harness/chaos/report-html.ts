@@ -11,6 +11,16 @@ import {
   snapshotNodeMarks,
   snapshotSection,
 } from './report-snapshots.js';
+import {
+  hasMembership,
+  MEMBERSHIP_COLOR,
+  MEMBERSHIP_CSS,
+  membershipCard,
+  membershipChartMarks,
+  membershipLegend,
+  membershipNodeMarks,
+  membershipSection,
+} from './report-membership.js';
 import { totalInstalls } from './snapshots.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosOp } from './recorder.js';
@@ -19,7 +29,12 @@ import type { KindStats, TimelineBucket } from './summary.js';
 
 const WIDTH = 1300;
 const MARGIN = { left: 64, right: 16, top: 44, bottom: 34 };
-const FAMILY_COLORS: Readonly<Record<string, string>> = { kill: '#e5534b', pause: '#9a6cf0', partition: '#2f81f7' };
+const FAMILY_COLORS: Readonly<Record<string, string>> = {
+  kill: '#e5534b',
+  pause: '#9a6cf0',
+  partition: '#2f81f7',
+  membership: MEMBERSHIP_COLOR,
+};
 
 export function renderReport(summary: ChaosSummary): string {
   const c = summary.config;
@@ -40,7 +55,7 @@ export function renderReport(summary: ChaosSummary): string {
 ${cards(summary)}
 <section><h2>Throughput <small>operations per second, by outcome</small></h2>${throughputChart(summary)}</section>
 <section><h2>Latency <small>p50 and p99 of successful operations per second, log scale</small></h2>${latencyChart(summary)}</section>
-<section><h2>Nodes <small>share of the operations sent to each node that succeeded, per second; the node's own faults drawn over it${hasSnapshots(summary) ? ', its snapshot installs (▼) and the transfers it sent (bar)' : ''}</small></h2>${nodeChart(summary)}</section>
+<section><h2>Nodes <small>share of the operations sent to each node that succeeded, per second; the node's own faults drawn over it${hasSnapshots(summary) ? ', its snapshot installs (▼) and the transfers it sent (bar)' : ''}${hasMembership(summary) ? ', its removal (✕), its add as a learner (●), catching up (bar) and its promotion (▲)' : ''}</small></h2>${nodeChart(summary)}</section>
 ${legend(summary)}
 ${warnings(summary)}
 ${violations(summary)}
@@ -56,6 +71,7 @@ ${problems(summary)}
 <section><h2>Final values</h2>${finalTable(summary)}</section>
 </div>
 ${snapshotSection(summary)}
+${membershipSection(summary)}
 <footer>Files in the run directory: <code>history.jsonl</code> (every operation), <code>summary.json</code> (this report's data),
 <code>nodes/*.log</code> (node logs). Times are seconds since the workload started.
 Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --nemesis ${esc(c.kinds.join(',') || 'none')} --nodes ${c.nodes}${snapshot === null ? '' : ` --snapshot-every ${snapshot.everyEntries} --snapshot-keep ${snapshot.keepEntries}`}${c.workload === 'plain' ? ' --workload plain' : ''}</code>.</footer>
@@ -79,6 +95,7 @@ ${card('latency p50 / p99', `${ms(all.p50)} / ${ms(all.p99)}`)}
 ${card('faults injected', String(s.faults.length))}
 ${card('leader changes', String(s.leaderChanges))}
 ${hasSnapshots(s) ? card('snapshots installed', String(s.snapshots === undefined ? 0 : totalInstalls(s.snapshots))) : ''}
+${hasMembership(s) ? card('membership changes', membershipCard(s)) : ''}
 ${card('longest unavailability', `${(s.unavailability.longestMs / 1000).toFixed(2)} s`)}
 ${card('linearizability', lin, lin === 'ok' ? 'ok' : lin === 'violation' ? 'bad' : 'warn')}
 ${card('acked writes lost', `${s.durability.lost.length} / ${fmtInt(s.durability.acknowledgedWrites)}`, s.durability.lost.length === 0 ? 'ok' : 'bad')}
@@ -150,6 +167,7 @@ function overlays(s: ChaosSummary, f: Frame): { under: string; over: string } {
     row++;
   }
   over.push(snapshotChartMarks(s, f));
+  over.push(membershipChartMarks(s, f));
   return { under: under.join(''), over: over.join('') };
 }
 
@@ -256,7 +274,8 @@ function latencyChart(s: ChaosSummary): string {
 }
 
 function nodeChart(s: ChaosSummary): string {
-  const nodes = Object.keys(s.nodeTimeline).sort();
+  // n2 before n10: nodes that joined later get higher numbers.
+  const nodes = Object.keys(s.nodeTimeline).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const rowH = 26;
   const top = 10;
   const height = top + nodes.length * rowH + MARGIN.bottom;
@@ -278,7 +297,8 @@ function nodeChart(s: ChaosSummary): string {
       );
     });
     for (const fault of s.faults) {
-      if (!fault.nodes.includes(node)) continue;
+      // A membership change is drawn by its own marks below (removed, added, promoted).
+      if (!fault.nodes.includes(node) || fault.membership !== undefined) continue;
       const family = fault.kind.split('-')[0]!;
       const x0 = f.x(rel(fault.start));
       const x1 = f.x(rel(fault.end ?? s.workload.to));
@@ -292,6 +312,7 @@ function nodeChart(s: ChaosSummary): string {
         );
     }
     parts.push(snapshotNodeMarks(s, node, f, y, rowH));
+    parts.push(membershipNodeMarks(s, node, f, y, rowH));
   });
   return svg(f, `${parts.join('')}${xAxis(f)}`, 'per-node availability');
 }
@@ -335,7 +356,7 @@ function legend(s: ChaosSummary): string {
   return `<p class="legend">${swatch('#2da44e', 'ok')}${swatch('#d4a72c', 'failed')}${swatch('#cf222e', 'unknown')}
 ${swatch('#0969da', 'p50')}${swatch('#bc4c00', 'p99')}
 ${swatch(FAMILY_COLORS['kill']!, 'kill fault', 0.35)}${swatch(FAMILY_COLORS['pause']!, 'pause fault', 0.35)}${swatch(FAMILY_COLORS['partition']!, 'partition fault', 0.35)}
-<span><i class="hatch"></i>longest unavailability</span><span><i class="lmark"></i>new leader (node·term)</span>${snapshotLegend(s)}</p>`;
+<span><i class="hatch"></i>longest unavailability</span><span><i class="lmark"></i>new leader (node·term)</span>${snapshotLegend(s)}${membershipLegend(s)}</p>`;
 }
 
 function violations(s: ChaosSummary): string {
@@ -414,7 +435,8 @@ function faultTable(s: ChaosSummary): string {
     const start = (f.start - s.workload.from) / 1000;
     const end = f.end === null ? null : (f.end - s.workload.from) / 1000;
     const color = FAMILY_COLORS[f.kind.split('-')[0]!] ?? '#888';
-    const notes = [f.note, f.error].filter((x): x is string => x !== undefined).join('; ');
+    const gaveUp = f.membership?.outcome === 'gave-up' ? `gave up: ${f.membership.gaveUp ?? '?'}` : undefined;
+    const notes = [f.note, f.error, gaveUp].filter((x): x is string => x !== undefined).join('; ');
     return `<tr><td>${f.index}</td><td><i class="dot" style="background:${color}"></i>${esc(f.label)}</td><td>${start.toFixed(1)}</td><td>${end === null ? '-' : end.toFixed(1)}</td><td>${end === null ? '-' : (end - start).toFixed(1)}</td><td>${esc(notes)}</td></tr>`;
   });
   return `<table><thead><tr><th>#</th><th>fault</th><th>start s</th><th>healed s</th><th>lasted s</th><th>note</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -541,4 +563,4 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 .glabel{font-size:11px;font-family:ui-monospace,Menlo,monospace;fill:#24292f}
 .g-get{fill:#0969da;fill-opacity:.7}.g-write{fill:#2da44e;fill-opacity:.75}.g-unk{fill:#8c959f;fill-opacity:.5}.g-failed{fill:#cf222e}
 footer{margin-top:28px;color:var(--muted);font-size:12px}
-${SNAPSHOT_CSS}`;
+${SNAPSHOT_CSS}${MEMBERSHIP_CSS}`;

@@ -3,12 +3,16 @@
 // Every process it starts is killed by PID before it returns, whatever happened.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { adminRequest } from './admin-client.js';
 import { analyzeRun } from './analyze.js';
 import { ChaosCluster, tailOfFile } from './chaos-cluster.js';
+import { ClientTargets } from './client-targets.js';
 import { RunClock, sleep } from './clock.js';
 import { recoverAndReadAll, type FinalReadsResult } from './final-reads.js';
 import { KvClient } from './kv-client.js';
 import { leadershipsFromLogs, type Leadership } from './leaders.js';
+import { MemberSlots } from './member-slots.js';
+import { MembershipNemesis } from './membership-nemesis.js';
 import { Nemesis } from './nemesis.js';
 import { isPartition } from './nemesis-kinds.js';
 import { FaultSwitchNetwork, type NetworkFaults } from './network.js';
@@ -80,6 +84,7 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   let nemesis: Nemesis | null = null;
   let observer: LeaderObserver | null = null;
   let finalReads: FinalReadsResult | null = null;
+  let targets: ClientTargets | null = null;
   let workloadFrom = 0;
   let workloadTo = 0;
   const crashed = new AbortController();
@@ -125,7 +130,10 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
       log(`!!! node ${crash.node} exited on its own (code ${crash.code}, signal ${crash.signal}): stopping the run`);
       crashed.abort();
     });
-    const urls = new Map(live.processes.nodes.map((n) => [n.id, n.clientUrl]));
+    // The nodes the clients (and the observer) talk to: the members, as membership changes go on.
+    const clientTargets = new ClientTargets(new Map(live.processes.nodes.map((n) => [n.id, n.clientUrl])));
+    targets = clientTargets;
+    const urls = clientTargets.urls;
     const network = namespaces ?? faultSwitch(options, live);
     namespaces?.setPorts(
       new Map(
@@ -145,9 +153,30 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
 
     observer = new LeaderObserver(live, urls, clock);
     observer.start();
-    nemesis = new Nemesis(live, network, schedule, clock, log);
+    const slots = new MemberSlots(nodeIds);
+    const changes = options.kinds.includes('membership')
+      ? new MembershipNemesis({
+          processes: live,
+          admin: (node, method, path, body, timeoutMs, signal) =>
+            adminRequest(live.processes.node(node).clientUrl, method, path, body, timeoutMs, signal),
+          targets: clientTargets,
+          slots,
+          clock,
+          log,
+          firstIds: nodeIds,
+        })
+      : null;
+    nemesis = new Nemesis(live, network, schedule, clock, log, { changes, resolve: (id) => slots.resolve(id) });
     const workload = new Workload(
-      { seed: options.seed, clients: options.clients, keys, nodeIds, workload: options.workload, mix: options.mix },
+      // `clientTargets.ids` is changed in place as members come and go: each operation picks from it.
+      {
+        seed: options.seed,
+        clients: options.clients,
+        keys,
+        nodeIds: clientTargets.ids,
+        workload: options.workload,
+        mix: options.mix,
+      },
       () => new KvClient({ urls, timeoutMs: options.requestTimeoutMs }),
       recorder,
       clock,
@@ -223,7 +252,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   const summary = analyzeRun({
     options,
     startedAt,
-    nodeIds,
+    // Every node that ever served clients, the ones that joined later included.
+    nodeIds: targets === null ? nodeIds : [...targets.urls.keys()],
     schedule,
     ops: recorder.ops,
     unexpectedAnswers: recorder.unexpected,
@@ -249,7 +279,11 @@ class SetupError extends Error {}
 function faultSwitch(options: ChaosOptions, cluster: ChaosCluster): NetworkFaults {
   const needsSwitch = options.kinds.some(isPartition);
   return new FaultSwitchNetwork(
-    cluster.processes.nodes.map((n) => ({ id: n.id, peerUrl: n.peerUrl })),
+    // The members of the moment that can answer: a killed node's switch is empty when it restarts.
+    () =>
+      cluster.ids
+        .filter((id) => cluster.state(id) !== 'killed')
+        .map((id) => ({ id, peerUrl: cluster.processes.node(id).peerUrl })),
     { token: cluster.processes.token, clusterId: cluster.processes.clusterId },
     needsSwitch ? 5000 : 1000,
   );
