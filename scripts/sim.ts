@@ -1,4 +1,4 @@
-// npm run sim -- [--runs N] [--nodes 3|5] [--seed S --path P] [--trace] [--shrink] [--bug NAME]
+// npm run sim -- [--runs N] [--nodes 3|5] [--seed S --path P] [--trace] [--shrink] [--bug NAME] [--workload W]
 //
 // Runs the deterministic simulation outside the test suite: as many random fault schedules as you
 // like, or one replayed from the seed and path a failure printed. --trace prints the faults and
@@ -18,12 +18,13 @@ const { values } = parseArgs({
     trace: { type: 'boolean', default: false },
     shrink: { type: 'boolean', default: false },
     bug: { type: 'string' },
+    workload: { type: 'string', default: 'versioned' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm run sim -- [--runs N] [--nodes 3|5] [--seed S --path P] [--trace] [--shrink] [--bug NAME]
+  console.log(`usage: npm run sim -- [--runs N] [--nodes 3|5] [--seed S --path P] [--trace] [--shrink] [--bug NAME] [--workload W]
   --runs N     random schedules to run (default 200)
   --nodes 3|5  only clusters of that size (default both)
   --seed S     fast-check seed (printed by every failure); with --path P, replays that schedule
@@ -31,8 +32,15 @@ if (values.help) {
   --shrink     shrink a failing schedule to a smaller one that still fails (slow)
   --bug NAME   run a deliberately broken core or driver; names: ${Object.keys(PLANTED_BUGS)
     .map((b) => JSON.stringify(b))
-    .join(', ')}`);
+    .join(', ')}
+  --workload W versioned (default: conditional writes, transactions, retries) or plain (puts, deletes
+               and gets only, as before conditional writes: replays schedules recorded then)`);
   process.exit(0);
+}
+const workload = values.workload;
+if (workload !== 'versioned' && workload !== 'plain') {
+  console.error('--workload must be versioned or plain');
+  process.exit(2);
 }
 
 const planted = values.bug === undefined ? undefined : PLANTED_BUGS[values.bug];
@@ -53,6 +61,7 @@ const outcome = checkSchedules({
   ...(values.path === undefined ? {} : { path: values.path }),
   ...(nodes === undefined ? {} : { bounds: { nodes } }),
   ...planted,
+  workload,
   shrink: values.shrink,
 });
 
@@ -65,7 +74,7 @@ console.log(`\n${failureReport(outcome)}`);
 if (values.trace) {
   const { schedule } = outcome.failure;
   console.log(`\nschedule: ${JSON.stringify({ ...schedule, events: `${schedule.events.length} events` })}\ntrace:`);
-  const result = runSimulation(schedule, { ...planted, trace: (line) => console.log(`  ${line}`) });
+  const result = runSimulation(schedule, { ...planted, workload, trace: (line) => console.log(`  ${line}`) });
   console.log(`\n${describeFailure(result)}`);
 }
 process.exit(1);

@@ -1,7 +1,8 @@
-// Real chaos runs, short: the safe build must pass kill and pause faults, and deliberately broken
-// builds (src/node/unsafe.ts) must be caught. The schedules are seeded, and chosen so that a broken
-// build is caught every time: stale local reads while the leader is cut off, and acknowledged but
-// uncommitted writes lost when the leader is killed right under a write load.
+// Real chaos runs, short: the safe build must pass kill and pause faults under the default
+// (versioned) workload, and deliberately broken builds (src/node/unsafe.ts) must be caught. The
+// schedules are seeded, and chosen so that a broken build is caught every time: stale local reads
+// while the leader is cut off, and acknowledged but uncommitted writes lost when the leader is killed
+// right under a write load. Those two were chosen with the plain workload, and run with it.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,7 @@ async function chaos(options: Partial<ChaosOptions>): Promise<ChaosRun & { text:
 }
 
 describe('chaos runs', () => {
-  it('the real build passes 22 s of kill and pause faults with tiny snapshots (followers come back through InstallSnapshot), and the run leaves a complete run directory', async () => {
+  it('the real build passes 22 s of kill and pause faults with tiny snapshots (followers come back through InstallSnapshot) under conditional writes, transactions and retries, and the run leaves a complete run directory', async () => {
     // --snapshot-every 50 --snapshot-keep 10: a follower killed or paused for 1.5-3 s under this
     // load misses hundreds of entries, far more than the 10 its leader keeps, so it must come back
     // through a snapshot. Same duration as without: it costs the suite nothing.
@@ -68,6 +69,12 @@ describe('chaos runs', () => {
     expect(summary.verdict).toBe('pass');
     expect(summary.exitCode).toBe(0);
     expect(summary.ops.all.ok).toBeGreaterThan(200);
+    // The versioned workload: conditional writes and transactions, both taking effect and not.
+    expect(summary.config.workload).toBe('versioned');
+    const versioned = summary.versioned!;
+    expect(versioned.casSucceeded).toBeGreaterThan(0);
+    expect(versioned.casAnswered - versioned.casSucceeded).toBeGreaterThan(0);
+    expect(versioned.txnAnswered).toBeGreaterThan(0);
     expect(summary.faults.length).toBeGreaterThanOrEqual(3);
     expect(summary.crashes).toEqual([]);
     expect(summary.recovery.recovered).toBe(true);
@@ -144,6 +151,7 @@ describe('chaos runs', () => {
       faultMs: { min: 2000, max: 3000 },
       gapMs: { min: 1000, max: 1500 },
       unsafeMode: 'local-reads',
+      workload: 'plain',
     });
     expect(summary.verdict).toBe('violation');
     expect(summary.exitCode).toBe(1);
@@ -166,6 +174,7 @@ describe('chaos runs', () => {
       faultMs: { min: 1000, max: 2000 },
       gapMs: { min: 1000, max: 2000 },
       unsafeMode: 'early-ack',
+      workload: 'plain',
     });
     expect(summary.faults.map((f) => f.kind)).toContain('kill-leader');
     expect(summary.verdict).toBe('violation');

@@ -79,6 +79,14 @@ describe('the chaos command line', () => {
     expect(() => parse('--snapshot-every')).toThrow(UsageError);
   });
 
+  it('runs the versioned workload unless told --workload plain', () => {
+    expect(DEFAULTS.workload).toBe('versioned');
+    expect(parse()!.workload).toBe('versioned');
+    expect(parse('--workload', 'plain')!.workload).toBe('plain');
+    expect(parse('--workload', 'versioned')!.workload).toBe('versioned');
+    expect(() => parse('--workload', 'cas')).toThrow(/--workload must be versioned or plain, not "cas"/);
+  });
+
   it('runs every fault by default; membership changes only when asked for, and not with netns', () => {
     expect(parse()!.kinds).toEqual([...FAULT_KINDS]);
     expect(parse('--nemesis', 'all,membership')!.kinds).toEqual([...FAULT_KINDS, 'membership']);

@@ -3,7 +3,13 @@ import type { ChaosOp } from '../../scripts/harness/chaos/recorder.js';
 import { decideVerdict, EXIT_CODES, type ChaosSummary } from '../../scripts/harness/chaos/result.js';
 import { renderReport } from '../../scripts/harness/chaos/report-html.js';
 import { formatSummary, summaryLine } from '../../scripts/harness/chaos/format-summary.js';
-import { longestUnavailability, nodeTimeline, opStats, timeline } from '../../scripts/harness/chaos/summary.js';
+import {
+  longestUnavailability,
+  nodeTimeline,
+  opStats,
+  timeline,
+  versionedStats,
+} from '../../scripts/harness/chaos/summary.js';
 import type { SnapshotActivity } from '../../scripts/harness/chaos/snapshots.js';
 import type { MembershipChange } from '../../scripts/harness/chaos/membership-change.js';
 import type { FaultRecord } from '../../scripts/harness/chaos/nemesis.js';
@@ -251,6 +257,90 @@ describe('the terminal summary', () => {
     const text = formatSummary(summary, '/tmp/run');
     expect(text).toContain('verdict           PASS (exit 0)');
     expect(text).toContain('liveness warning  n3');
+  });
+});
+
+describe('a run of the versioned workload', () => {
+  function versionedSummary(): ChaosSummary {
+    const base = fakeSummary(false);
+    const cas: ChaosOp[] = [
+      {
+        id: 10,
+        client: 0,
+        key: 'k0',
+        kind: 'cas',
+        value: 'w0.1',
+        expected: 'w1.0',
+        succeeded: true,
+        invoke: 3000,
+        complete: 3400,
+        status: 'ok',
+        node: 'n2',
+        reason: '200',
+        end: 3400,
+        attempts: 2,
+        replayed: true,
+      },
+      {
+        id: 11,
+        client: 1,
+        key: 'k0',
+        kind: 'cas',
+        value: 'w1.1',
+        expected: 'w1.0',
+        succeeded: false,
+        observed: 'w0.1',
+        invoke: 3500,
+        complete: 3510,
+        status: 'ok',
+        node: 'n1',
+        reason: '200',
+        end: 3510,
+        viaTxn: true,
+      },
+    ];
+    const ops = [...base.durability.lost, ...cas];
+    return {
+      ...base,
+      config: { ...base.config, workload: 'versioned' },
+      ops: { ...base.ops, cas: opStats(ops).cas },
+      versioned: versionedStats(ops),
+      linearizability: {
+        ...base.linearizability,
+        violations: [{ key: 'k0', message: 'cas k0 cannot be linearized', failedOp: 11, culprits: cas }],
+      },
+    };
+  }
+
+  it('shows cas operations, transactions, retries and replays in the terminal summary, its last line and the report', () => {
+    const summary = versionedSummary();
+    const text = formatSummary(summary, '/tmp/run');
+    expect(text).toContain('workload          versioned');
+    expect(text).toMatch(/\n {2}cas {14}\s+2\s+0\s+0/);
+    expect(text).toContain(
+      'versioned         cas 2 answered (1 succeeded, 1 failed; 1 transactions); 1 operations retried with their Idempotency-Key (1 retries; 1 answered in the end, 1 by a replay of the first answer)',
+    );
+    expect(summaryLine(summary)).toBe(
+      'seed=5 nemesis=kill-leader,partition-link ops ok/fail/unknown=3/0/1 faults=1 leader-changes=1 longest-unavailability=3.95s cas=2/1 retries=1 replays=1 verdict=PASS',
+    );
+    const html = renderReport(summary);
+    expect(html).toContain('<td>cas</td>');
+    expect(html).toContain('1 of them transactions');
+    expect(html).toContain('&#39;w1.0&#39; → &#39;w1.1&#39; failed, saw &#39;w0.1&#39;');
+  });
+
+  it('a plain run shows no cas row and no versioned line, and its replay command names the workload', () => {
+    const base = fakeSummary(false);
+    const summary: ChaosSummary = {
+      ...base,
+      config: { ...base.config, workload: 'plain' },
+      versioned: versionedStats([]),
+    };
+    const text = formatSummary(summary, '/tmp/run');
+    expect(text).not.toContain('versioned ');
+    expect(text).not.toMatch(/\n {2}cas /);
+    expect(summaryLine(summary)).not.toContain('cas=');
+    expect(renderReport(summary)).toContain('--workload plain</code>');
   });
 });
 

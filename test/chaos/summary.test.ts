@@ -10,6 +10,7 @@ import {
   opStats,
   percentile,
   timeline,
+  versionedStats,
 } from '../../scripts/harness/chaos/summary.js';
 
 let nextId = 0;
@@ -106,6 +107,59 @@ describe('lost acknowledged writes', () => {
     const failed = op('put', 'fail', 200, 210, 'd');
     expect(lostAckedWrites([w1, failed], new Map([['k', 'd']]))).toEqual([w1]);
     expect(lostAckedWrites([w1], new Map())).toEqual([]);
+  });
+});
+
+describe('conditional writes in the summary', () => {
+  const cas = (
+    status: OpStatus,
+    invoke: number,
+    end: number,
+    value: string | null,
+    extra: Partial<ChaosOp>,
+  ): ChaosOp => ({
+    ...op('cas', status, invoke, end, value),
+    expected: null,
+    ...extra,
+  });
+
+  it('a cas that failed wrote nothing: it is neither lost nor a write that could overwrite another', () => {
+    const w1 = op('put', 'ok', 0, 10, 'a');
+    const failed = cas('ok', 20, 30, 'b', { expected: 'x', succeeded: false, observed: 'a' });
+    expect(lostAckedWrites([w1, failed], new Map([['k', 'a']]))).toEqual([]);
+    const w2 = op('put', 'ok', 40, 50, 'c');
+    const failedLater = cas('ok', 45, 60, 'd', { expected: 'x', succeeded: false });
+    // Only the failed cas was concurrent with w2: it cannot have overwritten it.
+    expect(lostAckedWrites([w2, failedLater], new Map([['k', 'd']]))).toEqual([w2]);
+  });
+
+  it('a cas that succeeded is an acknowledged write like a put (a conditional delete, of null); an unknown one may overwrite', () => {
+    const won = cas('ok', 0, 10, 'a', { succeeded: true });
+    expect(lostAckedWrites([won], new Map([['k', 'b']]))).toEqual([won]);
+    expect(lostAckedWrites([won], new Map([['k', 'a']]))).toEqual([]);
+    const deleted = cas('ok', 20, 30, null, { expected: 'a', succeeded: true });
+    expect(lostAckedWrites([won, deleted], new Map([['k', 'a']]))).toEqual([deleted]);
+    const unknown = cas('unknown', 40, 5000, 'c', { expected: null });
+    expect(lostAckedWrites([won, deleted, unknown], new Map([['k', 'c']]))).toEqual([]);
+  });
+
+  it('counts cas answers, transactions, retried operations, retries and replays', () => {
+    const ops = [
+      cas('ok', 0, 10, 'a', { succeeded: true, viaTxn: true, attempts: 3, replayed: true }),
+      cas('ok', 0, 10, 'b', { succeeded: false, observed: null }),
+      cas('unknown', 0, 10, 'c', { attempts: 5 }),
+      op('put', 'ok', 0, 10, 'd'),
+      { ...op('delete', 'ok', 0, 10), attempts: 2 },
+    ];
+    expect(versionedStats(ops)).toEqual({
+      casAnswered: 2,
+      casSucceeded: 1,
+      txnAnswered: 1,
+      retriedOps: 3,
+      retries: 2 + 4 + 1,
+      replays: 1,
+      settledByRetry: 2,
+    });
   });
 });
 

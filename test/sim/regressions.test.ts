@@ -1,6 +1,8 @@
 // Schedules that once failed, replayed on every run. Each file in regressions/ is the schedule
 // fast-check printed (the "Counterexample"); each test says how it was found and what it broke, and
-// proves it still catches that mistake in a core that makes it.
+// proves it still catches that mistake in a core that makes it. A schedule recorded before the
+// clients made conditional writes replays with the plain workload (`workload: 'plain'`), as it ran:
+// every schedule here was, so the commands in the test names need `--workload plain` today.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
@@ -69,9 +71,10 @@ describe('simulation regressions', () => {
     // Chaos seed 113 found it on real processes; the simulation's batched reader and read-liveness
     // check found it here. The core now fails such a read after two election timeouts.
     const s = schedule('follower-read-lost-under-steady-leader');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { ...PLANTED_BUGS['never gives up on a lost forwarded read'] });
+    const broken = runSimulation(s, { ...asRecorded, ...PLANTED_BUGS['never gives up on a lost forwarded read'] });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 
@@ -82,7 +85,7 @@ describe('simulation regressions', () => {
     // Recorded before the transport carried heartbeat acknowledgements in its answers: replayed
     // without them, as it ran then (the next test is the same bug under today's transport model).
     const s = schedule('forwarded-read-expiry-too-short');
-    const asRecorded = { inlineReplies: 0 };
+    const asRecorded = { inlineReplies: 0, workload: 'plain' as const };
     const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
     const broken = runSimulation(s, {
@@ -96,9 +99,13 @@ describe('simulation regressions', () => {
     // Heartbeat acknowledgements in the transport's answers changed the message pattern, and the
     // schedule above no longer catches the bug under it; this one does (5 nodes, 5-tick timeout).
     const s = schedule('forwarded-read-expiry-too-short-inline-replies');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new ExpiresForwardedReadsAfterOneTimeout(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 
@@ -107,9 +114,13 @@ describe('simulation regressions', () => {
     // voters that needed n4's vote. n4 heard vote requests only from voters of its own (empty)
     // configuration, so no one could ever win. Vote requests are now heard from anyone (etcd-raft).
     const s = schedule('joiner-ignores-unknown-candidate');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new HearsVotesOnlyFromKnownVoters(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new HearsVotesOnlyFromKnownVoters(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 
@@ -130,9 +141,12 @@ describe('simulation regressions', () => {
     // taken, so the Ready in flight installed a state it was not about (or none). The real receiver
     // refuses a new staging meanwhile (NodeStorage.beginStaging); the simulation's does too.
     const s = schedule(name);
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    expect(() => runSimulation(s, { driverBugs: { restagesOverPendingSnapshot: true } })).toThrow(thrown);
+    expect(() => runSimulation(s, { ...asRecorded, driverBugs: { restagesOverPendingSnapshot: true } })).toThrow(
+      thrown,
+    );
   });
 
   it('a throw out of the simulation is a failed schedule that names its seed and path, not an early end', () => {
@@ -142,6 +156,7 @@ describe('simulation regressions', () => {
       path: '365',
       bounds: { nodes: [5] },
       driverBugs: { restagesOverPendingSnapshot: true },
+      workload: 'plain',
     });
     expect(outcome.schedules).toBe(1);
     expect(outcome.failure?.result.ok).toBe(false);
@@ -155,9 +170,13 @@ describe('simulation regressions', () => {
     // votes of the voters and became a leader outside its own configuration (a core invariant broke:
     // no progress for n3). Every campaign now needs the node to be a voter of its configuration.
     const s = schedule('removed-node-campaigns-on-timeout-now');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new CampaignsOnTimeoutNowWhenNotAVoter(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new CampaignsOnTimeoutNowWhenNotAVoter(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
   });
 
@@ -167,9 +186,13 @@ describe('simulation regressions', () => {
     // configuration, which diverged from every other node's at index 22. The real driver applies
     // committed entries while the peer port hands the core snapshots, the same way.
     const s = schedule('late-conf-change-after-snapshot');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new AppliesChangesBelowItsSnapshot(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new AppliesChangesBelowItsSnapshot(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('safety');
   });
 
@@ -178,9 +201,13 @@ describe('simulation regressions', () => {
     // index, which a snapshot taken but not installed yet leaves below the log's start: a core
     // invariant broke (slice out of range) and the node would have stopped.
     const s = schedule('campaign-check-reads-below-pending-snapshot');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new ReadsBelowAPendingSnapshot(config) });
+    const broken = runSimulation(s, {
+      ...asRecorded,
+      factory: (config) => new ReadsBelowAPendingSnapshot(config),
+    });
     expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
   });
 

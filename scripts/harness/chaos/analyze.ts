@@ -9,7 +9,16 @@ import type { ChaosOp } from './recorder.js';
 import { decideVerdict, EXIT_CODES, type ChaosSummary, type CrashReport, type ViolationDetail } from './result.js';
 import type { FaultPlan } from './schedule.js';
 import type { SnapshotActivity } from './snapshots.js';
-import { countBy, longestUnavailability, lostAckedWrites, nodeTimeline, opStats, timeline } from './summary.js';
+import { isWrite } from '../check/history.js';
+import {
+  countBy,
+  longestUnavailability,
+  lostAckedWrites,
+  nodeTimeline,
+  opStats,
+  timeline,
+  versionedStats,
+} from './summary.js';
 
 export interface RunRecord {
   readonly options: ChaosOptions;
@@ -83,6 +92,7 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
       gapMs: options.gapMs,
       unsafeMode: options.unsafeMode,
       snapshot: options.snapshot,
+      workload: options.workload,
     },
     schedule: run.schedule,
     workload: { from: run.workloadFrom, to: run.workloadTo, capReached: run.capReached },
@@ -96,6 +106,7 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
         (op) => `${op.kind} ${op.reason}`,
       ),
     },
+    versioned: versionedStats(workloadOps),
     opsPerSecond: run.workloadTo > from ? (workloadOps.length * 1000) / (run.workloadTo - from) : 0,
     faults: run.faults,
     faultCounts: countBy(run.faults, (f) => f.kind),
@@ -133,7 +144,7 @@ export function analyzeRun(run: RunRecord): ChaosSummary {
           : [],
       ),
     },
-    durability: { acknowledgedWrites: run.ops.filter((op) => op.kind !== 'get' && op.status === 'ok').length, lost },
+    durability: { acknowledgedWrites: run.ops.filter((op) => isWrite(op) && op.status === 'ok').length, lost },
     crashes: run.crashes,
     problems,
     verdict: verdict.verdict,

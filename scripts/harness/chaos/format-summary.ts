@@ -19,13 +19,20 @@ export function formatSummary(summary: ChaosSummary, runDir: string): string {
       (c.unsafeMode === null ? '' : `   UNSAFE ${c.unsafeMode}`),
   );
   lines.push(`nemesis           ${c.kinds.join(', ') || 'none'}`);
+  if (c.workload !== undefined) lines.push(`workload          ${c.workload}`);
   lines.push('');
   lines.push(
     `operations        ${pad('ok', 8)}${pad('fail', 8)}${pad('unknown', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}`,
   );
-  for (const kind of ['get', 'put', 'delete', 'all'] as const)
-    lines.push(`  ${kind.padEnd(16)}${row(summary.ops[kind])}`);
+  for (const kind of ['get', 'put', 'delete', 'cas', 'all'] as const) {
+    // Summaries from before cas operations have no row for them; a plain run has an empty one.
+    const stats = summary.ops[kind] as KindStats | undefined;
+    if (stats === undefined || (kind === 'cas' && stats.ok + stats.fail + stats.unknown === 0)) continue;
+    lines.push(`  ${kind.padEnd(16)}${row(stats)}`);
+  }
   lines.push(`throughput        ${summary.opsPerSecond.toFixed(0)} ops/s`);
+  const versioned = versionedText(summary);
+  if (versioned !== null) lines.push(`versioned         ${versioned}`);
   lines.push(
     `faults injected   ${summary.faults.length}${summary.faultCounts.length === 0 ? '' : `: ${summary.faultCounts.map(([k, n]) => `${k} ${n}`).join(', ')}`}`,
   );
@@ -87,8 +94,27 @@ export function summaryLine(summary: ChaosSummary): string {
     `ops ok/fail/unknown=${all.ok}/${all.fail}/${all.unknown} faults=${summary.faults.length} ` +
     `leader-changes=${summary.leaderChanges} longest-unavailability=${(summary.unavailability.longestMs / 1000).toFixed(2)}s ` +
     snapshotField(summary) +
+    versionedField(summary) +
     membershipField(summary) +
     `verdict=${summary.verdict.toUpperCase()}`
+  );
+}
+
+/** "cas=A/S retries=R replays=P " for a run of the versioned workload; else nothing. */
+function versionedField(summary: ChaosSummary): string {
+  const v = summary.versioned;
+  if (v === undefined || summary.config.workload !== 'versioned') return '';
+  return `cas=${v.casAnswered}/${v.casSucceeded} retries=${v.retries} replays=${v.replays} `;
+}
+
+/** What conditional writes, transactions and retries did; null for a run without them. */
+function versionedText(summary: ChaosSummary): string | null {
+  const v = summary.versioned;
+  if (v === undefined || summary.config.workload !== 'versioned') return null;
+  return (
+    `cas ${v.casAnswered} answered (${v.casSucceeded} succeeded, ${v.casAnswered - v.casSucceeded} failed; ` +
+    `${v.txnAnswered} transactions); ${v.retriedOps} operations retried with their Idempotency-Key ` +
+    `(${v.retries} retries; ${v.settledByRetry} answered in the end, ${v.replays} by a replay of the first answer)`
   );
 }
 

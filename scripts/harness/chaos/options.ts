@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { FAULT_KINDS, NEMESIS_GROUPS, NEMESIS_KINDS, parseNemesisList, type NemesisKind } from './nemesis-kinds.js';
 import type { Range } from './schedule.js';
+import type { WorkloadKind } from './workload.js';
 
 export type NetworkMode = 'fault-switch' | 'netns';
 
@@ -26,7 +27,12 @@ export interface ChaosOptions {
   readonly maxOps: number;
   /** Checker search budget per key. */
   readonly checkerSteps: number;
-  /** Operation mix: probabilities of get and put (the rest are deletes). */
+  /**
+   * versioned: conditional writes, one-key transactions, an Idempotency-Key on every write and
+   * retries of unknown outcomes (workload.ts); plain: gets, puts and deletes in the proportions of `mix`.
+   */
+  readonly workload: WorkloadKind;
+  /** The plain workload's mix: probabilities of get and put (the rest are deletes). */
   readonly mix: { readonly get: number; readonly put: number };
   /**
    * Log compaction of the nodes (cluster.config.json `raft.snapshotEveryEntries` and
@@ -57,6 +63,7 @@ export const DEFAULTS: ChaosOptions = {
   unsafeMode: null,
   maxOps: 1_000_000,
   checkerSteps: 5_000_000,
+  workload: 'versioned',
   mix: { get: 0.5, put: 0.4 },
   snapshot: null,
 };
@@ -84,6 +91,11 @@ linearizability and durability.
   --network MODE       fault-switch (default: the nodes' PUT /raft/faults switch) or
                        netns (root only: a network namespace per node, iptables cuts)
   --keys N             keyspace size (default 10)
+  --workload W         versioned (default): gets, puts, deletes, conditional writes (If-Match /
+                       If-None-Match: *) and one-key transactions on what each client read last,
+                       an Idempotency-Key on every write, and retries of unknown outcomes with the
+                       same key (one operation in the history); plain: gets 50%, puts 40%,
+                       deletes 10%, no conditions or idempotency keys (runs from before replay as they did)
   --timeout MS         client request deadline (default 2000)
   --unsafe MODE        start the nodes with RAFTKV_UNSAFE_TEST_MODE=MODE (local-reads, early-ack):
                        a deliberately broken build the run must catch
@@ -121,6 +133,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         'gap-seconds': { type: 'string' },
         network: { type: 'string' },
         keys: { type: 'string' },
+        workload: { type: 'string' },
         timeout: { type: 'string' },
         unsafe: { type: 'string' },
         'max-ops': { type: 'string' },
@@ -167,9 +180,16 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     unsafeMode: values.unsafe ?? null,
     maxOps: integer(values['max-ops'], 'max-ops', DEFAULTS.maxOps, 1, 100_000_000),
     checkerSteps: integer(values['checker-steps'], 'checker-steps', DEFAULTS.checkerSteps, 1, 10_000_000_000),
+    workload: workloadKind(values.workload),
     mix: DEFAULTS.mix,
     snapshot: snapshotOptions(values['snapshot-every'], values['snapshot-keep']),
   };
+}
+
+function workloadKind(text: string | undefined): WorkloadKind {
+  if (text === undefined) return DEFAULTS.workload;
+  if (text === 'versioned' || text === 'plain') return text;
+  throw new UsageError(`--workload must be versioned or plain, not ${JSON.stringify(text)}`);
 }
 
 /** The bounds are the config's (src/config/): a value the nodes would refuse is refused here. */

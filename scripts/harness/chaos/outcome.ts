@@ -28,6 +28,20 @@
 //   any other answer                           fail (no value observed)
 //   refused / connect timeout                  fail; reset, closed or timed out after sending: unknown
 //                                              (as for writes; the checker ignores both for reads)
+//   A 200's `etag: "<modIndex>"` is the modIndex of the value read.
+// Conditional writes (PUT, DELETE with If-Match or If-None-Match: *) and transactions (POST /txn),
+// the `--workload versioned` clients' (classifyConditional, classifyTxn):
+//   200                                   ok: the condition held (a transaction's `succeeded` says
+//                                         which branch ran); a PUT's etag, a transaction's put result,
+//                                         the modIndex it left; a failed transaction's get, the value
+//                                         (and modIndex) it saw
+//   412 precondition_failed               ok, failed: nothing written; `current` is the key's metadata
+//                                         then (its modIndex is what the cas saw) or null (absent)
+//   422 idempotency_key_reused            unknown and unexpected: the client sends one request per key,
+//                                         so the server took two of them for different requests
+//   413 answer_too_large (a transaction)  fail and unexpected: nothing applied
+//   anything else                         as for a plain write
+//   A replay of the first answer (`idempotent-replayed: true`) is classified like that answer.
 import type { OpKind, OpStatus } from '../check/history.js';
 
 export const DEFINITE_WRITE_REFUSALS: ReadonlySet<string> = new Set([
@@ -53,8 +67,12 @@ export interface HttpAnswer {
   readonly errorCode: string | null;
   /** The x-raft-consistency header of a read answer. */
   readonly consistency: string | null;
-  /** The body as text (the value of a successful read). */
+  /** The body as text (the value of a successful read, the JSON of a 412 or of a transaction's answer). */
   readonly body: string | null;
+  /** The etag header: a read's or a PUT's `"<modIndex>"`. */
+  readonly etag?: string | null;
+  /** The header idempotent-replayed: true: the first answer to this idempotency key, again. */
+  readonly replayed?: boolean;
 }
 
 export interface Outcome {
@@ -65,14 +83,33 @@ export interface Outcome {
   readonly reason: string;
   /** An answer the runner never expects (a bad request, a route miss): worth a warning. */
   readonly unexpected: boolean;
+  /**
+   * The key's modIndex as the answer told it: a read's ETag, the modIndex an acknowledged put or
+   * transaction left, the `current` modIndex of a failed conditional write.
+   */
+  readonly modIndex?: number;
+  /** A conditional write or transaction answered: whether its condition held. */
+  readonly succeeded?: boolean;
+  /** A conditional write or transaction that failed, when its answer says what it saw (null: absent). */
+  readonly observed?: string | null;
+  /** The answer replayed the first answer to its idempotency key. */
+  readonly replayed?: boolean;
 }
 
 export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
   const reason = answer.errorCode === null ? String(answer.status) : `${answer.status} ${answer.errorCode}`;
   if (kind === 'get') {
     const linearizable = answer.consistency === 'linearizable';
-    if (answer.status === 200 && linearizable && answer.body !== null)
-      return { status: 'ok', value: answer.body, reason, unexpected: false };
+    if (answer.status === 200 && linearizable && answer.body !== null) {
+      const modIndex = parseEtag(answer.etag);
+      return {
+        status: 'ok',
+        value: answer.body,
+        reason,
+        unexpected: false,
+        ...(modIndex === null ? {} : { modIndex }),
+      };
+    }
     if (answer.status === 404 && linearizable && answer.errorCode === 'not_found')
       return { status: 'ok', value: null, reason, unexpected: false };
     if (answer.status === 504) return { status: 'unknown', value: null, reason, unexpected: true };
@@ -92,4 +129,107 @@ export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
 export function classifyError(code: string): Outcome {
   const status = NEVER_SENT_ERRORS.has(code) ? 'fail' : 'unknown';
   return { status, value: null, reason: code, unexpected: false };
+}
+
+/** `"123"` (a strong ETag) to 123; null for anything else. */
+export function parseEtag(etag: string | null | undefined): number | null {
+  const match = /^"(\d{1,15})"$/.exec(etag ?? '');
+  return match === null ? null : Number(match[1]);
+}
+
+/** A write that carried an idempotency key (a plain one: no condition): as classifyAnswer, plus what it left. */
+export function classifyIdempotentWrite(kind: 'put' | 'delete', answer: HttpAnswer): Outcome {
+  if (answer.status === 422) return idempotencyKeyReused(answer);
+  const outcome = classifyAnswer(kind, answer);
+  return withReplayAndModIndex(outcome, answer, kind === 'put');
+}
+
+/** A PUT or DELETE with If-Match or If-None-Match: * (see the table above). */
+export function classifyConditional(kind: 'put' | 'delete', answer: HttpAnswer): Outcome {
+  const reason = answer.errorCode === null ? String(answer.status) : `${answer.status} ${answer.errorCode}`;
+  if (answer.status === 200) {
+    return withReplayAndModIndex(
+      { status: 'ok', value: null, reason, unexpected: false, succeeded: true },
+      answer,
+      kind === 'put',
+    );
+  }
+  if (answer.status === 412 && answer.errorCode === 'precondition_failed') {
+    const current = jsonField(answer.body, 'current');
+    const failed = { status: 'ok' as const, value: null, reason, unexpected: false, succeeded: false };
+    const replay = answer.replayed === true ? { replayed: true } : {};
+    if (current === null) return { ...failed, observed: null, ...replay };
+    const modIndex = (current as { modIndex?: unknown } | undefined)?.modIndex;
+    if (typeof modIndex === 'number' && Number.isSafeInteger(modIndex) && modIndex >= 0) {
+      return { ...failed, modIndex, ...replay };
+    }
+    // A 412 that does not say what the key holds: it failed, but the checker learns no more.
+    return { ...failed, unexpected: true, ...replay };
+  }
+  if (answer.status === 422) return idempotencyKeyReused(answer);
+  return classifyAnswer(kind, answer);
+}
+
+/** A POST /txn of the form compare -> [put, get] / [get] (see the table above). */
+export function classifyTxn(answer: HttpAnswer): Outcome {
+  const reason = answer.errorCode === null ? String(answer.status) : `${answer.status} ${answer.errorCode}`;
+  if (answer.status === 200) {
+    const replay = answer.replayed === true ? { replayed: true } : {};
+    const succeeded = jsonField(answer.body, 'succeeded');
+    const first = (jsonField(answer.body, 'results') as unknown[] | undefined)?.[0] as
+      Record<string, unknown> | undefined;
+    if (typeof succeeded !== 'boolean' || typeof first !== 'object' || first === null) {
+      // Applied, but what it did is not known: as good as an unknown outcome.
+      return { status: 'unknown', value: null, reason: `${reason} unreadable`, unexpected: true };
+    }
+    const ok = { status: 'ok' as const, value: null, reason, unexpected: false, succeeded, ...replay };
+    if (succeeded) {
+      const modIndex = first['modIndex'];
+      return typeof modIndex === 'number' && Number.isSafeInteger(modIndex) ? { ...ok, modIndex } : ok;
+    }
+    // The failure branch's get: the value the compare saw, and its modIndex when the key exists.
+    const observed = txnGetValue(first);
+    if (observed === undefined) return { ...ok, unexpected: true };
+    const modIndex = first['modIndex'];
+    return observed !== null && typeof modIndex === 'number' && Number.isSafeInteger(modIndex)
+      ? { ...ok, observed, modIndex }
+      : { ...ok, observed };
+  }
+  if (answer.status === 413) return { status: 'fail', value: null, reason, unexpected: true };
+  if (answer.status === 422) return idempotencyKeyReused(answer);
+  return classifyAnswer('put', answer);
+}
+
+/** A transaction's get result: its value (text, or base64 decoded as UTF-8), null when absent, undefined if unreadable. */
+function txnGetValue(result: Record<string, unknown>): string | null | undefined {
+  if (result['op'] !== 'get') return undefined;
+  if (typeof result['value'] === 'string') return result['value'];
+  if (typeof result['valueBase64'] === 'string') return Buffer.from(result['valueBase64'], 'base64').toString('utf8');
+  return result['value'] === null ? null : undefined;
+}
+
+function idempotencyKeyReused(answer: HttpAnswer): Outcome {
+  const reason = answer.errorCode === null ? String(answer.status) : `${answer.status} ${answer.errorCode}`;
+  return { status: 'unknown', value: null, reason, unexpected: true };
+}
+
+function withReplayAndModIndex(outcome: Outcome, answer: HttpAnswer, leavesValue: boolean): Outcome {
+  if (outcome.status !== 'ok') return outcome;
+  const modIndex = leavesValue ? parseEtag(answer.etag) : null;
+  return {
+    ...outcome,
+    ...(modIndex === null ? {} : { modIndex }),
+    ...(answer.replayed === true ? { replayed: true } : {}),
+  };
+}
+
+/** A top-level field of a JSON object body; undefined when the body is not one. */
+function jsonField(body: string | null, name: string): unknown {
+  if (body === null) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)[name] : undefined;
+  } catch {
+    return undefined;
+  }
 }

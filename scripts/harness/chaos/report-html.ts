@@ -25,7 +25,7 @@ import { totalInstalls } from './snapshots.js';
 import type { FaultRecord } from './nemesis.js';
 import type { ChaosOp } from './recorder.js';
 import type { ChaosSummary, ViolationDetail } from './result.js';
-import type { TimelineBucket } from './summary.js';
+import type { KindStats, TimelineBucket } from './summary.js';
 
 const WIDTH = 1300;
 const MARGIN = { left: 64, right: 16, top: 44, bottom: 34 };
@@ -48,7 +48,7 @@ export function renderReport(summary: ChaosSummary): string {
 <header>
   <h1>${esc(title)} <span class="verdict ${summary.verdict}">${summary.verdict.toUpperCase()}</span></h1>
   <p class="sub">${c.nodes} nodes · ${c.clients} clients · ${c.durationMs / 1000} s · ${c.keys} keys · nemesis <b>${esc(c.kinds.join(', ') || 'none')}</b> ·
-  network ${esc(c.network)} · faults ${c.faultMs.min / 1000}–${c.faultMs.max / 1000} s, gaps ${c.gapMs.min / 1000}–${c.gapMs.max / 1000} s ·
+  network ${esc(c.network)}${c.workload === undefined ? '' : ` · workload ${esc(c.workload)}`} · faults ${c.faultMs.min / 1000}–${c.faultMs.max / 1000} s, gaps ${c.gapMs.min / 1000}–${c.gapMs.max / 1000} s ·
   ${snapshot === null ? '' : `snapshots every ${snapshot.everyEntries} entries, keep ${snapshot.keepEntries} · `}started ${esc(summary.startedAt)}${c.unsafeMode === null ? '' : ` · <b class="bad">UNSAFE node mode ${esc(c.unsafeMode)}</b>`}</p>
   <p class="reasons">${summary.reasons.map(esc).join('<br>')}</p>
 </header>
@@ -74,7 +74,7 @@ ${snapshotSection(summary)}
 ${membershipSection(summary)}
 <footer>Files in the run directory: <code>history.jsonl</code> (every operation), <code>summary.json</code> (this report's data),
 <code>nodes/*.log</code> (node logs). Times are seconds since the workload started.
-Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --nemesis ${esc(c.kinds.join(',') || 'none')} --nodes ${c.nodes}${snapshot === null ? '' : ` --snapshot-every ${snapshot.everyEntries} --snapshot-keep ${snapshot.keepEntries}`}</code>.</footer>
+Replay the fault schedule with <code>npm run chaos -- --seed ${summary.seed} --nemesis ${esc(c.kinds.join(',') || 'none')} --nodes ${c.nodes}${snapshot === null ? '' : ` --snapshot-every ${snapshot.everyEntries} --snapshot-keep ${snapshot.keepEntries}`}${c.workload === 'plain' ? ' --workload plain' : ''}</code>.</footer>
 </body></html>
 `;
 }
@@ -389,7 +389,7 @@ function opsGantt(s: ChaosSummary, ops: readonly ChaosOp[], failedOp: number): s
     const cls =
       op.id === failedOp ? 'g-failed' : op.status === 'unknown' ? 'g-unk' : op.kind === 'get' ? 'g-get' : 'g-write';
     const x1 = op.status === 'unknown' ? left + width : x(op.end);
-    const label = `#${op.id} ${op.kind} ${op.kind === 'delete' ? '' : formatValue(op.value)}`;
+    const label = `#${op.id} ${op.kind} ${opValue(op)}`;
     return `<text x="4" y="${yy + 12}" class="glabel">${esc(label)}</text><rect x="${x(op.invoke)}" y="${yy + 2}" width="${Math.max(2, x1 - x(op.invoke))}" height="${rowH - 6}" class="${cls}"><title>${esc(formatOp(op))} via ${esc(op.node)}</title></rect>`;
   });
   const from = ((t0 - s.workload.from) / 1000).toFixed(3);
@@ -402,7 +402,7 @@ function opsTable(s: ChaosSummary, ops: readonly ChaosOp[], highlight: number | 
   const rel = (t: number | null): string => (t === null ? '∞' : ((t - s.workload.from) / 1000).toFixed(3));
   const rows = ops.map(
     (op) =>
-      `<tr${op.id === highlight ? ' class="hl"' : ''}><td>${op.id}</td><td>${op.client}</td><td>${esc(op.node)}</td><td>${op.kind}</td><td>${esc(op.key)}</td><td>${esc(formatValue(op.value))}</td><td>${rel(op.invoke)}</td><td>${rel(op.complete)}</td><td>${op.status}</td><td>${esc(op.reason)}</td></tr>`,
+      `<tr${op.id === highlight ? ' class="hl"' : ''}><td>${op.id}</td><td>${op.client}</td><td>${esc(op.node)}</td><td>${op.kind}</td><td>${esc(op.key)}</td><td>${esc(opValue(op))}</td><td>${rel(op.invoke)}</td><td>${rel(op.complete)}</td><td>${op.status}</td><td>${esc(op.reason)}</td></tr>`,
   );
   return `<table class="ops"><thead><tr><th>op</th><th>client</th><th>node</th><th>kind</th><th>key</th><th>value</th><th>invoke s</th><th>complete s</th><th>status</th><th>answer</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
@@ -442,12 +442,34 @@ function faultTable(s: ChaosSummary): string {
   return `<table><thead><tr><th>#</th><th>fault</th><th>start s</th><th>healed s</th><th>lasted s</th><th>note</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** What an operation wrote or read; for a cas, what it expected, wrote, and how it ended. */
+function opValue(op: ChaosOp): string {
+  if (op.kind === 'delete') return '';
+  if (op.kind !== 'cas') return formatValue(op.value);
+  const what = `${formatValue(op.expected ?? null)} → ${formatValue(op.value)}`;
+  if (op.status !== 'ok') return what;
+  if (op.succeeded === true) return `${what} ok`;
+  return `${what} failed${op.observed === undefined ? '' : `, saw ${formatValue(op.observed)}`}`;
+}
+
 function opTable(s: ChaosSummary): string {
-  const rows = (['get', 'put', 'delete', 'all'] as const).map((k) => {
+  const kinds = (['get', 'put', 'delete', 'cas', 'all'] as const).filter((k) => {
+    // Summaries from before cas operations have no row for them; a plain run has an empty one.
+    const st = s.ops[k] as KindStats | undefined;
+    return st !== undefined && (k !== 'cas' || st.ok + st.fail + st.unknown > 0);
+  });
+  const v = s.versioned;
+  const versioned =
+    v === undefined || s.config.workload !== 'versioned'
+      ? ''
+      : `<p>Conditional writes and transactions: ${fmtInt(v.casAnswered)} answered, ${fmtInt(v.casSucceeded)} took effect, ` +
+        `${fmtInt(v.txnAnswered)} of them transactions. Retried with their Idempotency-Key: ${fmtInt(v.retriedOps)} operations ` +
+        `(${fmtInt(v.retries)} retries), ${fmtInt(v.settledByRetry)} answered in the end, ${fmtInt(v.replays)} by a replay of the first answer.</p>`;
+  const rows = kinds.map((k) => {
     const st = s.ops[k];
     return `<tr${k === 'all' ? ' class="total"' : ''}><td>${k}</td><td>${fmtInt(st.ok)}</td><td>${fmtInt(st.fail)}</td><td>${fmtInt(st.unknown)}</td><td>${ms(st.p50)}</td><td>${ms(st.p99)}</td></tr>`;
   });
-  return `<table><thead><tr><th>kind</th><th>ok</th><th>failed</th><th>unknown</th><th>p50</th><th>p99</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table><thead><tr><th>kind</th><th>ok</th><th>failed</th><th>unknown</th><th>p50</th><th>p99</th></tr></thead><tbody>${rows.join('')}</tbody></table>${versioned}`;
 }
 
 function reasonTable(s: ChaosSummary): string {

@@ -7,7 +7,7 @@ import type { ChaosOptions } from './options.js';
 import type { ChaosOp } from './recorder.js';
 import type { FaultPlan } from './schedule.js';
 import type { SnapshotActivity } from './snapshots.js';
-import type { NodeSecond, OpStats, TimelineBucket, Unavailability } from './summary.js';
+import type { NodeSecond, OpStats, TimelineBucket, Unavailability, VersionedStats } from './summary.js';
 
 export type Verdict = 'pass' | 'violation' | 'inconclusive';
 
@@ -41,8 +41,9 @@ export interface ChaosSummary {
     | 'gapMs'
     | 'unsafeMode'
   > &
-    // Optional: summaries written before snapshots were recorded lack it (--report re-renders them).
-    Partial<Pick<ChaosOptions, 'snapshot'>>;
+    // Optional: summaries written before snapshots were recorded, or before the versioned workload,
+    // lack them (--report re-renders them).
+    Partial<Pick<ChaosOptions, 'snapshot' | 'workload'>>;
   readonly schedule: readonly FaultPlan[];
   /** When the workload ran (run clock, ms), and when everything ended. */
   readonly workload: { readonly from: number; readonly to: number; readonly capReached: boolean };
@@ -52,6 +53,8 @@ export interface ChaosSummary {
     readonly unexpected: number;
     readonly reasons: readonly [string, number][];
   };
+  /** Conditional writes, transactions, retries and replays (absent in summaries from before them). */
+  readonly versioned?: VersionedStats;
   readonly opsPerSecond: number;
   readonly faults: readonly FaultRecord[];
   readonly faultCounts: readonly [string, number][];

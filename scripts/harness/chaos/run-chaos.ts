@@ -68,7 +68,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
   });
   log(
     `chaos run: seed ${options.seed}, ${options.nodes} nodes, ${options.clients} clients, ${options.durationMs / 1000} s, ` +
-      `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}` +
+      `nemesis ${options.kinds.join(',') || 'none'} (${schedule.length} faults planned), network ${options.network}, ` +
+      `workload ${options.workload}` +
       (options.snapshot === null
         ? ''
         : `, snapshots every ${options.snapshot.everyEntries} entries keeping ${options.snapshot.keepEntries}`) +
@@ -168,7 +169,14 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
     nemesis = new Nemesis(live, network, schedule, clock, log, { changes, resolve: (id) => slots.resolve(id) });
     const workload = new Workload(
       // `clientTargets.ids` is changed in place as members come and go: each operation picks from it.
-      { seed: options.seed, clients: options.clients, keys, nodeIds: clientTargets.ids, mix: options.mix },
+      {
+        seed: options.seed,
+        clients: options.clients,
+        keys,
+        nodeIds: clientTargets.ids,
+        workload: options.workload,
+        mix: options.mix,
+      },
       () => new KvClient({ urls, timeoutMs: options.requestTimeoutMs }),
       recorder,
       clock,

@@ -1,5 +1,5 @@
 // The numbers of a chaos run, computed from its history: pure functions, unit-tested.
-import type { OpKind, OpStatus } from '../check/history.js';
+import { isWrite, type OpKind, type OpStatus } from '../check/history.js';
 import type { ChaosOp } from './recorder.js';
 
 export interface KindStats {
@@ -57,7 +57,38 @@ export function opStats(ops: readonly ChaosOp[]): OpStats {
     get: statsOf(ops.filter((op) => op.kind === 'get')),
     put: statsOf(ops.filter((op) => op.kind === 'put')),
     delete: statsOf(ops.filter((op) => op.kind === 'delete')),
+    cas: statsOf(ops.filter((op) => op.kind === 'cas')),
     all: statsOf(ops),
+  };
+}
+
+/** What the versioned workload did: conditional writes and transactions, retries and replays. */
+export interface VersionedStats {
+  /** Conditional writes and transactions answered (a 200 or a 412), and how many of them took effect. */
+  readonly casAnswered: number;
+  readonly casSucceeded: number;
+  /** Of the answered ones, how many were transactions (POST /txn). */
+  readonly txnAnswered: number;
+  /** Operations sent more than once, and the attempts after the first. */
+  readonly retriedOps: number;
+  readonly retries: number;
+  /** Operations whose answer was a replay of the first answer (an earlier attempt had been applied). */
+  readonly replays: number;
+  /** Retried operations that got an answer in the end. */
+  readonly settledByRetry: number;
+}
+
+export function versionedStats(ops: readonly ChaosOp[]): VersionedStats {
+  const cas = ops.filter((op) => op.kind === 'cas' && op.status === 'ok');
+  const retried = ops.filter((op) => (op.attempts ?? 1) > 1);
+  return {
+    casAnswered: cas.length,
+    casSucceeded: cas.filter((op) => op.succeeded === true).length,
+    txnAnswered: cas.filter((op) => op.viaTxn === true).length,
+    retriedOps: retried.length,
+    retries: retried.reduce((sum, op) => sum + (op.attempts ?? 1) - 1, 0),
+    replays: ops.filter((op) => op.replayed === true).length,
+    settledByRetry: retried.filter((op) => op.status === 'ok').length,
   };
 }
 
@@ -105,16 +136,16 @@ export function timeline(ops: readonly ChaosOp[], fromMs: number, toMs: number):
 }
 
 /**
- * Acknowledged writes the final state contradicts: a write answered ok whose value (null for a
- * delete) is not the key's final value, although no other write of that key (ok or of unknown
- * outcome) could have taken effect after it, i.e. every other write completed before it was
- * invoked. Keys without a final read are skipped. The linearizability check covers this too;
- * this names the lost writes plainly.
+ * Acknowledged writes the final state contradicts: a write answered ok (a put, a delete, a cas that
+ * succeeded) whose value (null for a delete) is not the key's final value, although no other write
+ * of that key (ok or of unknown outcome; a cas that failed wrote nothing) could have taken effect
+ * after it, i.e. every other write completed before it was invoked. Keys without a final read are
+ * skipped. The linearizability check covers this too; this names the lost writes plainly.
  */
 export function lostAckedWrites(ops: readonly ChaosOp[], finalValues: ReadonlyMap<string, string | null>): ChaosOp[] {
   const writesByKey = new Map<string, ChaosOp[]>();
   for (const op of ops) {
-    if (op.kind === 'get' || op.status === 'fail') continue;
+    if (!isWrite(op) || op.status === 'fail') continue;
     const list = writesByKey.get(op.key);
     if (list === undefined) writesByKey.set(op.key, [op]);
     else list.push(op);

@@ -1,7 +1,17 @@
 // The client-side record of a run (simulation or chaos), as the linearizability checker reads it,
 // plus small helpers to validate and describe operations.
+//
+// Each key is a register with four operations: get, put, delete, and compare-and-set. A `cas`
+// stands for every conditional write a client makes (a PUT or DELETE with If-Match or
+// If-None-Match: *, or a one-key transaction "compare value = X, then put"): it requires the value
+// `expected` (null: the key is absent) and then writes `value` (null: it deletes the key). Its
+// answer says whether the condition held: `succeeded`. A failed one changed nothing, and its
+// answer may say what it saw instead (`observed`: a transaction's failure-branch get, or a 412
+// whose `current` is null), or only the key's modIndex then (`modIndex`, from a 412's `current`),
+// which observations.ts turns into the value whenever the history shows which value that modIndex
+// holds.
 
-export type OpKind = 'put' | 'delete' | 'get';
+export type OpKind = 'put' | 'delete' | 'get' | 'cas';
 export type OpStatus = 'ok' | 'fail' | 'unknown';
 
 export interface Operation {
@@ -9,19 +19,42 @@ export interface Operation {
   readonly client: number; // ops of one client never overlap in time
   readonly key: string;
   readonly kind: OpKind;
-  /** put: the value written (values are unique per history in practice, but don't rely on it); delete: null;
-   *  get: the value read (null = key absent) when status is 'ok', otherwise null. */
+  /** put and cas: the value written (values are unique per history in practice, but don't rely on it);
+   *  delete, and a cas that deletes: null; get: the value read (null = key absent) when status is 'ok',
+   *  otherwise null. */
   readonly value: string | null;
   readonly invoke: number; // when the request was sent (any monotonic clock: ms, steps...)
   readonly complete: number | null; // when the answer arrived; null when status is 'unknown'
   /** ok: took effect / answered; fail: definitely did NOT take effect (e.g. refused before proposing);
-   *  unknown: may or may not have taken effect, at any time after invoke (timeout, crash, lost connection). */
+   *  unknown: may or may not have taken effect, at any time after invoke (timeout, crash, lost connection).
+   *  A request retried under one idempotency key is ONE operation: the invoke of its first attempt,
+   *  the completion and answer of the last, unknown when no attempt got a definite answer. */
   readonly status: OpStatus;
+  /** cas only: the value its condition requires (null: the key must be absent). */
+  readonly expected?: string | null;
+  /** cas with status 'ok' only: whether the condition held, so that the write took effect. */
+  readonly succeeded?: boolean;
+  /** A cas that failed, when its answer says: the value it saw instead (null: absent). */
+  readonly observed?: string | null;
+  /**
+   * The key's modIndex as the answer told it, when it did: a get's ETag (the modIndex of the value
+   * read), an acknowledged put's or cas's index (the modIndex it left), a failed cas's `current`
+   * modIndex (the one it saw). Optional everywhere; only observations.ts reads it.
+   */
+  readonly modIndex?: number;
 }
 
-/** Put and delete change the register; get only observes it. */
+/**
+ * Whether the operation may change the register: put and delete, and a cas unless it is known to
+ * have failed. A get, and a failed cas, only observe it.
+ */
 export function isWrite(op: Operation): boolean {
-  return op.kind !== 'get';
+  return op.kind === 'cas' ? op.succeeded !== false : op.kind !== 'get';
+}
+
+/** A cas whose answer said that its condition did not hold. */
+export function isFailedCas(op: Operation): boolean {
+  return op.kind === 'cas' && op.status === 'ok' && op.succeeded === false;
 }
 
 /**
@@ -48,17 +81,35 @@ export function formatWindow(op: Operation): string {
 
 /**
  * E.g. "get k1 -> 'v3' at [120, 131] (op #7, client 2)",
- * or "put k1 'v5' at [100, ∞) (outcome unknown, op #3, client 1)".
+ * "put k1 'v5' at [100, ∞) (outcome unknown, op #3, client 1)",
+ * or "cas k1 'v3' -> 'v8' failed, saw 'v4', at [140, 152] (op #9, client 0)".
  */
 export function formatOp(op: Operation): string {
-  const what =
-    op.kind === 'get'
-      ? `get ${op.key} -> ${formatValue(op.value)}`
-      : op.kind === 'put'
-        ? `put ${op.key} ${formatValue(op.value)}`
-        : `delete ${op.key}`;
   const outcome = op.status === 'ok' ? '' : `outcome ${op.status}, `;
-  return `${what} at ${formatWindow(op)} (${outcome}op #${op.id}, client ${op.client})`;
+  return `${describeWhat(op)} at ${formatWindow(op)} (${outcome}op #${op.id}, client ${op.client})`;
+}
+
+function describeWhat(op: Operation): string {
+  switch (op.kind) {
+    case 'get':
+      return `get ${op.key} -> ${formatValue(op.value)}`;
+    case 'put':
+      return `put ${op.key} ${formatValue(op.value)}`;
+    case 'delete':
+      return `delete ${op.key}`;
+    case 'cas': {
+      const what = `cas ${op.key} ${formatValue(op.expected ?? null)} -> ${formatValue(op.value)}`;
+      if (op.status !== 'ok') return what;
+      if (op.succeeded === true) return `${what} succeeded,`;
+      const saw =
+        op.observed !== undefined
+          ? `, saw ${formatValue(op.observed)}`
+          : op.modIndex !== undefined
+            ? `, saw modIndex ${op.modIndex}`
+            : '';
+      return `${what} failed${saw},`;
+    }
+  }
 }
 
 /** At most this many operations are listed in an explanation. */
@@ -71,7 +122,7 @@ export function listOps(ops: readonly Operation[]): string {
   return ops.length > MAX_LISTED_OPS ? `${shown} and ${ops.length - MAX_LISTED_OPS} more` : shown;
 }
 
-const KINDS: ReadonlySet<string> = new Set<OpKind>(['put', 'delete', 'get']);
+const KINDS: ReadonlySet<string> = new Set<OpKind>(['put', 'delete', 'get', 'cas']);
 const STATUSES: ReadonlySet<string> = new Set<OpStatus>(['ok', 'fail', 'unknown']);
 
 /**
@@ -110,6 +161,11 @@ function describeMalformation(op: Operation, seenIds: ReadonlySet<number>): stri
 }
 
 function describeBadValue(op: Operation): string | null {
+  const casFields = describeCasFields(op);
+  if (casFields !== null) return casFields;
+  if (op.modIndex !== undefined && !(Number.isSafeInteger(op.modIndex) && op.modIndex >= 0)) {
+    return 'modIndex must be a non-negative integer';
+  }
   switch (op.kind) {
     case 'put':
       return typeof op.value === 'string' ? null : 'a put must carry the written value (a string)';
@@ -118,5 +174,28 @@ function describeBadValue(op: Operation): string | null {
     case 'get':
       if (op.status !== 'ok') return op.value === null ? null : `a get with status '${op.status}' must have value null`;
       return op.value === null || typeof op.value === 'string' ? null : 'a get must read a string or null';
+    case 'cas':
+      return op.value === null || typeof op.value === 'string' ? null : 'a cas must write a string or null';
   }
+}
+
+const isValue = (value: unknown): boolean => value === null || typeof value === 'string';
+
+/** What is wrong with the cas-only fields (expected, succeeded, observed), or null. */
+function describeCasFields(op: Operation): string | null {
+  if (op.kind !== 'cas') {
+    if (op.expected !== undefined || op.succeeded !== undefined || op.observed !== undefined) {
+      return 'only a cas has expected, succeeded or observed';
+    }
+    return null;
+  }
+  if (!isValue(op.expected)) return 'a cas must carry the value it expects (a string, or null for absent)';
+  if (op.status === 'ok' && typeof op.succeeded !== 'boolean') {
+    return "a cas with status 'ok' must say whether it succeeded";
+  }
+  if (op.status !== 'ok' && op.succeeded !== undefined) return `a cas with status '${op.status}' has no succeeded`;
+  if (op.observed !== undefined && !(op.succeeded === false && isValue(op.observed))) {
+    return 'only a cas that failed observed a value (a string, or null for absent)';
+  }
+  return null;
 }

@@ -1,11 +1,16 @@
 // Screening for impossible reads, before any search.
 //
-// Cheap and sound: it only reports a get that no linearization can explain. It finds most violations
-// seen in practice (stale reads, lost writes, invented values) in O(n log n) with a precise message,
-// whereas the search would have to exhaust every configuration before it could report them.
+// Cheap and sound: it only reports a read that no linearization can explain. It finds most
+// violations seen in practice (stale reads, lost writes, invented values, a cas that succeeded
+// against a value nobody could have seen) in O(n log n) with a precise message, whereas the search
+// would have to exhaust every configuration before it could report them.
+//
+// A read is any answered operation that saw one value at its linearization point: a get (the value
+// it returned), a cas that succeeded (the value it expected), a failed cas that says what it saw.
 import { formatOp, formatValue, isWrite, listOps, MAX_LISTED_OPS, type Operation } from './history.js';
 
 export interface ImpossibleRead {
+  /** The reading operation: a get or a cas. */
   readonly get: Operation;
   readonly reason: string;
   /** The writes of the value read (at most a few) and the write that overwrote them, if any. */
@@ -22,16 +27,33 @@ interface Writer {
 
 /** Looks at all the informative operations, so that its explanations mention every write. */
 export function findImpossibleRead(ops: readonly Operation[], initial: string | null): ImpossibleRead | null {
+  for (const op of ops) {
+    if (op.kind === 'cas' && op.succeeded === false && op.observed !== undefined && op.observed === op.expected) {
+      const seen = formatValue(op.observed);
+      return { get: op, reason: `it failed, yet the value it saw, ${seen}, is the one it expected`, involved: [] };
+    }
+  }
   const overwrites = new OverwriteIndex(ops.filter((op) => isWrite(op) && op.status === 'ok'));
   const writersByValue = writersOfEachValue(ops, initial);
-  const gets = ops
-    .filter((op) => op.kind === 'get')
-    .sort((a, b) => (a.complete as number) - (b.complete as number) || a.invoke - b.invoke);
-  for (const get of gets) {
-    const impossible = explainImpossibleRead(get, writersByValue.get(get.value), overwrites);
+  const reads = ops
+    .flatMap((op) => {
+      const value = valueRead(op);
+      return value === undefined ? [] : [{ op, value }];
+    })
+    .sort((a, b) => (a.op.complete as number) - (b.op.complete as number) || a.op.invoke - b.op.invoke);
+  for (const { op, value } of reads) {
+    const impossible = explainImpossibleRead(op, value, writersByValue.get(value), overwrites);
     if (impossible !== null) return impossible;
   }
   return null;
+}
+
+/** The one value an answered operation saw at its linearization point, or undefined when it saw none. */
+function valueRead(op: Operation): string | null | undefined {
+  if (op.status !== 'ok') return undefined;
+  if (op.kind === 'get') return op.value;
+  if (op.kind !== 'cas') return undefined;
+  return op.succeeded === true ? (op.expected ?? null) : op.observed;
 }
 
 /** The writers of each value, sorted by invoke, the initial value first. */
@@ -53,11 +75,13 @@ function writersOfEachValue(ops: readonly Operation[], initial: string | null): 
 
 function explainImpossibleRead(
   get: Operation,
+  read: string | null,
   writers: WriterTimeline | undefined,
   overwrites: OverwriteIndex,
 ): ImpossibleRead | null {
   const getComplete = get.complete as number;
-  const value = formatValue(get.value);
+  const value = formatValue(read);
+  const it = get.kind === 'get' ? 'the get' : 'the cas';
   if (writers === undefined) {
     return { get, reason: `no operation ever wrote ${value} to ${get.key}`, involved: [] };
   }
@@ -66,7 +90,7 @@ function explainImpossibleRead(
     const first = writers.at(0).op as Operation; // not the initial value, which starts at -∞
     return {
       get,
-      reason: `every write of ${value} starts after the get completed, the first one being ${formatOp(first)}`,
+      reason: `every write of ${value} starts after ${it} completed, the first one being ${formatOp(first)}`,
       involved: [first],
     };
   }
@@ -78,12 +102,12 @@ function explainImpossibleRead(
   const candidates = writers.opsAmongFirst(startedBefore);
   const whatWasOverwritten =
     latest.op === null
-      ? `the initial value ${formatValue(get.value)} is overwritten by ${formatOp(overwrite)}`
-      : `every write of ${value} that starts before the get completes ` +
+      ? `the initial value ${value} is overwritten by ${formatOp(overwrite)}`
+      : `every write of ${value} that starts before ${it} completes ` +
         `(${listOps(candidates)}) is overwritten by ${formatOp(overwrite)}`;
   return {
     get,
-    reason: `${whatWasOverwritten}, which completes before the get is invoked`,
+    reason: `${whatWasOverwritten}, which completes before ${it} is invoked`,
     involved: [...candidates.slice(-MAX_LISTED_OPS), overwrite],
   };
 }

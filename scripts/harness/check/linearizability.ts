@@ -1,7 +1,11 @@
 // Linearizability checker for key-value histories.
 //
 // Every key is an independent register, and linearizability is local (a history is linearizable iff
-// its restriction to every key is), so each key is checked on its own.
+// its restriction to every key is), so each key is checked on its own. A register has four
+// operations: get, put, delete and compare-and-set (cas: history.ts). A cas that succeeded read the
+// value it expected and wrote its own; a failed one changed nothing and saw some other value (which
+// one, when its answer says: observations.ts); one of unknown outcome may take effect, if the value is
+// the one it expects, at any point after its invocation, or never (failing changes nothing either).
 //
 // Per key the search is the one of Wing & Gong as improved by Lowe (the algorithm of porcupine): the
 // call and return events of the operations, sorted by time, form a doubly linked list; the search
@@ -14,17 +18,19 @@
 //
 // On top of that, sound reductions that matter for real histories (each argued where it is made):
 //  - a cheap screening for impossible reads reports most violations without any search;
-//  - a write of unknown outcome stays optional only until the last read of its value (usefulDeadline);
-//  - forced moves: a get of the current value, or a write nobody will read while the current value is
-//    unread, is linearized without branching (findForcedMove);
+//  - a write of unknown outcome stays optional only until the last operation that observes its value
+//    (usefulDeadline);
+//  - forced moves: a get (or a failed cas) that holds in the current value, or a write nobody will
+//    observe while the current value is unobserved, is linearized without branching (findForcedMove);
 //  - configurations that differ only in an unobservable register value are merged (RegisterSearch).
 //
-// The parts: register-problem.ts (one key's operations, prepared), impossible-reads.ts (the
-// screening), register-search.ts (the search; event-list.ts, decided-set.ts and
+// The parts: observations.ts (what a failed cas saw, from the modIndex it names), register-problem.ts
+// (one key's operations, prepared), impossible-reads.ts (the screening), register-search.ts (the search; event-list.ts, decided-set.ts and
 // configuration-set.ts are its data structures), verdicts.ts (the answer and its explanations).
 
 import { isWrite, validateHistory, type Operation } from './history.js';
 import { findImpossibleRead } from './impossible-reads.js';
+import { withObservations } from './observations.js';
 import { prepareRegister } from './register-problem.js';
 import { RegisterSearch } from './register-search.js';
 import {
@@ -63,7 +69,7 @@ export function checkLinearizability(history: readonly Operation[], options: Che
   if (!(maxSteps >= 0)) throw new Error(`maxStepsPerKey must be a non-negative number, got ${maxSteps}`);
   const prechecks = options.prechecks ?? true;
 
-  const byKey = groupInformativeOpsByKey(history);
+  const byKey = groupInformativeOpsByKey(withObservations(history));
   const keys = [...byKey.keys()].sort();
   const verdicts = keys.map((key) =>
     checkRegister(key, byKey.get(key) ?? [], options.initial?.get(key) ?? null, maxSteps, prechecks),

@@ -3,7 +3,7 @@
 import { ConfigurationSet } from './configuration-set.js';
 import { DecidedSet } from './decided-set.js';
 import { EventList } from './event-list.js';
-import type { RegisterProblem } from './register-problem.js';
+import { CAS, CHECK, NO_VALUE, READ, type RegisterProblem } from './register-problem.js';
 
 /** The configuration at the deepest point where the search got stuck, for the report. */
 export interface DeadEnd {
@@ -46,11 +46,14 @@ const MOVE_DROP = 2;
  *    configuration is a dead end and the search backtracks.
  * Invariants: the stack holds the moves that lead from the initial configuration to the current one;
  * the event list holds exactly the events of the undecided operations; unreadLeft[v] is the number of
- * undecided gets that read v.
+ * undecided operations that observe v alone (gets of v, cas expecting v, failed cas that saw v);
+ * checksLeft is the number of undecided failed cas that saw nothing but "not e", and
+ * checksExpecting[e] how many of them expect e: each of those observes every value but its e.
  *
- * Values that no undecided get reads ("unread") are interchangeable: from then on no get can observe
- * them. So configurations are remembered with such a value replaced by UNREAD, which merges
- * configurations that differ only by which unobservable value the register holds.
+ * Values that no undecided operation observes ("unread") are interchangeable: from then on nothing
+ * can tell them apart, and in such a value only a put or a delete can be linearized. So
+ * configurations are remembered with such a value replaced by UNREAD, which merges configurations
+ * that differ only by which unobservable value the register holds.
  */
 export class RegisterSearch {
   private readonly problem: RegisterProblem;
@@ -58,6 +61,8 @@ export class RegisterSearch {
   private readonly decided: DecidedSet;
   private readonly explored = new ConfigurationSet();
   private readonly unreadLeft: Int32Array;
+  private readonly checksExpecting: Int32Array;
+  private checksLeft = 0;
   /** A code that no operation uses, standing for any unread value in remembered configurations. */
   private readonly UNREAD: number;
   /** The moves: the call event of the operation, the register value before, and the kind of move. */
@@ -87,10 +92,8 @@ export class RegisterSearch {
     this.decided = new DecidedSet(n);
     this.UNREAD = problem.values.length;
     this.unreadLeft = new Int32Array(problem.values.length);
-    // op < n = valueCode.length, and value codes are < values.length = unreadLeft.length.
-    for (let op = 0; op < n; op++) {
-      if (problem.isGet[op] === 1) this.unreadLeft[problem.valueCode[op]!]!++;
-    }
+    this.checksExpecting = new Int32Array(problem.values.length);
+    for (let op = 0; op < n; op++) this.countObserver(op, 1);
     this.moveCall = new Int32Array(n);
     this.moveStateBefore = new Int32Array(n);
     this.moveKind = new Uint8Array(n);
@@ -141,34 +144,52 @@ export class RegisterSearch {
    * The call event of a pending operation that can be linearized right now without loss of generality,
    * or -1. Take any way L to finish the search from here; a candidate op (its call comes before every
    * return) can be moved to the front of L without breaking real-time order, and
-   *  - a get of the current value changes nothing, so moving it keeps L valid;
-   *  - when the current value is unread, L starts with a write; a write of an unread value w can go
-   *    first: nothing observes the value it leaves, nor the gap where it was (what follows w in L is a
-   *    write, as w's value is unread).
+   *  - an operation that changes nothing (a get, a failed cas) and holds in the current value keeps L
+   *    valid when moved: the value it leaves is the one L started from;
+   *  - when the current value is unread, L starts with a put or a delete (anything else would observe
+   *    the value); a put or delete of an unread value w can go first: nothing observes the value it
+   *    leaves, nor the gap where it was (what follows w in L is a put or a delete, as w's value is
+   *    unread).
    * This keeps most reads, and the writes whose value nobody reads, out of the branching.
    */
   private findForcedMove(): number {
-    const { isGet, valueCode } = this.problem;
+    const { type, valueCode } = this.problem;
     const events = this.events;
-    const unread = this.unreadLeft[this.state] === 0;
+    const unread = this.isUnread(this.state);
     // op is an operation index (< n = valueCode.length): it is the operation of a call node.
     for (let event = events.first(); events.isCall(event); event = events.next(event)) {
       const op = events.opOf(event);
-      const value = valueCode[op]!;
-      // (A get of the current value cannot exist when the current value is unread.)
-      if (isGet[op] === 1 ? value === this.state : unread && this.unreadLeft[value] === 0) {
+      const kind = type[op]!;
+      if (kind === READ || kind === CHECK) {
+        // (An observer of the current value cannot exist when the current value is unread.)
+        if (this.apply(this.state, op) >= 0) return event;
+      } else if (kind !== CAS && unread && this.isUnread(valueCode[op]!)) {
         return event;
       }
     }
     return -1;
   }
 
+  /** Whether no undecided operation observes `value` (see the class comment). */
+  private isUnread(value: number): boolean {
+    // value is a value code (< values.length = unreadLeft.length = checksExpecting.length).
+    return this.unreadLeft[value] === 0 && this.checksLeft === this.checksExpecting[value];
+  }
+
   /** The value after applying operation `op` to `state`, or -1 if `op` cannot happen in `state`. */
   private apply(state: number, op: number): number {
-    // op is an operation index (< n = valueCode.length).
+    // op is an operation index (< n = every per-operation array's length).
     const value = this.problem.valueCode[op]!;
-    if (this.problem.isGet[op] === 1) return value === state ? state : -1;
-    return value;
+    switch (this.problem.type[op]) {
+      case READ:
+        return value === state ? state : -1;
+      case CAS:
+        return this.problem.expectedCode[op] === state ? value : -1;
+      case CHECK:
+        return this.problem.expectedCode[op] !== state && (value === NO_VALUE || value === state) ? state : -1;
+      default:
+        return value;
+    }
   }
 
   /** Linearizes the operation of `call` if it suits the value and leads somewhere new. */
@@ -195,7 +216,7 @@ export class RegisterSearch {
   /** Decides `op`, and keeps it decided and returns true iff that leads to an unexplored configuration. */
   private decideIfNew(op: number, stateAfter: number): boolean {
     this.decide(op);
-    const remembered = this.unreadLeft[stateAfter] === 0 ? this.UNREAD : stateAfter;
+    const remembered = this.isUnread(stateAfter) ? this.UNREAD : stateAfter;
     if (this.explored.addIfAbsent(this.decided, remembered)) return true;
     this.undecide(op);
     return false;
@@ -203,14 +224,35 @@ export class RegisterSearch {
 
   private decide(op: number): void {
     this.decided.add(op);
-    // op is an operation index (< n = valueCode.length); value codes are < unreadLeft.length.
-    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]!]!--;
+    this.countObserver(op, -1);
   }
 
   private undecide(op: number): void {
     this.decided.remove(op);
-    // op is an operation index (< n = valueCode.length); value codes are < unreadLeft.length.
-    if (this.problem.isGet[op] === 1) this.unreadLeft[this.problem.valueCode[op]!]!++;
+    this.countObserver(op, 1);
+  }
+
+  /** Adds `delta` to the counts of what operation `op` observes (see the class comment). */
+  private countObserver(op: number, delta: number): void {
+    // op is an operation index (< n = every per-operation array's length); value codes other than
+    // NO_VALUE are < values.length = unreadLeft.length = checksExpecting.length.
+    const { type, valueCode, expectedCode } = this.problem;
+    switch (type[op]) {
+      case READ:
+        this.unreadLeft[valueCode[op]!]! += delta;
+        return;
+      case CAS:
+        this.unreadLeft[expectedCode[op]!]! += delta;
+        return;
+      case CHECK:
+        if (valueCode[op] !== NO_VALUE) {
+          this.unreadLeft[valueCode[op]!]! += delta;
+        } else {
+          this.checksLeft += delta;
+          this.checksExpecting[expectedCode[op]!]! += delta;
+        }
+        return;
+    }
   }
 
   private push(call: number, kind: MoveKind): void {

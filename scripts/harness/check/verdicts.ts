@@ -15,11 +15,11 @@ export type KeyVerdict =
       /**
        * From the search: the ids of the ops of the longest linearizable prefix found (in linearization
        * order), then the first op that could not be linearized, then the ops concurrent with it.
-       * From the impossible-read screening: the get, then the writes of the value it read, then the
-       * write that overwrote them (if any).
+       * From the impossible-read screening: the reading get or cas, then the writes of the value it
+       * read, then the write that overwrote them (if any).
        */
       culprits: number[];
-      /** The id of the operation that could not be linearized (always a get in practice). */
+      /** The id of the operation that could not be linearized (a get or a cas in practice). */
       failedOp: number;
     }
   | { key: string; result: 'unknown'; ops: number; message: string };
@@ -86,7 +86,7 @@ export function searchViolationVerdict(
   };
 }
 
-/** Which writes a get could have observed: the last of those that precede it, and those concurrent. */
+/** Which writes an operation could have observed: the last of those that precede it, and those concurrent. */
 function describeWritesAround(get: Operation, problem: RegisterProblem): string {
   const writes = problem.ops.filter(isWrite);
   const before = writes.filter((w) => precedes(w, get));

@@ -11,6 +11,7 @@
 //    never decrease, and a vote once persisted never changes within its term.
 import type { Entry, HardState, Message, NodeId } from '../../../src/raft/types.js';
 import { NONE } from '../../../src/raft/types.js';
+import { describeEntry, entryBytes } from './describe-entry.js';
 
 export class SafetyViolation extends Error {
   override readonly name = 'SafetyViolation';
@@ -20,12 +21,6 @@ function fail(message: string): never {
   throw new SafetyViolation(message);
 }
 
-const decoder = new TextDecoder();
-
-function describeEntry(term: number, data: Uint8Array): string {
-  return `${term}:${decoder.decode(data)}`;
-}
-
 interface ConfLike {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
@@ -33,11 +28,11 @@ interface ConfLike {
 
 export class SafetyChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
-  private readonly entryByIndexTerm = new Map<string, { data: string; prevTerm: number }>();
+  private readonly entryByIndexTerm = new Map<string, { data: string; prevTerm: number; entry: Entry }>();
   /** committedTerm[i]: the term of the entry committed at index i; committedIn[i]: when it was seen committed. */
   private readonly committedTerm: number[] = [];
   private readonly committedIn: number[] = [];
-  private readonly appliedAt: string[] = [];
+  private readonly appliedAt: { readonly bytes: string; readonly entry: Entry }[] = [];
   /** stateAt[i]: the digest of the state machine of the first node that reached index i. */
   private readonly stateAt = new Map<number, { node: NodeId; digest: string }>();
   private readonly commitOf = new Map<NodeId, number>();
@@ -77,13 +72,13 @@ export class SafetyChecker {
     let prev = prevTerm;
     for (const e of entries) {
       const key = `${e.index}/${e.term}`;
-      const data = decoder.decode(e.data);
+      const data = entryBytes(e);
       const known = this.entryByIndexTerm.get(key);
-      if (known === undefined) this.entryByIndexTerm.set(key, { data, prevTerm: prev });
+      if (known === undefined) this.entryByIndexTerm.set(key, { data, prevTerm: prev, entry: e });
       else if (known.data !== data || known.prevTerm !== prev) {
         fail(
-          `log matching: ${node} holds entry ${key} with data '${data}' after term ${prev}, ` +
-            `but another log holds '${known.data}' after term ${known.prevTerm}`,
+          `log matching: ${node} holds entry ${key} with data '${describeEntry(e)}' after term ${prev}, ` +
+            `but another log holds '${describeEntry(known.entry)}' after term ${known.prevTerm}`,
         );
       }
       prev = e.term;
@@ -198,12 +193,13 @@ export class SafetyChecker {
 
   /** A node applied `entry` to its state machine. */
   onApply(node: NodeId, entry: Entry): void {
-    const applied = describeEntry(entry.term, entry.data);
+    const bytes = `${entry.term}:${entryBytes(entry)}`;
     const known = this.appliedAt[entry.index];
-    if (known === undefined) this.appliedAt[entry.index] = applied;
-    else if (known !== applied) {
+    if (known === undefined) this.appliedAt[entry.index] = { bytes, entry };
+    else if (known.bytes !== bytes) {
       fail(
-        `state machine safety: ${node} applied '${applied}' at index ${entry.index}, another node applied '${known}'`,
+        `state machine safety: ${node} applied '${describeEntry(entry)}' at index ${entry.index}, ` +
+          `another node applied '${describeEntry(known.entry)}'`,
       );
     }
   }

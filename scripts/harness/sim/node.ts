@@ -1,10 +1,17 @@
 // One simulated node: the Raft core plus a model of the real driver. A Ready's persist takes a few
 // steps (the fsync); a crash loses the core, the Ready being persisted and everything in memory,
-// and the node restarts from exactly what reached its disk.
+// and the node restarts from exactly what reached its disk. Client commands are the real ones
+// (src/storage/command.ts), applied by the real apply code (state-machine.ts).
 import type { RaftConfig, RaftCore } from '../../../src/raft/core.js';
 import { changedConf, invalidChange } from '../../../src/raft/membership.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
+import { applyRequest, type RequestAnswer } from '../../../src/storage/apply-request.js';
+import { encodeCommand, type Command } from '../../../src/storage/command.js';
+import { IdempotencyIndex, type EvictionBounds } from '../../../src/storage/idempotency.js';
+import type { StoredValue } from '../../../src/storage/key-meta.js';
+import { BufferedView } from '../../../src/storage/kv-view.js';
+import type { Request, RequestCommand } from '../../../src/storage/request.js';
 import {
   EntryType,
   type ConfChange,
@@ -17,41 +24,73 @@ import {
 } from '../../../src/raft/types.js';
 import { ColdStorageView, type ColdLogParams } from './cold-storage.js';
 import type { SafetyChecker } from './invariants.js';
+import { SimStateMachine, type SimSnapshotState } from './state-machine.js';
 
 export type CoreFactory = (config: RaftConfig) => RaftCore;
 
-/** A client command in the replicated log (JSON: the simulation favours readability over speed). */
-export interface Command {
-  readonly op: number;
-  readonly kind: 'put' | 'delete' | 'marker';
-  readonly key: string;
-  readonly value: string | null;
-}
+export type { Command } from '../../../src/storage/command.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeCommand(command: Command): Uint8Array {
-  return encoder.encode(JSON.stringify(command));
+/** Deliberate mistakes of the simulated driver (planted-bugs.ts), to prove the checks catch them. */
+export interface DriverBugs {
+  /**
+   * The snapshot sender labels the state it sends with the index the core asked for, though the
+   * state machine may have applied more since (the real sender reads the index from the same LevelDB
+   * snapshot as the state).
+   */
+  readonly snapshotLabelBehind?: boolean;
+  /**
+   * The leader evaluates a conditional write's condition (or a transaction's compares) against its
+   * applied state when it proposes, answers a failure at once, and otherwise proposes the write
+   * without its condition: the real driver leaves the condition in the entry, for apply time.
+   */
+  readonly conditionAtPropose?: boolean;
+  /**
+   * Snapshots carry the user keys only, not the idempotency records (as a snapshot built from a
+   * scan of the user keys would): a node that installs one forgets which requests it applied.
+   */
+  readonly snapshotWithoutRecords?: boolean;
+  /**
+   * A receiver stages a new snapshot over one the core took and has not installed yet (the first
+   * simulation driver did: the in-flight Ready then installed a state it was not about).
+   */
+  readonly restagesOverPendingSnapshot?: boolean;
 }
 
-export function decodeCommand(data: Uint8Array): Command | null {
-  return data.length === 0 ? null : (JSON.parse(decoder.decode(data)) as Command);
+/** What became of a proposal: the answer of its entry, or null when its entry was overwritten. */
+export interface ProposalOutcome {
+  readonly index: number;
+  readonly term: number;
+  /** A request command's answer (apply-request.ts); null for a plain put or delete. */
+  readonly answer: RequestAnswer | null;
 }
 
 /** What the driver tells the simulation about client requests waiting on this node. */
 export interface NodeListener {
-  /** The entry a proposal waited for was applied: ok if it is that proposal's entry. */
-  proposalResolved(op: number, ok: boolean): void;
-  /** A read was confirmed and can be served from this node's state machine now. */
-  readServed(op: number, value: string | null): void;
+  /**
+   * The entry a proposal waited for was applied: its outcome if it is that proposal's entry, null if
+   * another entry took its index (ours was overwritten and can never be applied anywhere).
+   */
+  proposalResolved(op: number, outcome: ProposalOutcome | null): void;
+  /** A read was confirmed and served from this node's state machine: the key's value and metadata, or null. */
+  readServed(op: number, read: StoredValue | null): void;
   readFailed(op: number): void;
 }
+
+/** What `propose` did; null from `propose` means the node is down. */
+export type ProposeResult =
+  | { readonly kind: 'proposed'; readonly index: number; readonly term: number }
+  /** Refused by the core (not the leader, a transfer, too much uncommitted): definitely not applied. */
+  | { readonly kind: 'refused' }
+  /** Answered without an entry (only the planted bug conditionAtPropose does this). */
+  | { readonly kind: 'answered'; readonly answer: RequestAnswer };
 
 interface Disk {
   readonly storage: MemoryStorage;
   applied: number;
-  readonly kv: Map<string, string>;
+  readonly kv: SimStateMachine;
   /** The configuration at the applied index (the real driver stores it with the state machine). */
   conf: ConfState;
 }
@@ -78,6 +117,9 @@ export interface NodeParams {
   readonly compaction: { readonly every: number; readonly keep: number };
   readonly persistDelayMax: number;
   readonly factory: CoreFactory;
+  /** The idempotency records' eviction bounds (in steps for the TTL: `at` is the step a write was proposed). */
+  readonly eviction: EvictionBounds;
+  readonly driverBugs: DriverBugs;
 }
 
 export class SimNode {
@@ -92,8 +134,8 @@ export class SimNode {
   /** Proposals waiting for their index to be applied. */
   private proposals = new Map<number, { op: number; term: number }[]>();
   /** Reads waiting for their ReadIndex answer, then for applied >= index. */
-  private readsByCtx = new Map<number, { op: number; key: string }>();
-  private readsWaitingApply: { op: number; key: string; index: number }[] = [];
+  private readsByCtx = new Map<number, { op: number; key: Uint8Array }>();
+  private readsWaitingApply: { op: number; key: Uint8Array; index: number }[] = [];
   /**
    * A reader that behaves like the real driver's ReadBatcher: one ReadIndex request in flight,
    * the next sent only when it is answered or failed. If a lost request or answer is never failed
@@ -105,10 +147,12 @@ export class SimNode {
   private incarnation = 0;
   crashes = 0;
   /** A snapshot received from a leader, staged until the Ready that installs it (lost in a crash). */
-  private staged: { meta: SnapshotMeta; kv: Map<string, string> } | null = null;
+  private staged: { meta: SnapshotMeta; kv: SimSnapshotState } | null = null;
   /** Applied index at which the log is compacted next. */
   private compactAt = 0;
   snapshotsInstalled = 0;
+  /** Retries answered by replay here from a record this node received in a snapshot (dedup across a snapshot). */
+  replaysFromSnapshot = 0;
 
   constructor(
     private readonly params: NodeParams,
@@ -117,7 +161,12 @@ export class SimNode {
     private readonly listener: NodeListener,
   ) {
     this.id = params.id;
-    this.disk = { storage: new MemoryStorage(params.conf.voters), applied: 0, kv: new Map(), conf: params.conf };
+    this.disk = {
+      storage: new MemoryStorage(params.conf.voters),
+      applied: 0,
+      kv: new SimStateMachine(params.eviction),
+      conf: params.conf,
+    };
     this.start();
   }
 
@@ -146,12 +195,12 @@ export class SimNode {
    * it is at: like the real sender, which reads both from one LevelDB snapshot. (The core asked with
    * its applied index, a lower bound: a Ready applying more may have finished since.)
    */
-  snapshotState(): { meta: SnapshotMeta; kv: Map<string, string> } {
+  snapshotState(): { meta: SnapshotMeta; kv: SimSnapshotState } {
     const index = this.disk.applied;
     const term = index === 0 ? 0 : this.disk.storage.term(index);
     return {
       meta: { index, term, voters: this.disk.conf.voters, learners: this.disk.conf.learners },
-      kv: new Map(this.disk.kv),
+      kv: this.disk.kv.snapshot(this.params.driverBugs.snapshotWithoutRecords === true),
     };
   }
 
@@ -173,7 +222,7 @@ export class SimNode {
     from: NodeId,
     term: number,
     meta: SnapshotMeta,
-    kv: ReadonlyMap<string, string>,
+    kv: SimSnapshotState,
     restageOverPending = false,
   ): boolean {
     if (this.core === null) return false;
@@ -182,7 +231,7 @@ export class SimNode {
     // Overwriting it here made the in-flight Ready install a state it was not about (seeds 181832
     // path 365, 122103 path 2469).
     if (this.staged !== null && !restageOverPending) return false;
-    this.staged = { meta, kv: new Map(kv) };
+    this.staged = { meta, kv };
     this.core.step({ type: 'snap', from, to: this.id, term, snapshot: meta });
     const pending = this.core.pendingSnapshot();
     const taken = pending !== null && pending.index === meta.index && pending.term === meta.term;
@@ -207,6 +256,8 @@ export class SimNode {
   start(): void {
     if (this.core !== null) return;
     this.incarnation++;
+    // What the real node does when it opens its data dir: the index of records from the records.
+    this.disk.kv.reopen();
     this.storageView = new ColdStorageView(this.disk.storage, this.params.coldLog, () => this.now);
     this.core = this.params.factory({
       id: this.id,
@@ -226,18 +277,47 @@ export class SimNode {
     this.checker.onRestart(this.id, this.disk.storage.initialHardState().commit);
   }
 
-  propose(op: number, command: Command): ReturnType<RaftCore['propose']> | null {
+  /** Proposes a client command (`op`: the client operation waiting for it; -1 for none). */
+  /** Proposes a command, or an entry's bytes as they are (the plain workload's, legacy-command.ts). */
+  propose(op: number, command: Command | Uint8Array): ProposeResult | null {
     if (this.core === null) return null;
-    const result = this.core.propose([encodeCommand(command)]);
-    if (result.ok) {
-      const waiting = this.proposals.get(result.index) ?? [];
-      waiting.push({ op, term: result.term });
-      this.proposals.set(result.index, waiting);
+    let proposed = command;
+    if (
+      this.params.driverBugs.conditionAtPropose === true &&
+      !(command instanceof Uint8Array) &&
+      command.op === 'request'
+    ) {
+      const decided = this.decideAtPropose(this.core, command);
+      if ('answer' in decided) return { kind: 'answered', answer: decided.answer };
+      proposed = decided.command;
     }
-    return result;
+    const result = this.core.propose([proposed instanceof Uint8Array ? proposed : encodeCommand(proposed)]);
+    if (!result.ok) return { kind: 'refused' };
+    const waiting = this.proposals.get(result.index) ?? [];
+    waiting.push({ op, term: result.term });
+    this.proposals.set(result.index, waiting);
+    return { kind: 'proposed', index: result.index, term: result.term };
   }
 
-  read(op: number, ctx: number, key: string): boolean {
+  /**
+   * The planted bug conditionAtPropose: the request runs now against the applied state (on a scratch
+   * view, through the real apply code, ignoring its idempotency key); a failed condition is the
+   * answer, and a condition that held is dropped from the entry.
+   */
+  private decideAtPropose(
+    core: RaftCore,
+    command: RequestCommand,
+  ): { readonly answer: RequestAnswer } | { readonly command: Command } {
+    const scratch = new BufferedView(this.disk.kv);
+    const now = { op: 'request' as const, request: command.request };
+    const answer = applyRequest(scratch, new IdempotencyIndex(), now, this.disk.applied + 1, core.status().term);
+    if (answer.kind !== 'applied') return { command };
+    const result = answer.result;
+    if (result.kind === 'failed' || (result.kind === 'txn' && !result.succeeded)) return { answer };
+    return { command: { ...command, request: withoutCondition(command.request) } };
+  }
+
+  read(op: number, ctx: number, key: Uint8Array): boolean {
     if (this.core === null) return false;
     const result = this.core.readIndex(ctx);
     if (result.ok) this.readsByCtx.set(ctx, { op, key });
@@ -341,8 +421,7 @@ export class SimNode {
     }
     this.staged = null;
     this.disk.storage.applySnapshot(meta);
-    this.disk.kv.clear();
-    for (const [k, v] of staged.kv) this.disk.kv.set(k, v);
+    this.disk.kv.install(staged.kv);
     this.disk.applied = meta.index;
     this.disk.conf = { voters: meta.voters.slice(), learners: (meta.learners ?? []).slice() };
     this.snapshotsInstalled++;
@@ -373,11 +452,12 @@ export class SimNode {
       this.core?.applyConfChange(change, entry.index);
       this.checker.onConfChange(this.id, entry.index, before, this.disk.conf);
     }
-    const command = entry.type === EntryType.ConfChange ? null : decodeCommand(entry.data);
-    if (command !== null) {
-      if (command.kind === 'put' && command.value !== null) this.disk.kv.set(command.key, command.value);
-      else if (command.kind === 'delete') this.disk.kv.delete(command.key);
-    }
+    // A new leader's empty entry carries no command.
+    const applied =
+      entry.type === EntryType.ConfChange || entry.data.length === 0
+        ? null
+        : this.disk.kv.apply(entry.data, entry.index, entry.term);
+    if (applied?.replayedFromSnapshot === true) this.replaysFromSnapshot++;
     this.disk.applied = entry.index;
     this.checker.onState(this.id, entry.index, digest(this.disk.kv, this.disk.conf));
     const waiting = this.proposals.get(entry.index);
@@ -385,7 +465,8 @@ export class SimNode {
       this.proposals.delete(entry.index);
       // The entry applied at this index is ours only if its term matches; otherwise ours was
       // overwritten and can never be applied anywhere.
-      for (const w of waiting) this.listener.proposalResolved(w.op, w.term === entry.term);
+      const outcome = { index: entry.index, term: entry.term, answer: applied?.answer ?? null };
+      for (const w of waiting) this.listener.proposalResolved(w.op, w.term === entry.term ? outcome : null);
     }
   }
 
@@ -398,7 +479,7 @@ export class SimNode {
     if (this.readsWaitingApply.length === 0) return;
     const still: typeof this.readsWaitingApply = [];
     for (const read of this.readsWaitingApply) {
-      if (read.index <= this.disk.applied) this.listener.readServed(read.op, this.disk.kv.get(read.key) ?? null);
+      if (read.index <= this.disk.applied) this.listener.readServed(read.op, this.disk.kv.read(read.key) ?? null);
       else still.push(read);
     }
     this.readsWaitingApply = still;
@@ -415,10 +496,26 @@ export class SimNode {
  * The state machine's content in one string, the configuration included: two nodes with the same
  * state have the same digest.
  */
-function digest(kv: ReadonlyMap<string, string>, conf: ConfState): string {
-  const pairs = [...kv.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(';');
-  return `${pairs}|voters=${conf.voters.join(',')}|learners=${conf.learners.join(',')}`;
+function digest(kv: SimStateMachine, conf: ConfState): string {
+  let confDigest = confDigests.get(conf);
+  if (confDigest === undefined) {
+    confDigest = `|voters=${conf.voters.join(',')}|learners=${conf.learners.join(',')}`;
+    confDigests.set(conf, confDigest);
+  }
+  return kv.digest() + confDigest;
+}
+
+/** The configuration's part of the digest, per configuration object (a change replaces the object). */
+const confDigests = new WeakMap<ConfState, string>();
+
+/** The request as it would be without its condition (conditionAtPropose): the write alone. */
+function withoutCondition(request: Request): Request {
+  switch (request.kind) {
+    case 'put':
+      return { kind: 'put', key: request.key, value: request.value };
+    case 'delete':
+      return { kind: 'delete', key: request.key };
+    case 'txn':
+      return { kind: 'txn', compare: [], success: request.success, failure: [] };
+  }
 }

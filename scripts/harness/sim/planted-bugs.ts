@@ -5,8 +5,7 @@ import { RaftCore } from '../../../src/raft/core.js';
 import { quorumIndex } from '../../../src/raft/quorum.js';
 import { invalidChange } from '../../../src/raft/membership.js';
 import type { ConfChange, ConfChangeCheck, Message, SnapshotMessage, VoteMessage } from '../../../src/raft/types.js';
-import type { CoreFactory } from './node.js';
-import type { DriverBugs } from './simulator.js';
+import type { CoreFactory, DriverBugs } from './node.js';
 
 /** Grants a vote to any candidate with an up-to-date log, even after voting for another in the term. */
 class GrantsSecondVote extends RaftCore {
@@ -105,5 +104,12 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
     factory: (config) => new KeepsConflictingSuffixOnSnapshot(config),
   },
   'labels a snapshot with an index older than its state': { driverBugs: { snapshotLabelBehind: true } },
+  // The two mistakes conditional writes invite (node.ts DriverBugs): a condition decided by the
+  // leader against its applied state instead of at apply time, which lets two cas from one value both
+  // succeed (only the linearizability checker sees it: every node applies the same unconditional
+  // entries); and records missing from snapshots, so that a node that installed one applies a retry
+  // again (the state digest sees it at once: the records are part of the replicated state).
+  'evaluates a condition on the leader when it proposes': { driverBugs: { conditionAtPropose: true } },
+  'sends snapshots without the idempotency records': { driverBugs: { snapshotWithoutRecords: true } },
   'makes a second membership change while one is in flight': { factory: (config) => new TwoChangesInFlight(config) },
 };

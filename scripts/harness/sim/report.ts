@@ -9,7 +9,10 @@ export function summarize(label: string, outcome: PropertyOutcome): string {
     `${label}: ${outcome.schedules} schedules, ${outcome.steps} steps in ${(outcome.millis / 1000).toFixed(1)} s ` +
     `(${perSecond} steps/s); ${t.leaderElections} elections, ${t.crashes} crashes, ` +
     `${t.messagesDelivered}/${t.messagesSent} messages delivered, ${t.operations} client ops ` +
-    `(${t.operationsOk} ok, ${t.operationsUnknown} unknown); ${t.snapshotsInstalled} snapshots installed, ${t.membershipChanges} membership changes; slowest recovery ${t.livenessSteps} steps`
+    `(${t.operationsOk} ok, ${t.operationsUnknown} unknown; ${t.casAnswered} cas answered, ${t.casSucceeded} succeeded; ` +
+    `${t.retries} retries, ${t.retriesToNewLeader} to another leader, ${t.replays} answered by replay, ` +
+    `${t.replaysFromSnapshot} replays from a record a snapshot brought); ` +
+    `${t.snapshotsInstalled} snapshots installed, ${t.membershipChanges} membership changes; slowest recovery ${t.livenessSteps} steps`
   );
 }
 

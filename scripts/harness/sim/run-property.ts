@@ -1,5 +1,6 @@
 // The simulation as a fast-check property, shared by the test suite and `npm run sim`.
 import fc from 'fast-check';
+import type { Workload } from './clients.js';
 import type { CoreFactory } from './node.js';
 import { scheduleArbitrary, type Schedule, type ScheduleBounds } from './schedule.js';
 import { runSimulation, type DriverBugs, type SimResult, type SimStats } from './simulator.js';
@@ -11,6 +12,7 @@ export interface PropertyRun {
   readonly bounds?: ScheduleBounds;
   readonly factory?: CoreFactory;
   readonly driverBugs?: DriverBugs;
+  readonly workload?: Workload;
   /** Shrink a failing schedule to a smaller one (slow: each try is a whole run). */
   readonly shrink?: boolean;
 }
@@ -42,6 +44,12 @@ const NO_STATS: SimStats = {
   livenessSteps: 0,
   snapshotsInstalled: 0,
   membershipChanges: 0,
+  casAnswered: 0,
+  casSucceeded: 0,
+  retries: 0,
+  replays: 0,
+  retriesToNewLeader: 0,
+  replaysFromSnapshot: 0,
 };
 
 /**
@@ -59,6 +67,7 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
       result = runSimulation(schedule, {
         ...(options.factory === undefined ? {} : { factory: options.factory }),
         ...(options.driverBugs === undefined ? {} : { driverBugs: options.driverBugs }),
+        ...(options.workload === undefined ? {} : { workload: options.workload }),
       });
     } catch (error) {
       // A throw out of the simulation (a core invariant, a driver bug) is a failed schedule like any

@@ -6,21 +6,30 @@ import { RaftCore } from '../../../src/raft/core.js';
 import { SeededRandom } from '../../../src/raft/prng.js';
 import { RaftInvariantError } from '../../../src/raft/assert.js';
 import type { ConfChange, NodeId, SnapshotMeta } from '../../../src/raft/types.js';
+import { MAX_RECORD_BYTES, MAX_RECORDS } from '../../../src/storage/idempotency.js';
+import {
+  CLIENT_TIMEOUT_TICKS,
+  RECORD_TTL_STEPS,
+  SimClients,
+  STEPS_PER_TICK,
+  type ClientStats,
+  type Workload,
+} from './clients.js';
 import { SafetyChecker, SafetyViolation } from './invariants.js';
+import { encodeLegacyMarker } from './legacy-command.js';
 import { SimNetwork } from './network.js';
-import { SimNode, type CoreFactory, type NodeListener } from './node.js';
+import { SimNode, type CoreFactory, type DriverBugs, type NodeListener } from './node.js';
 import type { Schedule, SimEvent } from './schedule.js';
+import type { SimSnapshotState } from './state-machine.js';
 
-/** Steps per tick: message delays are 1-3 steps, so a round trip takes about a tick. */
-export const STEPS_PER_TICK = 4;
+export { STEPS_PER_TICK } from './clients.js';
+export type { DriverBugs } from './node.js';
+
 /**
  * The liveness bound: once the network heals and every node is back up, a leader must be elected
  * and a new proposal committed within this many election timeouts.
  */
 export const LIVENESS_ELECTION_TIMEOUTS = 30;
-/** A client gives up on a request after this many ticks: its outcome is then unknown. */
-const CLIENT_TIMEOUT_TICKS = 40;
-const KEYS = ['a', 'b', 'c'];
 
 export interface SimOptions {
   readonly factory?: CoreFactory;
@@ -33,35 +42,25 @@ export interface SimOptions {
   readonly inlineReplies?: number;
   /** Deliberate mistakes of the simulated driver (planted-bugs.ts), to prove the checks catch them. */
   readonly driverBugs?: DriverBugs;
+  /**
+   * What the clients do (clients.ts): 'versioned' (the default) or 'plain', the workload of before
+   * conditional writes, to replay schedules recorded then as they ran.
+   */
+  readonly workload?: Workload;
 }
 
-export interface DriverBugs {
-  /**
-   * The snapshot sender labels the state it sends with the index the core asked for, though the
-   * state machine may have applied more since (the real sender reads the index from the same LevelDB
-   * snapshot as the state).
-   */
-  readonly snapshotLabelBehind?: boolean;
-  /**
-   * A receiver stages a new snapshot over one the core took and has not installed yet (the first
-   * simulation driver did: the in-flight Ready then installed a state it was not about).
-   */
-  readonly restagesOverPendingSnapshot?: boolean;
-}
-
-export interface SimStats {
+export interface SimStats extends ClientStats {
   steps: number;
   messagesSent: number;
   messagesDelivered: number;
   leaderElections: number;
   crashes: number;
   committed: number;
-  operations: number;
-  operationsOk: number;
-  operationsUnknown: number;
   livenessSteps: number;
   snapshotsInstalled: number;
   membershipChanges: number;
+  /** Retries answered by replay from a record the applying node received in a snapshot. */
+  replaysFromSnapshot: number;
 }
 
 export type SimResult =
@@ -75,23 +74,6 @@ export type SimResult =
       readonly history: readonly Operation[];
       readonly check?: CheckResult;
     };
-
-interface MutableOp {
-  id: number;
-  client: number;
-  key: string;
-  kind: 'put' | 'delete' | 'get';
-  value: string | null;
-  invoke: number;
-  complete: number | null;
-  status: 'ok' | 'fail' | 'unknown';
-}
-
-interface Client {
-  readonly id: number;
-  busy: { op: MutableOp; deadline: number } | null;
-  leaderHint: number;
-}
 
 export function runSimulation(schedule: Schedule, options: SimOptions = {}): SimResult {
   const sim = new Simulation(schedule, options);
@@ -107,9 +89,7 @@ class Simulation {
   private readonly checker = new SafetyChecker();
   private readonly nodes: SimNode[];
   private readonly ids: NodeId[];
-  private readonly clients: Client[];
-  private readonly ops: MutableOp[] = [];
-  private readonly opsById = new Map<number, MutableOp>();
+  private readonly clients: SimClients;
   /** Step at which each crashed node comes back. */
   private readonly restartAt = new Map<number, number>();
   private readonly tickPhase: number[];
@@ -117,6 +97,7 @@ class Simulation {
   private now = 0;
   private readonly trace: (line: string) => void;
   private readonly driverBugs: DriverBugs;
+  private readonly workload: Workload;
   /** Every node ever added or initially a voter: a removed one is never added again. */
   private readonly everMember = new Set<NodeId>();
   private membershipChanges = 0;
@@ -134,7 +115,7 @@ class Simulation {
     to: NodeId;
     term: number;
     meta: SnapshotMeta;
-    kv: Map<string, string>;
+    kv: SimSnapshotState;
     senderGeneration: number;
     doneAt: number;
   }[] = [];
@@ -155,9 +136,9 @@ class Simulation {
     for (const id of initialVoters) this.everMember.add(id);
     const factory = options.factory ?? ((config) => new RaftCore(config));
     const listener: NodeListener = {
-      proposalResolved: (op, ok) => this.complete(op, ok ? 'ok' : 'fail', null),
-      readServed: (op, value) => this.complete(op, 'ok', value),
-      readFailed: (op) => this.complete(op, 'fail', null),
+      proposalResolved: (attempt, outcome) => this.clients.proposalResolved(attempt, outcome),
+      readServed: (attempt, read) => this.clients.readServed(attempt, read),
+      readFailed: (attempt) => this.clients.readFailed(attempt),
     };
     this.nodes = this.ids.map(
       (id, i) =>
@@ -174,6 +155,8 @@ class Simulation {
             compaction: { every: schedule.snapshotEvery ?? 0, keep: schedule.snapshotKeep ?? 0 },
             persistDelayMax: schedule.persistDelayMax,
             factory,
+            eviction: { ttlMs: RECORD_TTL_STEPS, maxRecords: MAX_RECORDS, maxBytes: MAX_RECORD_BYTES },
+            driverBugs: this.driverBugs,
           },
           new SeededRandom(schedule.seed * 31 + i),
           this.checker,
@@ -182,7 +165,15 @@ class Simulation {
     );
     // Nodes tick at different phases within a tick, as real timers do.
     this.tickPhase = this.ids.map(() => this.random.int(STEPS_PER_TICK));
-    this.clients = Array.from({ length: schedule.clients }, (_, id) => ({ id, busy: null, leaderHint: 0 }));
+    this.clients = new SimClients(
+      schedule.clients,
+      this.nodes,
+      this.random,
+      () => this.now,
+      () => this.nextCtx++,
+      options.workload,
+    );
+    this.workload = options.workload ?? 'versioned';
   }
 
   run(): SimResult {
@@ -202,7 +193,7 @@ class Simulation {
       livenessSteps = this.checkLiveness();
       // Let the clients' last requests finish or time out, then stop.
       const end = this.now + CLIENT_TIMEOUT_TICKS * STEPS_PER_TICK;
-      for (; this.now < end && this.clients.some((c) => c.busy !== null); this.now++) this.step(false);
+      for (; this.now < end && this.clients.anyBusy; this.now++) this.step(false);
     } catch (error) {
       if (error instanceof SafetyViolation) return this.failure('safety', error.message);
       if (error instanceof RaftInvariantError)
@@ -210,8 +201,8 @@ class Simulation {
       if (error instanceof LivenessFailure) return this.failure('liveness', error.message);
       throw error;
     }
-    for (const client of this.clients) this.abandon(client);
-    const history = this.history();
+    this.clients.abandonAll();
+    const history = this.clients.history();
     const check = checkLinearizability(history);
     if (check.result === 'violation') {
       const details = check.keys
@@ -259,7 +250,7 @@ class Simulation {
     for (const node of this.nodes) node.drive(now, send);
     this.maybeCrashDuringPersist();
     this.maybeIsolateLeader();
-    this.runClients(clientsMayStart);
+    this.clients.run(clientsMayStart);
     for (const node of this.nodes) node.driveBatchedRead(() => this.nextCtx++);
     for (const node of this.nodes) node.drive(now, send);
     this.traceLeaders();
@@ -497,6 +488,7 @@ class Simulation {
     const node = this.nodes[index];
     if (node === undefined || !node.up) return;
     node.crash();
+    this.clients.nodeCrashed(index);
     this.restartAt.set(index, this.now + downFor);
     this.trace(`${this.now}: ${node.id} crashes for ${downFor} steps`);
   }
@@ -534,9 +526,11 @@ class Simulation {
       }
       if (marker === null) {
         const leader = this.leaderIndex();
-        const result =
-          leader >= 0 ? this.nodes[leader]?.propose(-1, { op: -1, kind: 'marker', key: '', value: null }) : null;
-        if (result?.ok) marker = { node: leader, index: result.index, term: result.term };
+        // A barrier: an entry that changes nothing, as a read through the log proposes (the plain
+        // workload's legacy marker, of the size schedules recorded then had).
+        const barrier = this.workload === 'plain' ? encodeLegacyMarker() : ({ op: 'barrier' } as const);
+        const result = leader >= 0 ? this.nodes[leader]?.propose(-1, barrier) : null;
+        if (result?.kind === 'proposed') marker = { node: leader, index: result.index, term: result.term };
       }
     }
     throw new LivenessFailure(
@@ -569,85 +563,6 @@ class Simulation {
       `${stuck.join(', ')} served no linearizable read within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts after the faults ended ` +
         `(${this.describeNodes()}; ${this.nodes.map((node) => node.describeBatchedRead()).join(', ')})`,
     );
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Clients: each runs one request at a time against the node it believes leads.
-
-  private runClients(mayStart: boolean): void {
-    for (const client of this.clients) {
-      if (client.busy !== null && client.busy.deadline <= this.now) this.abandon(client);
-      if (client.busy !== null || !mayStart || !this.random.chance(0.15)) continue;
-      this.invoke(client);
-    }
-  }
-
-  private invoke(client: Client): void {
-    const id = this.ops.length + 1;
-    const key = this.random.pick(KEYS);
-    const roll = this.random.float();
-    const kind = roll < 0.45 ? 'put' : roll < 0.55 ? 'delete' : 'get';
-    const op: MutableOp = {
-      id,
-      client: client.id,
-      key,
-      kind,
-      value: kind === 'put' ? `v${id}` : null,
-      invoke: this.now,
-      complete: null,
-      status: 'unknown',
-    };
-    this.ops.push(op);
-    this.opsById.set(id, op);
-    client.busy = { op, deadline: this.now + CLIENT_TIMEOUT_TICKS * STEPS_PER_TICK };
-    // Usually the believed leader, sometimes any node (follower reads, stale hints).
-    const target = this.random.chance(0.7) ? client.leaderHint : this.random.int(this.nodes.length);
-    const node = this.nodes[target];
-    if (node === undefined || !node.up) {
-      this.complete(id, 'fail', null); // connection refused: nothing was sent
-      client.leaderHint = this.random.int(this.nodes.length);
-      return;
-    }
-    if (kind === 'get') {
-      if (!node.read(id, this.nextCtx++, key)) {
-        this.complete(id, 'fail', null);
-        client.leaderHint = this.hintFrom(node);
-      }
-      return;
-    }
-    const result = node.propose(id, { op: id, kind, key, value: op.value });
-    if (result !== null && !result.ok) {
-      this.complete(id, 'fail', null); // refused before proposing: definitely not applied
-      client.leaderHint = this.hintFrom(node);
-    }
-  }
-
-  private hintFrom(node: SimNode): number {
-    const leader = node.core?.status().leader ?? '';
-    const index = this.ids.indexOf(leader);
-    return index >= 0 ? index : this.random.int(this.nodes.length);
-  }
-
-  private complete(opId: number, status: 'ok' | 'fail', value: string | null): void {
-    const op = this.opsById.get(opId);
-    if (op === undefined || op.complete !== null || op.status !== 'unknown') return;
-    const client = this.clients[op.client];
-    if (client?.busy?.op !== op) return; // the client gave up already: the outcome stays unknown
-    op.status = status;
-    op.complete = this.now;
-    if (op.kind === 'get') op.value = status === 'ok' ? value : null;
-    client.busy = null;
-  }
-
-  /** The client stops waiting: a write's outcome is unknown; a read that never answered tells nothing. */
-  private abandon(client: Client): void {
-    if (client.busy === null) return;
-    client.busy = null;
-    client.leaderHint = this.random.int(this.nodes.length);
-  }
-
-  private history(): Operation[] {
-    return this.ops.map((op) => ({ ...op, value: op.kind === 'get' && op.status !== 'ok' ? null : op.value }));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -694,7 +609,14 @@ class Simulation {
   }
 
   private failure(kind: 'safety' | 'invariant' | 'liveness' | 'linearizability', message: string) {
-    return { ok: false as const, kind, message, step: this.now, stats: this.stats(0), history: this.history() };
+    return {
+      ok: false as const,
+      kind,
+      message,
+      step: this.now,
+      stats: this.stats(0),
+      history: this.clients.history(),
+    };
   }
 
   private stats(livenessSteps: number): SimStats {
@@ -705,12 +627,11 @@ class Simulation {
       leaderElections: this.checker.leaderElections,
       crashes: this.nodes.reduce((sum, n) => sum + n.crashes, 0),
       committed: this.checker.maxCommitted,
-      operations: this.ops.length,
-      operationsOk: this.ops.filter((o) => o.status === 'ok').length,
-      operationsUnknown: this.ops.filter((o) => o.status === 'unknown').length,
+      ...this.clients.stats(),
       livenessSteps,
       snapshotsInstalled: this.nodes.reduce((sum, n) => sum + n.snapshotsInstalled, 0),
       membershipChanges: this.membershipChanges,
+      replaysFromSnapshot: this.nodes.reduce((sum, n) => sum + n.replaysFromSnapshot, 0),
     };
   }
 }
