@@ -216,9 +216,10 @@ describe('simulation regressions', () => {
     // n6 could not campaign, and reset its election timer at every timeout, so it always believed
     // its leader alive and ignored n2's pre-votes: no leader for the rest of the run.
     const s = schedule('learner-lease-never-ends');
-    const result = runSimulation(s);
+    const asRecorded = { workload: 'plain' as const };
+    const result = runSimulation(s, asRecorded);
     expect(result.ok, describeFailure(result)).toBe(true);
-    const broken = runSimulation(s, { factory: (config) => new LearnerTimerResets(config) });
+    const broken = runSimulation(s, { ...asRecorded, factory: (config) => new LearnerTimerResets(config) });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 });
