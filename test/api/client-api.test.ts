@@ -687,12 +687,17 @@ describe('a follower forwards versioned writes to the leader intact', () => {
   let leaderKv: FakeKv;
   let follower: string;
 
-  /** A follower (its node answers NotLeaderError naming n2) whose leader n2 runs at `leaderUrl`. */
+  /** A follower (its node answers NotLeaderError naming n2) whose members say n2 serves clients at `leaderUrl`. */
   async function followerOf(leaderUrl: string): Promise<string> {
     node = new FakeNode();
     kv = new FakeKv();
     node.writeOutcome = () => Promise.reject(new NotLeaderError('n2'));
-    app = buildTestApi(node, kv, { clientUrlOf: (id) => (id === 'n2' ? leaderUrl : undefined) });
+    // The membership is where a follower finds its leader's client URL (the config only fills gaps).
+    node.membership = {
+      ...node.membership,
+      members: node.membership.members.map((m) => (m.id === 'n2' ? { ...m, clientUrl: leaderUrl } : m)),
+    };
+    app = buildTestApi(node, kv);
     return app.listen({ host: '127.0.0.1', port: 0 });
   }
 
