@@ -34,10 +34,12 @@ import type { StoredValue } from '../storage/key-meta.js';
 import { encodeCommand } from '../storage/state-machine.js';
 import { KEY_NOT_FOUND, readFailureAnswer, sendError, sendErrorAnswer, writeFailureAnswer } from './errors.js';
 import { fastGetHandler, keyMetaHeaders, readHeaders, type Consistency } from './fast-get.js';
-import { FORWARDED_HEADER, Forwarder } from './forward.js';
+import { fastPutHandler } from './fast-put.js';
+import { Forwarder } from './forward.js';
 import { parseKey, queryBytes, RAW_HASH_MESSAGE } from './keys.js';
 import { MemberMetrics } from './member-metrics.js';
 import { memberClientUrl, memberViews } from './members.js';
+import { notLeaderAction } from './not-leader.js';
 import { clientApiSchemas, type ReadQuery } from './schemas.js';
 import { txnRoute } from './txn-route.js';
 import { writeAnswer } from './write-answers.js';
@@ -100,11 +102,24 @@ export function buildClientApi(options: ClientApiOptions) {
     live: options.live,
     logger: options.logger.child({ component: 'client-api' }),
   });
+  const forwarder = new Forwarder(options.nodeId, limits.writeTimeoutMs + 1000);
+  const fastPut = fastPutHandler({
+    maxKeyBytes: limits.maxKeyBytes,
+    maxValueBytes: limits.maxValueBytes,
+    isLeader: () => node.softState.role === 'leader',
+    write: (command) => node.write(command),
+    acknowledged: () => options.metrics?.writesAcknowledged.inc(),
+    clientUrlOf,
+    forwarder,
+    live: options.live,
+    logger: options.logger.child({ component: 'client-api' }),
+  });
   const app = Fastify({
-    // Point reads take the fast path in front of Fastify (fast-get.ts); everything else is Fastify's.
+    // Point reads and a leader's plain PUTs take the fast paths in front of Fastify (fast-get.ts,
+    // fast-put.ts); everything else is Fastify's.
     serverFactory: (handler) =>
       createServer((request, response) => {
-        if (!fastGet(request, response)) handler(request, response);
+        if (!fastGet(request, response) && !fastPut(request, response)) handler(request, response);
       }),
     loggerInstance: options.logger.child({ component: 'client-api' }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -117,7 +132,6 @@ export function buildClientApi(options: ClientApiOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(typeboxValidatorCompiler);
   const schemas = clientApiSchemas(limits);
-  const forwarder = new Forwarder(options.nodeId, limits.writeTimeoutMs + 1000);
   app.addHook('onClose', async () => forwarder.close());
 
   // Values are raw bytes, whatever the content type says.
@@ -186,32 +200,14 @@ export function buildClientApi(options: ClientApiOptions) {
     leader: string,
     body?: Uint8Array,
   ): Promise<FastifyReply> | FastifyReply => {
-    const leaderUrl = leader === '' ? undefined : clientUrlOf(leader);
-    if (leaderUrl === undefined) {
-      return sendError(
-        reply,
-        503,
-        'no_leader',
-        'no leader is known right now (an election may be under way); retry shortly',
-        {
-          'retry-after': '1',
-        },
-      );
-    }
-    if (redirect) return reply.code(307).header('location', `${leaderUrl}${request.url}`).send();
-    if (request.headers[FORWARDED_HEADER] !== undefined) {
-      return sendError(
-        reply,
-        503,
-        'not_leader',
-        `this node is not the leader (the leader is ${leader}) and the request was already forwarded once`,
-        {
-          'retry-after': '1',
-          'x-raft-leader': leader,
-        },
-      );
-    }
-    return forwarder.forward(request, reply, leaderUrl, body === undefined ? {} : { body });
+    const action = notLeaderAction(leader, leader === '' ? undefined : clientUrlOf(leader), {
+      url: request.url,
+      headers: request.headers,
+      redirect,
+    });
+    if (action.kind === 'answer') return sendErrorAnswer(reply, action.answer);
+    if (action.kind === 'redirect') return reply.code(307).header('location', action.location).send();
+    return forwarder.forward(request, reply, action.leaderUrl, body === undefined ? {} : { body });
   };
 
   app.put('/kv/*', { schema: { querystring: schemas.writeQuery } }, async (request, reply) => {

@@ -9,9 +9,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { KeyMeta, StoredValue } from '../storage/key-meta.js';
-import { KEY_NOT_FOUND, readFailureAnswer, type ErrorAnswer } from './errors.js';
+import { KEY_NOT_FOUND, readFailureAnswer } from './errors.js';
 import { parseKey } from './keys.js';
 import { etagOf } from './preconditions.js';
+import { sendJsonError } from './raw-answers.js';
 
 export type Consistency = 'linearizable' | 'stale' | 'log';
 
@@ -129,19 +130,4 @@ function fail(res: ServerResponse, deps: FastGetDeps, error: Error): void {
   const known = readFailureAnswer(error);
   if (known === undefined) deps.logger.error({ err: error }, 'client API error');
   sendJsonError(res, known ?? { status: 500, error: 'internal', message: error.message });
-}
-
-function sendJsonError(res: ServerResponse, answer: ErrorAnswer, extraHeaders: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = Buffer.from(JSON.stringify({ error: answer.error, message: answer.message }));
-  res.writeHead(answer.status, {
-    ...extraHeaders,
-    ...answer.headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': body.byteLength,
-  });
-  res.end(body);
 }

@@ -3,7 +3,8 @@
 // there, never forwarded again.
 import { Pool } from 'undici';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sendError } from './errors.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { sendErrorAnswer, type ErrorAnswer } from './errors.js';
 
 export const FORWARDED_HEADER = 'x-raftkv-forwarded-by';
 /**
@@ -31,6 +32,21 @@ export interface ForwardExtras {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** A client request as the forwarder needs it. */
+export interface RelayedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Uint8Array | undefined;
+}
+
+/** The leader's answer, to pass on as it is. */
+export interface RelayedAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly payload: Buffer;
+}
+
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
 
@@ -50,26 +66,47 @@ export class Forwarder {
     leaderUrl: string,
     extras: ForwardExtras = {},
   ): Promise<FastifyReply> {
+    const body = extras.body ?? (request.body instanceof Uint8Array ? request.body : undefined);
+    const answer = await this.relay(
+      { method: request.method, url: request.url, headers: request.headers, body },
+      leaderUrl,
+      extras.headers,
+    );
+    if ('failure' in answer) return sendErrorAnswer(reply, answer.failure);
+    for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+    return reply.code(answer.status).send(answer.payload);
+  }
+
+  /**
+   * Sends a client's request to `leaderUrl` and reads the leader's whole answer (the headers that
+   * describe the request, not this hop); or what to answer when that failed. Either path of the
+   * client port (Fastify's routes, the PUT fast path) relays through here.
+   */
+  async relay(
+    request: RelayedRequest,
+    leaderUrl: string,
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): Promise<RelayedAnswer | { readonly failure: ErrorAnswer }> {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) {
       if (typeof value === 'string' && !NOT_COPIED.has(name)) headers[name] = value;
     }
-    Object.assign(headers, extras.headers, { [FORWARDED_HEADER]: this.selfId });
-    const body = extras.body ?? (request.body instanceof Uint8Array ? request.body : undefined);
+    Object.assign(headers, extraHeaders, { [FORWARDED_HEADER]: this.selfId });
     try {
       const answer = await this.pool(leaderUrl).request({
         method: request.method as 'PUT' | 'DELETE' | 'GET' | 'POST',
         path: request.url,
         headers,
-        body: body === undefined ? null : body,
+        body: request.body === undefined ? null : request.body,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });
       const payload = Buffer.from(await answer.body.arrayBuffer());
+      const copied: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(answer.headers)) {
-        if (value !== undefined && !NOT_COPIED.has(name)) reply.header(name, value);
+        if (value !== undefined && !NOT_COPIED.has(name)) copied[name] = value;
       }
-      return reply.code(answer.statusCode).send(payload);
+      return { status: answer.statusCode, headers: copied, payload };
     } catch (error) {
       // If the connection was never made, nothing reached the leader; otherwise a write (or a
       // membership change, a leader transfer) may or may not have taken effect there.
@@ -78,14 +115,16 @@ export class Forwarder {
       // Only a read through the log (GET ?consistency=log) changes nothing: every other forwarded
       // request (PUT, DELETE, POST /txn) is a write.
       const unknown = !neverSent && request.method !== 'GET';
-      return sendError(
-        reply,
-        unknown ? 504 : 503,
-        unknown ? 'outcome_unknown' : 'leader_unreachable',
-        `forwarding to the leader at ${leaderUrl} failed (${(error as Error).message})` +
-          (unknown ? ': the request may or may not have taken effect' : ''),
-        { 'retry-after': '1' },
-      );
+      return {
+        failure: {
+          status: unknown ? 504 : 503,
+          error: unknown ? 'outcome_unknown' : 'leader_unreachable',
+          message:
+            `forwarding to the leader at ${leaderUrl} failed (${(error as Error).message})` +
+            (unknown ? ': the request may or may not have taken effect' : ''),
+          headers: { 'retry-after': '1' },
+        },
+      };
     }
   }
 
