@@ -133,7 +133,7 @@ describe('the PUT fast path answers exactly as Fastify does', () => {
 
   it('write failures: unknown outcome, overloaded, a leader handing over, a stopping node, a bug', async () => {
     for (const error of [
-      new WriteUnknownError('no answer in time'),
+      new WriteUnknownError(12, 'was not applied in time'),
       new OverloadedError('too many writes are waiting to be proposed; retry shortly'),
       new LeaderTransferError(),
       new StoppedError(),

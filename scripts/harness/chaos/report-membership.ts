@@ -7,6 +7,7 @@ import { esc } from './html-escape.js';
 import { describeChange, membershipCounts, type MembershipChange, type MembershipStep } from './membership-change.js';
 import type { ChartFrame } from './report-snapshots.js';
 import type { ChaosSummary } from './result.js';
+import { rel, sec, when } from './report-time.js';
 
 export const MEMBERSHIP_COLOR = '#bf3989';
 const MIN_LABEL_GAP = 26;
@@ -118,18 +119,6 @@ export function membershipSection(s: ChaosSummary): string {
   });
   return `<section><h2>Membership <small>replacements, grows and shrinks (the membership nemesis)</small></h2>${head}
 <table><thead><tr><th>#</th><th>change</th><th>steps (s)</th><th>outcome</th><th>voters after</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
-}
-
-function rel(s: ChaosSummary, t: number): number {
-  return (t - s.workload.from) / 1000;
-}
-
-function sec(s: ChaosSummary, t: number): string {
-  return rel(s, t).toFixed(2);
-}
-
-function when(s: ChaosSummary, t: number): string {
-  return t > s.workload.to ? `${sec(s, t)} (recovery)` : sec(s, t);
 }
 
 function stepTip(s: ChaosSummary, step: MembershipStep, change: MembershipChange): string {

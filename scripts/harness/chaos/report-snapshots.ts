@@ -4,6 +4,7 @@
 // Drawn only when the run set --snapshot-every or some transfer happened.
 import { esc } from './html-escape.js';
 import type { ChaosSummary } from './result.js';
+import { rel, sec, when } from './report-time.js';
 import type { SnapshotInstall, SnapshotSend } from './snapshots.js';
 
 /** What the marks need of a chart: report-html.ts's Frame. */
@@ -126,19 +127,6 @@ export function snapshotSection(s: ChaosSummary): string {
             '',
           )}</tbody></table>${events.length > 200 ? `<p>... and ${events.length - 200} more in summary.json.</p>` : ''}`
   }</div></div></section>`;
-}
-
-function rel(s: ChaosSummary, t: number): number {
-  return (t - s.workload.from) / 1000;
-}
-
-function sec(s: ChaosSummary, t: number): string {
-  return rel(s, t).toFixed(2);
-}
-
-/** The time column of the table: events after the workload happened while the cluster was healed and read back. */
-function when(s: ChaosSummary, t: number): string {
-  return t > s.workload.to ? `${sec(s, t)} (recovery)` : sec(s, t);
 }
 
 function kib(bytes: number | null): string {
