@@ -42,10 +42,10 @@ class ReadsBeforeTermCommit extends RaftCore {
 
 /**
  * Waits forever for the answer to a forwarded read, as the core did until chaos seed 113: a lost
- * request under a steady leader stalls a follower's reads until the next election.
+ * request or answer under a steady leader stalls a follower's reads until the next election.
  */
-class NeverExpiresForwardedReads extends RaftCore {
-  protected override expireForwardedReads(): void {}
+class NeverResendsForwardedReads extends RaftCore {
+  protected override resendForwardedReads(): void {}
 }
 
 /**
@@ -99,7 +99,7 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   },
   'answers a vote before persisting it': { factory: (config) => new AnswersVoteBeforePersisting(config) },
   'answers ReadIndex before committing in its term': { factory: (config) => new ReadsBeforeTermCommit(config) },
-  'never gives up on a lost forwarded read': { factory: (config) => new NeverExpiresForwardedReads(config) },
+  'never sends a lost forwarded read again': { factory: (config) => new NeverResendsForwardedReads(config) },
   'keeps a conflicting log suffix after a snapshot': {
     factory: (config) => new KeepsConflictingSuffixOnSnapshot(config),
   },
