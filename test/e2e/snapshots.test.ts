@@ -74,7 +74,12 @@ async function scanAll(c: ProcessCluster, id: string, prefix: string): Promise<M
 
 describe('compaction and InstallSnapshot', () => {
   it('logs are compacted, and a follower that was down comes back through a snapshot with no term change and the same data', async () => {
-    const c = await ProcessCluster.create({ raft: { snapshotEveryEntries: 1000, snapshotKeepEntries: 100 } });
+    // The shipped timing (50 ms ticks; the harness's default of 20 puts the election timeout within
+    // reach of a loaded CI machine's stalls): "no term change" is a claim about it.
+    const c = await ProcessCluster.create({
+      tickMs: 50,
+      raft: { snapshotEveryEntries: 1000, snapshotKeepEntries: 100 },
+    });
     clusters.push(c);
     c.startAll();
     const leader = await c.waitForLeader();

@@ -71,7 +71,10 @@ describe('catch-up by flow control', () => {
   it('a follower whose backlog is many times the in-flight cap catches up with no term change while writes go on', async () => {
     // A small window and cache, so the backlog (~32 MB: four times what the transport holds for a
     // peer) is ~250 windows and almost all of it must be read from LevelDB off the loop.
+    // The shipped timing (50 ms ticks; the harness's default is 20): the election storm
+    // was seen with it, and a 200 ms election timeout is within reach of a loaded CI machine's stalls.
     const c = await cluster({
+      tickMs: 50,
       raft: { maxInflightBytes: 128 * 1024, maxMsgBytes: 32 * 1024, logCacheBytes: 256 * 1024 },
     });
     c.startAll();
