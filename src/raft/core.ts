@@ -619,18 +619,15 @@ export class RaftCore {
    * this node stops following the leader (failForwardedReads); the leader dedups nothing: a copy
    * answered twice is answered once here (handleReadIndexResponse).
    */
-  protected forwardedReadResendTicks(): number {
-    return this.electionTimeout;
-  }
-
-  /** See forwardedReadResendTicks. */
   protected resendForwardedReads(): void {
     if (this.lead === NONE) return; // none are waiting: losing the leader failed them
-    const due: number[] = [];
+    // Collected first: re-inserting while iterating would visit a read again.
+    let due: number[] | undefined;
     for (const [ctx, sentAt] of this.forwardedReads) {
-      if (this.ticks - sentAt < this.forwardedReadResendTicks()) break; // the rest are younger
-      due.push(ctx);
+      if (this.ticks - sentAt < this.electionTimeout) break; // the rest are younger
+      (due ??= []).push(ctx);
     }
+    if (due === undefined) return; // the common tick: nothing is due
     for (const ctx of due) {
       // Re-inserted at the end, so the map stays in order of the last send.
       this.forwardedReads.delete(ctx);

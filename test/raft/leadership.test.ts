@@ -190,57 +190,64 @@ describe('ReadIndex', () => {
     expect(c.node('n2').failedReads).toEqual([2]);
   });
 
+  /**
+   * n1 leads; n2 forwards read `ctx`, and n1's answer is held back. Returns the cluster, the held
+   * answer (to deliver late, or never) and a delivery filter that counts n2's copies of the request.
+   */
+  function forwardedReadWithAnswerHeld(ctx: number) {
+    const c = new TestCluster(3);
+    c.elect('n1');
+    c.core('n2').readIndex(ctx);
+    let held: Message | undefined;
+    c.deliverAll((m) => {
+      if (m.type !== 'readIndexResp') return false;
+      held = m;
+      return true;
+    });
+    if (held === undefined) throw new Error('n1 did not answer the read');
+    const answer: Message = held;
+    const copies = { sent: 0 };
+    /** Counts n2's copies of the request; drops them when `drop` is set. */
+    const countCopies =
+      (drop: boolean) =>
+      (m: Message): boolean => {
+        if (m.type !== 'readIndex' || m.from !== 'n2') return false;
+        copies.sent++;
+        return drop;
+      };
+    return { c, answer, copies, countCopies };
+  }
+
   it('a follower whose forwarded read is lost under a steady leader sends it again after an election timeout, under the same context; one answer serves it', () => {
     // Regression: chaos seed 113 (--network netns) cut one follower's link to the leader for 3 s.
     // Its one in-flight read request was lost, the leader never changed, and every later
     // linearizable read on that follower timed out until the next election. Failing the read on a
     // timer instead (the first fix) threw away answers slower than the timer (simulation seed 31001).
-    const c = new TestCluster(3);
-    c.elect('n1');
-    c.core('n2').readIndex(5);
-    let answer: Message | undefined;
-    c.deliverAll((m) => {
-      if (m.type !== 'readIndexResp') return false;
-      answer = m; // the answer is lost (kept here, to arrive late)
-      return true;
-    });
-    expect(answer).toBeDefined();
-    let resent = 0;
-    const countResends = (m: Message): boolean => {
-      if (m.type === 'readIndex' && m.from === 'n2') resent++;
-      return false;
-    };
+    const { c, answer, copies, countCopies } = forwardedReadWithAnswerHeld(5);
     for (let tick = 1; tick < 10; tick++) {
       c.tickAll();
-      c.deliverAll(countResends);
-      expect(resent, `tick ${tick}`).toBe(0);
+      c.deliverAll(countCopies(false));
+      expect(copies.sent, `tick ${tick}`).toBe(0);
     }
     c.tickAll();
-    c.deliverAll(countResends);
-    expect(resent).toBe(1);
+    c.deliverAll(countCopies(false));
+    expect(copies.sent).toBe(1);
     expect(c.leaders()).toEqual(['n1']); // no leader change was needed
     expect(c.node('n2').failedReads).toEqual([]);
     expect(c.node('n2').readStates).toEqual([{ ctx: 5, index: 1 }]);
     // The late answer to the first copy finds the read served already: it is not served twice.
-    if (answer !== undefined) c.core('n2').step(answer);
+    c.core('n2').step(answer);
     c.process();
     expect(c.node('n2').readStates).toEqual([{ ctx: 5, index: 1 }]);
   });
 
   it('a forwarded read answered late, after its copy was sent, is served by the first answer', () => {
-    const c = new TestCluster(3);
-    c.elect('n1');
-    c.core('n2').readIndex(7);
-    let answer: Message | undefined;
-    c.deliverAll((m) => {
-      if (m.type !== 'readIndexResp') return false;
-      answer = m; // delayed, not lost
-      return true;
-    });
-    for (let tick = 0; tick < 10; tick++) c.tickAll(); // the copy goes out, and is lost too
-    c.deliverAll((m) => m.type === 'readIndex');
+    const { c, answer, copies, countCopies } = forwardedReadWithAnswerHeld(7);
+    for (let tick = 0; tick < 10; tick++) c.tickAll();
+    c.deliverAll(countCopies(true)); // the copy goes out, and is lost too
+    expect(copies.sent).toBe(1);
     expect(c.node('n2').readStates).toEqual([]);
-    if (answer !== undefined) c.core('n2').step(answer);
+    c.core('n2').step(answer);
     c.process();
     expect(c.node('n2').readStates).toEqual([{ ctx: 7, index: 1 }]);
     expect(c.node('n2').failedReads).toEqual([]);

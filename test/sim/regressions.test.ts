@@ -5,8 +5,8 @@
 // every schedule here was but the last read one (seed 31001), so the other commands in the test
 // names need `--workload plain` today. A replay is exact only while the core sends the same
 // messages: where a later change of the core moved a schedule off the bug it caught, the test
-// replays it with the core of the time for that part (`asRecorded`), and today's core must still
-// pass it.
+// replays it with the core of the time for that part (`recordedWithReadExpiry`), and today's core
+// must still pass it (`expectPasses`).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
@@ -18,6 +18,12 @@ import { runSimulation } from '../../scripts/harness/sim/simulator.js';
 
 function schedule(name: string): Schedule {
   return JSON.parse(readFileSync(new URL(`./regressions/${name}.json`, import.meta.url), 'utf8')) as Schedule;
+}
+
+/** Replays `s` with `options` and requires it to pass every check. */
+function expectPasses(s: Schedule, options: Parameters<typeof runSimulation>[1] = {}): void {
+  const result = runSimulation(s, options);
+  expect(result.ok, describeFailure(result)).toBe(true);
 }
 
 /**
@@ -143,8 +149,7 @@ describe('simulation regressions', () => {
     // Found by a search of 2,500 schedules (versioned workload) after the two-timeout fix; the core
     // now sends an unanswered read again under the same context instead of failing it.
     const s = schedule('forwarded-read-expiry-two-timeouts');
-    const result = runSimulation(s);
-    expect(result.ok, describeFailure(result)).toBe(true);
+    expectPasses(s);
     const broken = runSimulation(s, { factory: (config) => new (failsForwardedReadsAfter(2))(config) });
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
@@ -181,11 +186,9 @@ describe('simulation regressions', () => {
     // taken, so the Ready in flight installed a state it was not about (or none). The real receiver
     // refuses a new staging meanwhile (NodeStorage.beginStaging); the simulation's does too.
     const s = schedule(name);
-    const today = runSimulation(s, { workload: 'plain' });
-    expect(today.ok, describeFailure(today)).toBe(true);
+    expectPasses(s, { workload: 'plain' });
     const asRecorded = recordedWithReadExpiry();
-    const result = runSimulation(s, asRecorded);
-    expect(result.ok, describeFailure(result)).toBe(true);
+    expectPasses(s, asRecorded);
     expect(() => runSimulation(s, { ...asRecorded, driverBugs: { restagesOverPendingSnapshot: true } })).toThrow(
       thrown,
     );
@@ -228,10 +231,8 @@ describe('simulation regressions', () => {
     // configuration, which diverged from every other node's at index 22. The real driver applies
     // committed entries while the peer port hands the core snapshots, the same way.
     const s = schedule('late-conf-change-after-snapshot');
-    const today = runSimulation(s, { workload: 'plain' });
-    expect(today.ok, describeFailure(today)).toBe(true);
-    const result = runSimulation(s, recordedWithReadExpiry());
-    expect(result.ok, describeFailure(result)).toBe(true);
+    expectPasses(s, { workload: 'plain' });
+    expectPasses(s, recordedWithReadExpiry());
     const broken = runSimulation(s, recordedWithReadExpiry(AppliesChangesBelowItsSnapshot));
     expect(broken.ok ? 'ok' : broken.kind).toBe('safety');
   });
@@ -241,10 +242,8 @@ describe('simulation regressions', () => {
     // index, which a snapshot taken but not installed yet leaves below the log's start: a core
     // invariant broke (slice out of range) and the node would have stopped.
     const s = schedule('campaign-check-reads-below-pending-snapshot');
-    const today = runSimulation(s, { workload: 'plain' });
-    expect(today.ok, describeFailure(today)).toBe(true);
-    const result = runSimulation(s, recordedWithReadExpiry());
-    expect(result.ok, describeFailure(result)).toBe(true);
+    expectPasses(s, { workload: 'plain' });
+    expectPasses(s, recordedWithReadExpiry());
     const broken = runSimulation(s, recordedWithReadExpiry(ReadsBelowAPendingSnapshot));
     expect(broken.ok ? 'ok' : broken.kind).toBe('invariant');
   });
