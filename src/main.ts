@@ -221,6 +221,7 @@ async function main(): Promise<void> {
     maxQueueBytes: Math.max(DEFAULT_MAX_QUEUE_BYTES, 2 * (config.raft.maxInflightBytes + config.raft.maxMsgBytes)),
     ...(faults === undefined ? {} : { faults }),
   });
+  metrics.watchPeers(() => transport.laneStats());
   const snapshotSender = new SnapshotSender({
     selfId: args.id,
     clusterId: config.clusterId,
@@ -276,7 +277,8 @@ async function main(): Promise<void> {
     clusterId: config.clusterId,
     token: peerToken.token,
     logger,
-    onMessages: (from, messages, replies) => node.receive(messages, replies ? from : undefined),
+    onMessages: (from, messages, replies) =>
+      node.receive(messages, replies === 'none' ? undefined : from, replies === 'append'),
     onSnapshotFrame: (frame) => snapshotReceiver.frame(frame),
     ...(faults === undefined ? {} : { faults }),
   });

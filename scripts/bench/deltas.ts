@@ -30,6 +30,9 @@ export function deltasBetween(before: SystemSnapshot, after: SystemSnapshot): Ru
       after.writesAcknowledged === null || before.writesAcknowledged === null
         ? null
         : after.writesAcknowledged - before.writesAcknowledged,
+    ...(after.peerRequests === undefined || before.peerRequests === undefined
+      ? {}
+      : { peerRequests: after.peerRequests - before.peerRequests }),
     cpuSeconds: cpuBetween(before, after),
   };
 }
@@ -45,6 +48,9 @@ export function addDeltas(a: RunDeltas, b: RunDeltas): RunDeltas {
       a.writesAcknowledged === null || b.writesAcknowledged === null
         ? null
         : a.writesAcknowledged + b.writesAcknowledged,
+    ...(a.peerRequests === undefined || b.peerRequests === undefined
+      ? {}
+      : { peerRequests: a.peerRequests + b.peerRequests }),
     cpuSeconds: Object.fromEntries(
       [...new Set([...Object.keys(a.cpuSeconds ?? {}), ...Object.keys(b.cpuSeconds ?? {})])].map((id) => [
         id,

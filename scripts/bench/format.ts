@@ -237,7 +237,10 @@ export function formatReport(report: BenchReport): string {
       );
       out.push(
         `Fsyncs per acknowledged write over the PUT runs (summed over the 3 nodes; 3.0 = no batching): raftkv ${b.fsyncsPerWrite === null ? '–' : b.fsyncsPerWrite.toFixed(3)} (${n0(b.fsyncs)} fsyncs / ${n0(b.writes)} writes)` +
-          `${etcd.length > 0 ? `; etcd WAL fsyncs per 2xx write: ${etcd.join(', ')}` : ''}.`,
+          `${etcd.length > 0 ? `; etcd WAL fsyncs per 2xx write: ${etcd.join(', ')}` : ''}.` +
+          (b.peerRequestsPerWrite == null
+            ? ''
+            : ` Peer requests per acknowledged write (sent by all nodes): ${b.peerRequestsPerWrite.toFixed(3)}.`),
         '',
       );
     }

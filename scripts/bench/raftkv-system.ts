@@ -98,6 +98,7 @@ export class RaftkvSystem implements BenchSystem {
     const terms: Record<string, number | null> = {};
     let fsyncs = 0;
     let acks = 0;
+    let peerRequests = 0;
     let leader: string | null = null;
     await Promise.all(
       this.cluster.nodes.map(async (n) => {
@@ -108,6 +109,7 @@ export class RaftkvSystem implements BenchSystem {
         leaderChanges[n.id] = metricSum(metrics, 'raftkv_leader_changes_total');
         fsyncs += metricSum(metrics, 'raftkv_fsyncs_total');
         acks += metricSum(metrics, 'raftkv_writes_acknowledged_total');
+        peerRequests += metricSum(metrics, 'raftkv_peer_requests_total');
         terms[n.id] = status?.term ?? null;
         if (leader === null && status?.leader) leader = status.leader;
       }),
@@ -115,7 +117,7 @@ export class RaftkvSystem implements BenchSystem {
     const cpuSeconds = Object.fromEntries(
       this.cluster.nodes.map((n) => [n.id, n.process?.pid === undefined ? null : processCpuSeconds(n.process.pid)]),
     );
-    return { leaderChanges, terms, leader, fsyncs, writesAcknowledged: acks, cpuSeconds };
+    return { leaderChanges, terms, leader, fsyncs, writesAcknowledged: acks, peerRequests, cpuSeconds };
   }
 
   memory(): NodeMemory[] {

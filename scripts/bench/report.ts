@@ -22,6 +22,8 @@ export interface Batching {
   readonly writes: number;
   /** fsyncs / writes: 3 means one fsync per write on each of 3 nodes (no batching); lower is better. */
   readonly fsyncsPerWrite: number | null;
+  /** Peer requests sent by all nodes / writes (raftkv; absent for etcd and in older results). */
+  readonly peerRequestsPerWrite?: number | null;
 }
 
 export interface BenchReport {
@@ -72,7 +74,14 @@ export function batchingOf(runs: readonly VariantRun[]): Batching | null {
     (sum, r) => sum + (r.deltas.writesAcknowledged ?? Math.max(0, r.load.requests - r.load.non2xx)),
     0,
   );
-  return { fsyncs, writes, fsyncsPerWrite: writes > 0 ? fsyncs / writes : null };
+  const counted = runs.every((r) => r.deltas.peerRequests !== undefined);
+  const peerRequests = runs.reduce((sum, r) => sum + (r.deltas.peerRequests ?? 0), 0);
+  return {
+    fsyncs,
+    writes,
+    fsyncsPerWrite: writes > 0 ? fsyncs / writes : null,
+    ...(counted ? { peerRequestsPerWrite: writes > 0 ? peerRequests / writes : null } : {}),
+  };
 }
 
 /** An earlier run's JSON, its targets evaluated again by today's rules. */

@@ -41,6 +41,8 @@ export interface SystemSnapshot {
   readonly fsyncs: number;
   /** Writes acknowledged to clients, summed over the nodes (raftkv only; null for etcd). */
   readonly writesAcknowledged: number | null;
+  /** Peer requests sent, summed over the nodes (raftkv only; absent for etcd, which streams). */
+  readonly peerRequests?: number;
   /** CPU seconds each node process has used so far (/proc; null: unreadable). */
   readonly cpuSeconds: Readonly<Record<string, number | null>>;
 }
@@ -54,6 +56,8 @@ export interface RunDeltas {
   readonly leaderAfter: string | null;
   readonly fsyncs: number;
   readonly writesAcknowledged: number | null;
+  /** Peer requests sent during the run, summed over the nodes (raftkv; absent in older results). */
+  readonly peerRequests?: number;
   /** CPU seconds each node used during the run (absent in results recorded before it was measured). */
   readonly cpuSeconds?: Readonly<Record<string, number>>;
 }

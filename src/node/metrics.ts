@@ -6,6 +6,17 @@ import type { Role } from '../raft/types.js';
 
 const ROLES: readonly Role[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
 
+/** One lane to one peer, as the peer transport counts it (src/transport/peer-client.ts PeerStats). */
+export interface PeerLaneCounters {
+  readonly peer: string;
+  readonly lane: string;
+  readonly sentRequests: number;
+  readonly sentMessages: number;
+  readonly replies: number;
+  readonly dropped: number;
+  readonly failures: number;
+}
+
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly role = new Gauge({
@@ -110,6 +121,30 @@ export class NodeMetrics {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  /**
+   * Exports the peer transport's counters per peer and lane, read when scraped: how many requests
+   * carry the cluster's traffic (the write path's cost depends on it) and what was lost.
+   */
+  watchPeers(read: () => ReadonlyArray<PeerLaneCounters>): void {
+    const counter = (name: string, help: string, pick: (c: PeerLaneCounters) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['peer', 'lane'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const c of read()) this.inc({ peer: c.peer, lane: c.lane }, pick(c));
+        },
+      });
+    };
+    counter('raftkv_peer_requests_total', 'peer requests answered 2xx, by peer and lane', (c) => c.sentRequests);
+    counter('raftkv_peer_messages_sent_total', 'messages in those requests', (c) => c.sentMessages);
+    counter('raftkv_peer_replies_total', 'messages the peer put in its answers', (c) => c.replies);
+    counter('raftkv_peer_dropped_total', 'messages dropped (queue bounds, failed requests)', (c) => c.dropped);
+    counter('raftkv_peer_failures_total', 'failed peer requests', (c) => c.failures);
   }
 
   observe(status: RaftStatus): void {

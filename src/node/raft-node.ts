@@ -34,6 +34,7 @@ import {
   WriteUnknownError,
 } from './errors.js';
 import type { NodeMetrics } from './metrics.js';
+import { HeldReplies } from './held-replies.js';
 import { ReadBatcher } from './read-batcher.js';
 import type { UnsafeModes } from './unsafe.js';
 import {
@@ -148,6 +149,9 @@ export class RaftNode {
   private removed = false;
   /** The snapshot point last recorded: the next compaction is due `compaction.everyEntries` after it. */
   private lastSnapshotIndex: number;
+  /** Readys taken so far: a held answer is due at the first one taken after its batch was stepped. */
+  private readiesTaken = 0;
+  private readonly heldReplies = new HeldReplies();
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
@@ -209,19 +213,32 @@ export class RaftNode {
   /**
    * Messages from a peer (already authenticated and validated by the transport). With `replyTo`,
    * returns the heartbeat acknowledgements for that peer, for the transport to carry in its answer
-   * (RaftCore.takeHeartbeatReplies); everything else leaves with the next Ready as usual.
+   * (RaftCore.takeHeartbeatReplies); everything else leaves with the next Ready as usual. With
+   * `holdForAppends` too, and appends among the messages, returns a promise instead: it resolves
+   * once the next Ready (the one that persists those appends) is on disk, with the heartbeat
+   * acknowledgements and that Ready's acknowledgements to `replyTo` (held-replies.ts).
    */
-  receive(messages: readonly Message[], replyTo?: NodeId): readonly Message[] {
-    return (
+  receive(
+    messages: readonly Message[],
+    replyTo?: NodeId,
+    holdForAppends = false,
+  ): readonly Message[] | Promise<readonly Message[]> {
+    const replies =
       this.withCore(() => {
+        let appends = false;
         for (const m of messages) {
           if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.soft.term)
             this.lastHeardLeaderAt = Date.now();
+          if (m.type === 'app') appends = true;
           this.core.step(m);
         }
-        return replyTo === undefined ? NO_MESSAGES : this.core.takeHeartbeatReplies(replyTo);
-      }) ?? NO_MESSAGES
-    );
+        if (replyTo === undefined) return NO_MESSAGES;
+        const now = this.core.takeHeartbeatReplies(replyTo);
+        // Nothing to wait for when no Ready is coming: the loop is idle and the core has none.
+        if (!holdForAppends || !appends || (!this.loopRunning && !this.core.hasReady())) return now;
+        return this.heldReplies.hold(replyTo, now, this.readiesTaken) ?? now;
+      }) ?? NO_MESSAGES;
+    return replies;
   }
 
   reportUnreachable(peer: NodeId): void {
@@ -468,8 +485,12 @@ export class RaftNode {
         this.proposeQueuedWrites();
         this.reads.flush();
         if (!this.core.hasReady()) break;
-        await this.handleReady(this.core.ready());
+        const rd = this.core.ready();
+        await this.handleReady(rd, ++this.readiesTaken);
       }
+      // No Ready is coming: an answer still held was due at one, and its batch produced nothing
+      // to acknowledge.
+      this.heldReplies.releaseAll();
     } catch (error) {
       this.onFatalError(error as Error);
     } finally {
@@ -478,13 +499,15 @@ export class RaftNode {
     if (!this.stopped && this.fatal === null && (this.core.hasReady() || this.queuedWrites.length > 0)) this.kick();
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  private async handleReady(rd: Ready, seq: number): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messages.length > 0) this.send(rd.messages);
     // Hard state, new entries and the committed entries' changes go to disk in one synced batch
     // (NodeStorage.writeReady says why apply must be synced too): one fsync per Ready.
     await this.writeReady(rd);
-    if (rd.persistedMessages.length > 0) this.send(rd.persistedMessages);
+    // Now, not before: the acknowledgements held in answers say the entries are on disk.
+    const persisted = this.heldReplies.answerDue(seq, rd.persistedMessages);
+    if (persisted.length > 0) this.send(persisted);
     for (const rs of rd.readStates) this.reads.confirmed(rs.ctx, rs.index);
     for (const ctx of rd.failedReads) this.reads.failed(ctx);
     this.core.advance(rd);
@@ -678,6 +701,8 @@ export class RaftNode {
     this.writes.rejectAllWith((index) => new WriteUnknownError(index, why));
     this.reads.rejectAll(error);
     this.appliedWaiters.rejectAll(error);
+    // The acknowledgements they wait for will never come: the peers see an answer without them.
+    this.heldReplies.releaseAll();
   }
 
   private async waitForLoop(): Promise<void> {

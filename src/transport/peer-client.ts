@@ -24,9 +24,11 @@
 //   stale socket is only possible after a success). A resend may duplicate messages, which Raft
 //   tolerates like any duplicate the network makes.
 // - Replies: with `onReplies` given, requests say they take messages in the answer (REPLIES_HEADER),
-//   and the peer answers a batch of heartbeats with their acknowledgements (peer-server.ts). Those
-//   are checked like any message from the peer (well-formed, from it, to us, heartbeatResp only)
-//   and handed to onReplies; the fault switch's dropFrom drops them as the server would.
+//   and the peer answers a batch with the acknowledgements of its heartbeats at once, and of its
+//   appends once they are on the peer's disk (peer-server.ts): one peer request per append instead
+//   of two, and the batches grow by what accumulates meanwhile. Those are checked like any message
+//   from the peer (well-formed, from it, to us, heartbeatResp or appResp only) and handed to
+//   onReplies; the fault switch's dropFrom drops them as the server would.
 
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -48,7 +50,7 @@ import {
   MESSAGES_PATH,
   MSGPACK_CONTENT_TYPE,
   REPLIES_HEADER,
-  REPLIES_HEARTBEAT,
+  REPLIES_HEARTBEAT_AND_APPEND,
 } from './protocol.js';
 
 export const DEFAULT_MAX_QUEUE_MESSAGES = 10_000;
@@ -171,7 +173,7 @@ export class PeerClient {
       [CLUSTER_HEADER]: options.clusterId,
       [FROM_HEADER]: options.selfId,
       'content-type': MSGPACK_CONTENT_TYPE,
-      ...(options.onReplies === undefined ? {} : { [REPLIES_HEADER]: REPLIES_HEARTBEAT }),
+      ...(options.onReplies === undefined ? {} : { [REPLIES_HEADER]: REPLIES_HEARTBEAT_AND_APPEND }),
     };
     this.log = options.logger.child({ component: 'peer-client', node: options.selfId, peer: options.peerId });
     // Three keys ('failure', 'recovery', 'bad-reply'): a smaller bound would evict one of them and
@@ -363,7 +365,11 @@ export class PeerClient {
       throw error;
     }
     for (const m of messages) {
-      if (m.type !== 'heartbeatResp' || m.from !== this.options.peerId || m.to !== this.options.selfId) {
+      if (
+        (m.type !== 'heartbeatResp' && m.type !== 'appResp') ||
+        m.from !== this.options.peerId ||
+        m.to !== this.options.selfId
+      ) {
         return refuse(`a ${m.type} from ${m.from} to ${m.to} in an answer of ${this.options.peerId}`);
       }
     }

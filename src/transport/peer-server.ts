@@ -9,10 +9,13 @@
 // unsupported-entry-type), every message from the sender and to us (400). The first three run in onRequest, before a byte of the body is read, so an
 // unauthenticated peer cannot make us buffer or decode anything.
 //
-// Replies: a sender that says so (REPLIES_HEADER) gets the heartbeat acknowledgements its batch
-// produced in the answer (200, msgpack) instead of in a request of ours: one peer request per
-// heartbeat round instead of two. Not while the fault switch cuts our link to the sender (dropTo):
-// the acknowledgements then take the normal path, where the switch drops them.
+// Replies: a sender that says so (REPLIES_HEADER) gets the acknowledgements its batch produced in
+// the answer (200, msgpack) instead of in a request of ours: one peer request per round instead of
+// two. Heartbeat acknowledgements are answered at once; with `heartbeat,append` the answer to a
+// batch carrying appends waits until the node has them on disk and carries their
+// acknowledgements too (onMessages then returns a promise). Not while the fault switch cuts our
+// link to the sender (dropTo), when asked or when answered: the acknowledgements then take the
+// normal path, or are dropped, as the switch would drop them.
 //
 // Invariant: nothing a peer sends can crash the process. Fastify/Node turn malformed HTTP into
 // `clientError` (handled here: log, destroy the socket), the codec turns malformed bodies into
@@ -44,7 +47,8 @@ import {
   MESSAGES_PATH,
   MSGPACK_CONTENT_TYPE,
   REPLIES_HEADER,
-  REPLIES_HEARTBEAT,
+  replyModeOf,
+  type ReplyMode,
   SEQ_HEADER,
   SNAPSHOT_BODY_LIMIT,
   SNAPSHOT_PATH,
@@ -78,11 +82,16 @@ export interface PeerServerOptions {
   readonly bodyLimit?: number;
   readonly logger: Logger;
   /**
-   * Receives every valid batch, synchronously, before the answer goes out. With `replies` true the
-   * sender takes messages in the answer: what this returns goes back to it (200, msgpack); nothing
-   * returned, or `replies` false, answers 204.
+   * Receives every valid batch, synchronously, before the answer goes out. With `replies` other
+   * than 'none' the sender takes messages in the answer: what this returns (or the promise it
+   * returns resolves with, for 'append') goes back to it (200, msgpack); nothing, or `replies`
+   * 'none', answers 204.
    */
-  readonly onMessages: (from: NodeId, messages: Message[], replies: boolean) => readonly Message[] | void;
+  readonly onMessages: (
+    from: NodeId,
+    messages: Message[],
+    replies: ReplyMode,
+  ) => readonly Message[] | Promise<readonly Message[]> | void;
   /** Receives the frames of snapshot transfers (POST /raft/snapshot); without it the route does not exist. */
   readonly onSnapshotFrame?: (frame: SnapshotFrame) => Promise<SnapshotFrameAnswer>;
   /** Fault injection is enabled iff a switch is given: only then do /raft/faults routes exist. */
@@ -298,17 +307,35 @@ export class PeerServer {
         return;
       }
     }
-    const wantsReplies =
-      request.headers[REPLIES_HEADER] === REPLIES_HEARTBEAT && this.options.faults?.dropTo.has(from) !== true;
-    let replies: readonly Message[] | void;
+    const mode = this.options.faults?.dropTo.has(from) === true ? 'none' : replyModeOf(request.headers[REPLIES_HEADER]);
+    let replies: readonly Message[] | Promise<readonly Message[]> | void;
     try {
-      replies = this.options.onMessages(from, messages, wantsReplies);
+      replies = this.options.onMessages(from, messages, mode);
     } catch (error) {
       this.log.error({ err: error, from }, 'onMessages threw; answering 500');
       void reply.code(500).send(errorBody('internal', 'the node failed to accept the messages'));
       return;
     }
-    if (!wantsReplies || replies === undefined || replies.length === 0) {
+    if (mode === 'none' || replies === undefined) {
+      void reply.code(204).send();
+      return;
+    }
+    if (!(replies instanceof Promise)) {
+      this.answerReplies(from, reply, replies);
+      return;
+    }
+    replies.then(
+      (held) => this.answerReplies(from, reply, held),
+      (error: unknown) => {
+        this.log.error({ err: error, from }, 'the held answer failed; answering 500');
+        void reply.code(500).send(errorBody('internal', 'the node failed to acknowledge the messages'));
+      },
+    );
+  }
+
+  /** 200 with `replies` (msgpack), 204 when there are none or the fault switch now cuts the link. */
+  private answerReplies(from: NodeId, reply: FastifyReply, replies: readonly Message[]): void {
+    if (replies.length === 0 || this.options.faults?.dropTo.has(from) === true) {
       void reply.code(204).send();
       return;
     }

@@ -1,4 +1,14 @@
-// The node's outbound side: one PeerClient per peer, messages routed by their `to`.
+// The node's outbound side: two PeerClients per peer (lanes), messages routed by their `to` and
+// their type.
+//
+// Lanes: appends travel in their own lane, everything else (heartbeats, votes, ReadIndex rounds,
+// acknowledgements, TimeoutNow) in another, each with its own connection and its one request in
+// flight. An append request can be large (up to the in-flight byte window) and its answer waits
+// for the peer's fsync (its acknowledgements ride in it); a heartbeat or a read's round queued
+// behind it would wait as long, and on a starved machine a heartbeat late by an election timeout
+// costs an election. Raft needs no order between the lanes (any message may be delayed or
+// reordered); within the append lane the core's order is kept, so appends are never reordered
+// (no spurious rejections and re-probes).
 
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
@@ -11,8 +21,15 @@ export interface PeerTransportOptions extends Omit<PeerClientOptions, 'peerId' |
   readonly peers: ReadonlyMap<NodeId, string>;
 }
 
+/** One peer's two lanes (see the top of this file). */
+interface Lanes {
+  readonly baseUrl: string;
+  readonly appends: PeerClient;
+  readonly control: PeerClient;
+}
+
 export class PeerTransport {
-  private readonly clients = new Map<NodeId, PeerClient>();
+  private readonly clients = new Map<NodeId, Lanes>();
   private readonly log: Logger;
   private readonly misrouteLog = new LogLimiter(10_000);
   private misrouted = 0;
@@ -27,38 +44,51 @@ export class PeerTransport {
    * closed (their queues dropped), a client whose address changed replaced.
    */
   setPeers(peers: ReadonlyMap<NodeId, string>): void {
-    for (const [peerId, client] of this.clients) {
-      if (peers.get(peerId) !== client.baseUrl) {
+    for (const [peerId, lanes] of this.clients) {
+      if (peers.get(peerId) !== lanes.baseUrl) {
         this.clients.delete(peerId);
-        void client.close();
+        void lanes.appends.close();
+        void lanes.control.close();
       }
     }
     for (const [peerId, baseUrl] of peers) {
       if (peerId === this.options.selfId || this.clients.has(peerId)) continue;
-      this.clients.set(peerId, new PeerClient({ ...this.options, peerId, baseUrl }));
+      this.clients.set(peerId, {
+        baseUrl,
+        appends: new PeerClient({ ...this.options, peerId, baseUrl }),
+        control: new PeerClient({ ...this.options, peerId, baseUrl }),
+      });
     }
   }
 
   /** Queues each message for its `to`; never blocks. Messages for unknown nodes are dropped and logged. */
   send(messages: readonly Message[]): void {
     for (const message of messages) {
-      const client = this.clients.get(message.to);
-      if (client === undefined) {
+      const lanes = this.clients.get(message.to);
+      if (lanes === undefined) {
         this.misrouted++;
         if (this.misrouteLog.admit(message.to) !== null) {
           this.log.error({ to: message.to, type: message.type }, 'dropped a message for a node that is not a peer');
         }
         continue;
       }
-      client.enqueue(message);
+      (message.type === 'app' ? lanes.appends : lanes.control).enqueue(message);
     }
   }
 
-  /** Per-peer counters, keyed by peer id (a plain object, ready for JSON). */
+  /** Per-peer counters (both lanes together), keyed by peer id (a plain object, ready for JSON). */
   stats(): Record<NodeId, PeerStats> {
     const result: Record<NodeId, PeerStats> = {};
-    for (const [peerId, client] of this.clients) result[peerId] = client.stats();
+    for (const [peerId, lanes] of this.clients) result[peerId] = sumStats(lanes.appends.stats(), lanes.control.stats());
     return result;
+  }
+
+  /** Per-peer, per-lane counters, for the metrics. */
+  laneStats(): Array<PeerStats & { readonly peer: NodeId; readonly lane: 'append' | 'control' }> {
+    return [...this.clients].flatMap(([peer, lanes]) => [
+      { ...lanes.appends.stats(), peer, lane: 'append' as const },
+      { ...lanes.control.stats(), peer, lane: 'control' as const },
+    ]);
   }
 
   /** Messages addressed to no peer (a driver bug if ever non-zero). */
@@ -68,6 +98,12 @@ export class PeerTransport {
 
   /** Destroys every pool and drops every queue. */
   async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((client) => client.close()));
+    await Promise.all([...this.clients.values()].flatMap((lanes) => [lanes.appends.close(), lanes.control.close()]));
   }
+}
+
+function sumStats(a: PeerStats, b: PeerStats): PeerStats {
+  const sum = { ...a };
+  for (const key of Object.keys(sum) as Array<keyof PeerStats>) sum[key] = a[key] + b[key];
+  return sum;
 }

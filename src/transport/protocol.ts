@@ -18,13 +18,29 @@ export const CLUSTER_HEADER = 'x-raftkv-cluster';
 export const FROM_HEADER = 'x-raftkv-from';
 /**
  * Sent by a client that takes messages in the answer to POST /raft/messages (200 with a msgpack
- * body instead of 204). The value names what it takes: heartbeat acknowledgements. Without it the
- * server never puts messages in an answer, so a node that does not read answers (an older
- * version, a test stub) loses nothing.
+ * body instead of 204). The value names what it takes: `heartbeat` (heartbeat acknowledgements,
+ * answered at once) or `heartbeat,append` (also the acknowledgements of the appends it carried,
+ * for which the answer waits until they are on the receiver's disk). Without it the server never
+ * puts messages in an answer, so a node that does not read answers (an older version, a test
+ * stub) loses nothing; an older server that knows only `heartbeat` answers `heartbeat,append`
+ * with 204 and acknowledges by requests of its own, as before.
  */
 export const REPLIES_HEADER = 'x-raftkv-replies';
 export const REPLIES_HEARTBEAT = 'heartbeat';
-/** The largest answer body a client reads; heartbeat acknowledgements take a few dozen bytes each. */
+export const REPLIES_HEARTBEAT_AND_APPEND = 'heartbeat,append';
+/**
+ * What a sender takes in the answer: nothing, heartbeat acknowledgements, or those and the
+ * acknowledgements of its appends (the answer then waits for the receiver's fsync).
+ */
+export type ReplyMode = 'none' | 'heartbeat' | 'append';
+
+/** The reply mode a REPLIES_HEADER value asks for; anything unknown takes nothing. */
+export function replyModeOf(header: unknown): ReplyMode {
+  if (header === REPLIES_HEARTBEAT_AND_APPEND) return 'append';
+  if (header === REPLIES_HEARTBEAT) return 'heartbeat';
+  return 'none';
+}
+/** The largest answer body a client reads; acknowledgements take a few dozen bytes each. */
 export const MAX_REPLY_BYTES = 1024 * 1024;
 
 /** Default body limit of POST /raft/messages. */

@@ -4,37 +4,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { LeaderTransferError, NotLeaderError } from '../../src/node/errors.js';
-import { RaftNode, type NodeStore } from '../../src/node/raft-node.js';
-import { MemoryStorage } from '../../src/raft/storage.js';
-import type { Entry, HardState, Message } from '../../src/raft/types.js';
-import type { ApplyOutcome } from '../../src/storage/node-storage.js';
-
-/** MemoryStorage as the driver's store: every Ready "persisted" at once, committed entries applied. */
-class MemoryNodeStore extends MemoryStorage implements NodeStore {
-  applied = { index: 0, term: 0 };
-  async writeReady(hardState: HardState | null, entries: readonly Entry[], committed: readonly Entry[]) {
-    if (hardState !== null) this.setHardState(hardState);
-    this.append(entries);
-    const last = committed[committed.length - 1];
-    if (last !== undefined) this.applied = { index: last.index, term: last.term };
-    const outcomes: ApplyOutcome[] = committed.map((e) => ({ index: e.index, term: e.term, op: 'noop' }));
-    return { synced: true, outcomes };
-  }
-}
+import { RaftNode } from '../../src/node/raft-node.js';
+import type { Message } from '../../src/raft/types.js';
+import { MemoryNodeStore, until } from './helpers.js';
 
 let node: RaftNode | undefined;
 afterEach(async () => {
   await node?.stop();
   node = undefined;
 });
-
-async function until(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
 
 /**
  * n1 of the voters n1 and n2, made leader by a TimeoutNow from n2 (no ticks: the node is never
@@ -71,7 +49,7 @@ async function leaderN1(): Promise<RaftNode> {
     },
   });
   node = n1;
-  n1.receive([{ type: 'timeoutNow', from: 'n2', to: 'n1', term: 1 }]);
+  void n1.receive([{ type: 'timeoutNow', from: 'n2', to: 'n1', term: 1 }]);
   await until('n1 to lead', () => n1.softState.role === 'leader');
   return n1;
 }

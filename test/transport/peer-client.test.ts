@@ -67,6 +67,8 @@ function transport(
   return { transport: created, unreachable };
 }
 
+const ack = (from: NodeId, round: number): Message => ({ type: 'heartbeatResp', from, to: 'n1', term: 1, round });
+
 function rounds(messages: readonly Message[]): number[] {
   return messages.map((m) => (m.type === 'heartbeat' ? m.round : -1));
 }
@@ -111,8 +113,6 @@ describe('PeerTransport', () => {
   });
 
   describe('replies (heartbeat acknowledgements in the answer)', () => {
-    const ack = (from: NodeId, round: number): Message => ({ type: 'heartbeatResp', from, to: 'n1', term: 1, round });
-
     it('asks for them only with onReplies, and hands over what a real peer server answers', async () => {
       const replies: Array<{ peer: NodeId; messages: Message[] }> = [];
       const server = new PeerServer({
@@ -165,7 +165,7 @@ describe('PeerTransport', () => {
         t.send([heartbeat('n1', 'n2', i)]);
         await waitFor(() => t.stats()['n2']?.badReplies === i + 1, 2_000, `refusal ${i}`);
       }
-      expect(peer.repliesHeaders.every((h) => h === 'heartbeat')).toBe(true);
+      expect(peer.repliesHeaders.every((h) => h === 'heartbeat,append')).toBe(true);
       expect(replies).toEqual([]);
       expect(t.stats()['n2']).toMatchObject({
         sentRequests: bad.length,
@@ -220,6 +220,53 @@ describe('PeerTransport', () => {
       t.send([heartbeat('n1', 'n2', 2)]);
       await waitFor(() => replies.length === 1, 2_000, 'the reply once the link is healed');
     });
+  });
+
+  it('appends and everything else travel in two lanes: a heartbeat passes an append whose answer is held for its acknowledgement', async () => {
+    let releaseAppend: () => void = () => undefined;
+    const modes: string[] = [];
+    const appAck: Message = {
+      type: 'appResp',
+      from: 'n2',
+      to: 'n1',
+      term: 1,
+      index: 2,
+      reject: false,
+      hintIndex: 0,
+      hintTerm: 0,
+    };
+    const server = new PeerServer({
+      host: '127.0.0.1',
+      port: 0,
+      selfId: 'n2',
+      peers: ['n1'],
+      clusterId: CLUSTER,
+      token: TOKEN,
+      logger: captureLog().logger,
+      onMessages: (_from, messages, mode) => {
+        modes.push(mode);
+        if (!messages.some((m) => m.type === 'app')) return [ack('n2', (messages[0] as { round: number }).round)];
+        // The node holds the answer until the entries are on disk (held-replies.ts).
+        return new Promise<readonly Message[]>((resolve) => (releaseAppend = () => resolve([appAck])));
+      },
+    });
+    const { port } = await server.listen();
+    closers.push(() => server.close());
+    const replies: Message[][] = [];
+    const { transport: t } = transport(
+      { n2: `http://127.0.0.1:${port}` },
+      { onReplies: (_peer, messages) => replies.push(messages) },
+    );
+    t.send([append('n2', 1, 10)]);
+    await waitFor(() => modes.length === 1, 2_000, 'the append to arrive');
+    t.send([heartbeat('n1', 'n2', 4)]);
+    await waitFor(() => replies.length === 1, 2_000, 'the heartbeat’s acknowledgement, past the held append');
+    expect(replies).toEqual([[ack('n2', 4)]]);
+    expect(t.stats()['n2']?.inFlight).toBe(1); // the append's request is still waiting
+    releaseAppend();
+    await waitFor(() => replies.length === 2, 2_000, 'the append’s acknowledgement in its answer');
+    expect(replies[1]).toEqual([appAck]);
+    expect(modes).toEqual(['append', 'append']);
   });
 
   it('drops (and counts) messages for nodes that are not peers', () => {
@@ -319,9 +366,14 @@ describe('PeerTransport', () => {
     await waitFor(() => peer.requests.length === 1, 2_000, 'the first request');
     for (let round = 1; round <= 10; round++) t.send([heartbeat('n1', 'n2', round)]);
     expect(unreachable).toEqual([]);
+    // Appends have a lane of their own (peer-transport.ts): heartbeats never push them out.
     t.send([append('n2', 1, 10)]);
+    await waitFor(() => peer.requests.length === 2, 2_000, 'the append lane’s request');
+    for (let index = 2; index <= 6; index++) t.send([append('n2', index, 10)]);
     for (let round = 11; round <= 20; round++) t.send([heartbeat('n1', 'n2', round)]);
-    // The append fell off the head of the queue: the core must probe rather than wait on it.
+    expect(unreachable).toEqual([]);
+    t.send([append('n2', 7, 10)]);
+    // An append fell off the head of its queue: the core must probe rather than wait on it.
     expect(unreachable).toEqual(['n2']);
     peer.release();
   });

@@ -8,7 +8,8 @@ import { EntryType, type Message, type NodeId } from '../../src/raft/types.js';
 import { decodeMessages, encodeMessages } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
-import { captureLog, heartbeat, type CapturedLog } from './helpers.js';
+import type { ReplyMode } from '../../src/transport/protocol.js';
+import { captureLog, heartbeat, waitFor, type CapturedLog } from './helpers.js';
 
 const TOKEN = 'test-token';
 const CLUSTER = 'test-cluster';
@@ -93,13 +94,13 @@ describe('POST /raft/messages', () => {
 
   describe('replies (heartbeat acknowledgements in the answer)', () => {
     const ack = (round: number): Message => ({ type: 'heartbeatResp', from: 'n1', to: 'n2', term: 1, round });
-    const asked: boolean[] = [];
+    const asked: ReplyMode[] = [];
     const replying = (options: Partial<PeerServerOptions> = {}): Promise<void> =>
       start({
         onMessages: (from, messages, replies) => {
           delivered.push({ from, messages });
           asked.push(replies);
-          return replies ? messages.map((m) => ack((m as { round: number }).round)) : [];
+          return replies === 'none' ? [] : messages.map((m) => ack((m as { round: number }).round));
         },
         ...options,
       });
@@ -127,14 +128,14 @@ describe('POST /raft/messages', () => {
       expect(answer.status).toBe(200);
       expect(answer.type).toBe('application/msgpack');
       expect(decodeMessages(answer.body)).toEqual([ack(7)]);
-      expect(asked).toEqual([true]);
+      expect(asked).toEqual(['heartbeat']);
     });
 
     it('a sender that does not say so gets 204, and the node is told not to hold its acknowledgements back', async () => {
       await replying();
       const answer = await postRaw(peerHeaders());
       expect(answer.status).toBe(204);
-      expect(asked).toEqual([false]);
+      expect(asked).toEqual(['none']);
     });
 
     it('204 when the node has nothing to reply', async () => {
@@ -142,11 +143,37 @@ describe('POST /raft/messages', () => {
       expect((await postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat' })).status).toBe(204);
     });
 
+    it('a sender that takes append acknowledgements too gets the answer the node resolves later', async () => {
+      let resolveHeld: (replies: readonly Message[]) => void = () => undefined;
+      const faults = new FaultSwitch();
+      await start({
+        faults,
+        onMessages: (_from, _messages, replies) => {
+          asked.push(replies);
+          return new Promise<readonly Message[]>((resolve) => (resolveHeld = resolve));
+        },
+      });
+      const answering = postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat,append' });
+      await waitFor(() => asked.length === 1, 2_000, 'the batch to arrive');
+      resolveHeld([ack(7)]);
+      const answer = await answering;
+      expect(answer.status).toBe(200);
+      expect(decodeMessages(answer.body)).toEqual([ack(7)]);
+      expect(asked).toEqual(['append']);
+
+      // The link is cut while the answer is held: the acknowledgements are lost, like any message on it.
+      const cutLater = postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat,append' });
+      await waitFor(() => asked.length === 2, 2_000, 'the batch to arrive');
+      faults.set({ dropTo: ['n2'] });
+      resolveHeld([ack(8)]);
+      expect((await cutLater).status).toBe(204);
+    });
+
     it('no replies while the fault switch cuts our link to the sender (dropTo): they must be lost like the rest', async () => {
       await replying({ faults: new FaultSwitch({ dropTo: ['n2'] }) });
       const answer = await postRaw({ ...peerHeaders(), 'x-raftkv-replies': 'heartbeat' });
       expect(answer.status).toBe(204);
-      expect(asked).toEqual([false]);
+      expect(asked).toEqual(['none']);
     });
   });
 
