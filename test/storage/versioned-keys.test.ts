@@ -98,6 +98,24 @@ describe('versioned keys in NodeStorage', () => {
     expect(follower.getEntrySync(bytes('k'))).toEqual(leader.getEntrySync(bytes('k')));
   });
 
+  it('a snapshot installed over keys the node wrote itself: the next put counts from the snapshot’s metadata', async () => {
+    const leader = await fixture.open(await fixture.tempDir());
+    await apply(leader, [{ op: 'put', key: bytes('k'), value: bytes('leader') }]);
+    for (let i = 0; i < 4; i++) await apply(leader, [{ op: 'put', key: bytes(`other${i}`), value: bytes('x') }]);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    // Three puts of k on the follower's own history: version 3.
+    for (let i = 0; i < 3; i++) await apply(follower, [{ op: 'put', key: bytes('k'), value: bytes(`own${i}`) }]);
+    expect(follower.getEntrySync(bytes('k'))?.meta).toEqual({ createIndex: 1, modIndex: 3, version: 3 });
+
+    const meta = await transfer(leader, follower);
+    expect(meta.index).toBe(5);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: meta.index }, [], [], meta);
+    await apply(follower, [{ op: 'put', key: bytes('k'), value: bytes('after') }]);
+    await apply(leader, [{ op: 'put', key: bytes('k'), value: bytes('after') }]);
+    expect(follower.getEntrySync(bytes('k'))?.meta).toEqual({ createIndex: 1, modIndex: 6, version: 2 });
+    expect(follower.getEntrySync(bytes('k'))).toEqual(leader.getEntrySync(bytes('k')));
+  });
+
   it('a format-1 snapshot stream (from a build before versioned keys) is read with legacy metadata', () => {
     const writer = new StreamWriter();
     const checker = new StreamChecker();
