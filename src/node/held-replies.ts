@@ -50,7 +50,9 @@ export class HeldReplies {
     this.held = waiting;
     const rest: Message[] = [];
     for (const m of persisted) {
-      const answer = m.type === 'appResp' || m.type === 'heartbeatResp' ? due.find((h) => h.peer === m.to) : undefined;
+      // Heartbeat acknowledgements never wait for a persist (the core's SEND_BEFORE_PERSIST): they
+      // were taken at once (`now` in hold), so only append acknowledgements are looked for here.
+      const answer = m.type === 'appResp' ? due.find((h) => h.peer === m.to) : undefined;
       if (answer === undefined) rest.push(m);
       else answer.replies.push(m);
     }

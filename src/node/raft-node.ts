@@ -223,7 +223,7 @@ export class RaftNode {
     replyTo?: NodeId,
     holdForAppends = false,
   ): readonly Message[] | Promise<readonly Message[]> {
-    const replies =
+    return (
       this.withCore(() => {
         let appends = false;
         for (const m of messages) {
@@ -237,8 +237,8 @@ export class RaftNode {
         // Nothing to wait for when no Ready is coming: the loop is idle and the core has none.
         if (!holdForAppends || !appends || (!this.loopRunning && !this.core.hasReady())) return now;
         return this.heldReplies.hold(replyTo, now, this.readiesTaken) ?? now;
-      }) ?? NO_MESSAGES;
-    return replies;
+      }) ?? NO_MESSAGES
+    );
   }
 
   reportUnreachable(peer: NodeId): void {

@@ -1,4 +1,5 @@
-// The sending side towards one peer: an undici Pool and a bounded, coalescing outbound queue.
+// The sending side towards one peer, one lane of it (peer-transport.ts: appends, or everything
+// else): an undici Pool and a bounded, coalescing outbound queue.
 //
 // Policy:
 // - send() only enqueues and schedules a flush on a microtask; it never blocks or awaits, so the

@@ -13,13 +13,20 @@
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/types.js';
 import { LogLimiter } from './log-limiter.js';
-import { PeerClient, type PeerClientOptions, type PeerStats } from './peer-client.js';
+import { DEFAULT_MAX_QUEUE_BYTES, PeerClient, type PeerClientOptions, type PeerStats } from './peer-client.js';
 
 /** A PeerClient's options, less the per-peer ones, plus every peer's base URL. */
 export interface PeerTransportOptions extends Omit<PeerClientOptions, 'peerId' | 'baseUrl'> {
   /** Every peer's base URL, e.g. http://127.0.0.1:7102. An entry for selfId is ignored. */
   readonly peers: ReadonlyMap<NodeId, string>;
 }
+
+/**
+ * The control lane's queue bound: its messages are small (a heartbeat, a vote, a read's round:
+ * tens of bytes), so the append window's room (maxQueueBytes) would only double what a peer that
+ * stalls may make us hold.
+ */
+export const CONTROL_LANE_MAX_QUEUE_BYTES = 1024 * 1024;
 
 /** One peer's two lanes (see the top of this file). */
 interface Lanes {
@@ -56,7 +63,12 @@ export class PeerTransport {
       this.clients.set(peerId, {
         baseUrl,
         appends: new PeerClient({ ...this.options, peerId, baseUrl }),
-        control: new PeerClient({ ...this.options, peerId, baseUrl }),
+        control: new PeerClient({
+          ...this.options,
+          peerId,
+          baseUrl,
+          maxQueueBytes: Math.min(this.options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES, CONTROL_LANE_MAX_QUEUE_BYTES),
+        }),
       });
     }
   }

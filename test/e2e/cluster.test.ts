@@ -32,6 +32,28 @@ describe('a three-node cluster', () => {
     expect(Number(get.headers.get('x-raft-read-index'))).toBeGreaterThanOrEqual(index);
   });
 
+  it('appends are acknowledged in their answers: followers send next to no requests of their own, as /metrics counts', async () => {
+    const leader = await cluster.waitForLeader();
+    /** raftkv_peer_requests_total of node `id`, summed over the series whose labels include `match`. */
+    const requests = async (id: string, match = ''): Promise<number> => {
+      const text = await (await fetch(`${cluster.node(id).clientUrl}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('raftkv_peer_requests_total{') && l.includes(match))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    };
+    const followers = await followersOf(leader);
+    const before = await Promise.all(followers.map((id) => requests(id)));
+    const appendsBefore = await requests(leader, 'lane="append"');
+    // One write at a time: each goes out in an append request of its own.
+    for (let i = 0; i < 40; i++) expect((await cluster.put(leader, `acked/${i}`, String(i))).status).toBe(200);
+    const appends = (await requests(leader, 'lane="append"')) - appendsBefore;
+    expect(appends).toBeGreaterThanOrEqual(40);
+    const sent = (await Promise.all(followers.map((id) => requests(id)))).map((n, i) => n - before[i]!);
+    // Without the acknowledgements in the answers, each follower sent one request per append.
+    for (const n of sent) expect(n).toBeLessThan(appends / 4);
+  });
+
   it('after kill -9 of the leader, a new leader is elected and writes continue', async () => {
     const oldLeader = await cluster.waitForLeader();
     expect((await cluster.put(oldLeader, 'before', '1')).status).toBe(200);

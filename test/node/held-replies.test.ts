@@ -1,11 +1,10 @@
 // Acknowledgements of appends in the answer to the request that brought them: the answer is held
 // until the Ready that persists the entries is written, never sent before, and never held forever.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
 import { HeldReplies, MAX_HELD_REPLIES } from '../../src/node/held-replies.js';
 import { RaftNode } from '../../src/node/raft-node.js';
 import { EntryType, type Message } from '../../src/raft/types.js';
-import { MemoryNodeStore, until } from './helpers.js';
+import { MemoryNodeStore, nodeOptions, until } from './helpers.js';
 
 const appResp = (to: string, index: number): Message => ({
   type: 'appResp',
@@ -78,19 +77,15 @@ describe('a follower answering appends with their acknowledgements', () => {
   } {
     const store = new MemoryNodeStore(['n1', 'n2']);
     const sent: Message[] = [];
-    const n2 = new RaftNode({
-      id: 'n2',
-      voters: ['n1', 'n2'],
-      store,
-      outbox: { send: (messages) => void sent.push(...messages) },
-      tickMs: 50,
-      electionTicks: 10,
-      heartbeatTicks: 1,
-      writeTimeoutMs: 5_000,
-      readTimeoutMs: 5_000,
-      logger: createLogger({ level: 'silent', pretty: false }),
-      onFatal: (error) => void fatal.push(error),
-    });
+    const n2 = new RaftNode(
+      nodeOptions({
+        id: 'n2',
+        voters: ['n1', 'n2'],
+        store,
+        outbox: { send: (messages) => void sent.push(...messages) },
+        onFatal: (error) => void fatal.push(error),
+      }),
+    );
     const fatal: Error[] = [];
     node = n2;
     let open: () => void = () => undefined;
@@ -129,7 +124,7 @@ describe('a follower answering appends with their acknowledgements', () => {
     expect(answer).toBeInstanceOf(Promise);
     let settled = false;
     void (answer as Promise<readonly Message[]>).then(() => (settled = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until('the Ready’s write to begin', () => store.started > 0);
     expect(settled).toBe(false); // the write has not returned: no acknowledgement may leave
     expect(store.writes).toBe(0);
     release();
@@ -155,9 +150,9 @@ describe('a follower answering appends with their acknowledgements', () => {
   });
 
   it('a batch stepped while an earlier Ready is being written waits for the next Ready, not that one', async () => {
-    const { n2, release } = follower();
+    const { n2, store, release } = follower();
     const first = n2.receive([append(0, 1)], 'n1', true);
-    await until('the first Ready to be taken', () => isWriting(n2));
+    await until('the first Ready’s write to begin', () => store.started > 0);
     const second = n2.receive([append(1, 2)], 'n1', true);
     release();
     expect(await first).toEqual([expect.objectContaining({ type: 'appResp', index: 1 })]);
@@ -165,16 +160,11 @@ describe('a follower answering appends with their acknowledgements', () => {
   });
 
   it('a node whose write fails answers what it holds, without acknowledgements', async () => {
-    const { n2, fatal, fail } = follower();
+    const { n2, store, fatal, fail } = follower();
     const answer = n2.receive([append(0, 1)], 'n1', true);
-    await until('the Ready to be taken', () => isWriting(n2));
+    await until('the Ready’s write to begin', () => store.started > 0);
     fail();
     expect(await answer).toEqual([]);
     expect(fatal.map((e) => e.message)).toEqual(['the disk failed']);
   });
 });
-
-/** The node's loop is inside a Ready (the store's write is waiting on the gate). */
-function isWriting(n: RaftNode): boolean {
-  return (n as unknown as { loopRunning: boolean }).loopRunning;
-}

@@ -1,5 +1,6 @@
 // A RaftNode on storage in memory, for driver tests that need no disk.
-import type { NodeStore } from '../../src/node/raft-node.js';
+import { createLogger } from '../../src/log.js';
+import type { NodeStore, RaftNodeOptions } from '../../src/node/raft-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { Entry, HardState } from '../../src/raft/types.js';
 import type { ApplyOutcome } from '../../src/storage/node-storage.js';
@@ -12,10 +13,12 @@ export class MemoryNodeStore extends MemoryStorage implements NodeStore {
   applied = { index: 0, term: 0 };
   /** While set, writeReady waits for it: a slow disk the test releases. */
   gate: Promise<void> | null = null;
-  /** Readys written so far. */
+  /** Readys whose write has begun, and those written. */
+  started = 0;
   writes = 0;
 
   async writeReady(hardState: HardState | null, entries: readonly Entry[], committed: readonly Entry[]) {
+    this.started++;
     if (this.gate !== null) await this.gate;
     if (hardState !== null) this.setHardState(hardState);
     this.append(entries);
@@ -25,6 +28,24 @@ export class MemoryNodeStore extends MemoryStorage implements NodeStore {
     this.writes++;
     return { synced: true, outcomes };
   }
+}
+
+/**
+ * A never-started node's options (no ticks: nothing happens that the test does not cause), the
+ * timing of the shipped config, a silent logger.
+ */
+export function nodeOptions(
+  parts: Pick<RaftNodeOptions, 'id' | 'voters' | 'store' | 'outbox' | 'onFatal'>,
+): RaftNodeOptions {
+  return {
+    ...parts,
+    tickMs: 50,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    writeTimeoutMs: 5_000,
+    readTimeoutMs: 5_000,
+    logger: createLogger({ level: 'silent', pretty: false }),
+  };
 }
 
 export async function until(what: string, condition: () => boolean): Promise<void> {

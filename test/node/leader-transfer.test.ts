@@ -2,11 +2,10 @@
 // the API answers 503 leader_transfer), not as "no leader is known" (NotLeaderError('') -> 503
 // no_leader), which it used to. A real RaftNode and core, storage in memory, and a scripted peer.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
 import { LeaderTransferError, NotLeaderError } from '../../src/node/errors.js';
 import { RaftNode } from '../../src/node/raft-node.js';
 import type { Message } from '../../src/raft/types.js';
-import { MemoryNodeStore, until } from './helpers.js';
+import { MemoryNodeStore, nodeOptions, until } from './helpers.js';
 
 let node: RaftNode | undefined;
 afterEach(async () => {
@@ -28,26 +27,22 @@ async function leaderN1(): Promise<RaftNode> {
     }
     return undefined;
   };
-  const n1: RaftNode = new RaftNode({
-    id: 'n1',
-    voters: ['n1', 'n2'],
-    store: new MemoryNodeStore(['n1', 'n2']),
-    outbox: {
-      send: (messages) => {
-        const answers = messages.map(peer).filter((m): m is Message => m !== undefined);
-        if (answers.length > 0) setImmediate(() => n1.receive(answers));
+  const n1: RaftNode = new RaftNode(
+    nodeOptions({
+      id: 'n1',
+      voters: ['n1', 'n2'],
+      store: new MemoryNodeStore(['n1', 'n2']),
+      outbox: {
+        send: (messages) => {
+          const answers = messages.map(peer).filter((m): m is Message => m !== undefined);
+          if (answers.length > 0) setImmediate(() => n1.receive(answers));
+        },
       },
-    },
-    tickMs: 50,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    writeTimeoutMs: 5_000,
-    readTimeoutMs: 5_000,
-    logger: createLogger({ level: 'silent', pretty: false }),
-    onFatal: (error) => {
-      throw error;
-    },
-  });
+      onFatal: (error) => {
+        throw error;
+      },
+    }),
+  );
   node = n1;
   void n1.receive([{ type: 'timeoutNow', from: 'n2', to: 'n1', term: 1 }]);
   await until('n1 to lead', () => n1.softState.role === 'leader');
