@@ -34,13 +34,13 @@ function read(view: KvView, key: Uint8Array): StoredValue | undefined {
   return stored === undefined ? undefined : decodeStored(stored);
 }
 
-function metaAfterPut(previous: StoredValue | undefined, index: number): KeyMeta {
+function metaAfterPut(previous: KeyMeta | undefined, index: number): KeyMeta {
   if (previous === undefined) return { createIndex: index, modIndex: index, version: 1 };
-  return { createIndex: previous.meta.createIndex, modIndex: index, version: previous.meta.version + 1 };
+  return { createIndex: previous.createIndex, modIndex: index, version: previous.version + 1 };
 }
 
 function put(view: KvView, key: Uint8Array, value: Uint8Array, index: number): void {
-  view.put(key, encodeStored(metaAfterPut(read(view, key), index), value));
+  view.put(key, encodeStored(metaAfterPut(view.getMeta(key), index), value));
 }
 
 /** A plain put or delete (ops 0x06/0x07, or a legacy 0x01/0x02). */
@@ -127,11 +127,12 @@ function applyTxnOp(view: KvView, op: TxnOp, index: number): TxnOpResult {
 function applyRequestBody(view: KvView, command: RequestCommand, index: number): RequestResult {
   const request = command.request;
   if (request.kind === 'txn') return applyTxn(view, request, index);
-  const current = read(view, request.key);
+  // The metadata is all a single-key request needs: conditions are on existence and modIndex.
+  const current = view.getMeta(request.key);
   const condition = request.condition;
   if (condition !== undefined) {
-    const holds = 'absent' in condition ? current === undefined : current?.meta.modIndex === condition.modIndex;
-    if (!holds) return { kind: 'failed', current: current?.meta ?? null };
+    const holds = 'absent' in condition ? current === undefined : current?.modIndex === condition.modIndex;
+    if (!holds) return { kind: 'failed', current: current ?? null };
   }
   if (request.kind === 'put') {
     view.put(request.key, encodeStored(metaAfterPut(current, index), request.value));

@@ -6,9 +6,13 @@
 // Keys of the state machine's own records (idempotency.ts) start with INTERNAL_PREFIX. No user key
 // can (API keys are UTF-8 without control characters), and scans start after it (kv-scan.ts).
 
+import { decodeMeta, type KeyMeta } from './key-meta.js';
+
 /** Stored bytes (key-meta.ts) by key. */
 export interface KvView {
   get(key: Uint8Array): Uint8Array | undefined;
+  /** What `get` would return, decoded to the metadata alone (a view may know it without the value). */
+  getMeta(key: Uint8Array): KeyMeta | undefined;
   put(key: Uint8Array, stored: Uint8Array): void;
   delete(key: Uint8Array): void;
 }
@@ -17,6 +21,11 @@ export interface KvView {
 export const INTERNAL_PREFIX = 0x00;
 /** The smallest key a user key can be: scans start here. */
 export const FIRST_USER_KEY = new Uint8Array([0x01]);
+
+/** getMeta for a view that holds stored bytes only: the metadata of what `get` returned. */
+export function metaOfStored(stored: Uint8Array | undefined): KeyMeta | undefined {
+  return stored === undefined ? undefined : decodeMeta(stored);
+}
 
 /** A Map key for bytes: latin1 maps each byte to one UTF-16 unit, so distinct bytes stay distinct. */
 export function byteKey(key: Uint8Array): string {
@@ -36,6 +45,12 @@ export class BufferedView implements KvView {
     const written = this.writes.get(byteKey(key));
     if (written !== undefined) return written.stored ?? undefined;
     return this.base.get(key);
+  }
+
+  getMeta(key: Uint8Array): KeyMeta | undefined {
+    const written = this.writes.get(byteKey(key));
+    if (written !== undefined) return metaOfStored(written.stored ?? undefined);
+    return this.base.getMeta(key);
   }
 
   put(key: Uint8Array, stored: Uint8Array): void {

@@ -261,7 +261,7 @@ export class NodeStorage implements Storage {
     if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
     const ops: ByteBatchOperation[] = [];
     const bytes = this.log.addPersistOperations(hardState, entries, ops);
-    const { outcomes, applied, membership } = this.stateMachine.addApplyOperations(committed, ops);
+    const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, ops);
     const mustSync = entries.length > 0 || this.log.changesTermOrVote(hardState) || applied !== null;
     this.log.writing = true;
     const started = performance.now();
@@ -274,7 +274,7 @@ export class NodeStorage implements Storage {
     }
     const ms = performance.now() - started;
     this.log.rememberPersisted(hardState, entries);
-    if (applied !== null) this.stateMachine.rememberApplied(applied, membership);
+    if (applied !== null) this.stateMachine.rememberApplied(applied, membership, changes);
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
     return { synced: mustSync, outcomes };
   }

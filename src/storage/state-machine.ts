@@ -30,9 +30,10 @@ import { decodeCommand, type Command } from './command.js';
 import { delOp, openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, describeError } from './errors.js';
 import { IDEMPOTENCY_END, IDEMPOTENCY_PREFIX, IdempotencyIndex } from './idempotency.js';
-import { decodeStored, type StoredValue } from './key-meta.js';
+import { decodeMeta, decodeStored, type KeyMeta, type StoredValue } from './key-meta.js';
+import { KeyMetaCache } from './key-meta-cache.js';
 import { scanKv, type ScanOptions, type ScanPage } from './kv-scan.js';
-import { byteKey, type KvView } from './kv-view.js';
+import { byteKey, INTERNAL_PREFIX, metaOfStored, type KvView } from './kv-view.js';
 import {
   changedMembership,
   decodeMemberChange,
@@ -51,6 +52,9 @@ export type ApplyOutcome =
   | { readonly index: number; readonly term: number; readonly op: 'request'; readonly answer: RequestAnswer }
   /** A membership change was applied: the driver tells the core (RaftCore.applyConfChange). */
   | { readonly index: number; readonly term: number; readonly op: 'member'; readonly change: MemberChange };
+
+/** A batch's key changes by byteKey: the stored bytes written, or null for a delete. */
+export type KeyChanges = ReadonlyMap<string, Uint8Array | null>;
 
 /** A read of the applied state that may outlive a snapshot install: its generation stays until `end`. */
 export interface StateRead {
@@ -74,6 +78,8 @@ export class KvStateMachine {
   private membershipState: Membership;
   /** The idempotency records of the current generation, in apply order (idempotency.ts). */
   private records: IdempotencyIndex;
+  /** The metadata of recently applied keys of the current generation, as durable (key-meta-cache.ts). */
+  private readonly metaCache = new KeyMetaCache();
 
   private constructor(
     handles: Database,
@@ -203,9 +209,9 @@ export class KvStateMachine {
   addApplyOperations(
     committed: readonly Entry[],
     ops: ByteBatchOperation[],
-  ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership } {
+  ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership; changes: KeyChanges } {
     let membership = this.membershipState;
-    const view = new BatchView(this.current, ops);
+    const view = new BatchView(this.current, ops, this.metaCache);
     const outcomes = committed.map((entry) => {
       if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, view);
       const outcome = this.applyMemberChange(entry, membership);
@@ -214,16 +220,22 @@ export class KvStateMachine {
     });
     if (membership !== this.membershipState) ops.push(putOp(this.handles.sm, SM_MEMBERS, encodeMembership(membership)));
     const last = committed[committed.length - 1];
-    if (last === undefined) return { outcomes, applied: null, membership };
+    if (last === undefined) return { outcomes, applied: null, membership, changes: view.written };
     const applied = { index: last.index, term: last.term };
     ops.push(putOp(this.handles.sm, SM_APPLIED, encodeApplied(applied)));
-    return { outcomes, applied, membership };
+    return { outcomes, applied, membership, changes: view.written };
   }
 
-  /** The batch holding the apply is durable. */
-  rememberApplied(applied: AppliedState, membership: Membership): void {
+  /** The batch holding the apply, with its key `changes`, is durable. */
+  rememberApplied(applied: AppliedState, membership: Membership, changes: KeyChanges): void {
     this.appliedState = applied;
     this.membershipState = membership;
+    for (const [key, stored] of changes) {
+      // Internal records are not key-meta formatted, and never read through getMeta.
+      if (key.charCodeAt(0) === INTERNAL_PREFIX) continue;
+      if (stored === null) this.metaCache.delete(key);
+      else this.metaCache.set(key, decodeMeta(stored));
+    }
   }
 
   /**
@@ -282,6 +294,7 @@ export class KvStateMachine {
     this.records = records;
     this.appliedState = applied;
     this.membershipState = membership;
+    this.metaCache.clear();
     this.retired.add(old);
     if (!this.readers.has(old)) this.clearGeneration(old);
   }
@@ -361,11 +374,12 @@ export class KvStateMachine {
  * every entry before it in the batch. Writes become operations of the batch.
  */
 class BatchView implements KvView {
-  private readonly written = new Map<string, Uint8Array | null>();
+  readonly written: Map<string, Uint8Array | null> = new Map();
 
   constructor(
     private readonly kv: ByteSublevel,
     private readonly ops: ByteBatchOperation[],
+    private readonly metaCache: KeyMetaCache,
   ) {}
 
   get(key: Uint8Array): Uint8Array | undefined {
@@ -373,6 +387,20 @@ class BatchView implements KvView {
     if (written !== undefined) return written ?? undefined;
     const stored = this.kv.getSync(key);
     return stored === undefined ? undefined : plainBytes(stored);
+  }
+
+  getMeta(key: Uint8Array): KeyMeta | undefined {
+    const name = byteKey(key);
+    const written = this.written.get(name);
+    if (written !== undefined) return metaOfStored(written ?? undefined);
+    const cached = this.metaCache.get(name);
+    if (cached !== undefined) return cached;
+    const stored = this.kv.getSync(key);
+    if (stored === undefined) return undefined;
+    const meta = decodeMeta(stored);
+    // LevelDB's state is the durable one (this batch is not written yet): safe to remember now.
+    this.metaCache.set(name, meta);
+    return meta;
   }
 
   put(key: Uint8Array, stored: Uint8Array): void {

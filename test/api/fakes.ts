@@ -22,7 +22,7 @@ import { applyPlain, applyRequest } from '../../src/storage/apply-request.js';
 import { decodeCommand } from '../../src/storage/command.js';
 import { IdempotencyIndex } from '../../src/storage/idempotency.js';
 import { decodeStored, encodeStored, LEGACY_META, type KeyMeta, type StoredValue } from '../../src/storage/key-meta.js';
-import { byteKey, INTERNAL_PREFIX, type KvView } from '../../src/storage/kv-view.js';
+import { byteKey, INTERNAL_PREFIX, metaOfStored, type KvView } from '../../src/storage/kv-view.js';
 
 const encoder = new TextEncoder();
 const TEST_MAX_RESPONSE_BYTES = 1024;
@@ -274,6 +274,9 @@ export class ApplyingNode extends FakeNode {
         if (isInternal(key)) return internal.get(byteKey(key));
         const entry = kv.getEntrySync(key);
         return entry === undefined ? undefined : encodeStored(entry.meta, entry.value);
+      },
+      getMeta(key) {
+        return metaOfStored(this.get(key));
       },
       put(key, stored) {
         if (isInternal(key)) {

@@ -9,7 +9,7 @@ import {
   type RequestResult,
 } from '../../src/storage/idempotency.js';
 import { decodeStored, LEGACY_META, type KeyMeta } from '../../src/storage/key-meta.js';
-import { byteKey, type KvView } from '../../src/storage/kv-view.js';
+import { byteKey, metaOfStored, type KvView } from '../../src/storage/kv-view.js';
 import type { Compare, Idempotency, Request, TxnOp } from '../../src/storage/request.js';
 import { bytes, text } from './helpers.js';
 
@@ -18,6 +18,9 @@ class MapView implements KvView {
   readonly map = new Map<string, { key: Uint8Array; stored: Uint8Array }>();
   get(key: Uint8Array): Uint8Array | undefined {
     return this.map.get(byteKey(key))?.stored;
+  }
+  getMeta(key: Uint8Array): KeyMeta | undefined {
+    return metaOfStored(this.get(key));
   }
   put(key: Uint8Array, stored: Uint8Array): void {
     this.map.set(byteKey(key), { key, stored });

@@ -116,6 +116,45 @@ describe('versioned keys in NodeStorage', () => {
     expect(follower.getEntrySync(bytes('k'))).toEqual(leader.getEntrySync(bytes('k')));
   });
 
+  it('versions stay exact through the metadata cache: deletes, transactions, a reopen and a failed condition', async () => {
+    let storage = await fixture.open(await fixture.tempDir());
+    const k = bytes('k');
+    await apply(storage, [{ op: 'put', key: k, value: bytes('1') }]); // index 1: created
+    await apply(storage, [{ op: 'put', key: k, value: bytes('2') }]); // 2: version 2, read from the cache
+    expect(storage.getEntrySync(k)?.meta).toEqual({ createIndex: 1, modIndex: 2, version: 2 });
+    await apply(storage, [{ op: 'delete', key: k }]); // 3
+    await apply(storage, [{ op: 'put', key: k, value: bytes('3') }]); // 4: created anew, not version 3
+    expect(storage.getEntrySync(k)?.meta).toEqual({ createIndex: 4, modIndex: 4, version: 1 });
+    // A transaction's delete and put in one branch, then a plain put in the same batch.
+    await apply(storage, [
+      {
+        op: 'request',
+        request: {
+          kind: 'txn',
+          compare: [],
+          success: [
+            { op: 'delete', key: k },
+            { op: 'put', key: k, value: bytes('4') },
+          ],
+          failure: [],
+        },
+      },
+      { op: 'put', key: k, value: bytes('5') },
+    ]); // 5, 6
+    expect(storage.getEntrySync(k)?.meta).toEqual({ createIndex: 5, modIndex: 6, version: 2 });
+    // A condition that fails changes nothing, and the cache does not pretend otherwise.
+    const [failed] = await apply(storage, [
+      { op: 'request', request: { kind: 'put', key: k, value: bytes('no'), condition: { modIndex: 5 } } },
+    ]); // 7
+    expect(failed).toMatchObject({ op: 'request', answer: { result: { kind: 'failed' } } });
+    await apply(storage, [{ op: 'put', key: k, value: bytes('6') }]); // 8
+    expect(storage.getEntrySync(k)?.meta).toEqual({ createIndex: 5, modIndex: 8, version: 3 });
+    // After a reopen (an empty cache) the count goes on from what is stored.
+    storage = await fixture.reopen(storage);
+    await apply(storage, [{ op: 'put', key: k, value: bytes('7') }]); // 9
+    expect(storage.getEntrySync(k)?.meta).toEqual({ createIndex: 5, modIndex: 9, version: 4 });
+  });
+
   it('a format-1 snapshot stream (from a build before versioned keys) is read with legacy metadata', () => {
     const writer = new StreamWriter();
     const checker = new StreamChecker();

@@ -10,8 +10,8 @@
 import { applyPlain, applyRequest, type RequestAnswer } from '../../../src/storage/apply-request.js';
 import { decodeCommand, type Command } from '../../../src/storage/command.js';
 import { IdempotencyIndex, idOfRecordKey, type EvictionBounds } from '../../../src/storage/idempotency.js';
-import { decodeStored, type StoredValue } from '../../../src/storage/key-meta.js';
-import { byteKey, INTERNAL_PREFIX, type KvView } from '../../../src/storage/kv-view.js';
+import { decodeStored, type KeyMeta, type StoredValue } from '../../../src/storage/key-meta.js';
+import { byteKey, INTERNAL_PREFIX, metaOfStored, type KvView } from '../../../src/storage/kv-view.js';
 import { decodeLegacyCommand, isLegacyCommand } from './legacy-command.js';
 
 /**
@@ -71,6 +71,10 @@ export class SimStateMachine implements KvView {
 
   get(key: Uint8Array): Uint8Array | undefined {
     return this.mapOf(key).get(byteKey(key))?.stored;
+  }
+
+  getMeta(key: Uint8Array): KeyMeta | undefined {
+    return metaOfStored(this.get(key));
   }
 
   put(key: Uint8Array, stored: Uint8Array): void {
