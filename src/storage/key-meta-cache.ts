@@ -4,8 +4,9 @@
 //
 // Invariant: an entry says exactly what the durable applied state holds for its key. The state
 // machine fills it only from LevelDB itself (a read that missed) or from a batch that has been
-// written (`commit`, after the synced write returned), drops a key a batch deleted, and clears it all
-// when a snapshot install switches the state. A key it does not hold is simply read from LevelDB.
+// written (KvStateMachine.rememberApplied, after the synced write returned), drops a key a batch
+// deleted, and clears it all when a snapshot install switches the state. A key it does not hold is
+// simply read from LevelDB.
 //
 // Bounded in entries and in key bytes; when full, the CLOCK algorithm evicts a key not used since
 // the hand last passed it. The layout is chosen for the garbage collector: one Map from key to a
@@ -14,8 +15,8 @@
 
 import type { KeyMeta } from './key-meta.js';
 
-export const DEFAULT_META_CACHE_ENTRIES = 65_536;
-export const DEFAULT_META_CACHE_KEY_BYTES = 8 * 1024 * 1024;
+const DEFAULT_META_CACHE_ENTRIES = 65_536;
+const DEFAULT_META_CACHE_KEY_BYTES = 8 * 1024 * 1024;
 
 export class KeyMetaCache {
   private readonly slots = new Map<string, number>();
@@ -25,6 +26,7 @@ export class KeyMetaCache {
   private readonly version: Float64Array;
   /** CLOCK's reference bits: set on use, cleared as the hand passes. */
   private readonly used: Uint8Array;
+  /** Empty slots, the lowest on top. */
   private readonly free: number[] = [];
   private hand = 0;
   private keyBytes = 0;
@@ -40,7 +42,7 @@ export class KeyMetaCache {
     this.modIndex = new Float64Array(maxEntries);
     this.version = new Float64Array(maxEntries);
     this.used = new Uint8Array(maxEntries);
-    for (let slot = maxEntries - 1; slot >= 0; slot--) this.free.push(slot);
+    this.clear();
   }
 
   get size(): number {

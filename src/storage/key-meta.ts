@@ -91,18 +91,24 @@ export function encodeStored(meta: KeyMeta, value: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Decodes a stored value; `value` is a view into `stored` (no copy). */
-export function decodeStored(stored: Uint8Array): StoredValue {
+/** The header of a stored value, and where its value starts. */
+function readHeader(stored: Uint8Array): { meta: KeyMeta; valueStart: number } {
   const create = readVarint(stored, 0, 'stored value createIndex');
   const mod = readVarint(stored, create.next, 'stored value modIndex');
   const version = readVarint(stored, mod.next, 'stored value version');
-  return {
-    meta: { createIndex: create.value, modIndex: mod.value, version: version.value },
-    value: stored.subarray(version.next),
-  };
+  return { meta: { createIndex: create.value, modIndex: mod.value, version: version.value }, valueStart: version.next };
 }
 
-/** The metadata alone, without touching the value. */
+/** Decodes a stored value; `value` is a view into `stored` (no copy). */
+export function decodeStored(stored: Uint8Array): StoredValue {
+  const { meta, valueStart } = readHeader(stored);
+  return { meta, value: stored.subarray(valueStart) };
+}
+
+/**
+ * The metadata alone: no view of the value is made. Every applied put decodes one (the metadata
+ * cache is filled from the written batch), so it stays off decodeStored's subarray.
+ */
 export function decodeMeta(stored: Uint8Array): KeyMeta {
-  return decodeStored(stored).meta;
+  return readHeader(stored).meta;
 }

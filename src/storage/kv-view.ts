@@ -23,8 +23,8 @@ export const INTERNAL_PREFIX = 0x00;
 export const FIRST_USER_KEY = new Uint8Array([0x01]);
 
 /** getMeta for a view that holds stored bytes only: the metadata of what `get` returned. */
-export function metaOfStored(stored: Uint8Array | undefined): KeyMeta | undefined {
-  return stored === undefined ? undefined : decodeMeta(stored);
+export function metaOfStored(stored: Uint8Array | null | undefined): KeyMeta | undefined {
+  return stored === undefined || stored === null ? undefined : decodeMeta(stored);
 }
 
 /** A Map key for bytes: latin1 maps each byte to one UTF-16 unit, so distinct bytes stay distinct. */
@@ -49,7 +49,7 @@ export class BufferedView implements KvView {
 
   getMeta(key: Uint8Array): KeyMeta | undefined {
     const written = this.writes.get(byteKey(key));
-    if (written !== undefined) return metaOfStored(written.stored ?? undefined);
+    if (written !== undefined) return metaOfStored(written.stored);
     return this.base.getMeta(key);
   }
 

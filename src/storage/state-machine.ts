@@ -392,7 +392,7 @@ class BatchView implements KvView {
   getMeta(key: Uint8Array): KeyMeta | undefined {
     const name = byteKey(key);
     const written = this.written.get(name);
-    if (written !== undefined) return metaOfStored(written ?? undefined);
+    if (written !== undefined) return metaOfStored(written);
     const cached = this.metaCache.get(name);
     if (cached !== undefined) return cached;
     const stored = this.kv.getSync(key);
