@@ -67,10 +67,19 @@ export interface LogPosition {
 export const LOG_KEY_BYTES = 8;
 
 export function logKey(index: number): Uint8Array {
+  // Byte by byte, not through a DataView: asking a small array for its `.buffer` makes V8 move it
+  // off its heap (an allocation per entry), and a log key is usually copied into a prefixed key anyway.
   const key = new Uint8Array(LOG_KEY_BYTES);
-  const view = new DataView(key.buffer);
-  view.setUint32(0, Math.floor(index / 2 ** 32));
-  view.setUint32(4, index >>> 0);
+  const high = Math.floor(index / 2 ** 32);
+  const low = index >>> 0;
+  key[0] = high >>> 24;
+  key[1] = high >>> 16;
+  key[2] = high >>> 8;
+  key[3] = high;
+  key[4] = low >>> 24;
+  key[5] = low >>> 16;
+  key[6] = low >>> 8;
+  key[7] = low;
   return key;
 }
 

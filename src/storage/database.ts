@@ -4,6 +4,7 @@
 // and LevelDB only shares it between handles opened with the identical location string.
 
 import { ClassicLevel } from 'classic-level';
+import { prefixedBytes } from './batch-bytes.js';
 
 /**
  * Sublevel names: `meta` (hard state, identity, log start, snapshot point), `log` (Raft log), `sm`
@@ -83,17 +84,27 @@ export type ByteBatchOperation =
 
 /** A put into `sublevel`, for a root batch that spans sublevels atomically. */
 export function putOp(sublevel: ByteSublevel, key: Uint8Array, value: Uint8Array): ByteBatchOperation {
-  return {
-    type: 'put',
-    key: sublevel.prefixKey(key, 'view', false),
-    value,
-    keyEncoding: 'view',
-    valueEncoding: 'view',
-  };
+  return { type: 'put', key: prefixedKey(sublevel, key), value, keyEncoding: 'view', valueEncoding: 'view' };
 }
 
 export function delOp(sublevel: ByteSublevel, key: Uint8Array): ByteBatchOperation {
-  return { type: 'del', key: sublevel.prefixKey(key, 'view', false), keyEncoding: 'view' };
+  return { type: 'del', key: prefixedKey(sublevel, key), keyEncoding: 'view' };
+}
+
+const prefixes = new WeakMap<ByteSublevel, Uint8Array>();
+
+/**
+ * `key` with `sublevel`'s prefix: the bytes abstract-level's `prefixKey(key, 'view', false)` makes,
+ * in batch bytes (batch-bytes.ts says why), from the prefix asked once per sublevel.
+ */
+function prefixedKey(sublevel: ByteSublevel, key: Uint8Array): Uint8Array {
+  let prefix = prefixes.get(sublevel);
+  if (prefix === undefined) {
+    // An empty key gives the prefix itself (abstract-level's own, shared): keep a copy.
+    prefix = sublevel.prefixKey(new Uint8Array(0), 'view', false).slice();
+    prefixes.set(sublevel, prefix);
+  }
+  return prefixedBytes(prefix, key);
 }
 
 /** abstract-level's private write (its contract with implementations such as classic-level). */

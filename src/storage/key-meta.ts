@@ -13,6 +13,7 @@
 // proposed: command.ts's legacy ops) carry LEGACY_META. Their real history is unknown, and the
 // metadata must be the same on every node whatever index it upgraded at, so it is a constant.
 
+import { batchBytes } from './batch-bytes.js';
 import { CorruptDataError } from './errors.js';
 
 export interface KeyMeta {
@@ -83,7 +84,8 @@ function assertMeta(meta: KeyMeta): void {
 export function encodeStored(meta: KeyMeta, value: Uint8Array): Uint8Array {
   assertMeta(meta);
   const headerLength = varintLength(meta.createIndex) + varintLength(meta.modIndex) + varintLength(meta.version);
-  const out = new Uint8Array(headerLength + value.length);
+  // A stored value lives only until its batch is written (batch-bytes.ts).
+  const out = batchBytes(headerLength + value.length);
   let at = writeVarint(out, 0, meta.createIndex);
   at = writeVarint(out, at, meta.modIndex);
   at = writeVarint(out, at, meta.version);
