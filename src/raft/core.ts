@@ -473,7 +473,7 @@ export class RaftCore {
       if (this.role === 'leader') {
         // The leader counts itself towards the commit quorum only for durable entries.
         const self = this.progressOf(this.id);
-        if (self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.broadcastAppend();
+        if (self.maybeUpdate(this.log.stableLastIndex())) this.maybeCommitAndReplicate();
       }
     }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
@@ -958,6 +958,7 @@ export class RaftCore {
     let bytes = 0;
     for (const entry of entries) bytes += entryBytes(entry);
     pr.sentAppend(entries.length, last === undefined ? prevIndex : last.index, bytes);
+    pr.commitSent = this.log.committed;
     this.send({
       type: 'app',
       from: this.id,
@@ -988,6 +989,29 @@ export class RaftCore {
     return true;
   }
 
+  /**
+   * maybeCommit, then the followers hear of it. Each gets the entries it lacks and the new commit
+   * with them, but no empty append for the commit alone (etcd sends one): a follower otherwise
+   * learns the commit with its next append or heartbeat. Why: every message that moves a
+   * follower's commit costs it a synced apply (NodeStorage.writeReady) and a peer request, and at
+   * one write at a time the empty append doubled both per write (BENCHMARKS.md profiling step 11).
+   * Nothing waits on a follower's apply but its own reads: a linearizable one gets the commit it
+   * needs with its read index (releaseReads); a stale one may lag by a heartbeat, as it may anyway.
+   * The commit still goes out at once, to everyone, when it passes a membership change (each node
+   * changes its configuration when it applies one, and a leader that removed itself steps down
+   * then and sends no more heartbeats) and at the first commit of a term (pendingConfIndex is the
+   * log's end then), so followers agree on the state soon after an election.
+   */
+  protected maybeCommitAndReplicate(): boolean {
+    const before = this.log.committed;
+    if (!this.maybeCommit()) return false;
+    const eager =
+      this.log.term(before) !== this.term ||
+      (before < this.pendingConfIndex && this.pendingConfIndex <= this.log.committed);
+    for (const id of this.members()) if (id !== this.id) this.sendAppend(id, eager);
+    return true;
+  }
+
   protected broadcastAppend(): void {
     for (const id of this.members()) if (id !== this.id) this.sendAppend(id, true);
   }
@@ -1007,6 +1031,7 @@ export class RaftCore {
     const pr = this.progressOf(to);
     // Never tell a follower to commit beyond what it is known to hold.
     const commit = Math.min(pr.match, this.log.committed);
+    pr.commitSent = commit;
     this.send({ type: 'heartbeat', from: this.id, to, term: this.term, commit, round });
   }
 
@@ -1037,8 +1062,9 @@ export class RaftCore {
       pr.becomeReplicate();
     } else if (pr.state === 'probe') pr.becomeReplicate();
     else pr.inflights.freeLE(m.index);
-    if (this.maybeCommit()) this.broadcastAppend();
-    else if (wasPaused) this.sendAppend(m.from, true);
+    // A follower that was paused may lack the commit: it gets an append, empty if need be (when the
+    // commit moved just now, maybeCommitAndReplicate decided for every follower).
+    if (!this.maybeCommitAndReplicate() && wasPaused) this.sendAppend(m.from, true);
     // Stream whatever else the follower lacks, as far as the in-flight window allows.
     while (this.sendAppend(m.from, false)) {
       /* bounded by the in-flight window and the log's end */
@@ -1116,9 +1142,20 @@ export class RaftCore {
           index: read.index,
           reject: false,
         });
+        this.sendCommitForRead(read.from, read.index);
       }
     }
     if (result.startRound > 0) this.startReadRound(result.startRound);
+  }
+
+  /**
+   * A follower serves its read once it applied `index`, and may not know that commit yet
+   * (maybeCommitAndReplicate sends no append for the commit alone): a heartbeat carries it, in the
+   * same request as the read index. The heartbeat carries the round in flight, as a periodic one.
+   */
+  protected sendCommitForRead(to: NodeId, index: number): void {
+    const pr = this.progress.get(to);
+    if (pr !== undefined && pr.commitSent < index) this.sendHeartbeat(to, this.readOnly.currentRound);
   }
 
   private rejectRead(from: NodeId, ctx: number): void {

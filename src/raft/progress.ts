@@ -90,6 +90,11 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot being sent (at least; the driver may send a later one). */
   pendingSnapshot = 0;
+  /**
+   * The highest commit index sent to this follower, in an append or a heartbeat. A hint only (the
+   * message may be lost): it spares a heartbeat when a follower's read needs a commit it was sent.
+   */
+  commitSent = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
   readonly inflights: Inflights;

@@ -294,6 +294,16 @@ export class TestCluster {
     this.process();
   }
 
+  /**
+   * One heartbeat round from leader `id`, delivered: how followers learn a commit that moved after
+   * the last append they got (RaftCore.maybeCommitAndReplicate sends no append for the commit alone).
+   */
+  heartbeat(id: NodeId): void {
+    if (this.core(id).status().role !== 'leader') throw new Error(`${id} is not the leader`);
+    this.tick(id, this.options.heartbeatTicks);
+    this.deliverAll();
+  }
+
   /** Ticks `id` alone until its election timer fires and it starts a (pre-)campaign. */
   timeout(id: NodeId): void {
     const core = this.core(id);

@@ -179,6 +179,29 @@ describe('ReadIndex', () => {
     expect(c.node('n2').readStates).toEqual([{ ctx: 42, index: 2 }]);
   });
 
+  it("a follower's read index comes with the commit it needs, even when the round went to another follower", () => {
+    const c = new TestCluster(3);
+    c.elect('n1');
+    c.core('n1').readIndex(1); // n2 answers this round: the next one goes to n2 as well
+    c.deliverAll();
+    c.propose('n1', 'a');
+    c.deliverAll(); // 2/1 committed on n1; no append went out for the commit alone
+    expect(c.core('n3').status().commit).toBe(1);
+    c.takeTrace();
+    c.core('n3').readIndex(42);
+    c.deliverAll();
+    expect(c.takeTrace()).toEqual([
+      'n3->n1 readIndex t1 ctx=42',
+      'n1->n2 heartbeat t1 commit=2 round=2',
+      'n2->n1 heartbeatResp t1 round=2',
+      'n1->n3 readIndexResp t1 ctx=42 index=2',
+      'n1->n3 heartbeat t1 commit=2 round=2',
+      'n3->n1 heartbeatResp t1 round=2',
+    ]);
+    expect(c.node('n3').readStates).toEqual([{ ctx: 42, index: 2 }]);
+    expect(c.appliedOf('n3')).toEqual(['a']); // so the read is served without waiting for a heartbeat
+  });
+
   it('a follower without a leader refuses at once; one whose leader changes fails its pending reads', () => {
     const c = new TestCluster(3);
     expect(c.core('n2').readIndex(1)).toEqual({ ok: false, error: 'no-leader', leader: '' });

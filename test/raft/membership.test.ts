@@ -26,6 +26,7 @@ describe('membership changes', () => {
     expect(trace.some((l) => l.startsWith('n1->n4 snap'))).toBe(true);
     c.propose('n1', 'c');
     c.deliverAll();
+    c.heartbeat('n1');
     expect(c.appliedOf('n4')).toEqual(['a', 'b', 'c']);
     expect(c.core('n4').status()).toMatchObject({
       role: 'follower',
@@ -185,7 +186,21 @@ describe('membership changes', () => {
     expect(c.leaders()).toEqual(['n2']);
     c.propose('n2', 'after');
     c.deliverAll();
+    c.heartbeat('n2');
     expect(c.appliedOf('n3')).toContain('after');
+  });
+
+  it('the commit of a membership change goes out at once, not with the next heartbeat', () => {
+    const c = new TestCluster(3);
+    c.elect('n1');
+    c.propose('n1', 'a');
+    c.deliverAll();
+    expect(c.core('n2').status().commit).toBe(1); // a plain entry's commit waits for a heartbeat
+    c.changeMembership('n1', { type: 'remove', node: 'n3' });
+    c.deliverAll();
+    // Each node changes its configuration when it applies the change: the followers must not wait.
+    expect(c.core('n1').status().commit).toBe(3);
+    expect(c.core('n2').status()).toMatchObject({ commit: 3, applied: 3, voters: ['n1', 'n2'] });
   });
 
   it("a removed voter's vote requests are ignored: it cannot raise the others' term", () => {

@@ -18,11 +18,17 @@ describe('5.3 log replication', () => {
       "n1->n3 app t1 prev=1/1 [2/1 'x=1'] commit=1",
       'n2->n1 appResp t1 ok 2',
       'n3->n1 appResp t1 ok 2',
-      // n1 and n2 hold entry 2: committed, and the followers learn it at once.
-      'n1->n2 app t1 prev=2/1 [] commit=2',
-      'n1->n3 app t1 prev=2/1 [] commit=2',
-      'n2->n1 appResp t1 ok 2',
-      'n3->n1 appResp t1 ok 2',
+      // n1 and n2 hold entry 2: committed and applied on n1. No append goes out for the commit
+      // alone (each would cost a follower a synced apply): it travels with the next heartbeat.
+    ]);
+    expect(c.appliedOf('n1')).toEqual(['x=1']);
+    expect(c.appliedOf('n2')).toEqual([]);
+    c.heartbeat('n1');
+    expect(c.takeTrace()).toEqual([
+      'n1->n2 heartbeat t1 commit=2 round=0',
+      'n1->n3 heartbeat t1 commit=2 round=0',
+      'n2->n1 heartbeatResp t1 round=0',
+      'n3->n1 heartbeatResp t1 round=0',
     ]);
     for (const id of c.ids) {
       expect(c.logOf(id)).toEqual(['1/1∅', '2/1']);
@@ -82,6 +88,7 @@ describe('5.3 log replication', () => {
     c.elect('n3');
     c.propose('n3', 'b', 'c', 'd');
     c.deliverAll();
+    c.heartbeat('n3'); // n2 learns the commit of 6/2
     c.heal();
     c.isolate('n3');
     c.takeTrace();
@@ -205,6 +212,7 @@ describe('5.3 log replication', () => {
     c.elect('n1');
     c.propose('n1', 'a', 'b');
     c.deliverAll();
+    c.heartbeat('n1'); // the commit reaches the followers
     c.restart('n2');
     expect(c.core('n2').status()).toMatchObject({ term: 1, commit: 3, applied: 3 });
     c.propose('n1', 'c');

@@ -32,6 +32,7 @@ describe('snapshots', () => {
     c.deliverAll();
     c.propose('n1', 'd');
     c.deliverAll();
+    c.heartbeat('n1');
     expect(c.takeTrace()).toEqual(
       expect.arrayContaining([
         'n1->n3 snap t1 snapshot=4/1',
@@ -139,6 +140,7 @@ describe('snapshots', () => {
     expect(c.core('n3').status()).toMatchObject({ role: 'follower', leader: 'n1', firstIndex: 7 });
     c.propose('n1', 'd');
     c.deliverAll();
+    c.heartbeat('n1');
     expect(c.logOf('n3')).toEqual(c.logOf('n1'));
     expect(c.appliedOf('n3')).toEqual(['a', 'b', 'c', 'd']);
   });
@@ -151,6 +153,7 @@ describe('snapshots', () => {
     expect(c.core('n3').status()).toMatchObject({ firstIndex: 5, lastIndex: 4, commit: 4, applied: 4 });
     c.propose('n1', 'd');
     c.deliverAll();
+    c.heartbeat('n1');
     expect(c.appliedOf('n3')).toEqual(['a', 'b', 'c', 'd']);
   });
 

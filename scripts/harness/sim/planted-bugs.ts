@@ -44,7 +44,7 @@ class ReadsBeforeTermCommit extends RaftCore {
  * Waits forever for the answer to a forwarded read, as the core did until chaos seed 113: a lost
  * request or answer under a steady leader stalls a follower's reads until the next election.
  */
-class NeverResendsForwardedReads extends RaftCore {
+export class NeverResendsForwardedReads extends RaftCore {
   protected override resendForwardedReads(): void {}
 }
 
