@@ -996,7 +996,8 @@ export class RaftCore {
    * follower's commit costs it a synced apply (NodeStorage.writeReady) and a peer request, and at
    * one write at a time the empty append doubled both per write (BENCHMARKS.md profiling step 11).
    * Nothing waits on a follower's apply but its own reads: a linearizable one gets the commit it
-   * needs with its read index (releaseReads); a stale one may lag by a heartbeat, as it may anyway.
+   * needs with its read index, or with the answer to its acknowledgement (sendCommitForRead); a
+   * stale one may lag by a heartbeat, as it may anyway.
    * The commit still goes out at once, to everyone, when it passes a membership change (each node
    * changes its configuration when it applies one, and a leader that removed itself steps down
    * then and sends no more heartbeats) and at the first commit of a term (pendingConfIndex is the
@@ -1068,6 +1069,10 @@ export class RaftCore {
     // Stream whatever else the follower lacks, as far as the in-flight window allows.
     while (this.sendAppend(m.from, false)) {
       /* bounded by the in-flight window and the log's end */
+    }
+    // A read of this follower waits for a commit it could not be sent before this acknowledgement.
+    if (pr.commitWanted > pr.commitSent && pr.match >= pr.commitWanted) {
+      this.sendHeartbeat(m.from, this.readOnly.currentRound);
     }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
@@ -1155,7 +1160,11 @@ export class RaftCore {
    */
   protected sendCommitForRead(to: NodeId, index: number): void {
     const pr = this.progress.get(to);
-    if (pr !== undefined && pr.commitSent < index) this.sendHeartbeat(to, this.readOnly.currentRound);
+    if (pr === undefined || pr.commitSent >= index) return;
+    this.sendHeartbeat(to, this.readOnly.currentRound);
+    // A heartbeat carries no commit beyond what the follower acknowledged: if it has not
+    // acknowledged `index` yet, its acknowledgement brings the commit (handleAppendResponse).
+    if (pr.commitSent < index) pr.commitWanted = Math.max(pr.commitWanted, index);
   }
 
   private rejectRead(from: NodeId, ctx: number): void {

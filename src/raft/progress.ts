@@ -95,6 +95,12 @@ export class Progress {
    * message may be lost): it spares a heartbeat when a follower's read needs a commit it was sent.
    */
   commitSent = 0;
+  /**
+   * The commit a read of this follower waits for, which could not be sent yet because the
+   * follower had not acknowledged that far (RaftCore.sendCommitForRead); sent with its
+   * acknowledgement.
+   */
+  commitWanted = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
   readonly inflights: Inflights;

@@ -302,6 +302,7 @@ export class TestCluster {
     if (this.core(id).status().role !== 'leader') throw new Error(`${id} is not the leader`);
     this.tick(id, this.options.heartbeatTicks);
     this.deliverAll();
+    if (this.core(id).status().role !== 'leader') throw new Error(`${id} lost its leadership in the heartbeat round`);
   }
 
   /** Ticks `id` alone until its election timer fires and it starts a (pre-)campaign. */

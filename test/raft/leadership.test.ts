@@ -202,6 +202,30 @@ describe('ReadIndex', () => {
     expect(c.appliedOf('n3')).toEqual(['a']); // so the read is served without waiting for a heartbeat
   });
 
+  it("a lagging follower's read gets the commit with the leader's answer to its acknowledgement", () => {
+    const c = new TestCluster(3);
+    c.elect('n1');
+    c.core('n1').readIndex(1); // n2 answers this round: the next one goes to n2 as well
+    c.deliverAll();
+    c.propose('n1', 'a');
+    c.deliverWhere((m) => m.type === 'app');
+    c.deliverWhere((m) => m.type === 'appResp' && m.from === 'n2'); // 2/1 commits; n3's answer is late
+    c.core('n3').readIndex(42);
+    c.deliverWhere((m) => m.type === 'readIndex');
+    c.deliverWhere((m) => m.type === 'heartbeat');
+    c.deliverWhere((m) => m.type === 'heartbeatResp');
+    c.takeTrace();
+    c.deliverWhere((m) => m.to === 'n3' && m.type !== 'app');
+    // The read index goes to n3 with a heartbeat, which cannot carry commit 2: n3 has not acked it.
+    expect(c.takeTrace()).toEqual(['n1->n3 readIndexResp t1 ctx=42 index=2', 'n1->n3 heartbeat t1 commit=1 round=2']);
+    expect(c.appliedOf('n3')).toEqual([]);
+    c.deliverAll();
+    // n3's late acknowledgement is answered with the commit its read waits for.
+    expect(c.takeTrace()).toContain('n1->n3 heartbeat t1 commit=2 round=2');
+    expect(c.node('n3').readStates).toEqual([{ ctx: 42, index: 2 }]);
+    expect(c.appliedOf('n3')).toEqual(['a']); // so the read is served without waiting for a heartbeat
+  });
+
   it('a follower without a leader refuses at once; one whose leader changes fails its pending reads', () => {
     const c = new TestCluster(3);
     expect(c.core('n2').readIndex(1)).toEqual({ ok: false, error: 'no-leader', leader: '' });

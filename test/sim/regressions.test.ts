@@ -5,8 +5,8 @@
 // every schedule here was but the last read one (seed 31001), so the other commands in the test
 // names need `--workload plain` today. A replay is exact only while the core sends the same
 // messages: where a later change of the core moved a schedule off the bug it caught, the test
-// replays it with the core of the time for that part (`recordedWithReadExpiry`, and for every
-// schedule here `commitsEagerly`), and today's core must still pass it (`expectPasses`).
+// replays it with the core of the time for that part (`recordedWithReadExpiry`, `commitsEagerly`),
+// and today's core must still pass it (`expectPasses`).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
