@@ -76,13 +76,7 @@ const asRecordedWith = (Base: typeof RaftCore = RaftCore) => {
  * after two election timeouts; the resends change the messages, and those schedules no longer meet
  * their bugs without that behaviour. `Base` is today's core or a planted mistake on top of it.
  */
-const recordedWithReadExpiry = (Base: typeof RaftCore = RaftCore) => {
-  const Core = failsForwardedReadsAfter(2, commitsEagerly(Base));
-  return {
-    workload: 'plain' as const,
-    factory: (config: ConstructorParameters<typeof RaftCore>[0]) => new Core(config),
-  };
-};
+const recordedWithReadExpiry = (Base: typeof RaftCore = RaftCore) => asRecordedWith(failsForwardedReadsAfter(2, Base));
 
 /** The first membership core: vote requests heard only from voters of this node's own configuration. */
 class HearsVotesOnlyFromKnownVoters extends RaftCore {
@@ -161,10 +155,7 @@ describe('simulation regressions', () => {
     const s = schedule('forwarded-read-expiry-too-short-inline-replies');
     expectPasses(s, { workload: 'plain' });
     expectPasses(s, asRecordedWith());
-    const broken = runSimulation(s, {
-      workload: 'plain',
-      factory: (config) => new (failsForwardedReadsAfter(1, commitsEagerly()))(config),
-    });
+    const broken = runSimulation(s, asRecordedWith(failsForwardedReadsAfter(1)));
     expect(broken.ok ? 'ok' : broken.kind).toBe('liveness');
   });
 
