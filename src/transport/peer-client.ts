@@ -44,6 +44,7 @@ import {
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
+import { post } from './peer-post.js';
 import {
   CLUSTER_HEADER,
   FROM_HEADER,
@@ -68,6 +69,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000;
 const CLIENT_KEEP_ALIVE_MS = 30_000;
 /** Error codes of a socket the other side closed or reset: what a stale keep-alive socket gives. */
 const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+/** How much of an error answer goes in the log line. */
+const ERROR_SNIPPET_BYTES = 256;
 
 export interface PeerStats {
   /** Requests answered 2xx. */
@@ -158,7 +161,7 @@ export class PeerClient {
       connections: 1,
       pipelining: 1,
       // undici's own timeouts are backstops only: its header and body timers have a resolution of
-      // about a second, so the precise deadline is the abort signal of each request (post()).
+      // about a second, so the precise deadline is the timer of each request (peer-post.ts).
       connectTimeout: timeout,
       headersTimeout: timeout,
       bodyTimeout: timeout,
@@ -293,50 +296,41 @@ export class PeerClient {
   }
 
   private async post(body: Uint8Array): Promise<Outcome> {
-    // A timer cleared on completion, not AbortSignal.timeout(): that one always fires eventually,
-    // building an abort DOMException for every request long after it finished (measurable CPU on
-    // the hot path: two peer requests per ReadIndex round).
-    const controller = new AbortController();
-    const deadline = setTimeout(
-      () => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)),
-      this.timeoutMs,
-    );
-    try {
-      const response = await this.pool.request({
-        path: MESSAGES_PATH,
-        method: 'POST',
-        headers: this.headers,
-        body,
-        signal: controller.signal,
-      });
-      if (
-        response.statusCode === 200 &&
-        response.headers['content-type'] === MSGPACK_CONTENT_TYPE &&
-        this.options.onReplies !== undefined
-      ) {
-        return { ok: true, replies: await this.readReplies(response.body) };
-      }
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        await response.body.dump();
-        return { ok: true, replies: [] };
-      }
-      const snippet = await readSnippet(response.body);
-      const reason = `HTTP ${response.statusCode} ${snippet}`;
-      if (response.statusCode === 403 && errorCodeOf(snippet) === 'removed') {
-        return { ok: false, staleSocket: false, reason, removed: true };
-      }
-      return { ok: false, staleSocket: false, reason };
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      const message = error instanceof Error ? error.message : String(error);
+    const wantsReplies = this.options.onReplies !== undefined;
+    const result = await post(this.pool, {
+      path: MESSAGES_PATH,
+      headers: this.headers,
+      body,
+      timeoutMs: this.timeoutMs,
+      keep: (status, type) =>
+        status === 200 && type === MSGPACK_CONTENT_TYPE && wantsReplies
+          ? MAX_REPLY_BYTES
+          : status >= 200 && status < 300
+            ? 0
+            : ERROR_SNIPPET_BYTES,
+    });
+    if (result.kind === 'failed') {
+      const { error } = result;
+      const code = (error as { code?: unknown }).code;
       return {
         ok: false,
         staleSocket: typeof code === 'string' && STALE_SOCKET_CODES.has(code),
-        reason: typeof code === 'string' ? `${code}: ${message}` : message,
+        reason: typeof code === 'string' ? `${code}: ${error.message}` : error.message,
       };
-    } finally {
-      clearTimeout(deadline);
     }
+    const { statusCode } = result;
+    if (statusCode === 200 && result.contentType === MSGPACK_CONTENT_TYPE && wantsReplies) {
+      return { ok: true, replies: this.checkReplies(result.body, result.cutOff) };
+    }
+    if (statusCode >= 200 && statusCode < 300) return { ok: true, replies: [] };
+    // The start of an error answer, for the log (our peers answer short JSON errors); the rest
+    // was not read: the URL might point at something that is not a raftkv peer.
+    const snippet = result.body.toString('utf8');
+    const reason = `HTTP ${statusCode} ${snippet}`;
+    if (statusCode === 403 && errorCodeOf(snippet) === 'removed') {
+      return { ok: false, staleSocket: false, reason, removed: true };
+    }
+    return { ok: false, staleSocket: false, reason };
   }
 
   /**
@@ -344,23 +338,17 @@ export class PeerClient {
    * once per interval) if anything is wrong. The request itself succeeded either way: the peer got
    * our batch.
    */
-  private async readReplies(body: AsyncIterable<Buffer>): Promise<Message[]> {
+  private checkReplies(body: Buffer, cutOff: boolean): Message[] {
     const refuse = (reason: string): Message[] => {
       this.badReplies++;
       const suppressed = this.failureLog.admit('bad-reply');
       if (suppressed !== null) this.log.warn({ reason, suppressed }, 'refused the messages in a peer answer');
       return [];
     };
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += chunk.length;
-      if (size > MAX_REPLY_BYTES) return refuse(`an answer over ${MAX_REPLY_BYTES} bytes`); // leaving the loop destroys the rest
-      chunks.push(chunk);
-    }
+    if (cutOff) return refuse(`an answer over ${MAX_REPLY_BYTES} bytes`);
     let messages: Message[];
     try {
-      messages = decodeMessages(Buffer.concat(chunks, size));
+      messages = decodeMessages(body);
     } catch (error) {
       if (error instanceof BadMessageError) return refuse(error.message);
       throw error;
@@ -378,7 +366,7 @@ export class PeerClient {
   }
 
   private deliverReplies(messages: Message[]): void {
-    // readReplies runs only with onReplies given; without it every answer yields [].
+    // checkReplies runs only with onReplies given; without it every answer yields [].
     if (messages.length === 0) return;
     if (this.options.faults?.dropFrom.has(this.options.peerId) === true) {
       this.faultDropped += messages.length; // faults.ts: what the server side of a cut link drops
@@ -401,10 +389,6 @@ export class PeerClient {
   }
 }
 
-/**
- * The start of an error answer, for the log (our peers answer short JSON errors). Reading stops
- * early, whatever the body's size: the URL might point at something that is not a raftkv peer.
- */
 /** The `error` code of a JSON error answer, or undefined. */
 function errorCodeOf(snippet: string): unknown {
   try {
@@ -412,19 +396,4 @@ function errorCodeOf(snippet: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-async function readSnippet(body: AsyncIterable<Buffer>, maxBytes = 256): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= maxBytes) break; // leaving the loop destroys the rest of the stream
-    }
-  } catch {
-    // The answer was cut off: what we have is enough for a log line.
-  }
-  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
 }

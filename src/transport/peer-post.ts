@@ -1,0 +1,137 @@
+// One POST to a peer through undici's `dispatch`, settled as one plain result.
+//
+// Why not `pool.request()`: that API builds, per request, a body stream (a Readable the caller
+// iterates), an abort-signal listener and the AbortController behind it. A peer request is a small
+// msgpack body out and, at most, a small msgpack body back, at up to a few thousand requests a
+// second; those objects were several percent of a leader's main thread at one connection (BENCHMARKS
+// step 12). Here the answer's chunks land in an array, and the deadline aborts through the dispatch
+// controller.
+//
+// Invariants:
+// - The promise settles exactly once, and always: on the answer's end, on an error, or on an abort
+//   (the deadline, or a body over its limit). It never rejects.
+// - At most `keep` bytes of an answer's body are kept (decided from its status and content type);
+//   an answer that would need more is cut off (aborted), so a peer cannot make us buffer more.
+
+import type { Dispatcher } from 'undici';
+
+export type PostResult =
+  | {
+      readonly kind: 'answered';
+      readonly statusCode: number;
+      readonly contentType: string | undefined;
+      /** The body's kept bytes: all of it when it fit its limit, else the first `limit` bytes. */
+      readonly body: Buffer;
+      /** The body was larger than its limit and was cut off. */
+      readonly cutOff: boolean;
+    }
+  | { readonly kind: 'failed'; readonly error: Error };
+
+export interface PostOptions {
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+  /** Deadline of the whole request (connect, send, answer). */
+  readonly timeoutMs: number;
+  /** How many bytes of an answer with this status and content type to keep (0: discard it). */
+  readonly keep: (statusCode: number, contentType: string | undefined) => number;
+}
+
+/** Sends one POST on `dispatcher`; never rejects. */
+export function post(dispatcher: Dispatcher, options: PostOptions): Promise<PostResult> {
+  return new Promise<PostResult>((resolve) => {
+    const handler = new PostHandler(options, resolve);
+    dispatcher.dispatch({ path: options.path, method: 'POST', headers: options.headers, body: options.body }, handler);
+  });
+}
+
+class PostHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  /** Why to abort the request as soon as undici hands us its controller (the deadline passed first). */
+  private abortReason: Error | undefined;
+  private settled = false;
+  private statusCode = 0;
+  private contentType: string | undefined;
+  private limit = 0;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private cutOff = false;
+  private readonly deadline: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: PostOptions,
+    private readonly resolve: (result: PostResult) => void,
+  ) {
+    // A timer cleared on completion, not AbortSignal.timeout(): that one always fires eventually,
+    // building an abort DOMException for every request long after it finished.
+    this.deadline = setTimeout(() => {
+      this.abort(new Error(`no answer within ${options.timeoutMs} ms`));
+    }, options.timeoutMs);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason !== undefined) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx answers come first and may come more than once; the last call is the final answer.
+    this.statusCode = statusCode;
+    const type = headers['content-type'];
+    this.contentType = typeof type === 'string' ? type : undefined;
+    this.limit = this.options.keep(statusCode, this.contentType);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.limit === 0 || this.cutOff) return; // an answer we discard: let it drain
+    const room = this.limit - this.size;
+    if (chunk.length > room) {
+      if (room > 0) this.keepChunk(chunk.subarray(0, room));
+      this.cutOff = true;
+      controller.abort(new Error(`an answer over ${this.limit} bytes`));
+      return;
+    }
+    this.keepChunk(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.settleAnswered();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // Our own cut-off of an over-long answer: the peer did answer, with this status.
+    if (this.cutOff) this.settleAnswered();
+    else this.settle({ kind: 'failed', error });
+  }
+
+  private keepChunk(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  private abort(reason: Error): void {
+    if (this.controller === undefined) this.abortReason = reason;
+    else this.controller.abort(reason);
+  }
+
+  private settleAnswered(): void {
+    this.settle({
+      kind: 'answered',
+      statusCode: this.statusCode,
+      contentType: this.contentType,
+      body: this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size),
+      cutOff: this.cutOff,
+    });
+  }
+
+  private settle(result: PostResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.deadline);
+    this.resolve(result);
+  }
+}

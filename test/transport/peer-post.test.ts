@@ -1,0 +1,132 @@
+// peer-post.ts: one POST through undici's dispatch, settled once with at most `keep` bytes of the
+// answer. Each case talks to a bare node:http server on 127.0.0.1 that this file starts and closes.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { post, type PostOptions } from '../../src/transport/peer-post.js';
+import { freePort } from './helpers.js';
+
+const closers: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** A server answering every request with `answer`, and the pool that talks to it. */
+async function serve(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Pool> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => answer(req, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+  closers.push(() => pool.destroy());
+  return pool;
+}
+
+const options = (keep: PostOptions['keep'], timeoutMs = 2_000): PostOptions => ({
+  path: '/raft/messages',
+  headers: { 'content-type': 'application/msgpack' },
+  body: new Uint8Array([1, 2, 3]),
+  timeoutMs,
+  keep,
+});
+
+describe('post (peer-post.ts)', () => {
+  it('keeps the whole answer when it fits, with its status and content type', async () => {
+    const pool = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/msgpack' });
+      res.end(Buffer.from('hello'));
+    });
+    const result = await post(
+      pool,
+      options(() => 100),
+    );
+    expect(result).toMatchObject({
+      kind: 'answered',
+      statusCode: 200,
+      contentType: 'application/msgpack',
+      cutOff: false,
+    });
+    expect(result.kind === 'answered' && result.body.toString()).toBe('hello');
+  });
+
+  it('discards an answer it keeps 0 bytes of, reading it to its end (the socket stays usable)', async () => {
+    const pool = await serve((_req, res) => {
+      res.writeHead(200);
+      res.end(Buffer.alloc(256 * 1024, 7));
+    });
+    for (let i = 0; i < 3; i++) {
+      const result = await post(
+        pool,
+        options(() => 0),
+      );
+      expect(result).toMatchObject({ kind: 'answered', statusCode: 200, cutOff: false });
+      expect(result.kind === 'answered' && result.body.length).toBe(0);
+    }
+  });
+
+  it('cuts off an answer larger than its limit and keeps exactly the first `limit` bytes', async () => {
+    const big = Buffer.alloc(200 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    const pool = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(big);
+    });
+    const keptFor: Array<[number, string | undefined]> = [];
+    const result = await post(
+      pool,
+      options((status, type) => {
+        keptFor.push([status, type]);
+        return 1000;
+      }),
+    );
+    expect(keptFor).toEqual([[500, 'text/plain']]);
+    expect(result).toMatchObject({ kind: 'answered', statusCode: 500, cutOff: true });
+    expect(result.kind === 'answered' && result.body.equals(big.subarray(0, 1000))).toBe(true);
+  });
+
+  it('fails at its deadline when the answer never comes, and aborts the request', async () => {
+    let pending: ServerResponse | undefined;
+    const pool = await serve((_req, res) => {
+      pending = res; // never answered
+    });
+    const started = Date.now();
+    const result = await post(
+      pool,
+      options(() => 0, 150),
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(result.kind).toBe('failed');
+    expect(result.kind === 'failed' && result.error.message).toMatch(/no answer within 150 ms/);
+    expect(pending).toBeDefined();
+  });
+
+  it('fails (does not throw or hang) when nothing listens', async () => {
+    const pool = await serve((_req, res) => res.end());
+    const refused = new Pool(`http://127.0.0.1:${await freePort()}`, { connections: 1 });
+    closers.push(() => refused.destroy());
+    const result = await post(
+      refused,
+      options(() => 0),
+    );
+    expect(result.kind).toBe('failed');
+    expect(result.kind === 'failed' && (result.error as { code?: string }).code).toBe('ECONNREFUSED');
+    // The working pool next to it is unaffected.
+    expect(
+      await post(
+        pool,
+        options(() => 0),
+      ),
+    ).toMatchObject({ kind: 'answered', statusCode: 200 });
+  });
+});
