@@ -62,4 +62,22 @@ describe('batch operations', () => {
     expect(db.sm.getSync(key)).toBeUndefined();
     expect(db.meta.getSync(key)).toEqual(Buffer.from([3]));
   });
+
+  it('copies every key and value when called, and deletes and puts in one batch', async () => {
+    dir = await makeTempDir();
+    db = await openDatabase(path.resolve(dir, 'db'));
+    const value = new Uint8Array([9, 9]);
+    const ops = [putOp(db.sm, new Uint8Array([1]), value), putOp(db.sm, new Uint8Array([2]), value)];
+    const written = writeBatch(db.db, ops, { sync: true });
+    value.fill(0); // the call copied every key and value before it returned (batch-bytes.ts relies on it)
+    await written;
+    expect(db.sm.getSync(new Uint8Array([1]))).toEqual(Buffer.from([9, 9]));
+    await writeBatch(db.db, [delOp(db.sm, new Uint8Array([1])), putOp(db.sm, new Uint8Array([3]), value)], {
+      sync: false,
+    });
+    expect(db.sm.getSync(new Uint8Array([1]))).toBeUndefined();
+    expect(db.sm.getSync(new Uint8Array([3]))).toEqual(Buffer.from([0, 0]));
+    await db.db.close();
+    db = undefined;
+  });
 });
