@@ -8,12 +8,18 @@
 // controller.
 //
 // Invariants:
-// - The promise settles exactly once, and always: on the answer's end, on an error, or on an abort
-//   (the deadline, or a body over its limit). It never rejects.
+// - The promise settles exactly once, and always: on the answer's end, on an error, on an abort
+//   (a body over its limit), or at the deadline, even when the request never got a connection
+//   (it is then aborted if it ever starts). It never rejects.
 // - At most `keep` bytes of an answer's body are kept (decided from its status and content type);
-//   an answer that would need more is cut off (aborted), so a peer cannot make us buffer more.
+//   an answer that would need more is cut off (aborted), so a peer cannot make us buffer more. A
+//   body kept at 0 bytes is read and dropped up to DISCARD_LIMIT (the socket stays usable), and
+//   cut off beyond that, as undici's `dump()` does.
 
 import type { Dispatcher } from 'undici';
+
+/** How much of an answer we keep none of is read (and dropped) before it is cut off. */
+export const DISCARD_LIMIT = 128 * 1024;
 
 export type PostResult =
   | {
@@ -56,6 +62,7 @@ class PostHandler implements Dispatcher.DispatchHandler {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private cutOff = false;
+  private discarded = 0;
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -65,7 +72,14 @@ class PostHandler implements Dispatcher.DispatchHandler {
     // A timer cleared on completion, not AbortSignal.timeout(): that one always fires eventually,
     // building an abort DOMException for every request long after it finished.
     this.deadline = setTimeout(() => {
-      this.abort(new Error(`no answer within ${options.timeoutMs} ms`));
+      const error = new Error(`no answer within ${options.timeoutMs} ms`);
+      if (this.controller !== undefined) {
+        this.controller.abort(error); // undici answers with onResponseError
+        return;
+      }
+      // Not started yet (connecting, or queued behind another request): fail now, abort at start.
+      this.abortReason = error;
+      this.settle({ kind: 'failed', error });
     }, options.timeoutMs);
   }
 
@@ -87,12 +101,17 @@ class PostHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.limit === 0 || this.cutOff) return; // an answer we discard: let it drain
+    if (this.cutOff) return;
+    if (this.limit === 0) {
+      // An answer we keep none of: drain it, up to a bound.
+      this.discarded += chunk.length;
+      if (this.discarded > DISCARD_LIMIT) this.cutOffAnswer(controller, DISCARD_LIMIT);
+      return;
+    }
     const room = this.limit - this.size;
     if (chunk.length > room) {
       if (room > 0) this.keepChunk(chunk.subarray(0, room));
-      this.cutOff = true;
-      controller.abort(new Error(`an answer over ${this.limit} bytes`));
+      this.cutOffAnswer(controller, this.limit);
       return;
     }
     this.keepChunk(chunk);
@@ -108,14 +127,14 @@ class PostHandler implements Dispatcher.DispatchHandler {
     else this.settle({ kind: 'failed', error });
   }
 
+  private cutOffAnswer(controller: Dispatcher.DispatchController, limit: number): void {
+    this.cutOff = true;
+    controller.abort(new Error(`an answer over ${limit} bytes`));
+  }
+
   private keepChunk(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-  }
-
-  private abort(reason: Error): void {
-    if (this.controller === undefined) this.abortReason = reason;
-    else this.controller.abort(reason);
   }
 
   private settleAnswered(): void {

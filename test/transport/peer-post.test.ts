@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { post, type PostOptions } from '../../src/transport/peer-post.js';
+import { DISCARD_LIMIT, post, type PostOptions } from '../../src/transport/peer-post.js';
 import { freePort } from './helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -60,10 +60,11 @@ describe('post (peer-post.ts)', () => {
     expect(result.kind === 'answered' && result.body.toString()).toBe('hello');
   });
 
-  it('discards an answer it keeps 0 bytes of, reading it to its end (the socket stays usable)', async () => {
+  it('drains an answer it keeps 0 bytes of (the socket stays usable), and cuts off one over DISCARD_LIMIT', async () => {
+    let size = 100 * 1024;
     const pool = await serve((_req, res) => {
       res.writeHead(200);
-      res.end(Buffer.alloc(256 * 1024, 7));
+      res.end(Buffer.alloc(size, 7));
     });
     for (let i = 0; i < 3; i++) {
       const result = await post(
@@ -73,6 +74,13 @@ describe('post (peer-post.ts)', () => {
       expect(result).toMatchObject({ kind: 'answered', statusCode: 200, cutOff: false });
       expect(result.kind === 'answered' && result.body.length).toBe(0);
     }
+    size = DISCARD_LIMIT * 4;
+    const result = await post(
+      pool,
+      options(() => 0),
+    );
+    expect(result).toMatchObject({ kind: 'answered', statusCode: 200, cutOff: true });
+    expect(result.kind === 'answered' && result.body.length).toBe(0);
   });
 
   it('cuts off an answer larger than its limit and keeps exactly the first `limit` bytes', async () => {
@@ -109,6 +117,26 @@ describe('post (peer-post.ts)', () => {
     expect(result.kind).toBe('failed');
     expect(result.kind === 'failed' && result.error.message).toMatch(/no answer within 150 ms/);
     expect(pending).toBeDefined();
+  });
+
+  it('fails at its deadline also when it never started (queued behind a request that hangs)', async () => {
+    const pool = await serve(() => {
+      /* never answers */
+    });
+    const first = post(
+      pool,
+      options(() => 0, 1_000),
+    );
+    const started = Date.now();
+    const second = await post(
+      pool,
+      options(() => 0, 150),
+    ); // the pool's one connection is taken
+    const elapsed = Date.now() - started;
+    expect(second.kind === 'failed' && second.error.message).toMatch(/no answer within 150 ms/);
+    expect(elapsed).toBeGreaterThanOrEqual(140);
+    expect(elapsed).toBeLessThan(900); // not when the first one gives up
+    expect((await first).kind).toBe('failed');
   });
 
   it('fails (does not throw or hang) when nothing listens', async () => {
