@@ -320,7 +320,7 @@ export class PeerClient {
     }
     const { statusCode } = result;
     if (statusCode === 200 && result.contentType === MSGPACK_CONTENT_TYPE && wantsReplies) {
-      return { ok: true, replies: this.checkReplies(result.body, result.cutOff) };
+      return { ok: true, replies: this.checkReplies(result.body, result.incomplete) };
     }
     if (statusCode >= 200 && statusCode < 300) return { ok: true, replies: [] };
     // The start of an error answer, for the log (our peers answer short JSON errors); the rest
@@ -338,14 +338,14 @@ export class PeerClient {
    * once per interval) if anything is wrong. The request itself succeeded either way: the peer got
    * our batch.
    */
-  private checkReplies(body: Buffer, cutOff: boolean): Message[] {
+  private checkReplies(body: Buffer, incomplete: string | undefined): Message[] {
     const refuse = (reason: string): Message[] => {
       this.badReplies++;
       const suppressed = this.failureLog.admit('bad-reply');
       if (suppressed !== null) this.log.warn({ reason, suppressed }, 'refused the messages in a peer answer');
       return [];
     };
-    if (cutOff) return refuse(`an answer over ${MAX_REPLY_BYTES} bytes`);
+    if (incomplete !== undefined) return refuse(`an incomplete answer: ${incomplete}`);
     let messages: Message[];
     try {
       messages = decodeMessages(body);

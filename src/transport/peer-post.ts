@@ -15,6 +15,9 @@
 //   an answer that would need more is cut off (aborted), so a peer cannot make us buffer more. A
 //   body kept at 0 bytes is read and dropped up to DISCARD_LIMIT (the socket stays usable), and
 //   cut off beyond that, as undici's `dump()` does.
+// - Once the final status has arrived, the result is `answered` with that status, whatever happens
+//   to the body (cut off, lost with the connection, or the deadline passed): the peer answered.
+//   `pool.request()` gave the same, since its callers only drained or sampled such bodies.
 
 import type { Dispatcher } from 'undici';
 
@@ -26,10 +29,14 @@ export type PostResult =
       readonly kind: 'answered';
       readonly statusCode: number;
       readonly contentType: string | undefined;
-      /** The body's kept bytes: all of it when it fit its limit, else the first `limit` bytes. */
+      /** The body's kept bytes: all of it when it fit its limit and arrived whole, else what came first. */
       readonly body: Buffer;
-      /** The body was larger than its limit and was cut off. */
-      readonly cutOff: boolean;
+      /**
+       * Why the body is not whole, when it is not: it was over its limit and we cut it off, or the
+       * connection failed (or the deadline passed) after the status arrived. The peer answered
+       * either way, and the status is what it answered.
+       */
+      readonly incomplete: string | undefined;
     }
   | { readonly kind: 'failed'; readonly error: Error };
 
@@ -61,7 +68,8 @@ class PostHandler implements Dispatcher.DispatchHandler {
   private limit = 0;
   private readonly chunks: Buffer[] = [];
   private size = 0;
-  private cutOff = false;
+  /** Set once the body stops being read (see PostResult's `incomplete`). */
+  private incomplete: string | undefined;
   private discarded = 0;
   private readonly deadline: NodeJS.Timeout;
 
@@ -101,7 +109,7 @@ class PostHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.cutOff) return;
+    if (this.incomplete !== undefined) return;
     if (this.limit === 0) {
       // An answer we keep none of: drain it, up to a bound.
       this.discarded += chunk.length;
@@ -122,14 +130,20 @@ class PostHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    // Our own cut-off of an over-long answer: the peer did answer, with this status.
-    if (this.cutOff) this.settleAnswered();
-    else this.settle({ kind: 'failed', error });
+    // Must not throw (undici would re-emit it as an 'error' event nobody listens to).
+    // After a final status the peer did answer (it took our batch, or refused it with that status):
+    // our own cut-off, or a body interrupted by the network or the deadline. Before it, it failed.
+    if (this.statusCode >= 200) {
+      this.incomplete ??= error.message;
+      this.settleAnswered();
+    } else {
+      this.settle({ kind: 'failed', error });
+    }
   }
 
   private cutOffAnswer(controller: Dispatcher.DispatchController, limit: number): void {
-    this.cutOff = true;
-    controller.abort(new Error(`an answer over ${limit} bytes`));
+    this.incomplete = `an answer over ${limit} bytes`;
+    controller.abort(new Error(this.incomplete));
   }
 
   private keepChunk(chunk: Buffer): void {
@@ -143,7 +157,7 @@ class PostHandler implements Dispatcher.DispatchHandler {
       statusCode: this.statusCode,
       contentType: this.contentType,
       body: this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size),
-      cutOff: this.cutOff,
+      incomplete: this.incomplete,
     });
   }
 

@@ -55,7 +55,7 @@ describe('post (peer-post.ts)', () => {
       kind: 'answered',
       statusCode: 200,
       contentType: 'application/msgpack',
-      cutOff: false,
+      incomplete: undefined,
     });
     expect(result.kind === 'answered' && result.body.toString()).toBe('hello');
   });
@@ -71,7 +71,7 @@ describe('post (peer-post.ts)', () => {
         pool,
         options(() => 0),
       );
-      expect(result).toMatchObject({ kind: 'answered', statusCode: 200, cutOff: false });
+      expect(result).toMatchObject({ kind: 'answered', statusCode: 200, incomplete: undefined });
       expect(result.kind === 'answered' && result.body.length).toBe(0);
     }
     size = DISCARD_LIMIT * 4;
@@ -79,7 +79,11 @@ describe('post (peer-post.ts)', () => {
       pool,
       options(() => 0),
     );
-    expect(result).toMatchObject({ kind: 'answered', statusCode: 200, cutOff: true });
+    expect(result).toMatchObject({
+      kind: 'answered',
+      statusCode: 200,
+      incomplete: `an answer over ${DISCARD_LIMIT} bytes`,
+    });
     expect(result.kind === 'answered' && result.body.length).toBe(0);
   });
 
@@ -99,8 +103,23 @@ describe('post (peer-post.ts)', () => {
       }),
     );
     expect(keptFor).toEqual([[500, 'text/plain']]);
-    expect(result).toMatchObject({ kind: 'answered', statusCode: 500, cutOff: true });
+    expect(result).toMatchObject({ kind: 'answered', statusCode: 500, incomplete: 'an answer over 1000 bytes' });
     expect(result.kind === 'answered' && result.body.equals(big.subarray(0, 1000))).toBe(true);
+  });
+
+  it('keeps the status of an answer whose body the connection lost: the peer did answer', async () => {
+    const pool = await serve((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"error":"rem');
+      setTimeout(() => res.destroy(), 20);
+    });
+    const result = await post(
+      pool,
+      options(() => 256),
+    );
+    expect(result).toMatchObject({ kind: 'answered', statusCode: 403 });
+    expect(result.kind === 'answered' && result.body.toString()).toBe('{"error":"rem');
+    expect(result.kind === 'answered' && result.incomplete).toBeTruthy();
   });
 
   it('fails at its deadline when the answer never comes, and aborts the request', async () => {
