@@ -20,7 +20,11 @@ import {
   TERM_HEADER,
   TRANSFER_HEADER,
 } from '../transport/protocol.js';
+import { post } from '../transport/peer-post.js';
 import { CHUNK_BYTES, SNAPSHOT_FORMAT, StreamWriter } from './format.js';
+
+/** How much of an error answer goes in the log line. */
+const ERROR_SNIPPET_BYTES = 200;
 
 export interface SnapshotSenderOptions {
   readonly selfId: NodeId;
@@ -150,30 +154,24 @@ export class SnapshotSender {
   }
 
   private async post(pool: Pool, transfer: Transfer, id: string, seq: number, body: Uint8Array): Promise<void> {
-    const timeout = this.options.requestTimeoutMs ?? 30_000;
-    const controller = new AbortController();
-    const deadline = setTimeout(() => controller.abort(new Error(`no answer within ${timeout} ms`)), timeout);
-    try {
-      const response = await pool.request({
-        path: SNAPSHOT_PATH,
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${this.options.token}`,
-          [CLUSTER_HEADER]: this.options.clusterId,
-          [FROM_HEADER]: this.options.selfId,
-          [TRANSFER_HEADER]: id,
-          [SEQ_HEADER]: String(seq),
-          [TERM_HEADER]: String(transfer.term),
-          'content-type': 'application/octet-stream',
-        },
-        body,
-        signal: controller.signal,
-      });
-      const text = await response.body.text();
-      if (response.statusCode < 200 || response.statusCode >= 300)
-        throw new Error(`HTTP ${response.statusCode} ${text.slice(0, 200)}`);
-    } finally {
-      clearTimeout(deadline);
-    }
+    const result = await post(pool, {
+      path: SNAPSHOT_PATH,
+      headers: {
+        authorization: `Bearer ${this.options.token}`,
+        [CLUSTER_HEADER]: this.options.clusterId,
+        [FROM_HEADER]: this.options.selfId,
+        [TRANSFER_HEADER]: id,
+        [SEQ_HEADER]: String(seq),
+        [TERM_HEADER]: String(transfer.term),
+        'content-type': 'application/octet-stream',
+      },
+      body,
+      timeoutMs: this.options.requestTimeoutMs ?? 30_000,
+      // A frame's answer is empty; an error's start goes in the log line.
+      keep: (status) => (status >= 200 && status < 300 ? 0 : ERROR_SNIPPET_BYTES),
+    });
+    if (result.kind === 'failed') throw result.error;
+    if (result.statusCode < 200 || result.statusCode >= 300)
+      throw new Error(`HTTP ${result.statusCode} ${result.body.toString('utf8')}`);
   }
 }

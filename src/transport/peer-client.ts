@@ -296,18 +296,12 @@ export class PeerClient {
   }
 
   private async post(body: Uint8Array): Promise<Outcome> {
-    const wantsReplies = this.options.onReplies !== undefined;
     const result = await post(this.pool, {
       path: MESSAGES_PATH,
       headers: this.headers,
       body,
       timeoutMs: this.timeoutMs,
-      keep: (status, type) =>
-        status === 200 && type === MSGPACK_CONTENT_TYPE && wantsReplies
-          ? MAX_REPLY_BYTES
-          : status >= 200 && status < 300
-            ? 0
-            : ERROR_SNIPPET_BYTES,
+      keep: this.keep,
     });
     if (result.kind === 'failed') {
       const { error } = result;
@@ -319,7 +313,7 @@ export class PeerClient {
       };
     }
     const { statusCode } = result;
-    if (statusCode === 200 && result.contentType === MSGPACK_CONTENT_TYPE && wantsReplies) {
+    if (this.takesReplies(statusCode, result.contentType)) {
       return { ok: true, replies: this.checkReplies(result.body, result.incomplete) };
     }
     if (statusCode >= 200 && statusCode < 300) return { ok: true, replies: [] };
@@ -332,6 +326,17 @@ export class PeerClient {
     }
     return { ok: false, staleSocket: false, reason };
   }
+
+  /** An answer that carries messages for us: 200 with a msgpack body, asked for with onReplies. */
+  private takesReplies(statusCode: number, contentType: string | undefined): boolean {
+    return statusCode === 200 && contentType === MSGPACK_CONTENT_TYPE && this.options.onReplies !== undefined;
+  }
+
+  /** How much of an answer post() keeps: the messages in it, nothing of another 2xx, an error's start. */
+  private readonly keep = (statusCode: number, contentType: string | undefined): number => {
+    if (this.takesReplies(statusCode, contentType)) return MAX_REPLY_BYTES;
+    return statusCode >= 200 && statusCode < 300 ? 0 : ERROR_SNIPPET_BYTES;
+  };
 
   /**
    * The messages of an answer, checked like any message from the peer; [] (counted, logged at most

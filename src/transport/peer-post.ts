@@ -1,10 +1,11 @@
-// One POST to a peer through undici's `dispatch`, settled as one plain result.
+// One POST to a peer through undici's `dispatch`, settled as one plain result: the peer client's
+// batches (peer-client.ts) and the snapshot sender's frames (src/snapshot/sender.ts).
 //
 // Why not `pool.request()`: that API builds, per request, a body stream (a Readable the caller
 // iterates), an abort-signal listener and the AbortController behind it. A peer request is a small
 // msgpack body out and, at most, a small msgpack body back, at up to a few thousand requests a
-// second; those objects were several percent of a leader's main thread at one connection (BENCHMARKS
-// step 12). Here the answer's chunks land in an array, and the deadline aborts through the dispatch
+// second; those objects were several percent of a leader's main thread (BENCHMARKS.md, step 12).
+// Here the answer's chunks land in an array, and the deadline aborts through the dispatch
 // controller.
 //
 // Invariants:
