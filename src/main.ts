@@ -149,6 +149,11 @@ async function main(): Promise<void> {
   try {
     storage = await NodeStorage.open({
       dataDir,
+      // Every synced write: a Ready's, or one that writes what was held (NodeStorage.writeReady).
+      onPersist: (ms) => {
+        metrics.fsyncSeconds.observe(ms / 1000);
+        metrics.fsyncs.inc();
+      },
       clusterId: config.clusterId,
       nodeId: args.id,
       voters,

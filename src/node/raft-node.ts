@@ -66,6 +66,13 @@ export interface NodeStore extends Storage {
   markRemoved?(by: NodeId): Promise<void>;
   /** Where `entriesToSend` reports its background loads (storage that has it). */
   setLoadListener?(listener: { loaded(): void; failed(error: Error): void }): void;
+  /**
+   * Storage that holds a Ready that only applies (NodeStorage.writeReady): a number that changes
+   * with each Ready held, null when nothing is held.
+   */
+  readonly heldStamp?: number | null;
+  /** Writes what is held, synced. */
+  flushHeld?(): Promise<void>;
 }
 
 /** Where outgoing messages go (PeerTransport in production). */
@@ -138,6 +145,8 @@ export class RaftNode {
   private queuedWriteBytes = 0;
 
   private ticker: NodeJS.Timeout | null = null;
+  /** The store's heldStamp at the last tick (flushIdleHeld). */
+  private heldStampAtTick: number | null = null;
   private loopRunning = false;
   private loopDone: Promise<void> = Promise.resolve();
   private kickScheduled = false;
@@ -433,6 +442,7 @@ export class RaftNode {
   private onTick(): void {
     this.withCore(() => this.core.tick());
     if (this.stopped) return;
+    this.flushIdleHeld();
     const now = Date.now();
     this.writes.expire(now, (index) => new WriteUnknownError(index, 'was not applied in time'));
     this.reads.expire(now, () => new ReadTimeoutError('no read index was confirmed in time (is a quorum reachable?)'));
@@ -447,6 +457,20 @@ export class RaftNode {
       this.metrics.readsPending.set(this.pending.reads);
     }
     this.kick();
+  }
+
+  /**
+   * What the store held unchanged for a whole tick is written now: an idle node keeps nothing in
+   * memory that a restart would replay. While writes flow, each synced Ready carries it anyway.
+   */
+  private flushIdleHeld(): void {
+    const stamp = this.store.heldStamp ?? null;
+    const idle = stamp !== null && stamp === this.heldStampAtTick;
+    this.heldStampAtTick = stamp;
+    if (!idle || this.store.flushHeld === undefined) return;
+    this.store
+      .flushHeld()
+      .catch((error: unknown) => this.onFatalError(error instanceof Error ? error : new Error(String(error))));
   }
 
   /**
@@ -533,23 +557,13 @@ export class RaftNode {
   private async writeReady(rd: Ready): Promise<void> {
     if (rd.hardState === null && rd.entries.length === 0 && rd.committedEntries.length === 0 && rd.snapshot === null)
       return;
-    const started = performance.now();
-    const { synced, outcomes } = await this.store.writeReady(
-      rd.hardState,
-      rd.entries,
-      rd.committedEntries,
-      rd.snapshot,
-    );
+    const { outcomes } = await this.store.writeReady(rd.hardState, rd.entries, rd.committedEntries, rd.snapshot);
     if (rd.snapshot !== null) {
       this.lastSnapshotIndex = rd.snapshot.index;
       this.metrics?.snapshotsInstalled.inc();
       this.logger.info({ index: rd.snapshot.index, term: rd.snapshot.term }, 'installed a snapshot from the leader');
       this.appliedWaiters.applied(this.store.applied.index);
       this.membershipChanged();
-    }
-    if (synced) {
-      this.metrics?.fsyncSeconds.observe((performance.now() - started) / 1000);
-      this.metrics?.fsyncs.inc();
     }
     this.metrics?.entriesPersisted.inc(rd.entries.length);
     if (outcomes.length === 0) return;

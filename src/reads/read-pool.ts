@@ -53,7 +53,7 @@ export interface ReadPoolOptions {
    * the generation a worker must read (a snapshot install moves the state to a new one; the old one
    * stays until every read that began on it has ended).
    */
-  readonly state: { beginRead(): StateRead };
+  readonly state: { beginRead(): Promise<StateRead> };
   /** 0 runs every query inline (for comparison; not recommended). */
   readonly threads: number;
   readonly logger: Logger;
@@ -78,7 +78,7 @@ class InlineQueries implements ReadQueries {
   readonly pooled = 0;
   private readonly bounds: QueryBounds;
   constructor(
-    private readonly state: { beginRead(): StateRead },
+    private readonly state: { beginRead(): Promise<StateRead> },
     maxResponseBytes: number,
   ) {
     this.bounds = { maxResponseBytes, inlineBudget: Infinity };
@@ -100,7 +100,7 @@ class ReadPool implements ReadQueries {
   readonly threads: number;
   pooled = 0;
   private readonly pool: Piscina;
-  private readonly state: { beginRead(): StateRead };
+  private readonly state: { beginRead(): Promise<StateRead> };
   private readonly inline: QueryBounds;
 
   constructor(options: ReadPoolOptions) {
@@ -132,7 +132,7 @@ class ReadPool implements ReadQueries {
   }
 
   async scanJson(query: ScanQuery): Promise<Uint8Array> {
-    const read = this.state.beginRead();
+    const read = await this.state.beginRead();
     try {
       const outcome = await scanQuery(read.kv, query, this.inline);
       if ('json' in outcome) return outcome.json;
@@ -147,7 +147,7 @@ class ReadPool implements ReadQueries {
   }
 
   async getManyJson(keys: readonly Uint8Array[]): Promise<ManyAnswer> {
-    const read = this.state.beginRead();
+    const read = await this.state.beginRead();
     try {
       const outcome = getManyQuery(read.kv, keys, this.inline);
       if (!('overBudget' in outcome)) return outcome;
@@ -166,8 +166,11 @@ class ReadPool implements ReadQueries {
   }
 }
 
-async function withRead<T>(state: { beginRead(): StateRead }, run: (kv: ByteSublevel) => Promise<T>): Promise<T> {
-  const read = state.beginRead();
+async function withRead<T>(
+  state: { beginRead(): Promise<StateRead> },
+  run: (kv: ByteSublevel) => Promise<T>,
+): Promise<T> {
+  const read = await state.beginRead();
   try {
     return await run(read.kv);
   } finally {

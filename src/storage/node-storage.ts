@@ -76,6 +76,12 @@ export interface SnapshotSource {
 
 const DEFAULT_CACHE_BYTES = 8 << 20;
 /**
+ * Bounds of what writeReady holds in memory. One write at a time holds one small Ready per write;
+ * past these the next Ready that applies is written, synced, with everything held.
+ */
+const MAX_HELD_OPERATIONS = 4096;
+const MAX_HELD_BYTES = 1 << 20;
+/**
  * Locations a NodeStorage of this thread has open. `multithreading: true` lets LevelDB share one
  * database between handles of a process, which also disables its lock against a second writer here:
  * two NodeStorages on one data dir would each trust their own in-memory view of the log.
@@ -95,6 +101,12 @@ export class NodeStorage implements Storage {
   private staged: { generation: number; kv: ByteSublevel; meta: SnapshotMeta; membership: Membership } | null = null;
   /** The staging in progress, if any (a new one aborts it). */
   private staging: { generation: number; aborted: boolean } | null = null;
+  /** The operations of Readies held in memory (writeReady says when), and their bytes; null when none. */
+  private held: { ops: ByteBatchOperation[]; bytes: number } | null = null;
+  /** Readies held so far (heldStamp). */
+  private heldStamps = 0;
+  /** Settles once the last write started (oneWriteAtATime) has finished. */
+  private lastWrite: Promise<void> = Promise.resolve();
 
   private constructor(
     location: string,
@@ -226,13 +238,23 @@ export class NodeStorage implements Storage {
    * lost on power loss even when a later synced write survives, because a memtable switch closes the
    * journal file without an fsync and the next synced write covers only the new file. So:
    *  - entries, a new term and a vote are synced before anything that depends on them leaves;
-   *  - state-machine changes and the applied index are synced too, and travel in one batch: the
-   *    stored applied index never claims key changes a power loss can take away (an earlier
-   *    unsynced apply lost while a later one survived would make the state machine diverge from
-   *    the log without a trace);
-   *  - only a Ready that moves nothing but the commit index is written WITHOUT fsync (as etcd's
-   *    MustSync): Raft never needs the commit index durable. Losing it moves the commit back, which
-   *    the leader's next message repairs (and open raises it to the applied index).
+   *  - state-machine changes and the applied index are never written unsynced, and travel in one
+   *    batch: the stored applied index never claims key changes a power loss can take away (an
+   *    earlier unsynced apply lost while a later one survived would make the state machine diverge
+   *    from the log without a trace);
+   *  - a Ready that persists nothing (no entry, term or vote) and only applies entries is HELD: its
+   *    operations are not written at all, its changes stay in memory (KvStateMachine.holdApplied:
+   *    every read on this thread sees them, and reads of LevelDB itself flush them first), and the
+   *    next synced batch carries them ahead of its own (`flushHeld` writes them alone). The entries
+   *    it applied are committed and in the durable log, so a crash or a power loss loses exactly
+   *    the held changes and the applied index with them: replaying from the stored applied index
+   *    runs on exactly the state it was computed on, and answers the same. This takes the second
+   *    fsync off a write at low concurrency (the entry, then its apply: BENCHMARKS.md step 13).
+   *    Not held: a Ready that changes the membership, or one that would pass the held bounds;
+   *  - a Ready that moves nothing but the commit index is written WITHOUT fsync (as etcd's
+   *    MustSync), or joins what is held: Raft never needs the commit index durable. Losing it moves
+   *    the commit back, which the leader's next message repairs (and open raises it to the applied
+   *    index).
    * Committed entries must be in the durable log once this batch is written: stored already, or
    * among `entries` (a follower's entries that arrive committed).
    */
@@ -243,6 +265,15 @@ export class NodeStorage implements Storage {
     snapshot: SnapshotMeta | null = null,
   ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
     this.health.assertUsable('writeReady');
+    return this.oneWriteAtATime(() => this.writeReadyNow(hardState, entries, committed, snapshot));
+  }
+
+  private async writeReadyNow(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    committed: readonly Entry[],
+    snapshot: SnapshotMeta | null,
+  ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
     assert(!this.log.writing, 'writeReady() called while another write is in flight');
     if (snapshot !== null) return this.installSnapshot(snapshot, hardState, entries, committed);
     this.log.assertPersistContract(hardState, entries);
@@ -259,10 +290,20 @@ export class NodeStorage implements Storage {
       lastAfter,
     );
     if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
-    const ops: ByteBatchOperation[] = [];
-    const bytes = this.log.addPersistOperations(hardState, entries, ops);
-    const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, ops);
-    const mustSync = entries.length > 0 || this.log.changesTermOrVote(hardState) || applied !== null;
+    const own: ByteBatchOperation[] = [];
+    const bytes = this.log.addPersistOperations(hardState, entries, own);
+    const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, own);
+    const persists = entries.length > 0 || this.log.changesTermOrVote(hardState);
+    if (!persists && (applied !== null || this.held !== null) && this.mayHold(own, membership)) {
+      this.hold(own);
+      this.log.rememberPersisted(hardState, entries);
+      if (applied !== null) this.stateMachine.holdApplied(applied, changes);
+      return { synced: false, outcomes };
+    }
+    const mustSync = persists || applied !== null;
+    // What is held goes first, so this Ready's own changes of the same keys win.
+    const held = mustSync ? this.held : null;
+    const ops = held === null ? own : held.ops.concat(own);
     this.log.writing = true;
     const started = performance.now();
     try {
@@ -274,9 +315,88 @@ export class NodeStorage implements Storage {
     }
     const ms = performance.now() - started;
     this.log.rememberPersisted(hardState, entries);
+    if (held !== null) {
+      this.held = null;
+      this.stateMachine.heldWritten();
+    }
     if (applied !== null) this.stateMachine.rememberApplied(applied, membership, changes);
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
     return { synced: mustSync, outcomes };
+  }
+
+  /**
+   * Whether a Ready's own operations (`own`, nothing to persist in them) may be held: its membership
+   * is unchanged (a node's configuration follows its applied membership, and a change must not be
+   * replayed around a restart without a trace on disk), and what is held stays within its bounds.
+   */
+  private mayHold(own: readonly ByteBatchOperation[], membership: Membership): boolean {
+    if (membership !== this.stateMachine.membership) return false;
+    const ops = (this.held?.ops.length ?? 0) + own.length;
+    return ops <= MAX_HELD_OPERATIONS && (this.held?.bytes ?? 0) + operationBytes(own) <= MAX_HELD_BYTES;
+  }
+
+  private hold(own: readonly ByteBatchOperation[]): void {
+    this.heldStamps++;
+    if (this.held === null) {
+      this.held = { ops: own.slice(), bytes: operationBytes(own) };
+      return;
+    }
+    for (const op of own) this.held.ops.push(op);
+    this.held.bytes += operationBytes(own);
+  }
+
+  /**
+   * Changes one held Ready after another: a number that moves with each, or null when nothing is
+   * held. The driver flushes what stayed held, unchanged, for a whole tick (an idle cluster).
+   */
+  get heldStamp(): number | null {
+    return this.held === null ? null : this.heldStamps;
+  }
+
+  /**
+   * Writes what is held (writeReady) in one synced batch, unless a write in flight carries it; once
+   * this resolves, LevelDB holds the state at every index applied when it was called. Reads of
+   * LevelDB itself (scans, the read pool, a snapshot to send, compaction) call it first.
+   */
+  async flushHeld(): Promise<void> {
+    if (this.held === null) return;
+    this.health.assertUsable('flushHeld');
+    await this.oneWriteAtATime(() => this.writeHeld());
+  }
+
+  /** flushHeld's write, inside oneWriteAtATime. */
+  private async writeHeld(): Promise<void> {
+    const held = this.held;
+    if (held === null) return;
+    this.log.writing = true;
+    const started = performance.now();
+    try {
+      await writeBatch(this.handles.db, held.ops, { sync: true });
+    } catch (error) {
+      throw this.health.fail('writing the held changes of applied entries', error);
+    } finally {
+      this.log.writing = false;
+    }
+    this.held = null;
+    this.stateMachine.heldWritten();
+    this.onPersist?.(performance.now() - started, 0, 0);
+  }
+
+  /**
+   * Runs `write` once every write started before it has finished: the driver writes one Ready at a
+   * time, and flushHeld may come from elsewhere (a read, a tick) at any moment. Held operations
+   * are taken and cleared inside it, so no two batches ever carry them, and batches land in order.
+   */
+  private async oneWriteAtATime<T>(write: () => Promise<T>): Promise<T> {
+    const before = this.lastWrite;
+    let done!: () => void;
+    this.lastWrite = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await before;
+      return await write();
+    } finally {
+      done();
+    }
   }
 
   /**
@@ -322,6 +442,8 @@ export class NodeStorage implements Storage {
       this.log.writing = false;
     }
     this.staged = null;
+    // Held changes were the old generation's, of entries the snapshot includes (rememberInstalled).
+    this.held = null;
     this.log.rememberInstalled(snapshot);
     this.log.rememberPersisted(hardState, entries);
     this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership, records);
@@ -336,6 +458,12 @@ export class NodeStorage implements Storage {
    */
   async compactLog(compactIndex: number): Promise<void> {
     this.health.assertUsable('compact');
+    await this.oneWriteAtATime(() => this.compactLogNow(compactIndex));
+  }
+
+  private async compactLogNow(compactIndex: number): Promise<void> {
+    // The snapshot point claims the state at the applied index: it must be on disk first.
+    await this.writeHeld();
     const applied = this.stateMachine.applied;
     assert(
       compactIndex <= applied.index,
@@ -439,6 +567,7 @@ export class NodeStorage implements Storage {
    */
   async openSnapshotSource(): Promise<SnapshotSource> {
     this.health.assertUsable('openSnapshotSource');
+    await this.flushHeld();
     const snapshot = this.handles.db.snapshot();
     try {
       const appliedBytes = await this.handles.sm.get(SM_APPLIED, { snapshot });
@@ -515,17 +644,16 @@ export class NodeStorage implements Storage {
     return this.stateMachine.applied;
   }
 
-  /** The state machine's current sublevel, for point reads on the main thread. */
-  get kv(): ByteSublevel {
-    return this.stateMachine.kv;
-  }
-
-  /** Starts a read of the applied state that may outlive a snapshot install (scans, the read pool). */
-  beginRead(): StateRead {
+  /**
+   * Starts a read of LevelDB's state that may outlive a snapshot install (scans, the read pool):
+   * what is held is flushed first, so it includes every entry applied when this was called.
+   */
+  async beginRead(): Promise<StateRead> {
+    await this.flushHeld();
     return this.stateMachine.beginRead();
   }
 
-  /** The value of `key` in the applied state, or undefined. */
+  /** The value of `key` in the applied state (held changes included), or undefined. */
   getSync(key: Uint8Array): Uint8Array | undefined {
     return this.stateMachine.getSync(key);
   }
@@ -542,6 +670,7 @@ export class NodeStorage implements Storage {
 
   /** One page of the applied state in key order; continue with `start: page.nextStart`. */
   async scan(options: ScanOptions): Promise<ScanPage> {
+    await this.flushHeld();
     return this.stateMachine.scan(options);
   }
 
@@ -551,6 +680,8 @@ export class NodeStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Not needed for safety (the log replays it), but a clean stop leaves nothing to replay.
+    if (this.health.usable) await this.flushHeld().catch(() => undefined);
     this.closed = true;
     this.health.markClosed();
     await Promise.all([this.log.settle(), this.stateMachine.settle()]).catch(() => undefined);
@@ -570,6 +701,13 @@ function assertValidOptions(options: NodeStorageOptions): void {
   if (options.cacheBytes !== undefined && !(options.cacheBytes >= 0)) {
     throw new RangeError(`cacheBytes must be >= 0, not ${options.cacheBytes}`);
   }
+}
+
+/** The key and value bytes of `ops` (what a held Ready keeps alive). */
+function operationBytes(ops: readonly ByteBatchOperation[]): number {
+  let bytes = 0;
+  for (const op of ops) bytes += op.key.length + (op.type === 'put' ? op.value.length : 0);
+  return bytes;
 }
 
 function describeWrite(hardState: HardState | null, entries: readonly Entry[], committed: readonly Entry[]): string {

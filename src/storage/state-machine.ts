@@ -11,8 +11,11 @@
 // old state or the complete new one. The old generation is cleared once no read still uses it.
 //
 // Invariant: the stored applied index, the generation and the key changes of every entry up to the
-// applied index are written in synced batches, so the state on disk is always exactly the state at
-// the applied index.
+// stored applied index are written in synced batches, so the state on disk is always exactly the
+// state at the stored applied index. The in-memory applied index may be ahead of it: the changes of
+// a Ready that only applied are held (`holdApplied`) until the next synced batch carries them
+// (NodeStorage.writeReady says why that is safe); every read on this thread sees them first, and a
+// read of LevelDB itself (scans, the read pool, a snapshot) flushes them before it starts.
 
 import { assert } from '../raft/assert.js';
 import { EntryType, type Entry } from '../raft/types.js';
@@ -80,6 +83,12 @@ export class KvStateMachine {
   private records: IdempotencyIndex;
   /** The metadata of recently applied keys of the current generation, as durable (key-meta-cache.ts). */
   private readonly metaCache = new KeyMetaCache();
+  /**
+   * The changes of applied entries not written yet (holdApplied), by byteKey, null for a delete;
+   * null when none. Reads and later applies see them over LevelDB and the metadata cache, which
+   * hold only durable state.
+   */
+  private held: Map<string, Uint8Array | null> | null = null;
 
   private constructor(
     handles: Database,
@@ -211,7 +220,7 @@ export class KvStateMachine {
     ops: ByteBatchOperation[],
   ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership; changes: KeyChanges } {
     let membership = this.membershipState;
-    const view = new BatchView(this.current, ops, this.metaCache);
+    const view = new BatchView(this.current, ops, this.metaCache, this.held);
     const outcomes = committed.map((entry) => {
       if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, view);
       const outcome = this.applyMemberChange(entry, membership);
@@ -226,10 +235,45 @@ export class KvStateMachine {
     return { outcomes, applied, membership, changes: view.written };
   }
 
-  /** The batch holding the apply, with its key `changes`, is durable. */
+  /**
+   * The batch holding the apply, with its key `changes`, is durable (and with it everything held
+   * before it: a synced batch carries the held operations first).
+   */
   rememberApplied(applied: AppliedState, membership: Membership, changes: KeyChanges): void {
+    this.heldWritten();
     this.appliedState = applied;
     this.membershipState = membership;
+    this.rememberChanges(changes);
+  }
+
+  /**
+   * `applied` is reached without a write: its `changes` stay in memory until a synced batch carries
+   * the operations NodeStorage holds for them (then `heldWritten` or `rememberApplied`). The
+   * membership does not change (a Ready that changes it is never held).
+   */
+  holdApplied(applied: AppliedState, changes: KeyChanges): void {
+    this.appliedState = applied;
+    if (this.held === null) {
+      this.held = new Map(changes);
+      return;
+    }
+    for (const [key, stored] of changes) this.held.set(key, stored);
+  }
+
+  /** How many keys are held (holdApplied) and not written yet. */
+  get heldKeys(): number {
+    return this.held?.size ?? 0;
+  }
+
+  /** A synced batch carried the held changes: they are durable, and the cache may know them. */
+  heldWritten(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.rememberChanges(held);
+  }
+
+  private rememberChanges(changes: KeyChanges): void {
     for (const [key, stored] of changes) {
       // Internal records are not key-meta formatted, and never read through getMeta.
       if (key.charCodeAt(0) === INTERNAL_PREFIX) continue;
@@ -295,6 +339,8 @@ export class KvStateMachine {
     this.appliedState = applied;
     this.membershipState = membership;
     this.metaCache.clear();
+    // Changes held over the old generation are of entries before the snapshot: it includes them.
+    this.held = null;
     this.retired.add(old);
     if (!this.readers.has(old)) this.clearGeneration(old);
   }
@@ -325,11 +371,18 @@ export class KvStateMachine {
 
   /** The value and metadata of `key` in the applied state, or undefined. */
   getEntrySync(key: Uint8Array): StoredValue | undefined {
+    if (this.held !== null) {
+      const held = this.held.get(byteKey(key));
+      if (held !== undefined) return held === null ? undefined : decodeStored(held);
+    }
     const stored = this.current.getSync(key);
     return stored === undefined ? undefined : decodeStored(plainBytes(stored));
   }
 
-  /** One page of the applied state in key order; continue with `start: page.nextStart`. */
+  /**
+   * One page of the durable state in key order; continue with `start: page.nextStart`. The caller
+   * flushes what is held first (NodeStorage.scan).
+   */
   async scan(options: ScanOptions): Promise<ScanPage> {
     const read = this.beginRead();
     try {
@@ -370,8 +423,9 @@ export class KvStateMachine {
 
 /**
  * The state as the batch being prepared leaves it: LevelDB's state (not changed until the batch is
- * written; writeReady allows one write in flight) under the batch's own writes, so each entry sees
- * every entry before it in the batch. Writes become operations of the batch.
+ * written; writeReady allows one write in flight) under the changes held from earlier Readies, under
+ * the batch's own writes, so each entry sees every entry before it. Writes become operations of the
+ * batch.
  */
 class BatchView implements KvView {
   readonly written: Map<string, Uint8Array | null> = new Map();
@@ -380,10 +434,12 @@ class BatchView implements KvView {
     private readonly kv: ByteSublevel,
     private readonly ops: ByteBatchOperation[],
     private readonly metaCache: KeyMetaCache,
+    private readonly held: ReadonlyMap<string, Uint8Array | null> | null,
   ) {}
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const written = this.written.get(byteKey(key));
+    const name = byteKey(key);
+    const written = this.changed(name);
     if (written !== undefined) return written ?? undefined;
     const stored = this.kv.getSync(key);
     return stored === undefined ? undefined : plainBytes(stored);
@@ -391,16 +447,23 @@ class BatchView implements KvView {
 
   getMeta(key: Uint8Array): KeyMeta | undefined {
     const name = byteKey(key);
-    const written = this.written.get(name);
+    const written = this.changed(name);
     if (written !== undefined) return metaOfStored(written);
     const cached = this.metaCache.get(name);
     if (cached !== undefined) return cached;
     const stored = this.kv.getSync(key);
     if (stored === undefined) return undefined;
     const meta = decodeMeta(stored);
-    // LevelDB's state is the durable one (this batch is not written yet): safe to remember now.
+    // LevelDB's state is the durable one (this batch is not written yet, and a held key never gets
+    // here): safe to remember now.
     this.metaCache.set(name, meta);
     return meta;
+  }
+
+  /** The key's change in this batch, else its held change: stored bytes, null (deleted) or undefined. */
+  private changed(name: string): Uint8Array | null | undefined {
+    const written = this.written.get(name);
+    return written !== undefined || this.held === null ? written : this.held.get(name);
   }
 
   put(key: Uint8Array, stored: Uint8Array): void {

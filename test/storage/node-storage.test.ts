@@ -286,11 +286,15 @@ describe('NodeStorage: one batch per Ready, synced whenever it changes the state
     const log = [entry(1, 1), entry(2, 1, put('a', '1')), entry(3, 1, del('a')), entry(4, 1, put('c', '3'))];
     await storage.persist({ term: 1, vote: 'n1', commit: 0 }, log);
     await storage.persist({ term: 1, vote: 'n1', commit: 4 }, []); // only the commit moved: unsynced is fine
+    // Readies that only apply are held in memory (held-apply.test.ts), not written unsynced...
     await storage.applyEntries(log.slice(0, 2));
     await storage.writeReady(null, [], log.slice(2, 3));
     await storage.writeReady({ term: 1, vote: 'n1', commit: 4 }, [], log.slice(3));
+    expect(batches).toHaveLength(2);
+    // ...and written in one synced batch.
+    await storage.flushHeld();
     const touchesStateMachine = batches.filter((b) => b.sublevels.some((p) => p.includes('kv') || p.includes('sm')));
-    expect(touchesStateMachine).toHaveLength(3);
+    expect(touchesStateMachine).toHaveLength(1);
     for (const b of touchesStateMachine) expect(b.sync).toBe(true);
     expect(batches.filter((b) => !b.sync)).toHaveLength(1);
   });

@@ -186,7 +186,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
     const own = [entry(1, 1, put('mine', 'old'))];
     await follower.writeReady({ term: 1, vote: 'n1', commit: 1 }, own, own);
-    const read = follower.beginRead();
+    const read = await follower.beginRead();
     const meta = await transfer(leader, follower);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 20 }, [], [], meta);
     await new Promise((r) => setTimeout(r, 50));
