@@ -3,8 +3,10 @@
 // composes them: the core reads the log through it (the `Storage` interface), and the driver writes
 // each Ready through it in ONE batch that spans the log and the state machine.
 //
-// What it reads is always durable: every in-memory structure (hard state, term index, tail cache,
-// applied index) changes only after the LevelDB write that made it so has resolved.
+// The log it reads is always durable: the hard state, term index and tail cache change only after
+// the LevelDB write that made it so has resolved. The applied state may be ahead of the disk: a
+// Ready that only applies is held in memory until the next synced batch (writeReady says why that
+// is safe); every read through this class sees it.
 
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -304,6 +306,10 @@ export class NodeStorage implements Storage {
     // What is held goes first, so this Ready's own changes of the same keys win.
     const held = mustSync ? this.held : null;
     const ops = held === null ? own : held.ops.concat(own);
+    // LevelDB shows a batch to getSync before its callback runs, while held keys are still answered
+    // from memory: with this batch's changes in the held map too, a read in between sees the state
+    // after the whole batch, never a held key's older value next to a newer key from LevelDB.
+    if (held !== null) this.stateMachine.holdChanges(changes);
     this.log.writing = true;
     const started = performance.now();
     try {
@@ -393,6 +399,8 @@ export class NodeStorage implements Storage {
     this.lastWrite = new Promise<void>((resolve) => (done = resolve));
     try {
       await before;
+      // A write that failed before this one made the store unusable: nothing may follow it.
+      this.health.assertUsable('write');
       return await write();
     } finally {
       done();
@@ -623,9 +631,10 @@ export class NodeStorage implements Storage {
   }
 
   /**
-   * Applies committed entries that are already in the durable log: their commands and `applied`
-   * (the last entry's index and term) in ONE synced batch, so a crash or a power loss leaves either
-   * all of it or none of it, and replaying from `applied + 1` after a restart is exact.
+   * Applies committed entries that are already in the durable log (writeReady without a hard state
+   * or entries: held in memory within the bounds, else one synced batch with `applied`, the last
+   * entry's index and term). A crash loses all of it or none of it, and replaying from the stored
+   * `applied + 1` after a restart is exact.
    */
   async applyEntries(entries: readonly Entry[]): Promise<ApplyOutcome[]> {
     return (await this.writeReady(null, [], entries)).outcomes;

@@ -253,16 +253,17 @@ export class KvStateMachine {
    */
   holdApplied(applied: AppliedState, changes: KeyChanges): void {
     this.appliedState = applied;
-    if (this.held === null) {
-      this.held = new Map(changes);
-      return;
-    }
-    for (const [key, stored] of changes) this.held.set(key, stored);
+    this.held ??= new Map();
+    this.holdChanges(changes);
   }
 
-  /** How many keys are held (holdApplied) and not written yet. */
-  get heldKeys(): number {
-    return this.held?.size ?? 0;
+  /**
+   * Adds `changes` to what is held: those of a held Ready, or those of a batch that carries the held
+   * ones, for the time it is written (NodeStorage.writeReady says why; `rememberApplied` follows).
+   */
+  holdChanges(changes: KeyChanges): void {
+    if (this.held === null) return;
+    for (const [key, stored] of changes) this.held.set(key, stored);
   }
 
   /** A synced batch carried the held changes: they are durable, and the cache may know them. */

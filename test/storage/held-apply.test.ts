@@ -76,6 +76,38 @@ describe('NodeStorage: a Ready that only applies is held in memory', () => {
     expect(text(image.getSync(bytes('j')))).toBe('x');
   });
 
+  it('while a batch that carries held changes is written, a read sees the state after the whole batch', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const [e1, e2, e3] = await append(storage, [put('k', 'v1'), put('k', 'v2'), put('j', 'x')]);
+    await storage.applyEntries([e1!]); // held: k = v1
+    // LevelDB shows a batch to getSync before its callback runs: keep the callback waiting after
+    // the real write, and read in between (review of this change: k answered v1 next to j = x).
+    const db = (storage as unknown as { handles: { db: { _batch: (ops: unknown, o: unknown) => Promise<void> } } })
+      .handles.db;
+    const original = db._batch.bind(db);
+    let written = false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    db._batch = async (ops, options) => {
+      await original(ops, options);
+      written = true;
+      await released;
+    };
+    const e4 = entry(4, 1, encodeCommand(put('z', 'z')));
+    const writing = storage.writeReady({ term: 1, vote: 'n1', commit: 4 }, [e4], [e2!, e3!]);
+    try {
+      for (let turns = 0; !written && turns < 10_000; turns++) await new Promise((resolve) => setImmediate(resolve));
+      expect(written).toBe(true);
+      expect(text(storage.getSync(bytes('j')))).toBe('x');
+      expect(text(storage.getSync(bytes('k')))).toBe('v2');
+    } finally {
+      release();
+      await writing;
+    }
+    expect(text(storage.getSync(bytes('k')))).toBe('v2');
+    expect(storage.heldStamp).toBeNull();
+  });
+
   it('a crash loses exactly what is held: the replay from the stored applied index answers the same', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     const entries = await append(storage, [put('k', 'a'), putIf('k', 'b', 1), putIf('k', 'c', 1)]);
