@@ -49,19 +49,25 @@ interface Args {
 }
 
 function parseCommandLine(): Args {
-  const { values } = parseArgs({
-    options: {
-      id: { type: 'string' },
-      config: { type: 'string', default: 'cluster.config.json' },
-      'data-dir': { type: 'string' },
-      'fault-injection': { type: 'boolean', default: false },
-      'log-level': { type: 'string' },
-      join: { type: 'string' },
-      'client-url': { type: 'string' },
-      'peer-url': { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        id: { type: 'string' },
+        config: { type: 'string', default: 'cluster.config.json' },
+        'data-dir': { type: 'string' },
+        'fault-injection': { type: 'boolean', default: false },
+        'log-level': { type: 'string' },
+        join: { type: 'string' },
+        'client-url': { type: 'string' },
+        'peer-url': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    // An unknown option or a missing value: the usage, not a stack trace.
+    refuse(`${(error as Error).message}\n${USAGE}`);
+  }
   if (values.help) {
     console.log(USAGE);
     process.exit(0);

@@ -23,12 +23,32 @@ function say(text: string): void {
   process.stdout.write(`${tty ? '\x1b[1m' : ''}${text}${tty ? RESET : ''}\n`);
 }
 
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'cluster.config.json' },
-    'fault-injection': { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm start [-- --config cluster.config.json] [--fault-injection]
+  --config FILE       the cluster file: one process per node in it (default cluster.config.json)
+  --fault-injection   the nodes accept PUT /raft/faults (the chaos runner's fault switch; never in production)`;
+
+function parseCommandLine(): { config: string; 'fault-injection': boolean } {
+  try {
+    const { values } = parseArgs({
+      options: {
+        config: { type: 'string', default: 'cluster.config.json' },
+        'fault-injection': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return values;
+  } catch (error) {
+    // An unknown option or a missing value: the usage, not a stack trace.
+    console.error(`raftkv: ${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = parseCommandLine();
 
 let config: ClusterConfig;
 try {

@@ -135,6 +135,19 @@ describe('a production install (npm ci --omit=dev, plus dist/)', () => {
     expect(result.code, result.output).toBe(0);
   });
 
+  it('an unknown option gets the usage and exit code 2, not a stack trace (the node and npm start)', async () => {
+    for (const [script, usage] of [
+      ['dist/main.js', 'usage: node dist/main.js --id <node id>'],
+      ['dist/cli/cluster.js', 'usage: npm start'],
+    ] as const) {
+      const result = await startCommand(process.execPath, [script, '--bogus'], installDir).within(30_000, script);
+      expect(result.output).toContain("raftkv: Unknown option '--bogus'");
+      expect(result.output).toContain(usage);
+      expect(result.output).not.toContain('    at ');
+      expect(result.code, result.output).toBe(2);
+    }
+  });
+
   it('logs JSON lines when pretty output is asked for but pino-pretty is not installed', async () => {
     const script =
       "const { createLogger } = await import('./dist/log.js'); createLogger({ pretty: true }).info('hello from a production install');";
