@@ -121,6 +121,18 @@ describe('BearerVerifier', () => {
   it('refuses an empty token', () => {
     expect(() => new BearerVerifier('')).toThrow();
   });
+
+  it('accepts only the exact token: not with trailing NULs, not longer or shorter, UTF-8 compared as bytes', () => {
+    expect(verifier.verify('Bearer s3cret\u0000')).toBe(false);
+    expect(verifier.verify(`Bearer ${'x'.repeat(600)}`)).toBe(false);
+    const long = new BearerVerifier('t'.repeat(700));
+    expect(long.verify(`Bearer ${'t'.repeat(700)}`)).toBe(true);
+    expect(long.verify(`Bearer ${'t'.repeat(699)}`)).toBe(false);
+    expect(long.verify(`Bearer ${'t'.repeat(701)}`)).toBe(false);
+    const utf8 = new BearerVerifier('sécret-ü');
+    expect(utf8.verify('Bearer sécret-ü')).toBe(true);
+    expect(utf8.verify('Bearer secret-u')).toBe(false);
+  });
 });
 
 describe('LogLimiter', () => {
