@@ -30,7 +30,7 @@ export class Secret {
   }
 }
 
-/** SHA-256 of `text`: the one-shot `hash()` costs about half of a `createHash` object (every peer request pays it). */
+/** SHA-256 of `text`: the one-shot `hash()` costs about half of a `createHash` object. */
 function digest(text: string): Buffer {
   return hash('sha256', text, 'buffer');
 }
