@@ -78,13 +78,30 @@ export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: Quer
 
 /**
  * Values of `keys`, in the order asked (null for an absent key). Reads one key at a time, so a
- * refusal or a hand-off comes after reading at most one value past the cap or the budget.
+ * refusal or a hand-off comes after reading at most one value past the cap or the budget. Every key
+ * is read from one LevelDB snapshot: a Ready's batch lands on another thread, and between two keys'
+ * reads it would show half of its writes (half of a transaction; test/reads/get-many-atomic.test.ts).
  */
 export function getManyQuery(kv: ByteSublevel, keys: readonly Uint8Array[], bounds: QueryBounds): QueryOutcome {
+  const snapshot = kv.snapshot();
+  try {
+    return readMany(kv, keys, bounds, { snapshot });
+  } finally {
+    // Closing only releases it; nothing waits for that.
+    snapshot.close().catch(() => undefined);
+  }
+}
+
+function readMany(
+  kv: ByteSublevel,
+  keys: readonly Uint8Array[],
+  bounds: QueryBounds,
+  options: { readonly snapshot: ReturnType<ByteSublevel['snapshot']> },
+): QueryOutcome {
   const answer = new AnswerBuilder();
   let spent = 0;
   for (const key of keys) {
-    const stored = kv.getSync(key);
+    const stored = kv.getSync(key, options);
     spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
     if (spent > bounds.inlineBudget) return OVER_BUDGET;
     const found = stored === undefined ? undefined : decodeStored(plainBytes(stored));
