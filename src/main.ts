@@ -6,13 +6,13 @@
 // port in use): the message says what to do.
 import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { adminTokenFromEnv } from './api/admin-auth.js';
 import { registerAdminRoutes } from './api/admin.js';
 import { registerBackupRoute } from './api/backup.js';
 import { buildClientApi } from './api/client-api.js';
 import { registerJoinInfoRoute } from './api/join-info.js';
 import { configFromJoinInfo, waitUntilAdded } from './cluster-join.js';
+import { parseCommandLine } from './command-line.js';
 import { ConfigError, listenAddress, loadClusterConfig, type ClusterConfig } from './config/cluster-config.js';
 import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
@@ -48,30 +48,21 @@ interface Args {
   readonly join: { readonly url: string; readonly clientUrl: string; readonly peerUrl: string } | undefined;
 }
 
-function parseCommandLine(): Args {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        id: { type: 'string' },
-        config: { type: 'string', default: 'cluster.config.json' },
-        'data-dir': { type: 'string' },
-        'fault-injection': { type: 'boolean', default: false },
-        'log-level': { type: 'string' },
-        join: { type: 'string' },
-        'client-url': { type: 'string' },
-        'peer-url': { type: 'string' },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    // An unknown option or a missing value: the usage, not a stack trace.
-    refuse(`${(error as Error).message}\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+function readArgs(): Args {
+  const values = parseCommandLine(
+    {
+      id: { type: 'string' },
+      config: { type: 'string', default: 'cluster.config.json' },
+      'data-dir': { type: 'string' },
+      'fault-injection': { type: 'boolean', default: false },
+      'log-level': { type: 'string' },
+      join: { type: 'string' },
+      'client-url': { type: 'string' },
+      'peer-url': { type: 'string' },
+    },
+    USAGE,
+    refuse,
+  );
   if (values.id === undefined) refuse(`--id is required\n${USAGE}`);
   let join: Args['join'];
   if (values.join !== undefined) {
@@ -101,7 +92,7 @@ function refuse(message: string, logger?: Logger): never {
 }
 
 async function main(): Promise<void> {
-  const args = parseCommandLine();
+  const args = readArgs();
   const logger = createLogger({ nodeId: args.id, ...(args.logLevel === undefined ? {} : { level: args.logLevel }) });
   const config = await clusterConfig(args, logger);
   // A node of the cluster file, or a member its data dir knows (one that joined later), or a joiner.

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../config/cluster-config.js';
 import { NODE_HEAP_FLAGS } from '../node-flags.js';
 import { loadPinoPretty } from '../pretty.js';
@@ -27,28 +27,17 @@ const USAGE = `usage: npm start [-- --config cluster.config.json] [--fault-injec
   --config FILE       the cluster file: one process per node in it (default cluster.config.json)
   --fault-injection   the nodes accept PUT /raft/faults (the chaos runner's fault switch; never in production)`;
 
-function parseCommandLine(): { config: string; 'fault-injection': boolean } {
-  try {
-    const { values } = parseArgs({
-      options: {
-        config: { type: 'string', default: 'cluster.config.json' },
-        'fault-injection': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    return values;
-  } catch (error) {
-    // An unknown option or a missing value: the usage, not a stack trace.
-    console.error(`raftkv: ${(error as Error).message}\n${USAGE}`);
+const values = parseCommandLine(
+  {
+    config: { type: 'string', default: 'cluster.config.json' },
+    'fault-injection': { type: 'boolean', default: false },
+  },
+  USAGE,
+  (message) => {
+    console.error(`raftkv: ${message}`);
     process.exit(2);
-  }
-}
-
-const values = parseCommandLine();
+  },
+);
 
 let config: ClusterConfig;
 try {

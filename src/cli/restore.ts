@@ -14,7 +14,7 @@
 // (an I/O error while writing).
 
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../config/cluster-config.js';
 import { readBackupFile, type BackupSummary } from '../snapshot/backup-file.js';
 import { SnapshotFormatError } from '../snapshot/format.js';
@@ -39,24 +39,16 @@ interface Args {
   readonly allowNewClusterId: boolean;
 }
 
-function parseCommandLine(): Args {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        from: { type: 'string' },
-        config: { type: 'string', default: 'cluster.config.json' },
-        'allow-new-cluster-id': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    refuse(`${(error as Error).message}\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+function readArgs(): Args {
+  const values = parseCommandLine(
+    {
+      from: { type: 'string' },
+      config: { type: 'string', default: 'cluster.config.json' },
+      'allow-new-cluster-id': { type: 'boolean', default: false },
+    },
+    USAGE,
+    refuse,
+  );
   if (values.from === undefined) refuse(`--from is required\n${USAGE}`);
   return { from: values.from, config: values.config, allowNewClusterId: values['allow-new-cluster-id'] };
 }
@@ -143,7 +135,7 @@ async function write(
 }
 
 async function main(): Promise<void> {
-  const args = parseCommandLine();
+  const args = readArgs();
   let config: ClusterConfig;
   try {
     config = loadClusterConfig(args.config);

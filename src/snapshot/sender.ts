@@ -20,11 +20,8 @@ import {
   TERM_HEADER,
   TRANSFER_HEADER,
 } from '../transport/protocol.js';
-import { post } from '../transport/peer-post.js';
+import { keepErrorStart, post } from '../transport/peer-post.js';
 import { CHUNK_BYTES, SNAPSHOT_FORMAT, StreamWriter } from './format.js';
-
-/** How much of an error answer goes in the log line. */
-const ERROR_SNIPPET_BYTES = 200;
 
 export interface SnapshotSenderOptions {
   readonly selfId: NodeId;
@@ -168,7 +165,7 @@ export class SnapshotSender {
       body,
       timeoutMs: this.options.requestTimeoutMs ?? 30_000,
       // A frame's answer is empty; an error's start goes in the log line.
-      keep: (status) => (status >= 200 && status < 300 ? 0 : ERROR_SNIPPET_BYTES),
+      keep: keepErrorStart,
     });
     if (result.kind === 'failed') throw result.error;
     if (result.statusCode < 200 || result.statusCode >= 300)

@@ -296,8 +296,7 @@ export class NodeStorage implements Storage {
     const bytes = this.log.addPersistOperations(hardState, entries, own);
     const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, own);
     const persists = entries.length > 0 || this.log.changesTermOrVote(hardState);
-    if (!persists && (applied !== null || this.held !== null) && this.mayHold(own, membership)) {
-      this.hold(own);
+    if (!persists && (applied !== null || this.held !== null) && this.tryHold(own, membership)) {
       this.log.rememberPersisted(hardState, entries);
       if (applied !== null) this.stateMachine.holdApplied(applied, changes);
       return { synced: false, outcomes };
@@ -310,45 +309,31 @@ export class NodeStorage implements Storage {
     // from memory: with this batch's changes in the held map too, a read in between sees the state
     // after the whole batch, never a held key's older value next to a newer key from LevelDB.
     if (held !== null) this.stateMachine.holdChanges(changes);
-    this.log.writing = true;
-    const started = performance.now();
-    try {
-      await writeBatch(this.handles.db, ops, { sync: mustSync });
-    } catch (error) {
-      throw this.health.fail(describeWrite(hardState, entries, committed), error);
-    } finally {
-      this.log.writing = false;
-    }
-    const ms = performance.now() - started;
+    const ms = await this.writeOps(ops, mustSync, () => describeWrite(hardState, entries, committed));
     this.log.rememberPersisted(hardState, entries);
-    if (held !== null) {
-      this.held = null;
-      this.stateMachine.heldWritten();
-    }
+    if (held !== null) this.heldWritten();
     if (applied !== null) this.stateMachine.rememberApplied(applied, membership, changes);
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
     return { synced: mustSync, outcomes };
   }
 
   /**
-   * Whether a Ready's own operations (`own`, nothing to persist in them) may be held: its membership
-   * is unchanged (a node's configuration follows its applied membership, and a change must not be
-   * replayed around a restart without a trace on disk), and what is held stays within its bounds.
+   * Holds a Ready's own operations (`own`, nothing to persist in them), unless it may not be held:
+   * its membership changed (a node's configuration follows its applied membership, and a change
+   * must not be replayed around a restart without a trace on disk), or what is held would pass its
+   * bounds. Says whether it held them.
    */
-  private mayHold(own: readonly ByteBatchOperation[], membership: Membership): boolean {
+  private tryHold(own: ByteBatchOperation[], membership: Membership): boolean {
     if (membership !== this.stateMachine.membership) return false;
-    const ops = (this.held?.ops.length ?? 0) + own.length;
-    return ops <= MAX_HELD_OPERATIONS && (this.held?.bytes ?? 0) + operationBytes(own) <= MAX_HELD_BYTES;
-  }
-
-  private hold(own: readonly ByteBatchOperation[]): void {
-    this.heldStamps++;
-    if (this.held === null) {
-      this.held = { ops: own.slice(), bytes: operationBytes(own) };
-      return;
+    const bytes = (this.held?.bytes ?? 0) + operationBytes(own);
+    if ((this.held?.ops.length ?? 0) + own.length > MAX_HELD_OPERATIONS || bytes > MAX_HELD_BYTES) return false;
+    if (this.held === null) this.held = { ops: own, bytes };
+    else {
+      for (const op of own) this.held.ops.push(op);
+      this.held.bytes = bytes;
     }
-    for (const op of own) this.held.ops.push(op);
-    this.held.bytes += operationBytes(own);
+    this.heldStamps++;
+    return true;
   }
 
   /**
@@ -374,18 +359,32 @@ export class NodeStorage implements Storage {
   private async writeHeld(): Promise<void> {
     const held = this.held;
     if (held === null) return;
+    const ms = await this.writeOps(held.ops, true, () => 'writing the held changes of applied entries');
+    this.heldWritten();
+    this.onPersist?.(ms, 0, 0);
+  }
+
+  /** A synced batch carried what was held: its operations (here) and its changes (the state machine's) go. */
+  private heldWritten(): void {
+    this.held = null;
+    this.stateMachine.heldWritten();
+  }
+
+  /**
+   * Writes one batch (inside oneWriteAtATime), with the log marked as being written meanwhile;
+   * returns how long it took. A failure makes the store unusable (`what` says what failed).
+   */
+  private async writeOps(ops: readonly ByteBatchOperation[], sync: boolean, what: () => string): Promise<number> {
     this.log.writing = true;
     const started = performance.now();
     try {
-      await writeBatch(this.handles.db, held.ops, { sync: true });
+      await writeBatch(this.handles.db, ops, { sync });
     } catch (error) {
-      throw this.health.fail('writing the held changes of applied entries', error);
+      throw this.health.fail(what(), error);
     } finally {
       this.log.writing = false;
     }
-    this.held = null;
-    this.stateMachine.heldWritten();
-    this.onPersist?.(performance.now() - started, 0, 0);
+    return performance.now() - started;
   }
 
   /**
@@ -440,22 +439,14 @@ export class NodeStorage implements Storage {
     this.log.addInstallOperations(snapshot, ops);
     this.stateMachine.addInstallOperations(staged.generation, applied, staged.membership, ops);
     const bytes = this.log.addPersistOperations(hardState, entries, ops, snapshot.index);
-    this.log.writing = true;
-    const started = performance.now();
-    try {
-      await this.handles.db.batch(ops, { sync: true });
-    } catch (error) {
-      throw this.health.fail(`installing snapshot ${snapshot.index}/${snapshot.term}`, error);
-    } finally {
-      this.log.writing = false;
-    }
+    const ms = await this.writeOps(ops, true, () => `installing snapshot ${snapshot.index}/${snapshot.term}`);
     this.staged = null;
     // Held changes were the old generation's, of entries the snapshot includes (rememberInstalled).
     this.held = null;
     this.log.rememberInstalled(snapshot);
     this.log.rememberPersisted(hardState, entries);
     this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership, records);
-    this.onPersist?.(performance.now() - started, entries.length, bytes);
+    this.onPersist?.(ms, entries.length, bytes);
     return { synced: true, outcomes: [] };
   }
 

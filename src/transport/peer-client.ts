@@ -44,7 +44,7 @@ import {
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
-import { post } from './peer-post.js';
+import { keepErrorStart, post } from './peer-post.js';
 import {
   CLUSTER_HEADER,
   FROM_HEADER,
@@ -69,8 +69,6 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000;
 const CLIENT_KEEP_ALIVE_MS = 30_000;
 /** Error codes of a socket the other side closed or reset: what a stale keep-alive socket gives. */
 const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-/** How much of an error answer goes in the log line. */
-const ERROR_SNIPPET_BYTES = 256;
 
 export interface PeerStats {
   /** Requests answered 2xx. */
@@ -335,7 +333,7 @@ export class PeerClient {
   /** How much of an answer post() keeps: the messages in it, nothing of another 2xx, an error's start. */
   private readonly keep = (statusCode: number, contentType: string | undefined): number => {
     if (this.takesReplies(statusCode, contentType)) return MAX_REPLY_BYTES;
-    return statusCode >= 200 && statusCode < 300 ? 0 : ERROR_SNIPPET_BYTES;
+    return keepErrorStart(statusCode);
   };
 
   /**

@@ -51,6 +51,14 @@ export interface PostOptions {
   readonly keep: (statusCode: number, contentType: string | undefined) => number;
 }
 
+/** How much of an error answer is kept for a log line (our peers answer short JSON errors). */
+export const ERROR_START_BYTES = 256;
+
+/** A `keep` for answers that carry nothing we need: none of a 2xx, the start of an error. */
+export function keepErrorStart(statusCode: number): number {
+  return statusCode >= 200 && statusCode < 300 ? 0 : ERROR_START_BYTES;
+}
+
 /** Sends one POST on `dispatcher`; never rejects. */
 export function post(dispatcher: Dispatcher, options: PostOptions): Promise<PostResult> {
   return new Promise<PostResult>((resolve) => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { getManyQuery } from '../../src/reads/queries.js';
 import { encodeCommand } from '../../src/storage/command.js';
-import { bytes, entry, useStorageFixture } from '../storage/helpers.js';
+import { bytes, entry, useStorageFixture, wrapBatches } from '../storage/helpers.js';
 
 const fixture = useStorageFixture();
 const ROUNDS = 150;
@@ -21,14 +21,11 @@ describe('getManyQuery', () => {
     let reads = 0;
     /** Set once the round's batch is handed to LevelDB (reset each round). */
     let submitted: boolean;
-    const db = (storage as unknown as { handles: { db: { _batch: (ops: unknown, o: unknown) => Promise<void> } } })
-      .handles.db;
-    const original = db._batch.bind(db);
-    db._batch = (ops, options) => {
+    wrapBatches(storage, (original) => (ops, options) => {
       const written = original(ops, options);
       submitted = true;
       return written;
-    };
+    });
     for (let round = 1; round <= ROUNDS; round++) {
       const first = storage.lastIndex() + 1;
       const entries: Entry[] = ['a', 'b'].map((key, i) =>

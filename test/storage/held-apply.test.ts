@@ -9,7 +9,7 @@ import type { Entry } from '../../src/raft/types.js';
 import { encodeCommand, type Command } from '../../src/storage/command.js';
 import { decodeStored } from '../../src/storage/key-meta.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
-import { bytes, entry, text, useStorageFixture } from './helpers.js';
+import { bytes, entry, text, useStorageFixture, wrapBatches } from './helpers.js';
 
 const fixture = useStorageFixture();
 
@@ -30,13 +30,10 @@ async function append(storage: NodeStorage, commands: readonly Command[]): Promi
 /** Counts the batches written to LevelDB, and whether each was synced. */
 function spyOnBatches(storage: NodeStorage): { sync: boolean; ops: number }[] {
   const seen: { sync: boolean; ops: number }[] = [];
-  const db = (storage as unknown as { handles: { db: { _batch: (ops: unknown[], o: { sync: boolean }) => unknown } } })
-    .handles.db;
-  const original = db._batch.bind(db);
-  db._batch = (ops, options) => {
+  wrapBatches(storage, (original) => (ops, options) => {
     seen.push({ sync: options.sync, ops: ops.length });
     return original(ops, options);
-  };
+  });
   return seen;
 }
 
@@ -82,17 +79,14 @@ describe('NodeStorage: a Ready that only applies is held in memory', () => {
     await storage.applyEntries([e1!]); // held: k = v1
     // LevelDB shows a batch to getSync before its callback runs: keep the callback waiting after
     // the real write, and read in between (review of this change: k answered v1 next to j = x).
-    const db = (storage as unknown as { handles: { db: { _batch: (ops: unknown, o: unknown) => Promise<void> } } })
-      .handles.db;
-    const original = db._batch.bind(db);
     let written = false;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    db._batch = async (ops, options) => {
+    wrapBatches(storage, (original) => async (ops, options) => {
       await original(ops, options);
       written = true;
       await released;
-    };
+    });
     const e4 = entry(4, 1, encodeCommand(put('z', 'z')));
     const writing = storage.writeReady({ term: 1, vote: 'n1', commit: 4 }, [e4], [e2!, e3!]);
     try {

@@ -114,3 +114,15 @@ export function rawLogKey(index: number): Uint8Array {
   new DataView(key.buffer).setBigUint64(0, BigInt(index));
   return key;
 }
+
+/** classic-level's private batch write, where every batch of a NodeStorage ends (database.ts writeBatch). */
+export type BatchWrite = (
+  ops: readonly { readonly key: Uint8Array }[],
+  options: { readonly sync: boolean },
+) => Promise<void>;
+
+/** Puts `wrap(original)` in place of `storage`'s batch write: how a test watches, counts or delays batches. */
+export function wrapBatches(storage: NodeStorage, wrap: (original: BatchWrite) => BatchWrite): void {
+  const db = (storage as unknown as { handles: { db: { _batch: BatchWrite } } }).handles.db;
+  db._batch = wrap(db._batch.bind(db));
+}

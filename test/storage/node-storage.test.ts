@@ -5,7 +5,7 @@ import { EMPTY_HARD_STATE, type Entry } from '../../src/raft/types.js';
 import { CorruptDataError, StorageFatalError } from '../../src/storage/errors.js';
 import { encodeCommand } from '../../src/storage/state-machine.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
-import { bytes, entriesFrom, entry, text, useStorageFixture } from './helpers.js';
+import { bytes, entriesFrom, entry, text, useStorageFixture, wrapBatches } from './helpers.js';
 
 const fixture = useStorageFixture();
 
@@ -251,18 +251,11 @@ describe('NodeStorage: one batch per Ready, synced whenever it changes the state
    */
   function spyOnBatches(storage: NodeStorage): { sync: boolean; sublevels: string[] }[] {
     const seen: { sync: boolean; sublevels: string[] }[] = [];
-    const db = (storage as unknown as { handles: { db: { _batch: (...args: unknown[]) => Promise<void> } } }).handles
-      .db;
-    const original = db._batch.bind(db);
-    db._batch = async (ops: unknown, options: unknown) => {
-      const list = ops as { key: Uint8Array }[];
-      const sublevelOf = (key: Uint8Array) => /^!([^!]*)!/.exec(Buffer.from(key).toString('latin1'))?.[1] ?? '';
-      seen.push({
-        sync: (options as { sync?: boolean }).sync === true,
-        sublevels: [...new Set(list.map((op) => sublevelOf(op.key)))],
-      });
+    const sublevelOf = (key: Uint8Array) => /^!([^!]*)!/.exec(Buffer.from(key).toString('latin1'))?.[1] ?? '';
+    wrapBatches(storage, (original) => (ops, options) => {
+      seen.push({ sync: options.sync, sublevels: [...new Set(ops.map((op) => sublevelOf(op.key)))] });
       return original(ops, options);
-    };
+    });
     return seen;
   }
 
