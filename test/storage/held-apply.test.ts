@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { encodeCommand, type Command } from '../../src/storage/command.js';
+import { StorageFatalError } from '../../src/storage/errors.js';
 import { decodeStored } from '../../src/storage/key-meta.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, entry, text, useStorageFixture, wrapBatches } from './helpers.js';
@@ -193,5 +194,33 @@ describe('NodeStorage: a Ready that only applies is held in memory', () => {
     const reopened = await fixture.reopen(storage);
     expect(reopened.applied).toEqual({ index: 1, term: 1 });
     expect(text(reopened.getSync(bytes('a')))).toBe('1');
+  });
+
+  it('a write queued behind a failed one refuses and writes nothing, the held changes included', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    const [e1, e2] = await append(storage, [put('k', 'a'), put('j', 'b')]);
+    await storage.writeReady({ term: 1, vote: 'n1', commit: 1 }, [], [e1!]);
+    expect(storage.heldStamp).not.toBeNull();
+    const tried: number[] = [];
+    let fail!: (error: Error) => void;
+    const failing = new Promise<void>((_, reject) => (fail = reject));
+    wrapBatches(storage, (original) => (ops, options) => {
+      tried.push(ops.length);
+      return tried.length === 1 ? failing : original(ops, options);
+    });
+    const e3 = entry(3, 1, encodeCommand(put('z', 'z')));
+    const first = storage.writeReady({ term: 1, vote: 'n1', commit: 2 }, [e3], [e2!]);
+    // Queued while the first is still being written: they wait for it, then must not run.
+    const queued = storage.writeReady({ term: 1, vote: 'n1', commit: 1 }, [e3], []);
+    const flush = storage.flushHeld();
+    fail(new Error('disk on fire'));
+    await expect(first).rejects.toThrow(StorageFatalError);
+    await expect(first).rejects.toThrow(/disk on fire/);
+    await expect(queued).rejects.toThrow(/write refused: an earlier storage operation failed/);
+    await expect(flush).rejects.toThrow(StorageFatalError);
+    expect(tried).toHaveLength(1);
+    await expect(storage.writeReady({ term: 1, vote: 'n1', commit: 1 }, [e3], [])).rejects.toThrow(
+      /writeReady refused/,
+    );
   });
 });
