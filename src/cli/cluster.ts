@@ -27,26 +27,26 @@ const USAGE = `usage: npm start [-- --config cluster.config.json] [--fault-injec
   --config FILE       the cluster file: one process per node in it (default cluster.config.json)
   --fault-injection   the nodes accept PUT /raft/faults (the chaos runner's fault switch; never in production)`;
 
+/** A command line or cluster file npm start cannot use: the reason on stderr, exit code 2. */
+function refuse(message: string): never {
+  console.error(`raftkv: ${message}`);
+  process.exit(2);
+}
+
 const values = parseCommandLine(
   {
     config: { type: 'string', default: 'cluster.config.json' },
     'fault-injection': { type: 'boolean', default: false },
   },
   USAGE,
-  (message) => {
-    console.error(`raftkv: ${message}`);
-    process.exit(2);
-  },
+  refuse,
 );
 
 let config: ClusterConfig;
 try {
   config = loadClusterConfig(values.config);
 } catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(`raftkv: ${error.message}`);
-    process.exit(2);
-  }
+  if (error instanceof ConfigError) refuse(error.message);
   throw error;
 }
 

@@ -213,11 +213,15 @@ describe('NodeStorage: a Ready that only applies is held in memory', () => {
     // Queued while the first is still being written: they wait for it, then must not run.
     const queued = storage.writeReady({ term: 1, vote: 'n1', commit: 1 }, [e3], []);
     const flush = storage.flushHeld();
+    // Every expectation is made before the failure, so no rejection is ever without a handler.
+    const refusals = Promise.all([
+      expect(first).rejects.toThrow(StorageFatalError),
+      expect(first).rejects.toThrow(/disk on fire/),
+      expect(queued).rejects.toThrow(/write refused: an earlier storage operation failed/),
+      expect(flush).rejects.toThrow(StorageFatalError),
+    ]);
     fail(new Error('disk on fire'));
-    await expect(first).rejects.toThrow(StorageFatalError);
-    await expect(first).rejects.toThrow(/disk on fire/);
-    await expect(queued).rejects.toThrow(/write refused: an earlier storage operation failed/);
-    await expect(flush).rejects.toThrow(StorageFatalError);
+    await refusals;
     expect(tried).toHaveLength(1);
     await expect(storage.writeReady({ term: 1, vote: 'n1', commit: 1 }, [e3], [])).rejects.toThrow(
       /writeReady refused/,
