@@ -114,7 +114,9 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   for (let i = prefix.length - 1; i >= 0; i--) {
     const byte = prefix[i] ?? 0xff;
     if (byte < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy, never a view: on a Buffer `slice` is a view, and the increment below would change
+      // the caller's prefix (the range's start then equalled its end: an empty scan).
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
       end[i] = byte + 1;
       return end;
     }

@@ -89,6 +89,18 @@ describe('NodeStorage.scan', () => {
     expect(scanBounds(new Uint8Array([0xff]), undefined)).toEqual({ gte: new Uint8Array([0xff]), lt: undefined });
   });
 
+  it('a Buffer prefix is left as it was, and scans its range', async () => {
+    // Regression: prefixEnd used `slice`, a view on a Buffer, and incremented its last byte: the
+    // caller's prefix became its own end and the scan found nothing.
+    const storage = await withKeys(keys);
+    const prefix = Buffer.from('ab');
+    const bounds = scanBounds(prefix, undefined);
+    expect([bounds?.gte, bounds?.lt].map((b) => text(b))).toEqual(['ab', 'ac']);
+    expect(prefix.toString()).toBe('ab');
+    const page = await storage.scan({ prefix: Buffer.from('ab'), limit: 10 });
+    expect(page.entries.map(([k]) => text(k))).toEqual(['ab', 'abc', 'abd', 'abz']);
+  });
+
   it('reads large pages in chunks without losing or repeating keys', async () => {
     const many = Array.from({ length: 700 }, (_, i) => `key${String(i).padStart(4, '0')}`);
     const storage = await withKeys(many);
