@@ -11,7 +11,7 @@
 import { plainBytes } from '../storage/codec.js';
 import type { ByteSublevel } from '../storage/database.js';
 import { decodeStored } from '../storage/key-meta.js';
-import { openKvScan } from '../storage/kv-scan.js';
+import { openKvScan, type KvItem, type KvScanReader } from '../storage/kv-scan.js';
 import { AnswerBuilder, cursorJson, itemJson } from './format.js';
 
 export interface ScanQuery {
@@ -48,23 +48,30 @@ export type QueryOutcome =
 
 const OVER_BUDGET = { overBudget: true } as const;
 
+/** Entries a query under `budget` can read before it gives up, the one that passes it included. */
+function entriesWithin(budget: number): number {
+  return Math.floor(budget / INLINE_ITEM_CHARGE) + 1;
+}
+
 export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: QueryBounds): Promise<QueryOutcome> {
   const { limit } = query;
   if (!Number.isSafeInteger(limit) || limit < 1)
     throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
-  // One entry beyond the page tells whether there is a next page, and is its cursor.
-  const reader = openKvScan(kv, { ...query, max: limit + 1 });
-  const page = new AnswerBuilder();
-  let spent = 0;
+  // One entry beyond the page tells whether there is a next page, and is its cursor. Under a
+  // budget, the entry that passes it is the last one read: each costs at least INLINE_ITEM_CHARGE.
+  const reader = openKvScan(kv, { ...query, max: limit + 1, firstStep: entriesWithin(bounds.inlineBudget) });
   try {
-    let entry = await reader.next();
+    const read = await readWithin(reader, limit, bounds.inlineBudget);
+    if ('overBudget' in read) return read;
+    let at = 0;
+    const next = async (): Promise<KvItem | undefined> => (at < read.length ? read[at++] : reader.next());
+    const page = new AnswerBuilder();
+    let entry = await next();
     while (entry !== undefined && page.count < limit) {
       const [key, value, meta] = entry;
-      spent += key.byteLength + value.byteLength + INLINE_ITEM_CHARGE;
-      if (spent > bounds.inlineBudget) return OVER_BUDGET;
       // Adding this item means the page may end right after it, with the following key as `next`:
       // the answer must fit with that cursor. The first item is added whatever its size.
-      const following = await reader.next();
+      const following = await next();
       const item = itemJson(key, value, meta);
       if (page.count > 0 && page.sizeWith(item, cursorJson(following?.[0] ?? null)) > bounds.maxResponseBytes) break;
       page.add(item);
@@ -74,6 +81,29 @@ export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: Quer
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Under a finite budget, the page's entries (and its cursor entry), read before any is formatted:
+ * a query that passes the budget then costs the main thread its reads only, not formatting that the
+ * pool does again. Entries are charged their bytes plus INLINE_ITEM_CHARGE, the cursor nothing.
+ * Without a budget nothing is read ahead (the caller streams from `reader`).
+ */
+async function readWithin(
+  reader: KvScanReader,
+  limit: number,
+  budget: number,
+): Promise<readonly KvItem[] | typeof OVER_BUDGET> {
+  const read: KvItem[] = [];
+  if (!Number.isFinite(budget)) return read;
+  let spent = 0;
+  for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) {
+    read.push(entry);
+    if (read.length > limit) break;
+    spent += entry[0].byteLength + entry[1].byteLength + INLINE_ITEM_CHARGE;
+    if (spent > budget) return OVER_BUDGET;
+  }
+  return read;
 }
 
 /**
@@ -109,12 +139,24 @@ function readMany(
   bounds: QueryBounds,
   options: SnapshotRead | undefined,
 ): QueryOutcome {
+  const read = (key: Uint8Array): Uint8Array | undefined =>
+    options === undefined ? kv.getSync(key) : kv.getSync(key, options);
+  // Under a budget, every value is read (at most the budget's worth) before any is formatted, as a
+  // scan's page is: a read that passes the budget costs the main thread no formatting.
+  const ahead: (Uint8Array | undefined)[] = [];
+  if (Number.isFinite(bounds.inlineBudget)) {
+    let spent = 0;
+    for (const key of keys) {
+      const stored = read(key);
+      spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
+      if (spent > bounds.inlineBudget) return OVER_BUDGET;
+      ahead.push(stored);
+    }
+  }
   const answer = new AnswerBuilder();
-  let spent = 0;
-  for (const key of keys) {
-    const stored = options === undefined ? kv.getSync(key) : kv.getSync(key, options);
-    spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
-    if (spent > bounds.inlineBudget) return OVER_BUDGET;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const stored = i < ahead.length ? ahead[i] : read(key);
     const found = stored === undefined ? undefined : decodeStored(plainBytes(stored));
     const item = itemJson(key, found?.value, found?.meta);
     if (keys.length > 1 && answer.sizeWith(item, null) > bounds.maxResponseBytes) {

@@ -21,7 +21,8 @@ import type { WorkerAnswer } from './worker.js';
  * So 32 KiB (or 32 small items) costs the loop at most ~0.2-0.3 ms, about twice the pool's own cost
  * on it, and saves the round trip; anything bigger is cheaper off the loop. The query that passes
  * the budget has read at most one value more (at most `maxValueBytes`: no more than a point read of
- * it costs) and formats nothing further; the pool then runs it from the start.
+ * it costs) and formatted nothing: queries.ts reads within the budget before it formats; the pool
+ * then runs it from the start.
  */
 export const INLINE_BUDGET_BYTES = 32 * 1024;
 

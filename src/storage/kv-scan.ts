@@ -62,7 +62,17 @@ export interface KvScanReader {
  */
 export function openKvScan(
   kv: ByteSublevel,
-  options: { prefix?: Uint8Array; start?: Uint8Array; max: number },
+  options: {
+    prefix?: Uint8Array;
+    start?: Uint8Array;
+    max: number;
+    /**
+     * Entries the first iterator step brings at most (default and cap SCAN_CHUNK). A caller that
+     * may give up after a few entries (the read pool's inline attempt) asks for no more than it can
+     * use: every entry a step brings costs the main thread a key and a value buffer, used or not.
+     */
+    firstStep?: number;
+  },
 ): KvScanReader {
   const bounds = scanBounds(options.prefix, options.start);
   if (bounds === null) return { next: async () => undefined, close: async () => {} };
@@ -72,11 +82,13 @@ export function openKvScan(
   let at = 0;
   let read = 0;
   let ended = false;
+  let step = Math.max(1, Math.min(SCAN_CHUNK, options.firstStep ?? SCAN_CHUNK));
   return {
     async next() {
       if (at === chunk.length) {
         if (ended || read >= options.max) return undefined;
-        chunk = await iterator.nextv(Math.min(SCAN_CHUNK, options.max - read));
+        chunk = await iterator.nextv(Math.min(step, options.max - read));
+        step = SCAN_CHUNK;
         at = 0;
         read += chunk.length;
         if (chunk.length === 0) {

@@ -8,6 +8,7 @@ import {
   type ManyAnswer,
   type ReadQueries,
 } from '../../src/reads/read-pool.js';
+import { INLINE_ITEM_CHARGE } from '../../src/reads/queries.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
 
@@ -127,5 +128,45 @@ describe('read pool', () => {
       ).items,
     ).toHaveLength(8);
     expect(queries.pooled).toBe(2);
+  });
+  it('a scan stays inline while its page is within the budget, the cursor entry uncharged, and goes to the pool one item past it', async () => {
+    // Each item is charged its key and value bytes plus INLINE_ITEM_CHARGE; the inline attempt reads
+    // the page before formatting any of it, and its first iterator step brings only what the budget
+    // can use, so these edges are where the budget arithmetic shows.
+    const storage = await fixture.open(await fixture.tempDir());
+    const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);
+    await applyPuts(
+      storage,
+      keys.map((key): [string, string] => [key, 'v']),
+    );
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+    });
+    const perItem = INLINE_ITEM_CHARGE + 's/00'.length + 'v'.length;
+    const fit = Math.floor(INLINE_BUDGET_BYTES / perItem);
+    expect(fit).toBeLessThan(keys.length - 1);
+    const page = (limit: number) => async () =>
+      json(await queries!.scanJson({ prefix: bytes('s/'), limit })) as { items: { key: string }[]; next: string };
+
+    const inline = await page(fit)();
+    expect(inline.items.map((i) => i.key)).toEqual(keys.slice(0, fit));
+    expect(inline.next).toBe(keys[fit]);
+    expect(queries.pooled).toBe(0);
+
+    const pooled = await page(fit + 1)();
+    expect(pooled.items.map((i) => i.key)).toEqual(keys.slice(0, fit + 1));
+    expect(pooled.next).toBe(keys[fit + 1]);
+    expect(queries.pooled).toBe(1);
+
+    // A page that ends before the budget (the range runs out) stays inline whatever its limit.
+    const tail = json(
+      await queries.scanJson({ start: bytes(keys[keys.length - 3]!), prefix: bytes('s/'), limit: 100 }),
+    );
+    expect(tail).toEqual({ items: keys.slice(-3).map((key) => expect.objectContaining({ key })), next: null });
+    expect(queries.pooled).toBe(1);
   });
 });
