@@ -16,6 +16,9 @@ const ROUNDS = 5;
 /** How long the held read waits for the batch to land, at most (it lands in milliseconds). */
 const LANDING_DEADLINE_MS = 5000;
 
+/** getSync as the test calls it: a key and, from getManyQuery, its snapshot options. */
+type GetSync = (key: Uint8Array, options?: object) => Uint8Array | undefined;
+
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
   a === undefined || b === undefined ? a === b : Buffer.compare(a, b) === 0;
 
@@ -28,6 +31,7 @@ describe('getManyQuery', () => {
       (JSON.parse(Buffer.from(json).toString()) as { items: { value: string | null }[] }).items.map((i) => i.value);
     /** Hands the held batch to LevelDB; set when a batch is held back. */
     let release: (() => void) | undefined;
+    const pendingRelease = (): (() => void) | undefined => release;
     wrapBatches(
       storage,
       (original) => (ops, options) =>
@@ -43,18 +47,18 @@ describe('getManyQuery', () => {
       );
       const read = await storage.beginRead();
       const kv = read.kv;
-      const plainGet = kv.getSync.bind(kv);
+      const plainGet: GetSync = (kv.getSync as GetSync).bind(kv);
       const before = plainGet(keys[1]);
       release = undefined;
       const landing = storage.writeReady({ term: 1, vote: 'n1', commit: first + 1 }, entries, entries);
       // The batch reaches LevelDB's write a few microtasks later: wait until it is held there.
-      for (let turns = 0; release === undefined && turns < 1000; turns++) await Promise.resolve();
-      const releaseBatch = release;
+      for (let turns = 0; pendingRelease() === undefined && turns < 1000; turns++) await Promise.resolve();
+      const releaseBatch = pendingRelease();
       if (releaseBatch === undefined) throw new Error(`round ${round}: the batch was never written`);
       let landed = false;
       let calls = 0;
       // An own property over the prototype's method, for this read only (deleted below).
-      kv.getSync = ((key: Uint8Array, options?: Parameters<typeof kv.getSync>[1]) => {
+      const heldGet: GetSync = (key, options) => {
         const value = plainGet(key, options);
         if (++calls === 1) {
           // Between the two keys: let the batch go, and hold this thread until it shows (LevelDB
@@ -64,7 +68,8 @@ describe('getManyQuery', () => {
           while (!landed && performance.now() < deadline) landed = !same(plainGet(keys[1]), before);
         }
         return value;
-      }) as typeof kv.getSync;
+      };
+      Object.defineProperty(kv, 'getSync', { value: heldGet, configurable: true, writable: true });
       let outcome: ReturnType<typeof getManyQuery>;
       try {
         outcome = getManyQuery(kv, keys, bounds);
