@@ -108,7 +108,9 @@ async function readWithin(
 
 /**
  * Values of `keys`, in the order asked (null for an absent key). Reads one key at a time, so a
- * refusal or a hand-off comes after reading at most one value past the cap or the budget. Every key
+ * hand-off comes after reading at most one value past the budget, and (in the pool, where there is
+ * no budget) a refusal at most one value past the cap; inline, a refusal comes once the values
+ * within the budget are read (readMany). Every key
  * is read from one LevelDB snapshot: a Ready's batch lands on another thread, and between two keys'
  * reads it would show half of its writes (half of a transaction; test/reads/get-many-atomic.test.ts).
  */
