@@ -129,8 +129,12 @@ async function measure(entriesPerAppend: number): Promise<void> {
         `(user ${us(user, requests)}), ${us(user + system, entries)} us per entry`,
     );
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await transport.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
