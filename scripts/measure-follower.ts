@@ -7,7 +7,7 @@
 // next leaves when the follower acknowledged the last: it is on its disk), each carrying the commit
 // of everything acknowledged so far, as a leader of a three-node cluster whose other follower is
 // down would send it. Each entry is a PUT of a 100-byte value to one of 10,000 keys.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,26 @@ function cpuSeconds(pid: number): { user: number; system: number } {
 
 async function measure(entriesPerAppend: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-measure-follower-'));
+  try {
+    await measureIn(dir, entriesPerAppend);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Stops the node: SIGTERM, then SIGKILL if it has not exited within 5 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function measureIn(dir: string, entriesPerAppend: number): Promise<void> {
+  // Ports found free are closed again before the node binds them: another process could take one
+  // in between (a failed start then says so on stderr).
   const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
   const url = (i: number): string => `http://127.0.0.1:${ports[i]}`;
   const config = {
@@ -56,13 +76,6 @@ async function measure(entriesPerAppend: number): Promise<void> {
   };
   const configFile = join(dir, 'cluster.json');
   writeFileSync(configFile, JSON.stringify(config));
-  // RAFTKV_NODE_ARGS as the bench and `npm start` take it (say --cpu-prof --cpu-prof-dir=...).
-  const nodeArgs = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js', '--id', 'n2', '--config', configFile], {
-    env: { ...process.env, RAFTKV_PEER_TOKEN: TOKEN, RAFTKV_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const pid = child.pid!;
   let acked = 0;
   let waiting: (() => void) | undefined;
   const transport = new PeerTransport({
@@ -98,13 +111,25 @@ async function measure(entriesPerAppend: number): Promise<void> {
     commit: acked,
     entries: Array.from({ length: entriesPerAppend }, (_, i) => entry(acked + 1 + i)),
   });
+  // RAFTKV_NODE_ARGS as the bench and `npm start` take it (say --cpu-prof --cpu-prof-dir=...).
+  const nodeArgs = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js', '--id', 'n2', '--config', configFile], {
+    env: { ...process.env, RAFTKV_PEER_TOKEN: TOKEN, RAFTKV_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
-    // Until the node listens, appends fail and are resent by the loop below.
-    const started = Date.now();
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('the node did not start');
+    // Until the node listens, appends fail and are resent by the loop below; the warm-up starts
+    // with the first acknowledged append, the measurement after it.
+    const deadline = Date.now() + 30_000;
+    let warmUpFrom: number | undefined;
     let measuredFrom: { at: number; acked: number; cpu: { user: number; system: number } } | undefined;
     let requests = 0;
-    while (Date.now() - started < WARM_UP_MS + seconds * 1000) {
-      if (measuredFrom === undefined && Date.now() - started >= WARM_UP_MS) {
+    while (measuredFrom === undefined || performance.now() - measuredFrom.at < seconds * 1000) {
+      if (warmUpFrom === undefined && Date.now() > deadline) throw new Error('the node never acknowledged an append');
+      if (warmUpFrom === undefined && acked > 0) warmUpFrom = performance.now();
+      if (measuredFrom === undefined && warmUpFrom !== undefined && performance.now() - warmUpFrom >= WARM_UP_MS) {
         measuredFrom = { at: performance.now(), acked, cpu: cpuSeconds(pid) };
         requests = 0;
       }
@@ -115,7 +140,6 @@ async function measure(entriesPerAppend: number): Promise<void> {
       await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 100))]);
       if (acked > before) requests++;
     }
-    if (measuredFrom === undefined) throw new Error('never measured');
     const cpu = cpuSeconds(pid);
     const elapsed = (performance.now() - measuredFrom.at) / 1000;
     const entries = acked - measuredFrom.acked;
@@ -129,13 +153,8 @@ async function measure(entriesPerAppend: number): Promise<void> {
         `(user ${us(user, requests)}), ${us(user + system, entries)} us per entry`,
     );
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stop(child);
     await transport.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -6,8 +6,9 @@
 //   refused (`tooLarge`). Neither ever refuses its first item: a scan over one big value still makes
 //   progress, and a value that was accepted can always be read on its own.
 // - `inlineBudget` bounds the work a query may do on the main thread: the bytes it reads, plus a
-//   charge per item for the per-item cost. Past it the query gives up (`overBudget`) before
-//   formatting anything more, and the caller runs it again in the pool. In a worker it is Infinity.
+//   charge per item for the per-item cost. The query reads what it needs within it before it
+//   formats anything; past it the query gives up (`overBudget`) having formatted nothing, and the
+//   caller runs it again in the pool. In a worker it is Infinity.
 import { plainBytes } from '../storage/codec.js';
 import type { ByteSublevel } from '../storage/database.js';
 import { decodeStored } from '../storage/key-meta.js';
@@ -59,9 +60,9 @@ export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: Quer
     throw new RangeError(`scan limit must be a positive integer, not ${limit}`);
   // One entry beyond the page tells whether there is a next page, and is its cursor. Under a
   // budget, the entry that passes it is the last one read: each costs at least INLINE_ITEM_CHARGE.
-  const reader = openKvScan(kv, { ...query, max: limit + 1, firstStep: entriesWithin(bounds.inlineBudget) });
+  const reader = openKvScan(kv, { ...query, max: limit + 1, maxStep: entriesWithin(bounds.inlineBudget) });
   try {
-    const read = await readWithin(reader, limit, bounds.inlineBudget);
+    const read = await readWithin(reader, limit, bounds);
     if ('overBudget' in read) return read;
     let at = 0;
     const next = async (): Promise<KvItem | undefined> => (at < read.length ? read[at++] : reader.next());
@@ -87,21 +88,27 @@ export async function scanQuery(kv: ByteSublevel, query: ScanQuery, bounds: Quer
  * Under a finite budget, the page's entries (and its cursor entry), read before any is formatted:
  * a query that passes the budget then costs the main thread its reads only, not formatting that the
  * pool does again. Entries are charged their bytes plus INLINE_ITEM_CHARGE, the cursor nothing.
- * Without a budget nothing is read ahead (the caller streams from `reader`).
+ * Reading stops early, uncharged further, once the entries' raw bytes pass the answer cap: an item's
+ * JSON is never shorter than its key and value, so the page ends by the cap at or before that entry
+ * (the formatting reads at most one more, its cursor). Without a budget nothing is read ahead (the
+ * caller streams from `reader`).
  */
 async function readWithin(
   reader: KvScanReader,
   limit: number,
-  budget: number,
+  bounds: QueryBounds,
 ): Promise<readonly KvItem[] | typeof OVER_BUDGET> {
   const read: KvItem[] = [];
-  if (!Number.isFinite(budget)) return read;
+  if (!Number.isFinite(bounds.inlineBudget)) return read;
   let spent = 0;
+  let raw = 0;
   for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) {
     read.push(entry);
     if (read.length > limit) break;
+    raw += entry[0].byteLength + entry[1].byteLength;
     spent += entry[0].byteLength + entry[1].byteLength + INLINE_ITEM_CHARGE;
-    if (spent > budget) return OVER_BUDGET;
+    if (spent > bounds.inlineBudget) return OVER_BUDGET;
+    if (raw > bounds.maxResponseBytes) break;
   }
   return read;
 }
@@ -144,15 +151,19 @@ function readMany(
   const read = (key: Uint8Array): Uint8Array | undefined =>
     options === undefined ? kv.getSync(key) : kv.getSync(key, options);
   // Under a budget, every value is read (at most the budget's worth) before any is formatted, as a
-  // scan's page is: a read that passes the budget costs the main thread no formatting.
+  // scan's page is: a read that passes the budget costs the main thread no formatting. As there,
+  // reading ahead stops once the raw bytes pass the answer cap (the answer is refused by then).
   const ahead: (Uint8Array | undefined)[] = [];
   if (Number.isFinite(bounds.inlineBudget)) {
     let spent = 0;
+    let raw = 0;
     for (const key of keys) {
       const stored = read(key);
+      raw += key.byteLength + (stored?.byteLength ?? 0);
       spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
       if (spent > bounds.inlineBudget) return OVER_BUDGET;
       ahead.push(stored);
+      if (raw > bounds.maxResponseBytes) break;
     }
   }
   const answer = new AnswerBuilder();

@@ -57,8 +57,9 @@ export interface KvScanReader {
 }
 
 /**
- * Reads the range of `prefix`/`start` lazily, at most `max` entries: a caller that stops early (a
- * byte cap, a budget) never has more than one iterator step of entries in memory.
+ * Reads the range of `prefix`/`start` lazily, at most `max` entries: the reader holds at most one
+ * iterator step of entries (a caller may keep more: the read pool's inline attempt keeps what its
+ * budget allows).
  */
 export function openKvScan(
   kv: ByteSublevel,
@@ -67,11 +68,11 @@ export function openKvScan(
     start?: Uint8Array;
     max: number;
     /**
-     * Entries the first iterator step brings at most (default and cap SCAN_CHUNK). A caller that
-     * may give up after a few entries (the read pool's inline attempt) asks for no more than it can
-     * use: every entry a step brings costs the main thread a key and a value buffer, used or not.
+     * Entries an iterator step brings at most (default and cap SCAN_CHUNK). A caller that may give
+     * up after a few entries (the read pool's inline attempt) asks for no more than it can use:
+     * every entry a step brings costs the main thread a key and a value buffer, used or not.
      */
-    firstStep?: number;
+    maxStep?: number;
   },
 ): KvScanReader {
   const bounds = scanBounds(options.prefix, options.start);
@@ -82,13 +83,12 @@ export function openKvScan(
   let at = 0;
   let read = 0;
   let ended = false;
-  let step = Math.max(1, Math.min(SCAN_CHUNK, options.firstStep ?? SCAN_CHUNK));
+  const step = Math.max(1, Math.min(SCAN_CHUNK, options.maxStep ?? SCAN_CHUNK));
   return {
     async next() {
       if (at === chunk.length) {
         if (ended || read >= options.max) return undefined;
         chunk = await iterator.nextv(Math.min(step, options.max - read));
-        step = SCAN_CHUNK;
         at = 0;
         read += chunk.length;
         if (chunk.length === 0) {

@@ -169,4 +169,54 @@ describe('read pool', () => {
     expect(tail).toEqual({ items: keys.slice(-3).map((key) => expect.objectContaining({ key })), next: null });
     expect(queries.pooled).toBe(1);
   });
+  it('a scan or multi-key read that the answer cap ends or refuses within the budget stays inline', async () => {
+    // Reading ahead stops once the entries' raw bytes pass the cap: the cap decides the answer by
+    // then, so charging the entries after it would send a query the cap settles to the pool.
+    const storage = await fixture.open(await fixture.tempDir());
+    const keys = Array.from({ length: 100 }, (_, i) => `c/${String(i).padStart(3, '0')}`);
+    await applyPuts(
+      storage,
+      keys.map((key): [string, string] => [key, 'v'.repeat(100)]),
+    );
+    const cap = 2048;
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: cap,
+    });
+    const body = await queries.scanJson({ prefix: bytes('c/'), limit: 100 });
+    const page = json(body) as { items: { key: string }[]; next: string };
+    expect(body.byteLength).toBeLessThanOrEqual(cap);
+    expect(page.items.length).toBeGreaterThan(1);
+    expect(page.items.map((i) => i.key)).toEqual(keys.slice(0, page.items.length));
+    expect(page.next).toBe(keys[page.items.length]);
+    expect(await queries.getManyJson(keys.slice(0, 50).map((k) => bytes(k)))).toMatchObject({
+      tooLarge: { keys: 50, fit: page.items.length },
+    });
+    expect(queries.pooled).toBe(0);
+  });
+
+  it('an inline scan whose first iterator step a big value cuts short reads on in small steps, and answers whole', async () => {
+    // An iterator step also ends after 16 KiB: a 20 KiB value first, then small ones, all within the budget.
+    const storage = await fixture.open(await fixture.tempDir());
+    const small = Array.from({ length: 8 }, (_, i) => `s/${i}`);
+    await applyPuts(storage, [['s/', 'B'.repeat(20 * 1024)], ...small.map((key): [string, string] => [key, 'v'])]);
+    queries = await createReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+    });
+    const page = json(await queries.scanJson({ prefix: bytes('s/'), limit: 8 })) as {
+      items: { key: string; value: string }[];
+      next: string;
+    };
+    expect(page.items.map((i) => i.key)).toEqual(['s/', ...small.slice(0, 7)]);
+    expect(page.items[0]!.value).toHaveLength(20 * 1024);
+    expect(page.next).toBe(small[7]);
+    expect(queries.pooled).toBe(0);
+  });
 });
