@@ -8,36 +8,26 @@
 // of everything acknowledged so far, as a leader of a three-node cluster whose other follower is
 // down would send it. Each entry is a PUT of a 100-byte value to one of 10,000 keys.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { EntryType, type Entry, type Message } from '../src/raft/types.js';
 import { encodeCommand } from '../src/storage/command.js';
 import { PeerTransport } from '../src/transport/peer-transport.js';
+import { processCpuTimes } from './bench/host.js';
+import { freePorts } from './harness/cluster/process-cluster.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const sizes = process.argv.length > 3 ? process.argv.slice(3).map(Number) : [1, 4, 32];
 const WARM_UP_MS = 3000;
 const TOKEN = 'measure-follower-token-0123456789';
-const CLK_TCK = 100;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-/** User and system CPU seconds of a process so far (/proc/<pid>/stat fields 14 and 15). */
+/** User and system CPU seconds of the node so far. */
 function cpuSeconds(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK };
+  const times = processCpuTimes(pid);
+  if (times === null) throw new Error(`cannot read /proc/${pid}/stat: did the node exit?`);
+  return times;
 }
 
 async function measure(entriesPerAppend: number): Promise<void> {
@@ -60,9 +50,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function measureIn(dir: string, entriesPerAppend: number): Promise<void> {
-  // Ports found free are closed again before the node binds them: another process could take one
-  // in between (a failed start then says so on stderr).
-  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const ports = await freePorts(6);
   const url = (i: number): string => `http://127.0.0.1:${ports[i]}`;
   const config = {
     clusterId: 'measure',

@@ -67,13 +67,20 @@ const CLOCK_TICKS_PER_SECOND = 100;
  * `pid` has used so far, from /proc/<pid>/stat; null when it cannot be read.
  */
 export function processCpuSeconds(pid: number): number | null {
+  const times = processCpuTimes(pid);
+  return times === null ? null : times.user + times.system;
+}
+
+/** processCpuSeconds split into user and system seconds; null when /proc/<pid>/stat cannot be read. */
+export function processCpuTimes(pid: number): { user: number; system: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
-    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / CLOCK_TICKS_PER_SECOND : null;
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
+    return { user: utime / CLOCK_TICKS_PER_SECOND, system: stime / CLOCK_TICKS_PER_SECOND };
   } catch {
     return null;
   }

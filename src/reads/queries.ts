@@ -100,17 +100,32 @@ async function readWithin(
 ): Promise<readonly KvItem[] | typeof OVER_BUDGET> {
   const read: KvItem[] = [];
   if (!Number.isFinite(bounds.inlineBudget)) return read;
-  let spent = 0;
-  let raw = 0;
+  const account = readAheadAccount(bounds);
   for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) {
     read.push(entry);
     if (read.length > limit) break;
-    raw += entry[0].byteLength + entry[1].byteLength;
-    spent += entry[0].byteLength + entry[1].byteLength + INLINE_ITEM_CHARGE;
-    if (spent > bounds.inlineBudget) return OVER_BUDGET;
-    if (raw > bounds.maxResponseBytes) break;
+    const charged = account(entry[0].byteLength + entry[1].byteLength);
+    if (charged === 'over') return OVER_BUDGET;
+    if (charged === 'capped') break;
   }
   return read;
+}
+
+/**
+ * The inline read-ahead's account (readWithin, readMany): charges each item its raw bytes plus
+ * INLINE_ITEM_CHARGE and says whether the query is now over its budget (hand it to the pool),
+ * capped (its raw bytes passed the answer cap, which decides the answer by then: read no further)
+ * or may read on.
+ */
+function readAheadAccount(bounds: QueryBounds): (itemBytes: number) => 'over' | 'capped' | 'more' {
+  let raw = 0;
+  let items = 0;
+  return (itemBytes) => {
+    raw += itemBytes;
+    items++;
+    if (raw + items * INLINE_ITEM_CHARGE > bounds.inlineBudget) return 'over';
+    return raw > bounds.maxResponseBytes ? 'capped' : 'more';
+  };
 }
 
 /**
@@ -155,15 +170,13 @@ function readMany(
   // reading ahead stops once the raw bytes pass the answer cap (the answer is refused by then).
   const ahead: (Uint8Array | undefined)[] = [];
   if (Number.isFinite(bounds.inlineBudget)) {
-    let spent = 0;
-    let raw = 0;
+    const account = readAheadAccount(bounds);
     for (const key of keys) {
       const stored = read(key);
-      raw += key.byteLength + (stored?.byteLength ?? 0);
-      spent += key.byteLength + (stored?.byteLength ?? 0) + INLINE_ITEM_CHARGE;
-      if (spent > bounds.inlineBudget) return OVER_BUDGET;
+      const charged = account(key.byteLength + (stored?.byteLength ?? 0));
+      if (charged === 'over') return OVER_BUDGET;
       ahead.push(stored);
-      if (raw > bounds.maxResponseBytes) break;
+      if (charged === 'capped') break;
     }
   }
   const answer = new AnswerBuilder();

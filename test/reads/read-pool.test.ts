@@ -9,6 +9,7 @@ import {
   type ReadQueries,
 } from '../../src/reads/read-pool.js';
 import { INLINE_ITEM_CHARGE } from '../../src/reads/queries.js';
+import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
 
@@ -29,6 +30,11 @@ const many = (answer: ManyAnswer): unknown => {
 };
 const CAP = 16 * 1024 * 1024;
 
+/** A read pool of one worker on `storage`'s database (the caller keeps it in `queries`, closed after the test). */
+function openPool(storage: NodeStorage, maxResponseBytes = CAP): Promise<ReadQueries> {
+  return createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes });
+}
+
 describe('read pool', () => {
   it('answers large scans and multi-key reads in a worker exactly as the main thread does', async () => {
     const storage = await fixture.open(await fixture.tempDir());
@@ -37,13 +43,7 @@ describe('read pool', () => {
       `value-${i}`,
     ]);
     await applyPuts(storage, pairs);
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-    });
+    queries = await openPool(storage);
     const inline = await createReadQueries({
       location: storage.location,
       state: storage,
@@ -102,13 +102,7 @@ describe('read pool', () => {
       ...Array.from({ length: 3 }, (_, i): [string, string] => [`big/${i}`, big]),
       ...Array.from({ length: 8 }, (_, i): [string, string] => [`small/${i}`, `v${i}`]),
     ]);
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-    });
+    queries = await openPool(storage);
     const page = json(await queries.scanJson({ prefix: bytes('big/'), limit: 3 })) as { items: { value: string }[] };
     expect(page.items.map((i) => i.value.length)).toEqual([big.length, big.length, big.length]);
     expect(queries.pooled).toBe(1);
@@ -129,35 +123,30 @@ describe('read pool', () => {
     ).toHaveLength(8);
     expect(queries.pooled).toBe(2);
   });
+
   it('a scan stays inline while its page is within the budget, the cursor entry uncharged, and goes to the pool one item past it', async () => {
     // Each item is charged its key and value bytes plus INLINE_ITEM_CHARGE; the inline attempt reads
-    // the page before formatting any of it, and its first iterator step brings only what the budget
-    // can use, so these edges are where the budget arithmetic shows.
+    // the page before formatting any of it, and its iterator steps bring only what the budget can
+    // use, so these edges are where the budget arithmetic shows.
     const storage = await fixture.open(await fixture.tempDir());
     const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);
     await applyPuts(
       storage,
       keys.map((key): [string, string] => [key, 'v']),
     );
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-    });
+    queries = await openPool(storage);
     const perItem = INLINE_ITEM_CHARGE + 's/00'.length + 'v'.length;
     const fit = Math.floor(INLINE_BUDGET_BYTES / perItem);
     expect(fit).toBeLessThan(keys.length - 1);
-    const page = (limit: number) => async () =>
+    const page = async (limit: number) =>
       json(await queries!.scanJson({ prefix: bytes('s/'), limit })) as { items: { key: string }[]; next: string };
 
-    const inline = await page(fit)();
+    const inline = await page(fit);
     expect(inline.items.map((i) => i.key)).toEqual(keys.slice(0, fit));
     expect(inline.next).toBe(keys[fit]);
     expect(queries.pooled).toBe(0);
 
-    const pooled = await page(fit + 1)();
+    const pooled = await page(fit + 1);
     expect(pooled.items.map((i) => i.key)).toEqual(keys.slice(0, fit + 1));
     expect(pooled.next).toBe(keys[fit + 1]);
     expect(queries.pooled).toBe(1);
@@ -169,6 +158,7 @@ describe('read pool', () => {
     expect(tail).toEqual({ items: keys.slice(-3).map((key) => expect.objectContaining({ key })), next: null });
     expect(queries.pooled).toBe(1);
   });
+
   it('a scan or multi-key read that the answer cap ends or refuses within the budget stays inline', async () => {
     // Reading ahead stops once the entries' raw bytes pass the cap: the cap decides the answer by
     // then, so charging the entries after it would send a query the cap settles to the pool.
@@ -179,13 +169,7 @@ describe('read pool', () => {
       keys.map((key): [string, string] => [key, 'v'.repeat(100)]),
     );
     const cap = 2048;
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: cap,
-    });
+    queries = await openPool(storage, cap);
     const body = await queries.scanJson({ prefix: bytes('c/'), limit: 100 });
     const page = json(body) as { items: { key: string }[]; next: string };
     expect(body.byteLength).toBeLessThanOrEqual(cap);
@@ -203,13 +187,7 @@ describe('read pool', () => {
     const storage = await fixture.open(await fixture.tempDir());
     const small = Array.from({ length: 8 }, (_, i) => `s/${i}`);
     await applyPuts(storage, [['s/', 'B'.repeat(20 * 1024)], ...small.map((key): [string, string] => [key, 'v'])]);
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-    });
+    queries = await openPool(storage);
     const page = json(await queries.scanJson({ prefix: bytes('s/'), limit: 8 })) as {
       items: { key: string; value: string }[];
       next: string;
