@@ -1,5 +1,7 @@
 // The sending side towards one peer, one lane of it (peer-transport.ts: appends, or everything
-// else): an undici Pool and a bounded, coalescing outbound queue.
+// else): an undici Pool and a bounded, coalescing outbound queue. Batches go over a message stream
+// (peer-stream.ts: the lane's connection upgraded, a frame per batch) when the peer takes one, else
+// as POSTs; either way one batch is in flight and its answer means the same (`post` below).
 //
 // Policy:
 // - send() only enqueues and schedules a flush on a microtask; it never blocks or awaits, so the
@@ -44,7 +46,8 @@ import {
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
 import { OutboundQueue } from './outbound-queue.js';
-import { keepErrorStart, post } from './peer-post.js';
+import { keepErrorStart, post, type PostResult } from './peer-post.js';
+import { PeerStream } from './peer-stream.js';
 import {
   CLUSTER_HEADER,
   FROM_HEADER,
@@ -67,6 +70,11 @@ export const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000;
 /** Idle sockets are closed by us before the server's 60 s keep-alive timeout can close them under us. */
 const CLIENT_KEEP_ALIVE_MS = 30_000;
+/**
+ * After a peer refused the stream's upgrade (an older node answers 404), batches are posted for
+ * this long before the upgrade is tried again (the peer may have been upgraded meanwhile).
+ */
+export const STREAM_RETRY_MS = 30_000;
 /** Error codes of a socket the other side closed or reset: what a stale keep-alive socket gives. */
 const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
@@ -115,6 +123,8 @@ export interface PeerClientOptions {
   readonly requestTimeoutMs?: number;
   /** Repeated failures to this peer log at most once per interval (default 10 s). */
   readonly failureLogIntervalMs?: number;
+  /** How long batches are posted after the peer refused a message stream (default STREAM_RETRY_MS). */
+  readonly streamRetryMs?: number;
 }
 
 type Outcome =
@@ -123,6 +133,9 @@ type Outcome =
 
 export class PeerClient {
   private readonly pool: Pool;
+  private readonly stream: PeerStream;
+  /** Batches are posted, not streamed, until then (performance.now(); the peer refused the upgrade). */
+  private postUntil = 0;
   private readonly queue: OutboundQueue;
   private readonly headers: Record<string, string>;
   private readonly log: Logger;
@@ -177,6 +190,11 @@ export class PeerClient {
       'content-type': MSGPACK_CONTENT_TYPE,
       ...(options.onReplies === undefined ? {} : { [REPLIES_HEADER]: REPLIES_HEARTBEAT_AND_APPEND }),
     };
+    // The upgrade request has no body: every header of a POST but its content type.
+    this.stream = new PeerStream(
+      this.pool,
+      Object.fromEntries(Object.entries(this.headers).filter(([name]) => name !== 'content-type')),
+    );
     this.log = options.logger.child({ component: 'peer-client', node: options.selfId, peer: options.peerId });
     // Three keys ('failure', 'recovery', 'bad-reply'): a smaller bound would evict one of them and
     // let its next line through early.
@@ -216,6 +234,7 @@ export class PeerClient {
     if (this.closed) return;
     this.closed = true;
     this.queue.clear();
+    this.stream.close();
     await this.pool.destroy();
   }
 
@@ -293,7 +312,18 @@ export class PeerClient {
     this.scheduleFlush();
   }
 
+  /**
+   * One batch, over the stream when the peer takes one (stream-server.ts), else as a POST. A peer
+   * that refuses the upgrade (an older node: 404; or a refusal the POST then answers in full: 401,
+   * 403 `removed`, ...) gets POSTs for STREAM_RETRY_MS.
+   */
   private async post(body: Uint8Array): Promise<Outcome> {
+    if (performance.now() >= this.postUntil) {
+      const streamed = await this.stream.exchange(body, this.timeoutMs);
+      if (streamed.kind !== 'refused') return this.outcome(streamed);
+      this.postUntil = performance.now() + (this.options.streamRetryMs ?? STREAM_RETRY_MS);
+      this.log.debug({ reason: streamed.error.message }, 'the peer refused a message stream; posting batches');
+    }
     const result = await post(this.pool, {
       path: MESSAGES_PATH,
       headers: this.headers,
@@ -301,6 +331,10 @@ export class PeerClient {
       timeoutMs: this.timeoutMs,
       keep: this.keep,
     });
+    return this.outcome(result);
+  }
+
+  private outcome(result: PostResult): Outcome {
     if (result.kind === 'failed') {
       const { error } = result;
       const code = (error as { code?: unknown }).code;

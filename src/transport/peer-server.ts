@@ -1,5 +1,6 @@
-// The peer listener: POST /raft/messages (and, on nodes started with fault injection, the fault
-// switch routes). Clients never reach this port; every route demands the cluster's peer token and
+// The peer listener: POST /raft/messages, its stream form GET /raft/stream (stream-server.ts: the
+// same checks and answers, per frame), and, on nodes started with fault injection, the fault
+// switch routes. Clients never reach this port; every route demands the cluster's peer token and
 // cluster id.
 //
 // Checks on POST /raft/messages, in order, each answered with a JSON error and a rate-limited log
@@ -21,6 +22,7 @@
 // `clientError` (handled here: log, destroy the socket), the codec turns malformed bodies into
 // BadMessageError, and a throwing onMessages callback is caught and answered 500.
 
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -39,6 +41,7 @@ import { BearerVerifier } from './auth.js';
 import { BadMessageError, decodeMessages, encodeMessages } from './codec.js';
 import type { FaultSwitch } from './faults.js';
 import { LogLimiter } from './log-limiter.js';
+import { MessageStreams } from './stream-server.js';
 import {
   CLUSTER_HEADER,
   DEFAULT_BODY_LIMIT,
@@ -100,6 +103,20 @@ export interface PeerServerOptions {
   readonly logIntervalMs?: number;
 }
 
+/** Why a request, a stream or one of its frames is refused: a JSON error answer. */
+export interface Refusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  /** The connection closes after the answer (a caller that is not a peer gets no keep-alive). */
+  readonly close?: boolean;
+  /** Not logged as a rejected request (fault injection; a 500, logged as an error already). */
+  readonly quiet?: boolean;
+}
+
+/** What a batch is answered: 200 with the acknowledgements (msgpack), 204, or a refusal. */
+export type BatchAnswer = { readonly status: 200; readonly body: Uint8Array } | { readonly status: 204 } | Refusal;
+
 export interface ListenAddress {
   readonly host: string;
   readonly port: number;
@@ -132,6 +149,7 @@ export class PeerServer {
   private readonly bodyLimit: number;
   private readonly limiter: LogLimiter;
   private readonly log: Logger;
+  private readonly streams: MessageStreams;
 
   constructor(private readonly options: PeerServerOptions) {
     this.verifier = new BearerVerifier(options.token);
@@ -157,6 +175,22 @@ export class PeerServer {
     });
     this.app.setValidatorCompiler(typeboxValidatorCompiler);
     this.registerRoutes();
+    this.streams = new MessageStreams(
+      {
+        authRefusal: (headers) => this.authRefusal(headers),
+        senderRefusal: (from) => this.senderRefusal(from),
+        acceptBatch: (from, body, mode) => this.acceptBatch(from, body, mode),
+        logRefusal: (source, from, method, url, refusal) => this.logRefusal(source, from, method, url, refusal),
+      },
+      this.bodyLimit,
+      this.log,
+    );
+    this.streams.attach(this.app.server);
+  }
+
+  /** Message streams open now (stream-server.ts). */
+  openStreams(): number {
+    return this.streams.size;
   }
 
   /**
@@ -176,7 +210,10 @@ export class PeerServer {
   }
 
   async close(): Promise<void> {
+    // Upgraded sockets are no longer the HTTP server's: close() would not wait for them, nor end them.
+    this.streams.closeAll();
     await this.app.close();
+    this.streams.closeAll();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -251,33 +288,57 @@ export class PeerServer {
 
   /** 401/403 unless the request carries our token and cluster id. Returns whether it passed. */
   private authenticate(request: FastifyRequest, reply: FastifyReply): boolean {
-    if (!this.verifier.verify(request.headers.authorization)) {
-      this.reject(request, reply, 401, 'unauthorized', 'missing or wrong peer token', true);
-      return false;
+    const refusal = this.authRefusal(request.headers);
+    if (refusal !== undefined) this.refuse(request, reply, refusal);
+    return refusal === undefined;
+  }
+
+  /** Why a request (or a stream's upgrade) with these headers is not from a peer of this cluster. */
+  private authRefusal(headers: IncomingHttpHeaders): Refusal | undefined {
+    if (!this.verifier.verify(headers.authorization)) {
+      return { status: 401, code: 'unauthorized', message: 'missing or wrong peer token', close: true };
     }
-    if (request.headers[CLUSTER_HEADER] !== this.options.clusterId) {
-      this.reject(request, reply, 403, 'wrong-cluster', `this node belongs to cluster ${this.options.clusterId}`, true);
-      return false;
+    if (headers[CLUSTER_HEADER] !== this.options.clusterId) {
+      const message = `this node belongs to cluster ${this.options.clusterId}`;
+      return { status: 403, code: 'wrong-cluster', message, close: true };
     }
-    return true;
+    return undefined;
+  }
+
+  /**
+   * Why messages from `from` are not taken now: a removed node, a non-member, or the fault switch's
+   * dropFrom (503, not logged: the chaos run that set the fault knows, and it would fire at
+   * heartbeat rate). Checked per request, and per frame of a stream (membership and faults change).
+   */
+  private senderRefusal(from: unknown): Refusal | undefined {
+    if (typeof from === 'string' && this.removed.has(from)) {
+      return {
+        status: 403,
+        code: 'removed',
+        message: `${from} was removed from the cluster: it must stop`,
+        close: true,
+      };
+    }
+    if (typeof from !== 'string' || !this.members.has(from)) {
+      const message = 'X-Raftkv-From does not name a member of this cluster';
+      return { status: 403, code: 'unknown-sender', message, close: true };
+    }
+    if (this.options.faults?.dropFrom.has(from) === true) {
+      return {
+        status: 503,
+        code: 'fault-injected',
+        message: `messages from ${from} are dropped by fault injection`,
+        quiet: true,
+      };
+    }
+    return undefined;
   }
 
   /** authenticate, then the sender must be a member, then the fault switch may cut it off. */
   private admitPeer(request: FastifyRequest, reply: FastifyReply): void {
     if (!this.authenticate(request, reply)) return;
-    const from = request.headers[FROM_HEADER];
-    if (typeof from === 'string' && this.removed.has(from)) {
-      this.reject(request, reply, 403, 'removed', `${from} was removed from the cluster: it must stop`, true);
-      return;
-    }
-    if (typeof from !== 'string' || !this.members.has(from)) {
-      this.reject(request, reply, 403, 'unknown-sender', 'X-Raftkv-From does not name a member of this cluster', true);
-      return;
-    }
-    if (this.options.faults?.dropFrom.has(from) === true) {
-      // Not logged: the chaos run that set the fault knows, and it would fire at heartbeat rate.
-      void reply.code(503).send(errorBody('fault-injected', `messages from ${from} are dropped by fault injection`));
-    }
+    const refusal = this.senderRefusal(request.headers[FROM_HEADER]);
+    if (refusal !== undefined) this.refuse(request, reply, refusal);
   }
 
   private handleMessages(request: FastifyRequest, reply: FastifyReply): void {
@@ -288,62 +349,72 @@ export class PeerServer {
       this.reject(request, reply, 415, 'unsupported-media-type', `the body must be ${MSGPACK_CONTENT_TYPE}`);
       return;
     }
+    const answer = this.acceptBatch(from, body, replyModeOf(request.headers[REPLIES_HEADER]));
+    if (answer instanceof Promise) void answer.then((settled) => this.sendAnswer(request, reply, settled));
+    else this.sendAnswer(request, reply, answer);
+  }
+
+  /** A batch's answer as an HTTP answer. */
+  private sendAnswer(request: FastifyRequest, reply: FastifyReply, answer: BatchAnswer): void {
+    if ('code' in answer) this.refuse(request, reply, answer);
+    else if (answer.status === 204) void reply.code(204).send();
+    else {
+      const { body } = answer;
+      void reply
+        .code(200)
+        .header('content-type', MSGPACK_CONTENT_TYPE)
+        .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    }
+  }
+
+  /**
+   * Decodes, checks and hands over one batch from `from` (admitted already), and says what to
+   * answer: the same for a POST body and for a stream's frame. A promise when the answer waits
+   * for the acknowledgements of appends (mode 'append'); it never rejects.
+   */
+  private acceptBatch(from: NodeId, body: Buffer, asked: ReplyMode): BatchAnswer | Promise<BatchAnswer> {
     let messages: Message[];
     try {
       messages = decodeMessages(body);
     } catch (error) {
       if (!(error instanceof BadMessageError)) throw error;
-      this.reject(request, reply, 400, error.code, error.message);
-      return;
+      return { status: 400, code: error.code, message: error.message };
     }
     for (const m of messages) {
       if (m.from !== from) {
-        this.reject(request, reply, 400, 'sender-mismatch', `a message claims to be from ${m.from}, not ${from}`);
-        return;
+        return { status: 400, code: 'sender-mismatch', message: `a message claims to be from ${m.from}, not ${from}` };
       }
       if (m.to !== this.options.selfId) {
-        const reason = `a message is addressed to ${m.to}, not ${this.options.selfId}`;
-        this.reject(request, reply, 400, 'wrong-recipient', reason);
-        return;
+        return {
+          status: 400,
+          code: 'wrong-recipient',
+          message: `a message is addressed to ${m.to}, not ${this.options.selfId}`,
+        };
       }
     }
-    const mode = this.options.faults?.dropTo.has(from) === true ? 'none' : replyModeOf(request.headers[REPLIES_HEADER]);
+    const mode = this.options.faults?.dropTo.has(from) === true ? 'none' : asked;
     let replies: readonly Message[] | Promise<readonly Message[]> | void;
     try {
       replies = this.options.onMessages(from, messages, mode);
     } catch (error) {
       this.log.error({ err: error, from }, 'onMessages threw; answering 500');
-      void reply.code(500).send(errorBody('internal', 'the node failed to accept the messages'));
-      return;
+      return { status: 500, code: 'internal', message: 'the node failed to accept the messages', quiet: true };
     }
-    if (mode === 'none' || replies === undefined) {
-      void reply.code(204).send();
-      return;
-    }
-    if (!(replies instanceof Promise)) {
-      this.answerReplies(from, reply, replies);
-      return;
-    }
-    replies.then(
-      (held) => this.answerReplies(from, reply, held),
-      (error: unknown) => {
+    if (mode === 'none' || replies === undefined) return { status: 204 };
+    if (!(replies instanceof Promise)) return this.repliesAnswer(from, replies);
+    return replies.then(
+      (held) => this.repliesAnswer(from, held),
+      (error: unknown): BatchAnswer => {
         this.log.error({ err: error, from }, 'the held answer failed; answering 500');
-        void reply.code(500).send(errorBody('internal', 'the node failed to acknowledge the messages'));
+        return { status: 500, code: 'internal', message: 'the node failed to acknowledge the messages', quiet: true };
       },
     );
   }
 
   /** 200 with `replies` (msgpack), 204 when there are none or the fault switch now cuts the link. */
-  private answerReplies(from: NodeId, reply: FastifyReply, replies: readonly Message[]): void {
-    if (replies.length === 0 || this.options.faults?.dropTo.has(from) === true) {
-      void reply.code(204).send();
-      return;
-    }
-    const encoded = encodeMessages(replies);
-    void reply
-      .code(200)
-      .header('content-type', MSGPACK_CONTENT_TYPE)
-      .send(Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength));
+  private repliesAnswer(from: NodeId, replies: readonly Message[]): BatchAnswer {
+    if (replies.length === 0 || this.options.faults?.dropTo.has(from) === true) return { status: 204 };
+    return { status: 200, body: encodeMessages(replies) };
   }
 
   private async handleSnapshotFrame(
@@ -411,27 +482,28 @@ export class PeerServer {
     status: number,
     code: string,
     message: string,
-    closeConnection = false,
+    close = false,
   ): void {
-    const suppressed = this.limiter.admit(`${request.ip} ${code}`);
-    if (suppressed !== null) {
-      this.log.warn(
-        {
-          source: request.ip,
-          from: request.headers[FROM_HEADER],
-          method: request.method,
-          url: request.url.slice(0, 100),
-          status,
-          code,
-          suppressed,
-        },
-        `rejected peer request: ${message}`,
-      );
-    }
+    this.refuse(request, reply, { status, code, message, close });
+  }
+
+  /** Answers a refusal as a JSON error, logged unless it is quiet. */
+  private refuse(request: FastifyRequest, reply: FastifyReply, refusal: Refusal): void {
+    this.logRefusal(request.ip, request.headers[FROM_HEADER], request.method, request.url, refusal);
     // Unauthenticated or lost callers get no keep-alive: Node would otherwise drain whatever body
     // they send.
-    if (closeConnection) void reply.header('connection', 'close');
-    void reply.code(status).send(errorBody(code, message));
+    if (refusal.close === true) void reply.header('connection', 'close');
+    void reply.code(refusal.status).send(errorBody(refusal.code, refusal.message));
+  }
+
+  /** Logs a refusal (unless quiet), at most once per interval per (source, code). */
+  private logRefusal(source: string | undefined, from: unknown, method: string, url: string, refusal: Refusal): void {
+    if (refusal.quiet === true) return;
+    const suppressed = this.limiter.admit(`${source} ${refusal.code}`);
+    if (suppressed === null) return;
+    const { status, code } = refusal;
+    const fields = { source, from, method, url: url.slice(0, 100), status, code, suppressed };
+    this.log.warn(fields, `rejected peer request: ${refusal.message}`);
   }
 
   /** Bytes that are not HTTP (or HTTP Node refuses): log once per source per interval, drop the socket. */

@@ -1,6 +1,13 @@
 // Names shared by the peer client and server.
 
 export const MESSAGES_PATH = '/raft/messages';
+/**
+ * GET here with `Upgrade: STREAM_PROTOCOL` (and the headers a POST to MESSAGES_PATH carries) turns
+ * the connection into a message stream (frames.ts): the same batches and answers, without an HTTP
+ * request around each. A server without it answers 404; the sender then posts (peer-client.ts).
+ */
+export const STREAM_PATH = '/raft/stream';
+export const STREAM_PROTOCOL = 'raftkv-messages/1';
 export const FAULTS_PATH = '/raft/faults';
 /** One frame of a snapshot transfer per request (src/snapshot/format.ts). */
 export const SNAPSHOT_PATH = '/raft/snapshot';

@@ -77,6 +77,8 @@ export class StubPeer {
   readonly repliesHeaders: Array<string | undefined> = [];
   /** When set, each request is answered with this body and content type (status 200 unless given) instead of 204. */
   answerWith: { readonly body: Uint8Array; readonly type: string; readonly status?: number } | null = null;
+  /** Stream upgrades (GET /raft/stream) answered 404, as a node without streams answers them. */
+  upgradesRefused = 0;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private gate: Promise<void> | null = null;
@@ -130,6 +132,14 @@ export class StubPeer {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (request.method !== 'POST') {
+      // A peer of an older version: no message streams (GET /raft/stream), so the client posts.
+      this.upgradesRefused++;
+      response
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"error":"not-found","message":"no stream"}');
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     this.requests.push(decodeMessages(Buffer.concat(chunks)));

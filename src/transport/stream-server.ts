@@ -1,0 +1,209 @@
+// The receiving side of message streams: GET /raft/stream upgraded to STREAM_PROTOCOL on the peer
+// port (protocol.ts), then request and answer frames (frames.ts) instead of a POST per batch.
+//
+// Why: a peer request through HTTP costs the receiver's main thread the parser, an IncomingMessage,
+// the headers and Fastify's routing and reply for every batch; a frame costs a length check and the
+// decode. Measured with a bare server on the development VM (BENCHMARKS.md, step 16): 240-320 us of
+// CPU per request over node:http against 85-100 us over framed TCP when each request finds the
+// thread asleep, as a write at one connection does.
+//
+// The checks are the POST route's (peer-server.ts), in the same order and with the same answers:
+// token and cluster id at the upgrade (refused with the HTTP answer a POST would get, and the
+// socket closed), the sender's membership and the fault switch at the upgrade and again for every
+// frame, then the body as a POST body. Frames are handled one at a time, in order; a sender that
+// sends too many ahead of their answers, or does not read its answers, is cut off.
+
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { NodeId } from '../raft/types.js';
+import { answerFrame, FrameReader, FrameTooLargeError } from './frames.js';
+import { FROM_HEADER, REPLIES_HEADER, replyModeOf, STREAM_PATH, STREAM_PROTOCOL, type ReplyMode } from './protocol.js';
+import type { BatchAnswer, Refusal } from './peer-server.js';
+
+/** What the peer server lends the streams: its checks and its batch handling. */
+export interface StreamHost {
+  authRefusal(headers: IncomingHttpHeaders): Refusal | undefined;
+  senderRefusal(from: unknown): Refusal | undefined;
+  acceptBatch(from: NodeId, body: Buffer, mode: ReplyMode): BatchAnswer | Promise<BatchAnswer>;
+  logRefusal(source: string | undefined, from: unknown, method: string, url: string, refusal: Refusal): void;
+}
+
+/** A stream with no frame for this long is closed (the sender's idle close comes first, peer-client.ts). */
+const STREAM_IDLE_MS = 60_000;
+/**
+ * Frames received ahead of their answers. A raftkv sender has one in flight (peer-client.ts); a
+ * sender past this is not one: it is cut off, so it cannot make us hold more than this many frames.
+ */
+const MAX_QUEUED_FRAMES = 16;
+/** Answers a sender has not read beyond this: it is not a raftkv peer reading them; cut it off. */
+const MAX_UNREAD_ANSWER_BYTES = 4 * 1024 * 1024;
+
+export class MessageStreams {
+  private readonly open = new Set<Socket>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly host: StreamHost,
+    private readonly maxFrameBytes: number,
+    logger: Logger,
+  ) {
+    this.log = logger;
+  }
+
+  /** Takes the upgrades of `server` (the peer port's HTTP server). */
+  attach(server: Server): void {
+    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onUpgrade(request, socket, head),
+    );
+  }
+
+  /** Streams open now. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Destroys every stream (the server is closing: the HTTP server no longer tracks these sockets). */
+  closeAll(): void {
+    for (const socket of this.open) socket.destroy();
+    this.open.clear();
+  }
+
+  private onUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const method = request.method ?? '';
+    const url = request.url ?? '';
+    const from = request.headers[FROM_HEADER];
+    const refuse = (refusal: Refusal): void => {
+      this.host.logRefusal(socket.remoteAddress, from, method, url, refusal);
+      refuseUpgrade(socket, refusal);
+    };
+    if (method !== 'GET' || url !== STREAM_PATH || request.headers.upgrade?.toLowerCase() !== STREAM_PROTOCOL) {
+      refuse({ status: 404, code: 'not-found', message: 'no such route on the peer port', close: true });
+      return;
+    }
+    const refusal = this.host.authRefusal(request.headers) ?? this.host.senderRefusal(from);
+    if (refusal !== undefined) {
+      refuse(refusal);
+      return;
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+    const stream = new ServerStream(
+      this.host,
+      socket,
+      String(from),
+      replyModeOf(request.headers[REPLIES_HEADER]),
+      this.maxFrameBytes,
+      this.log,
+    );
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    stream.start(head);
+  }
+}
+
+/** The HTTP answer of a refused upgrade, as the POST route would give it; the socket closes. */
+function refuseUpgrade(socket: Socket, refusal: Refusal): void {
+  const body = JSON.stringify({ error: refusal.code, message: refusal.message });
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${refusal.status === 404 ? 'Not Found' : 'Refused'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
+}
+
+/** One upgraded connection: frames in, one at a time, answers out in the same order. */
+class ServerStream {
+  private readonly reader: FrameReader;
+  private readonly frames: Buffer[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly host: StreamHost,
+    private readonly socket: Socket,
+    private readonly from: NodeId,
+    private readonly mode: ReplyMode,
+    maxFrameBytes: number,
+    private readonly log: Logger,
+  ) {
+    this.reader = new FrameReader(maxFrameBytes);
+  }
+
+  start(head: Buffer): void {
+    this.socket.setNoDelay(true);
+    this.socket.setTimeout(STREAM_IDLE_MS, () => this.socket.destroy());
+    // The sender closed its side (gave up, or is shutting down): nothing more to answer.
+    this.socket.on('end', () => this.socket.destroy());
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (head.length > 0) this.onData(head);
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      for (const frame of this.reader.push(chunk)) this.frames.push(frame);
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error;
+      // The rest of the stream cannot be framed any more: answer what a POST would get, and close.
+      this.refuseAndClose({ status: 413, code: 'body-too-large', message: error.message, close: true });
+      return;
+    }
+    if (this.frames.length > MAX_QUEUED_FRAMES) {
+      const message = `more than ${MAX_QUEUED_FRAMES} frames sent ahead of their answers`;
+      this.refuseAndClose({ status: 400, code: 'too-many-frames', message, close: true });
+      return;
+    }
+    this.next();
+  }
+
+  private refuseAndClose(refusal: Refusal): void {
+    this.host.logRefusal(this.socket.remoteAddress, this.from, 'STREAM', STREAM_PATH, refusal);
+    this.frames.length = 0;
+    this.socket.end(answerFrame(refusal.status, jsonBody(refusal)));
+    this.socket.removeAllListeners('data');
+  }
+
+  /**
+   * Handles the queued frames in order, one at a time: a frame whose answer waits (for an fsync)
+   * holds the ones behind it. The socket keeps reading meanwhile, so a sender that gives up (its
+   * deadline) is seen to close at once; what it may send ahead is bounded by MAX_QUEUED_FRAMES.
+   */
+  private next(): void {
+    while (!this.busy && this.frames.length > 0 && !this.socket.destroyed) {
+      const frame = this.frames.shift()!;
+      const answer = this.handle(frame);
+      if (answer instanceof Promise) {
+        this.busy = true;
+        void answer.then((settled) => {
+          this.busy = false;
+          this.write(settled);
+          this.next();
+        });
+      } else this.write(answer);
+    }
+  }
+
+  private handle(frame: Buffer): BatchAnswer | Promise<BatchAnswer> {
+    return this.host.senderRefusal(this.from) ?? this.host.acceptBatch(this.from, frame, this.mode);
+  }
+
+  private write(answer: BatchAnswer): void {
+    if (this.socket.destroyed) return;
+    if ('code' in answer) {
+      this.host.logRefusal(this.socket.remoteAddress, this.from, 'STREAM', STREAM_PATH, answer);
+      this.socket.write(answerFrame(answer.status, jsonBody(answer)));
+      // As the POST route: a caller refused as no (longer a) member gets no kept connection.
+      if (answer.close === true) this.socket.end();
+    } else this.socket.write(answerFrame(answer.status, answer.status === 200 ? answer.body : undefined));
+    if (this.socket.writableLength > MAX_UNREAD_ANSWER_BYTES) {
+      this.log.warn(
+        { from: this.from, unread: this.socket.writableLength },
+        'closed a message stream whose sender reads no answers',
+      );
+      this.socket.destroy();
+    }
+  }
+}
+
+function jsonBody(refusal: Refusal): Buffer {
+  return Buffer.from(JSON.stringify({ error: refusal.code, message: refusal.message }));
+}

@@ -1,0 +1,276 @@
+// Message streams (GET /raft/stream upgraded, then frames): what the peer client sends over them,
+// what it falls back to, and the POST route's checks applied per frame by the server.
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Message, NodeId } from '../../src/raft/types.js';
+import { encodeMessages } from '../../src/transport/codec.js';
+import { FrameReader, parseAnswer, requestFrameHeader } from '../../src/transport/frames.js';
+import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
+import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
+import { STREAM_PATH, STREAM_PROTOCOL } from '../../src/transport/protocol.js';
+import { captureLog, heartbeat, StubPeer, waitFor } from './helpers.js';
+
+const TOKEN = 'test-token';
+const CLUSTER = 'test-cluster';
+
+const closers: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  const pending = closers.splice(0).reverse();
+  for (const close of pending) await close();
+});
+
+interface Served {
+  server: PeerServer;
+  port: number;
+  received: Message[][];
+}
+
+async function peerServer(options: Partial<PeerServerOptions> = {}, port = 0): Promise<Served> {
+  const received: Message[][] = [];
+  const server = new PeerServer({
+    host: '127.0.0.1',
+    port,
+    selfId: 'n2',
+    peers: ['n1', 'n3'],
+    clusterId: CLUSTER,
+    token: TOKEN,
+    logger: captureLog().logger,
+    onMessages: (_from, messages) => void received.push(messages),
+    ...options,
+  });
+  const address = await server.listen();
+  closers.push(() => server.close());
+  return { server, port: address.port, received };
+}
+
+function transport(
+  url: string,
+  options: Partial<PeerTransportOptions> = {},
+): { t: PeerTransport; unreachable: NodeId[] } {
+  const unreachable: NodeId[] = [];
+  const t = new PeerTransport({
+    selfId: 'n1',
+    peers: new Map([['n2', url]]),
+    clusterId: CLUSTER,
+    token: TOKEN,
+    logger: captureLog().logger,
+    onUnreachable: (peer) => unreachable.push(peer),
+    ...options,
+  });
+  closers.push(() => t.close());
+  return { t, unreachable };
+}
+
+const rounds = (batches: Message[][]): number[] => batches.flat().map((m) => (m.type === 'heartbeat' ? m.round : -1));
+
+/** A raw stream client: the upgrade by hand, then frames; answers come back parsed. */
+class RawStream {
+  readonly answers: Array<{ status: number; payload: Buffer }> = [];
+  head = '';
+  closed = false;
+  private readonly reader = new FrameReader(1 << 20);
+  private upgraded = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static async open(port: number, headers: Record<string, string>): Promise<RawStream> {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const stream = new RawStream(socket);
+    closers.push(async () => void socket.destroy());
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`GET ${STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n${lines.join('')}\r\n`);
+    await waitFor(() => stream.head.includes('\r\n\r\n') || stream.closed, 2_000, 'the upgrade answer');
+    return stream;
+  }
+
+  send(body: Uint8Array): void {
+    this.socket.write(Buffer.concat([requestFrameHeader(body.byteLength), body]));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.upgraded) {
+      this.head += chunk.toString('latin1');
+      const end = this.head.indexOf('\r\n\r\n');
+      if (end < 0 || !this.head.startsWith('HTTP/1.1 101')) return;
+      this.upgraded = true;
+      const rest = Buffer.from(this.head.slice(end + 4), 'latin1');
+      this.head = this.head.slice(0, end + 4);
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
+    for (const frame of this.reader.push(chunk)) this.answers.push(parseAnswer(frame)!);
+  }
+}
+
+const peerHeaders = (overrides: Record<string, string> = {}): Record<string, string> => ({
+  Upgrade: STREAM_PROTOCOL,
+  Authorization: `Bearer ${TOKEN}`,
+  'X-Raftkv-Cluster': CLUSTER,
+  'X-Raftkv-From': 'n1',
+  'X-Raftkv-Replies': 'heartbeat,append',
+  ...overrides,
+});
+
+describe('message streams', () => {
+  it('batches travel over one stream per lane, in order, and the acknowledgements come back in the answers', async () => {
+    const replies: Message[] = [];
+    const n2Received: Message[][] = [];
+    const n2 = await peerServer({
+      onMessages: (_from, messages) => {
+        n2Received.push(messages);
+        return messages.map((m) => ({
+          type: 'heartbeatResp',
+          from: 'n2',
+          to: 'n1',
+          term: 1,
+          round: m.type === 'heartbeat' ? m.round : 0,
+        }));
+      },
+    });
+    const { t } = transport(`http://127.0.0.1:${n2.port}`, {
+      onReplies: (_peer, messages) => replies.push(...messages),
+    });
+    for (let round = 1; round <= 5; round++) {
+      t.send([heartbeat('n1', 'n2', round)]);
+      await waitFor(() => replies.length === round, 2_000, `the acknowledgement of round ${round}`);
+    }
+    expect(rounds(n2Received)).toEqual([1, 2, 3, 4, 5]);
+    expect(replies.map((m) => (m.type === 'heartbeatResp' ? m.round : -1))).toEqual([1, 2, 3, 4, 5]);
+    // The control lane's one stream carried all five; no POST was made (a POST leaves no stream).
+    expect(n2.server.openStreams()).toBe(1);
+    expect(t.stats()['n2']).toMatchObject({ sentRequests: 5, failures: 0, replies: 5 });
+  });
+
+  it('a peer without streams (an older node: 404) gets POSTs, and the upgrade is tried again later', async () => {
+    const peer = new StubPeer();
+    await peer.listen();
+    closers.push(() => peer.close());
+    const { t } = transport(peer.url, { streamRetryMs: 300 });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => peer.requests.length === 1, 2_000, 'the POST');
+    expect(peer.upgradesRefused).toBe(1);
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => peer.requests.length === 2, 2_000, 'the second POST');
+    expect(peer.upgradesRefused).toBe(1); // posted without asking again
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    t.send([heartbeat('n1', 'n2', 3)]);
+    await waitFor(() => peer.requests.length === 3, 2_000, 'the third POST');
+    expect(peer.upgradesRefused).toBe(2);
+    expect(peer.messages.map((m) => (m.type === 'heartbeat' ? m.round : -1))).toEqual([1, 2, 3]);
+    await waitFor(() => t.stats()['n2']?.sentRequests === 3, 2_000, 'the third answer');
+    expect(t.stats()['n2']).toMatchObject({ failures: 0 });
+  });
+
+  it('refuses an upgrade as the POST route refuses the request: token, cluster, sender, path', async () => {
+    const n2 = await peerServer();
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ Authorization: 'Bearer wrong' }, 'HTTP/1.1 401'],
+      [{ 'X-Raftkv-Cluster': 'other' }, 'HTTP/1.1 403'],
+      [{ 'X-Raftkv-From': 'n9' }, 'HTTP/1.1 403'],
+      [{ Upgrade: 'websocket' }, 'HTTP/1.1 404'],
+    ];
+    for (const [overrides, status] of cases) {
+      const raw = await RawStream.open(n2.port, peerHeaders(overrides));
+      expect(raw.head.startsWith(status), `${JSON.stringify(overrides)}: ${raw.head}`).toBe(true);
+      await waitFor(() => raw.closed, 2_000, 'the refused connection to close');
+    }
+    expect(n2.server.openStreams()).toBe(0);
+    expect(n2.received).toEqual([]);
+  });
+
+  it('checks every frame as a POST body: bad frames are answered 400 and the stream goes on', async () => {
+    const n2 = await peerServer();
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    expect(raw.head.startsWith('HTTP/1.1 101')).toBe(true);
+    raw.send(Buffer.from('not msgpack at all'));
+    raw.send(encodeMessages([heartbeat('n3', 'n2', 1)])); // claims another sender
+    raw.send(encodeMessages([heartbeat('n1', 'n3', 2)])); // addressed to another node
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 3)]));
+    await waitFor(() => raw.answers.length === 4, 2_000, 'four answers');
+    const codes = raw.answers.map((a) =>
+      a.status === 400 ? (JSON.parse(a.payload.toString()) as { error: string }).error : a.status,
+    );
+    expect(codes.slice(1, 3)).toEqual(['sender-mismatch', 'wrong-recipient']);
+    expect(raw.answers[0]?.status).toBe(400);
+    expect(raw.answers[3]?.status).toBe(204); // onMessages returned nothing
+    expect(rounds(n2.received)).toEqual([3]);
+    expect(raw.closed).toBe(false);
+  });
+
+  it('a frame over the body limit is answered 413 and the stream closed, before its bytes are read', async () => {
+    const n2 = await peerServer({ bodyLimit: 1024 });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    raw.socket.write(requestFrameHeader(1025)); // the length alone; no body follows
+    await waitFor(() => raw.answers.length === 1 && raw.closed, 2_000, 'the 413 and the close');
+    expect(raw.answers[0]?.status).toBe(413);
+    expect(n2.received).toEqual([]);
+  });
+
+  it('the fault switch and a removal apply to the frames of a stream already open', async () => {
+    const n2 = await peerServer();
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 1)]));
+    await waitFor(() => raw.answers.length === 1, 2_000, 'the first answer');
+    n2.server.setMembers(['n3'], ['n1']);
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 2)]));
+    await waitFor(() => raw.answers.length === 2, 2_000, 'the refusal');
+    expect(raw.answers[1]?.status).toBe(403);
+    expect(JSON.parse(raw.answers[1]!.payload.toString())).toMatchObject({ error: 'removed' });
+    await waitFor(() => raw.closed, 2_000, 'a removed node gets no kept connection');
+    expect(rounds(n2.received)).toEqual([1]);
+  });
+
+  it('a stream whose answer never comes times out, and the next batch opens a fresh one', async () => {
+    let hold = true;
+    const n2Received: Message[][] = [];
+    const n2 = await peerServer({
+      onMessages: (_from, messages, mode) => {
+        n2Received.push(messages);
+        if (hold && mode === 'append') return new Promise<readonly Message[]>(() => {});
+        return [];
+      },
+    });
+    const { t, unreachable } = transport(`http://127.0.0.1:${n2.port}`, {
+      requestTimeoutMs: 200,
+      onReplies: () => {},
+    });
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length === 1, 2_000, 'the timeout');
+    expect(t.stats()['n2']).toMatchObject({ failures: 1 });
+    await waitFor(() => n2.server.openStreams() === 0, 2_000, 'the abandoned stream to close');
+    hold = false;
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => rounds(n2Received).includes(2), 2_000, 'delivery on a fresh stream');
+    await waitFor(() => t.stats()['n2']?.sentRequests === 1, 2_000, 'the answer');
+  });
+
+  it('survives the peer restarting on the same port: the closed stream is replaced', async () => {
+    const first = await peerServer();
+    const { t, unreachable } = transport(`http://127.0.0.1:${first.port}`);
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => first.received.length === 1, 2_000, 'delivery to the first server');
+    await first.server.close();
+    const second = await peerServer({}, first.port);
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => second.received.length === 1, 2_000, 'delivery to the restarted server');
+    expect(rounds(second.received)).toEqual([2]);
+    expect(unreachable).toEqual([]);
+  });
+
+  it("close() ends the server's streams, even one whose answer is held", async () => {
+    const n2 = await peerServer({ onMessages: () => new Promise<readonly Message[]>(() => {}) });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 1)]));
+    await waitFor(() => n2.server.openStreams() === 1, 2_000, 'the stream');
+    await n2.server.close();
+    await waitFor(() => raw.closed, 2_000, 'the stream to close');
+    expect(raw.answers).toEqual([]);
+  });
+});
