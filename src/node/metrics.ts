@@ -11,6 +11,7 @@ export interface PeerLaneCounters {
   readonly peer: string;
   readonly lane: string;
   readonly sentRequests: number;
+  readonly streamedRequests: number;
   readonly sentMessages: number;
   readonly replies: number;
   readonly dropped: number;
@@ -141,6 +142,11 @@ export class NodeMetrics {
       });
     };
     counter('raftkv_peer_requests_total', 'peer requests answered 2xx, by peer and lane', (c) => c.sentRequests);
+    counter(
+      'raftkv_peer_streamed_requests_total',
+      'of those, the ones sent over a message stream (the rest were POSTs: a peer without streams)',
+      (c) => c.streamedRequests,
+    );
     counter('raftkv_peer_messages_sent_total', 'messages in those requests', (c) => c.sentMessages);
     counter('raftkv_peer_replies_total', 'messages the peer put in its answers', (c) => c.replies);
     counter('raftkv_peer_dropped_total', 'messages dropped (queue bounds, failed requests)', (c) => c.dropped);

@@ -81,6 +81,8 @@ const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECON
 export interface PeerStats {
   /** Requests answered 2xx. */
   readonly sentRequests: number;
+  /** Of those, the ones sent over a message stream (the rest were POSTs). */
+  readonly streamedRequests: number;
   /** Messages in those requests. */
   readonly sentMessages: number;
   /** Messages dropped by the queue bounds, by failed requests and by the queue drop after a failure. */
@@ -128,7 +130,7 @@ export interface PeerClientOptions {
 }
 
 type Outcome =
-  | { readonly ok: true; readonly replies: Message[] }
+  | { readonly ok: true; readonly replies: Message[]; readonly streamed: boolean }
   | { readonly ok: false; readonly staleSocket: boolean; readonly reason: string; readonly removed?: true };
 
 export class PeerClient {
@@ -151,6 +153,7 @@ export class PeerClient {
   private failuresSinceSuccess = 0;
 
   private sentRequests = 0;
+  private streamedRequests = 0;
   private sentMessages = 0;
   private dropped = 0;
   private faultDropped = 0;
@@ -216,6 +219,7 @@ export class PeerClient {
   stats(): PeerStats {
     return {
       sentRequests: this.sentRequests,
+      streamedRequests: this.streamedRequests,
       sentMessages: this.sentMessages,
       dropped: this.dropped,
       faultDropped: this.faultDropped,
@@ -285,6 +289,7 @@ export class PeerClient {
     if (this.closed) return;
     if (outcome.ok) {
       this.sentRequests++;
+      if (outcome.streamed) this.streamedRequests++;
       this.sentMessages += count;
       // Both lines share the limiter, so a peer flapping at heartbeat rate logs at most one failure
       // and one recovery line per interval.
@@ -320,7 +325,7 @@ export class PeerClient {
   private async post(body: Uint8Array): Promise<Outcome> {
     if (performance.now() >= this.postUntil) {
       const streamed = await this.stream.exchange(body, this.timeoutMs);
-      if (streamed.kind !== 'refused') return this.outcome(streamed);
+      if (streamed.kind !== 'refused') return this.outcome(streamed, true);
       this.postUntil = performance.now() + (this.options.streamRetryMs ?? STREAM_RETRY_MS);
       this.log.debug({ reason: streamed.error.message }, 'the peer refused a message stream; posting batches');
     }
@@ -331,10 +336,10 @@ export class PeerClient {
       timeoutMs: this.timeoutMs,
       keep: this.keep,
     });
-    return this.outcome(result);
+    return this.outcome(result, false);
   }
 
-  private outcome(result: PostResult): Outcome {
+  private outcome(result: PostResult, streamed: boolean): Outcome {
     if (result.kind === 'failed') {
       const { error } = result;
       const code = (error as { code?: unknown }).code;
@@ -346,9 +351,9 @@ export class PeerClient {
     }
     const { statusCode } = result;
     if (this.takesReplies(statusCode, result.contentType)) {
-      return { ok: true, replies: this.checkReplies(result.body, result.incomplete) };
+      return { ok: true, replies: this.checkReplies(result.body, result.incomplete), streamed };
     }
-    if (statusCode >= 200 && statusCode < 300) return { ok: true, replies: [] };
+    if (statusCode >= 200 && statusCode < 300) return { ok: true, replies: [], streamed };
     // The start of an error answer, for the log (our peers answer short JSON errors); the rest
     // was not read: the URL might point at something that is not a raftkv peer.
     const snippet = result.body.toString('utf8');

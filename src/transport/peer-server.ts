@@ -178,7 +178,7 @@ export class PeerServer {
     this.streams = new MessageStreams(
       {
         authRefusal: (headers) => this.authRefusal(headers),
-        senderRefusal: (from) => this.senderRefusal(from),
+        senderRefusal: (from, faults) => this.senderRefusal(from, faults),
         acceptBatch: (from, body, mode) => this.acceptBatch(from, body, mode),
         logRefusal: (source, from, method, url, refusal) => this.logRefusal(source, from, method, url, refusal),
       },
@@ -310,7 +310,7 @@ export class PeerServer {
    * dropFrom (503, not logged: the chaos run that set the fault knows, and it would fire at
    * heartbeat rate). Checked per request, and per frame of a stream (membership and faults change).
    */
-  private senderRefusal(from: unknown): Refusal | undefined {
+  private senderRefusal(from: unknown, faults = true): Refusal | undefined {
     if (typeof from === 'string' && this.removed.has(from)) {
       return {
         status: 403,
@@ -323,7 +323,7 @@ export class PeerServer {
       const message = 'X-Raftkv-From does not name a member of this cluster';
       return { status: 403, code: 'unknown-sender', message, close: true };
     }
-    if (this.options.faults?.dropFrom.has(from) === true) {
+    if (faults && this.options.faults?.dropFrom.has(from) === true) {
       return {
         status: 503,
         code: 'fault-injected',

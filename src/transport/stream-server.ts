@@ -24,7 +24,8 @@ import type { BatchAnswer, Refusal } from './peer-server.js';
 /** What the peer server lends the streams: its checks and its batch handling. */
 export interface StreamHost {
   authRefusal(headers: IncomingHttpHeaders): Refusal | undefined;
-  senderRefusal(from: unknown): Refusal | undefined;
+  /** `faults`: whether the fault switch's dropFrom counts (per frame; not at the upgrade). */
+  senderRefusal(from: unknown, faults: boolean): Refusal | undefined;
   acceptBatch(from: NodeId, body: Buffer, mode: ReplyMode): BatchAnswer | Promise<BatchAnswer>;
   logRefusal(source: string | undefined, from: unknown, method: string, url: string, refusal: Refusal): void;
 }
@@ -36,6 +37,8 @@ const STREAM_IDLE_MS = 60_000;
  * sender past this is not one: it is cut off, so it cannot make us hold more than this many frames.
  */
 const MAX_QUEUED_FRAMES = 16;
+/** A refused upgrade's answer gets this long to be read before its socket is destroyed. */
+const REFUSED_LINGER_MS = 1_000;
 /** Answers a sender has not read beyond this: it is not a raftkv peer reading them; cut it off. */
 const MAX_UNREAD_ANSWER_BYTES = 4 * 1024 * 1024;
 
@@ -71,6 +74,9 @@ export class MessageStreams {
 
   private onUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Tracked from here on, refused or not: the HTTP server no longer closes this socket for us.
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
     const method = request.method ?? '';
     const url = request.url ?? '';
     const from = request.headers[FROM_HEADER];
@@ -82,7 +88,9 @@ export class MessageStreams {
       refuse({ status: 404, code: 'not-found', message: 'no such route on the peer port', close: true });
       return;
     }
-    const refusal = this.host.authRefusal(request.headers) ?? this.host.senderRefusal(from);
+    // The fault switch is not asked here but per frame: a lane refused now would post for 30 s
+    // (peer-client.ts STREAM_RETRY_MS) after the fault is lifted.
+    const refusal = this.host.authRefusal(request.headers) ?? this.host.senderRefusal(from, false);
     if (refusal !== undefined) {
       refuse(refusal);
       return;
@@ -96,19 +104,25 @@ export class MessageStreams {
       this.maxFrameBytes,
       this.log,
     );
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
     stream.start(head);
   }
 }
 
-/** The HTTP answer of a refused upgrade, as the POST route would give it; the socket closes. */
+/**
+ * The HTTP answer of a refused upgrade, as the POST route would give it; the socket is destroyed
+ * once it is written (or after REFUSED_LINGER_MS, if the caller does not read it), so a caller that
+ * keeps its side open holds nothing.
+ */
 function refuseUpgrade(socket: Socket, refusal: Refusal): void {
   const body = JSON.stringify({ error: refusal.code, message: refusal.message });
+  socket.removeAllListeners('data');
+  const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
   socket.end(
     `HTTP/1.1 ${refusal.status} ${refusal.status === 404 ? 'Not Found' : 'Refused'}\r\n` +
       `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
 
@@ -116,6 +130,7 @@ function refuseUpgrade(socket: Socket, refusal: Refusal): void {
 class ServerStream {
   private readonly reader: FrameReader;
   private readonly frames: Buffer[] = [];
+  private queuedBytes = 0;
   private busy = false;
 
   constructor(
@@ -123,7 +138,7 @@ class ServerStream {
     private readonly socket: Socket,
     private readonly from: NodeId,
     private readonly mode: ReplyMode,
-    maxFrameBytes: number,
+    private readonly maxFrameBytes: number,
     private readonly log: Logger,
   ) {
     this.reader = new FrameReader(maxFrameBytes);
@@ -139,60 +154,89 @@ class ServerStream {
   }
 
   private onData(chunk: Buffer): void {
+    let frames: Buffer[];
     try {
-      for (const frame of this.reader.push(chunk)) this.frames.push(frame);
+      frames = this.reader.push(chunk);
     } catch (error) {
       if (!(error instanceof FrameTooLargeError)) throw error;
       // The rest of the stream cannot be framed any more: answer what a POST would get, and close.
       this.refuseAndClose({ status: 413, code: 'body-too-large', message: error.message, close: true });
       return;
     }
-    if (this.frames.length > MAX_QUEUED_FRAMES) {
-      const message = `more than ${MAX_QUEUED_FRAMES} frames sent ahead of their answers`;
+    for (const frame of frames) {
+      this.frames.push(frame);
+      this.queuedBytes += frame.length;
+    }
+    if (this.frames.length > MAX_QUEUED_FRAMES || this.queuedBytes > this.maxFrameBytes) {
+      const message = `${this.frames.length} frames (${this.queuedBytes} bytes) sent ahead of their answers`;
       this.refuseAndClose({ status: 400, code: 'too-many-frames', message, close: true });
       return;
     }
     this.next();
   }
 
+  /**
+   * Answers `refusal` and closes the stream. While an earlier frame's answer is held, the refusal
+   * would overtake it (answers are matched by order): the connection is dropped instead.
+   */
   private refuseAndClose(refusal: Refusal): void {
     this.host.logRefusal(this.socket.remoteAddress, this.from, 'STREAM', STREAM_PATH, refusal);
     this.frames.length = 0;
-    this.socket.end(answerFrame(refusal.status, jsonBody(refusal)));
+    this.queuedBytes = 0;
     this.socket.removeAllListeners('data');
+    if (this.busy) this.socket.destroy();
+    else this.socket.end(answerFrame(refusal.status, jsonBody(refusal)), () => this.socket.destroy());
   }
 
   /**
    * Handles the queued frames in order, one at a time: a frame whose answer waits (for an fsync)
    * holds the ones behind it. The socket keeps reading meanwhile, so a sender that gives up (its
-   * deadline) is seen to close at once; what it may send ahead is bounded by MAX_QUEUED_FRAMES.
+   * deadline) is seen to close at once; what it may send ahead is bounded (MAX_QUEUED_FRAMES, and
+   * one body limit of bytes).
    */
   private next(): void {
-    while (!this.busy && this.frames.length > 0 && !this.socket.destroyed) {
+    while (!this.busy && this.frames.length > 0 && !this.socket.destroyed && !this.socket.writableEnded) {
       const frame = this.frames.shift()!;
+      this.queuedBytes -= frame.length;
       const answer = this.handle(frame);
       if (answer instanceof Promise) {
         this.busy = true;
-        void answer.then((settled) => {
-          this.busy = false;
-          this.write(settled);
-          this.next();
-        });
+        answer
+          .catch((error: unknown) => this.internalError(error))
+          .then((settled) => {
+            this.busy = false;
+            this.write(settled);
+            this.next();
+          })
+          .catch((error: unknown) => this.log.error({ err: error, from: this.from }, 'a message stream failed'));
       } else this.write(answer);
     }
   }
 
+  /** The frame's answer; a throw (a bug: the POST route would answer 500) is answered 500 too. */
   private handle(frame: Buffer): BatchAnswer | Promise<BatchAnswer> {
-    return this.host.senderRefusal(this.from) ?? this.host.acceptBatch(this.from, frame, this.mode);
+    try {
+      return this.host.senderRefusal(this.from, true) ?? this.host.acceptBatch(this.from, frame, this.mode);
+    } catch (error) {
+      return this.internalError(error);
+    }
+  }
+
+  private internalError(error: unknown): Refusal {
+    this.log.error({ err: error, from: this.from }, 'a stream frame failed; answering 500');
+    return { status: 500, code: 'internal', message: 'the node failed to accept the messages', quiet: true };
   }
 
   private write(answer: BatchAnswer): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     if ('code' in answer) {
       this.host.logRefusal(this.socket.remoteAddress, this.from, 'STREAM', STREAM_PATH, answer);
       this.socket.write(answerFrame(answer.status, jsonBody(answer)));
       // As the POST route: a caller refused as no (longer a) member gets no kept connection.
-      if (answer.close === true) this.socket.end();
+      if (answer.close === true) {
+        this.frames.length = 0;
+        this.socket.end(() => this.socket.destroy());
+      }
     } else this.socket.write(answerFrame(answer.status, answer.status === 200 ? answer.body : undefined));
     if (this.socket.writableLength > MAX_UNREAD_ANSWER_BYTES) {
       this.log.warn(

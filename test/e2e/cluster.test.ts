@@ -34,14 +34,17 @@ describe('a three-node cluster', () => {
 
   it('appends are acknowledged in their answers: followers send next to no requests of their own, as /metrics counts', async () => {
     const leader = await cluster.waitForLeader();
-    /** raftkv_peer_requests_total of node `id`, summed over the series whose labels include `match`. */
-    const requests = async (id: string, match = ''): Promise<number> => {
-      const text = await (await fetch(`${cluster.node(id).clientUrl}/metrics`)).text();
-      return text
+    /** A counter in a /metrics text, summed over the series whose labels include `match`. */
+    const sum = (text: string, name: string, match = ''): number =>
+      text
         .split('\n')
-        .filter((l) => l.startsWith('raftkv_peer_requests_total{') && l.includes(match))
-        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    };
+        .filter((l) => l.startsWith(`${name}{`) && l.includes(match))
+        .reduce((total, l) => total + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const metrics = async (id: string): Promise<string> =>
+      (await fetch(`${cluster.node(id).clientUrl}/metrics`)).text();
+    /** raftkv_peer_requests_total of node `id`, summed over the series whose labels include `match`. */
+    const requests = async (id: string, match = ''): Promise<number> =>
+      sum(await metrics(id), 'raftkv_peer_requests_total', match);
     const followers = await followersOf(leader);
     const before = await Promise.all(followers.map((id) => requests(id)));
     const appendsBefore = await requests(leader, 'lane="append"');
@@ -52,6 +55,10 @@ describe('a three-node cluster', () => {
     const sent = (await Promise.all(followers.map((id) => requests(id)))).map((n, i) => n - before[i]!);
     // Without the acknowledgements in the answers, each follower sent one request per append.
     for (const n of sent) expect(n).toBeLessThan(appends / 4);
+    // Every node of one version takes message streams: no batch was posted.
+    const text = await metrics(leader);
+    expect(sum(text, 'raftkv_peer_streamed_requests_total')).toBeGreaterThan(0);
+    expect(sum(text, 'raftkv_peer_streamed_requests_total')).toBe(sum(text, 'raftkv_peer_requests_total'));
   });
 
   it('after kill -9 of the leader, a new leader is elected and writes continue', async () => {

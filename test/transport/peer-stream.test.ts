@@ -1,12 +1,15 @@
 // Message streams (GET /raft/stream upgraded, then frames): what the peer client sends over them,
 // what it falls back to, and the POST route's checks applied per frame by the server.
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessages } from '../../src/transport/codec.js';
-import { FrameReader, parseAnswer, requestFrameHeader } from '../../src/transport/frames.js';
+import { FaultSwitch } from '../../src/transport/faults.js';
+import { answerFrame, FrameReader, parseAnswer, requestFrameHeader } from '../../src/transport/frames.js';
 import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
+import { PeerStream } from '../../src/transport/peer-stream.js';
 import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
 import { STREAM_PATH, STREAM_PROTOCOL } from '../../src/transport/protocol.js';
 import { captureLog, heartbeat, StubPeer, waitFor } from './helpers.js';
@@ -143,29 +146,29 @@ describe('message streams', () => {
     }
     expect(rounds(n2Received)).toEqual([1, 2, 3, 4, 5]);
     expect(replies.map((m) => (m.type === 'heartbeatResp' ? m.round : -1))).toEqual([1, 2, 3, 4, 5]);
-    // The control lane's one stream carried all five; no POST was made (a POST leaves no stream).
+    // The control lane's one stream carried all five; no POST was made.
     expect(n2.server.openStreams()).toBe(1);
-    expect(t.stats()['n2']).toMatchObject({ sentRequests: 5, failures: 0, replies: 5 });
+    expect(t.stats()['n2']).toMatchObject({ sentRequests: 5, streamedRequests: 5, failures: 0, replies: 5 });
   });
 
   it('a peer without streams (an older node: 404) gets POSTs, and the upgrade is tried again later', async () => {
     const peer = new StubPeer();
     await peer.listen();
     closers.push(() => peer.close());
-    const { t } = transport(peer.url, { streamRetryMs: 300 });
+    const { t } = transport(peer.url, { streamRetryMs: 1_000 });
     t.send([heartbeat('n1', 'n2', 1)]);
     await waitFor(() => peer.requests.length === 1, 2_000, 'the POST');
     expect(peer.upgradesRefused).toBe(1);
     t.send([heartbeat('n1', 'n2', 2)]);
     await waitFor(() => peer.requests.length === 2, 2_000, 'the second POST');
     expect(peer.upgradesRefused).toBe(1); // posted without asking again
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
     t.send([heartbeat('n1', 'n2', 3)]);
     await waitFor(() => peer.requests.length === 3, 2_000, 'the third POST');
     expect(peer.upgradesRefused).toBe(2);
     expect(peer.messages.map((m) => (m.type === 'heartbeat' ? m.round : -1))).toEqual([1, 2, 3]);
     await waitFor(() => t.stats()['n2']?.sentRequests === 3, 2_000, 'the third answer');
-    expect(t.stats()['n2']).toMatchObject({ failures: 0 });
+    expect(t.stats()['n2']).toMatchObject({ failures: 0, streamedRequests: 0 });
   });
 
   it('refuses an upgrade as the POST route refuses the request: token, cluster, sender, path', async () => {
@@ -249,6 +252,8 @@ describe('message streams', () => {
     t.send([heartbeat('n1', 'n2', 2)]);
     await waitFor(() => rounds(n2Received).includes(2), 2_000, 'delivery on a fresh stream');
     await waitFor(() => t.stats()['n2']?.sentRequests === 1, 2_000, 'the answer');
+    expect(t.stats()['n2']).toMatchObject({ streamedRequests: 1 });
+    expect(n2.server.openStreams()).toBe(1);
   });
 
   it('survives the peer restarting on the same port: the closed stream is replaced', async () => {
@@ -265,12 +270,134 @@ describe('message streams', () => {
   });
 
   it("close() ends the server's streams, even one whose answer is held", async () => {
-    const n2 = await peerServer({ onMessages: () => new Promise<readonly Message[]>(() => {}) });
+    let held = 0;
+    const n2 = await peerServer({ onMessages: () => (held++, new Promise<readonly Message[]>(() => {})) });
     const raw = await RawStream.open(n2.port, peerHeaders());
     raw.send(encodeMessages([heartbeat('n1', 'n2', 1)]));
-    await waitFor(() => n2.server.openStreams() === 1, 2_000, 'the stream');
+    await waitFor(() => held === 1, 2_000, 'the frame to be taken and its answer held');
     await n2.server.close();
     await waitFor(() => raw.closed, 2_000, 'the stream to close');
     expect(raw.answers).toEqual([]);
+  });
+
+  it('the fault switch cuts a stream already open per frame (dropFrom: 503), and the link heals when it is lifted', async () => {
+    const faults = new FaultSwitch();
+    const n2 = await peerServer({ faults });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 1)]));
+    await waitFor(() => raw.answers.length === 1, 2_000, 'the first answer');
+    faults.set({ dropFrom: ['n1'] });
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 2)]));
+    await waitFor(() => raw.answers.length === 2, 2_000, 'the refusal');
+    expect(raw.answers[1]?.status).toBe(503);
+    faults.set({});
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 3)]));
+    await waitFor(() => raw.answers.length === 3, 2_000, 'the third answer');
+    expect(raw.answers.map((a) => a.status)).toEqual([204, 503, 204]);
+    expect(rounds(n2.received)).toEqual([1, 3]);
+  });
+
+  it('a fault set before the stream opens does not refuse the upgrade: the lane keeps its stream once the fault is lifted', async () => {
+    const faults = new FaultSwitch({ dropFrom: ['n1'] });
+    const n2 = await peerServer({ faults });
+    const { t, unreachable } = transport(`http://127.0.0.1:${n2.port}`);
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length === 1, 2_000, 'the 503');
+    faults.set({});
+    t.send([heartbeat('n1', 'n2', 2)]);
+    await waitFor(() => t.stats()['n2']?.sentRequests === 1, 2_000, 'delivery');
+    expect(t.stats()['n2']).toMatchObject({ streamedRequests: 1 });
+    expect(rounds(n2.received)).toEqual([2]);
+  });
+
+  it('a sender that runs more than 16 frames ahead of their answers is cut off, with no answer overtaking a held one', async () => {
+    let held = 0;
+    const n2 = await peerServer({ onMessages: () => (held++, new Promise<readonly Message[]>(() => {})) });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    const body = encodeMessages([heartbeat('n1', 'n2', 1)]);
+    const frame = Buffer.concat([requestFrameHeader(body.length), body]);
+    raw.socket.write(frame);
+    await waitFor(() => held === 1, 2_000, 'the first frame to be taken and its answer held');
+    raw.socket.write(Buffer.concat(Array.from({ length: 17 }, () => frame)));
+    await waitFor(() => raw.closed, 2_000, 'the cut-off');
+    expect(held).toBe(1);
+    expect(raw.answers).toEqual([]);
+  });
+
+  it('a refused upgrade holds nothing, even when the caller keeps its side open', async () => {
+    const n2 = await peerServer();
+    const socket = connect({ port: n2.port, host: '127.0.0.1', allowHalfOpen: true });
+    closers.push(async () => void socket.destroy());
+    let answer = '';
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    await once(socket, 'connect');
+    socket.write(
+      `GET ${STREAM_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${STREAM_PROTOCOL}\r\n` +
+        'Authorization: Bearer wrong\r\n\r\n',
+    );
+    await waitFor(() => answer.startsWith('HTTP/1.1 401'), 2_000, 'the refusal');
+    // Tracked from the upgrade until its socket closes: only a destroy closes it while our side is open.
+    await waitFor(() => n2.server.openStreams() === 0, 2_000, 'the refused socket to be destroyed');
+    expect(socket.destroyed).toBe(false);
+  });
+
+  it('an upgrade that outlives its deadline never sends its body nor answers a later request', async () => {
+    // A bare stream server that echoes each frame's body as a 200 answer, behind connections that
+    // take 150 ms to open (a peer that is slow to accept), with a 100 ms deadline per request.
+    const server = createNetServer((socket) => {
+      let head = Buffer.alloc(0);
+      let upgraded = false;
+      const reader = new FrameReader(1 << 20);
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => {
+        if (!upgraded) {
+          head = Buffer.concat([head, chunk]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          upgraded = true;
+          socket.write(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+          );
+          chunk = head.subarray(end + 4);
+        }
+        for (const body of reader.push(chunk)) {
+          echoed.push(body.toString());
+          socket.write(answerFrame(200, body));
+        }
+      });
+    });
+    const echoed: string[] = [];
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(async () => void server.close());
+    let slow = true;
+    const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+      connections: 1,
+      connect: (options, callback) => {
+        setTimeout(
+          () => {
+            const socket = connect(Number(options.port), options.hostname);
+            socket.once('connect', () => callback(null, socket));
+            socket.once('error', (error) => callback(error, null));
+          },
+          slow ? 150 : 0,
+        );
+      },
+    });
+    const stream = new PeerStream(pool, {});
+    closers.push(async () => {
+      stream.close();
+      await pool.destroy();
+    });
+    const first = await stream.exchange(Buffer.from('req-0'), 100);
+    expect(first.kind).toBe('failed');
+    slow = false;
+    for (let i = 1; i <= 3; i++) {
+      const result = await stream.exchange(Buffer.from(`req-${i}`), 1_000);
+      expect(result.kind === 'answered' ? result.body.toString() : result.kind).toBe(`req-${i}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200)); // past the first upgrade's connect
+    expect(echoed).toEqual(['req-1', 'req-2', 'req-3']);
   });
 });
