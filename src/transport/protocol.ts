@@ -58,3 +58,17 @@ export interface ErrorBody {
   readonly error: string;
   readonly message: string;
 }
+
+/** Why a request, a stream or one of its frames is refused: a JSON error answer. */
+export interface Refusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  /** The connection closes after the answer (a caller that is not a peer gets no keep-alive). */
+  readonly close?: boolean;
+  /** Not logged as a rejected request (fault injection; a 500, logged as an error already). */
+  readonly quiet?: boolean;
+}
+
+/** What a batch is answered: 200 with the acknowledgements (msgpack), 204, or a refusal. */
+export type BatchAnswer = { readonly status: 200; readonly body: Uint8Array } | { readonly status: 204 } | Refusal;

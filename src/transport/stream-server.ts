@@ -18,8 +18,16 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeId } from '../raft/types.js';
 import { answerFrame, FrameReader, FrameTooLargeError } from './frames.js';
-import { FROM_HEADER, REPLIES_HEADER, replyModeOf, STREAM_PATH, STREAM_PROTOCOL, type ReplyMode } from './protocol.js';
-import type { BatchAnswer, Refusal } from './peer-server.js';
+import {
+  type BatchAnswer,
+  FROM_HEADER,
+  type Refusal,
+  REPLIES_HEADER,
+  replyModeOf,
+  STREAM_PATH,
+  STREAM_PROTOCOL,
+  type ReplyMode,
+} from './protocol.js';
 
 /** What the peer server lends the streams: its checks and its batch handling. */
 export interface StreamHost {
