@@ -1,5 +1,6 @@
 // One POST to a peer through undici's `dispatch`, settled as one plain result: the peer client's
-// batches (peer-client.ts) and the snapshot sender's frames (src/snapshot/sender.ts).
+// batches to a peer without message streams (peer-client.ts; peer-stream.ts settles a streamed
+// batch in the same shape) and the snapshot sender's frames (src/snapshot/sender.ts).
 //
 // Why not `pool.request()`: that API builds, per request, a body stream (a Readable the caller
 // iterates), an abort-signal listener and the AbortController behind it. A peer request is a small
