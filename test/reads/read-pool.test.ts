@@ -1,7 +1,9 @@
 // The read pool: worker threads with their own handle on the node's LevelDB answer scans and
 // multi-key reads exactly as the main thread does, and see writes as soon as they are applied.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
+import type * as Format from '../../src/reads/format.js';
+import { itemJson } from '../../src/reads/format.js';
 import {
   createReadQueries,
   INLINE_BUDGET_BYTES,
@@ -12,6 +14,13 @@ import { INLINE_ITEM_CHARGE } from '../../src/reads/queries.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { bytes, useStorageFixture } from '../storage/helpers.js';
 import { applyPuts } from './helpers.js';
+
+// The formatter, counted on the main thread: a query over the inline budget must format nothing
+// there (queries.ts reads ahead within the budget before formatting).
+vi.mock('../../src/reads/format.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof Format>();
+  return { ...actual, itemJson: vi.fn(actual.itemJson) };
+});
 
 const fixture = useStorageFixture();
 const logger = createLogger({ level: 'silent', pretty: false });
@@ -33,6 +42,23 @@ const CAP = 16 * 1024 * 1024;
 /** A read pool of one worker on `storage`'s database (the caller keeps it in `queries`, closed after the test). */
 function openPool(storage: NodeStorage, maxResponseBytes = CAP): Promise<ReadQueries> {
   return createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes });
+}
+
+/**
+ * 40 keys `s/00`... of one-byte values in a pool of one worker (in `queries`), and how many of
+ * them fit the inline budget: `fit` items stay inline, one more goes to the pool.
+ */
+async function smallKeys(): Promise<{ keys: string[]; fit: number; pool: ReadQueries }> {
+  const storage = await fixture.open(await fixture.tempDir());
+  const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);
+  await applyPuts(
+    storage,
+    keys.map((key): [string, string] => [key, 'v']),
+  );
+  const pool = (queries = await openPool(storage));
+  const fit = Math.floor(INLINE_BUDGET_BYTES / (INLINE_ITEM_CHARGE + 's/00'.length + 'v'.length));
+  expect(fit).toBeLessThan(keys.length - 1);
+  return { keys, fit, pool };
 }
 
 describe('read pool', () => {
@@ -128,35 +154,24 @@ describe('read pool', () => {
     // Each item is charged its key and value bytes plus INLINE_ITEM_CHARGE; the inline attempt reads
     // the page before formatting any of it, and its iterator steps bring only what the budget can
     // use, so these edges are where the budget arithmetic shows.
-    const storage = await fixture.open(await fixture.tempDir());
-    const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);
-    await applyPuts(
-      storage,
-      keys.map((key): [string, string] => [key, 'v']),
-    );
-    queries = await openPool(storage);
-    const perItem = INLINE_ITEM_CHARGE + 's/00'.length + 'v'.length;
-    const fit = Math.floor(INLINE_BUDGET_BYTES / perItem);
-    expect(fit).toBeLessThan(keys.length - 1);
+    const { keys, fit, pool } = await smallKeys();
     const page = async (limit: number) =>
-      json(await queries!.scanJson({ prefix: bytes('s/'), limit })) as { items: { key: string }[]; next: string };
+      json(await pool.scanJson({ prefix: bytes('s/'), limit })) as { items: { key: string }[]; next: string };
 
     const inline = await page(fit);
     expect(inline.items.map((i) => i.key)).toEqual(keys.slice(0, fit));
     expect(inline.next).toBe(keys[fit]);
-    expect(queries.pooled).toBe(0);
+    expect(pool.pooled).toBe(0);
 
     const pooled = await page(fit + 1);
     expect(pooled.items.map((i) => i.key)).toEqual(keys.slice(0, fit + 1));
     expect(pooled.next).toBe(keys[fit + 1]);
-    expect(queries.pooled).toBe(1);
+    expect(pool.pooled).toBe(1);
 
     // A page that ends before the budget (the range runs out) stays inline whatever its limit.
-    const tail = json(
-      await queries.scanJson({ start: bytes(keys[keys.length - 3]!), prefix: bytes('s/'), limit: 100 }),
-    );
+    const tail = json(await pool.scanJson({ start: bytes(keys[keys.length - 3]!), prefix: bytes('s/'), limit: 100 }));
     expect(tail).toEqual({ items: keys.slice(-3).map((key) => expect.objectContaining({ key })), next: null });
-    expect(queries.pooled).toBe(1);
+    expect(pool.pooled).toBe(1);
   });
 
   it('a scan or multi-key read that the answer cap ends or refuses within the budget stays inline', async () => {
@@ -196,5 +211,31 @@ describe('read pool', () => {
     expect(page.items[0]!.value).toHaveLength(20 * 1024);
     expect(page.next).toBe(small[7]);
     expect(queries.pooled).toBe(0);
+  });
+
+  it('a query over the budget formats nothing on the main thread, scan or multi-key read: the pool does it all', async () => {
+    // The main thread's formatter is counted through the mock of format.js above (the worker loads
+    // its own, unmocked copy).
+    const { keys, fit, pool } = await smallKeys();
+    const formatted = vi.mocked(itemJson);
+    // Within the budget: answered inline, so the main thread formats (the spy sees it).
+    formatted.mockClear();
+    await pool.scanJson({ prefix: bytes('s/'), limit: fit });
+    expect(pool.pooled).toBe(0);
+    expect(formatted.mock.calls.length).toBeGreaterThanOrEqual(fit);
+    // One item past it: the pool answers, and the main thread formatted none of it.
+    formatted.mockClear();
+    await pool.scanJson({ prefix: bytes('s/'), limit: fit + 1 });
+    expect(pool.pooled).toBe(1);
+    expect(formatted).not.toHaveBeenCalled();
+    // The same for a multi-key read.
+    formatted.mockClear();
+    await pool.getManyJson(keys.slice(0, fit).map(bytes));
+    expect(pool.pooled).toBe(1);
+    expect(formatted.mock.calls.length).toBe(fit);
+    formatted.mockClear();
+    await pool.getManyJson(keys.slice(0, fit + 1).map(bytes));
+    expect(pool.pooled).toBe(2);
+    expect(formatted).not.toHaveBeenCalled();
   });
 });
