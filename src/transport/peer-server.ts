@@ -166,7 +166,7 @@ export class PeerServer {
     this.streams = new MessageStreams(
       {
         authRefusal: (headers) => this.authRefusal(headers),
-        senderRefusal: (from, faults) => this.senderRefusal(from, faults),
+        senderRefusal: (from, at) => this.senderRefusal(from, at),
         acceptBatch: (from, body, mode) => this.acceptBatch(from, body, mode),
         logRefusal: (source, from, method, url, refusal) => this.logRefusal(source, from, method, url, refusal),
       },
@@ -296,9 +296,12 @@ export class PeerServer {
   /**
    * Why messages from `from` are not taken now: a removed node, a non-member, or the fault switch's
    * dropFrom (503, not logged: the chaos run that set the fault knows, and it would fire at
-   * heartbeat rate). Checked per request, and per frame of a stream (membership and faults change).
+   * heartbeat rate). Checked per request, and per frame of a stream (membership and faults change);
+   * at a stream's upgrade only a removed node, or a request naming no sender, is refused (the frames
+   * get the rest: a joining node's stream must not be refused because it arrived before the change
+   * that adds it was applied here).
    */
-  private senderRefusal(from: unknown, faults = true): Refusal | undefined {
+  private senderRefusal(from: unknown, at: 'upgrade' | 'message' = 'message'): Refusal | undefined {
     if (typeof from === 'string' && this.removed.has(from)) {
       return {
         status: 403,
@@ -307,11 +310,11 @@ export class PeerServer {
         close: true,
       };
     }
-    if (typeof from !== 'string' || !this.members.has(from)) {
+    if (typeof from !== 'string' || from === '' || (at === 'message' && !this.members.has(from))) {
       const message = 'X-Raftkv-From does not name a member of this cluster';
       return { status: 403, code: 'unknown-sender', message, close: true };
     }
-    if (faults && this.options.faults?.dropFrom.has(from) === true) {
+    if (at === 'message' && this.options.faults?.dropFrom.has(from) === true) {
       return {
         status: 503,
         code: 'fault-injected',

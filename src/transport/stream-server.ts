@@ -32,8 +32,8 @@ import {
 /** What the peer server lends the streams: its checks and its batch handling. */
 export interface StreamHost {
   authRefusal(headers: IncomingHttpHeaders): Refusal | undefined;
-  /** `faults`: whether the fault switch's dropFrom counts (per frame; not at the upgrade). */
-  senderRefusal(from: unknown, faults: boolean): Refusal | undefined;
+  /** At the upgrade only a removed node (or no sender) is refused; per message, every check. */
+  senderRefusal(from: unknown, at: 'upgrade' | 'message'): Refusal | undefined;
   acceptBatch(from: NodeId, body: Buffer, mode: ReplyMode): BatchAnswer | Promise<BatchAnswer>;
   logRefusal(source: string | undefined, from: unknown, method: string, url: string, refusal: Refusal): void;
 }
@@ -96,9 +96,11 @@ export class MessageStreams {
       refuse({ status: 404, code: 'not-found', message: 'no such route on the peer port', close: true });
       return;
     }
-    // The fault switch is not asked here but per frame: a lane refused now would post for 30 s
-    // (peer-client.ts STREAM_RETRY_MS) after the fault is lifted.
-    const refusal = this.host.authRefusal(request.headers) ?? this.host.senderRefusal(from, false);
+    // The sender's membership and the fault switch are asked per frame, not here, but for a node
+    // removed from the cluster (whose refusal tells it to stop): a lane refused at the upgrade would
+    // post for 30 s (peer-client.ts STREAM_RETRY_MS) after a fault is lifted, or after a joining
+    // node is added to the membership this node applied.
+    const refusal = this.host.authRefusal(request.headers) ?? this.host.senderRefusal(from, 'upgrade');
     if (refusal !== undefined) {
       refuse(refusal);
       return;
@@ -188,12 +190,18 @@ class ServerStream {
    * would overtake it (answers are matched by order): the connection is dropped instead.
    */
   private refuseAndClose(refusal: Refusal): void {
+    if (this.socket.writableEnded || this.socket.destroyed) return; // closing already
     this.host.logRefusal(this.socket.remoteAddress, this.from, 'STREAM', STREAM_PATH, refusal);
-    this.frames.length = 0;
-    this.queuedBytes = 0;
-    this.socket.removeAllListeners('data');
+    this.stopReading();
     if (this.busy) this.socket.destroy();
     else this.socket.end(answerFrame(refusal.status, jsonBody(refusal)), () => this.socket.destroy());
+  }
+
+  /** The stream is closing: nothing more is read or handled. */
+  private stopReading(): void {
+    this.socket.removeAllListeners('data');
+    this.frames.length = 0;
+    this.queuedBytes = 0;
   }
 
   /**
@@ -224,7 +232,7 @@ class ServerStream {
   /** The frame's answer; a throw (a bug: the POST route would answer 500) is answered 500 too. */
   private handle(frame: Buffer): BatchAnswer | Promise<BatchAnswer> {
     try {
-      return this.host.senderRefusal(this.from, true) ?? this.host.acceptBatch(this.from, frame, this.mode);
+      return this.host.senderRefusal(this.from, 'message') ?? this.host.acceptBatch(this.from, frame, this.mode);
     } catch (error) {
       return this.internalError(error);
     }
@@ -242,7 +250,7 @@ class ServerStream {
       this.socket.write(answerFrame(answer.status, jsonBody(answer)));
       // As the POST route: a caller refused as no (longer a) member gets no kept connection.
       if (answer.close === true) {
-        this.frames.length = 0;
+        this.stopReading();
         this.socket.end(() => this.socket.destroy());
       }
     } else this.socket.write(answerFrame(answer.status, answer.status === 200 ? answer.body : undefined));

@@ -171,12 +171,14 @@ describe('message streams', () => {
     expect(t.stats()['n2']).toMatchObject({ failures: 0, streamedRequests: 0 });
   });
 
-  it('refuses an upgrade as the POST route refuses the request: token, cluster, sender, path', async () => {
+  it('refuses an upgrade as the POST route refuses the request: token, cluster, a removed or no sender, path', async () => {
     const n2 = await peerServer();
+    n2.server.setMembers(['n1', 'n3'], ['n4']);
     const cases: Array<[Record<string, string>, string]> = [
       [{ Authorization: 'Bearer wrong' }, 'HTTP/1.1 401'],
       [{ 'X-Raftkv-Cluster': 'other' }, 'HTTP/1.1 403'],
-      [{ 'X-Raftkv-From': 'n9' }, 'HTTP/1.1 403'],
+      [{ 'X-Raftkv-From': 'n4' }, 'HTTP/1.1 403'],
+      [{ 'X-Raftkv-From': '' }, 'HTTP/1.1 403'],
       [{ Upgrade: 'websocket' }, 'HTTP/1.1 404'],
     ];
     for (const [overrides, status] of cases) {
@@ -339,7 +341,71 @@ describe('message streams', () => {
     await waitFor(() => answer.startsWith('HTTP/1.1 401'), 2_000, 'the refusal');
     // Tracked from the upgrade until its socket closes: only a destroy closes it while our side is open.
     await waitFor(() => n2.server.openStreams() === 0, 2_000, 'the refused socket to be destroyed');
-    expect(socket.destroyed).toBe(false);
+    // Seen from our side too: a socket the server merely ended would take our bytes; a destroyed
+    // one answers them with a reset.
+    let reset = false;
+    socket.on('error', () => (reset = true));
+    socket.on('close', () => (reset = true));
+    const deadline = Date.now() + 2_000;
+    while (!reset && Date.now() < deadline) {
+      socket.write('x');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(reset).toBe(true);
+  });
+
+  it('a sender that is not (yet) a member gets its stream, and each of its frames is refused until it is', async () => {
+    const n2 = await peerServer();
+    const raw = await RawStream.open(n2.port, peerHeaders({ 'X-Raftkv-From': 'n4' }));
+    expect(raw.head.startsWith('HTTP/1.1 101')).toBe(true);
+    raw.send(encodeMessages([heartbeat('n4', 'n2', 1)]));
+    await waitFor(() => raw.answers.length === 1 && raw.closed, 2_000, 'the refusal and the close');
+    expect(raw.answers[0]?.status).toBe(403);
+    expect(JSON.parse(raw.answers[0]!.payload.toString())).toMatchObject({ error: 'unknown-sender' });
+    // Added to the membership this node applied: its next stream carries its messages.
+    n2.server.setMembers(['n1', 'n3', 'n4']);
+    const next = await RawStream.open(n2.port, peerHeaders({ 'X-Raftkv-From': 'n4' }));
+    next.send(encodeMessages([heartbeat('n4', 'n2', 2)]));
+    await waitFor(() => next.answers.length === 1, 2_000, 'the answer');
+    expect(next.answers[0]?.status).toBe(204);
+    expect(rounds(n2.received)).toEqual([2]);
+  });
+
+  it('a throwing or failing batch is answered 500, and the stream goes on', async () => {
+    let calls = 0;
+    const n2Received: Message[][] = [];
+    const n2 = await peerServer({
+      onMessages: (_from, messages) => {
+        calls++;
+        if (calls === 1) throw new Error('planted: onMessages throws');
+        if (calls === 2) return Promise.reject(new Error('planted: the held answer fails'));
+        n2Received.push(messages);
+        return [];
+      },
+    });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    for (let round = 1; round <= 3; round++) raw.send(encodeMessages([heartbeat('n1', 'n2', round)]));
+    await waitFor(() => raw.answers.length === 3, 2_000, 'three answers');
+    expect(raw.answers.map((a) => a.status)).toEqual([500, 500, 204]);
+    expect(rounds(n2Received)).toEqual([3]);
+    expect(raw.closed).toBe(false);
+  });
+
+  it('frames sent ahead are bounded in bytes too: past one body limit the sender is cut off', async () => {
+    let held = 0;
+    const n2 = await peerServer({
+      bodyLimit: 1024,
+      onMessages: () => (held++, new Promise<readonly Message[]>(() => {})),
+    });
+    const raw = await RawStream.open(n2.port, peerHeaders());
+    raw.send(encodeMessages([heartbeat('n1', 'n2', 1)]));
+    await waitFor(() => held === 1, 2_000, 'the first frame to be taken and its answer held');
+    // Three frames of 400 bytes (well under 16 frames, each under the limit): 1,200 bytes queued.
+    const filler = Buffer.alloc(400 - 4);
+    raw.socket.write(Buffer.concat([0, 1, 2].flatMap(() => [requestFrameHeader(filler.length), filler])));
+    await waitFor(() => raw.closed, 2_000, 'the cut-off');
+    expect(held).toBe(1);
+    expect(raw.answers).toEqual([]);
   });
 
   it('an upgrade that outlives its deadline never sends its body nor answers a later request', async () => {
