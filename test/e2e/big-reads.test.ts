@@ -108,10 +108,14 @@ describe('big reads on real processes', () => {
     const before = await terms();
     for (const n of cluster.nodes) await startLoopLagWindow(n.clientUrl);
     const deadline = Date.now() + LOOP_MS;
+    // At least every kind on every node once (nine rounds), however slow the machine: a full scan
+    // moves 80 MB of JSON, and a loaded CI machine once finished only eight rounds in LOOP_MS
+    // (mgetOk 2). The hard stop bounds the test; a machine that cannot do nine rounds by then fails.
+    const hardStop = deadline + 30_000;
     let requests = 0;
     let round = 0;
     const counts = { scanPages: 0, fullScans: 0, mgetOk: 0, mgetRefused: 0 };
-    while (Date.now() < deadline) {
+    while ((Date.now() < deadline || round < 3 * cluster.nodes.length) && Date.now() < hardStop) {
       // Every node in turn, and each kind of request on every node (the leader included).
       const node = cluster.nodes[round % cluster.nodes.length]!;
       const kind = Math.floor(round / cluster.nodes.length) % 3;
