@@ -112,6 +112,34 @@ class RawStream {
   }
 }
 
+/**
+ * A bare stream peer: answers any upgrade with 101, then each request frame with what `answer`
+ * makes of its body (raw bytes: a test may send a broken frame). Returns its port.
+ */
+async function bareStreamServer(answer: (body: Buffer) => Buffer): Promise<number> {
+  const server = createNetServer((socket) => {
+    let head = Buffer.alloc(0);
+    let upgraded = false;
+    const reader = new FrameReader(1 << 20);
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      if (!upgraded) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        upgraded = true;
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+        chunk = head.subarray(end + 4);
+      }
+      for (const body of reader.push(chunk)) socket.write(answer(body));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(async () => void server.close());
+  return (server.address() as AddressInfo).port;
+}
+
 const peerHeaders = (overrides: Record<string, string> = {}): Record<string, string> => ({
   Upgrade: STREAM_PROTOCOL,
   Authorization: `Bearer ${TOKEN}`,
@@ -411,34 +439,13 @@ describe('message streams', () => {
   it('an upgrade that outlives its deadline never sends its body nor answers a later request', async () => {
     // A bare stream server that echoes each frame's body as a 200 answer, behind connections that
     // take 150 ms to open (a peer that is slow to accept), with a 100 ms deadline per request.
-    const server = createNetServer((socket) => {
-      let head = Buffer.alloc(0);
-      let upgraded = false;
-      const reader = new FrameReader(1 << 20);
-      socket.on('error', () => {});
-      socket.on('data', (chunk: Buffer) => {
-        if (!upgraded) {
-          head = Buffer.concat([head, chunk]);
-          const end = head.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          upgraded = true;
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
-          );
-          chunk = head.subarray(end + 4);
-        }
-        for (const body of reader.push(chunk)) {
-          echoed.push(body.toString());
-          socket.write(answerFrame(200, body));
-        }
-      });
-    });
     const echoed: string[] = [];
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    closers.push(async () => void server.close());
+    const port = await bareStreamServer((body) => {
+      echoed.push(body.toString());
+      return answerFrame(200, body);
+    });
     let slow = true;
-    const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    const pool = new Pool(`http://127.0.0.1:${port}`, {
       connections: 1,
       connect: (options, callback) => {
         setTimeout(
@@ -465,5 +472,21 @@ describe('message streams', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 200)); // past the first upgrade's connect
     expect(echoed).toEqual(['req-1', 'req-2', 'req-3']);
+  });
+
+  it('an answer frame that breaks the framing fails the request without a retry (a broken peer is not a stale socket)', async () => {
+    // Each answer is a frame too short to hold a status: a peer that is not raftkv, or a bug.
+    let frames = 0;
+    const port = await bareStreamServer(() => {
+      frames++;
+      const broken = Buffer.alloc(5);
+      broken.writeUInt32BE(1, 0);
+      return broken;
+    });
+    const { t, unreachable } = transport(`http://127.0.0.1:${port}`);
+    t.send([heartbeat('n1', 'n2', 1)]);
+    await waitFor(() => unreachable.length === 1, 2_000, 'the failure');
+    expect(t.stats()['n2']).toMatchObject({ failures: 1, retries: 0, sentRequests: 0 });
+    expect(frames).toBe(1);
   });
 });
