@@ -8,6 +8,7 @@
 
 import fs from 'node:fs/promises';
 import type { SnapshotSource } from '../storage/node-storage.js';
+import { FRAME_PREFIX_BYTES, framePrefix } from '../transport/frames.js';
 import {
   BACKUP_MAGIC,
   CHUNK_BYTES,
@@ -20,15 +21,8 @@ import {
   type SnapshotHeader,
 } from './format.js';
 
-/** Bytes of a frame's length prefix. */
-export const FRAME_PREFIX_BYTES = 4;
-
-/** The u32 big-endian length that precedes a frame body of `length` bytes. */
-export function framePrefix(length: number): Uint8Array {
-  const prefix = new Uint8Array(FRAME_PREFIX_BYTES);
-  new DataView(prefix.buffer).setUint32(0, length);
-  return prefix;
-}
+// The frames' length prefix is the peer transport's (a message stream frames its batches alike).
+export { FRAME_PREFIX_BYTES, framePrefix };
 
 /**
  * The pieces of a backup file of `source`, in order: the magic, then each frame's prefix and body.

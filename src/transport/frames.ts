@@ -14,25 +14,25 @@
 
 import { MSGPACK_CONTENT_TYPE } from './protocol.js';
 
-/** Bytes of a frame's length prefix. */
-export const LENGTH_BYTES = 4;
+/** Bytes of a frame's length prefix (the backup file's frames have the same one, backup-file.ts). */
+export const FRAME_PREFIX_BYTES = 4;
 /** Bytes of an answer's status, after its length. */
 const STATUS_BYTES = 2;
 
-/** The header of a request frame carrying `bodyBytes` bytes (the body is written after it). */
-export function requestFrameHeader(bodyBytes: number): Buffer {
-  const header = Buffer.allocUnsafe(LENGTH_BYTES);
-  header.writeUInt32BE(bodyBytes, 0);
-  return header;
+/** The u32 big-endian length that precedes a frame body of `length` bytes (a request frame's header). */
+export function framePrefix(length: number): Uint8Array {
+  const prefix = new Uint8Array(FRAME_PREFIX_BYTES);
+  new DataView(prefix.buffer).setUint32(0, length);
+  return prefix;
 }
 
 /** An answer frame: `status` and its payload (empty for 204). */
 export function answerFrame(status: number, payload: Uint8Array | undefined): Buffer {
   const payloadBytes = payload?.byteLength ?? 0;
-  const frame = Buffer.allocUnsafe(LENGTH_BYTES + STATUS_BYTES + payloadBytes);
+  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + STATUS_BYTES + payloadBytes);
   frame.writeUInt32BE(STATUS_BYTES + payloadBytes, 0);
-  frame.writeUInt16BE(status, LENGTH_BYTES);
-  if (payload !== undefined) frame.set(payload, LENGTH_BYTES + STATUS_BYTES);
+  frame.writeUInt16BE(status, FRAME_PREFIX_BYTES);
+  if (payload !== undefined) frame.set(payload, FRAME_PREFIX_BYTES + STATUS_BYTES);
   return frame;
 }
 
@@ -83,14 +83,14 @@ export class FrameReader {
     this.buffered += chunk.length;
     const frames: Buffer[] = [];
     for (;;) {
-      if (this.buffered < LENGTH_BYTES) break;
-      const head = this.contiguous(LENGTH_BYTES);
+      if (this.buffered < FRAME_PREFIX_BYTES) break;
+      const head = this.contiguous(FRAME_PREFIX_BYTES);
       const length = head.readUInt32BE(0);
       if (length > this.maxFrameBytes) throw new FrameTooLargeError(length, this.maxFrameBytes);
-      if (this.buffered < LENGTH_BYTES + length) break;
-      const whole = this.contiguous(LENGTH_BYTES + length);
-      frames.push(whole.subarray(LENGTH_BYTES, LENGTH_BYTES + length));
-      this.consume(LENGTH_BYTES + length);
+      if (this.buffered < FRAME_PREFIX_BYTES + length) break;
+      const whole = this.contiguous(FRAME_PREFIX_BYTES + length);
+      frames.push(whole.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + length));
+      this.consume(FRAME_PREFIX_BYTES + length);
     }
     return frames;
   }

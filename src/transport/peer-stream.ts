@@ -18,7 +18,7 @@
 
 import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
-import { answerContentType, FrameReader, FrameTooLargeError, parseAnswer, requestFrameHeader } from './frames.js';
+import { answerContentType, FrameReader, FrameTooLargeError, parseAnswer, framePrefix } from './frames.js';
 import { ERROR_START_BYTES, type PostResult } from './peer-post.js';
 import { MAX_REPLY_BYTES, STREAM_PATH, STREAM_PROTOCOL } from './protocol.js';
 
@@ -166,7 +166,7 @@ export class PeerStream {
 
   private send(socket: Socket, body: Uint8Array): void {
     socket.cork();
-    socket.write(requestFrameHeader(body.byteLength));
+    socket.write(framePrefix(body.byteLength));
     socket.write(body);
     socket.uncork();
   }

@@ -124,14 +124,14 @@ export class MessageStreams {
  * keeps its side open holds nothing.
  */
 function refuseUpgrade(socket: Socket, refusal: Refusal): void {
-  const body = JSON.stringify({ error: refusal.code, message: refusal.message });
+  const body = jsonBody(refusal);
   socket.removeAllListeners('data');
   const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
   socket.once('close', () => clearTimeout(timer));
   socket.end(
     `HTTP/1.1 ${refusal.status} ${refusal.status === 404 ? 'Not Found' : 'Refused'}\r\n` +
-      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Connection: close\r\n\r\n${body}`,
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${body.byteLength}\r\n` +
+      `Connection: close\r\n\r\n${body.toString()}`,
     () => socket.destroy(),
   );
 }

@@ -1,20 +1,15 @@
 import { Client } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessages } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer } from '../../src/transport/peer-server.js';
 import { PeerTransport } from '../../src/transport/peer-transport.js';
-import { captureLog, heartbeat, waitFor } from './helpers.js';
+import { captureLog, heartbeat, useClosers, waitFor } from './helpers.js';
 
 const TOKEN = 'test-token';
 const CLUSTER = 'test-cluster';
-const closers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  const pending = closers.splice(0).reverse();
-  for (const close of pending) await close();
-});
+const closers = useClosers();
 
 interface Node {
   port: number;

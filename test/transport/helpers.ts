@@ -11,8 +11,21 @@ import {
   type Socket,
 } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { afterEach } from 'vitest';
 import { decodeMessages } from '../../src/transport/codec.js';
 import type { HeartbeatMessage, Message, NodeId } from '../../src/raft/types.js';
+
+/**
+ * What a test file starts, closed after each test whatever happened, the last started first: push a
+ * close function for every server, transport or socket as it is made.
+ */
+export function useClosers(): Array<() => Promise<void>> {
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+  return closers;
+}
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
 export async function waitFor(condition: () => boolean, timeoutMs = 2_000, what = 'condition'): Promise<void> {

@@ -1,21 +1,24 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppendMessage, Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessages, MAX_ENTRIES_PER_BODY } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
 import { PeerServer } from '../../src/transport/peer-server.js';
 import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
-import { captureLog, freePort, heartbeat, StaleConnectionProxy, StubPeer, turn, waitFor } from './helpers.js';
+import {
+  captureLog,
+  freePort,
+  heartbeat,
+  StaleConnectionProxy,
+  StubPeer,
+  turn,
+  waitFor,
+  useClosers,
+} from './helpers.js';
 
 const TOKEN = 'test-token';
 const CLUSTER = 'test-cluster';
 
-/** Everything a test starts, closed in afterEach whatever happened. */
-const closers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  const pending = closers.splice(0).reverse();
-  for (const close of pending) await close();
-});
+const closers = useClosers();
 
 async function stubPeer(): Promise<StubPeer> {
   const peer = new StubPeer();

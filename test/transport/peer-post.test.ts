@@ -4,15 +4,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DISCARD_LIMIT, post, type PostOptions, type PostResult } from '../../src/transport/peer-post.js';
-import { freePort } from './helpers.js';
+import { freePort, useClosers } from './helpers.js';
 
-const closers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = useClosers();
 
 /** A server answering every request with `answer`, and the pool that talks to it. */
 async function serve(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Pool> {

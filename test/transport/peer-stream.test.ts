@@ -3,26 +3,21 @@
 import { once } from 'node:events';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessages } from '../../src/transport/codec.js';
 import { FaultSwitch } from '../../src/transport/faults.js';
-import { answerFrame, FrameReader, parseAnswer, requestFrameHeader } from '../../src/transport/frames.js';
+import { answerFrame, FrameReader, parseAnswer, framePrefix } from '../../src/transport/frames.js';
 import { PeerServer, type PeerServerOptions } from '../../src/transport/peer-server.js';
 import { PeerStream } from '../../src/transport/peer-stream.js';
 import { PeerTransport, type PeerTransportOptions } from '../../src/transport/peer-transport.js';
 import { STREAM_PATH, STREAM_PROTOCOL } from '../../src/transport/protocol.js';
-import { captureLog, heartbeat, StubPeer, waitFor } from './helpers.js';
+import { captureLog, heartbeat, StubPeer, waitFor, useClosers } from './helpers.js';
 
 const TOKEN = 'test-token';
 const CLUSTER = 'test-cluster';
 
-const closers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  const pending = closers.splice(0).reverse();
-  for (const close of pending) await close();
-});
+const closers = useClosers();
 
 interface Served {
   server: PeerServer;
@@ -94,7 +89,7 @@ class RawStream {
   }
 
   send(body: Uint8Array): void {
-    this.socket.write(Buffer.concat([requestFrameHeader(body.byteLength), body]));
+    this.socket.write(Buffer.concat([framePrefix(body.byteLength), body]));
   }
 
   private onData(chunk: Buffer): void {
@@ -240,7 +235,7 @@ describe('message streams', () => {
   it('a frame over the body limit is answered 413 and the stream closed, before its bytes are read', async () => {
     const n2 = await peerServer({ bodyLimit: 1024 });
     const raw = await RawStream.open(n2.port, peerHeaders());
-    raw.socket.write(requestFrameHeader(1025)); // the length alone; no body follows
+    raw.socket.write(framePrefix(1025)); // the length alone; no body follows
     await waitFor(() => raw.answers.length === 1 && raw.closed, 2_000, 'the 413 and the close');
     expect(raw.answers[0]?.status).toBe(413);
     expect(n2.received).toEqual([]);
@@ -345,7 +340,7 @@ describe('message streams', () => {
     const n2 = await peerServer({ onMessages: () => (held++, new Promise<readonly Message[]>(() => {})) });
     const raw = await RawStream.open(n2.port, peerHeaders());
     const body = encodeMessages([heartbeat('n1', 'n2', 1)]);
-    const frame = Buffer.concat([requestFrameHeader(body.length), body]);
+    const frame = Buffer.concat([framePrefix(body.length), body]);
     raw.socket.write(frame);
     await waitFor(() => held === 1, 2_000, 'the first frame to be taken and its answer held');
     raw.socket.write(Buffer.concat(Array.from({ length: 17 }, () => frame)));
@@ -430,7 +425,7 @@ describe('message streams', () => {
     await waitFor(() => held === 1, 2_000, 'the first frame to be taken and its answer held');
     // Three frames of 400 bytes (well under 16 frames, each under the limit): 1,200 bytes queued.
     const filler = Buffer.alloc(400 - 4);
-    raw.socket.write(Buffer.concat([0, 1, 2].flatMap(() => [requestFrameHeader(filler.length), filler])));
+    raw.socket.write(Buffer.concat([0, 1, 2].flatMap(() => [framePrefix(filler.length), filler])));
     await waitFor(() => raw.closed, 2_000, 'the cut-off');
     expect(held).toBe(1);
     expect(raw.answers).toEqual([]);
