@@ -56,9 +56,10 @@ const decoder = new Unpackr({
   useRecords: true,
   // Plain msgpack maps decode to plain objects (not Map), so the validator sees one shape either way.
   mapsAsObjects: true,
-  // Entry data is copied out of the request body: an entry the core keeps (unstable log, apply
-  // queue) must not pin a whole, possibly 32 MiB, body in memory.
-  copyBuffers: true,
+  // Binary values are views into the body (no copy). parseMessage copies entry data out, one
+  // buffer per append (message-schema.ts parseEntries says why), and drops every other field, so
+  // nothing decoded keeps the body alive. msgpackr's copyBuffers would make one allocation per
+  // entry: 70-120 against 6-8 us to decode an append of 33 entries (BENCHMARKS.md step 17).
   // Object references and cycles have no place in a message.
   structuredClone: false,
 });

@@ -79,7 +79,15 @@ function isSupportedEntryType(value: unknown): value is EntryType {
   return supportedEntryTypes.has(value);
 }
 
-function parseEntry(value: unknown, where: string): Entry {
+/** An entry as validated, its data still a view into the body it was decoded from. */
+interface ParsedEntry {
+  index: number;
+  term: number;
+  type: EntryType;
+  data: Uint8Array;
+}
+
+function parseEntry(value: unknown, where: string): ParsedEntry {
   if (!isFields(value)) throw new BadMessageError(`${where}: not an object`);
   const index = count(value, 'index', where);
   const term = count(value, 'term', where);
@@ -103,12 +111,22 @@ function parseEntry(value: unknown, where: string): Entry {
  * The entries of an append, which must form the log segment a real leader sends: indices
  * index+1, index+2, ... without gaps, terms non-decreasing from logTerm and never above the
  * message's term. (The core asserts the first two and relies on the others.)
+ *
+ * The entries' data are copied out of the body into one new buffer per append, each entry holding
+ * a view of it. Why: the decoder hands out views into the body (codec.ts), and an entry the core
+ * keeps (unstable log, apply queue, the log's tail cache) must not pin a whole body, possibly
+ * 32 MiB, in memory. One buffer per append rather than one per entry: each `new Uint8Array` over
+ * 64 bytes costs V8 a backing-store allocation and, later, a sweep on a GC thread, about 3 us per
+ * entry on the benchmark machine (BENCHMARKS.md profiling step 17). What this keeps alive is at
+ * most the data of one append (the core caps an append at maxMsgBytes of entries) beyond the
+ * entries still held, since entries leave the log's caches in index order.
  */
 function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term: number, where: string): Entry[] {
   const value = field(fields, 'entries', where);
   if (!Array.isArray(value)) throw new BadMessageError(`${where}: "entries" must be an array`);
-  const entries: Entry[] = [];
+  const entries: ParsedEntry[] = [];
   let lastTerm = prevTerm;
+  let dataBytes = 0;
   for (let i = 0; i < value.length; i++) {
     const entry = parseEntry(value[i], `${where} entry ${i}`);
     if (entry.index !== prevIndex + 1 + i) {
@@ -118,7 +136,16 @@ function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term:
       throw new BadMessageError(`${where}: entry ${i} has term ${entry.term} outside [${lastTerm}, ${term}]`);
     }
     lastTerm = entry.term;
+    dataBytes += entry.data.byteLength;
     entries.push(entry);
+  }
+  const own = new Uint8Array(dataBytes);
+  let at = 0;
+  for (const entry of entries) {
+    const length = entry.data.byteLength;
+    own.set(entry.data, at);
+    entry.data = own.subarray(at, at + length);
+    at += length;
   }
   return entries;
 }

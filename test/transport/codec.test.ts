@@ -65,6 +65,27 @@ describe('codec round trip', () => {
     expect(decoded.entries[0]?.data.buffer).not.toBe(body.buffer);
   });
 
+  it('keeps entry data in one buffer per append, holding exactly their bytes, and none of the body', () => {
+    const other = {
+      ...validAppend,
+      to: 'n3',
+      entries: [{ index: 5, term: 2, type: 0, data: new Uint8Array([7, 8, 9]) }],
+    };
+    // A copy of its own, so that writing over it below touches nothing else.
+    const body = encodeMessages([validAppend as Message, other as Message]).slice();
+    const [first, second] = decodeMessages(body);
+    if (first?.type !== 'app' || second?.type !== 'app') throw new Error('expected two appends');
+    const [a, b] = first.entries;
+    expect(a?.data.buffer).toBe(b?.data.buffer);
+    expect(a?.data.buffer.byteLength).toBe(2);
+    expect(second.entries[0]?.data.buffer.byteLength).toBe(3);
+    expect(second.entries[0]?.data.buffer).not.toBe(a?.data.buffer);
+    body.fill(0);
+    expect([...(a?.data ?? [])]).toEqual([1, 2]);
+    expect(b?.data.length).toBe(0);
+    expect([...(second.entries[0]?.data ?? [])]).toEqual([7, 8, 9]);
+  });
+
   it('accepts plain msgpack maps as well as records, and drops unknown fields', () => {
     const plain = new Packr({ useRecords: false }).pack([{ ...validHeartbeat, extra: 'ignored' }]);
     expect(decodeMessages(plain)).toEqual([validHeartbeat]);
