@@ -54,7 +54,8 @@ export interface SnapshotTrailer {
 export type Pair = readonly [Uint8Array, Uint8Array];
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-const unpackr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+// Binary values decode as views into the frame; chunkPairs copies a chunk's pairs out in one piece.
+const unpackr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeHeader(header: SnapshotHeader): Uint8Array {
   return packr.pack({
@@ -100,17 +101,33 @@ export function decodeFrame(body: Uint8Array): Frame {
   throw new SnapshotFormatError('a frame is neither a chunk nor a header or trailer');
 }
 
+/**
+ * The pairs of a chunk, copied out of the frame into one new buffer, each key and value a view of
+ * it: the pairs then hold exactly their own bytes and nothing of the frame. One copy per chunk, not
+ * one allocation per key and per value (msgpackr's copyBuffers): a chunk of 1 MiB in 100-byte
+ * values is ~9,700 pairs, which took the loop 24-79 ms to decode that way on the benchmark machine
+ * (BENCHMARKS.md profiling step 17), and a node receiving a snapshot must keep answering heartbeats.
+ */
 function chunkPairs(flat: unknown[]): Pair[] {
   if (flat.length % 2 !== 0) throw new SnapshotFormatError('a chunk holds an odd number of keys and values');
-  const pairs: Pair[] = [];
+  let bytes = 0;
   for (let i = 0; i < flat.length; i += 2) {
     const key = flat[i];
     const value = flat[i + 1];
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array) || key.byteLength === 0) {
       throw new SnapshotFormatError(`pair ${i / 2} of a chunk is not a non-empty binary key and a binary value`);
     }
-    pairs.push([plain(key), plain(value)]);
+    bytes += key.byteLength + value.byteLength;
   }
+  const own = new Uint8Array(bytes);
+  let at = 0;
+  const copy = (view: Uint8Array): Uint8Array => {
+    own.set(view, at);
+    at += view.byteLength;
+    return own.subarray(at - view.byteLength, at);
+  };
+  const pairs: Pair[] = [];
+  for (let i = 0; i < flat.length; i += 2) pairs.push([copy(flat[i] as Uint8Array), copy(flat[i + 1] as Uint8Array)]);
   return pairs;
 }
 
@@ -147,10 +164,6 @@ function count(f: Record<string, unknown>, name: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
     throw new SnapshotFormatError(`"${name}" must be a non-negative integer`);
   return v;
-}
-
-function plain(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
