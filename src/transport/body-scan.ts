@@ -2,8 +2,8 @@
 //
 // Why: msgpackr turns every byte of a body into JS values before any check sees them. A 32 MiB body
 // of one-byte empty maps decodes into 32 million objects (gigabytes: the node dies on its 1 GiB heap
-// limit), one of two-byte empty binaries into 16 million copied buffers (~190 bytes and ~1.7 us of
-// the event loop each). The scan walks the bytes once, allocates nothing per value (string and
+// limit), one of two-byte empty binaries into 16 million buffers (each a Buffer object; ~190 bytes and
+// ~1.7 us of the event loop each when msgpackr still copied them). The scan walks the bytes once, allocates nothing per value (string and
 // binary payloads are skipped by their length, containers are counters on a fixed stack), and
 // refuses a body that would decode into more than `BodyLimits` allow. Invariant: a body the scan
 // accepts decodes, if at all, into at most `values` JS values, `binaries` of them buffers, nested
@@ -31,7 +31,7 @@ export interface BodyLimits {
    * scalars, and each record definition's key array and keys.
    */
   readonly maxValues: number;
-  /** bin values: each decodes to a copied buffer, the dearest value per body byte. */
+  /** bin values: each decodes to a Buffer object (a view of the body), the dearest value per body byte. */
   readonly maxBinaries: number;
   /** Arrays, maps and records open at once, the top-level array included. */
   readonly maxDepth: number;
