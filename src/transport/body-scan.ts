@@ -2,12 +2,13 @@
 //
 // Why: msgpackr turns every byte of a body into JS values before any check sees them. A 32 MiB body
 // of one-byte empty maps decodes into 32 million objects (gigabytes: the node dies on its 1 GiB heap
-// limit), one of two-byte empty binaries into 16 million buffers (each a Buffer object; ~190 bytes and
-// ~1.7 us of the event loop each when msgpackr still copied them). The scan walks the bytes once, allocates nothing per value (string and
-// binary payloads are skipped by their length, containers are counters on a fixed stack), and
-// refuses a body that would decode into more than `BodyLimits` allow. Invariant: a body the scan
-// accepts decodes, if at all, into at most `values` JS values, `binaries` of them buffers, nested
-// at most `depth` deep (test/transport/body-scan.test.ts checks this against msgpackr itself).
+// limit), one of two-byte empty binaries into 16 million buffers (each a Buffer object; ~190 bytes
+// and ~1.7 us of the event loop each when msgpackr still copied them). The scan walks the bytes
+// once, allocates nothing per value (string and binary payloads are skipped by their length,
+// containers are counters on a fixed stack), and refuses a body that would decode into more than
+// `BodyLimits` allow. Invariant: a body the scan accepts decodes, if at all, into at most `values`
+// JS values, `binaries` of them buffers, nested at most `depth` deep
+// (test/transport/body-scan.test.ts checks this against msgpackr itself).
 //
 // It accepts exactly the msgpack our encoder writes (codec.ts: msgpackr's Packr, `useRecords`),
 // read the way msgpackr's Unpackr reads it (node_modules/msgpackr/unpack.js):

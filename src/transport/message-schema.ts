@@ -117,9 +117,11 @@ function parseEntry(value: unknown, where: string): ParsedEntry {
  * keeps (unstable log, apply queue, the log's tail cache) must not pin a whole body, possibly
  * 32 MiB, in memory. One buffer per append rather than one per entry: each `new Uint8Array` over
  * 64 bytes costs V8 a backing-store allocation and, later, a sweep on a GC thread, about 3 us per
- * entry on the benchmark machine (BENCHMARKS.md profiling step 17). What this keeps alive is at
- * most the data of one append (the core caps an append at maxMsgBytes of entries) beyond the
- * entries still held, since entries leave the log's caches in index order.
+ * entry on the benchmark machine (BENCHMARKS.md profiling step 17). What a kept entry keeps alive
+ * beyond its own data is the rest of its append's: nothing in steady state, where the log keeps
+ * every entry of an append and drops them in index order, and up to one append's data (the core
+ * caps an append at maxMsgBytes of entries) for each append the log kept only the end of, a resend
+ * overlapping entries it already had, until those entries leave the log's tail cache.
  */
 function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term: number, where: string): Entry[] {
   const value = field(fields, 'entries', where);
