@@ -120,8 +120,10 @@ function parseEntry(value: unknown, where: string): ParsedEntry {
  * entry on the benchmark machine (BENCHMARKS.md profiling step 17). What a kept entry keeps alive
  * beyond its own data is the rest of its append's: nothing in steady state, where the log keeps
  * every entry of an append and drops them in index order, and up to one append's data (the core
- * caps an append at maxMsgBytes of entries) for each append the log kept only the end of, a resend
- * overlapping entries it already had, until those entries leave the log's tail cache.
+ * caps an append at maxMsgBytes of entries; the receiver enforces only the body limits) for each
+ * append the log kept only part of: the end of a resend overlapping entries it already had, or the
+ * start of one whose end a new leader's conflicting append replaced, until those entries leave the
+ * log's tail cache.
  */
 function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term: number, where: string): Entry[] {
   const value = field(fields, 'entries', where);
@@ -141,6 +143,7 @@ function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term:
     dataBytes += entry.data.byteLength;
     entries.push(entry);
   }
+  if (entries.length === 0) return entries;
   const own = new Uint8Array(dataBytes);
   let at = 0;
   for (const entry of entries) {

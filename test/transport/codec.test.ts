@@ -71,8 +71,9 @@ describe('codec round trip', () => {
       to: 'n3',
       entries: [{ index: 5, term: 2, type: 0, data: new Uint8Array([7, 8, 9]) }],
     };
-    // A copy of its own, so that writing over it below touches nothing else.
-    const body = encodeMessages([validAppend as Message, other as Message]).slice();
+    // A copy of its own (a Buffer's slice would be a view of the encoder's buffer), so that writing
+    // over it below touches nothing else.
+    const body = new Uint8Array(encodeMessages([validAppend as Message, other as Message]));
     const [first, second] = decodeMessages(body);
     if (first?.type !== 'app' || second?.type !== 'app') throw new Error('expected two appends');
     const [a, b] = first.entries;
