@@ -8,6 +8,7 @@
 
 import fs from 'node:fs/promises';
 import type { SnapshotSource } from '../storage/node-storage.js';
+// The frames' length prefix is the peer transport's (a message stream frames its batches alike).
 import { FRAME_PREFIX_BYTES, framePrefix } from '../transport/frames.js';
 import {
   BACKUP_MAGIC,
@@ -20,9 +21,6 @@ import {
   type Pair,
   type SnapshotHeader,
 } from './format.js';
-
-// The frames' length prefix is the peer transport's (a message stream frames its batches alike).
-export { FRAME_PREFIX_BYTES, framePrefix };
 
 /**
  * The pieces of a backup file of `source`, in order: the magic, then each frame's prefix and body.

@@ -16,6 +16,7 @@ import { Packr } from 'msgpackr';
 import type { SnapshotMeta } from '../raft/types.js';
 import { encodeStored, LEGACY_META } from '../storage/key-meta.js';
 import { confStateOf, parseMembership, type Membership } from '../storage/members.js';
+import { copyOut } from '../transport/copy-out.js';
 
 /**
  * The stream format this build writes. 1: values as the client wrote them (builds before storage
@@ -102,32 +103,25 @@ export function decodeFrame(body: Uint8Array): Frame {
 }
 
 /**
- * The pairs of a chunk, copied out of the frame into one new buffer, each key and value a view of
- * it: the pairs then hold exactly their own bytes and nothing of the frame. One copy per chunk, not
- * one allocation per key and per value (msgpackr's copyBuffers): a chunk of 1 MiB in 100-byte
- * values is ~9,700 pairs, which took the loop 24-79 ms to decode that way on the benchmark machine
- * (BENCHMARKS.md profiling step 17), and a node receiving a snapshot must keep answering heartbeats.
+ * The pairs of a chunk, copied out of the frame into one new buffer (copy-out.ts), each key and
+ * value a view of it: the pairs then hold exactly their own bytes and nothing of the frame. One
+ * copy per chunk, not one allocation per key and per value (msgpackr's copyBuffers): a chunk of
+ * 1 MiB in 100-byte values is ~9,700 pairs, which took the loop 24-79 ms to decode that way on the
+ * benchmark machine (BENCHMARKS.md profiling step 17), and a node receiving a snapshot must keep
+ * answering heartbeats.
  */
 function chunkPairs(flat: unknown[]): Pair[] {
   if (flat.length % 2 !== 0) throw new SnapshotFormatError('a chunk holds an odd number of keys and values');
-  let bytes = 0;
   for (let i = 0; i < flat.length; i += 2) {
     const key = flat[i];
     const value = flat[i + 1];
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array) || key.byteLength === 0) {
       throw new SnapshotFormatError(`pair ${i / 2} of a chunk is not a non-empty binary key and a binary value`);
     }
-    bytes += key.byteLength + value.byteLength;
   }
-  const own = new Uint8Array(bytes);
-  let at = 0;
-  const copy = (view: Uint8Array): Uint8Array => {
-    own.set(view, at);
-    at += view.byteLength;
-    return own.subarray(at - view.byteLength, at);
-  };
+  const copies = copyOut(flat as Uint8Array[]);
   const pairs: Pair[] = [];
-  for (let i = 0; i < flat.length; i += 2) pairs.push([copy(flat[i] as Uint8Array), copy(flat[i + 1] as Uint8Array)]);
+  for (let i = 0; i < copies.length; i += 2) pairs.push([copies[i]!, copies[i + 1]!]);
   return pairs;
 }
 

@@ -19,10 +19,14 @@ export const FRAME_PREFIX_BYTES = 4;
 /** Bytes of an answer's status, after its length. */
 const STATUS_BYTES = 2;
 
-/** The u32 big-endian length that precedes a frame body of `length` bytes (a request frame's header). */
-export function framePrefix(length: number): Uint8Array {
-  const prefix = new Uint8Array(FRAME_PREFIX_BYTES);
-  new DataView(prefix.buffer).setUint32(0, length);
+/**
+ * The u32 big-endian length that precedes a frame body of `length` bytes (a request frame's header).
+ * From Buffer's pool, not `new Uint8Array` + DataView: asking a small array for its `.buffer` moves
+ * it off V8's heap, an allocation per request frame (about 1 us against 0.05).
+ */
+export function framePrefix(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(FRAME_PREFIX_BYTES);
+  prefix.writeUInt32BE(length, 0);
   return prefix;
 }
 

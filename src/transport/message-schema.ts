@@ -7,6 +7,7 @@
 // getters, or a `__proto__` key.
 
 import { EntryType, MESSAGE_TYPES, type Entry, type Message, type MessageType } from '../raft/types.js';
+import { copyOut } from './copy-out.js';
 
 export class BadMessageError extends Error {
   override readonly name = 'BadMessageError';
@@ -112,25 +113,21 @@ function parseEntry(value: unknown, where: string): ParsedEntry {
  * index+1, index+2, ... without gaps, terms non-decreasing from logTerm and never above the
  * message's term. (The core asserts the first two and relies on the others.)
  *
- * The entries' data are copied out of the body into one new buffer per append, each entry holding
- * a view of it. Why: the decoder hands out views into the body (codec.ts), and an entry the core
- * keeps (unstable log, apply queue, the log's tail cache) must not pin a whole body, possibly
- * 32 MiB, in memory. One buffer per append rather than one per entry: each `new Uint8Array` over
- * 64 bytes costs V8 a backing-store allocation and, later, a sweep on a GC thread, about 3 us per
- * entry on the benchmark machine (BENCHMARKS.md profiling step 17). What a kept entry keeps alive
- * beyond its own data is the rest of its append's: nothing in steady state, where the log keeps
- * every entry of an append and drops them in index order, and up to one append's data (the core
- * caps an append at maxMsgBytes of entries; the receiver enforces only the body limits) for each
- * append the log kept only part of: the end of a resend overlapping entries it already had, or the
- * start of one whose end a new leader's conflicting append replaced, until those entries leave the
- * log's tail cache.
+ * The entries' data are copied out of the body into one new buffer per append (copy-out.ts says
+ * why), each entry holding a view of it: the decoder hands out views into the body (codec.ts), and
+ * an entry the core keeps (unstable log, apply queue, the log's tail cache) must not pin the body.
+ * What a kept entry keeps alive beyond its own data is the rest of its append's: nothing in steady
+ * state, where the log keeps every entry of an append and drops them in index order, and up to one
+ * append's data (the core caps an append at maxMsgBytes of entries; the receiver enforces only the
+ * body limits) for each append the log kept only part of: the end of a resend overlapping entries
+ * it already had, or the start of one whose end a new leader's conflicting append replaced, until
+ * those entries leave the log's tail cache.
  */
 function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term: number, where: string): Entry[] {
   const value = field(fields, 'entries', where);
   if (!Array.isArray(value)) throw new BadMessageError(`${where}: "entries" must be an array`);
   const entries: ParsedEntry[] = [];
   let lastTerm = prevTerm;
-  let dataBytes = 0;
   for (let i = 0; i < value.length; i++) {
     const entry = parseEntry(value[i], `${where} entry ${i}`);
     if (entry.index !== prevIndex + 1 + i) {
@@ -140,18 +137,10 @@ function parseEntries(fields: Fields, prevIndex: number, prevTerm: number, term:
       throw new BadMessageError(`${where}: entry ${i} has term ${entry.term} outside [${lastTerm}, ${term}]`);
     }
     lastTerm = entry.term;
-    dataBytes += entry.data.byteLength;
     entries.push(entry);
   }
-  if (entries.length === 0) return entries;
-  const own = new Uint8Array(dataBytes);
-  let at = 0;
-  for (const entry of entries) {
-    const length = entry.data.byteLength;
-    own.set(entry.data, at);
-    entry.data = own.subarray(at, at + length);
-    at += length;
-  }
+  const data = copyOut(entries.map((entry) => entry.data));
+  for (let i = 0; i < entries.length; i++) entries[i]!.data = data[i]!;
   return entries;
 }
 

@@ -5,9 +5,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backupFilePieces, framePrefix, readBackupFile } from '../../src/snapshot/backup-file.js';
+import { backupFilePieces, readBackupFile } from '../../src/snapshot/backup-file.js';
 import { BACKUP_MAGIC, SnapshotFormatError, StreamWriter, type Pair } from '../../src/snapshot/format.js';
 import type { SnapshotSource } from '../../src/storage/node-storage.js';
+import { framePrefix } from '../../src/transport/frames.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
