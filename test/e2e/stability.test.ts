@@ -60,6 +60,20 @@ function writeLoad(c: ProcessCluster, concurrency: number, value: string, prefix
   };
 }
 
+/**
+ * How often a node's log (appended across restarts) says it started a handover, saw one time out,
+ * and stopped cleanly.
+ */
+function handovers(logFile: string): { started: number; timedOut: number; stopped: number } {
+  const log = readFileSync(logFile, 'utf8');
+  const count = (text: string): number => log.split(text).length - 1;
+  return {
+    started: count('handing leadership over before stopping'),
+    timedOut: count('leadership was not handed over in time'),
+    stopped: count('"msg":"stopped"'),
+  };
+}
+
 function longestGap(times: readonly number[]): number {
   const sorted = times.slice().sort((a, b) => a - b);
   let gap = 0;
@@ -164,15 +178,35 @@ describe('graceful leader stop', () => {
     expect(log).toContain(`"to":"${newLeader?.id}"`);
   });
 
-  it('a rolling restart of all three nodes under steady writes leaves no long gap between successful writes', async () => {
+  it('a rolling restart of all three nodes under steady writes hands leadership over at each leader stop, with no long gap between successful writes', async () => {
     const c = await cluster();
     c.startAll();
     await c.waitForLeader();
     const load = writeLoad(c, 8, 'v', 'rolling/');
     await waitFor('writes flowing', () => (load.successes.length > 50 ? true : undefined), 10_000);
+    let leaderStops = 0;
     for (const node of c.nodes) {
+      const wasLeader = (await c.status(node.id))?.role === 'leader';
+      const handoversBefore = handovers(node.logFile);
       await c.kill(node.id, 'SIGTERM');
       expect(node.exit?.code, `${node.id} exit code`).toBe(0);
+      // The process's exit can come before its last lines reach the log file: wait for the last one.
+      const after = await waitFor(
+        `${node.id}'s log to say it stopped`,
+        () => {
+          const now = handovers(node.logFile);
+          return now.stopped > handoversBefore.stopped ? now : undefined;
+        },
+        5_000,
+      );
+      // What keeps the gap short is the handover, so it is asserted itself rather than through
+      // timing: a leader that stopped without one (or whose transfer timed out) fails here, however
+      // fast the election after it happened to be.
+      expect(after.timedOut, `${node.id} timed out handing leadership over`).toBe(0);
+      if (wasLeader) {
+        leaderStops++;
+        expect(after.started, `${node.id} handed leadership over before stopping`).toBe(handoversBefore.started + 1);
+      }
       c.start(node.id);
       await c.waitForLeader(15_000);
       // Caught up before the next one goes: the cluster keeps a quorum of current nodes.
@@ -186,11 +220,17 @@ describe('graceful leader stop', () => {
     }
     await new Promise((r) => setTimeout(r, 200));
     await load.stop();
+    // Leadership only moves when a leader stops, and every node stops once: the first leader does.
+    expect(leaderStops).toBeGreaterThan(0);
     const gap = longestGap(load.successes);
     expect(load.successes.length).toBeGreaterThan(100);
+    // A handover is four message hops between processes (the transfer, the vote and its answer, the
+    // new leader's first commit): 70-140 ms here alone, up to 400 ms with the two cores busy, and
+    // 598 ms once under the whole suite's load. The bound leaves room for that; a node that stalls
+    // the writers for longer (a stuck close, a catch-up that holds the loop) still fails it.
     expect(
       gap,
       `longest gap between successful writes (${load.successes.length} writes, ${load.failures} failed)`,
-    ).toBeLessThan(500);
+    ).toBeLessThan(1000);
   });
 });
