@@ -99,7 +99,7 @@ export const DEFAULT_TIMING: RaftTiming = {
   tickMs: 50,
   electionTicks: 10,
   heartbeatTicks: 1,
-  maxMsgBytes: 1 << 20,
+  maxMsgBytes: 256 << 10,
   maxInflightBytes: 4 << 20,
   logCacheBytes: 8 << 20,
   snapshotEveryEntries: 10_000,

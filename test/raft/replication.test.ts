@@ -2,6 +2,7 @@
 // core's flow control: pipelining, the in-flight window, message byte limits, probing, and the bound
 // on uncommitted proposals.
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_APPLY_BYTES, RaftCore } from '../../src/raft/core.js';
 import { entryBytes, MemoryStorage } from '../../src/raft/storage.js';
 import type { Entry, Message } from '../../src/raft/types.js';
 import { TestCluster } from './harness.js';
@@ -205,6 +206,42 @@ describe('5.3 log replication', () => {
     c.deliverAll();
     // Once the first commits, there is room again.
     expect(c.propose('n1', 'y'.repeat(600)).ok).toBe(true);
+  });
+
+  it('one Ready hands out at most DEFAULT_MAX_APPLY_BYTES of committed entries: a backlog is applied over several', () => {
+    // What a follower far behind (or a leader whose commit jumps) is given to apply per Ready; the
+    // driver applies it on its loop, so the bound is what keeps one turn short.
+    const batches: number[][] = [];
+    const c = new TestCluster(3, {
+      factory: (config) => {
+        const core = new RaftCore(config);
+        const ready = core.ready.bind(core);
+        core.ready = () => {
+          const rd = ready();
+          if (config.id === 'n2' && rd.committedEntries.length > 0)
+            batches.push(rd.committedEntries.map((e) => entryBytes(e)));
+          return rd;
+        };
+        return core;
+      },
+    });
+    c.elect('n1');
+    c.isolate('n2');
+    const commands = Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(1000, '.'));
+    for (let i = 0; i < commands.length; i += 10) {
+      c.propose('n1', ...commands.slice(i, i + 10));
+      c.deliverAll();
+    }
+    c.heal();
+    for (let i = 0; i < 10 && c.appliedOf('n2').length < commands.length; i++) {
+      c.heartbeat('n1');
+      c.deliverAll();
+    }
+    expect(c.appliedOf('n2')).toEqual(commands);
+    const sizes = batches.map((b) => b.reduce((a, n) => a + n, 0));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(DEFAULT_MAX_APPLY_BYTES);
+    // ~300 KB of entries: not one Ready, but five or more.
+    expect(sizes.length).toBeGreaterThanOrEqual(Math.ceil((300 * 1024) / DEFAULT_MAX_APPLY_BYTES));
   });
 
   it('a crashed follower restarts from what it persisted and catches up', () => {
