@@ -1,15 +1,18 @@
 // npm run bench:catch-up -- [--entries 1000000] [--value-bytes 100] [--connections 64]
-//   [--during-connections 16] [--tool wrk|autocannon] [--keep]
+//   [--during-connections 16] [--tool wrk|autocannon] [--keep]   (RAFTKV_NODE_ARGS: flags for each node's `node`)
 //
 // Measures how a follower far behind catches up (BENCHMARKS.md, "Catch-up"): a fresh three-node
 // cluster with the production settings; one follower is killed; PUTs go to the leader until the log
 // holds --entries entries; the follower restarts while PUTs keep coming. Reported: how long until it
 // has applied everything the leader had committed when it restarted, the term changes on any node
-// (there should be none), the write rate meanwhile, and the leader's event-loop lag.
+// (there should be none), the write rate meanwhile, the leader's event-loop lag, and the restarted
+// follower's (from its first answer on: with the production config's compaction, a backlog past
+// snapshotEveryEntries reaches it as an InstallSnapshot, whose chunks its loop decodes and stages).
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { chooseTool, LoadGenerator } from './bench/load.js';
 import { KeySpace } from './bench/keys.js';
+import { nodeArgsFromEnv } from './bench/host.js';
 import { Processes } from './bench/processes.js';
 import { PRODUCTION_RAFT } from './bench/raftkv-system.js';
 import { totalErrors } from './bench/types.js';
@@ -38,6 +41,8 @@ const cluster = await ProcessCluster.create({
   ...PRODUCTION_RAFT,
   limits: { writeTimeoutMs: 5000, readTimeoutMs: 5000 },
   keepDir: values.keep,
+  // As the bench takes them (say --cpu-prof --cpu-prof-dir=DIR, to profile a node's catch-up).
+  nodeArgs: nodeArgsFromEnv(),
 });
 const tool = chooseTool(values.tool === 'autocannon' ? 'autocannon' : values.tool === 'wrk' ? 'wrk' : null, true, log);
 const load = new LoadGenerator(tool, { threads: 1, timeoutS: 5, dir: cluster.dir, processes });
@@ -48,6 +53,17 @@ async function statuses(): Promise<NodeStatus[]> {
   return (await Promise.all(cluster.runningIds().map((id) => cluster.status(id)))).filter(
     (s): s is NodeStatus => s !== null,
   );
+}
+
+/** The follower's raftkv_snapshots_installed_total (null if /metrics did not answer). */
+async function snapshotsInstalled(clientUrl: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const line = text.split('\n').find((l) => l.startsWith('raftkv_snapshots_installed_total'));
+    return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+  } catch {
+    return null;
+  }
 }
 
 function putWorkload(baseUrl: string): Workload {
@@ -85,6 +101,19 @@ try {
   const started = Date.now();
   cluster.start(follower);
   processes.track(cluster.node(follower).process!, `raftkv ${follower}`);
+  // The follower's window opens once its /metrics answers (before that it is opening its storage).
+  const followerUrl = cluster.node(follower).clientUrl;
+  const followerWindow = (async (): Promise<boolean> => {
+    while (Date.now() - started < 60_000) {
+      try {
+        await startLoopLagWindow(followerUrl);
+        return true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return false;
+  })();
   let caughtUpAt: number | null = null;
   let maxTerm = term;
   let writes = 0;
@@ -110,6 +139,8 @@ try {
   }
   await watcher;
   const lag = await readLoopLag(leaderUrl);
+  const followerLag = (await followerWindow) ? await readLoopLag(followerUrl) : null;
+  const installs = await snapshotsInstalled(followerUrl);
   const after = await statuses();
   maxTerm = Math.max(maxTerm, ...after.map((s) => s.term));
   const seconds = ((caughtUpAt ?? Date.now()) - started) / 1000;
@@ -122,12 +153,19 @@ try {
     termChanges: maxTerm - term,
     writesPerSecondMeanwhile: Math.round(writes / Math.max(1, writeSeconds)),
     leaderLoopLagMs: { p99: Number((lag.p99 * 1000).toFixed(1)), max: Number((lag.max * 1000).toFixed(1)) },
+    followerLoopLagMs:
+      followerLag === null
+        ? null
+        : { p99: Number((followerLag.p99 * 1000).toFixed(1)), max: Number((followerLag.max * 1000).toFixed(1)) },
+    followerSnapshotInstalls: installs,
     tool,
   };
   console.log(JSON.stringify(report, null, 2));
   if (values.keep) log(`kept ${join(cluster.dir)}`);
   process.exitCode = report.caughtUp && report.termChanges === 0 ? 0 : 1;
 } finally {
+  // SIGTERM first, as the bench does: a node run with --cpu-prof writes its profile only when it exits normally.
+  await cluster.killAll('SIGTERM');
   await cluster.destroy();
   await processes.killAll();
 }

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { EntryType, type Entry, type Message } from '../src/raft/types.js';
 import { encodeCommand } from '../src/storage/command.js';
 import { PeerTransport } from '../src/transport/peer-transport.js';
-import { processCpuTimes } from './bench/host.js';
+import { nodeArgsFromEnv, processCpuTimes } from './bench/host.js';
 import { freePorts } from './harness/cluster/process-cluster.js';
 
 const seconds = Number(process.argv[2] ?? 10);
@@ -100,7 +100,7 @@ async function measureIn(dir: string, entriesPerAppend: number): Promise<void> {
     entries: Array.from({ length: entriesPerAppend }, (_, i) => entry(acked + 1 + i)),
   });
   // RAFTKV_NODE_ARGS as the bench and `npm start` take it (say --cpu-prof --cpu-prof-dir=...).
-  const nodeArgs = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+  const nodeArgs = nodeArgsFromEnv();
   const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js', '--id', 'n2', '--config', configFile], {
     env: { ...process.env, RAFTKV_PEER_TOKEN: TOKEN, RAFTKV_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -6,7 +6,7 @@ import { CASES, variantsFor } from './cases.js';
 import { ensureEtcd, type EtcdBinary } from './etcd-install.js';
 import { ETCD_COMMON_FLAGS } from './etcd-cluster.js';
 import { EtcdSystem } from './etcd-system.js';
-import { loadAverage, machineBasics } from './host.js';
+import { loadAverage, machineBasics, nodeArgsFromEnv } from './host.js';
 import { KeySpace } from './keys.js';
 import { chooseTool, LoadGenerator } from './load.js';
 import { measureVariant } from './measure.js';
@@ -33,8 +33,8 @@ export type Log = (line: string) => void;
 /** Distinct random values the load generators pick from (and the preload cycles through). */
 const VALUE_POOL = 64;
 
-function nodeArgsFromEnv(): string[] | undefined {
-  const args = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+function nodeArgsOrUndefined(): string[] | undefined {
+  const args = nodeArgsFromEnv();
   return args.length === 0 ? undefined : args;
 }
 
@@ -64,7 +64,7 @@ async function startRaftkv(
   log: Log,
 ): Promise<{ system: RaftkvSystem; stop: () => Promise<void> }> {
   const started = Date.now();
-  const nodeArgs = nodeArgsFromEnv();
+  const nodeArgs = nodeArgsOrUndefined();
   const system = await RaftkvSystem.start({
     processes: session.processes,
     raft,
