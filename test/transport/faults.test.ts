@@ -12,6 +12,7 @@ const CLUSTER = 'test-cluster';
 const closers = useClosers();
 
 interface Node {
+  server: PeerServer;
   port: number;
   received: Array<{ from: NodeId; messages: Message[] }>;
   client: Client;
@@ -34,7 +35,7 @@ async function node(selfId: NodeId, faults?: FaultSwitch): Promise<Node> {
   closers.push(() => server.close());
   const client = new Client(`http://127.0.0.1:${port}`);
   closers.push(() => client.close());
-  return { port, received, client };
+  return { server, port, received, client };
 }
 
 const adminHeaders = {
@@ -129,6 +130,26 @@ describe('fault routes', () => {
     }
     // Nothing changed.
     expect(faults.snapshot()).toEqual({ dropTo: ['n3'], dropFrom: [] });
+  });
+
+  it('follow the membership: a member added since the start is a peer, a removed one is not', async () => {
+    // A chaos run replaced n3 by n4: the switch must take n4 (it once refused it, and the run could
+    // not partition the new member) and refuse n3.
+    const faults = new FaultSwitch();
+    const target = await node('n1', faults);
+    target.server.setMembers(['n2', 'n4'], ['n3']);
+    expect(await call(target, 'PUT', adminHeaders, { dropTo: ['n4'], dropFrom: ['n2', 'n4'] })).toEqual({
+      status: 200,
+      body: { dropTo: ['n4'], dropFrom: ['n2', 'n4'] },
+    });
+    expect(await call(target, 'PUT', adminHeaders, { dropTo: ['n2'], dropFrom: ['n4', 'n3'] })).toEqual({
+      status: 400,
+      body: {
+        error: 'bad-faults',
+        message: 'body/dropFrom/1 must be the id of a peer of this node (n2, n4), got "n3"',
+      },
+    });
+    expect(faults.snapshot()).toEqual({ dropTo: ['n4'], dropFrom: ['n2', 'n4'] });
   });
 
   it('tell an unauthenticated caller nothing about the body', async () => {
