@@ -7,7 +7,7 @@
 // from the leader, or from any node right after a linearizable read there.
 //
 // Bounds: one backup at a time per node (each holds a LevelDB snapshot and an iterator open: the
-// compaction of everything it sees waits for it); one chunk (~1 MiB) read and encoded at a time,
+// compaction of everything it sees waits for it); one chunk (~256 KiB, CHUNK_BYTES) read and encoded at a time,
 // the next only once the response has drained, so a node of any size streams a backup of any size
 // without building it in memory, and its loop keeps turning (heartbeats) between chunks. A client
 // that leaves, or takes nothing for STALL_TIMEOUT_MS, ends the backup and releases the snapshot;

@@ -505,7 +505,15 @@ export class RaftNode {
     if (this.loopRunning || this.fatal !== null) return;
     this.loopRunning = true;
     try {
-      for (;;) {
+      for (let first = true; ; first = false) {
+        // One Ready per turn of the event loop. A Ready that only applies is held in memory
+        // (NodeStorage.writeReady), so awaiting it yields to nothing but microtasks: without this,
+        // a backlog of committed entries would be applied in one turn, whatever maxApplyBytes
+        // bounds per Ready (about 4,000 entries, up to the held limit, held a catching-up
+        // follower's loop). Timers, sockets and heartbeats get their turn between Readies; what
+        // arrives meanwhile joins the next one.
+        if (!first) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopped) break;
         this.proposeQueuedWrites();
         this.reads.flush();
         if (!this.core.hasReady()) break;

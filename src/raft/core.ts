@@ -1252,18 +1252,20 @@ export class RaftCore {
 const EMPTY = new Uint8Array(0);
 
 /**
- * The default byte bound of a follower's in-flight window: four default-size appends. Below the
+ * The default byte bound of a follower's in-flight window: four appends of the core's default
+ * maxMsgBytes (1 MiB; sixteen of the node config's default, 256 KiB). Below the
  * transport's queue (8 MiB), and small enough that what one round of appends costs a follower to
  * decode, persist and apply stays in the tens of milliseconds.
  */
 export const DEFAULT_MAX_INFLIGHT_BYTES = 4 << 20;
 
 /**
- * The default byte bound of the committed entries one Ready hands out (about 450 entries of 100-byte
- * values). Applying an entry whose key's metadata is not cached reads it from LevelDB on the loop,
- * 60-120 us each right after a snapshot install on the benchmark machine: 4 MiB, the bound before,
- * let one Ready hold a catching-up follower's loop for 180-320 ms (BENCHMARKS.md, profiling step 18).
- * A node under steady writes applies a few dozen entries per Ready and never reaches it.
+ * The default byte bound of the committed entries one Ready hands out (about 500 entries of 100-byte
+ * values). The driver applies a Ready in one turn of its event loop (RaftNode.runLoop takes one
+ * Ready per turn), and applying an entry whose key's metadata is not cached reads it from LevelDB,
+ * 60-120 us each right after a snapshot install on the benchmark machine: under 4 MiB, the bound
+ * before, a catching-up follower's Ready of 1,985 such applies took 284 ms (BENCHMARKS.md, profiling
+ * step 18). A node under steady writes of small values applies a few dozen entries per Ready.
  */
 export const DEFAULT_MAX_APPLY_BYTES = 64 << 10;
 

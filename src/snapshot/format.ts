@@ -32,9 +32,10 @@ export const BACKUP_MAGIC = new TextEncoder().encode('RAFTKVS\n');
 /**
  * Bytes of pairs per chunk: big enough to amortize a request and its synced write, small enough that
  * neither loop stalls long on one. Each side's loop pays per pair (the sender encodes, the receiver
- * decodes and builds the LevelDB batch): 1 MiB of 100-byte values held the leader 80-120 ms and the
- * receiver 150-160 ms per chunk on the benchmark machine, a quarter of that now (profiling step 18).
- * Readers take any chunk up to MAX_FRAME_BYTES, so older streams and backup files still load.
+ * decodes and builds the LevelDB batch). With 100-byte values on the benchmark machine, a 1 MiB chunk
+ * held the leader 80-120 ms to encode and the receiver 147-161 ms; a 256 KiB one holds the receiver
+ * 56-75 ms, most of it GC (profiles under load, BENCHMARKS.md step 18). Readers take any chunk up
+ * to MAX_FRAME_BYTES, so older streams and backup files still load.
  */
 export const CHUNK_BYTES = 256 << 10;
 /** The largest frame a decoder accepts: a chunk may overshoot CHUNK_BYTES by one pair (a 1 MiB value at most, limits allowing 16 MiB). */

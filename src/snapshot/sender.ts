@@ -3,7 +3,7 @@
 // on a connection of its own (heartbeats and appends keep theirs), and report the outcome to the core.
 //
 // Bounds: one transfer per follower (a new request for the same follower aborts the old one); one
-// request in flight per transfer; chunks of about 1 MiB, read off the loop (LevelDB iterator) and
+// request in flight per transfer; chunks of about 256 KiB (CHUNK_BYTES), read off the loop (LevelDB iterator) and
 // encoded a chunk at a time, so a transfer of any size never holds the loop for long. A transfer
 // ends (reported failed) when a request fails, when the leader's term changes, or on close.
 

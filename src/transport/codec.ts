@@ -20,8 +20,8 @@ export const MAX_MESSAGES_PER_BODY = 10_000;
 
 /**
  * The most entries one body may carry, over all its appends; the client splits larger batches
- * (OutboundQueue.take). A single append always fits: the core puts at most maxMsgBytes (1 MiB by
- * default) of entries in one, counting each as its data + 24 bytes (raft/storage.ts entryBytes),
+ * (OutboundQueue.take). A single append always fits: the core puts at most maxMsgBytes (256 KiB by
+ * default, 1 MiB at most: the config's cap) of entries in one, counting each as its data + 24 bytes (raft/storage.ts entryBytes),
  * so at most 43,690 (test/transport/body-scan.test.ts checks it against the core).
  */
 export const MAX_ENTRIES_PER_BODY = 65_536;
