@@ -12,13 +12,14 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { chooseTool, LoadGenerator } from './bench/load.js';
 import { KeySpace } from './bench/keys.js';
-import { nodeArgsFromEnv } from './bench/host.js';
+import { nodeArgsFromEnv } from '../src/node-flags.js';
 import { Processes } from './bench/processes.js';
+import { metricSum } from './bench/prometheus.js';
 import { PRODUCTION_RAFT } from './bench/raftkv-system.js';
 import { totalErrors } from './bench/types.js';
 import { buildTables, type Workload } from './bench/workload.js';
 import { ProcessCluster, type NodeStatus } from './harness/cluster/process-cluster.js';
-import { readLoopLag, startLoopLagWindow } from './harness/cluster/loop-lag.js';
+import { readLoopLag, startLoopLagWindow, type LoopLag } from './harness/cluster/loop-lag.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,8 +60,7 @@ async function statuses(): Promise<NodeStatus[]> {
 async function snapshotsInstalled(clientUrl: string): Promise<number | null> {
   try {
     const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    const line = text.split('\n').find((l) => l.startsWith('raftkv_snapshots_installed_total'));
-    return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+    return metricSum(text, 'raftkv_snapshots_installed_total');
   } catch {
     return null;
   }
@@ -118,14 +118,21 @@ try {
   let maxTerm = term;
   let writes = 0;
   let writeSeconds = 0;
-  const watcher = (async () => {
+  // Resolves with the follower's loop lag, read the moment it has caught up: the window ends there,
+  // not with the load run going on.
+  const watcher = (async (): Promise<LoopLag | null> => {
+    let lag: LoopLag | null = null;
     while (caughtUpAt === null && Date.now() - started < 30 * 60_000) {
       for (const s of await statuses()) {
         maxTerm = Math.max(maxTerm, s.term);
-        if (s.id === follower && s.applied >= target && caughtUpAt === null) caughtUpAt = Date.now();
+        if (s.id === follower && s.applied >= target && caughtUpAt === null) {
+          caughtUpAt = Date.now();
+          if (await followerWindow) lag = await readLoopLag(followerUrl);
+        }
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+    return lag;
   })();
   while (caughtUpAt === null && Date.now() - started < 30 * 60_000) {
     const result = await load.run({
@@ -137,9 +144,8 @@ try {
     writes += result.requests - totalErrors(result);
     writeSeconds += result.durationS;
   }
-  await watcher;
+  const followerLag = await watcher;
   const lag = await readLoopLag(leaderUrl);
-  const followerLag = (await followerWindow) ? await readLoopLag(followerUrl) : null;
   const installs = await snapshotsInstalled(followerUrl);
   const after = await statuses();
   maxTerm = Math.max(maxTerm, ...after.map((s) => s.term));

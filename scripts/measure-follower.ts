@@ -15,7 +15,8 @@ import { pino } from 'pino';
 import { EntryType, type Entry, type Message } from '../src/raft/types.js';
 import { encodeCommand } from '../src/storage/command.js';
 import { PeerTransport } from '../src/transport/peer-transport.js';
-import { nodeArgsFromEnv, processCpuTimes } from './bench/host.js';
+import { nodeArgsFromEnv } from '../src/node-flags.js';
+import { processCpuTimes } from './bench/host.js';
 import { freePorts } from './harness/cluster/process-cluster.js';
 
 const seconds = Number(process.argv[2] ?? 10);

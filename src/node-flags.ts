@@ -7,3 +7,11 @@
 // (64 MiB of queued writes, 1 MiB values, bounded scan pages), and a 4 MiB semi-space keeps the young
 // generation small. package.json's `node` script repeats these two flags.
 export const NODE_HEAP_FLAGS: readonly string[] = ['--max-old-space-size=1024', '--max-semi-space-size=4'];
+
+/**
+ * Extra flags for each node's `node` from RAFTKV_NODE_ARGS (say "--cpu-prof --cpu-prof-dir=prof" to
+ * profile), as `npm start`, the bench, the catch-up run and measure-follower take them.
+ */
+export function nodeArgsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
+}

@@ -115,8 +115,3 @@ export function machineBasics(): {
     platform: `${process.platform} ${process.arch}`,
   };
 }
-
-/** RAFTKV_NODE_ARGS, as the bench, the catch-up run and `npm start` take it: flags for each node's `node`. */
-export function nodeArgsFromEnv(): string[] {
-  return (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
-}

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseCommandLine } from '../command-line.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../config/cluster-config.js';
-import { NODE_HEAP_FLAGS } from '../node-flags.js';
+import { NODE_HEAP_FLAGS, nodeArgsFromEnv } from '../node-flags.js';
 import { loadPinoPretty } from '../pretty.js';
 
 const COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[31m'];
@@ -51,8 +51,7 @@ try {
 }
 
 const mainScript = fileURLToPath(new URL('../main.js', import.meta.url));
-/** Extra flags for each node's `node`, e.g. RAFTKV_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile. */
-const nodeFlags = (process.env['RAFTKV_NODE_ARGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
+const nodeFlags = nodeArgsFromEnv();
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
