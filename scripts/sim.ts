@@ -1,4 +1,5 @@
 // npm run sim -- [--runs N] [--nodes 3|5] [--seed S --path P] [--trace] [--shrink] [--bug NAME] [--workload W]
+//   [--max-apply-bytes N]
 //
 // Runs the deterministic simulation outside the test suite: as many random fault schedules as you
 // like, or one replayed from the seed and path a failure printed. --trace prints the faults and
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     shrink: { type: 'boolean', default: false },
     bug: { type: 'string' },
     workload: { type: 'string', default: 'versioned' },
+    'max-apply-bytes': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -34,7 +36,9 @@ if (values.help) {
     .map((b) => JSON.stringify(b))
     .join(', ')}
   --workload W versioned (default: conditional writes, transactions, retries) or plain (puts, deletes
-               and gets only, as before conditional writes: replays schedules recorded then)`);
+               and gets only, as before conditional writes: replays schedules recorded then)
+  --max-apply-bytes N  every schedule's bound on the committed entries of one Ready, instead of the
+               drawn one; 0 (the core's default) replays a seed and path printed before 2026-12-07`);
   process.exit(0);
 }
 const workload = values.workload;
@@ -54,6 +58,11 @@ if (nodes !== undefined && nodes[0] !== 3 && nodes[0] !== 5) {
   process.exit(2);
 }
 const replaying = values.seed !== undefined && values.path !== undefined;
+const maxApplyBytes = values['max-apply-bytes'] === undefined ? undefined : Number(values['max-apply-bytes']);
+if (maxApplyBytes !== undefined && !(Number.isSafeInteger(maxApplyBytes) && maxApplyBytes >= 0)) {
+  console.error('--max-apply-bytes must be a whole number of bytes (0: the core default)');
+  process.exit(2);
+}
 
 const outcome = checkSchedules({
   runs: replaying ? 1 : Number(values.runs),
@@ -62,6 +71,7 @@ const outcome = checkSchedules({
   ...(nodes === undefined ? {} : { bounds: { nodes } }),
   ...planted,
   workload,
+  ...(maxApplyBytes === undefined ? {} : { maxApplyBytes }),
   shrink: values.shrink,
 });
 

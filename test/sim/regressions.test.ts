@@ -221,6 +221,8 @@ describe('simulation regressions', () => {
       bounds: { nodes: [5] },
       driverBugs: { restagesOverPendingSnapshot: true },
       ...recordedWithReadExpiry(),
+      // Printed before schedules drew maxApplyBytes: the core's default, as it ran then.
+      maxApplyBytes: 0,
     });
     expect(outcome.schedules).toBe(1);
     expect(outcome.failure?.result.ok).toBe(false);

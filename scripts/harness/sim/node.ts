@@ -109,6 +109,8 @@ export interface NodeParams {
   readonly maxMsgBytes: number;
   readonly maxInflightMsgs: number;
   readonly maxInflightBytes: number;
+  /** 0: the core's default. */
+  readonly maxApplyBytes: number;
   readonly coldLog: ColdLogParams;
   /**
    * Log compaction, as the real driver does it: about every `every` applied entries (0: never) the
@@ -271,6 +273,7 @@ export class SimNode {
       maxMsgBytes: this.params.maxMsgBytes,
       maxInflightMsgs: this.params.maxInflightMsgs,
       maxInflightBytes: this.params.maxInflightBytes,
+      ...(this.params.maxApplyBytes === 0 ? {} : { maxApplyBytes: this.params.maxApplyBytes }),
       maxUncommittedBytes: 64 * 1024,
       maxPendingReads: 256,
     });

@@ -13,6 +13,11 @@ export interface PropertyRun {
   readonly factory?: CoreFactory;
   readonly driverBugs?: DriverBugs;
   readonly workload?: Workload;
+  /**
+   * Every schedule's maxApplyBytes, instead of the drawn one: 0 replays a seed and path printed
+   * before schedules had the field (the core's default, which the simulation never reaches).
+   */
+  readonly maxApplyBytes?: number;
   /** Shrink a failing schedule to a smaller one (slow: each try is a whole run). */
   readonly shrink?: boolean;
 }
@@ -61,7 +66,8 @@ export function checkSchedules(options: PropertyRun): PropertyOutcome {
   let schedules = 0;
   let failed: { schedule: Schedule; result: SimResult } | null = null;
   const started = performance.now();
-  const property = fc.property(scheduleArbitrary(options.bounds), (schedule) => {
+  const property = fc.property(scheduleArbitrary(options.bounds), (drawn) => {
+    const schedule = options.maxApplyBytes === undefined ? drawn : { ...drawn, maxApplyBytes: options.maxApplyBytes };
     let result: SimResult;
     try {
       result = runSimulation(schedule, {

@@ -151,6 +151,7 @@ class Simulation {
             maxMsgBytes: schedule.maxMsgBytes,
             maxInflightMsgs: schedule.maxInflightMsgs,
             maxInflightBytes: schedule.maxInflightBytes ?? 0,
+            maxApplyBytes: schedule.maxApplyBytes ?? 0,
             coldLog: { warmEntries: schedule.warmEntries ?? 0, loadSteps: 3, loadEntries: 8 },
             compaction: { every: schedule.snapshotEvery ?? 0, keep: schedule.snapshotKeep ?? 0 },
             persistDelayMax: schedule.persistDelayMax,
