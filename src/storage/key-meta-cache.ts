@@ -5,8 +5,9 @@
 // Invariant: an entry says exactly what the durable applied state holds for its key. The state
 // machine fills it only from LevelDB itself (a read that missed) or from a batch that has been
 // written (KvStateMachine.rememberApplied, after the synced write returned), drops a key a batch
-// deleted, and clears it all when a snapshot install switches the state. A key it does not hold is
-// simply read from LevelDB.
+// deleted. A snapshot install switches to another cache, filled from the received pairs as they
+// were staged (KvStateMachine.rememberStaged): once installed, those pairs are the durable state.
+// A key it does not hold is simply read from LevelDB.
 //
 // Bounded in entries and in key bytes; when full, the CLOCK algorithm evicts a key not used since
 // the hand last passed it. The layout is chosen for the garbage collector: one Map from key to a

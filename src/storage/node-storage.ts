@@ -20,6 +20,7 @@ import { openKv, putOp, writeBatch, type ByteBatchOperation, type ByteSublevel, 
 import { CorruptDataError, StorageRefusedError } from './errors.js';
 import type { IdempotencyIndex } from './idempotency.js';
 import type { StoredValue } from './key-meta.js';
+import { KeyMetaCache } from './key-meta-cache.js';
 import { LogStore, type LoadListener } from './log-store.js';
 import { openDataDir } from './open-data-dir.js';
 import { KvStateMachine, type ApplyOutcome, type StateRead } from './state-machine.js';
@@ -100,7 +101,14 @@ export class NodeStorage implements Storage {
   private readonly onPersist: ((ms: number, entries: number, bytes: number) => void) | undefined;
   private closed = false;
   /** The received snapshot that is completely staged and may be installed. */
-  private staged: { generation: number; kv: ByteSublevel; meta: SnapshotMeta; membership: Membership } | null = null;
+  private staged: {
+    generation: number;
+    kv: ByteSublevel;
+    meta: SnapshotMeta;
+    membership: Membership;
+    /** The staged keys' metadata (KvStateMachine.rememberStaged), the state machine's cache once installed. */
+    metaCache: KeyMetaCache;
+  } | null = null;
   /** The staging in progress, if any (a new one aborts it). */
   private staging: { generation: number; aborted: boolean } | null = null;
   /** The operations of Readies held in memory (writeReady says when), and their bytes; null when none. */
@@ -445,7 +453,14 @@ export class NodeStorage implements Storage {
     this.held = null;
     this.log.rememberInstalled(snapshot);
     this.log.rememberPersisted(hardState, entries);
-    this.stateMachine.rememberInstalled(staged.generation, staged.kv, applied, staged.membership, records);
+    this.stateMachine.rememberInstalled(
+      staged.generation,
+      staged.kv,
+      applied,
+      staged.membership,
+      records,
+      staged.metaCache,
+    );
     this.onPersist?.(ms, entries.length, bytes);
     return { synced: true, outcomes: [] };
   }
@@ -523,6 +538,7 @@ export class NodeStorage implements Storage {
     if (this.staging !== null) this.staging.aborted = true;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { generation, aborted: false };
+    const metaCache = new KeyMetaCache();
     this.staging = token;
     const live = (): boolean => !token.aborted && this.staging === token && this.health.usable;
     return {
@@ -541,11 +557,12 @@ export class NodeStorage implements Storage {
         } catch (error) {
           throw this.health.fail('writing a received snapshot', error);
         }
+        KvStateMachine.rememberStaged(metaCache, pairs);
       },
       complete: (meta, membership) => {
         if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
         this.staging = null;
-        this.staged = { generation, kv, meta, membership };
+        this.staged = { generation, kv, meta, membership, metaCache };
       },
       abort: () => {
         if (this.staging === token) this.staging = null;
@@ -646,6 +663,11 @@ export class NodeStorage implements Storage {
   /** The state machine's last applied entry ({0, 0} when none): the core's `applied` at start-up. */
   get applied(): { index: number; term: number } {
     return this.stateMachine.applied;
+  }
+
+  /** How many keys' metadata the state machine's cache holds (key-meta-cache.ts). */
+  get cachedKeyMetas(): number {
+    return this.stateMachine.cachedKeyMetas;
   }
 
   /**

@@ -196,6 +196,39 @@ describe('NodeStorage: snapshot transfer and install', () => {
     read.end();
   });
 
+  it("an install brings the staged keys' metadata into the cache, and the applies after it build on it", async () => {
+    const leader = await storageWith(50);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const own = puts(3, 1);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, own, own);
+    expect(follower.cachedKeyMetas).toBe(3);
+    const meta = await transfer(leader, follower);
+    // Staged, not installed: the cache still says what the old state holds.
+    expect(follower.cachedKeyMetas).toBe(3);
+    expect(follower.getEntrySync(bytes('k7'))).toBeUndefined();
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 50 }, [], [], meta);
+    // Every key of the snapshot, and nothing of the old state: no apply reads a key's metadata back.
+    expect(follower.cachedKeyMetas).toBe(50);
+    const next = [entry(51, 1, put('k7', 'again')), entry(52, 1, put('k51', 'new'))];
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 52 }, next, next);
+    expect(follower.getEntrySync(bytes('k7'))?.meta).toEqual({ createIndex: 7, modIndex: 51, version: 2 });
+    expect(follower.getEntrySync(bytes('k51'))?.meta).toEqual({ createIndex: 52, modIndex: 52, version: 1 });
+  });
+
+  it('a staged value whose metadata does not decode is left out of the cache, and the install goes on', async () => {
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const staging = await follower.beginStaging();
+    await staging.write([
+      [bytes('bad'), Uint8Array.of(0x80)],
+      [bytes('good'), Uint8Array.of(4, 4, 1, 0x61)],
+    ]);
+    const meta = { index: 4, term: 1, voters: VOTERS };
+    staging.complete(meta, (await storageWith(1)).membership);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 4 }, [], [], meta);
+    expect(follower.cachedKeyMetas).toBe(1);
+    expect(follower.getEntrySync(bytes('good'))?.meta).toEqual({ createIndex: 4, modIndex: 4, version: 1 });
+  });
+
   it('a staged snapshot the core did not install is discarded', async () => {
     const leader = await storageWith(10);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
