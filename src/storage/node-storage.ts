@@ -111,6 +111,13 @@ export class NodeStorage implements Storage {
   } | null = null;
   /** The staging in progress, if any (a new one aborts it). */
   private staging: { generation: number; aborted: boolean } | null = null;
+  /**
+   * Settles once the last staging write has (succeeded or failed). Every staging reuses the same
+   * next generation, so a chunk write of an abandoned staging still in flight must land before that
+   * generation is cleared for the next one: a clear that ran first would leave its pairs in the
+   * new staging, and the install would bring keys of an older snapshot back (found in review).
+   */
+  private stagingWrite: Promise<void> = Promise.resolve();
   /** The operations of Readies held in memory (writeReady says when), and their bytes; null when none. */
   private held: { ops: ByteBatchOperation[]; bytes: number } | null = null;
   /** Readies held so far (heldStamp). */
@@ -536,6 +543,9 @@ export class NodeStorage implements Storage {
     if (this.staged !== null)
       throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
     if (this.staging !== null) this.staging.aborted = true;
+    // No write of the abandoned staging may start from here on (live() below), and the one in
+    // flight lands before openStaging clears the generation.
+    await this.stagingWrite;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { generation, aborted: false };
     const metaCache = new KeyMetaCache();
@@ -549,11 +559,16 @@ export class NodeStorage implements Storage {
           // writeBatch, not the public batch(): that re-validates and copies each operation, which
           // held the loop 370-450 ms per received 1 MiB chunk of 100-byte values (BENCHMARKS.md,
           // profiling step 18).
-          await writeBatch(
+          const written = writeBatch(
             this.handles.db,
             pairs.map(([key, value]) => putOp(kv, key, value)),
             { sync: true },
           );
+          this.stagingWrite = written.then(
+            () => undefined,
+            () => undefined,
+          );
+          await written;
         } catch (error) {
           throw this.health.fail('writing a received snapshot', error);
         }
@@ -568,7 +583,7 @@ export class NodeStorage implements Storage {
         if (this.staging === token) this.staging = null;
         token.aborted = true;
         if (this.staged?.generation === generation) this.staged = null;
-        this.stateMachine.clearGeneration(generation);
+        this.stateMachine.clearGeneration(generation, this.stagingWrite);
       },
     };
   }

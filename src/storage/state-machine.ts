@@ -81,7 +81,7 @@ export class KvStateMachine {
   private membershipState: Membership;
   /** The idempotency records of the current generation, in apply order (idempotency.ts). */
   private records: IdempotencyIndex;
-  /** The metadata of recently applied keys of the current generation, as durable (key-meta-cache.ts). */
+  /** The metadata of recently applied (or installed) keys of the current generation, as durable (key-meta-cache.ts). */
   private metaCache = new KeyMetaCache();
   /**
    * The changes of applied entries not written yet (holdApplied), by byteKey, null for a delete;
@@ -296,8 +296,8 @@ export class KvStateMachine {
   /**
    * Records the metadata of staged pairs (written to a staging generation) in `cache`, the cache the
    * state machine takes at the install. Without it every key's first apply after an install reads
-   * its metadata from the freshly written tables, 60-135 us a key: the first Readies of a follower
-   * that caught up by a snapshot held its loop 35-67 ms each (BENCHMARKS.md, profiling step 19).
+   * its metadata from the freshly written tables, 57-126 us a key: the first 496-entry applies of a
+   * follower that caught up by a snapshot took 28-63 ms each (BENCHMARKS.md, profiling step 19).
    * Once installed the staged pairs are exactly the durable state, which is what the cache must
    * say (key-meta-cache.ts); a pair of a later chunk replaces one of an earlier chunk, as in LevelDB.
    */
@@ -305,14 +305,17 @@ export class KvStateMachine {
     for (const [key, stored] of pairs) {
       // Internal records are not key-meta formatted, and never read through getMeta.
       if (key[0] === INTERNAL_PREFIX) continue;
+      const name = byteKey(key);
       let meta: KeyMeta;
       try {
         meta = decodeMeta(stored);
       } catch {
-        // Left to the read that needs it, which reports the corrupt value as any read of it does.
+        // Left to the read that needs it, which reports the corrupt value as any read of it does;
+        // an earlier pair of the same key is no longer what LevelDB holds.
+        cache.delete(name);
         continue;
       }
-      cache.set(byteKey(key), meta);
+      cache.set(name, meta);
     }
   }
 
@@ -376,10 +379,13 @@ export class KvStateMachine {
     if (!this.readers.has(old)) this.clearGeneration(old);
   }
 
-  /** Clears a generation's sublevel in the background (an abandoned staging, or a retired state). */
-  clearGeneration(generation: number): void {
+  /**
+   * Clears a generation's sublevel in the background (an abandoned staging, or a retired state),
+   * once `after` settles (a write into it still in flight, which must not land after the clear).
+   */
+  clearGeneration(generation: number, after: Promise<void> = Promise.resolve()): void {
     this.retired.delete(generation);
-    const before = this.clears.get(generation) ?? Promise.resolve();
+    const before = Promise.all([this.clears.get(generation), after]);
     const done = before
       .then(() => openKv(this.handles.db, generation))
       .then((kv) => kv.clear())

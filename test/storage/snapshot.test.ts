@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
 import { encodeCommand } from '../../src/storage/state-machine.js';
-import { bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel } from './helpers.js';
+import { bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel, wrapBatches } from './helpers.js';
 
 const fixture = useStorageFixture();
 const VOTERS = ['n1', 'n2', 'n3'];
@@ -199,7 +199,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
   it("an install brings the staged keys' metadata into the cache, and the applies after it build on it", async () => {
     const leader = await storageWith(50);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
-    const own = puts(3, 1);
+    // Keys the snapshot does not have: a cache that kept them would hold 53 keys after the install.
+    const own = [1, 2, 3].map((i) => entry(i, 1, put(`own${i}`, 'old')));
     await follower.writeReady({ term: 1, vote: 'n1', commit: 3 }, own, own);
     expect(follower.cachedKeyMetas).toBe(3);
     const meta = await transfer(leader, follower);
@@ -221,12 +222,54 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await staging.write([
       [bytes('bad'), Uint8Array.of(0x80)],
       [bytes('good'), Uint8Array.of(4, 4, 1, 0x61)],
+      [bytes('twice'), Uint8Array.of(2, 2, 1, 0x61)],
     ]);
+    // A later pair of the same key wins in LevelDB: the cache must not keep the earlier one.
+    await staging.write([[bytes('twice'), Uint8Array.of(0x80)]]);
     const meta = { index: 4, term: 1, voters: VOTERS };
     staging.complete(meta, (await storageWith(1)).membership);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 4 }, [], [], meta);
     expect(follower.cachedKeyMetas).toBe(1);
     expect(follower.getEntrySync(bytes('good'))?.meta).toEqual({ createIndex: 4, modIndex: 4, version: 1 });
+  });
+
+  it("a staging abandoned with a chunk write in flight leaves none of that chunk's pairs in the next one", async () => {
+    // Found in review: the next staging's clear of the (same) generation could run before the
+    // abandoned write landed, and the install then brought keys of the older snapshot back.
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let holdNext = false;
+    wrapBatches(follower, (original) => async (ops, options) => {
+      if (holdNext) {
+        holdNext = false;
+        await gate;
+      }
+      return original(ops, options);
+    });
+    const abandoned = await follower.beginStaging();
+    holdNext = true;
+    const inFlight = abandoned.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+    const next = follower.beginStaging();
+    // Without the fix the next staging is ready (its clear done) while the write is still held; with
+    // it, it waits for the write, so this wait ends at its deadline.
+    await Promise.race([next, new Promise((resolve) => setTimeout(resolve, 500))]);
+    release();
+    await inFlight;
+    const staging = await next;
+    const source = await leader.openSnapshotSource();
+    try {
+      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
+        await staging.write(pairs);
+    } finally {
+      await source.close();
+    }
+    const meta = { index: source.index, term: source.term, voters: VOTERS };
+    staging.complete(meta, source.membership);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
+    expect(await allPairs(follower)).toEqual(await allPairs(leader));
   });
 
   it('a staged snapshot the core did not install is discarded', async () => {
