@@ -118,6 +118,10 @@ export class NodeStorage implements Storage {
    * new staging, and the install would bring keys of an older snapshot back (found in review).
    */
   private stagingWrite: Promise<void> = Promise.resolve();
+  /** Settles when the last begun staging has finished beginning (beginStaging: one at a time). */
+  private stagingTurn: Promise<void> = Promise.resolve();
+  /** Stagings begun so far: only the latest may write, complete or clear the staging generation. */
+  private stagingEpoch = 0;
   /** The operations of Readies held in memory (writeReady says when), and their bytes; null when none. */
   private held: { ops: ByteBatchOperation[]; bytes: number } | null = null;
   /** Readies held so far (heldStamp). */
@@ -538,19 +542,35 @@ export class NodeStorage implements Storage {
    */
   async beginStaging(): Promise<SnapshotStaging> {
     this.health.assertUsable('beginStaging');
+    // From here on no staging begun before may write, complete or clear anything (live, abort).
+    const epoch = ++this.stagingEpoch;
+    // One begin at a time: each clears the same generation, and a begin still clearing it must not
+    // finish after a newer one has started writing into it.
+    const previous = this.stagingTurn;
+    let turnDone!: () => void;
+    this.stagingTurn = new Promise<void>((resolve) => (turnDone = resolve));
+    try {
+      await previous;
+      return await this.beginStagingNow(epoch);
+    } finally {
+      turnDone();
+    }
+  }
+
+  private async beginStagingNow(epoch: number): Promise<SnapshotStaging> {
     // A complete snapshot the core took waits for its Ready: staging another now would reuse (and
     // clear) its generation under it. The sender gives up; the leader tries again later.
     if (this.staged !== null)
       throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
     if (this.staging !== null) this.staging.aborted = true;
-    // No write of the abandoned staging may start from here on (live() below), and the one in
-    // flight lands before openStaging clears the generation.
+    // The abandoned staging's write in flight lands before openStaging clears the generation.
     await this.stagingWrite;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { generation, aborted: false };
     const metaCache = new KeyMetaCache();
     this.staging = token;
-    const live = (): boolean => !token.aborted && this.staging === token && this.health.usable;
+    const live = (): boolean =>
+      !token.aborted && this.staging === token && epoch === this.stagingEpoch && this.health.usable;
     return {
       generation,
       write: async (pairs) => {
@@ -580,8 +600,11 @@ export class NodeStorage implements Storage {
         this.staged = { generation, kv, meta, membership, metaCache };
       },
       abort: () => {
-        if (this.staging === token) this.staging = null;
         token.aborted = true;
+        if (this.staging === token) this.staging = null;
+        // A newer staging has begun: it clears the generation itself, and anything staged there now
+        // is its own, which this abort must not drop.
+        if (epoch !== this.stagingEpoch) return;
         if (this.staged?.generation === generation) this.staged = null;
         this.stateMachine.clearGeneration(generation, this.stagingWrite);
       },

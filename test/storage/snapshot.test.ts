@@ -272,6 +272,21 @@ describe('NodeStorage: snapshot transfer and install', () => {
     expect(await allPairs(follower)).toEqual(await allPairs(leader));
   });
 
+  it("an abandoned staging's late abort leaves a newer staging, and the snapshot it staged, alone", async () => {
+    // The receiver aborts an abandoned transfer once its begin has resolved, which can be after a
+    // newer transfer began: both use the same generation.
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const older = await follower.beginStaging();
+    await older.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+    const meta = await transfer(leader, follower);
+    await expect(older.write([[bytes('later'), Uint8Array.of(1, 1, 1, 0x61)]])).rejects.toThrow(/abandoned/);
+    older.abort();
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
+    expect(await allPairs(follower)).toEqual(await allPairs(leader));
+  });
+
   it('a staged snapshot the core did not install is discarded', async () => {
     const leader = await storageWith(10);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
