@@ -63,7 +63,7 @@ export interface SnapshotStaging {
   write(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): Promise<void>;
   /** Everything is written: the core may now be told of `meta`, and writeReady install it (with `membership`). */
   complete(meta: SnapshotMeta, membership: Membership): void;
-  /** Given up (a newer transfer, an error): the staged data is cleared. */
+  /** Given up (a newer transfer, an error): the staged data is cleared. Does nothing once completed. */
   abort(): void;
 }
 
@@ -110,7 +110,7 @@ export class NodeStorage implements Storage {
     metaCache: KeyMetaCache;
   } | null = null;
   /** The staging in progress, if any (a new one aborts it). */
-  private staging: { generation: number; aborted: boolean } | null = null;
+  private staging: { generation: number; aborted: boolean; completed: boolean } | null = null;
   /**
    * Settles once the last staging write has (succeeded or failed). Every staging reuses the same
    * next generation, so a chunk write of an abandoned staging still in flight must land before that
@@ -566,7 +566,7 @@ export class NodeStorage implements Storage {
     // The abandoned staging's write in flight lands before openStaging clears the generation.
     await this.stagingWrite;
     const { generation, kv } = await this.stateMachine.openStaging();
-    const token = { generation, aborted: false };
+    const token = { generation, aborted: false, completed: false };
     const metaCache = new KeyMetaCache();
     this.staging = token;
     const live = (): boolean =>
@@ -596,10 +596,14 @@ export class NodeStorage implements Storage {
       },
       complete: (meta, membership) => {
         if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
+        token.completed = true;
         this.staging = null;
         this.staged = { generation, kv, meta, membership, metaCache };
       },
       abort: () => {
+        // Once complete, the snapshot is the core's to install (it may be the current state by
+        // now): only discardStaged drops it.
+        if (token.completed) return;
         token.aborted = true;
         if (this.staging === token) this.staging = null;
         // A newer staging has begun: it clears the generation itself, and anything staged there now

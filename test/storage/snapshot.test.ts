@@ -40,6 +40,23 @@ async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
   return out;
 }
 
+/** Whether `promise` settles within `ms` (a deadline for a wait that must not end, not a sleep to hope on). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      deadline,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Sends `from`'s state to `to` as the driver does: stage every pair, complete, install. */
 async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Promise<SnapshotMeta> {
   const source = await from.openSnapshotSource();
@@ -252,9 +269,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     holdNext = true;
     const inFlight = abandoned.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
     const next = follower.beginStaging();
-    // Without the fix the next staging is ready (its clear done) while the write is still held; with
-    // it, it waits for the write, so this wait ends at its deadline.
-    await Promise.race([next, new Promise((resolve) => setTimeout(resolve, 500))]);
+    // Without the fix the next staging is ready (its clear done) while the write is still held.
+    expect(await settlesWithin(next, 500)).toBe(false);
     release();
     await inFlight;
     const staging = await next;
@@ -285,6 +301,60 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
     expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
     expect(await allPairs(follower)).toEqual(await allPairs(leader));
+  });
+
+  it('stagings begin one at a time: a newer begin waits for an older one still clearing the generation', async () => {
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    // Holds the first begin inside openStaging, before its clear of the generation.
+    const sm = (follower as unknown as { stateMachine: { openStaging: () => Promise<unknown> } }).stateMachine;
+    const openStaging = sm.openStaging.bind(sm);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    sm.openStaging = async () => {
+      if (calls++ === 0) await gate;
+      return openStaging();
+    };
+    const older = follower.beginStaging();
+    const newer = follower.beginStaging();
+    // Without the order the newer one would be ready, and written into, before the older one's clear.
+    expect(await settlesWithin(newer, 500)).toBe(false);
+    release();
+    await older;
+    const staging = await newer;
+    const source = await leader.openSnapshotSource();
+    try {
+      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
+        await staging.write(pairs);
+    } finally {
+      await source.close();
+    }
+    const meta = { index: source.index, term: source.term, voters: VOTERS };
+    staging.complete(meta, source.membership);
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    expect(await allPairs(follower)).toEqual(await allPairs(leader));
+  });
+
+  it('an abort after complete changes nothing: the snapshot still installs, and an abort after the install leaves that state', async () => {
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const source = await leader.openSnapshotSource();
+    const staging = await follower.beginStaging();
+    try {
+      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
+        await staging.write(pairs);
+    } finally {
+      await source.close();
+    }
+    const meta = { index: source.index, term: source.term, voters: VOTERS };
+    staging.complete(meta, source.membership);
+    staging.abort();
+    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    staging.abort();
+    // Closing waits for any clear the abort started; the reopened state is the installed one.
+    const reopened = await fixture.reopen(follower, { nodeId: 'n2' });
+    expect(await allPairs(reopened)).toEqual(await allPairs(leader));
   });
 
   it('a staged snapshot the core did not install is discarded', async () => {
