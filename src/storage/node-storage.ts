@@ -22,6 +22,7 @@ import type { IdempotencyIndex } from './idempotency.js';
 import type { StoredValue } from './key-meta.js';
 import { KeyMetaCache } from './key-meta-cache.js';
 import { LogStore, type LoadListener } from './log-store.js';
+import { OneAtATime } from './one-at-a-time.js';
 import { openDataDir } from './open-data-dir.js';
 import { KvStateMachine, type ApplyOutcome, type StateRead } from './state-machine.js';
 import type { ScanOptions, ScanPage } from './kv-scan.js';
@@ -109,8 +110,6 @@ export class NodeStorage implements Storage {
     /** The staged keys' metadata (KvStateMachine.rememberStaged), the state machine's cache once installed. */
     metaCache: KeyMetaCache;
   } | null = null;
-  /** The staging in progress, if any (a new one aborts it). */
-  private staging: { generation: number; aborted: boolean; completed: boolean } | null = null;
   /**
    * Settles once the last staging write has (succeeded or failed). Every staging reuses the same
    * next generation, so a chunk write of an abandoned staging still in flight must land before that
@@ -118,16 +117,19 @@ export class NodeStorage implements Storage {
    * new staging, and the install would bring keys of an older snapshot back (found in review).
    */
   private stagingWrite: Promise<void> = Promise.resolve();
-  /** Settles when the last begun staging has finished beginning (beginStaging: one at a time). */
-  private stagingTurn: Promise<void> = Promise.resolve();
-  /** Stagings begun so far: only the latest may write, complete or clear the staging generation. */
+  /** Staging begins, one at a time: each clears the same generation. */
+  private readonly stagingBegins = new OneAtATime();
+  /**
+   * Stagings begun so far: only the latest may write, complete or clear the staging generation (a
+   * newer one abandons the one in progress).
+   */
   private stagingEpoch = 0;
   /** The operations of Readies held in memory (writeReady says when), and their bytes; null when none. */
   private held: { ops: ByteBatchOperation[]; bytes: number } | null = null;
   /** Readies held so far (heldStamp). */
   private heldStamps = 0;
-  /** Settles once the last write started (oneWriteAtATime) has finished. */
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** Batch writes, one at a time (oneWriteAtATime). */
+  private readonly writes = new OneAtATime();
 
   private constructor(
     location: string,
@@ -411,18 +413,12 @@ export class NodeStorage implements Storage {
    * time, and flushHeld may come from elsewhere (a read, a tick) at any moment. Held operations
    * are taken and cleared inside it, so no two batches ever carry them, and batches land in order.
    */
-  private async oneWriteAtATime<T>(write: () => Promise<T>): Promise<T> {
-    const before = this.lastWrite;
-    let done!: () => void;
-    this.lastWrite = new Promise<void>((resolve) => (done = resolve));
-    try {
-      await before;
+  private oneWriteAtATime<T>(write: () => Promise<T>): Promise<T> {
+    return this.writes.run(() => {
       // A write that failed before this one made the store unusable: nothing may follow it.
       this.health.assertUsable('write');
-      return await write();
-    } finally {
-      done();
-    }
+      return write();
+    });
   }
 
   /**
@@ -544,17 +540,8 @@ export class NodeStorage implements Storage {
     this.health.assertUsable('beginStaging');
     // From here on no staging begun before may write, complete or clear anything (live, abort).
     const epoch = ++this.stagingEpoch;
-    // One begin at a time: each clears the same generation, and a begin still clearing it must not
-    // finish after a newer one has started writing into it.
-    const previous = this.stagingTurn;
-    let turnDone!: () => void;
-    this.stagingTurn = new Promise<void>((resolve) => (turnDone = resolve));
-    try {
-      await previous;
-      return await this.beginStagingNow(epoch);
-    } finally {
-      turnDone();
-    }
+    // A begin still clearing the generation must not finish after a newer one has started writing.
+    return this.stagingBegins.run(() => this.beginStagingNow(epoch));
   }
 
   private async beginStagingNow(epoch: number): Promise<SnapshotStaging> {
@@ -562,15 +549,12 @@ export class NodeStorage implements Storage {
     // clear) its generation under it. The sender gives up; the leader tries again later.
     if (this.staged !== null)
       throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
-    if (this.staging !== null) this.staging.aborted = true;
     // The abandoned staging's write in flight lands before openStaging clears the generation.
     await this.stagingWrite;
     const { generation, kv } = await this.stateMachine.openStaging();
-    const token = { generation, aborted: false, completed: false };
+    const token = { aborted: false, completed: false };
     const metaCache = new KeyMetaCache();
-    this.staging = token;
-    const live = (): boolean =>
-      !token.aborted && this.staging === token && epoch === this.stagingEpoch && this.health.usable;
+    const live = (): boolean => !token.aborted && !token.completed && epoch === this.stagingEpoch && this.health.usable;
     return {
       generation,
       write: async (pairs) => {
@@ -597,7 +581,6 @@ export class NodeStorage implements Storage {
       complete: (meta, membership) => {
         if (!live()) throw new Error('this snapshot staging was abandoned for a newer one');
         token.completed = true;
-        this.staging = null;
         this.staged = { generation, kv, meta, membership, metaCache };
       },
       abort: () => {
@@ -605,11 +588,10 @@ export class NodeStorage implements Storage {
         // now): only discardStaged drops it.
         if (token.completed) return;
         token.aborted = true;
-        if (this.staging === token) this.staging = null;
         // A newer staging has begun: it clears the generation itself, and anything staged there now
-        // is its own, which this abort must not drop.
+        // is its own, which this abort must not touch. (Nothing is staged otherwise: only this
+        // staging's complete could have staged anything since it began.)
         if (epoch !== this.stagingEpoch) return;
-        if (this.staged?.generation === generation) this.staged = null;
         this.stateMachine.clearGeneration(generation, this.stagingWrite);
       },
     };

@@ -275,12 +275,7 @@ export class KvStateMachine {
   }
 
   private rememberChanges(changes: KeyChanges): void {
-    for (const [key, stored] of changes) {
-      // Internal records are not key-meta formatted, and never read through getMeta.
-      if (key.charCodeAt(0) === INTERNAL_PREFIX) continue;
-      if (stored === null) this.metaCache.delete(key);
-      else this.metaCache.set(key, decodeMeta(stored));
-    }
+    for (const [key, stored] of changes) rememberStored(this.metaCache, key, stored);
   }
 
   /**
@@ -303,19 +298,14 @@ export class KvStateMachine {
    */
   static rememberStaged(cache: KeyMetaCache, pairs: readonly (readonly [Uint8Array, Uint8Array])[]): void {
     for (const [key, stored] of pairs) {
-      // Internal records are not key-meta formatted, and never read through getMeta.
-      if (key[0] === INTERNAL_PREFIX) continue;
       const name = byteKey(key);
-      let meta: KeyMeta;
       try {
-        meta = decodeMeta(stored);
+        rememberStored(cache, name, stored);
       } catch {
         // Left to the read that needs it, which reports the corrupt value as any read of it does;
         // an earlier pair of the same key is no longer what LevelDB holds.
         cache.delete(name);
-        continue;
       }
-      cache.set(name, meta);
     }
   }
 
@@ -456,6 +446,17 @@ export class KvStateMachine {
     applyPlain(view, command, entry.index);
     return { ...base, op: command.op };
   }
+}
+
+/**
+ * Records in `cache` what LevelDB now holds for `key` (a byteKey): its stored value's metadata, or
+ * nothing when it was deleted (null). Throws when the stored value's metadata does not decode.
+ */
+function rememberStored(cache: KeyMetaCache, key: string, stored: Uint8Array | null): void {
+  // Internal records are not key-meta formatted, and never read through getMeta.
+  if (key.charCodeAt(0) === INTERNAL_PREFIX) return;
+  if (stored === null) cache.delete(key);
+  else cache.set(key, decodeMeta(stored));
 }
 
 /**

@@ -9,6 +9,7 @@ import { afterEach } from 'vitest';
 import { EntryType, type Entry } from '../../src/raft/types.js';
 import { NodeStorage, type NodeStorageOptions } from '../../src/storage/node-storage.js';
 import type { ByteLevel, ByteSublevel } from '../../src/storage/database.js';
+import { decodeStored } from '../../src/storage/key-meta.js';
 
 export const CLUSTER = 'test-cluster';
 
@@ -125,4 +126,19 @@ export type BatchWrite = (
 export function wrapBatches(storage: NodeStorage, wrap: (original: BatchWrite) => BatchWrite): void {
   const db = (storage as unknown as { handles: { db: { _batch: BatchWrite } } }).handles.db;
   db._batch = wrap(db._batch.bind(db));
+}
+
+/** Every key-value pair of `storage`'s applied state, as text (the value without its key metadata). */
+export async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
+  const source = await storage.openSnapshotSource();
+  const out: [string, string][] = [];
+  try {
+    for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000)) {
+      // The stored values: each starts with its key's metadata (key-meta.ts).
+      for (const [k, v] of pairs) out.push([text(k)!, text(decodeStored(v).value)!]);
+    }
+  } finally {
+    await source.close();
+  }
+  return out;
 }

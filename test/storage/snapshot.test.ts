@@ -3,9 +3,9 @@
 import { decodeStored } from '../../src/storage/key-meta.js';
 import { describe, expect, it } from 'vitest';
 import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
-import type { NodeStorage } from '../../src/storage/node-storage.js';
+import type { NodeStorage, SnapshotStaging } from '../../src/storage/node-storage.js';
 import { encodeCommand } from '../../src/storage/state-machine.js';
-import { bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel, wrapBatches } from './helpers.js';
+import { allPairs, bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel, wrapBatches } from './helpers.js';
 
 const fixture = useStorageFixture();
 const VOTERS = ['n1', 'n2', 'n3'];
@@ -24,20 +24,6 @@ async function storageWith(count: number, options = {}): Promise<NodeStorage> {
   const log = puts(count);
   await storage.writeReady({ term: 1, vote: 'n1', commit: count }, log, log);
   return storage;
-}
-
-async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
-  const source = await storage.openSnapshotSource();
-  const out: [string, string][] = [];
-  try {
-    for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000)) {
-      // The stored values: each starts with its key's metadata (key-meta.ts).
-      for (const [k, v] of pairs) out.push([text(k)!, text(decodeStored(v).value)!]);
-    }
-  } finally {
-    await source.close();
-  }
-  return out;
 }
 
 /** Whether `promise` settles within `ms` (a deadline for a wait that must not end, not a sleep to hope on). */
@@ -59,8 +45,12 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 /** Sends `from`'s state to `to` as the driver does: stage every pair, complete, install. */
 async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Promise<SnapshotMeta> {
+  return stageAll(from, await to.beginStaging(), pairBytes);
+}
+
+/** Writes every pair of `from`'s state into `staging`, in chunks of about `pairBytes`, and completes it. */
+async function stageAll(from: NodeStorage, staging: SnapshotStaging, pairBytes = 100): Promise<SnapshotMeta> {
   const source = await from.openSnapshotSource();
-  const staging = await to.beginStaging();
   try {
     for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes))
       await staging.write(pairs);
@@ -274,15 +264,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
     release();
     await inFlight;
     const staging = await next;
-    const source = await leader.openSnapshotSource();
-    try {
-      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
-        await staging.write(pairs);
-    } finally {
-      await source.close();
-    }
-    const meta = { index: source.index, term: source.term, voters: VOTERS };
-    staging.complete(meta, source.membership);
+    const meta = await stageAll(leader, staging);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
     expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
     expect(await allPairs(follower)).toEqual(await allPairs(leader));
@@ -323,15 +305,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
     release();
     await older;
     const staging = await newer;
-    const source = await leader.openSnapshotSource();
-    try {
-      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
-        await staging.write(pairs);
-    } finally {
-      await source.close();
-    }
-    const meta = { index: source.index, term: source.term, voters: VOTERS };
-    staging.complete(meta, source.membership);
+    const meta = await stageAll(leader, staging);
     await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
     expect(await allPairs(follower)).toEqual(await allPairs(leader));
   });
@@ -339,16 +313,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
   it('an abort after complete changes nothing: the snapshot still installs, and an abort after the install leaves that state', async () => {
     const leader = await storageWith(5);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
-    const source = await leader.openSnapshotSource();
     const staging = await follower.beginStaging();
-    try {
-      for (let pairs = await source.next(100); pairs !== null; pairs = await source.next(100))
-        await staging.write(pairs);
-    } finally {
-      await source.close();
-    }
-    const meta = { index: source.index, term: source.term, voters: VOTERS };
-    staging.complete(meta, source.membership);
+    const meta = await stageAll(leader, staging);
     staging.abort();
     await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
     staging.abort();
