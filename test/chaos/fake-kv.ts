@@ -5,7 +5,8 @@
 // replays (idempotent-replayed: true) and 422 idempotency_key_reused. Every write takes an index,
 // a failed condition included, as in the log. Faults are injected per write by a plan: refuse it
 // (503), or apply it and then drop the connection or answer 504 (the client cannot tell that it
-// was applied). A fake can also make one of the mistakes the workload exists to catch (`mistake`).
+// was applied). A node can be silent: it answers nothing, as a paused process. A fake can also
+// make one of the mistakes the workload exists to catch (`mistake`).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -21,6 +22,8 @@ export interface FakeOptions {
   /** The fault of the n-th write request received (0-based), whatever node it reached. */
   readonly faultOf?: (n: number) => WriteFault;
   readonly mistake?: FakeMistake;
+  /** Nodes that take requests and never answer them (a paused process), until the cluster closes. */
+  readonly silent?: ReadonlySet<string>;
 }
 
 export interface ReceivedRequest {
@@ -59,6 +62,7 @@ export class FakeKvCluster {
     readonly urls: ReadonlyMap<string, string>,
     private readonly faultOf: (n: number) => WriteFault,
     private readonly mistake: FakeMistake | undefined,
+    private readonly silent: ReadonlySet<string>,
   ) {}
 
   static async start(nodes: number, options: FakeOptions = {}): Promise<FakeKvCluster> {
@@ -72,7 +76,13 @@ export class FakeKvCluster {
       servers.set(id, server);
       urls.set(id, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     }
-    cluster = new FakeKvCluster(servers, urls, options.faultOf ?? (() => 'none'), options.mistake);
+    cluster = new FakeKvCluster(
+      servers,
+      urls,
+      options.faultOf ?? (() => 'none'),
+      options.mistake,
+      options.silent ?? new Set(),
+    );
     return cluster;
   }
 
@@ -100,7 +110,7 @@ export class FakeKvCluster {
         headers: request.headers,
         body,
       });
-      this.route(request, body, response);
+      if (!this.silent.has(node)) this.route(request, body, response);
     });
   }
 

@@ -94,6 +94,8 @@ export interface Outcome {
   readonly observed?: string | null;
   /** The answer replayed the first answer to its idempotency key. */
   readonly replayed?: boolean;
+  /** No HTTP answer came at all (classifyError): a timeout, a refused, reset or closed connection. */
+  readonly noAnswer?: true;
 }
 
 export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
@@ -128,7 +130,12 @@ export function classifyAnswer(kind: OpKind, answer: HttpAnswer): Outcome {
 /** An error instead of an answer: `code` is the Node / undici error code (or 'timeout'). */
 export function classifyError(code: string): Outcome {
   const status = NEVER_SENT_ERRORS.has(code) ? 'fail' : 'unknown';
-  return { status, value: null, reason: code, unexpected: false };
+  return { status, value: null, reason: code, unexpected: false, noAnswer: true };
+}
+
+/** The attempt got no HTTP answer: the node may be down, paused or cut off (unresponsive-nodes.ts). */
+export function gotNoAnswer(outcome: Outcome): boolean {
+  return outcome.noAnswer === true;
 }
 
 /** `"123"` (a strong ETag) to 123; null for anything else. */

@@ -14,6 +14,7 @@
 import { sleep } from './clock.js';
 import type { KvRequest } from './kv-client.js';
 import type { Outcome } from './outcome.js';
+import type { UnresponsiveNodes } from './unresponsive-nodes.js';
 
 /** The most attempts of one operation (the first included). */
 export const MAX_ATTEMPTS = 5;
@@ -36,6 +37,8 @@ export interface RetryContext {
   readonly signal: AbortSignal;
   /** Pauses between attempts (tests pass a fake). */
   readonly pause?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Told how each attempt ended, and asked for the node of each retry (unresponsive-nodes.ts). */
+  readonly unresponsive?: UnresponsiveNodes;
 }
 
 export interface Performed {
@@ -65,6 +68,7 @@ export async function performWithRetries(
   for (;;) {
     attempts++;
     const outcome = await kv.send(node, request);
+    context.unresponsive?.observe(node, outcome);
     unexpected ||= outcome.unexpected;
     const done = (final: Outcome): Performed => ({ outcome: final, node, attempts, unexpected });
     if (outcome.status === 'ok') return done(outcome);
@@ -83,9 +87,13 @@ export async function performWithRetries(
   }
 }
 
-/** A random node other than `node` (the one that did not answer), when there is another. */
+/**
+ * A random node other than `node` (the one that did not answer), when there is another; one that
+ * answers, when the run tracks them.
+ */
 function otherNode(context: RetryContext, node: string): string {
   const others = context.nodeIds.filter((id) => id !== node);
   if (others.length === 0) return node;
+  if (context.unresponsive !== undefined) return context.unresponsive.choose(others, context.randomInt);
   return others[context.randomInt(others.length)]!;
 }

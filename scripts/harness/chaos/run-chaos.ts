@@ -27,6 +27,7 @@ import { snapshotActivityFromLogs } from './snapshots.js';
 import { renderReport } from './report-html.js';
 import { formatSummary } from './format-summary.js';
 import { Workload } from './workload.js';
+import { UnresponsiveNodes } from './unresponsive-nodes.js';
 
 export interface RunHooks {
   /** How progress is shown (default none). */
@@ -176,6 +177,8 @@ export async function runChaos(options: ChaosOptions, hooks: RunHooks = {}): Pro
         nodeIds: clientTargets.ids,
         workload: options.workload,
         mix: options.mix,
+        // Clients skip a node that did not answer for a while, as a real client's balancer does.
+        unresponsive: new UnresponsiveNodes(() => clock.now()),
       },
       () => new KvClient({ urls, timeoutMs: options.requestTimeoutMs }),
       recorder,

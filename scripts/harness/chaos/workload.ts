@@ -1,5 +1,6 @@
 // The clients of a chaos run: `clients` concurrent loops, each doing one operation at a time on a
-// small keyspace, against a random node, until stopped. Two workloads:
+// small keyspace, against a random node (one that answers, when the run shares an
+// UnresponsiveNodes), until stopped. Two workloads:
 //  - versioned (the default): gets, puts and deletes, and conditional writes and one-key
 //    transactions on what the worker saw last (versioned-ops.ts); every write carries an
 //    Idempotency-Key and is retried as is while its outcome is unknown (retries.ts), and all its
@@ -21,6 +22,7 @@ import type { KvClient, KvRequest } from './kv-client.js';
 import type { Outcome } from './outcome.js';
 import type { HistoryRecorder } from './recorder.js';
 import { performWithRetries } from './retries.js';
+import type { UnresponsiveNodes } from './unresponsive-nodes.js';
 import { drawVersionedOp, seenAfter, type LastSeen, type PlannedOp } from './versioned-ops.js';
 
 /** versioned: conditional writes, transactions, idempotency keys and retries; plain: get/put/delete only. */
@@ -37,6 +39,11 @@ export interface WorkloadOptions {
   readonly mix?: { readonly get: number; readonly put: number };
   /** Back-off after a refused or unknown operation, ms (uniform in [min, max]). */
   readonly backoffMs?: { readonly min: number; readonly max: number };
+  /**
+   * The nodes that did not answer, shared by the workers: they choose around them
+   * (unresponsive-nodes.ts). Without it every node is equally likely, answering or not.
+   */
+  readonly unresponsive?: UnresponsiveNodes;
 }
 
 export const DEFAULT_MIX = { get: 0.5, put: 0.4 } as const;
@@ -109,13 +116,16 @@ export class Workload {
             lastSeen,
           })
         : plainOp(random, mix, this.options.keys, value);
-      const node = random.pick(this.options.nodeIds);
+      const unresponsive = this.options.unresponsive;
+      const randomInt = (n: number): number => random.int(n);
+      const node = unresponsive?.choose(this.options.nodeIds, randomInt) ?? random.pick(this.options.nodeIds);
       const invoke = this.clock.now();
       const performed = await performWithRetries(kv, node, op.request, {
         nodeIds: this.options.nodeIds,
-        randomInt: (n) => random.int(n),
+        randomInt,
         now: () => this.clock.now(),
         signal,
+        ...(unresponsive === undefined ? {} : { unresponsive }),
       });
       const end = this.clock.now();
       const outcome = performed.outcome;
