@@ -1,18 +1,53 @@
 // The runs of one case that the report's tables and the targets compare: raftkv's, etcd's best,
 // and the ratio of the two.
+//
+// With `--repeat N` a case holds N runs of each system and API variant. One run on this kind of
+// shared machine moves by 20-40% (BENCHMARKS.md), so each side is represented by its median run,
+// never by its best: a lucky run of either system must not decide a target. With one round the
+// median is that run, so a report reads as it did before rounds existed.
+import { cpuPerRequest, type CpuPerRequest } from './deltas.js';
 import type { CaseResult, VariantRun } from './types.js';
 
-/** The fastest etcd run of a case (v2 or v3), ignoring failed ones. */
+/**
+ * The median of `items` by `key` (the lower of the two middle ones when their number is even, so
+ * that it is always one of the measured runs); null for none.
+ */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T | null {
+  if (items.length === 0) return null;
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function measured(r: VariantRun): boolean {
+  return r.failed === undefined && r.load.requests > 0;
+}
+
+/** Each etcd API variant's median run by req/s, of those that did not fail. */
+function etcdMedians(c: CaseResult): VariantRun[] {
+  const runs = c.runs.filter((r) => r.system === 'etcd' && measured(r));
+  const medians: VariantRun[] = [];
+  for (const variant of new Set(runs.map((r) => r.variant))) {
+    const median = medianBy(
+      runs.filter((r) => r.variant === variant),
+      (r) => r.load.reqPerSec,
+    );
+    if (median !== null) medians.push(median);
+  }
+  return medians;
+}
+
+/** etcd's best API for the case (v2 or v3): the variant whose median run is the fastest. */
 export function etcdBest(c: CaseResult): VariantRun | null {
-  const runs = c.runs.filter((r) => r.system === 'etcd' && r.failed === undefined && r.load.requests > 0);
-  return runs.reduce<VariantRun | null>(
+  return etcdMedians(c).reduce<VariantRun | null>(
     (best, r) => (best === null || r.load.reqPerSec > best.load.reqPerSec ? r : best),
     null,
   );
 }
 
+/** raftkv's median run by req/s; a failed run only when every round failed. */
 export function raftkvRun(c: CaseResult): VariantRun | null {
-  return c.runs.find((r) => r.system === 'raftkv') ?? null;
+  const runs = c.runs.filter((r) => r.system === 'raftkv');
+  return medianBy(runs.filter(measured), (r) => r.load.reqPerSec) ?? runs[0] ?? null;
 }
 
 /** raftkv req/s over etcd best req/s for one case; null without both. */
@@ -21,4 +56,35 @@ export function ratio(c: CaseResult): number | null {
   const theirs = etcdBest(c);
   if (ours === null || theirs === null || ours.failed !== undefined || theirs.load.reqPerSec === 0) return null;
   return ours.load.reqPerSec / theirs.load.reqPerSec;
+}
+
+export interface CpuOfRun {
+  readonly run: VariantRun;
+  readonly cpu: CpuPerRequest;
+}
+
+/** The run of `runs` with the median CPU per request (summed over the nodes), and that CPU. */
+export function medianCpu(runs: readonly VariantRun[]): CpuOfRun | null {
+  const withCpu: CpuOfRun[] = [];
+  for (const run of runs.filter(measured)) {
+    const cpu = cpuPerRequest(run.deltas, run.load.requests);
+    if (cpu !== null) withCpu.push({ run, cpu });
+  }
+  return medianBy(withCpu, (r) => r.cpu.total);
+}
+
+/** raftkv's median CPU per request over the case's rounds. */
+export function raftkvCpu(c: CaseResult): CpuOfRun | null {
+  return medianCpu(c.runs.filter((r) => r.system === 'raftkv'));
+}
+
+/** etcd's cheapest API by its median CPU per request over the rounds. */
+export function etcdCheapestCpu(c: CaseResult): CpuOfRun | null {
+  const runs = c.runs.filter((r) => r.system === 'etcd');
+  let cheapest: CpuOfRun | null = null;
+  for (const variant of new Set(runs.map((r) => r.variant))) {
+    const median = medianCpu(runs.filter((r) => r.variant === variant));
+    if (median !== null && (cheapest === null || median.cpu.total < cheapest.cpu.total)) cheapest = median;
+  }
+  return cheapest;
 }

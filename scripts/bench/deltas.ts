@@ -60,14 +60,15 @@ export function addDeltas(a: RunDeltas, b: RunDeltas): RunDeltas {
   };
 }
 
-/**
- * CPU per request in microseconds, summed over the nodes, and the leader's and the busiest
- * follower's shares; null when the run measured no CPU (older results) or no request.
- */
-export function cpuPerRequest(
-  deltas: RunDeltas,
-  requests: number,
-): { total: number; leader: number | null; follower: number | null } | null {
+/** CPU per request in microseconds, summed over the nodes, and the leader's and the busiest follower's shares. */
+export interface CpuPerRequest {
+  readonly total: number;
+  readonly leader: number | null;
+  readonly follower: number | null;
+}
+
+/** The run's CPU per request; null when it measured no CPU (older results) or no request. */
+export function cpuPerRequest(deltas: RunDeltas, requests: number): CpuPerRequest | null {
   const used = deltas.cpuSeconds;
   if (used === undefined || requests <= 0 || Object.keys(used).length === 0) return null;
   const perRequest = (s: number): number => (s * 1e6) / requests;

@@ -1,7 +1,7 @@
 // The report as Markdown: printed at the end of a run and pasted into BENCHMARKS.md as is.
 import { CASES } from './cases.js';
-import { etcdBest, ratio, raftkvRun } from './case-runs.js';
-import { cpuPerRequest } from './deltas.js';
+import { etcdBest, medianCpu, ratio, raftkvCpu, raftkvRun, type CpuOfRun } from './case-runs.js';
+import { cpuPerRequest, type CpuPerRequest } from './deltas.js';
 import type { BenchReport } from './report.js';
 import { totalErrors, type LoadResult, type NodeMemory, type ReadPathResult, type VariantRun } from './types.js';
 
@@ -30,19 +30,42 @@ function table(head: string[], rows: string[][]): string {
 
 /** CPU µs per request summed over the nodes, then the leader's / the busiest follower's: "412 (237 / 140)". */
 function cpuCell(r: VariantRun): string {
-  const cpu = cpuPerRequest(r.deltas, r.load.requests);
+  return cpuText(cpuPerRequest(r.deltas, r.load.requests));
+}
+
+function cpuText(cpu: CpuPerRequest | null): string {
   if (cpu === null) return '–';
   const part = (v: number | null): string => (v === null ? '–' : n0(v));
   return `${n0(cpu.total)} (${part(cpu.leader)} / ${part(cpu.follower)})`;
 }
 
+/** A median's cell, with every round's figure after it when there were several: "7,707 (7,102 / 7,707 / 8,020)". */
+function withRounds(median: string, all: readonly string[]): string {
+  return all.length > 1 ? `${median} (${all.join(' / ')})` : median;
+}
+
+/** The runs of `system` and `variant` in a case, in round order. */
+function roundsOf(runs: readonly VariantRun[], like: VariantRun): VariantRun[] {
+  return runs.filter((r) => r.system === like.system && r.variant === like.variant && r.failed === undefined);
+}
+
+function cpuOfRounds(median: CpuOfRun | null, rounds: readonly VariantRun[]): string {
+  if (median === null) return '–';
+  const all = rounds.map((r) => cpuPerRequest(r.deltas, r.load.requests)).filter((c) => c !== null);
+  return withRounds(
+    cpuText(median.cpu),
+    all.map((c) => n0(c.total)),
+  );
+}
+
 function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs: string): string[] {
   const api = r === best ? `${r.variant} (best)` : r.variant;
+  const system = r.round === undefined ? r.system : `${r.system} #${r.round}`;
   const load = (r.loadAvg1 ?? 0).toFixed(1);
   if (r.failed !== undefined)
     return [
       String(connections),
-      r.system,
+      system,
       api,
       r.load.tool,
       'failed',
@@ -56,7 +79,7 @@ function runRow(r: VariantRun, connections: number, best: VariantRun | null, vs:
     ];
   return [
     String(connections),
-    r.system,
+    system,
     api,
     r.load.tool,
     n0(r.load.reqPerSec),
@@ -84,7 +107,8 @@ export function caseTables(report: BenchReport): string {
     const rows: string[][] = [];
     for (const c of cases) {
       const best = etcdBest(c);
-      for (const r of c.runs) rows.push(runRow(r, c.connections, best, r.system === 'raftkv' ? x(ratio(c)) : ''));
+      const ours = raftkvRun(c);
+      for (const r of c.runs) rows.push(runRow(r, c.connections, best, r === ours ? x(ratio(c)) : ''));
     }
     out.push(
       table(
@@ -116,18 +140,24 @@ export function sideBySide(report: BenchReport): string {
     const ours = raftkvRun(c);
     const theirs = etcdBest(c);
     const oursOk = ours !== null && ours.failed === undefined;
+    // With rounds (--repeat): each side's median run, every round's figure after it.
+    const oursRounds = oursOk ? roundsOf(c.runs, ours) : [];
+    const theirRounds = theirs === null ? [] : roundsOf(c.runs, theirs);
+    const reqs = (runs: readonly VariantRun[]): string[] => runs.map((r) => n0(r.load.reqPerSec));
     return [
       c.name,
       String(c.connections),
-      oursOk ? n0(ours.load.reqPerSec) : ours === null ? '–' : 'failed',
-      theirs === null ? '–' : `${n0(theirs.load.reqPerSec)} (${theirs.variant.replace('etcd-', '')})`,
+      oursOk ? withRounds(n0(ours.load.reqPerSec), reqs(oursRounds)) : ours === null ? '–' : 'failed',
+      theirs === null
+        ? '–'
+        : `${withRounds(n0(theirs.load.reqPerSec), reqs(theirRounds))} (${theirs.variant.replace('etcd-', '')})`,
       x(ratio(c)),
       oursOk ? ms(ours.load.p99Ms) : '–',
       theirs === null ? '–' : ms(theirs.load.p99Ms),
       oursOk ? String(totalErrors(ours.load)) : '–',
       theirs === null ? '–' : String(totalErrors(theirs.load)),
-      oursOk ? cpuCell(ours) : '–',
-      theirs === null ? '–' : cpuCell(theirs),
+      oursOk ? cpuOfRounds(raftkvCpu(c), oursRounds) : '–',
+      theirs === null ? '–' : cpuOfRounds(medianCpu(theirRounds), theirRounds),
       `${oursOk ? String(ours.deltas.leaderChanges) : '–'} / ${theirs === null ? '–' : String(theirs.deltas.leaderChanges)}`,
     ];
   });

@@ -42,12 +42,20 @@ export interface BenchOptions {
   readonly maxLoad: number;
   /** Settings merged into raftkv's cluster.config.json `raft` section (e.g. snapshotEveryEntries). */
   readonly raft: Readonly<Record<string, number>>;
+  /**
+   * Rounds of every case and connection count (the systems' order alternating from round to
+   * round); the report and the targets take each side's median run (case-runs.ts).
+   */
+  readonly repeat: number;
 }
 
 /** `--report FILE`: print an earlier run's JSON as Markdown (targets re-evaluated), run nothing. */
 export interface ReportOnly {
   readonly report: string;
 }
+
+/** The most rounds `--repeat` takes: a full run of nine rounds is already about two hours. */
+export const MAX_REPEAT = 9;
 
 export const USAGE = `usage: npm run bench -- [options]
   --duration S          seconds measured per case and connection count (default 10)
@@ -61,6 +69,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --threads N           wrk threads (default 1)
   --timeout S           per-request timeout of the load generator (default 5)
   --no-install          never apt-get install wrk or etcd-server
+  --repeat N            rounds of every case and connection count, the systems' order alternating;
+                        the tables and targets take each side's median (default 1; at most ${MAX_REPEAT})
   --read-path-pairs N   interleaved pairs of get-leader and get-log runs for the read-path ratio
                         (default 3; 0: the ratio of the two cases' runs)
   --wait-for-load S     wait up to S seconds for the 1-min load average to fall below --max-load (default 0)
@@ -117,6 +127,7 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
       'no-install': { type: 'boolean', default: false },
       'wait-for-load': { type: 'string' },
       'read-path-pairs': { type: 'string' },
+      repeat: { type: 'string' },
       'max-load': { type: 'string' },
       raft: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -166,5 +177,12 @@ export function parseBenchArgs(argv: readonly string[], cpus: number): BenchOpti
     waitForLoadS: positive(values['wait-for-load'], 0, '--wait-for-load', false),
     maxLoad: positive(values['max-load'], cpus, '--max-load', false),
     raft: raftSettings(values.raft),
+    repeat: rounds(values.repeat),
   };
+}
+
+function rounds(text: string | undefined): number {
+  const n = positive(text, 1, '--repeat');
+  if (n < 1 || n > MAX_REPEAT) throw new Error(`--repeat must be 1 to ${MAX_REPEAT}, not "${text}"`);
+  return n;
 }

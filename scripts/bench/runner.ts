@@ -120,23 +120,34 @@ async function runCases(
     const spec = CASES[name];
     for (const connections of spec.onlyMaxConnections ? [maxConnections] : options.connections) {
       const runs: VariantRun[] = [];
-      // Alternate which system goes first, so a drifting background load favours neither.
-      const order = turn++ % 2 === 0 ? systems : [...systems].reverse();
-      for (const system of order) {
-        for (const variant of variantsFor(system.name, name)) {
-          const run = await measureVariant(system, variant, load, {
-            connections,
-            durationS: options.durationS,
-            warmupS: options.warmupS,
-            tables,
-          });
-          log(`${name.padEnd(12)} c=${String(connections).padEnd(3)} ${describeRun(run)}`);
-          runs.push(run);
+      for (let round = 1; round <= options.repeat; round++) {
+        // Alternate which system goes first, so a drifting background load favours neither.
+        const order = turn++ % 2 === 0 ? systems : [...systems].reverse();
+        for (const system of order) {
+          for (const variant of variantsFor(system.name, name)) {
+            const measured = await measureVariant(system, variant, load, {
+              connections,
+              durationS: options.durationS,
+              warmupS: options.warmupS,
+              tables,
+            });
+            const run = options.repeat > 1 ? { ...measured, round } : measured;
+            const which = options.repeat > 1 ? ` #${round}` : '';
+            log(`${name.padEnd(12)} c=${String(connections).padEnd(3)}${which} ${describeRun(run)}`);
+            runs.push(run);
+          }
         }
       }
-      // Keep the report's order stable (raftkv first) whatever order the runs were made in.
+      // Keep the report's order stable (raftkv first, then by variant and round) whatever order the
+      // runs were made in.
       runs.sort((a, b) =>
-        a.system === b.system ? a.variant.localeCompare(b.variant) : a.system === 'raftkv' ? -1 : 1,
+        a.system !== b.system
+          ? a.system === 'raftkv'
+            ? -1
+            : 1
+          : a.variant !== b.variant
+            ? a.variant.localeCompare(b.variant)
+            : (a.round ?? 0) - (b.round ?? 0),
       );
       cases.push({ name, connections, runs });
     }

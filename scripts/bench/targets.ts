@@ -1,6 +1,5 @@
 // The targets the lead is chasing (issues 4, 6 and 15), each evaluated on one run's figures.
-import { etcdBest, raftkvRun } from './case-runs.js';
-import { cpuPerRequest } from './deltas.js';
+import { etcdBest, etcdCheapestCpu, raftkvCpu, raftkvRun } from './case-runs.js';
 import type { CaseName, CaseResult, NodeMemory, ReadPathResult, ScanUnderWriteResult } from './types.js';
 
 export interface TargetResult {
@@ -91,19 +90,13 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
 
   // Issue 15: CPU per acknowledged write, summed over the nodes, against etcd's cheapest write path;
   // and a follower's CPU per replicated write against the leader's.
+  // With rounds (--repeat), each side's median CPU per write over them (case-runs.ts).
   const put = find('put');
-  const oursPut = put === undefined ? null : raftkvRun(put);
-  const oursCpu =
-    oursPut === null || oursPut.failed !== undefined ? null : cpuPerRequest(oursPut.deltas, oursPut.load.requests);
+  const oursCpu = put === undefined ? null : (raftkvCpu(put)?.cpu ?? null);
   const cpuTarget = `PUT at ${c} connections: CPU per acknowledged write (all nodes) <= 0.65x etcd's`;
-  const etcdCpus = (put?.runs ?? [])
-    .filter((r) => r.system === 'etcd' && r.failed === undefined)
-    .map((r) => ({ run: r, cpu: cpuPerRequest(r.deltas, r.load.requests) }))
-    .filter((e): e is { run: typeof e.run; cpu: NonNullable<typeof e.cpu> } => e.cpu !== null)
-    .sort((a, b) => a.cpu.total - b.cpu.total);
-  const cheapest = etcdCpus[0];
+  const cheapest = put === undefined ? null : etcdCheapestCpu(put);
   if (!inputs.vsEtcd) results.push(na(cpuTarget, 'no etcd in this run (--vs etcd)'));
-  else if (oursCpu === null || cheapest === undefined) results.push(na(cpuTarget, 'not measured'));
+  else if (oursCpu === null || cheapest === null) results.push(na(cpuTarget, 'not measured'));
   else {
     const r = oursCpu.total / cheapest.cpu.total;
     results.push({

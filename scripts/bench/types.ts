@@ -76,6 +76,8 @@ export interface VariantRun {
   readonly loadAvg1: number;
   /** Set when the run could not be made (the error text); load then holds zeros. */
   readonly failed?: string;
+  /** Which round of the case it was (1, 2, ...), with `--repeat` above 1 only. */
+  readonly round?: number;
 }
 
 export interface CaseResult {
