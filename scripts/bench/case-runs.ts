@@ -9,13 +9,16 @@ import { cpuPerRequest, type CpuPerRequest } from './deltas.js';
 import type { CaseResult, VariantRun } from './types.js';
 
 /**
- * The median of `items` by `key` (the lower of the two middle ones when their number is even, so
- * that it is always one of the measured runs); null for none.
+ * The median of `items` by `key`; null for none. Of an even number the median is one of the two
+ * middle ones (so it is always a measured run), and the worse one for the side it stands for:
+ * `worse: 'lower'` where less is worse (req/s), `'higher'` where more is (CPU per request). A side is
+ * never judged by the luckier of its two middle runs.
  */
-export function medianBy<T>(items: readonly T[], key: (item: T) => number): T | null {
+export function medianBy<T>(items: readonly T[], key: (item: T) => number, worse: 'lower' | 'higher'): T | null {
   if (items.length === 0) return null;
   const sorted = [...items].sort((a, b) => key(a) - key(b));
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const middle = (sorted.length - 1) / 2;
+  return sorted[worse === 'lower' ? Math.floor(middle) : Math.ceil(middle)]!;
 }
 
 function measured(r: VariantRun): boolean {
@@ -30,6 +33,7 @@ function etcdMedians(c: CaseResult): VariantRun[] {
     const median = medianBy(
       runs.filter((r) => r.variant === variant),
       (r) => r.load.reqPerSec,
+      'lower',
     );
     if (median !== null) medians.push(median);
   }
@@ -47,7 +51,7 @@ export function etcdBest(c: CaseResult): VariantRun | null {
 /** raftkv's median run by req/s; a failed run only when every round failed. */
 export function raftkvRun(c: CaseResult): VariantRun | null {
   const runs = c.runs.filter((r) => r.system === 'raftkv');
-  return medianBy(runs.filter(measured), (r) => r.load.reqPerSec) ?? runs[0] ?? null;
+  return medianBy(runs.filter(measured), (r) => r.load.reqPerSec, 'lower') ?? runs[0] ?? null;
 }
 
 /** raftkv req/s over etcd best req/s for one case; null without both. */
@@ -70,7 +74,7 @@ export function medianCpu(runs: readonly VariantRun[]): CpuOfRun | null {
     const cpu = cpuPerRequest(run.deltas, run.load.requests);
     if (cpu !== null) withCpu.push({ run, cpu });
   }
-  return medianBy(withCpu, (r) => r.cpu.total);
+  return medianBy(withCpu, (r) => r.cpu.total, 'higher');
 }
 
 /** raftkv's median CPU per request over the case's rounds. */

@@ -44,17 +44,24 @@ function withRounds(median: string, all: readonly string[]): string {
   return all.length > 1 ? `${median} (${all.join(' / ')})` : median;
 }
 
-/** The runs of `system` and `variant` in a case, in round order. */
+/** The runs of `system` and `variant` in a case, in round order, failed ones included. */
 function roundsOf(runs: readonly VariantRun[], like: VariantRun): VariantRun[] {
-  return runs.filter((r) => r.system === like.system && r.variant === like.variant && r.failed === undefined);
+  return runs.filter((r) => r.system === like.system && r.variant === like.variant);
+}
+
+/** Each round's figure, or `failed` (a failed round is shown, never silently left out of the list). */
+function roundFigures(rounds: readonly VariantRun[], figure: (r: VariantRun) => string): string[] {
+  return rounds.map((r) => (r.failed === undefined ? figure(r) : 'failed'));
 }
 
 function cpuOfRounds(median: CpuOfRun | null, rounds: readonly VariantRun[]): string {
   if (median === null) return '–';
-  const all = rounds.map((r) => cpuPerRequest(r.deltas, r.load.requests)).filter((c) => c !== null);
   return withRounds(
     cpuText(median.cpu),
-    all.map((c) => n0(c.total)),
+    roundFigures(rounds, (r) => {
+      const cpu = cpuPerRequest(r.deltas, r.load.requests);
+      return cpu === null ? '–' : n0(cpu.total);
+    }),
   );
 }
 
@@ -143,7 +150,7 @@ export function sideBySide(report: BenchReport): string {
     // With rounds (--repeat): each side's median run, every round's figure after it.
     const oursRounds = oursOk ? roundsOf(c.runs, ours) : [];
     const theirRounds = theirs === null ? [] : roundsOf(c.runs, theirs);
-    const reqs = (runs: readonly VariantRun[]): string[] => runs.map((r) => n0(r.load.reqPerSec));
+    const reqs = (runs: readonly VariantRun[]): string[] => roundFigures(runs, (r) => n0(r.load.reqPerSec));
     return [
       c.name,
       String(c.connections),

@@ -2,6 +2,7 @@
 // systems interleaved (raftkv X, etcd X, next...; the order alternates so neither always runs first
 // on a machine whose load drifts), memory and batching, then scan-under-write on fresh clusters.
 // Whatever happens, the session's cleanup kills every process we started and removes temp dirs.
+import { raftkvRun } from './case-runs.js';
 import { CASES, variantsFor } from './cases.js';
 import { ensureEtcd, type EtcdBinary } from './etcd-install.js';
 import { ETCD_COMMON_FLAGS } from './etcd-cluster.js';
@@ -213,12 +214,12 @@ async function measureReadPath(
   return { connections, pairs: measured, ratio };
 }
 
-function readPathRatio(cases: readonly CaseResult[], maxConnections: number): number | null {
+export function readPathRatio(cases: readonly CaseResult[], maxConnections: number): number | null {
   const rps = (name: CaseName): number | null => {
-    const run = cases
-      .find((c) => c.name === name && c.connections === maxConnections)
-      ?.runs.find((r) => r.system === 'raftkv' && r.failed === undefined);
-    return run === undefined ? null : run.load.reqPerSec;
+    // The median round, as everywhere else (case-runs.ts).
+    const found = cases.find((c) => c.name === name && c.connections === maxConnections);
+    const run = found === undefined ? null : raftkvRun(found);
+    return run === null || run.failed !== undefined ? null : run.load.reqPerSec;
   };
   const linearizable = rps('get-leader');
   const log = rps('get-log');

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { etcdBest, etcdCheapestCpu, medianBy, ratio, raftkvCpu, raftkvRun } from '../../scripts/bench/case-runs.js';
 import { sideBySide } from '../../scripts/bench/format.js';
 import { parseBenchArgs } from '../../scripts/bench/options.js';
+import { readPathRatio } from '../../scripts/bench/runner.js';
 import type { BenchReport } from '../../scripts/bench/report.js';
 import { evaluateTargets } from '../../scripts/bench/targets.js';
 import type { CaseResult, VariantRun } from '../../scripts/bench/types.js';
@@ -62,10 +63,44 @@ const put: CaseResult = {
 };
 
 describe('the runs a case is judged by', () => {
-  it('medianBy takes the middle item, the lower middle one of an even count, and null of none', () => {
-    expect(medianBy([3, 1, 2], (n) => n)).toBe(2);
-    expect(medianBy([4, 1, 3, 2], (n) => n)).toBe(2);
-    expect(medianBy([], (n: number) => n)).toBeNull();
+  it('medianBy takes the middle item, of an even count the middle one worse for its side, and null of none', () => {
+    expect(medianBy([3, 1, 2], (n) => n, 'lower')).toBe(2);
+    expect(medianBy([3, 1, 2], (n) => n, 'higher')).toBe(2);
+    expect(medianBy([4, 1, 3, 2], (n) => n, 'lower')).toBe(2);
+    expect(medianBy([4, 1, 3, 2], (n) => n, 'higher')).toBe(3);
+    expect(medianBy([], (n: number) => n, 'lower')).toBeNull();
+  });
+
+  it('of two rounds (or three with one failed) each side gets its worse middle run: fewer req/s, more CPU', () => {
+    const failed: VariantRun = { ...run('raftkv', 'raftkv', 2, 0, [0, 0, 0]), failed: 'wrk exited with 1' };
+    const two: CaseResult = {
+      name: 'put',
+      connections: 64,
+      runs: [
+        run('raftkv', 'raftkv', 1, 7000, [0.7, 0.35, 0.35]),
+        failed,
+        { ...put.runs[1]!, round: 3 },
+        ...put.runs.slice(3),
+      ],
+    };
+    // Rounds 7,000 req/s at 200 us and 9,000 at 167 us: the slower run, and the dearer CPU.
+    expect(raftkvRun(two)?.load.reqPerSec).toBe(7000);
+    expect(raftkvCpu(two)?.cpu.total).toBeCloseTo(200);
+    // The failed round is listed where it ran, not left out.
+    const row = sideBySide({ cases: [two] } as unknown as BenchReport).split('\n')[2]!;
+    expect(row).toContain('| 7,000 (7,000 / failed / 9,000) |');
+    expect(row).toContain('| 200 (100 / 50) (200 / failed / 167) |');
+  });
+
+  it('the read-path ratio without pairs takes the median rounds of get-leader and get-log', () => {
+    const reads = (name: 'get-leader' | 'get-log', rps: number[]): CaseResult => ({
+      name,
+      connections: 64,
+      runs: rps.map((r, i) => ({ ...run('raftkv', 'raftkv', i + 1, r, [0.1, 0.1, 0.1]), describe: name })),
+    });
+    expect(
+      readPathRatio([reads('get-leader', [30_000, 20_000, 24_000]), reads('get-log', [8_000, 6_000, 7_000])], 64),
+    ).toBe(24_000 / 7_000);
   });
 
   it("takes raftkv's median run and the etcd API whose median is best, never a side's luckiest run", () => {

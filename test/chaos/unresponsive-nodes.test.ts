@@ -99,6 +99,23 @@ describe('UnresponsiveNodes', () => {
   });
 });
 
+describe('a sender that throws', () => {
+  it('leaves no node marked as being probed', async () => {
+    const { nodes, advance } = tracker();
+    nodes.observe('n1', TIMEOUT);
+    advance(1000);
+    const request: KvRequest = { kind: 'get', key: 'k' };
+    const failing = { send: () => Promise.reject(new Error('no client for node n1')) };
+    const context = { nodeIds: IDS, randomInt: () => 0, now: () => 0, signal: new AbortController().signal };
+    const node = nodes.choose(IDS, () => 0);
+    expect([node, nodes.isSkipped('n1')]).toEqual(['n1', true]);
+    await expect(performWithRetries(failing, node, request, { ...context, unresponsive: nodes })).rejects.toThrow(
+      /no client/,
+    );
+    expect(nodes.isSkipped('n1')).toBe(false);
+  });
+});
+
 const clusters: FakeKvCluster[] = [];
 afterEach(async () => {
   for (const cluster of clusters.splice(0)) await cluster.close();
@@ -110,7 +127,7 @@ class CountingKvClient extends KvClient {
     urls: ReadonlyMap<string, string>,
     private readonly counts: Map<string, number>,
   ) {
-    super({ urls, timeoutMs: 1000 });
+    super({ urls, timeoutMs: 2000 });
   }
 
   override send(node: string, request: KvRequest): Promise<Outcome> {
@@ -127,8 +144,9 @@ describe('a workload with a node that never answers', () => {
     const counts = new Map<string, number>();
     const recorder = new HistoryRecorder(300, null);
     const clock = new RunClock();
-    // A quiet period far longer than the test: once n1 timed out, no worker chooses it again, so the
-    // bound below does not depend on how fast this machine runs the test.
+    // A quiet period far longer than the test: once n1 timed out, no worker chooses it again. The
+    // bound below can only break if n2 and n3 also time out, which takes this process stalling for
+    // the whole 2 s client deadline (the fake answers in microseconds).
     const unresponsive = new UnresponsiveNodes(() => clock.now(), 600_000);
     const run = new Workload(
       { seed: 11, clients, keys: ['k0', 'k1'], nodeIds: IDS, backoffMs: { min: 1, max: 5 }, unresponsive },

@@ -67,7 +67,15 @@ export async function performWithRetries(
   let mayHaveApplied = false;
   for (;;) {
     attempts++;
-    const outcome = await kv.send(node, request);
+    let outcome: Outcome;
+    try {
+      outcome = await kv.send(node, request);
+    } catch (error) {
+      // A sender that throws is a broken harness (KvClient never throws for a node it knows): the
+      // worker dies, but the node must not stay marked as being probed.
+      context.unresponsive?.release(node);
+      throw error;
+    }
     context.unresponsive?.observe(node, outcome);
     unexpected ||= outcome.unexpected;
     const done = (final: Outcome): Performed => ({ outcome: final, node, attempts, unexpected });

@@ -12,14 +12,18 @@
 //    `gotNoAnswer`) makes its node quiet for `quietMs` from when the attempt ended.
 //  - Any answer, whatever its status, makes the node responsive again at once.
 //  - `choose` picks among the nodes that are not quiet. When a quiet period is over, the first
-//    worker to choose the node probes it: the node stays skipped by the others until that
-//    attempt ends (and either clears it or makes it quiet again), so at most one worker at a time
-//    waits on a node that may still not answer.
+//    worker to choose the node probes it: the node stays skipped by the others until an attempt
+//    at it ends (and either clears it or makes it quiet again), so usually one worker at a time
+//    waits on a node that may still not answer. (An attempt sent before the node went quiet can
+//    end while the probe is out and let a second worker in; that costs one more wait, nothing else.)
 //  - When every candidate is quiet or being probed, `choose` picks among all of them: a run never
 //    stops sending because of this, and a cluster that answers nowhere is still tried.
 //
-// What the checker sees does not change: an attempt on a node that does not answer ends as it
-// did (unknown, or failed when nothing was sent); there are only fewer of them.
+// What the checker sees does not change in kind: an attempt on a node that does not answer ends as
+// it did (unknown, or failed when nothing was sent); there are only fewer of them. A live node
+// that cannot serve (a minority side, a deposed leader) still answers, a 503 or 504 before the
+// client's deadline (the nodes' own request timeout is three quarters of it, run-chaos.ts), so it
+// is not skipped, and reads and writes keep reaching it: only a node that answers nothing is.
 import { gotNoAnswer, type Outcome } from './outcome.js';
 
 /** How long a node that did not answer is skipped, ms: about one election timeout of the chaos cluster. */
@@ -41,6 +45,11 @@ export class UnresponsiveNodes {
     this.probing.delete(node);
     if (gotNoAnswer(outcome)) this.quietUntil.set(node, this.now() + this.quietMs);
     else this.quietUntil.delete(node);
+  }
+
+  /** An attempt at `node` ended without an outcome (its sender threw): it is no longer a probe. */
+  release(node: string): void {
+    this.probing.delete(node);
   }
 
   /** Whether `node` is skipped now. */
