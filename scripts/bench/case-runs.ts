@@ -25,27 +25,20 @@ function measured(r: VariantRun): boolean {
   return r.failed === undefined && r.load.requests > 0;
 }
 
-/** Each etcd API variant's median run by req/s, of those that did not fail. */
-function etcdMedians(c: CaseResult): VariantRun[] {
-  const runs = c.runs.filter((r) => r.system === 'etcd' && measured(r));
-  const medians: VariantRun[] = [];
-  for (const variant of new Set(runs.map((r) => r.variant))) {
-    const median = medianBy(
-      runs.filter((r) => r.variant === variant),
-      (r) => r.load.reqPerSec,
-      'lower',
-    );
-    if (median !== null) medians.push(median);
-  }
-  return medians;
+/** The case's etcd runs, one group per API variant (v2, v3), each in round order. */
+function etcdVariants(c: CaseResult): VariantRun[][] {
+  const runs = c.runs.filter((r) => r.system === 'etcd');
+  return [...new Set(runs.map((r) => r.variant))].map((variant) => runs.filter((r) => r.variant === variant));
 }
 
-/** etcd's best API for the case (v2 or v3): the variant whose median run is the fastest. */
+/** etcd's best API for the case (v2 or v3): the variant whose median run by req/s is the fastest. */
 export function etcdBest(c: CaseResult): VariantRun | null {
-  return etcdMedians(c).reduce<VariantRun | null>(
-    (best, r) => (best === null || r.load.reqPerSec > best.load.reqPerSec ? r : best),
-    null,
-  );
+  let best: VariantRun | null = null;
+  for (const rounds of etcdVariants(c)) {
+    const median = medianBy(rounds.filter(measured), (r) => r.load.reqPerSec, 'lower');
+    if (median !== null && (best === null || median.load.reqPerSec > best.load.reqPerSec)) best = median;
+  }
+  return best;
 }
 
 /** raftkv's median run by req/s; a failed run only when every round failed. */
@@ -84,10 +77,9 @@ export function raftkvCpu(c: CaseResult): CpuOfRun | null {
 
 /** etcd's cheapest API by its median CPU per request over the rounds. */
 export function etcdCheapestCpu(c: CaseResult): CpuOfRun | null {
-  const runs = c.runs.filter((r) => r.system === 'etcd');
   let cheapest: CpuOfRun | null = null;
-  for (const variant of new Set(runs.map((r) => r.variant))) {
-    const median = medianCpu(runs.filter((r) => r.variant === variant));
+  for (const rounds of etcdVariants(c)) {
+    const median = medianCpu(rounds);
     if (median !== null && (cheapest === null || median.cpu.total < cheapest.cpu.total)) cheapest = median;
   }
   return cheapest;

@@ -111,14 +111,13 @@ export class NodeStorage implements Storage {
     metaCache: KeyMetaCache;
   } | null = null;
   /**
-   * Settles once the last staging write has (succeeded or failed). Every staging reuses the same
-   * next generation, so a chunk write of an abandoned staging still in flight must land before that
-   * generation is cleared for the next one: a clear that ran first would leave its pairs in the
-   * new staging, and the install would bring keys of an older snapshot back (found in review).
+   * Staging begins and chunk writes, one at a time, in the order they were asked for. Every staging
+   * reuses the same next generation, and each begin clears it: a chunk write of an abandoned
+   * staging still in flight must land before that clear (else its pairs stay in the new staging,
+   * and the install brings keys of an older snapshot back), and an older begin's clear must not run
+   * after a newer staging has started writing (both found in review).
    */
-  private stagingWrite: Promise<void> = Promise.resolve();
-  /** Staging begins, one at a time: each clears the same generation. */
-  private readonly stagingBegins = new OneAtATime();
+  private readonly stagingQueue = new OneAtATime();
   /**
    * Stagings begun so far: only the latest may write, complete or clear the staging generation (a
    * newer one abandons the one in progress).
@@ -540,8 +539,8 @@ export class NodeStorage implements Storage {
     this.health.assertUsable('beginStaging');
     // From here on no staging begun before may write, complete or clear anything (live, abort).
     const epoch = ++this.stagingEpoch;
-    // A begin still clearing the generation must not finish after a newer one has started writing.
-    return this.stagingBegins.run(() => this.beginStagingNow(epoch));
+    // Queued behind any chunk write and begin asked for before it (stagingQueue says why).
+    return this.stagingQueue.run(() => this.beginStagingNow(epoch));
   }
 
   private async beginStagingNow(epoch: number): Promise<SnapshotStaging> {
@@ -549,8 +548,6 @@ export class NodeStorage implements Storage {
     // clear) its generation under it. The sender gives up; the leader tries again later.
     if (this.staged !== null)
       throw new Error(`snapshot ${this.staged.meta.index} is received and waits to be installed`);
-    // The abandoned staging's write in flight lands before openStaging clears the generation.
-    await this.stagingWrite;
     const { generation, kv } = await this.stateMachine.openStaging();
     const token = { aborted: false, completed: false };
     const metaCache = new KeyMetaCache();
@@ -563,16 +560,13 @@ export class NodeStorage implements Storage {
           // writeBatch, not the public batch(): that re-validates and copies each operation, which
           // held the loop 370-450 ms per received 1 MiB chunk of 100-byte values (BENCHMARKS.md,
           // profiling step 18).
-          const written = writeBatch(
-            this.handles.db,
-            pairs.map(([key, value]) => putOp(kv, key, value)),
-            { sync: true },
+          await this.stagingQueue.run(() =>
+            writeBatch(
+              this.handles.db,
+              pairs.map(([key, value]) => putOp(kv, key, value)),
+              { sync: true },
+            ),
           );
-          this.stagingWrite = written.then(
-            () => undefined,
-            () => undefined,
-          );
-          await written;
         } catch (error) {
           throw this.health.fail('writing a received snapshot', error);
         }
@@ -592,7 +586,8 @@ export class NodeStorage implements Storage {
         // is its own, which this abort must not touch. (Nothing is staged otherwise: only this
         // staging's complete could have staged anything since it began.)
         if (epoch !== this.stagingEpoch) return;
-        this.stateMachine.clearGeneration(generation, this.stagingWrite);
+        // After this staging's chunk writes still queued or in flight: none may land after the clear.
+        this.stateMachine.clearGeneration(generation, this.stagingQueue.idle());
       },
     };
   }

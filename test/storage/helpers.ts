@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach } from 'vitest';
 import { EntryType, type Entry } from '../../src/raft/types.js';
-import { NodeStorage, type NodeStorageOptions } from '../../src/storage/node-storage.js';
+import { NodeStorage, type NodeStorageOptions, type SnapshotSource } from '../../src/storage/node-storage.js';
 import type { ByteLevel, ByteSublevel } from '../../src/storage/database.js';
 import { decodeStored } from '../../src/storage/key-meta.js';
 
@@ -128,17 +128,31 @@ export function wrapBatches(storage: NodeStorage, wrap: (original: BatchWrite) =
   db._batch = wrap(db._batch.bind(db));
 }
 
-/** Every key-value pair of `storage`'s applied state, as text (the value without its key metadata). */
-export async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
+/**
+ * Reads `storage`'s snapshot source to its end, handing each chunk of about `pairBytes` to `onChunk`
+ * (awaited), and closes it; returns the source, for its index, term and membership.
+ */
+export async function readSnapshot(
+  storage: NodeStorage,
+  pairBytes: number,
+  onChunk: (pairs: (readonly [Uint8Array, Uint8Array])[]) => void | Promise<void>,
+): Promise<SnapshotSource> {
   const source = await storage.openSnapshotSource();
-  const out: [string, string][] = [];
   try {
-    for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000)) {
-      // The stored values: each starts with its key's metadata (key-meta.ts).
-      for (const [k, v] of pairs) out.push([text(k)!, text(decodeStored(v).value)!]);
-    }
+    for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes))
+      await onChunk(pairs);
   } finally {
     await source.close();
   }
+  return source;
+}
+
+/** Every key-value pair of `storage`'s applied state, as text (the value without its key metadata). */
+export async function allPairs(storage: NodeStorage): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  await readSnapshot(storage, 1000, (pairs) => {
+    // The stored values: each starts with its key's metadata (key-meta.ts).
+    for (const [k, v] of pairs) out.push([text(k)!, text(decodeStored(v).value)!]);
+  });
   return out;
 }

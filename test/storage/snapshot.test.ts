@@ -5,7 +5,17 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, SnapshotMeta } from '../../src/raft/types.js';
 import type { NodeStorage, SnapshotStaging } from '../../src/storage/node-storage.js';
 import { encodeCommand } from '../../src/storage/state-machine.js';
-import { allPairs, bytes, entry, rawLogKey, text, useStorageFixture, withRawSublevel, wrapBatches } from './helpers.js';
+import {
+  allPairs,
+  bytes,
+  entry,
+  rawLogKey,
+  readSnapshot,
+  text,
+  useStorageFixture,
+  withRawSublevel,
+  wrapBatches,
+} from './helpers.js';
 
 const fixture = useStorageFixture();
 const VOTERS = ['n1', 'n2', 'n3'];
@@ -50,16 +60,16 @@ async function transfer(from: NodeStorage, to: NodeStorage, pairBytes = 100): Pr
 
 /** Writes every pair of `from`'s state into `staging`, in chunks of about `pairBytes`, and completes it. */
 async function stageAll(from: NodeStorage, staging: SnapshotStaging, pairBytes = 100): Promise<SnapshotMeta> {
-  const source = await from.openSnapshotSource();
-  try {
-    for (let pairs = await source.next(pairBytes); pairs !== null; pairs = await source.next(pairBytes))
-      await staging.write(pairs);
-  } finally {
-    await source.close();
-  }
+  const source = await readSnapshot(from, pairBytes, (pairs) => staging.write(pairs));
   const meta = { index: source.index, term: source.term, voters: VOTERS };
   staging.complete(meta, source.membership);
   return meta;
+}
+
+/** Installs the snapshot `meta` staged on `follower`, as the Ready that takes it does, and expects `leader`'s state. */
+async function installAndMatch(follower: NodeStorage, leader: NodeStorage, meta: SnapshotMeta): Promise<void> {
+  await follower.writeReady({ term: 1, vote: 'n1', commit: meta.index }, [], [], meta);
+  expect(await allPairs(follower)).toEqual(await allPairs(leader));
 }
 
 describe('NodeStorage: compaction', () => {
@@ -265,9 +275,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await inFlight;
     const staging = await next;
     const meta = await stageAll(leader, staging);
-    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    await installAndMatch(follower, leader, meta);
     expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
-    expect(await allPairs(follower)).toEqual(await allPairs(leader));
   });
 
   it("an abandoned staging's late abort leaves a newer staging, and the snapshot it staged, alone", async () => {
@@ -280,9 +289,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const meta = await transfer(leader, follower);
     await expect(older.write([[bytes('later'), Uint8Array.of(1, 1, 1, 0x61)]])).rejects.toThrow(/abandoned/);
     older.abort();
-    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
+    await installAndMatch(follower, leader, meta);
     expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
-    expect(await allPairs(follower)).toEqual(await allPairs(leader));
   });
 
   it('stagings begin one at a time: a newer begin waits for an older one still clearing the generation', async () => {
@@ -306,8 +314,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await older;
     const staging = await newer;
     const meta = await stageAll(leader, staging);
-    await follower.writeReady({ term: 1, vote: 'n1', commit: 5 }, [], [], meta);
-    expect(await allPairs(follower)).toEqual(await allPairs(leader));
+    await installAndMatch(follower, leader, meta);
   });
 
   it('an abort after complete changes nothing: the snapshot still installs, and an abort after the install leaves that state', async () => {

@@ -12,7 +12,7 @@ import type { SnapshotMeta } from '../../src/raft/types.js';
 import type { Membership } from '../../src/storage/members.js';
 import type { NodeStorage, SnapshotStaging } from '../../src/storage/node-storage.js';
 import { encodeCommand } from '../../src/storage/state-machine.js';
-import { allPairs, bytes, entry, useStorageFixture, wrapBatches } from './helpers.js';
+import { allPairs, bytes, entry, readSnapshot, useStorageFixture, wrapBatches } from './helpers.js';
 
 const fixture = useStorageFixture();
 const VOTERS = ['n1', 'n2', 'n3'];
@@ -62,14 +62,10 @@ async function leaderWith(keys: readonly string[], value: string): Promise<NodeS
 }
 
 async function sourceOf(leader: NodeStorage): Promise<Source> {
-  const source = await leader.openSnapshotSource();
   const all: Pair[] = [];
-  try {
-    for (let pairs = await source.next(1000); pairs !== null; pairs = await source.next(1000))
-      for (const [k, v] of pairs) all.push([k.slice(), v.slice()]);
-  } finally {
-    await source.close();
-  }
+  const source = await readSnapshot(leader, 1000, (pairs) => {
+    for (const [k, v] of pairs) all.push([k.slice(), v.slice()]);
+  });
   // Two pairs a chunk: several writes per transfer.
   const chunks: Pair[][] = [];
   for (let i = 0; i < all.length; i += 2) chunks.push(all.slice(i, i + 2));

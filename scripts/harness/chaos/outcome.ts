@@ -133,11 +133,6 @@ export function classifyError(code: string): Outcome {
   return { status, value: null, reason: code, unexpected: false, noAnswer: true };
 }
 
-/** The attempt got no HTTP answer: the node may be down, paused or cut off (unresponsive-nodes.ts). */
-export function gotNoAnswer(outcome: Outcome): boolean {
-  return outcome.noAnswer === true;
-}
-
 /** `"123"` (a strong ETag) to 123; null for anything else. */
 export function parseEtag(etag: string | null | undefined): number | null {
   const match = /^"(\d{1,15})"$/.exec(etag ?? '');

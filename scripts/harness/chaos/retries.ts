@@ -14,7 +14,7 @@
 import { sleep } from './clock.js';
 import type { KvRequest } from './kv-client.js';
 import type { Outcome } from './outcome.js';
-import type { UnresponsiveNodes } from './unresponsive-nodes.js';
+import { chooseNode, type UnresponsiveNodes } from './unresponsive-nodes.js';
 
 /** The most attempts of one operation (the first included). */
 export const MAX_ATTEMPTS = 5;
@@ -102,6 +102,5 @@ export async function performWithRetries(
 function otherNode(context: RetryContext, node: string): string {
   const others = context.nodeIds.filter((id) => id !== node);
   if (others.length === 0) return node;
-  if (context.unresponsive !== undefined) return context.unresponsive.choose(others, context.randomInt);
-  return others[context.randomInt(others.length)]!;
+  return chooseNode(others, context.randomInt, context.unresponsive);
 }

@@ -8,8 +8,9 @@
 // request probes it again.
 //
 // Rules (shared by all the workers of a run, as a client library's endpoint list is):
-//  - An attempt that got no answer (a timeout, a refused or reset connection: outcome.ts
-//    `gotNoAnswer`) makes its node quiet for `quietMs` from when the attempt ended.
+//  - An attempt that got no answer (a timeout, a refused or reset connection: an outcome of
+//    outcome.ts `classifyError`, marked `noAnswer`) makes its node quiet for `quietMs` from when the
+//    attempt ended.
 //  - Any answer, whatever its status, makes the node responsive again at once.
 //  - `choose` picks among the nodes that are not quiet. When a quiet period is over, the first
 //    worker to choose the node probes it: the node stays skipped by the others until an attempt
@@ -23,11 +24,26 @@
 // it did (unknown, or failed when nothing was sent); there are only fewer of them. A live node
 // that cannot serve (a minority side, a deposed leader) still answers, a 503 or 504 before the
 // client's deadline (the nodes' own request timeout is three quarters of it, run-chaos.ts), so it
-// is not skipped, and reads and writes keep reaching it: only a node that answers nothing is.
-import { gotNoAnswer, type Outcome } from './outcome.js';
+// is not skipped: only a node that answers nothing is.
+import type { Outcome } from './outcome.js';
 
 /** How long a node that did not answer is skipped, ms: about one election timeout of the chaos cluster. */
 export const DEFAULT_QUIET_MS = 1000;
+
+/**
+ * One of `ids` (not empty) for an attempt, drawn with `randomInt` (uniform in [0, n)): around the
+ * unresponsive nodes when the run tracks them, else uniformly (the same draw as SeededRandom.pick).
+ */
+export function chooseNode(
+  ids: readonly string[],
+  randomInt: (n: number) => number,
+  unresponsive: UnresponsiveNodes | undefined,
+): string {
+  if (unresponsive !== undefined) return unresponsive.choose(ids, randomInt);
+  const node = ids[randomInt(ids.length)];
+  if (node === undefined) throw new RangeError('chooseNode: no node to choose from');
+  return node;
+}
 
 export class UnresponsiveNodes {
   /** Quiet nodes: skipped until this time (ms on `now`'s clock). */
@@ -43,7 +59,7 @@ export class UnresponsiveNodes {
   /** Notes how an attempt at `node` ended. */
   observe(node: string, outcome: Outcome): void {
     this.probing.delete(node);
-    if (gotNoAnswer(outcome)) this.quietUntil.set(node, this.now() + this.quietMs);
+    if (outcome.noAnswer === true) this.quietUntil.set(node, this.now() + this.quietMs);
     else this.quietUntil.delete(node);
   }
 

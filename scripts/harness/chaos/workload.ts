@@ -22,7 +22,7 @@ import type { KvClient, KvRequest } from './kv-client.js';
 import type { Outcome } from './outcome.js';
 import type { HistoryRecorder } from './recorder.js';
 import { performWithRetries } from './retries.js';
-import type { UnresponsiveNodes } from './unresponsive-nodes.js';
+import { chooseNode, type UnresponsiveNodes } from './unresponsive-nodes.js';
 import { drawVersionedOp, seenAfter, type LastSeen, type PlannedOp } from './versioned-ops.js';
 
 /** versioned: conditional writes, transactions, idempotency keys and retries; plain: get/put/delete only. */
@@ -118,7 +118,7 @@ export class Workload {
         : plainOp(random, mix, this.options.keys, value);
       const unresponsive = this.options.unresponsive;
       const randomInt = (n: number): number => random.int(n);
-      const node = unresponsive?.choose(this.options.nodeIds, randomInt) ?? random.pick(this.options.nodeIds);
+      const node = chooseNode(this.options.nodeIds, randomInt, unresponsive);
       const invoke = this.clock.now();
       const performed = await performWithRetries(kv, node, op.request, {
         nodeIds: this.options.nodeIds,
