@@ -107,6 +107,21 @@ function prefixedKey(sublevel: ByteSublevel, key: Uint8Array): Uint8Array {
   return prefixedBytes(prefix, key);
 }
 
+/**
+ * The root-level key range that holds every key of `sublevel`: from its prefix to the prefix's
+ * successor (the same bytes with the last one raised; a prefix ends in abstract-level's separator,
+ * never in 0xff).
+ */
+export function prefixRange(sublevel: ByteSublevel): [Uint8Array, Uint8Array] {
+  const start = sublevel.prefixKey(new Uint8Array(0), 'view', false).slice();
+  const last = start[start.length - 1];
+  if (last === undefined || last === 0xff)
+    throw new Error('a sublevel prefix that ends in 0xff has no simple successor');
+  const end = start.slice();
+  end[end.length - 1] = last + 1;
+  return [start, end];
+}
+
 /** abstract-level's private write (its contract with implementations such as classic-level). */
 interface PrivateBatch {
   _batch(operations: readonly ByteBatchOperation[], options: { readonly sync: boolean }): Promise<void>;

@@ -30,7 +30,15 @@ import {
 } from './codec.js';
 import { applyPlain, applyRequest, type RequestAnswer } from './apply-request.js';
 import { decodeCommand, type Command } from './command.js';
-import { delOp, openKv, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
+import {
+  delOp,
+  openKv,
+  prefixRange,
+  putOp,
+  type ByteBatchOperation,
+  type ByteSublevel,
+  type Database,
+} from './database.js';
 import { CorruptDataError, describeError } from './errors.js';
 import { IDEMPOTENCY_END, IDEMPOTENCY_PREFIX, IdempotencyIndex } from './idempotency.js';
 import { decodeMeta, decodeStored, type KeyMeta, type StoredValue } from './key-meta.js';
@@ -320,14 +328,23 @@ export class KvStateMachine {
   }
 
   /**
-   * The staging generation's sublevel, emptied: a received snapshot is written into it. Waits for
-   * any clear of it still running (an earlier staging that was abandoned).
+   * The staging generation's sublevel, emptied durably: a received snapshot is written into it.
+   * Waits for any clear of it still running (an earlier staging that was abandoned).
    */
   async openStaging(): Promise<{ generation: number; kv: ByteSublevel }> {
     const generation = this.stagingGeneration();
     await this.clears.get(generation);
     const kv = await openKv(this.handles.db, generation);
     await kv.clear();
+    // Invariant: no key of an abandoned staging survives into an install, even after a power loss.
+    // classic-level writes a clear's deletions unsynced, and the synced chunk writes that follow do
+    // not make them durable: if a memtable switch put the deletions in an older LevelDB log file,
+    // LevelDB closed that file without fsync, so the chunks and the install could survive a power
+    // loss while some deletions did not. compactRange first flushes the memtable into a synced
+    // table (LevelDB's CompactRange begins with a memtable compaction and waits for it), which
+    // makes every write before it durable; over this generation's keys it also gives the space back.
+    const [start, end] = prefixRange(kv);
+    await this.handles.db.compactRange(start, end);
     return { generation, kv };
   }
 

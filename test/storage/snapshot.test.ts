@@ -18,6 +18,8 @@ import {
 } from './helpers.js';
 
 const fixture = useStorageFixture();
+
+type CompactRange = (start: Uint8Array, end: Uint8Array) => Promise<void>;
 const VOTERS = ['n1', 'n2', 'n3'];
 
 function put(key: string, value: string): Uint8Array {
@@ -276,6 +278,45 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const staging = await next;
     const meta = await stageAll(leader, staging);
     await installAndMatch(follower, leader, meta);
+    expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
+  });
+
+  it("a staging's clear is made durable before it stages anything: the begin flushes LevelDB over the staging's keys", async () => {
+    // LevelDB writes a clear's deletions unsynced; a later synced write does not make them durable
+    // when a memtable switch left them in an older log file. The begin must compact (which flushes
+    // the memtable into a synced table) over the range that holds the staging's keys, and finish
+    // that before the first chunk is written. A power loss cannot be staged here, so this checks the
+    // flush itself: its range and its order.
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const abandoned = await follower.beginStaging();
+    await abandoned.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+    abandoned.abort();
+    const events: string[] = [];
+    const ranges: [Uint8Array, Uint8Array][] = [];
+    const db = (follower as unknown as { handles: { db: { compactRange: CompactRange } } }).handles.db;
+    const compactRange = db.compactRange.bind(db);
+    db.compactRange = async (start, end) => {
+      await compactRange(start, end);
+      ranges.push([start, end]);
+      events.push('compacted');
+    };
+    const staged: Uint8Array[] = [];
+    wrapBatches(follower, (original) => async (ops, options) => {
+      for (const op of ops) staged.push(op.key);
+      events.push('batch');
+      return original(ops, options);
+    });
+    const staging = await follower.beginStaging();
+    events.push('begun');
+    await staging.write([[bytes('newer'), Uint8Array.of(1, 1, 1, 0x62)]]);
+    expect(events).toEqual(['compacted', 'begun', 'batch']);
+    const [start, end] = ranges[0]!;
+    const key = staged[0]!;
+    expect(Buffer.compare(start, key)).toBeLessThanOrEqual(0);
+    expect(Buffer.compare(key, end)).toBeLessThan(0);
+    staging.abort();
+    await transfer(leader, follower).then((meta) => installAndMatch(follower, leader, meta));
     expect(follower.getEntrySync(bytes('older'))).toBeUndefined();
   });
 
