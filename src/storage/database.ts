@@ -98,13 +98,18 @@ const prefixes = new WeakMap<ByteSublevel, Uint8Array>();
  * in batch bytes (batch-bytes.ts says why), from the prefix asked once per sublevel.
  */
 function prefixedKey(sublevel: ByteSublevel, key: Uint8Array): Uint8Array {
+  return prefixedBytes(prefixOf(sublevel), key);
+}
+
+/** `sublevel`'s prefix at the root, asked of abstract-level once per sublevel. Never written to. */
+function prefixOf(sublevel: ByteSublevel): Uint8Array {
   let prefix = prefixes.get(sublevel);
   if (prefix === undefined) {
     // An empty key gives the prefix itself (abstract-level's own, shared): keep a copy.
     prefix = sublevel.prefixKey(new Uint8Array(0), 'view', false).slice();
     prefixes.set(sublevel, prefix);
   }
-  return prefixedBytes(prefix, key);
+  return prefix;
 }
 
 /**
@@ -113,13 +118,13 @@ function prefixedKey(sublevel: ByteSublevel, key: Uint8Array): Uint8Array {
  * never in 0xff).
  */
 export function prefixRange(sublevel: ByteSublevel): [Uint8Array, Uint8Array] {
-  const start = sublevel.prefixKey(new Uint8Array(0), 'view', false).slice();
-  const last = start[start.length - 1];
+  const prefix = prefixOf(sublevel);
+  const last = prefix[prefix.length - 1];
   if (last === undefined || last === 0xff)
     throw new Error('a sublevel prefix that ends in 0xff has no simple successor');
-  const end = start.slice();
+  const end = prefix.slice();
   end[end.length - 1] = last + 1;
-  return [start, end];
+  return [prefix.slice(), end];
 }
 
 /** abstract-level's private write (its contract with implementations such as classic-level). */

@@ -122,10 +122,24 @@ export type BatchWrite = (
   options: { readonly sync: boolean },
 ) => Promise<void>;
 
+/** classic-level's compactRange over root-level keys (what NodeStorage calls on its database). */
+export type CompactRange = (start: Uint8Array, end: Uint8Array) => Promise<void>;
+
+/** `storage`'s database handle, for the wrappers below. */
+function databaseOf(storage: NodeStorage): { _batch: BatchWrite; compactRange: CompactRange } {
+  return (storage as unknown as { handles: { db: { _batch: BatchWrite; compactRange: CompactRange } } }).handles.db;
+}
+
 /** Puts `wrap(original)` in place of `storage`'s batch write: how a test watches, counts or delays batches. */
 export function wrapBatches(storage: NodeStorage, wrap: (original: BatchWrite) => BatchWrite): void {
-  const db = (storage as unknown as { handles: { db: { _batch: BatchWrite } } }).handles.db;
+  const db = databaseOf(storage);
   db._batch = wrap(db._batch.bind(db));
+}
+
+/** Puts `wrap(original)` in place of `storage`'s compactRange, as wrapBatches does for batches. */
+export function wrapCompactRange(storage: NodeStorage, wrap: (original: CompactRange) => CompactRange): void {
+  const db = databaseOf(storage);
+  db.compactRange = wrap(db.compactRange.bind(db));
 }
 
 /**

@@ -15,11 +15,10 @@ import {
   useStorageFixture,
   withRawSublevel,
   wrapBatches,
+  wrapCompactRange,
 } from './helpers.js';
 
 const fixture = useStorageFixture();
-
-type CompactRange = (start: Uint8Array, end: Uint8Array) => Promise<void>;
 const VOTERS = ['n1', 'n2', 'n3'];
 
 function put(key: string, value: string): Uint8Array {
@@ -72,6 +71,13 @@ async function stageAll(from: NodeStorage, staging: SnapshotStaging, pairBytes =
 async function installAndMatch(follower: NodeStorage, leader: NodeStorage, meta: SnapshotMeta): Promise<void> {
   await follower.writeReady({ term: 1, vote: 'n1', commit: meta.index }, [], [], meta);
   expect(await allPairs(follower)).toEqual(await allPairs(leader));
+}
+
+/** A staging begun on `follower` with one pair, `older`, written: the abandoned transfer of several tests. */
+async function stagedOlder(follower: NodeStorage): Promise<SnapshotStaging> {
+  const staging = await follower.beginStaging();
+  await staging.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+  return staging;
 }
 
 describe('NodeStorage: compaction', () => {
@@ -289,18 +295,15 @@ describe('NodeStorage: snapshot transfer and install', () => {
     // flush itself: its range and its order.
     const leader = await storageWith(5);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
-    const abandoned = await follower.beginStaging();
-    await abandoned.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+    const abandoned = await stagedOlder(follower);
     abandoned.abort();
     const events: string[] = [];
     const ranges: [Uint8Array, Uint8Array][] = [];
-    const db = (follower as unknown as { handles: { db: { compactRange: CompactRange } } }).handles.db;
-    const compactRange = db.compactRange.bind(db);
-    db.compactRange = async (start, end) => {
-      await compactRange(start, end);
+    wrapCompactRange(follower, (original) => async (start, end) => {
+      await original(start, end);
       ranges.push([start, end]);
       events.push('compacted');
-    };
+    });
     const staged: Uint8Array[] = [];
     wrapBatches(follower, (original) => async (ops, options) => {
       for (const op of ops) staged.push(op.key);
@@ -325,8 +328,7 @@ describe('NodeStorage: snapshot transfer and install', () => {
     // newer transfer began: both use the same generation.
     const leader = await storageWith(5);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
-    const older = await follower.beginStaging();
-    await older.write([[bytes('older'), Uint8Array.of(1, 1, 1, 0x61)]]);
+    const older = await stagedOlder(follower);
     const meta = await transfer(leader, follower);
     await expect(older.write([[bytes('later'), Uint8Array.of(1, 1, 1, 0x61)]])).rejects.toThrow(/abandoned/);
     older.abort();
