@@ -63,6 +63,46 @@ export async function openKv(db: ByteLevel, generation: number): Promise<ByteSub
   return kv;
 }
 
+/**
+ * Every generation whose state-machine sublevel holds at least one key, in key order of their
+ * names. Reads one key per such sublevel: after each, it seeks past the whole sublevel, so the cost
+ * is one seek per non-empty generation however many keys they hold.
+ */
+export async function storedGenerations(db: ByteLevel): Promise<number[]> {
+  // The root-level prefix of generation 0 ('kv' between two separators) shows how abstract-level
+  // frames every name: each generation's keys start with the separator, 'kv', digits or nothing,
+  // and the separator again. All of them, and nothing else, lie between the separator + 'kv' and
+  // that prefix's successor (no other sublevel's name starts with 'kv': SUBLEVEL_NAMES).
+  const framed = prefixOf(byteSublevel(db, kvName(0)));
+  const separator = framed[0];
+  if (separator === undefined || framed[framed.length - 1] !== separator)
+    throw new Error('unexpected sublevel prefix: not framed by one separator byte');
+  const [gte, lt] = successorRange(framed.subarray(0, framed.length - 1));
+  const found: number[] = [];
+  const keys = db.keys({ gte, lt, keyEncoding: 'view' });
+  try {
+    for (let key = await keys.next(); key !== undefined; key = await keys.next()) {
+      const end = key.indexOf(separator, 1);
+      if (end < 0) continue; // not a sublevel's key (no name ends here): none of ours
+      const generation = generationOfName(nameDecoder.decode(key.subarray(1, end)));
+      if (generation !== undefined) found.push(generation);
+      keys.seek(successorRange(key.subarray(0, end + 1))[1]);
+    }
+  } finally {
+    await keys.close();
+  }
+  return found;
+}
+
+const nameDecoder = new TextDecoder();
+
+/** The generation kvName gives `name`, or undefined for any other name. */
+function generationOfName(name: string): number | undefined {
+  if (name === kvName(0)) return 0;
+  const match = /^kv([1-9][0-9]*)$/.exec(name);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
 function byteSublevel(db: ByteLevel, name: string) {
   return db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' });
 }
@@ -118,10 +158,13 @@ function prefixOf(sublevel: ByteSublevel): Uint8Array {
  * never in 0xff).
  */
 export function prefixRange(sublevel: ByteSublevel): [Uint8Array, Uint8Array] {
-  const prefix = prefixOf(sublevel);
+  return successorRange(prefixOf(sublevel));
+}
+
+/** Every key that starts with `prefix`: from it to the same bytes with the last one raised. */
+function successorRange(prefix: Uint8Array): [Uint8Array, Uint8Array] {
   const last = prefix[prefix.length - 1];
-  if (last === undefined || last === 0xff)
-    throw new Error('a sublevel prefix that ends in 0xff has no simple successor');
+  if (last === undefined || last === 0xff) throw new Error('a prefix that ends in 0xff has no simple successor');
   const end = prefix.slice();
   end[end.length - 1] = last + 1;
   return [prefix.slice(), end];

@@ -544,6 +544,8 @@ export class NodeStorage implements Storage {
   }
 
   private async beginStagingNow(epoch: number): Promise<SnapshotStaging> {
+    // Queued behind other work: the storage may have closed (or failed) since beginStaging asked.
+    this.health.assertUsable('beginStaging');
     // A complete snapshot the core took waits for its Ready: staging another now would reuse (and
     // clear) its generation under it. The sender gives up; the leader tries again later.
     if (this.staged !== null)
@@ -729,6 +731,10 @@ export class NodeStorage implements Storage {
     if (this.health.usable) await this.flushHeld().catch(() => undefined);
     this.closed = true;
     this.health.markClosed();
+    // A staging's begin (its clear and compactRange) or chunk write still queued or running uses the
+    // database: it ends first (those queued from now on find the storage closed and do nothing), and
+    // the background clears it may have started are then among those settled below.
+    await this.stagingQueue.idle();
     await Promise.all([this.log.settle(), this.stateMachine.settle()]).catch(() => undefined);
     try {
       await this.handles.db.close();

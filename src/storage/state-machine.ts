@@ -34,6 +34,7 @@ import {
   delOp,
   openKv,
   prefixRange,
+  storedGenerations,
   putOp,
   type ByteBatchOperation,
   type ByteSublevel,
@@ -133,9 +134,11 @@ export class KvStateMachine {
       await KvStateMachine.loadRecords(kv),
       onBackgroundError,
     );
-    // A crash can leave a staged snapshot (the next generation) or a half-cleared old one behind.
-    sm.clearGeneration(generation + 1);
-    if (generation > 0) sm.clearGeneration(generation - 1);
+    // Only the current generation is state. A crash or a power loss can leave any other behind: a
+    // staged snapshot (the next generation), a retired one whose background clear was cut short (the
+    // one before, or older: a clear's deletions are unsynced, so a power loss can undo part of a
+    // clear that had finished before a later install), or an abandoned staging's pairs.
+    for (const stale of await storedGenerations(handles.db)) if (stale !== generation) sm.clearGeneration(stale);
     return sm;
   }
 

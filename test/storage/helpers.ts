@@ -125,21 +125,34 @@ export type BatchWrite = (
 /** classic-level's compactRange over root-level keys (what NodeStorage calls on its database). */
 export type CompactRange = (start: Uint8Array, end: Uint8Array) => Promise<void>;
 
-/** `storage`'s database handle, for the wrappers below. */
-function databaseOf(storage: NodeStorage): { _batch: BatchWrite; compactRange: CompactRange } {
-  return (storage as unknown as { handles: { db: { _batch: BatchWrite; compactRange: CompactRange } } }).handles.db;
+/** The methods of `storage`'s database handle that a test may wrap (wrapDatabase). */
+export interface WrappableDatabase {
+  _batch: BatchWrite;
+  compactRange: CompactRange;
+  close: () => Promise<void>;
 }
 
-/** Puts `wrap(original)` in place of `storage`'s batch write: how a test watches, counts or delays batches. */
+/**
+ * Puts `wrap(original)` in place of the method `name` of `storage`'s database handle: how a test
+ * watches, counts or delays what the storage asks of LevelDB.
+ */
+export function wrapDatabase<M extends keyof WrappableDatabase>(
+  storage: NodeStorage,
+  name: M,
+  wrap: (original: WrappableDatabase[M]) => WrappableDatabase[M],
+): void {
+  const db = (storage as unknown as { handles: { db: WrappableDatabase } }).handles.db;
+  db[name] = wrap(db[name].bind(db) as WrappableDatabase[M]);
+}
+
+/** wrapDatabase of the batch write. */
 export function wrapBatches(storage: NodeStorage, wrap: (original: BatchWrite) => BatchWrite): void {
-  const db = databaseOf(storage);
-  db._batch = wrap(db._batch.bind(db));
+  wrapDatabase(storage, '_batch', wrap);
 }
 
-/** Puts `wrap(original)` in place of `storage`'s compactRange, as wrapBatches does for batches. */
+/** wrapDatabase of compactRange. */
 export function wrapCompactRange(storage: NodeStorage, wrap: (original: CompactRange) => CompactRange): void {
-  const db = databaseOf(storage);
-  db.compactRange = wrap(db.compactRange.bind(db));
+  wrapDatabase(storage, 'compactRange', wrap);
 }
 
 /**

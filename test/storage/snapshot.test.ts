@@ -16,6 +16,7 @@ import {
   withRawSublevel,
   wrapBatches,
   wrapCompactRange,
+  wrapDatabase,
 } from './helpers.js';
 
 const fixture = useStorageFixture();
@@ -194,6 +195,28 @@ describe('NodeStorage: snapshot transfer and install', () => {
     });
   });
 
+  it('open clears every generation but the current one, however old: what a power loss can leave of an earlier clear', async () => {
+    // A clear's deletions are unsynced: a power loss can bring back part of a retired generation
+    // whose clear had finished, after installs that moved two or more generations on.
+    const leader = await storageWith(5);
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    await installAndMatch(follower, leader, await transfer(leader, follower));
+    const more = puts(3, 6);
+    await leader.writeReady({ term: 1, vote: 'n1', commit: 8 }, more, more);
+    await installAndMatch(follower, leader, await transfer(leader, follower));
+    const dir = follower.location;
+    await follower.close();
+    const stale = ['kv', 'kv1', 'kv3', 'kv12'];
+    for (const name of stale) await withRawSublevel(dir, name, (kv) => kv.put(bytes('back'), bytes(name)));
+    const reopened = await fixture.open(dir, { nodeId: 'n2' });
+    expect(await allPairs(reopened)).toEqual(await allPairs(leader));
+    await reopened.close(); // waits for the background clears
+    for (const name of stale) {
+      await withRawSublevel(dir, name, async (kv) => expect([name, await kv.keys().all()]).toEqual([name, []]));
+    }
+    await withRawSublevel(dir, 'kv2', async (kv) => expect((await kv.keys().all()).length).toBe(8));
+  });
+
   it('refuses to install a snapshot that was not completely staged', async () => {
     const leader = await storageWith(10);
     const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
@@ -358,6 +381,40 @@ describe('NodeStorage: snapshot transfer and install', () => {
     const staging = await newer;
     const meta = await stageAll(leader, staging);
     await installAndMatch(follower, leader, meta);
+  });
+
+  it("close waits for a staging's begin still running, and a begin queued behind it is refused", async () => {
+    // The database must not close under a begin's clear and compactRange (or a chunk write).
+    const follower = await fixture.open(await fixture.tempDir(), { nodeId: 'n2' });
+    const events: string[] = [];
+    let compacting!: () => void;
+    const started = new Promise<void>((resolve) => (compacting = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    wrapCompactRange(follower, (original) => async (start, end) => {
+      events.push('compacting');
+      compacting();
+      await gate;
+      await original(start, end);
+      events.push('compacted');
+    });
+    wrapDatabase(follower, 'close', (original) => async () => {
+      events.push('database closed');
+      return original();
+    });
+    const running = follower.beginStaging();
+    await started;
+    const queued = follower.beginStaging().then(
+      () => 'begun',
+      (error: Error) => error.message,
+    );
+    const closing = follower.close();
+    // Released on the next turn: without the wait, the database would have closed by then.
+    setImmediate(release);
+    await closing;
+    expect(events).toEqual(['compacting', 'compacted', 'database closed']);
+    await expect(running).resolves.toBeDefined();
+    expect(await queued).toMatch(/beginStaging called on closed storage/);
   });
 
   it('an abort after complete changes nothing: the snapshot still installs, and an abort after the install leaves that state', async () => {
