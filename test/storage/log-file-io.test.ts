@@ -1,0 +1,193 @@
+// The segment files of the log (src/storage/log-file/segment-files.ts, not used by the node yet):
+// what is appended is read back after a reopen, across segments; a torn last write is dropped and
+// the log goes on after it; whatever else is wrong with the files refuses the open, saying where.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EntryType, type Entry } from '../../src/raft/types.js';
+import { CorruptDataError, StorageRefusedError } from '../../src/storage/errors.js';
+import { SEGMENT_HEADER_BYTES } from '../../src/storage/log-file/segment-header.js';
+import { SegmentFiles, type SegmentFilesOptions } from '../../src/storage/log-file/segment-files.js';
+import { UNIT_ALIGN_BYTES, type UnitRecord } from '../../src/storage/log-file/unit-codec.js';
+import { makeTempDir } from './helpers.js';
+
+/** Small segments: a handful of units each, so a test crosses several. */
+const SEGMENT_BYTES = SEGMENT_HEADER_BYTES + 8 * UNIT_ALIGN_BYTES;
+
+const dirs: string[] = [];
+const opened: SegmentFiles[] = [];
+
+afterEach(async () => {
+  for (const files of opened.splice(0)) await files.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function logDir(): Promise<string> {
+  const dir = await makeTempDir();
+  dirs.push(dir);
+  return path.join(dir, 'log');
+}
+
+async function open(dir: string, overrides: Partial<SegmentFilesOptions> = {}) {
+  const result = await SegmentFiles.open({
+    dir,
+    clusterId: 'c1',
+    nodeId: 'n1',
+    segmentBytes: SEGMENT_BYTES,
+    ...overrides,
+  });
+  opened.push(result.files);
+  return result;
+}
+
+async function reopen(files: SegmentFiles, dir: string, overrides: Partial<SegmentFilesOptions> = {}) {
+  await files.close();
+  return open(dir, overrides);
+}
+
+function entries(first: number, count: number, term: number, bytes = 100): UnitRecord {
+  const list: Entry[] = Array.from({ length: count }, (_, k) => ({
+    index: first + k,
+    term,
+    type: EntryType.Normal,
+    data: new Uint8Array(bytes).fill((first + k) % 251),
+  }));
+  return { kind: 'entries', entries: list };
+}
+
+/** The entries' indexes and terms, and the other records as they are: what a comparison needs. */
+function summary(records: readonly UnitRecord[]): unknown[] {
+  return records.map((r) => (r.kind === 'entries' ? r.entries.map((e) => `${e.index}@${e.term}:${e.data[0]}`) : r));
+}
+
+async function segmentNames(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((n) => n.endsWith('.seg')).sort();
+}
+
+/** Writes a log of `units` entries records (three entries each) after a first segment at (0, 0). */
+async function writtenLog(dir: string, units: number): Promise<{ files: SegmentFiles; written: UnitRecord[] }> {
+  const { files } = await open(dir);
+  const written: UnitRecord[] = [{ kind: 'termVote', term: 1, vote: 'n1' }];
+  await files.startSegment({ index: 0, term: 0 }, [written[0]!]);
+  for (let u = 0; u < units; u++) {
+    const record = entries(1 + 3 * u, 3, 1);
+    await files.append([record]);
+    written.push(record);
+  }
+  return { files, written };
+}
+
+/** `written` as read back: each segment after the first repeats the term and vote first. */
+function withRepeatedTermVote(readBack: readonly UnitRecord[]): UnitRecord[] {
+  return readBack.filter((r, i) => r.kind !== 'termVote' || i === 0);
+}
+
+describe('log segment files', () => {
+  it('read back every record after a reopen, across segments, each new segment named by sequence and first index', async () => {
+    const dir = await logDir();
+    const { files, written } = await writtenLog(dir, 40);
+    const { readBack, files: again } = await reopen(files, dir);
+    expect(summary(withRepeatedTermVote(readBack.records))).toEqual(summary(written));
+    const names = await segmentNames(dir);
+    expect(names.length).toBeGreaterThan(3);
+    expect(names[0]).toBe('0000000000000001-0000000000000001.seg');
+    expect(again.segmentSequences).toEqual(names.map((_, i) => i + 1));
+    // Each segment's header names the entry before its first; each begins with the term and vote.
+    for (const [i, header] of readBack.headers.entries()) {
+      expect(names[i]).toBe(
+        `${header.sequence.toString(16).padStart(16, '0')}-${(header.prevIndex + 1).toString(16).padStart(16, '0')}.seg`,
+      );
+    }
+    expect(readBack.records.filter((r) => r.kind === 'termVote').length).toBe(names.length);
+    // And the log goes on after the reopen.
+    await again.append([entries(121, 1, 2)]);
+    const third = await reopen(again, dir);
+    expect(summary(third.readBack.records).at(-1)).toEqual(['121@2:121']);
+  });
+
+  it('a torn last write is dropped and zeroed, and the next append lands where it was', async () => {
+    const dir = await logDir();
+    const { files, written } = await writtenLog(dir, 2);
+    await files.close();
+    const last = path.join(dir, (await segmentNames(dir)).at(-1)!);
+    const bytes = await fs.readFile(last);
+    // A third unit whose first sector was lost: only its second sector's bytes are on disk.
+    const end = SEGMENT_HEADER_BYTES + 3 * UNIT_ALIGN_BYTES;
+    bytes.fill(0x5a, end + UNIT_ALIGN_BYTES, end + UNIT_ALIGN_BYTES + 100);
+    await fs.writeFile(last, bytes);
+    const { files: again, readBack } = await open(dir);
+    expect(summary(readBack.records)).toEqual(summary(written));
+    expect((await fs.readFile(last)).subarray(end).every((b) => b === 0)).toBe(true);
+    await again.append([entries(7, 1, 1)]);
+    const { readBack: after } = await reopen(again, dir);
+    expect(summary(after.records).at(-1)).toEqual(['7@1:7']);
+  });
+
+  it('a segment closed by a crash before the next one got its name: the next append starts it', async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 1);
+    // Stop just after a rollover's end record: the new segment is only a temporary file.
+    await files.startSegment({ index: 3, term: 1 }, []);
+    await files.close();
+    const names = await segmentNames(dir);
+    await fs.rm(path.join(dir, names.at(-1)!));
+    await fs.writeFile(path.join(dir, 'next.tmp'), 'half a preallocation');
+    const { files: again, readBack } = await open(dir);
+    expect(await fs.readdir(dir)).not.toContain('next.tmp');
+    expect(summary(readBack.records).at(-1)).toEqual(['1@1:1', '2@1:2', '3@1:3']);
+    await again.append([entries(4, 1, 1)]);
+    const { readBack: after } = await reopen(again, dir);
+    expect(summary(after.records).at(-1)).toEqual(['4@1:4']);
+    expect((await segmentNames(dir)).length).toBe(names.length);
+  });
+
+  it('deleting old segments keeps the last one, and the log still opens from the oldest kept', async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 40);
+    const sequences = [...files.segmentSequences];
+    await files.deleteBefore(sequences[2]!);
+    expect(files.segmentSequences).toEqual(sequences.slice(2));
+    await files.deleteBefore(Number.MAX_SAFE_INTEGER);
+    expect(files.segmentSequences).toEqual(sequences.slice(-1));
+    const { readBack } = await reopen(files, dir);
+    // The kept segment begins with the term and vote, and its header tells the entry before it.
+    expect(readBack.records[0]).toEqual({ kind: 'termVote', term: 1, vote: 'n1' });
+    const firstEntries = readBack.records.find((r) => r.kind === 'entries');
+    expect(firstEntries?.kind === 'entries' && firstEntries.entries[0]?.index).toBe(readBack.headers[0]!.prevIndex + 1);
+  });
+
+  it('refuses, naming the file and offset, damage in a segment older than the last', async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 20);
+    await files.close();
+    const first = path.join(dir, (await segmentNames(dir))[0]!);
+    const bytes = await fs.readFile(first);
+    bytes[SEGMENT_HEADER_BYTES + UNIT_ALIGN_BYTES + 20]! ^= 1;
+    await fs.writeFile(first, bytes);
+    const error = await SegmentFiles.open({ dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CorruptDataError);
+    expect(String(error)).toContain(`${first}, offset ${SEGMENT_HEADER_BYTES + UNIT_ALIGN_BYTES}`);
+  });
+
+  it("refuses a missing segment in the middle, a segment cut short, and another node's segments", async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 20);
+    await files.close();
+    const names = await segmentNames(dir);
+    const attempt = (overrides: Partial<SegmentFilesOptions> = {}) =>
+      SegmentFiles.open({ dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES, ...overrides }).then(
+        (r) => r.files.close().then(() => null),
+        (e: unknown) => e,
+      );
+    expect(await attempt({ nodeId: 'n2' })).toBeInstanceOf(StorageRefusedError);
+    expect(String(await attempt({ nodeId: 'n2' }))).toMatch(/of node n1 in cluster c1, not of node n2/);
+    const second = path.join(dir, names[1]!);
+    const kept = await fs.readFile(second);
+    await fs.writeFile(second, kept.subarray(0, kept.length - 1));
+    expect(String(await attempt())).toMatch(/bytes, not the \d+ of a segment/);
+    await fs.rm(second);
+    expect(String(await attempt())).toMatch(/segment 2 is missing before it/);
+  });
+});
