@@ -242,8 +242,14 @@ export class SegmentFiles {
     await write(file, unit, SEGMENT_HEADER_BYTES);
     this.current.offset += unit.length;
     this.noteWritten(first);
-    // The segment after this one is made ready while this one fills.
-    this.next ??= this.preallocate();
+    // The segment after this one is made ready while this one fills. A failure (a full disk) is
+    // the next rollover's to report, when it awaits this: marked handled until then, so that it
+    // does not end the process as an unhandled rejection.
+    if (this.next === null) {
+      const next = this.preallocate();
+      next.catch(() => undefined);
+      this.next = next;
+    }
   }
 
   /** Deletes the segments with a sequence below `sequence` (never the last), then fsyncs the directory. */
