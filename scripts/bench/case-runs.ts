@@ -25,6 +25,20 @@ function measured(r: VariantRun): boolean {
   return r.failed === undefined && r.load.requests > 0;
 }
 
+/** The runs of `system` and `variant` in a case, in round order, failed ones included. */
+export function roundsOf(runs: readonly VariantRun[], like: VariantRun): VariantRun[] {
+  return runs.filter((r) => r.system === like.system && r.variant === like.variant);
+}
+
+/**
+ * The median p99 of `rounds` (one side's runs of a case; of an even count the higher: more is
+ * worse), null when none was measured. A run's p99 moves more than its req/s, so a side's p99 is
+ * judged over its rounds, as its CPU is, not taken from the run whose req/s was the median.
+ */
+export function medianP99(rounds: readonly VariantRun[]): number | null {
+  return medianBy(rounds.filter(measured), (r) => r.load.p99Ms, 'higher')?.load.p99Ms ?? null;
+}
+
 /** The case's etcd runs, one group per API variant (v2, v3), each in round order. */
 function etcdVariants(c: CaseResult): VariantRun[][] {
   const runs = c.runs.filter((r) => r.system === 'etcd');

@@ -1,6 +1,6 @@
 // The report as Markdown: printed at the end of a run and pasted into BENCHMARKS.md as is.
 import { CASES } from './cases.js';
-import { etcdBest, medianCpu, ratio, raftkvCpu, raftkvRun, type CpuOfRun } from './case-runs.js';
+import { etcdBest, medianCpu, medianP99, ratio, raftkvCpu, raftkvRun, roundsOf, type CpuOfRun } from './case-runs.js';
 import { cpuPerRequest, type CpuPerRequest } from './deltas.js';
 import type { BenchReport } from './report.js';
 import { totalErrors, type LoadResult, type NodeMemory, type ReadPathResult, type VariantRun } from './types.js';
@@ -44,14 +44,20 @@ function withRounds(median: string, all: readonly string[]): string {
   return all.length > 1 ? `${median} (${all.join(' / ')})` : median;
 }
 
-/** The runs of `system` and `variant` in a case, in round order, failed ones included. */
-function roundsOf(runs: readonly VariantRun[], like: VariantRun): VariantRun[] {
-  return runs.filter((r) => r.system === like.system && r.variant === like.variant);
-}
-
 /** Each round's figure, or `failed` (a failed round is shown, never silently left out of the list). */
 function roundFigures(rounds: readonly VariantRun[], figure: (r: VariantRun) => string): string[] {
   return rounds.map((r) => (r.failed === undefined ? figure(r) : 'failed'));
+}
+
+/** A side's median p99 over its rounds, with every round's after it. */
+function p99OfRounds(rounds: readonly VariantRun[]): string {
+  const median = medianP99(rounds);
+  return median === null
+    ? '–'
+    : withRounds(
+        ms(median),
+        roundFigures(rounds, (r) => ms(r.load.p99Ms)),
+      );
 }
 
 function cpuOfRounds(median: CpuOfRun | null, rounds: readonly VariantRun[]): string {
@@ -159,8 +165,8 @@ export function sideBySide(report: BenchReport): string {
         ? '–'
         : `${withRounds(n0(theirs.load.reqPerSec), reqs(theirRounds))} (${theirs.variant.replace('etcd-', '')})`,
       x(ratio(c)),
-      oursOk ? ms(ours.load.p99Ms) : '–',
-      theirs === null ? '–' : ms(theirs.load.p99Ms),
+      oursOk ? p99OfRounds(oursRounds) : '–',
+      theirs === null ? '–' : p99OfRounds(theirRounds),
       oursOk ? String(totalErrors(ours.load)) : '–',
       theirs === null ? '–' : String(totalErrors(theirs.load)),
       oursOk ? cpuOfRounds(raftkvCpu(c), oursRounds) : '–',

@@ -141,6 +141,33 @@ describe('the runs a case is judged by', () => {
     expect(row).toContain('| 200 (100 / 50) (200 / 167 / 225) | 310 (172 / 69) (310 / 292 / 313) |');
   });
 
+  it("judges each side's p99 by its median over the rounds, not by its median run's own", () => {
+    // raftkv's median run by req/s (round 3) had its luckiest p99, and etcd v3's median run (round
+    // 3) its unluckiest: the medians of the rounds are 20 ms and 25 ms.
+    const p99s = new Map([
+      ['raftkv', [30, 20, 8]],
+      ['etcd-v2', [20, 20, 20]],
+      ['etcd-v3', [25, 15, 40]],
+    ]);
+    const withP99: CaseResult = {
+      ...put,
+      runs: put.runs.map((r) => ({ ...r, load: { ...r.load, p99Ms: p99s.get(r.variant)![(r.round ?? 1) - 1]! } })),
+    };
+    const targets = evaluateTargets({
+      cases: [withP99],
+      maxConnections: 64,
+      readPathRatio: null,
+      memory: [],
+      memoryAfterWrites: [],
+      scanUnderWrite: [],
+      vsEtcd: true,
+    });
+    const p99 = targets.find((t) => t.target === "PUT at 64 connections: p99 no worse than etcd's");
+    expect([p99?.measured, p99?.status]).toEqual(['20.00 ms vs 25.00 ms (etcd-v3)', 'met']);
+    const row = sideBySide({ cases: [withP99] } as unknown as BenchReport).split('\n')[2]!;
+    expect(row).toContain('| 20.0 (30.0 / 20.0 / 8.00) | 25.0 (25.0 / 15.0 / 40.0) |');
+  });
+
   it('--repeat takes 1 to 9 rounds (1 by default)', () => {
     const rounds = (argv: string[]): number => {
       const options = parseBenchArgs(argv, 2);
