@@ -131,14 +131,70 @@ describe('log segment files', () => {
     await files.close();
     const names = await segmentNames(dir);
     await fs.rm(path.join(dir, names.at(-1)!));
-    await fs.writeFile(path.join(dir, 'next.tmp'), 'half a preallocation');
+    await fs.writeFile(path.join(dir, 'crashed.tmp'), 'half a preallocation');
     const { files: again, readBack } = await open(dir);
-    expect(await fs.readdir(dir)).not.toContain('next.tmp');
+    expect(await fs.readdir(dir)).not.toContain('crashed.tmp');
     expect(summary(readBack.records).at(-1)).toEqual(['1@1:1', '2@1:2', '3@1:3']);
     await again.append([entries(4, 1, 1)]);
     const { readBack: after } = await reopen(again, dir);
     expect(summary(after.records).at(-1)).toEqual(['4@1:4']);
     expect((await segmentNames(dir)).length).toBe(names.length);
+  });
+
+  it('a crash after a new segment got its name but before its first unit: open deletes it, and the term and vote survive', async () => {
+    // Found in review: appends went on into the empty segment without the term and vote, and once
+    // the older segments were deleted the node forgot its vote.
+    const dir = await logDir();
+    const { files, written } = await writtenLog(dir, 40);
+    await files.close();
+    const names = await segmentNames(dir);
+    const newest = path.join(dir, names.at(-1)!);
+    const bytes = await fs.readFile(newest);
+    bytes.fill(0, SEGMENT_HEADER_BYTES);
+    await fs.writeFile(newest, bytes);
+    const { files: again, readBack } = await open(dir);
+    expect(await segmentNames(dir)).toEqual(names.slice(0, -1));
+    const kept = summary(withRepeatedTermVote(readBack.records));
+    expect(kept).toEqual(summary(written).slice(0, kept.length));
+    const lastRecord = readBack.records.at(-1);
+    const next = lastRecord?.kind === 'entries' ? lastRecord.entries.at(-1)!.index + 1 : NaN;
+    await again.append([entries(next, 1, 1)]);
+    await again.deleteBefore(Number.MAX_SAFE_INTEGER);
+    const { readBack: after } = await reopen(again, dir);
+    expect(after.records[0]).toEqual({ kind: 'termVote', term: 1, vote: 'n1' });
+    expect(summary(after.records).at(-1)).toEqual([`${next}@1:${next % 251}`]);
+  });
+
+  it("entries that replace some at or before the current segment's start go to a new segment named after the entry before them", async () => {
+    // Found in review: the header kept naming the replaced entry's old term.
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 40);
+    const start = (await reopen(files, dir)).readBack.headers.at(-1)!;
+    const { files: again } = await open(dir);
+    // Without the entry before them, replacing entries is refused before anything is written.
+    await expect(again.append([entries(start.prevIndex - 1, 2, 2)])).rejects.toThrow(/need the entry before it/);
+    const from = start.prevIndex - 1;
+    await again.append([entries(from, 2, 2)], { index: from - 1, term: 1 });
+    await again.deleteBefore(Number.MAX_SAFE_INTEGER);
+    const { readBack } = await reopen(again, dir);
+    expect(readBack.headers[0]).toMatchObject({ prevIndex: from - 1, prevTerm: 1 });
+    expect(summary(readBack.records).at(-1)).toEqual([`${from}@2:${from}`, `${from + 1}@2:${from + 1}`]);
+  });
+
+  it('an install starts a segment after the snapshot point; with the older ones deleted the log starts there', async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 10);
+    await files.append([{ kind: 'termVote', term: 5, vote: 'n2' }]);
+    await files.startSegment({ index: 500, term: 4 }, [{ kind: 'snapshot', index: 500, term: 4 }]);
+    await files.append([entries(501, 2, 5)]);
+    await files.deleteBefore(Number.MAX_SAFE_INTEGER);
+    const { readBack } = await reopen(files, dir);
+    expect(readBack.headers).toMatchObject([{ prevIndex: 500, prevTerm: 4 }]);
+    expect(summary(readBack.records)).toEqual([
+      { kind: 'termVote', term: 5, vote: 'n2' },
+      { kind: 'snapshot', index: 500, term: 4 },
+      ['501@5:250', '502@5:0'],
+    ]);
   });
 
   it('deleting old segments keeps the last one, and the log still opens from the oldest kept', async () => {
@@ -154,6 +210,25 @@ describe('log segment files', () => {
     expect(readBack.records[0]).toEqual({ kind: 'termVote', term: 1, vote: 'n1' });
     const firstEntries = readBack.records.find((r) => r.kind === 'entries');
     expect(firstEntries?.kind === 'entries' && firstEntries.entries[0]?.index).toBe(readBack.headers[0]!.prevIndex + 1);
+  });
+
+  it('refuses a segment older than the last that was never closed, and a segment whose name does not match its header', async () => {
+    const dir = await logDir();
+    const { files } = await writtenLog(dir, 20);
+    await files.close();
+    const names = await segmentNames(dir);
+    const first = path.join(dir, names[0]!);
+    const original = await fs.readFile(first);
+    // Its end record (the last unit written in it) gone.
+    const bytes = original.slice();
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    bytes.fill(0, Math.floor((end - 1) / UNIT_ALIGN_BYTES) * UNIT_ALIGN_BYTES);
+    await fs.writeFile(first, bytes);
+    await expect(open(dir)).rejects.toThrow(/older than the last that was never closed/);
+    await fs.writeFile(first, original);
+    await fs.rename(first, path.join(dir, names[0]!.replace(/-0+1\.seg$/, '-0000000000000002.seg')));
+    await expect(open(dir)).rejects.toThrow(/does not match its name/);
   });
 
   it('refuses, naming the file and offset, damage in a segment older than the last', async () => {
@@ -183,6 +258,9 @@ describe('log segment files', () => {
       );
     expect(await attempt({ nodeId: 'n2' })).toBeInstanceOf(StorageRefusedError);
     expect(String(await attempt({ nodeId: 'n2' }))).toMatch(/of node n1 in cluster c1, not of node n2/);
+    expect(String(await attempt({ clusterId: 'c2' }))).toMatch(
+      /of node n1 in cluster c1, not of node n1 in cluster c2/,
+    );
     const second = path.join(dir, names[1]!);
     const kept = await fs.readFile(second);
     await fs.writeFile(second, kept.subarray(0, kept.length - 1));

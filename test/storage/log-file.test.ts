@@ -29,7 +29,8 @@ const safe = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 
 const entriesRecord = fc
   .record({
-    first: fc.integer({ min: 1, max: 2 ** 40 }),
+    // After HEADER.prevIndex: a segment holds no entry at or before its header's.
+    first: fc.integer({ min: HEADER.prevIndex + 1, max: 2 ** 40 }),
     items: fc.array(
       fc.record({
         term: safe,
@@ -86,6 +87,10 @@ function segmentOf(unitRecords: readonly (readonly UnitRecord[])[]): {
 }
 
 /** The body of `unit` (padding included: decodeUnitBody is given the body alone). */
+function entriesAt(index: number): UnitRecord {
+  return { kind: 'entries', entries: [{ index, term: 3, type: EntryType.Normal, data: Uint8Array.of(1) }] };
+}
+
 function bodyOf(unit: Uint8Array): Uint8Array {
   return unit.subarray(UNIT_HEADER_BYTES, UNIT_HEADER_BYTES + new DataView(unit.buffer).getUint32(0));
 }
@@ -264,6 +269,39 @@ describe('log segment scan', () => {
     expect(scanned.torn).toEqual({ from: offsets[0], to: offsets[1]! + UNIT_HEADER_BYTES + 17 });
   });
 
+  it("a damaged header of the last unit is corruption: a power loss keeps a unit's first sector whole or not at all", () => {
+    // Any one changed bit of the header (its length field, either checksum), in the last unit.
+    const { bytes, offsets } = segmentOf([
+      [{ kind: 'snapshot', index: 1, term: 1 }],
+      [{ kind: 'snapshot', index: 2, term: 1 }],
+    ]);
+    for (let i = 0; i < UNIT_HEADER_BYTES * 8; i++) {
+      const damaged = bytes.slice();
+      damaged[offsets[1]! + (i >> 3)]! ^= 1 << (i & 7);
+      expect(() => scanSegment(damaged, true, 'seg'), `bit ${i}`).toThrow(/a unit header that fails its checksum/);
+    }
+  });
+
+  it('a damaged last unit of several sectors, every one of them written, is corruption', () => {
+    const data = new Uint8Array(1500).fill(7);
+    const { bytes, offsets } = segmentOf([
+      [{ kind: 'entries', entries: [{ index: 1, term: 1, type: EntryType.Normal, data }] }],
+    ]);
+    bytes[offsets[0]! + 1200]! ^= 1;
+    expect(() => scanSegment(bytes, true, 'seg')).toThrow(/every sector was written/);
+    // The same unit with its third sector lost is a torn write.
+    const torn = segmentOf([[{ kind: 'entries', entries: [{ index: 1, term: 1, type: EntryType.Normal, data }] }]]);
+    torn.bytes.fill(0, torn.offsets[0]! + 2 * UNIT_ALIGN_BYTES, torn.offsets[0]! + 3 * UNIT_ALIGN_BYTES);
+    expect(scanSegment(torn.bytes, true, 'seg')).toMatchObject({ units: [], torn: { from: torn.offsets[0] } });
+  });
+
+  it("entries at or before the segment's header entry are corruption", () => {
+    // HEADER says the segment starts after entry 40.
+    const { bytes } = segmentOf([[entriesAt(40)]]);
+    expect(() => scanSegment(bytes, true, 'seg')).toThrow(/entry 40 in a segment that starts after entry 40/);
+    expect(scanSegment(segmentOf([[entriesAt(41)]]).bytes, true, 'seg').units.length).toBe(1);
+  });
+
   it('an end record closes the segment: nothing may follow it', () => {
     const closed = segmentOf([[{ kind: 'snapshot', index: 1, term: 1 }], [{ kind: 'end' }]]);
     expect(scanSegment(closed.bytes, false, 'seg')).toMatchObject({ closed: true, torn: null });
@@ -278,6 +316,6 @@ describe('log segment scan', () => {
     const big = new Uint8Array(SEGMENT_HEADER_BYTES + UNIT_HEADER_BYTES + MAX_UNIT_BODY_BYTES + 1024);
     big.set(bytes.subarray(0, SEGMENT_HEADER_BYTES + 100), 0);
     big[big.length - 1] = 1;
-    expect(() => scanSegment(big, true, 'seg')).toThrow(/past the span of one unit/);
+    expect(() => scanSegment(big, true, 'seg')).toThrow(/with data written after it/);
   });
 });

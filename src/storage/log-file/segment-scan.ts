@@ -5,17 +5,22 @@
 // What a power loss can leave: segments are preallocated zeros, and each unit is appended by one
 // write, on a sector boundary, after what was written before. A write cut by a power loss may keep
 // any subset of its sectors; the sectors it did not keep still hold zeros. That write's unit was
-// never acknowledged (it was not synced), and nothing was written after it. So a damaged unit is
-// a torn write only when all of these hold:
-//  - it is in the last segment;
-//  - no whole unit begins on any sector boundary after it (one would show the damaged unit was not
-//    the last write, so it was acknowledged);
-//  - every nonzero byte after it lies within the span one unit may take;
-//  - it has a sector that holds only zeros, or its length field is itself unbelievable (a sector
-//    the write did not keep): damage to a unit whose every sector is there is not a torn write.
-// Anything else is corruption: damage in an older segment, a damaged unit with a whole unit after
-// it, a unit whose checksum matches but whose records do not decode, data after an end record, a
-// segment header that does not check out.
+// never acknowledged (it was not synced), and nothing was written after it. A unit's header lies in
+// its first sector (unit-codec.ts), so it is there whole or all zeros. The rules:
+//  - A unit whose header and body check out is whole.
+//  - A nonzero header that fails its checksum is corruption (its sector was written whole).
+//  - A damaged unit, or bytes after the last unit that no header describes, are a torn write only
+//    when all of these hold: it is in the last segment, which is not closed; no whole unit begins
+//    on any sector boundary after it (one would show it was not the last write, so it was
+//    acknowledged); every nonzero byte after it lies within its span (or, with its header lost,
+//    within the span of the largest unit); and, when its header is whole, a sector of its body
+//    after the first holds only zeros (a sector the write did not keep).
+//  - Anything else is corruption: damage in an older segment, a unit whose checksums match but
+//    whose records do not decode, data after an end record, entries at or before the segment's
+//    start, a segment header that does not check out.
+// What these rules cannot tell apart: the last unit of the log damaged by bit rot when it also holds
+// an all-zero sector after its first (a value of zeros). It is taken for torn and dropped, as etcd's
+// WAL does; the checksums catch every other damage.
 
 import { CorruptDataError } from '../errors.js';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, type SegmentHeader } from './segment-header.js';
@@ -23,8 +28,9 @@ import {
   MAX_UNIT_BODY_BYTES,
   UNIT_ALIGN_BYTES,
   UNIT_HEADER_BYTES,
+  bodyMatches,
   decodeUnitBody,
-  unitChecksum,
+  readUnitHeader,
   unitSpan,
   type UnitRecord,
 } from './unit-codec.js';
@@ -66,6 +72,13 @@ export function scanSegment(bytes: Uint8Array, last: boolean, where: string): Sc
     const records = decodeUnitBody(body, `${where}, offset ${at}`);
     const endAt = records.findIndex((record) => record.kind === 'end');
     if (endAt >= 0 && endAt !== records.length - 1) corrupt(at, 'records after an end record');
+    for (const record of records) {
+      // Invariant: a segment's header names the entry before every entry in it (segment-files.ts
+      // starts a new segment for a truncation that reaches below it).
+      const first = record.kind === 'entries' ? record.entries[0] : undefined;
+      if (first !== undefined && first.index <= header.prevIndex)
+        corrupt(at, `entry ${first.index} in a segment that starts after entry ${header.prevIndex}`);
+    }
     closed = endAt >= 0;
     units.push({ offset: at, records });
     at += unitSpan(bodyLength);
@@ -75,58 +88,67 @@ export function scanSegment(bytes: Uint8Array, last: boolean, where: string): Sc
   // Something is written at `at` that is no whole unit: a torn last write, or corruption.
   if (closed) corrupt(at, 'data after the end record');
   if (!last) corrupt(at, 'a damaged unit in a segment older than the last');
-  const later = laterWholeUnit(bytes, at, nonzero);
+  const unitHeader = at + UNIT_HEADER_BYTES <= bytes.length ? readUnitHeader(bytes.subarray(at), at) : null;
+  if (unitHeader === null || unitHeader.kind === 'damaged') corrupt(at, 'a unit header that fails its checksum');
+  // With its header whole, the torn unit's own span is known: what lies beyond it was written later.
+  const span = unitHeader?.kind === 'unit' ? unitSpan(unitHeader.bodyLength) : unitSpan(MAX_UNIT_BODY_BYTES);
+  if (nonzero >= at + span) corrupt(at, `a damaged unit, with data written after it (at offset ${nonzero})`);
+  const later = laterWholeUnit(bytes, at + (unitHeader?.kind === 'unit' ? span : UNIT_ALIGN_BYTES), nonzero);
   if (later !== null) corrupt(at, `a damaged unit, with a whole unit written after it (at offset ${later})`);
-  if (nonzero >= at + unitSpan(MAX_UNIT_BODY_BYTES)) corrupt(at, 'data past the span of one unit after the last');
-  if (!lostASector(bytes, at)) corrupt(at, 'a damaged unit whose every sector was written');
+  if (unitHeader?.kind === 'unit' && !lostALaterSector(bytes, at, unitHeader.bodyLength))
+    corrupt(at, 'a damaged unit whose every sector was written');
   return { header, units, end: at, closed, torn: { from: at, to: nonzero + 1 } };
 }
 
-/** The body length of the whole unit at `at` (length believable, checksum matching), or null. */
+/** The body length of the whole unit at `at` (header and body checking out), or null. */
 function wholeUnitLength(bytes: Uint8Array, at: number): number | null {
-  const bodyLength = believableLength(bytes, at);
-  if (bodyLength === null) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, UNIT_HEADER_BYTES);
-  const unit = bytes.subarray(at, at + UNIT_HEADER_BYTES + bodyLength);
-  return view.getUint32(4) === unitChecksum(unit, at) ? bodyLength : null;
+  const header = readUnitHeader(bytes.subarray(at), at);
+  if (header.kind !== 'unit' || at + UNIT_HEADER_BYTES + header.bodyLength > bytes.length) return null;
+  const start = at + UNIT_HEADER_BYTES;
+  return bodyMatches(bytes.subarray(start, start + header.bodyLength), header.bodyChecksum) ? header.bodyLength : null;
 }
 
-/** The length field at `at`, when a unit of that length could be there (not 0, bounded, fits). */
-function believableLength(bytes: Uint8Array, at: number): number | null {
-  if (at + UNIT_HEADER_BYTES > bytes.length) return null;
-  const bodyLength = new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0);
-  const fits = bodyLength > 0 && bodyLength <= MAX_UNIT_BODY_BYTES;
-  return fits && at + UNIT_HEADER_BYTES + bodyLength <= bytes.length ? bodyLength : null;
-}
-
-/** The offset of a whole unit on a sector boundary after `at`, up to `through`, or null. */
-function laterWholeUnit(bytes: Uint8Array, at: number, through: number): number | null {
-  for (let p = at + UNIT_ALIGN_BYTES; p <= through; p += UNIT_ALIGN_BYTES) {
+/** The offset of a whole unit on a sector boundary from `from` up to `through`, or null. */
+function laterWholeUnit(bytes: Uint8Array, from: number, through: number): number | null {
+  for (let p = from; p <= through; p += UNIT_ALIGN_BYTES) {
     if (wholeUnitLength(bytes, p) !== null) return p;
   }
   return null;
 }
 
 /**
- * Whether the write of the damaged unit at `at` lost a sector: its length field is unbelievable
- * (the sector holding it was not kept, or only part of what it straddles), or some sector of the
- * span its length gives holds only zeros.
+ * Whether a sector of the unit at `at` after its first (which holds the whole header, so it was
+ * kept) holds only zeros over the unit's content: a sector the write did not keep.
  */
-function lostASector(bytes: Uint8Array, at: number): boolean {
-  const bodyLength = believableLength(bytes, at);
-  if (bodyLength === null) return true;
-  const end = at + UNIT_HEADER_BYTES + bodyLength;
-  for (let start = at; start < end; start += UNIT_ALIGN_BYTES) {
-    const stop = Math.min(end, start + UNIT_ALIGN_BYTES);
-    let zero = true;
-    for (let i = start; i < stop && zero; i++) zero = bytes[i] === 0;
-    if (zero) return true;
+function lostALaterSector(bytes: Uint8Array, at: number, bodyLength: number): boolean {
+  const end = Math.min(bytes.length, at + UNIT_HEADER_BYTES + bodyLength);
+  for (let start = at + UNIT_ALIGN_BYTES; start < end; start += UNIT_ALIGN_BYTES) {
+    if (isZero(bytes, start, Math.min(end, start + UNIT_ALIGN_BYTES))) return true;
   }
   return false;
 }
 
+const ZEROS = new Uint8Array(64 * 1024);
+
+/** Whether bytes[from, to) are all zero (compared natively, a chunk at a time). */
+function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let at = from; at < to; at += ZEROS.length) {
+    const end = Math.min(to, at + ZEROS.length);
+    if (Buffer.compare(bytes.subarray(at, end), ZEROS.subarray(0, end - at)) !== 0) return false;
+  }
+  return true;
+}
+
 /** The offset of the last nonzero byte at or after `from`, or from - 1 when there is none. */
 function lastNonzero(bytes: Uint8Array, from: number): number {
-  for (let i = bytes.length - 1; i >= from; i--) if (bytes[i] !== 0) return i;
+  // Whole chunks from the end are skipped natively; only the chunk holding the last nonzero byte
+  // is walked byte by byte. (A segment is 64 MiB, mostly zeros until it fills.)
+  for (let end = bytes.length; end > from;) {
+    const start = Math.max(from, end - ZEROS.length);
+    if (!isZero(bytes, start, end)) {
+      for (let i = end - 1; i >= start; i--) if (bytes[i] !== 0) return i;
+    }
+    end = start;
+  }
   return from - 1;
 }

@@ -1,7 +1,8 @@
 // The bytes of one unit of a log segment (docs/log-file-proposal.md): what one Ready appends to the
 // Raft log file in one write. Not used by the node yet: the log still lives in LevelDB.
 //
-//   unit   := u32 bodyLength | u32 checksum | body | zeros up to the next multiple of 512 bytes
+//   unit   := header | body | zeros up to the next multiple of 512 bytes
+//   header := u32 bodyLength | u32 bodyChecksum | u32 headerChecksum
 //   body   := record+
 //   record := u8 kind, then by kind:
 //     entries  (1): u64 firstIndex, u32 count, count x (u64 term, u8 type, u32 dataLength, data)
@@ -9,21 +10,23 @@
 //     snapshot (3): u64 index, u64 term       (the log now starts after this entry)
 //     end      (4): nothing                   (the segment is closed: nothing follows it)
 //
-// All integers big-endian; a u64 holds a safe integer (below 2^53). The checksum is CRC-32 of the
-// unit's offset in its segment (8 bytes), the length field and the body: a length damaged into
-// another plausible value fails it, and so do a unit's bytes read at any other offset (a client's
-// value that holds a well-formed unit is not one where it lies inside a real unit). Every
-// unit begins on a sector boundary (segment-scan.ts says why: a reader can then look for whole
-// units after a damaged one, and a torn write never shares a sector with the unit before it).
-// Invariant: decodeUnit accepts exactly the bytes encodeUnit makes, and a unit whose checksum
-// matches but whose records do not decode is corruption (a bug or tampering), never a torn write.
+// All integers big-endian; a u64 holds a safe integer (below 2^53). bodyChecksum is CRC-32 of the
+// body; headerChecksum is CRC-32 of the unit's offset in its segment (8 bytes) and the header's
+// first 8 bytes. Every unit begins on a sector boundary, so its 12-byte header lies in its first
+// sector, which a power loss keeps whole or not at all: a nonzero header that fails its checksum is
+// damage, never a torn write (segment-scan.ts builds its rules on this). The offset in the checksum
+// means a unit's bytes read at any other offset are not a unit (a client's value that holds a
+// well-formed unit is not one where it lies inside a real unit), and the sector alignment means a
+// torn write never shares a sector with the unit before it.
+// Invariant: decodeUnitBody accepts exactly the bodies encodeUnit makes, and a unit whose checksums
+// match but whose records do not decode is corruption (a bug or tampering), never a torn write.
 
 import { crc32 } from 'node:zlib';
 import { EntryType, type Entry } from '../../raft/types.js';
 import { CorruptDataError } from '../errors.js';
 
-/** Bytes before a unit's body: its length and its checksum. */
-export const UNIT_HEADER_BYTES = 8;
+/** Bytes before a unit's body: its length and its two checksums. */
+export const UNIT_HEADER_BYTES = 12;
 
 /** Units begin on multiples of this (a disk sector: the smallest write a disk keeps whole). */
 export const UNIT_ALIGN_BYTES = 512;
@@ -68,17 +71,40 @@ export function encodeUnit(records: readonly UnitRecord[], offset: number): Uint
   let at = UNIT_HEADER_BYTES;
   records.forEach((record, i) => (at = writeRecord(bytes, view, at, record, votes[i] ?? null)));
   view.setUint32(0, bodyLength);
-  view.setUint32(4, unitChecksum(bytes.subarray(0, UNIT_HEADER_BYTES + bodyLength), offset));
+  view.setUint32(4, crc32(bytes.subarray(UNIT_HEADER_BYTES, UNIT_HEADER_BYTES + bodyLength)));
+  view.setUint32(8, headerChecksum(bytes, offset));
   return bytes;
 }
 
-/** The checksum of `unit` (its header and body, no padding), written at `offset` of its segment. */
-export function unitChecksum(unit: Uint8Array, offset: number): number {
+/** What the header at the start of `bytes` says, for a unit at `offset` of its segment. */
+export type UnitHeader =
+  | { readonly kind: 'empty' } // all zeros: nothing was written here
+  | { readonly kind: 'damaged' } // fails its checksum, or gives a length no unit has
+  | { readonly kind: 'unit'; readonly bodyLength: number; readonly bodyChecksum: number };
+
+/** Reads the unit header at the start of `bytes` (UNIT_HEADER_BYTES or more), for a unit at `offset`. */
+export function readUnitHeader(bytes: Uint8Array, offset: number): UnitHeader {
+  if (bytes.length < UNIT_HEADER_BYTES) return { kind: 'damaged' };
+  if (bytes.subarray(0, UNIT_HEADER_BYTES).every((b) => b === 0)) return { kind: 'empty' };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, UNIT_HEADER_BYTES);
+  const bodyLength = view.getUint32(0);
+  if (view.getUint32(8) !== headerChecksum(bytes, offset) || bodyLength === 0 || bodyLength > MAX_UNIT_BODY_BYTES)
+    return { kind: 'damaged' };
+  return { kind: 'unit', bodyLength, bodyChecksum: view.getUint32(4) };
+}
+
+/** Whether `body` is the body a header with `bodyChecksum` was written with. */
+export function bodyMatches(body: Uint8Array, bodyChecksum: number): boolean {
+  return crc32(body) === bodyChecksum;
+}
+
+/** CRC-32 of the unit's offset and the first 8 bytes of its header (at the start of `bytes`). */
+function headerChecksum(bytes: Uint8Array, offset: number): number {
   const position = new Uint8Array(8);
   const view = new DataView(position.buffer);
   view.setUint32(0, Math.floor(offset / 2 ** 32));
   view.setUint32(4, offset >>> 0);
-  return crc32(unit.subarray(UNIT_HEADER_BYTES), crc32(unit.subarray(0, 4), crc32(position)));
+  return crc32(bytes.subarray(0, 8), crc32(position));
 }
 
 /**
@@ -130,6 +156,8 @@ function writeRecord(
         // Invariant: one record holds consecutive entries, so only the first index is written.
         if (entry.index !== first + k)
           throw new RangeError(`entry ${entry.index} follows ${first + k - 1} in one record`);
+        if (entry.type !== EntryType.Normal && entry.type !== EntryType.ConfChange)
+          throw new RangeError(`entry ${entry.index} has an unknown type, ${String(entry.type)}`);
         writeU64(view, at, entry.term);
         view.setUint8(at + 8, entry.type);
         view.setUint32(at + 9, entry.data.length);
@@ -161,6 +189,7 @@ function readRecord(reader: Reader): UnitRecord {
       // Each entry takes at least 13 bytes: a count beyond that is damage, not a reason to allocate.
       if (count * 13 > reader.left) reader.fail(`${count} entries cannot fit in ${reader.left} bytes`);
       if (count > 0 && first < 1) reader.fail('entries from index 0');
+      if (count === 0 && first !== 0) reader.fail('an empty entries record with a first index');
       const entries: Entry[] = [];
       for (let k = 0; k < count; k++) {
         const term = reader.u64('an entry term');
