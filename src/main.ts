@@ -18,7 +18,7 @@ import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
 import { parseUnsafeModes } from './node/unsafe.js';
-import { createReadQueries, defaultPoolSize } from './reads/read-pool.js';
+import { startReadQueries, defaultPoolSize } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { SnapshotReceiver } from './snapshot/receiver.js';
@@ -185,16 +185,25 @@ async function main(): Promise<void> {
     poolEnv !== undefined && poolEnv !== '' ? Number(poolEnv) : (config.readPoolThreads ?? defaultPoolSize());
   if (!Number.isInteger(poolThreads) || poolThreads < 0)
     refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
-  const reads = await createReadQueries({
+  const { queries: reads, ready: readsReady } = startReadQueries({
     location: storage.location,
     state: storage,
     threads: poolThreads,
     logger,
     maxResponseBytes: config.limits.maxResponseBytes,
   });
-  logger.info(
-    { threads: reads.threads },
-    reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started',
+  // Not awaited: the node starts while the workers do (startReadQueries says why). Settles only
+  // after the next await below, when every name shutdown uses is defined.
+  readsReady.then(
+    () =>
+      logger.info(
+        { threads: reads.threads },
+        reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started',
+      ),
+    (error: unknown) => {
+      logger.fatal({ err: error }, 'the read pool could not start its workers');
+      void shutdown(1);
+    },
   );
 
   let shuttingDown = false;
