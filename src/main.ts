@@ -18,7 +18,7 @@ import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
 import { parseUnsafeModes } from './node/unsafe.js';
-import { startReadQueries, defaultPoolSize } from './reads/read-pool.js';
+import { startReadQueries, defaultPoolSize, moduleBeside } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { SnapshotReceiver } from './snapshot/receiver.js';
@@ -186,6 +186,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(poolThreads) || poolThreads < 0)
     refuse(`RAFTKV_READ_POOL_THREADS must be a whole number, not "${poolEnv}"`, logger);
   const { queries: reads, ready: readsReady } = startReadQueries({
+    // dist/reads/worker.js (tsc's), found from this entry, bundled or not (scripts/bundle.ts).
+    workerFile: moduleBeside('./reads/worker', import.meta.url),
     location: storage.location,
     state: storage,
     threads: poolThreads,

@@ -1,8 +1,10 @@
-// Builds dist/ once before the tests: the end-to-end tests run the real compiled node, as users do.
+// Builds dist/ once before the tests: the end-to-end tests run the real compiled node, as users do
+// (tsc's dist/, and the bundled entry dist/main.js: scripts/bundle.ts).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { bundleNode } from '../scripts/bundle.js';
 
-export default function setup(): void {
+export default async function setup(): Promise<void> {
   const root = join(import.meta.dirname, '..');
   execFileSync(
     process.execPath,
@@ -12,4 +14,5 @@ export default function setup(): void {
       cwd: root,
     },
   );
+  await bundleNode(root);
 }

@@ -64,6 +64,19 @@ export interface ReadPoolOptions {
   readonly maxResponseBytes: number;
   /** Overrides INLINE_BUDGET_BYTES (tests). */
   readonly inlineBudgetBytes?: number;
+  /**
+   * The worker's module. By default the one beside this module; the node's entry names it, because
+   * in the bundled dist/main.js (scripts/bundle.ts) this module's own URL is the bundle's.
+   */
+  readonly workerFile?: URL;
+}
+
+/**
+ * The module at `path` (no extension) relative to the module at `base`: its .ts when `base` is
+ * TypeScript (under tsx or vitest), else its compiled .js.
+ */
+export function moduleBeside(path: string, base: string): URL {
+  return new URL(`${path}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
 }
 
 /** The queries, ready: every worker has started and opened its database handle. */
@@ -127,8 +140,8 @@ class ReadPool implements ReadQueries {
     };
     // Compiled JS in production; under tsx or vitest the TypeScript worker is loaded through tsx's
     // CommonJS hook (its ESM hooks do not reach worker threads on Node 20).
-    const isTs = import.meta.url.endsWith('.ts');
-    const filename = new URL(isTs ? './worker.ts' : './worker.js', import.meta.url).href;
+    const filename = (options.workerFile ?? moduleBeside('./worker', import.meta.url)).href;
+    const isTs = filename.endsWith('.ts');
     this.pool = new Piscina({
       filename,
       ...(isTs ? { execArgv: ['--require', fileURLToPath(import.meta.resolve('tsx/cjs'))] } : {}),
