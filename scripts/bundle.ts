@@ -12,23 +12,34 @@
 // packages that find their own files next to their code (classic-level's native addon, piscina's
 // worker, msgpackr's optional native extension, which a bundle would silently lose).
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const BUNDLE_EXTERNALS = ['classic-level', 'piscina', 'msgpackr'] as const;
 
-/** Builds `root`/dist/main.js from `root`/src/main.ts (tsc must have built dist/ first). */
+/**
+ * Builds `root`/dist/main.js (and its source map) from `root`/src/main.ts; tsc must have built dist/
+ * first. A file whose bytes did not change is left alone; a changed one is written beside and
+ * renamed over the old, so a node starting meanwhile never loads half a bundle.
+ */
 export async function bundleNode(root: string): Promise<void> {
-  await build({
+  const tscBuild = createHash('sha1')
+    .update(await readFile(join(root, 'dist/.tsbuildinfo')))
+    .digest('hex');
+  const result = await build({
     entryPoints: [join(root, 'src/main.ts')],
     outfile: join(root, 'dist/main.js'),
-    allowOverwrite: true,
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     tsconfig: join(root, 'tsconfig.build.json'),
     external: [...BUNDLE_EXTERNALS],
+    // src/stale-bundle.ts: the tsc build this bundle was made after.
+    define: { RAFTKV_TSC_BUILD: JSON.stringify(tscBuild) },
     // CommonJS packages inside an ESM bundle call require(): give them Node's.
     banner: {
       js: "import { createRequire as raftkvCreateRequire } from 'node:module'; const require = raftkvCreateRequire(import.meta.url);",
@@ -36,6 +47,12 @@ export async function bundleNode(root: string): Promise<void> {
     sourcemap: true,
     logLevel: 'warning',
   });
+  for (const file of result.outputFiles) {
+    const old = await readFile(file.path).catch(() => null);
+    if (old !== null && Buffer.compare(old, file.contents) === 0) continue;
+    await writeFile(`${file.path}.tmp`, file.contents);
+    await rename(`${file.path}.tmp`, file.path);
+  }
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

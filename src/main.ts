@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './log.js';
 import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
 import { parseUnsafeModes } from './node/unsafe.js';
+import { staleBundleWarning } from './stale-bundle.js';
 import { startReadQueries, defaultPoolSize, moduleBeside } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
 import { StorageRefusedError } from './storage/errors.js';
@@ -94,6 +95,8 @@ function refuse(message: string, logger?: Logger): never {
 async function main(): Promise<void> {
   const args = readArgs();
   const logger = createLogger({ nodeId: args.id, ...(args.logLevel === undefined ? {} : { level: args.logLevel }) });
+  const stale = staleBundleWarning(import.meta.url);
+  if (stale !== null) logger.warn(stale);
   const config = await clusterConfig(args, logger);
   // A node of the cluster file, or a member its data dir knows (one that joined later), or a joiner.
   const spec = config.nodes.find((n) => n.id === args.id);
@@ -194,8 +197,9 @@ async function main(): Promise<void> {
     logger,
     maxResponseBytes: config.limits.maxResponseBytes,
   });
-  // Not awaited: the node starts while the workers do (startReadQueries says why). Settles only
-  // after the next await below, when every name shutdown uses is defined.
+  // Not awaited: the node starts while the workers do (startReadQueries says why, and bounds how
+  // long they may take). Settles only after the next await below, when every name shutdown uses
+  // is defined.
   readsReady.then(
     () =>
       logger.info(
@@ -203,6 +207,8 @@ async function main(): Promise<void> {
         reads.threads === 0 ? 'read pool disabled: every query runs on the main thread' : 'read pool started',
       ),
     (error: unknown) => {
+      // A stop while the workers start rejects their start: that is no failure.
+      if (shuttingDown) return;
       logger.fatal({ err: error }, 'the read pool could not start its workers');
       void shutdown(1);
     },
@@ -369,6 +375,8 @@ async function main(): Promise<void> {
     await peerServer.listen();
     await api.listen(listenAddress(self.clientUrl));
   } catch (error) {
+    // A stop begun while the servers were starting (a signal, or the read pool failing) closed them.
+    if (shuttingDown) return;
     const code = (error as { code?: string }).code;
     refuse(
       code === 'EADDRINUSE'
@@ -377,6 +385,7 @@ async function main(): Promise<void> {
       logger,
     );
   }
+  if (shuttingDown) return;
   node.start();
   // LevelDB's estimate of the log's size on disk is asynchronous: refreshed now and then, not per scrape.
   const logBytesTimer = setInterval(() => {

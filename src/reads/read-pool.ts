@@ -41,6 +41,10 @@ export interface ReadQueries {
   readonly pooled: number;
 }
 
+/** How long a pool's workers may take to start before the node gives up on them: generous, as
+ * several nodes starting at once on two cores took 0.75 s. */
+export const WORKER_START_TIMEOUT_MS = 60_000;
+
 /** The default pool size: every core but the one the Raft loop runs on, and at least one. */
 export function defaultPoolSize(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -64,6 +68,8 @@ export interface ReadPoolOptions {
   readonly maxResponseBytes: number;
   /** Overrides INLINE_BUDGET_BYTES (tests). */
   readonly inlineBudgetBytes?: number;
+  /** How long the workers may take to start (default WORKER_START_TIMEOUT_MS). */
+  readonly startTimeoutMs?: number;
   /**
    * The worker's module. By default the one beside this module; the node's entry names it, because
    * in the bundled dist/main.js (scripts/bundle.ts) this module's own URL is the bundle's.
@@ -97,7 +103,16 @@ export function startReadQueries(options: ReadPoolOptions): { queries: ReadQueri
   if (options.threads === 0)
     return { queries: new InlineQueries(options.state, options.maxResponseBytes), ready: Promise.resolve() };
   const pool = new ReadPool(options);
-  return { queries: pool, ready: pool.warmUp() };
+  // Bounded: a worker that never became ready would leave pooled queries queued for ever behind a
+  // node that looks up.
+  const limitMs = options.startTimeoutMs ?? WORKER_START_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the read pool's workers did not start within ${limitMs} ms`)), limitMs);
+    timer.unref();
+  });
+  const ready = Promise.race([pool.warmUp(), deadline]).finally(() => clearTimeout(timer));
+  return { queries: pool, ready };
 }
 
 /** Everything on the main thread, whatever its size: for comparison only (reads.poolThreads = 0). */

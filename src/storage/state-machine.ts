@@ -86,6 +86,8 @@ export class KvStateMachine {
   private readonly retired = new Set<number>();
   /** Clears running, per generation: staging into a generation waits for its clear. */
   private readonly clears = new Map<number, Promise<void>>();
+  /** The search for retired generations left on disk that open starts (sweepRetired). */
+  private sweep: Promise<void> = Promise.resolve();
   private readonly onBackgroundError: (error: unknown) => void;
   private membershipState: Membership;
   /** The idempotency records of the current generation, in apply order (idempotency.ts). */
@@ -134,11 +136,11 @@ export class KvStateMachine {
       await KvStateMachine.loadRecords(kv),
       onBackgroundError,
     );
-    // Only the current generation is state. A crash or a power loss can leave any other behind: a
-    // staged snapshot (the next generation), a retired one whose background clear was cut short (the
-    // one before, or older: a clear's deletions are unsynced, so a power loss can undo part of a
-    // clear that had finished before a later install), or an abandoned staging's pairs.
-    for (const stale of await storedGenerations(handles.db)) if (stale !== generation) sm.clearGeneration(stale);
+    // Only the current generation is state. A crash can leave a staged snapshot in the next one
+    // (cleared again by a staging's begin), and a crash or a power loss a retired one, however old:
+    // a clear cut short, or one whose unsynced deletions a power loss undid after later installs.
+    sm.clearGeneration(generation + 1);
+    sm.sweepRetired(generation);
     return sm;
   }
 
@@ -406,8 +408,25 @@ export class KvStateMachine {
     this.clears.set(generation, done);
   }
 
+  /**
+   * Finds, in the background, every generation below `opened` (the generation open found current)
+   * that still holds keys, and clears it. In the background because the search steps over the
+   * deletion markers of generations cleared but not yet compacted (117 ms over 400,000 in a
+   * review's measurement) and a node's start need not wait for it. Nothing can race these clears:
+   * a staging writes the generation after the current one, installs only move forward, and no
+   * read begun after open uses a generation below the one open found.
+   */
+  private sweepRetired(opened: number): void {
+    this.sweep = storedGenerations(this.handles.db)
+      .then((found) => {
+        for (const stale of found) if (stale < opened) this.clearGeneration(stale);
+      })
+      .catch((error: unknown) => this.onBackgroundError(error));
+  }
+
   /** Background clears still running (a closing store waits for them). */
   async settle(): Promise<void> {
+    await this.sweep;
     await Promise.all([...this.clears.values()]);
   }
 

@@ -7,6 +7,7 @@ import { itemJson } from '../../src/reads/format.js';
 import {
   createReadQueries,
   INLINE_BUDGET_BYTES,
+  startReadQueries,
   type ManyAnswer,
   type ReadQueries,
 } from '../../src/reads/read-pool.js';
@@ -62,6 +63,37 @@ async function smallKeys(): Promise<{ keys: string[]; fit: number; pool: ReadQue
 }
 
 describe('read pool', () => {
+  it('starts without being waited for, and its start fails past its deadline instead of leaving queries queued for ever', async () => {
+    const storage = await fixture.open(await fixture.tempDir());
+    await applyPuts(storage, [['k', 'v']]);
+    // A worker cannot start in a millisecond: the start is refused, saying why.
+    const late = startReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+      startTimeoutMs: 1,
+    });
+    queries = late.queries;
+    await expect(late.ready).rejects.toThrow(/did not start within 1 ms/);
+    await late.queries.close();
+    // Without a deadline passing, a query asked before the workers are ready waits for them.
+    const started = startReadQueries({
+      location: storage.location,
+      state: storage,
+      threads: 1,
+      logger,
+      maxResponseBytes: CAP,
+      inlineBudgetBytes: 0,
+    });
+    queries = started.queries;
+    const answer = started.queries.getManyJson([bytes('k')]);
+    await started.ready;
+    expect(many(await answer)).toMatchObject({ items: [{ key: 'k', value: 'v' }] });
+    expect(started.queries.pooled).toBe(1);
+  });
+
   it('answers large scans and multi-key reads in a worker exactly as the main thread does', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     const pairs: [string, string][] = Array.from({ length: 500 }, (_, i) => [

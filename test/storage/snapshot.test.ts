@@ -206,7 +206,8 @@ describe('NodeStorage: snapshot transfer and install', () => {
     await installAndMatch(follower, leader, await transfer(leader, follower));
     const dir = follower.location;
     await follower.close();
-    const stale = ['kv', 'kv1', 'kv3', 'kv12'];
+    // Generations 0 and 1 retired, 3 a staging a crash left (2 is current).
+    const stale = ['kv', 'kv1', 'kv3'];
     for (const name of stale) await withRawSublevel(dir, name, (kv) => kv.put(bytes('back'), bytes(name)));
     const reopened = await fixture.open(dir, { nodeId: 'n2' });
     expect(await allPairs(reopened)).toEqual(await allPairs(leader));
