@@ -17,7 +17,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export const BUNDLE_EXTERNALS = ['classic-level', 'piscina', 'msgpackr'] as const;
+const BUNDLE_EXTERNALS = ['classic-level', 'piscina', 'msgpackr'] as const;
 
 /**
  * Builds `root`/dist/main.js (and its source map) from `root`/src/main.ts; tsc must have built dist/

@@ -6,7 +6,7 @@ import { sideBySide } from '../../scripts/bench/format.js';
 import { parseBenchArgs } from '../../scripts/bench/options.js';
 import { readPathRatio } from '../../scripts/bench/runner.js';
 import type { BenchReport } from '../../scripts/bench/report.js';
-import { evaluateTargets } from '../../scripts/bench/targets.js';
+import { evaluateTargets, type TargetResult } from '../../scripts/bench/targets.js';
 import type { CaseResult, VariantRun } from '../../scripts/bench/types.js';
 
 /** A PUT run at 64 connections: `reqPerSec` for 10 s, and each node's CPU seconds per second (n1 leads). */
@@ -61,6 +61,19 @@ const put: CaseResult = {
     run('etcd', 'etcd-v3', 3, 6400, [1.2, 0.4, 0.4]),
   ],
 };
+
+/** The targets of a run of `c` alone, against etcd, at 64 connections. */
+function targetsOf(c: CaseResult): TargetResult[] {
+  return evaluateTargets({
+    cases: [c],
+    maxConnections: 64,
+    readPathRatio: null,
+    memory: [],
+    memoryAfterWrites: [],
+    scanUnderWrite: [],
+    vsEtcd: true,
+  });
+}
 
 describe('the runs a case is judged by', () => {
   it('medianBy takes the middle item, of an even count the middle one worse for its side, and null of none', () => {
@@ -117,15 +130,7 @@ describe('the runs a case is judged by', () => {
     expect(raftkvCpu(put)?.run.round).toBe(1);
     const cheapest = etcdCheapestCpu(put);
     expect([cheapest?.run.variant, cheapest?.cpu.total]).toEqual(['etcd-v2', 250]);
-    const targets = evaluateTargets({
-      cases: [put],
-      maxConnections: 64,
-      readPathRatio: null,
-      memory: [],
-      memoryAfterWrites: [],
-      scanUnderWrite: [],
-      vsEtcd: true,
-    });
+    const targets = targetsOf(put);
     const measured = (prefix: string): string | undefined => targets.find((t) => t.target.startsWith(prefix))?.measured;
     expect(measured('PUT at 64 connections >=')).toBe('1.25x (8000 vs 6400 req/s, etcd-v3)');
     expect(measured('PUT at 64 connections: CPU')).toBe('0.80x (200 vs 250 µs, etcd-v2)');
@@ -153,15 +158,7 @@ describe('the runs a case is judged by', () => {
       ...put,
       runs: put.runs.map((r) => ({ ...r, load: { ...r.load, p99Ms: p99s.get(r.variant)![(r.round ?? 1) - 1]! } })),
     };
-    const targets = evaluateTargets({
-      cases: [withP99],
-      maxConnections: 64,
-      readPathRatio: null,
-      memory: [],
-      memoryAfterWrites: [],
-      scanUnderWrite: [],
-      vsEtcd: true,
-    });
+    const targets = targetsOf(withP99);
     const p99 = targets.find((t) => t.target === "PUT at 64 connections: p99 no worse than etcd's");
     expect([p99?.measured, p99?.status]).toEqual(['20.00 ms vs 25.00 ms (etcd-v3)', 'met']);
     const row = sideBySide({ cases: [withP99] } as unknown as BenchReport).split('\n')[2]!;

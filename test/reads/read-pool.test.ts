@@ -9,6 +9,7 @@ import {
   INLINE_BUDGET_BYTES,
   startReadQueries,
   type ManyAnswer,
+  type ReadPoolOptions,
   type ReadQueries,
 } from '../../src/reads/read-pool.js';
 import { INLINE_ITEM_CHARGE } from '../../src/reads/queries.js';
@@ -40,9 +41,14 @@ const many = (answer: ManyAnswer): unknown => {
 };
 const CAP = 16 * 1024 * 1024;
 
+/** The options of a read pool of one worker on `storage`'s database, with `overrides`. */
+function poolOptions(storage: NodeStorage, overrides: Partial<ReadPoolOptions> = {}): ReadPoolOptions {
+  return { location: storage.location, state: storage, threads: 1, logger, maxResponseBytes: CAP, ...overrides };
+}
+
 /** A read pool of one worker on `storage`'s database (the caller keeps it in `queries`, closed after the test). */
 function openPool(storage: NodeStorage, maxResponseBytes = CAP): Promise<ReadQueries> {
-  return createReadQueries({ location: storage.location, state: storage, threads: 1, logger, maxResponseBytes });
+  return createReadQueries(poolOptions(storage, { maxResponseBytes }));
 }
 
 /**
@@ -67,26 +73,12 @@ describe('read pool', () => {
     const storage = await fixture.open(await fixture.tempDir());
     await applyPuts(storage, [['k', 'v']]);
     // A worker cannot start in a millisecond: the start is refused, saying why.
-    const late = startReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-      startTimeoutMs: 1,
-    });
+    const late = startReadQueries(poolOptions(storage, { startTimeoutMs: 1 }));
     queries = late.queries;
     await expect(late.ready).rejects.toThrow(/did not start within 1 ms/);
     await late.queries.close();
     // Without a deadline passing, a query asked before the workers are ready waits for them.
-    const started = startReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-      inlineBudgetBytes: 0,
-    });
+    const started = startReadQueries(poolOptions(storage, { inlineBudgetBytes: 0 }));
     queries = started.queries;
     const answer = started.queries.getManyJson([bytes('k')]);
     await started.ready;
@@ -102,13 +94,7 @@ describe('read pool', () => {
     ]);
     await applyPuts(storage, pairs);
     queries = await openPool(storage);
-    const inline = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 0,
-      logger,
-      maxResponseBytes: CAP,
-    });
+    const inline = await createReadQueries(poolOptions(storage, { threads: 0 }));
     expect(queries.threads).toBe(1);
 
     const big = { prefix: bytes('key/'), limit: 300 }; // 300 items: past the inline budget, so the worker answers
@@ -135,14 +121,7 @@ describe('read pool', () => {
   it('a worker sees a write as soon as it is applied', async () => {
     const storage = await fixture.open(await fixture.tempDir());
     // No inline budget: every query goes to the worker.
-    queries = await createReadQueries({
-      location: storage.location,
-      state: storage,
-      threads: 1,
-      logger,
-      maxResponseBytes: CAP,
-      inlineBudgetBytes: 0,
-    });
+    queries = await createReadQueries(poolOptions(storage, { inlineBudgetBytes: 0 }));
     for (let round = 0; round < 20; round++) {
       await applyPuts(storage, [[`fresh/${round}`, `v${round}`]]);
       const page = json(await queries.scanJson({ prefix: bytes('fresh/'), limit: 100 })) as { items: unknown[] };

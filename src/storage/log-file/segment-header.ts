@@ -11,6 +11,7 @@
 
 import { crc32 } from 'node:zlib';
 import { CorruptDataError, StorageRefusedError } from '../errors.js';
+import { readU64, writeU64 } from './u64.js';
 
 /** Where a segment's first unit begins: the header's fixed room. */
 export const SEGMENT_HEADER_BYTES = 4096;
@@ -46,9 +47,7 @@ export function encodeSegmentHeader(header: SegmentHeader): Uint8Array {
   view.setUint16(at, SEGMENT_FORMAT);
   at += 2;
   for (const value of [header.sequence, header.prevIndex, header.prevTerm]) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${value} is not a u64 a header holds`);
-    view.setUint32(at, Math.floor(value / 2 ** 32));
-    view.setUint32(at + 4, value >>> 0);
+    writeU64(view, at, value);
     at += 8;
   }
   for (const id of [cluster, node]) {
@@ -77,9 +76,7 @@ export function decodeSegmentHeader(bytes: Uint8Array, where: string): SegmentHe
   at += 2;
   const numbers: number[] = [];
   for (let k = 0; k < 3; k++) {
-    const high = view.getUint32(at);
-    if (high >= 2 ** 21) corrupt('holds a number beyond 2^53');
-    numbers.push(high * 2 ** 32 + view.getUint32(at + 4));
+    numbers.push(readU64(view, at) ?? corrupt('holds a number beyond 2^53'));
     at += 8;
   }
   const ids: string[] = [];

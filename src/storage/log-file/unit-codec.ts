@@ -24,6 +24,7 @@
 import { crc32 } from 'node:zlib';
 import { EntryType, type Entry } from '../../raft/types.js';
 import { CorruptDataError } from '../errors.js';
+import { readU64, writeU64 } from './u64.js';
 
 /** Bytes before a unit's body: its length and its two checksums. */
 export const UNIT_HEADER_BYTES = 12;
@@ -45,7 +46,7 @@ export const MAX_UNIT_BODY_BYTES = 32 * 1024 * 1024;
 /** A node id longer than this cannot be a vote (identity checks bound ids far below it). */
 const MAX_VOTE_BYTES = 0xffff;
 
-export const RecordKind = { entries: 1, termVote: 2, snapshot: 3, end: 4 } as const;
+const RecordKind = { entries: 1, termVote: 2, snapshot: 3, end: 4 } as const;
 
 export type UnitRecord =
   | { readonly kind: 'entries'; readonly entries: readonly Entry[] }
@@ -101,9 +102,7 @@ export function bodyMatches(body: Uint8Array, bodyChecksum: number): boolean {
 /** CRC-32 of the unit's offset and the first 8 bytes of its header (at the start of `bytes`). */
 function headerChecksum(bytes: Uint8Array, offset: number): number {
   const position = new Uint8Array(8);
-  const view = new DataView(position.buffer);
-  view.setUint32(0, Math.floor(offset / 2 ** 32));
-  view.setUint32(4, offset >>> 0);
+  writeU64(new DataView(position.buffer), 0, offset);
   return crc32(bytes.subarray(0, 8), crc32(position));
 }
 
@@ -214,12 +213,6 @@ function readRecord(reader: Reader): UnitRecord {
   }
 }
 
-function writeU64(view: DataView, at: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${value} is not a u64 this codec writes`);
-  view.setUint32(at, Math.floor(value / 2 ** 32));
-  view.setUint32(at + 4, value >>> 0);
-}
-
 /** Reads a body front to back; every read checks the bytes are there. */
 class Reader {
   private at = 0;
@@ -265,9 +258,8 @@ class Reader {
 
   u64(what: string): number {
     this.need(8, what);
-    const high = this.view.getUint32(this.at);
-    if (high >= 2 ** 21) this.fail(`${what} beyond 2^53`);
-    const value = high * 2 ** 32 + this.view.getUint32(this.at + 4);
+    const value = readU64(this.view, this.at);
+    if (value === undefined) return this.fail(`${what} beyond 2^53`);
     this.at += 8;
     return value;
   }
