@@ -20,7 +20,7 @@
 //    starts a new segment instead. So the oldest header always tells the log's start and its term.
 
 import fs from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import type { Entry } from '../../raft/types.js';
 import { CorruptDataError, StorageRefusedError } from '../errors.js';
@@ -284,24 +284,50 @@ export class SegmentFiles {
    * CorruptDataError when the bytes there are not the whole unit that was written.
    */
   async readUnit(location: UnitLocation): Promise<UnitRecord[]> {
-    const name = this.names.get(location.sequence);
-    if (name === undefined) throw new RangeError(`segment ${location.sequence} is not on disk`);
-    const file = path.join(this.options.dir, name);
-    const where = `${file}, offset ${location.offset}`;
+    const { file, where } = this.unitFile(location);
     const handle = await fs.open(file, 'r');
     try {
       const head = new Uint8Array(UNIT_HEADER_BYTES);
       await readFully(handle, head, location.offset, where);
-      const header = readUnitHeader(head, location.offset);
-      if (header.kind !== 'unit') throw new CorruptDataError(`${where}: no unit header there`);
+      const header = checkedUnitHeader(head, location.offset, where);
       const body = new Uint8Array(header.bodyLength);
       await readFully(handle, body, location.offset + UNIT_HEADER_BYTES, where);
-      if (!bodyMatches(body, header.bodyChecksum))
-        throw new CorruptDataError(`${where}: a unit that fails its checksum`);
-      return decodeUnitBody(body, where).filter((record) => record.kind !== 'end');
+      return checkedUnitRecords(body, header.bodyChecksum, where);
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * `readUnit`, blocking the thread: for the core's synchronous `Storage.entries` on an entry
+   * older than the tail cache, which is rare (catch-up goes through the read-ahead). One unit is
+   * bounded by MAX_UNIT_BODY_BYTES and is in the page cache unless it is old.
+   */
+  readUnitSync(location: UnitLocation): UnitRecord[] {
+    const { file, where } = this.unitFile(location);
+    const fd = openSync(file, 'r');
+    try {
+      const head = new Uint8Array(UNIT_HEADER_BYTES);
+      readFullySync(fd, head, location.offset, where);
+      const header = checkedUnitHeader(head, location.offset, where);
+      const body = new Uint8Array(header.bodyLength);
+      readFullySync(fd, body, location.offset + UNIT_HEADER_BYTES, where);
+      return checkedUnitRecords(body, header.bodyChecksum, where);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The segments on disk, oldest first, with the entry before each one's first (its header's). */
+  get segmentStarts(): readonly { readonly sequence: number; readonly prevIndex: number }[] {
+    return [...this.names].map(([sequence, name]) => ({ sequence, prevIndex: firstIndexOfName(name) - 1 }));
+  }
+
+  private unitFile(location: UnitLocation): { file: string; where: string } {
+    const name = this.names.get(location.sequence);
+    if (name === undefined) throw new RangeError(`segment ${location.sequence} is not on disk`);
+    const file = path.join(this.options.dir, name);
+    return { file, where: `${file}, offset ${location.offset}` };
   }
 
   /**
@@ -491,6 +517,13 @@ function copied(record: UnitRecord): UnitRecord {
   return { kind: 'entries', entries: record.entries.map((e): Entry => ({ ...e, data: e.data.slice() })) };
 }
 
+/** The first index a segment's name gives (its header's entry plus one). */
+function firstIndexOfName(name: string): number {
+  const match = SEGMENT_NAME.exec(name);
+  if (match === null) throw new RangeError(`${name} is not a segment's name`);
+  return parseInt(match[2] ?? '', 16);
+}
+
 function segmentName(sequence: number, first: number): string {
   const hex = (value: number): string => value.toString(16).padStart(16, '0');
   return `${hex(sequence)}-${hex(first)}.seg`;
@@ -511,6 +544,33 @@ async function readFully(file: fs.FileHandle, into: Uint8Array, position: number
   let done = 0;
   while (done < into.length) {
     const { bytesRead } = await file.read(into, done, into.length - done, position + done);
+    if (bytesRead <= 0) throw new CorruptDataError(`${where}: the segment ends inside the unit`);
+    done += bytesRead;
+  }
+}
+
+/** The header of the unit read at `offset`: a whole unit's, or CorruptDataError naming `where`. */
+function checkedUnitHeader(
+  head: Uint8Array,
+  offset: number,
+  where: string,
+): { bodyLength: number; bodyChecksum: number } {
+  const header = readUnitHeader(head, offset);
+  if (header.kind !== 'unit') throw new CorruptDataError(`${where}: no unit header there`);
+  return header;
+}
+
+/** The records of a unit's body (end records left out), once it matches its checksum. */
+function checkedUnitRecords(body: Uint8Array, bodyChecksum: number, where: string): UnitRecord[] {
+  if (!bodyMatches(body, bodyChecksum)) throw new CorruptDataError(`${where}: a unit that fails its checksum`);
+  return decodeUnitBody(body, where).filter((record) => record.kind !== 'end');
+}
+
+/** `readFully` on a file descriptor, blocking. */
+function readFullySync(fd: number, into: Uint8Array, position: number, where: string): void {
+  let done = 0;
+  while (done < into.length) {
+    const bytesRead = readSync(fd, into, done, into.length - done, position + done);
     if (bytesRead <= 0) throw new CorruptDataError(`${where}: the segment ends inside the unit`);
     done += bytesRead;
   }

@@ -71,6 +71,15 @@ export class UnitIndex {
 
   /** The unit holding entry `index`, or undefined when no indexed unit does. */
   find(index: number): UnitLocation | undefined {
+    const span = this.spanOf(index);
+    return span === undefined ? undefined : { sequence: span.sequence, offset: span.offset };
+  }
+
+  /**
+   * The unit holding entry `index` and the last entry of it still in the log (the unit itself may
+   * hold later ones that a conflicting suffix replaced), or undefined when no indexed unit does.
+   */
+  spanOf(index: number): (UnitLocation & { readonly last: number }) | undefined {
     let lo = 0;
     let hi = this.spans.length - 1;
     while (lo <= hi) {
@@ -79,7 +88,7 @@ export class UnitIndex {
       if (span === undefined) return undefined;
       if (index < span.first) hi = mid - 1;
       else if (index > span.last) lo = mid + 1;
-      else return { sequence: span.sequence, offset: span.offset };
+      else return { sequence: span.sequence, offset: span.offset, last: span.last };
     }
     return undefined;
   }

@@ -1,0 +1,330 @@
+// The Raft log and its term and vote over the segment files (docs/log-file-proposal.md, "The log
+// store over the files"): what LogStore's LevelDB touch points become. Not used by the node yet:
+// the log still lives in LevelDB.
+//
+// What it does: replays the files on open into the log they hold and reconciles that with the
+// state machine's snapshot point; appends one unit per Ready; reads old entries back by unit,
+// blocking (the core's synchronous reads) or not (the read-ahead); deletes whole segments behind a
+// compaction; starts the log over after an installed snapshot.
+//
+// Invariants:
+//  - The unit index changes only after the write that made it so returned: what it finds is on
+//    disk. Its spans are the log's entries, start.index+1..last, and nothing else.
+//  - A segment is deleted only when every entry it holds is at or below the index the caller
+//    compacts through (the caller keeps that at or below the state machine's durable applied
+//    index). Entries after a segment's header entry live in it or in later segments: a segment
+//    starts after the last entry, after the entry before those it replaces, or after a snapshot.
+//  - Every I/O failure marks the store failed (StoreHealth): after one, nothing here runs again.
+
+import { entryBytes } from '../../raft/storage.js';
+import type { Entry } from '../../raft/types.js';
+import { CorruptDataError, StorageRefusedError, describeError } from '../errors.js';
+import type { StoreHealth } from '../store-health.js';
+import { SegmentFiles, type LogPoint, type SegmentFilesOptions, type UnitLocation } from './segment-files.js';
+import type { UnitRecord } from './unit-codec.js';
+import { UnitIndex } from './unit-index.js';
+
+export interface TermVote {
+  readonly term: number;
+  readonly vote: string;
+}
+
+export interface FileLogOptions extends SegmentFilesOptions {
+  readonly health: StoreHealth;
+  /**
+   * The state machine's snapshot point (LevelDB's meta): it holds every entry up to it. When the
+   * log does not hold that entry with that term, an install switched the state machine and a crash
+   * came before the log started over after it: open starts it over now.
+   */
+  readonly snapshot: LogPoint;
+  /** What to tell the operator when the files cannot be trusted (open's refusal ends with it). */
+  readonly advice: string;
+}
+
+/** The log the files hold, after open's reconciliation. */
+export interface RecoveredLog {
+  /** The latest term and vote written; null when none ever was. */
+  readonly termVote: TermVote | null;
+  /** The entry the log starts after. */
+  readonly start: LogPoint;
+  /** The log's entries after `start`, in order, without gaps. */
+  readonly entries: readonly Entry[];
+}
+
+export class FileLog {
+  private readonly index = new UnitIndex();
+  /** Bumped by each deletion of segments and each install: reads begun before may be stale. */
+  private generation = 0;
+  /** The changes to the files, one at a time (see `write`). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly files: SegmentFiles,
+    private readonly health: StoreHealth,
+    private readonly dir: string,
+  ) {}
+
+  /**
+   * Opens the log in `options.dir`: reads the segments back, replays them, and starts the log over
+   * after the state machine's snapshot point when it does not hold it. Refuses (StorageRefusedError,
+   * ending with `options.advice`) files that cannot be trusted or do not belong to this node.
+   */
+  static async open(options: FileLogOptions): Promise<{ log: FileLog; recovered: RecoveredLog }> {
+    let opened: Awaited<ReturnType<typeof SegmentFiles.open>>;
+    try {
+      opened = await SegmentFiles.open(options);
+    } catch (error) {
+      throw refusal(options, error);
+    }
+    const { files, readBack } = opened;
+    const log = new FileLog(files, options.health, options.dir);
+    try {
+      const replayed = log.replay(readBack.units, readBack.headers[0]);
+      const recovered = await log.reconcile(replayed, options.snapshot);
+      return { log, recovered };
+    } catch (error) {
+      await files.close().catch(() => undefined);
+      throw refusal(options, error);
+    }
+  }
+
+  /**
+   * Appends the Ready's term and vote (when either changed) and entries as one unit, synced: when
+   * this resolves they are on disk. Entries that begin at or before the last one replace it and
+   * every one after; `truncatedTo` is then the entry before the first replaced (index and term).
+   */
+  async append(termVote: TermVote | null, entries: readonly Entry[], truncatedTo?: LogPoint): Promise<void> {
+    const records: UnitRecord[] = [];
+    if (termVote !== null) records.push({ kind: 'termVote', term: termVote.term, vote: termVote.vote });
+    if (entries.length > 0) records.push({ kind: 'entries', entries });
+    if (records.length === 0) return;
+    const location = await this.write('appending to the log', () => this.files.append(records, truncatedTo));
+    this.indexEntries(location, entries);
+  }
+
+  /**
+   * Starts the log over after an installed snapshot `point`, with the entries that follow it in the
+   * same Ready: a new segment (its first unit repeats the latest term and vote), then every older
+   * segment deleted. The caller wrote the Ready's term and vote (`append`) before it switched the
+   * state machine, so the files never hold a term below the snapshot's.
+   */
+  async install(point: LogPoint, entries: readonly Entry[]): Promise<void> {
+    const records: UnitRecord[] = [{ kind: 'snapshot', index: point.index, term: point.term }];
+    if (entries.length > 0) records.push({ kind: 'entries', entries });
+    const location = await this.write('starting the log after a snapshot', () =>
+      this.files.startSegment(point, records),
+    );
+    this.generation++;
+    this.index.clear();
+    this.indexEntries(location, entries);
+    await this.deleteSegmentsBefore(location.sequence);
+  }
+
+  /**
+   * Deletes every segment whose entries are all at or below `index`, and says the entry the log
+   * now starts after: the oldest segment's header entry. Whole segments go, so that is at or below
+   * `index`, and the log keeps some entries the state machine already holds.
+   */
+  async compactThrough(index: number): Promise<number> {
+    const starts = this.files.segmentStarts;
+    let keepFrom: number | undefined;
+    for (const segment of starts) if (segment.prevIndex <= index) keepFrom = segment.sequence;
+    if (keepFrom !== undefined) await this.deleteSegmentsBefore(keepFrom);
+    return this.files.segmentStarts[0]?.prevIndex ?? index;
+  }
+
+  /**
+   * Entries lo..hi-1 (all held by the log) read from the files, blocking: stops before `maxBytes`
+   * is passed, returning at least one. For the core's synchronous reads of entries older than the
+   * tail cache, which are rare.
+   */
+  readEntriesSync(lo: number, hi: number, maxBytes: number): Entry[] {
+    this.health.assertUsable('reading log entries');
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let next = lo; next < hi;) {
+      const span = this.index.spanOf(next);
+      if (span === undefined) throw this.corrupt(`reading log entry ${next}`, `no unit holds entry ${next}`);
+      let records: UnitRecord[];
+      try {
+        records = this.files.readUnitSync(span);
+      } catch (error) {
+        throw this.failed(`reading log entry ${next}`, error);
+      }
+      const got = entriesIn(records, next, Math.min(hi, span.last + 1));
+      if (got === null)
+        throw this.corrupt(`reading log entry ${next}`, `its unit does not hold entries ${next}..${span.last}`);
+      for (const entry of got) {
+        bytes += entryBytes(entry);
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push(entry);
+      }
+      next += got.length;
+    }
+    return out;
+  }
+
+  /**
+   * Entries lo..hi-1 read from the files off the loop, stopping before `maxBytes` is passed (at
+   * least one). Stops early, with what it has, when the log changed under it (a conflicting suffix
+   * replaced, segments deleted, an install): such entries are stale, and the read-ahead drops them.
+   */
+  async loadEntries(lo: number, hi: number, maxBytes: number): Promise<Entry[]> {
+    const out: Entry[] = [];
+    let bytes = 0;
+    const generation = this.generation;
+    for (let next = lo; next < hi && this.health.usable;) {
+      const span = this.index.spanOf(next);
+      if (span === undefined || generation !== this.generation) return out;
+      let records: UnitRecord[];
+      try {
+        records = await this.files.readUnit(span);
+      } catch (error) {
+        // The segment was deleted meanwhile: the entries are behind the log's start now.
+        if (generation !== this.generation) return out;
+        throw this.failed(`loading log entry ${next}`, error);
+      }
+      const got = entriesIn(records, next, Math.min(hi, span.last + 1));
+      if (got === null)
+        throw this.corrupt(`loading log entry ${next}`, `its unit does not hold entries ${next}..${span.last}`);
+      for (const entry of got) {
+        // An entry whose unit the index no longer names was replaced while the read ran.
+        const now = this.index.find(entry.index);
+        if (now?.sequence !== span.sequence || now.offset !== span.offset) return out;
+        bytes += entryBytes(entry);
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push(entry);
+      }
+      next += got.length;
+    }
+    return out;
+  }
+
+  /** The segments on disk, oldest first (for tests and the metrics). */
+  get segments(): readonly { readonly sequence: number; readonly prevIndex: number }[] {
+    return this.files.segmentStarts;
+  }
+
+  async close(): Promise<void> {
+    await this.files.close();
+  }
+
+  // ===========================================================================================
+
+  /** Replays the units read back: the log they hold, and the unit of each entry (into the index). */
+  private replay(
+    units: readonly { sequence: number; offset: number; records: readonly UnitRecord[] }[],
+    firstHeader: { prevIndex: number; prevTerm: number } | undefined,
+  ): RecoveredLog | null {
+    if (firstHeader === undefined) return null;
+    let termVote: TermVote | null = null;
+    let start: LogPoint = { index: firstHeader.prevIndex, term: firstHeader.prevTerm };
+    const entries: Entry[] = [];
+    for (const unit of units) {
+      for (const record of unit.records) {
+        if (record.kind === 'termVote') termVote = { term: record.term, vote: record.vote };
+        else if (record.kind === 'snapshot') {
+          start = { index: record.index, term: record.term };
+          entries.length = 0;
+          this.index.clear();
+        } else if (record.kind === 'entries' && record.entries.length > 0) {
+          const first = record.entries[0]?.index ?? 0;
+          const kept = first - start.index - 1;
+          if (kept < 0 || kept > entries.length)
+            throw new CorruptDataError(
+              `segment ${unit.sequence}, offset ${unit.offset}: entry ${first} does not follow the log (${start.index + 1}..${start.index + entries.length})`,
+            );
+          entries.length = kept;
+          entries.push(...record.entries);
+          this.indexEntries(unit, record.entries);
+        }
+      }
+    }
+    return { termVote, start, entries };
+  }
+
+  /**
+   * Starts the log over after the state machine's snapshot point when the log does not hold it
+   * (see FileLogOptions.snapshot), or when there is no log yet.
+   */
+  private async reconcile(replayed: RecoveredLog | null, snapshot: LogPoint): Promise<RecoveredLog> {
+    if (replayed !== null) {
+      const { start, entries } = replayed;
+      if (snapshot.index < start.index)
+        throw new CorruptDataError(
+          `${this.dir}: the log starts after entry ${start.index}, past the state machine's snapshot point ${snapshot.index}: entries it never applied are gone`,
+        );
+      const held = snapshot.index === start.index ? start : entries[snapshot.index - start.index - 1];
+      if (held !== undefined && held.term === snapshot.term) return replayed;
+    }
+    await this.install(snapshot, []);
+    return { termVote: replayed?.termVote ?? null, start: snapshot, entries: [] };
+  }
+
+  private indexEntries(location: UnitLocation, entries: readonly Entry[]): void {
+    const first = entries[0];
+    const last = entries[entries.length - 1];
+    if (first !== undefined && last !== undefined) this.index.add(location, first.index, last.index);
+  }
+
+  private async deleteSegmentsBefore(sequence: number): Promise<void> {
+    this.generation++;
+    await this.write('deleting old log segments', () => this.files.deleteBefore(sequence));
+    this.index.dropSegmentsBefore(sequence);
+  }
+
+  /**
+   * Runs one change to the files after those before it: an append, a new segment and a deletion
+   * never interleave (a compaction's deletion may be asked for while an append is in flight). A
+   * failure marks the store failed, and every change queued after it refuses.
+   */
+  private write<T>(what: string, run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(async () => {
+      this.health.assertUsable(what);
+      try {
+        return await run();
+      } catch (error) {
+        throw this.failed(what, error);
+      }
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private failed(what: string, error: unknown): Error {
+    return this.health.fail(what, error);
+  }
+
+  private corrupt(what: string, why: string): Error {
+    return this.failed(what, new CorruptDataError(`${this.dir}: ${why}`));
+  }
+}
+
+/**
+ * The entries `from`..`to`-1 of a unit's records, or null when it does not hold them all. A unit
+ * holds at most one entries record, contiguous (the codec's), and may hold entries past `to` that a
+ * later unit replaced.
+ */
+function entriesIn(records: readonly UnitRecord[], from: number, to: number): Entry[] | null {
+  for (const record of records) {
+    if (record.kind !== 'entries') continue;
+    const first = record.entries[0]?.index;
+    if (first === undefined || from < first) continue;
+    const got = record.entries.slice(from - first, to - first);
+    if (got.length === to - from && got.every((entry, k) => entry.index === from + k)) return got;
+  }
+  return null;
+}
+
+/** What open throws: a refusal that says what is wrong and what to do. */
+function refusal(options: FileLogOptions, error: unknown): Error {
+  if (error instanceof StorageRefusedError) return error;
+  if (error instanceof CorruptDataError)
+    return new StorageRefusedError(`the log in ${options.dir} is corrupt: ${error.message}. ${options.advice}`, {
+      cause: error,
+    });
+  return new StorageRefusedError(
+    `cannot read the log in ${options.dir} (${describeError(error)}): check the disk, its free space and the permissions`,
+    { cause: error },
+  );
+}
