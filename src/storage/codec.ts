@@ -21,6 +21,18 @@ import { CorruptDataError, describeError } from './errors.js';
  */
 export const STORAGE_FORMAT = 3;
 
+/**
+ * A data dir whose Raft log and term and vote live in segment files of their own (`raft-log/`,
+ * docs/log-file-proposal.md) rather than in LevelDB: written only when the node is started with
+ * the log in files (experimental), and refused otherwise, by this build and by older ones (which
+ * read format 3 at most). LevelDB then holds the state machine, the identity and the snapshot
+ * point; the hard state and `log` sublevel stay empty. Moving a format-3 dir to it is not built.
+ */
+export const LOG_FILES_FORMAT = 4;
+
+/** The directory of the segment files in a format-4 data dir. */
+export const LOG_FILES_DIR = 'raft-log';
+
 export interface Identity {
   readonly clusterId: string;
   readonly nodeId: string;

@@ -28,6 +28,7 @@ import {
 } from './codec.js';
 import { delOp, putOp, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError } from './errors.js';
+import type { FileLog } from './log-file/file-log.js';
 import { LogReadAhead } from './read-ahead.js';
 import type { StoreHealth } from './store-health.js';
 import type { TailCache } from './tail-cache.js';
@@ -59,6 +60,11 @@ export interface LogStoreOptions {
   readonly cache: TailCache;
   /** Bytes of one segment of older entries loaded ahead for a follower far behind. */
   readonly readAheadBytes?: number;
+  /**
+   * The log in segment files of its own (format 4, docs/log-file-proposal.md), or null when it
+   * lives in LevelDB's `log` sublevel with the hard state in `meta`.
+   */
+  readonly files?: FileLog | null;
 }
 
 export class LogStore implements Storage {
@@ -69,6 +75,7 @@ export class LogStore implements Storage {
   private readonly terms: TermIndex;
   private readonly cache: TailCache;
   private readonly readAhead: LogReadAhead;
+  private readonly files: FileLog | null;
   private snapshot: SnapshotMeta;
   /** Deletions of compacted entries running in the background, one at a time. */
   private clearing: Promise<void> = Promise.resolve();
@@ -86,8 +93,10 @@ export class LogStore implements Storage {
     this.terms = options.terms;
     this.cache = options.cache;
     this.snapshot = options.snapshot;
+    this.files = options.files ?? null;
     this.readAhead = new LogReadAhead({
-      load: (lo, hi, maxBytes) => this.loadLogRange(lo, hi, maxBytes),
+      load: (lo, hi, maxBytes) =>
+        this.files === null ? this.loadLogRange(lo, hi, maxBytes) : this.files.loadEntries(lo, hi, maxBytes),
       onLoaded: () => this.loadListener?.loaded(),
       onError: (error) => this.loadListener?.failed(this.health.fail('loading log entries for a follower', error)),
       ...(options.readAheadBytes === undefined ? {} : { segmentBytes: options.readAheadBytes }),
@@ -125,6 +134,17 @@ export class LogStore implements Storage {
     );
     const out: Entry[] = [];
     let total = 0;
+    const cachedFrom = this.cache.firstIndex ?? hi;
+    if (this.files !== null && lo < cachedFrom) {
+      // Older than the tail cache: read unit by unit from the files (rare; catch-up reads ahead).
+      const old = this.files.readEntriesSync(lo, Math.min(hi, cachedFrom), maxBytes);
+      for (const entry of old) {
+        total += entryBytes(entry);
+        out.push(entry);
+      }
+      if (lo + old.length < Math.min(hi, cachedFrom)) return out;
+      lo += old.length;
+    }
     for (let index = lo; index < hi; index++) {
       const entry = this.cache.get(index) ?? this.readLogEntry(index);
       total += entryBytes(entry);
@@ -192,7 +212,8 @@ export class LogStore implements Storage {
     );
     const start = { index: compactIndex, term: this.terms.termAt(compactIndex) };
     ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
-    ops.push(putOp(this.handles.meta, META_LOGSTART, encodeLogPosition(start)));
+    // With the log in files, where it starts is the oldest segment's header.
+    if (this.files === null) ops.push(putOp(this.handles.meta, META_LOGSTART, encodeLogPosition(start)));
     return start;
   }
 
@@ -212,6 +233,8 @@ export class LogStore implements Storage {
    */
   addInstallOperations(snapshot: SnapshotMeta, ops: ByteBatchOperation[]): void {
     ops.push(putOp(this.handles.meta, META_SNAPSHOT, encodeSnapshotMeta(snapshot)));
+    // With the log in files, the files start over after the switch (installToFiles).
+    if (this.files !== null) return;
     ops.push(
       putOp(this.handles.meta, META_LOGSTART, encodeLogPosition({ index: snapshot.index, term: snapshot.term })),
     );
@@ -227,7 +250,8 @@ export class LogStore implements Storage {
     this.terms.resetTo(snapshot.index, snapshot.term);
     this.cache.clear();
     this.readAhead.clear();
-    this.deleteThrough(Math.min(previousLast, snapshot.index));
+    // The files deleted their older segments in installToFiles.
+    if (this.files === null) this.deleteThrough(Math.min(previousLast, snapshot.index));
   }
 
   /** A background job of the store failed: the driver must stop (the store is in an unknown state). */
@@ -237,11 +261,13 @@ export class LogStore implements Storage {
 
   /** Deletes entries up to the log start that a crash left behind (they are never read). */
   deleteCompactedLeftovers(): void {
-    if (this.terms.baseIndex > 0) this.deleteThrough(this.terms.baseIndex);
+    // The files' open deleted what an install left; segments behind a compaction go at the next one.
+    if (this.files === null && this.terms.baseIndex > 0) this.deleteThrough(this.terms.baseIndex);
   }
 
-  /** LevelDB's estimate of the bytes the log takes on disk. */
+  /** LevelDB's estimate of the bytes the log takes on disk, or the segment files' size. */
   async approximateBytes(): Promise<number> {
+    if (this.files !== null) return this.files.segments.length * this.files.segmentBytes;
     const log = this.handles.log;
     return this.handles.db.approximateSize(
       log.prefixKey(logKey(0), 'view'),
@@ -261,9 +287,15 @@ export class LogStore implements Storage {
    */
   private deleteThrough(index: number): void {
     if (index < FIRST_INDEX) return;
+    const files = this.files;
     this.clearing = this.clearing
       .then(async () => {
         if (!this.health.usable) return;
+        // Whole segments at or below the index (the caller keeps it at or below the durable applied index).
+        if (files !== null) {
+          await files.compactThrough(index);
+          return;
+        }
         await this.handles.log.clear({ lte: logKey(index) });
         if (!this.health.usable) return;
         await this.handles.db.compactRange(
@@ -376,6 +408,54 @@ export class LogStore implements Storage {
     for (let index = Math.max(newLast + 1, this.firstIndex()); index <= this.lastIndex(); index++)
       ops.push(delOp(this.handles.log, logKey(index)));
     return bytes;
+  }
+
+  /**
+   * Writes a hard state's term and vote (when either changed: the commit is never written) and
+   * entries to the files, synced, as one unit. The entries replace every stored one from
+   * entries[0].index on. Returns the bytes of the entries. Then `rememberPersisted`.
+   */
+  async persistToFiles(hardState: HardState | null, entries: readonly Entry[]): Promise<number> {
+    const files = this.files;
+    assert(files !== null, 'persistToFiles() on a log kept in LevelDB');
+    const termVote =
+      hardState !== null && this.changesTermOrVote(hardState) ? { term: hardState.term, vote: hardState.vote } : null;
+    const first = entries[0]?.index;
+    const truncatedTo =
+      first !== undefined && first <= this.lastIndex() ? { index: first - 1, term: this.term(first - 1) } : undefined;
+    await files.append(termVote, entries, truncatedTo);
+    let bytes = 0;
+    for (const entry of entries) bytes += entry.data.length;
+    return bytes;
+  }
+
+  /**
+   * An install with the log in files: the term and vote first (so that the files never hold a
+   * term below the snapshot's once the state machine switched), `switchStateMachine` (the synced
+   * LevelDB batch), then the files start over after the snapshot with the Ready's entries.
+   */
+  async installToFiles(
+    snapshot: SnapshotMeta,
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    switchStateMachine: () => Promise<void>,
+  ): Promise<void> {
+    const files = this.files;
+    assert(files !== null, 'installToFiles() on a log kept in LevelDB');
+    if (hardState !== null && this.changesTermOrVote(hardState))
+      await files.append({ term: hardState.term, vote: hardState.vote }, []);
+    await switchStateMachine();
+    await files.install({ index: snapshot.index, term: snapshot.term }, entries);
+  }
+
+  /** Whether the log lives in segment files (format 4) rather than in LevelDB. */
+  get inFiles(): boolean {
+    return this.files !== null;
+  }
+
+  /** Closes the segment files (the store is closing; background work settled first). */
+  async closeFiles(): Promise<void> {
+    await this.files?.close();
   }
 
   /** The batch is durable: the in-memory view catches up with the disk. */

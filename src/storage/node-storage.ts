@@ -17,14 +17,14 @@ import type { Entry, HardState, NodeId, SnapshotMeta } from '../raft/types.js';
 import { META_REMOVED, SM_APPLIED, SM_GENERATION, SM_MEMBERS, decodeApplied, decodeGeneration } from './codec.js';
 import { confStateOf, decodeMembership, type Member, type Membership } from './members.js';
 import { openKv, putOp, writeBatch, type ByteBatchOperation, type ByteSublevel, type Database } from './database.js';
-import { CorruptDataError, StorageRefusedError } from './errors.js';
+import { CorruptDataError, StorageFatalError, StorageRefusedError } from './errors.js';
 import type { IdempotencyIndex } from './idempotency.js';
 import type { StoredValue } from './key-meta.js';
 import { KeyMetaCache } from './key-meta-cache.js';
 import { LogStore, type LoadListener } from './log-store.js';
 import { OneAtATime } from './one-at-a-time.js';
 import { openDataDir } from './open-data-dir.js';
-import { KvStateMachine, type ApplyOutcome, type StateRead } from './state-machine.js';
+import { KvStateMachine, type ApplyOutcome, type KeyChanges, type StateRead } from './state-machine.js';
 import type { ScanOptions, ScanPage } from './kv-scan.js';
 import { StoreHealth } from './store-health.js';
 
@@ -49,6 +49,18 @@ export interface NodeStorageOptions {
   readonly cacheBytes?: number;
   /** Bytes of one segment of older entries loaded ahead for a follower far behind. Default 4 MiB. */
   readonly readAheadBytes?: number;
+  /**
+   * Keep the Raft log in segment files of its own (format 4, docs/log-file-proposal.md;
+   * experimental): a new data dir is made so, and only such a dir opens. Default false.
+   */
+  readonly logInFiles?: boolean;
+  /** The size of each segment file when the log is in files (tests use small ones). */
+  readonly segmentBytes?: number;
+  /**
+   * With the log in files: how long applied changes stay held before a flush beside the write path
+   * writes them (also when they pass half the held bounds). Default 100 ms; tests use 0.
+   */
+  readonly flushAfterMs?: number;
 }
 
 export interface NodeStorageStats {
@@ -86,6 +98,11 @@ const DEFAULT_CACHE_BYTES = 8 << 20;
 const MAX_HELD_OPERATIONS = 4096;
 const MAX_HELD_BYTES = 1 << 20;
 /**
+ * With the log in files, what is held is flushed beside the write path once it passes half the
+ * bounds above or is this old, so that the hard bounds (a flush on the write path) are rarely met.
+ */
+const DEFAULT_FLUSH_AFTER_MS = 100;
+/**
  * Locations a NodeStorage of this thread has open. `multithreading: true` lets LevelDB share one
  * database between handles of a process, which also disables its lock against a second writer here:
  * two NodeStorages on one data dir would each trust their own in-memory view of the log.
@@ -100,6 +117,7 @@ export class NodeStorage implements Storage {
   private readonly log: LogStore;
   private readonly stateMachine: KvStateMachine;
   private readonly onPersist: ((ms: number, entries: number, bytes: number) => void) | undefined;
+  private readonly flushAfterMs: number;
   private closed = false;
   /** The received snapshot that is completely staged and may be installed. */
   private staged: {
@@ -129,6 +147,16 @@ export class NodeStorage implements Storage {
   private heldStamps = 0;
   /** Batch writes, one at a time (oneWriteAtATime). */
   private readonly writes = new OneAtATime();
+  /**
+   * With the log in files: the LevelDB writes that carry state-machine changes, one at a time and
+   * in order (flushInFiles), beside the write path's file appends. Invariant: LevelDB always holds
+   * a prefix of the applies, and a flush carries only applies whose entries are in the files.
+   */
+  private readonly flushes = new OneAtATime();
+  /** When what is held now began to be held (performance.now()); files mode's flush timer. */
+  private heldSince = 0;
+  /** A flush beside the write path is queued or running (files mode). */
+  private flushQueued = false;
 
   private constructor(
     location: string,
@@ -144,6 +172,7 @@ export class NodeStorage implements Storage {
     this.stateMachine = stateMachine;
     this.health = health;
     this.onPersist = options.onPersist;
+    this.flushAfterMs = options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS;
   }
 
   /**
@@ -164,8 +193,8 @@ export class NodeStorage implements Storage {
     let storage: NodeStorage;
     try {
       const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
-      const { handles, loaded } = await openDataDir(location, { ...options, cacheBytes });
       const health = new StoreHealth(location);
+      const { handles, loaded } = await openDataDir(location, { ...options, cacheBytes, health });
       const log = new LogStore({
         handles,
         health,
@@ -174,6 +203,7 @@ export class NodeStorage implements Storage {
         snapshot: loaded.snapshot,
         terms: loaded.terms,
         cache: loaded.cache,
+        files: loaded.files,
         ...(options.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes }),
       });
       // Background failures (clearing a retired generation) reach the driver like a failed read-ahead.
@@ -312,6 +342,7 @@ export class NodeStorage implements Storage {
       lastAfter,
     );
     if (hardState === null && entries.length === 0 && committed.length === 0) return { synced: false, outcomes: [] };
+    if (this.log.inFiles) return this.writeReadyToFiles(hardState, entries, committed);
     const own: ByteBatchOperation[] = [];
     const bytes = this.log.addPersistOperations(hardState, entries, own);
     const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, own);
@@ -335,6 +366,90 @@ export class NodeStorage implements Storage {
     if (applied !== null) this.stateMachine.rememberApplied(applied, membership, changes);
     if (mustSync) this.onPersist?.(ms, entries.length, bytes);
     return { synced: mustSync, outcomes };
+  }
+
+  /**
+   * writeReady with the log in files (docs/log-file-proposal.md): the term and vote (when either
+   * changed) and the entries are appended to the files, synced: that is the only write on a
+   * write's path. The state-machine changes of `committed` are then held, and flushed to LevelDB
+   * beside the path (flushInFiles), unless they may not be held (a membership change, or past the
+   * bounds): then they are written now, after the flush in flight, with everything held. The commit
+   * index alone is never written (open raises it to the applied index).
+   */
+  private async writeReadyToFiles(
+    hardState: HardState | null,
+    entries: readonly Entry[],
+    committed: readonly Entry[],
+  ): Promise<{ synced: boolean; outcomes: ApplyOutcome[] }> {
+    // Computed over what is held and flushing (BatchView), before the append: nothing here reads
+    // or changes the state until it is held, after the entries are on disk (a flush may carry only
+    // applies whose entries are in the files).
+    const own: ByteBatchOperation[] = [];
+    const { outcomes, applied, membership, changes } = this.stateMachine.addApplyOperations(committed, own);
+    const persists = entries.length > 0 || this.log.changesTermOrVote(hardState);
+    if (persists) {
+      const started = performance.now();
+      const bytes = await this.log.persistToFiles(hardState, entries);
+      this.onPersist?.(performance.now() - started, entries.length, bytes);
+    }
+    this.log.rememberPersisted(hardState, entries);
+    if (applied === null) return { synced: persists, outcomes };
+    if (this.tryHold(own, membership)) {
+      this.stateMachine.holdApplied(applied, changes);
+      // A hold that began what is held (tryHold keeps `own` itself then) starts the flush timer.
+      if (this.held?.ops === own) this.heldSince = performance.now();
+      this.maybeFlushBeside();
+      return { synced: persists, outcomes };
+    }
+    await this.flushInFiles({
+      ops: own,
+      changes,
+      // Inside the flush's turn: no later flush has begun, and nothing was held meanwhile (this
+      // Ready holds the write queue).
+      landed: () => this.stateMachine.rememberApplied(applied, membership, changes),
+    });
+    return { synced: true, outcomes };
+  }
+
+  /**
+   * Starts a flush of what is held beside the write path when it passed half the held bounds or
+   * was held for FLUSH_AFTER_MS, unless one is queued already. A failure marks the store failed
+   * (the next write refuses) and reaches the driver.
+   */
+  private maybeFlushBeside(): void {
+    const held = this.held;
+    if (held === null || this.flushQueued) return;
+    const large = held.ops.length * 2 > MAX_HELD_OPERATIONS || held.bytes * 2 > MAX_HELD_BYTES;
+    if (!large && performance.now() - this.heldSince < this.flushAfterMs) return;
+    this.flushQueued = true;
+    this.flushInFiles()
+      .catch((error: unknown) =>
+        this.log.reportBackgroundFailure(
+          error instanceof StorageFatalError ? error : this.health.fail('flushing applied changes', error),
+        ),
+      )
+      .finally(() => (this.flushQueued = false));
+  }
+
+  /**
+   * With the log in files: writes what is held, and `extra` (a Ready's own changes that may not be
+   * held), to LevelDB in one synced batch, after the flush in flight. While it is written its
+   * changes stay readable from memory (the state machine's flushing layer), over LevelDB, under
+   * what is held after it; once it landed, LevelDB holds every apply held when it began.
+   */
+  private flushInFiles(extra?: { ops: ByteBatchOperation[]; changes: KeyChanges; landed: () => void }): Promise<void> {
+    return this.flushes.run(async () => {
+      this.health.assertUsable('flush');
+      const held = this.held;
+      if (held === null && extra === undefined) return;
+      this.held = null;
+      this.stateMachine.beginFlush(extra?.changes);
+      const ops = held === null ? (extra?.ops ?? []) : extra === undefined ? held.ops : held.ops.concat(extra.ops);
+      const ms = await this.writeOps(ops, true, () => 'writing the changes of applied entries');
+      this.stateMachine.flushLanded();
+      extra?.landed();
+      this.onPersist?.(ms, 0, 0);
+    });
   }
 
   /**
@@ -370,6 +485,12 @@ export class NodeStorage implements Storage {
    * LevelDB itself (scans, the read pool, a snapshot to send, compaction) call it first.
    */
   async flushHeld(): Promise<void> {
+    if (this.log.inFiles) {
+      // Also waits for the flush in flight, which holds applies the caller has seen.
+      this.health.assertUsable('flushHeld');
+      await this.flushInFiles();
+      return;
+    }
     if (this.held === null) return;
     this.health.assertUsable('flushHeld');
     await this.oneWriteAtATime(() => this.writeHeld());
@@ -377,11 +498,22 @@ export class NodeStorage implements Storage {
 
   /** flushHeld's write, inside oneWriteAtATime. */
   private async writeHeld(): Promise<void> {
+    if (this.log.inFiles) return this.flushInFiles();
     const held = this.held;
     if (held === null) return;
     const ms = await this.writeOps(held.ops, true, () => 'writing the held changes of applied entries');
     this.heldWritten();
     this.onPersist?.(ms, 0, 0);
+  }
+
+  /** Whether the Raft log is in segment files of its own (format 4) rather than in LevelDB. */
+  get logInFiles(): boolean {
+    return this.log.inFiles;
+  }
+
+  /** Settles once the flushes beside the write path queued so far have landed (or failed). */
+  flushesIdle(): Promise<void> {
+    return this.flushes.idle();
   }
 
   /** A synced batch carried what was held: its operations (here) and its changes (the state machine's) go. */
@@ -395,7 +527,9 @@ export class NodeStorage implements Storage {
    * returns how long it took. A failure makes the store unusable (`what` says what failed).
    */
   private async writeOps(ops: readonly ByteBatchOperation[], sync: boolean, what: () => string): Promise<number> {
-    this.log.writing = true;
+    // A read of LevelDB's log must know that a write may be landing under it (the files' reads do
+    // not, and flushes there run beside the write path).
+    this.log.writing = !this.log.inFiles;
     const started = performance.now();
     try {
       await writeBatch(this.handles.db, ops, { sync });
@@ -452,21 +586,42 @@ export class NodeStorage implements Storage {
     const applied = { index: snapshot.index, term: snapshot.term };
     this.log.addInstallOperations(snapshot, ops);
     this.stateMachine.addInstallOperations(staged.generation, applied, staged.membership, ops);
-    const bytes = this.log.addPersistOperations(hardState, entries, ops, snapshot.index);
-    const ms = await this.writeOps(ops, true, () => `installing snapshot ${snapshot.index}/${snapshot.term}`);
-    this.staged = null;
-    // Held changes were the old generation's, of entries the snapshot includes (rememberInstalled).
-    this.held = null;
-    this.log.rememberInstalled(snapshot);
-    this.log.rememberPersisted(hardState, entries);
-    this.stateMachine.rememberInstalled(
-      staged.generation,
-      staged.kv,
-      applied,
-      staged.membership,
-      records,
-      staged.metaCache,
-    );
+    const what = (): string => `installing snapshot ${snapshot.index}/${snapshot.term}`;
+    const remember = (): void => {
+      this.staged = null;
+      // Held changes were the old generation's, of entries the snapshot includes (rememberInstalled).
+      this.held = null;
+      this.log.rememberInstalled(snapshot);
+      this.log.rememberPersisted(hardState, entries);
+      this.stateMachine.rememberInstalled(
+        staged.generation,
+        staged.kv,
+        applied,
+        staged.membership,
+        records,
+        staged.metaCache,
+      );
+    };
+    let ms: number;
+    let bytes: number;
+    if (this.log.inFiles) {
+      // In the flush queue's turn, the held changes dropped in it too: a flush of the old
+      // generation's changes (and its applied index) must never land after the switch.
+      const started = performance.now();
+      bytes = entries.reduce((sum, entry) => sum + entry.data.length, 0);
+      await this.flushes.run(async () => {
+        this.health.assertUsable('install');
+        await this.log.installToFiles(snapshot, hardState, entries, async () => {
+          await this.writeOps(ops, true, what);
+        });
+        remember();
+      });
+      ms = performance.now() - started;
+    } else {
+      bytes = this.log.addPersistOperations(hardState, entries, ops, snapshot.index);
+      ms = await this.writeOps(ops, true, what);
+      remember();
+    }
     this.onPersist?.(ms, entries.length, bytes);
     return { synced: true, outcomes: [] };
   }
@@ -735,7 +890,9 @@ export class NodeStorage implements Storage {
     // database: it ends first (those queued from now on find the storage closed and do nothing), and
     // the background clears it may have started are then among those settled below.
     await this.stagingQueue.idle();
+    await this.flushes.idle();
     await Promise.all([this.log.settle(), this.stateMachine.settle()]).catch(() => undefined);
+    await this.log.closeFiles().catch(() => undefined);
     try {
       await this.handles.db.close();
     } finally {

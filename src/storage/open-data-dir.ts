@@ -3,8 +3,9 @@
 // wrong refuses the start (StorageRefusedError, with a message that says what to do): a node never
 // starts silently on damaged or foreign state.
 
+import path from 'node:path';
 import type { Logger } from 'pino';
-import { EMPTY_HARD_STATE, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
+import { EMPTY_HARD_STATE, type Entry, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
 import {
   META_HARDSTATE,
   META_IDENTITY,
@@ -14,6 +15,8 @@ import {
   SM_APPLIED,
   SM_GENERATION,
   SM_MEMBERS,
+  LOG_FILES_DIR,
+  LOG_FILES_FORMAT,
   STORAGE_FORMAT,
   decodeApplied,
   decodeGeneration,
@@ -31,7 +34,9 @@ import {
 import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
 import { openDatabase, putOp, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError, describeError } from './errors.js';
+import { FileLog } from './log-file/file-log.js';
 import { FIRST_INDEX } from './log-store.js';
+import type { StoreHealth } from './store-health.js';
 import { TailCache } from './tail-cache.js';
 import { TermIndex } from './term-index.js';
 import { decodeMembership, type Membership } from './members.js';
@@ -46,6 +51,12 @@ export interface OpenOptions {
   readonly voters: readonly NodeId[];
   readonly cacheBytes: number;
   readonly logger?: Logger;
+  /** Keep the log in segment files (format 4): a new dir is made so, and only such a dir opens. */
+  readonly logInFiles?: boolean;
+  /** The store's health: the segment files mark it failed on an I/O error. */
+  readonly health: StoreHealth;
+  /** The size of each segment file (tests use small ones). */
+  readonly segmentBytes?: number;
 }
 
 /** Everything loaded (and validated) from disk on open. */
@@ -62,6 +73,8 @@ export interface LoadedState {
   readonly membership: Membership | null;
   readonly terms: TermIndex;
   readonly cache: TailCache;
+  /** The segment files of a format-4 dir, open; null when the log is in LevelDB. */
+  readonly files: FileLog | null;
 }
 
 /**
@@ -81,8 +94,13 @@ export async function openDataDir(
   }
   try {
     await checkIdentity(handles, location, options);
-    const loaded = await loadState(handles, options);
-    validateLoadedState(loaded);
+    const loaded = await loadState(handles, location, options);
+    try {
+      validateLoadedState(loaded);
+    } catch (error) {
+      await loaded.files?.close().catch(() => undefined);
+      throw error;
+    }
     return { handles, loaded };
   } catch (error) {
     await handles.db.close().catch(() => undefined);
@@ -105,20 +123,33 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
           restoreOwnDataAdvice(nodeId),
       );
     }
-    await handles.db.batch(
-      [putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format: STORAGE_FORMAT }))],
-      {
-        sync: true,
-      },
-    );
-    options.logger?.info({ location, clusterId, nodeId, format: STORAGE_FORMAT }, 'initialized an empty data dir');
+    const format = options.logInFiles === true ? LOG_FILES_FORMAT : STORAGE_FORMAT;
+    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format }))], {
+      sync: true,
+    });
+    options.logger?.info({ location, clusterId, nodeId, format }, 'initialized an empty data dir');
     return;
   }
   const identity = decodeIdentity(stored);
-  if (identity.format > STORAGE_FORMAT) {
+  if (identity.format === LOG_FILES_FORMAT && options.logInFiles !== true) {
+    throw new StorageRefusedError(
+      `data dir ${location} keeps its Raft log in segment files (format ${LOG_FILES_FORMAT}): start ${nodeId} with ` +
+        'the log in files (RAFTKV_LOG_IN_FILES=1, experimental), as it was started before',
+    );
+  }
+  if (identity.format !== LOG_FILES_FORMAT && options.logInFiles === true) {
+    throw new StorageRefusedError(
+      `data dir ${location} keeps its Raft log in LevelDB (format ${identity.format}), and moving it to segment ` +
+        `files is not built yet: start ${nodeId} without RAFTKV_LOG_IN_FILES`,
+    );
+  }
+  if (identity.format === LOG_FILES_FORMAT) {
+    if (identity.clusterId === clusterId && identity.nodeId === nodeId) return;
+  } else if (identity.format > STORAGE_FORMAT) {
     throw new StorageRefusedError(
       `data dir ${location} is in storage format ${identity.format}, written by a newer raftkv; this build reads ` +
-        `format ${STORAGE_FORMAT} and will not downgrade it: run a raftkv release that supports format ${identity.format}`,
+        `format ${STORAGE_FORMAT} (and ${LOG_FILES_FORMAT} with the log in files) and will not downgrade it: run a ` +
+        `raftkv release that supports format ${identity.format}`,
     );
   }
   if (identity.clusterId !== clusterId || identity.nodeId !== nodeId) {
@@ -159,7 +190,7 @@ async function holdsAnyKey(handles: Database): Promise<boolean> {
   }
 }
 
-async function loadState(handles: Database, options: OpenOptions): Promise<LoadedState> {
+async function loadState(handles: Database, location: string, options: OpenOptions): Promise<LoadedState> {
   const hardStateBytes = handles.meta.getSync(META_HARDSTATE);
   const appliedBytes = handles.sm.getSync(SM_APPLIED);
   const logStartBytes = handles.meta.getSync(META_LOGSTART);
@@ -183,6 +214,12 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
         'new member with a new id and an empty data dir (README.md, "Membership changes")',
     );
   }
+  if (options.logInFiles === true) {
+    const inFiles = await loadLogFiles(location, options, { index: snapshot.index, term: snapshot.term });
+    // The commit is not written with the log in files: every applied entry was committed.
+    const commit = applied.index <= inFiles.terms.lastIndex ? applied.index : 0;
+    return { ...inFiles, hardState: { ...inFiles.hardState, commit }, applied, snapshot, generation, membership };
+  }
   const { terms, cache } = await loadLog(handles.log, logStart, options.cacheBytes);
   // Entries that were applied were committed, so the commit is at least the applied index: a
   // commit-only Ready is written without fsync and can be lost while a later apply survives (and
@@ -198,7 +235,56 @@ async function loadState(handles: Database, options: OpenOptions): Promise<Loade
     membership,
     terms,
     cache,
+    files: null,
   };
+}
+
+/**
+ * Opens the segment files of a format-4 dir (FileLog reconciles them with the snapshot point) and
+ * loads the log they hold as loadLog does LevelDB's: the term index, the tail cache, and the term
+ * and vote.
+ */
+async function loadLogFiles(
+  location: string,
+  options: OpenOptions,
+  snapshot: LogPosition,
+): Promise<{ hardState: HardState; logStart: LogPosition; terms: TermIndex; cache: TailCache; files: FileLog }> {
+  const { log: files, recovered } = await FileLog.open({
+    dir: path.join(location, LOG_FILES_DIR),
+    clusterId: options.clusterId,
+    nodeId: options.nodeId,
+    health: options.health,
+    snapshot,
+    advice: `To bring ${options.nodeId} back, ${restoreOwnDataAdvice(options.nodeId)}`,
+    ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+  });
+  try {
+    const terms = new TermIndex(recovered.start.index + 1, recovered.start.term);
+    const cache = new TailCache(options.cacheBytes);
+    for (const entry of recovered.entries) loadEntry(terms, cache, entry);
+    const hardState = {
+      term: recovered.termVote?.term ?? 0,
+      vote: recovered.termVote?.vote ?? EMPTY_HARD_STATE.vote,
+      commit: 0,
+    };
+    return { hardState, logStart: recovered.start, terms, cache, files };
+  } catch (error) {
+    await files.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Adds the next entry of the log being loaded; refuses a gap or a term below the one before it. */
+function loadEntry(terms: TermIndex, cache: TailCache, entry: Entry): void {
+  assertNextLogIndex(entry.index, terms.lastIndex, terms.baseIndex);
+  const lastTerm = terms.lastTerm ?? 0;
+  if (entry.term < lastTerm) {
+    throw new CorruptDataError(
+      `log entry ${entry.index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
+    );
+  }
+  terms.append(entry.index, entry.term);
+  cache.append([entry]);
 }
 
 /**
@@ -222,15 +308,7 @@ async function loadLog(
       for (const [key, value] of chunk) {
         const index = indexOfLogKey(key);
         assertNextLogIndex(index, terms.lastIndex, logStart.index);
-        const entry = decodeLogValue(index, value);
-        const lastTerm = terms.lastTerm ?? 0;
-        if (entry.term < lastTerm) {
-          throw new CorruptDataError(
-            `log entry ${index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
-          );
-        }
-        terms.append(index, entry.term);
-        cache.append([entry]);
+        loadEntry(terms, cache, decodeLogValue(index, value));
       }
     }
   } finally {

@@ -100,6 +100,12 @@ export class KvStateMachine {
    * hold only durable state.
    */
   private held: Map<string, Uint8Array | null> | null = null;
+  /**
+   * The held changes a flush is writing beside the write path (`beginFlush`), until it lands
+   * (`flushLanded`); null when no flush is in flight. Reads see `held` over these over LevelDB.
+   * Only a store whose log is in files flushes this way (NodeStorage).
+   */
+  private flushing: Map<string, Uint8Array | null> | null = null;
 
   private constructor(
     handles: Database,
@@ -233,7 +239,7 @@ export class KvStateMachine {
     ops: ByteBatchOperation[],
   ): { outcomes: ApplyOutcome[]; applied: AppliedState | null; membership: Membership; changes: KeyChanges } {
     let membership = this.membershipState;
-    const view = new BatchView(this.current, ops, this.metaCache, this.held);
+    const view = new BatchView(this.current, ops, this.metaCache, this.held, this.flushing);
     const outcomes = committed.map((entry) => {
       if (entry.type !== EntryType.ConfChange) return this.applyOperation(entry, view);
       const outcome = this.applyMemberChange(entry, membership);
@@ -279,8 +285,34 @@ export class KvStateMachine {
     for (const [key, stored] of changes) this.held.set(key, stored);
   }
 
+  /**
+   * A flush takes what is held: its changes stay readable (under what is held after it) until
+   * `flushLanded`. One flush at a time.
+   */
+  beginFlush(extra?: KeyChanges): void {
+    assert(this.flushing === null, 'beginFlush() while a flush is in flight');
+    let flushing = this.held;
+    this.held = null;
+    // A Ready's own changes written with the held ones (not held: a membership change, or past the
+    // bounds): readable from here on, as the batch's other keys are (NodeStorage.writeReady says why).
+    if (extra !== undefined && extra.size > 0) {
+      flushing ??= new Map();
+      for (const [key, stored] of extra) flushing.set(key, stored);
+    }
+    this.flushing = flushing;
+  }
+
+  /** The flush begun last is durable: the cache may know its changes. */
+  flushLanded(): void {
+    const flushing = this.flushing;
+    if (flushing === null) return;
+    this.flushing = null;
+    this.rememberChanges(flushing);
+  }
+
   /** A synced batch carried the held changes: they are durable, and the cache may know them. */
   heldWritten(): void {
+    assert(this.flushing === null, 'a batch carried the held changes while a flush is in flight');
     const held = this.held;
     if (held === null) return;
     this.held = null;
@@ -386,6 +418,7 @@ export class KvStateMachine {
     this.membershipState = membership;
     this.metaCache = metaCache;
     // Changes held over the old generation are of entries before the snapshot: it includes them.
+    assert(this.flushing === null, 'a snapshot installed while a flush is in flight');
     this.held = null;
     this.retired.add(old);
     if (!this.readers.has(old)) this.clearGeneration(old);
@@ -437,8 +470,8 @@ export class KvStateMachine {
 
   /** The value and metadata of `key` in the applied state, or undefined. */
   getEntrySync(key: Uint8Array): StoredValue | undefined {
-    if (this.held !== null) {
-      const held = this.held.get(byteKey(key));
+    if (this.held !== null || this.flushing !== null) {
+      const held = heldChange(byteKey(key), this.held, this.flushing);
       if (held !== undefined) return held === null ? undefined : decodeStored(held);
     }
     const stored = this.current.getSync(key);
@@ -488,6 +521,19 @@ export class KvStateMachine {
 }
 
 /**
+ * A key's change not yet in LevelDB: held, else written by the flush in flight; stored bytes, null
+ * (deleted) or undefined (neither has it). A null is a delete, not an absence.
+ */
+function heldChange(
+  name: string,
+  held: ReadonlyMap<string, Uint8Array | null> | null,
+  flushing: ReadonlyMap<string, Uint8Array | null> | null,
+): Uint8Array | null | undefined {
+  const change = held?.get(name);
+  return change !== undefined ? change : flushing?.get(name);
+}
+
+/**
  * Records in `cache` what LevelDB now holds for `key` (a byteKey): its stored value's metadata, or
  * nothing when it was deleted (null). Throws when the stored value's metadata does not decode.
  */
@@ -512,6 +558,7 @@ class BatchView implements KvView {
     private readonly ops: ByteBatchOperation[],
     private readonly metaCache: KeyMetaCache,
     private readonly held: ReadonlyMap<string, Uint8Array | null> | null,
+    private readonly flushing: ReadonlyMap<string, Uint8Array | null> | null,
   ) {}
 
   get(key: Uint8Array): Uint8Array | undefined {
@@ -537,10 +584,13 @@ class BatchView implements KvView {
     return meta;
   }
 
-  /** The key's change in this batch, else its held change: stored bytes, null (deleted) or undefined. */
+  /**
+   * The key's change in this batch, else its held change, else the change a flush in flight
+   * writes: stored bytes, null (deleted) or undefined.
+   */
   private changed(name: string): Uint8Array | null | undefined {
     const written = this.written.get(name);
-    return written !== undefined || this.held === null ? written : this.held.get(name);
+    return written !== undefined ? written : heldChange(name, this.held, this.flushing);
   }
 
   put(key: Uint8Array, stored: Uint8Array): void {

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { refusalForOpenError } from '../../src/storage/data-dir.js';
 import type { NodeStorage } from '../../src/storage/node-storage.js';
-import { STORAGE_FORMAT } from '../../src/storage/codec.js';
+import { LOG_FILES_FORMAT, STORAGE_FORMAT } from '../../src/storage/codec.js';
 import { encodeCommand } from '../../src/storage/command.js';
 import { StorageRefusedError } from '../../src/storage/errors.js';
 import { LEGACY_META } from '../../src/storage/key-meta.js';
@@ -93,12 +93,25 @@ describe('data dir identity', () => {
   it('refuses a data dir written in a newer format', async () => {
     const dir = await populatedDir();
     await withRawSublevel(dir, 'meta', (meta) =>
-      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: STORAGE_FORMAT + 1 })),
+      meta.put(bytes('identity'), packr.pack({ clusterId: CLUSTER, nodeId: 'n1', format: LOG_FILES_FORMAT + 1 })),
     );
     const error = await refusal(fixture.open(dir));
     expect(error.message).toContain(
-      `format ${STORAGE_FORMAT + 1}, written by a newer raftkv; this build reads format ${STORAGE_FORMAT}`,
+      `format ${LOG_FILES_FORMAT + 1}, written by a newer raftkv; this build reads format ${STORAGE_FORMAT} (and ${LOG_FILES_FORMAT} with the log in files)`,
     );
+  });
+
+  it('a data dir opens only with the log where it keeps it: in LevelDB (format 3) or in files (format 4)', async () => {
+    const inLevelDb = await populatedDir();
+    const toFiles = await refusal(fixture.open(inLevelDb, { logInFiles: true }));
+    expect(toFiles.message).toContain(`keeps its Raft log in LevelDB (format ${STORAGE_FORMAT})`);
+    const inFiles = await fixture.tempDir();
+    await fixture.open(inFiles, { logInFiles: true }).then((storage) => storage.close());
+    const toLevelDb = await refusal(fixture.open(inFiles));
+    expect(toLevelDb.message).toContain(`keeps its Raft log in segment files (format ${LOG_FILES_FORMAT})`);
+    // Another node's format-4 dir is refused as any other node's is.
+    const other = await refusal(fixture.open(inFiles, { logInFiles: true, nodeId: 'n2' }));
+    expect(other.message).toContain('belongs to node n1');
   });
 
   for (const format of [1, 2]) {

@@ -205,7 +205,13 @@ export class FileLog {
     return this.files.segmentStarts;
   }
 
+  /** The size of each segment file. */
+  get segmentBytes(): number {
+    return this.files.segmentBytes;
+  }
+
   async close(): Promise<void> {
+    await this.queue;
     await this.files.close();
   }
 

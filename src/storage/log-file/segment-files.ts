@@ -110,7 +110,8 @@ export class SegmentFiles {
   /** The next segment, preallocated in the background; null until asked for. */
   private next: Promise<string> | null = null;
   private closed = false;
-  private readonly segmentBytes: number;
+  /** The size of each segment file. */
+  readonly segmentBytes: number;
 
   private constructor(
     private readonly options: SegmentFilesOptions,
