@@ -64,7 +64,6 @@ export function useStorageFixture(): StorageFixture {
       clusterId: CLUSTER,
       nodeId: 'n1',
       voters: ['n1', 'n2', 'n3'],
-      ...(process.env['RAFTKV_TEST_LOG_IN_FILES'] === '1' ? { logInFiles: true, segmentBytes: 256 * 1024 } : {}),
       ...overrides,
     });
     opened.push(storage);
