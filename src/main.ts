@@ -38,7 +38,9 @@ environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LE
   RAFTKV_READ_POOL_THREADS (read pool size; default: cores - 1, at least 1; 0 runs reads inline),
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
   RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup and /members then need Authorization: Bearer <it>;
-  without it they answer loopback clients only)`;
+  without it they answer loopback clients only),
+  RAFTKV_LOG_IN_FILES=1 (experimental: a NEW data dir keeps the Raft log in segment files of its own, format 4;
+  an existing data dir keeps where it has its log)`;
 
 interface Args {
   readonly id: string;
@@ -145,6 +147,12 @@ async function main(): Promise<void> {
   }
   const dataDir = resolve(config.baseDir, dataDirArg);
   const metrics = new NodeMetrics(args.id);
+  const logInFiles = process.env['RAFTKV_LOG_IN_FILES'] === '1';
+  if (logInFiles) {
+    logger.warn(
+      'RAFTKV_LOG_IN_FILES=1: a new data dir keeps the Raft log in segment files (experimental, docs/log-file-proposal.md)',
+    );
+  }
   let storage: NodeStorage;
   try {
     storage = await NodeStorage.open({
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
         : config.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl, peerUrl: n.peerUrl, role: 'voter' })),
       logger,
       cacheBytes: config.raft.logCacheBytes,
+      logInFiles,
     });
   } catch (error) {
     if (error instanceof StorageRefusedError) refuse(error.message, logger);

@@ -23,10 +23,11 @@ export const STORAGE_FORMAT = 3;
 
 /**
  * A data dir whose Raft log and term and vote live in segment files of their own (`raft-log/`,
- * docs/log-file-proposal.md) rather than in LevelDB: written only when the node is started with
- * the log in files (experimental), and refused otherwise, by this build and by older ones (which
- * read format 3 at most). LevelDB then holds the state machine, the identity and the snapshot
- * point; the hard state and `log` sublevel stay empty. Moving a format-3 dir to it is not built.
+ * docs/log-file-proposal.md) rather than in LevelDB. A new dir is made so when the node is asked
+ * to (NodeStorageOptions.logInFiles); an existing dir keeps the format it has. Older builds refuse
+ * it (they read format 3 at most). LevelDB then holds the state machine, the identity and the
+ * snapshot point; the hard state and the `log` sublevel stay empty. Moving a format-3 dir to it,
+ * or back, is not built.
  */
 export const LOG_FILES_FORMAT = 4;
 

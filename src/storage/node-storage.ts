@@ -50,8 +50,9 @@ export interface NodeStorageOptions {
   /** Bytes of one segment of older entries loaded ahead for a follower far behind. Default 4 MiB. */
   readonly readAheadBytes?: number;
   /**
-   * Keep the Raft log in segment files of its own (format 4, docs/log-file-proposal.md;
-   * experimental): a new data dir is made so, and only such a dir opens. Default false.
+   * Where a NEW data dir keeps its Raft log: in segment files of its own (format 4,
+   * docs/log-file-proposal.md; experimental) or in LevelDB (format 3). An existing dir keeps where
+   * it has it, whatever this says. Default false.
    */
   readonly logInFiles?: boolean;
   /** The size of each segment file when the log is in files (tests use small ones). */
@@ -227,6 +228,7 @@ export class NodeStorage implements Storage {
     options.logger?.info(
       {
         location,
+        log: storage.logInFiles ? 'segment files' : 'leveldb',
         term,
         commit,
         applied: storage.applied.index,

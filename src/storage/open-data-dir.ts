@@ -51,7 +51,10 @@ export interface OpenOptions {
   readonly voters: readonly NodeId[];
   readonly cacheBytes: number;
   readonly logger?: Logger;
-  /** Keep the log in segment files (format 4): a new dir is made so, and only such a dir opens. */
+  /**
+   * Where a NEW data dir keeps its Raft log: in segment files (format 4) or in LevelDB (format 3).
+   * An existing dir keeps where it has it, whatever this says.
+   */
   readonly logInFiles?: boolean;
   /** The store's health: the segment files mark it failed on an I/O error. */
   readonly health: StoreHealth;
@@ -93,8 +96,8 @@ export async function openDataDir(
     throw refusalForOpenError(location, options.nodeId, error);
   }
   try {
-    await checkIdentity(handles, location, options);
-    const loaded = await loadState(handles, location, options);
+    const format = await checkIdentity(handles, location, options);
+    const loaded = await loadState(handles, location, options, format === LOG_FILES_FORMAT);
     try {
       validateLoadedState(loaded);
     } catch (error) {
@@ -110,9 +113,10 @@ export async function openDataDir(
 
 /**
  * The data dir must be this node's, in this cluster, in a format this build reads. A dir without an
- * identity is initialized only when it holds no data at all.
+ * identity is initialized only when it holds no data at all. Returns the dir's format after any
+ * upgrade: LOG_FILES_FORMAT when it keeps its log in segment files, else STORAGE_FORMAT.
  */
-async function checkIdentity(handles: Database, location: string, options: OpenOptions): Promise<void> {
+async function checkIdentity(handles: Database, location: string, options: OpenOptions): Promise<number> {
   const { clusterId, nodeId } = options;
   const stored = handles.meta.getSync(META_IDENTITY);
   if (stored === undefined) {
@@ -128,23 +132,12 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       sync: true,
     });
     options.logger?.info({ location, clusterId, nodeId, format }, 'initialized an empty data dir');
-    return;
+    return format;
   }
   const identity = decodeIdentity(stored);
-  if (identity.format === LOG_FILES_FORMAT && options.logInFiles !== true) {
-    throw new StorageRefusedError(
-      `data dir ${location} keeps its Raft log in segment files (format ${LOG_FILES_FORMAT}): start ${nodeId} with ` +
-        'the log in files (RAFTKV_LOG_IN_FILES=1, experimental), as it was started before',
-    );
-  }
-  if (identity.format !== LOG_FILES_FORMAT && options.logInFiles === true) {
-    throw new StorageRefusedError(
-      `data dir ${location} keeps its Raft log in LevelDB (format ${identity.format}), and moving it to segment ` +
-        `files is not built yet: start ${nodeId} without RAFTKV_LOG_IN_FILES`,
-    );
-  }
   if (identity.format === LOG_FILES_FORMAT) {
-    if (identity.clusterId === clusterId && identity.nodeId === nodeId) return;
+    // The log in files: this dir stays so (moving a format-4 dir back to LevelDB is not built).
+    if (identity.clusterId === clusterId && identity.nodeId === nodeId) return LOG_FILES_FORMAT;
   } else if (identity.format > STORAGE_FORMAT) {
     throw new StorageRefusedError(
       `data dir ${location} is in storage format ${identity.format}, written by a newer raftkv; this build reads ` +
@@ -168,7 +161,7 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       location,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    return;
+    return STORAGE_FORMAT;
   }
   if (identity.format < STORAGE_FORMAT) {
     // Every older format reads as this one (codec.ts says how); mark the dir, so older builds, which
@@ -179,6 +172,7 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
     );
     options.logger?.info({ location, from: identity.format, to: STORAGE_FORMAT }, 'upgraded the data dir format');
   }
+  return STORAGE_FORMAT;
 }
 
 async function holdsAnyKey(handles: Database): Promise<boolean> {
@@ -190,7 +184,12 @@ async function holdsAnyKey(handles: Database): Promise<boolean> {
   }
 }
 
-async function loadState(handles: Database, location: string, options: OpenOptions): Promise<LoadedState> {
+async function loadState(
+  handles: Database,
+  location: string,
+  options: OpenOptions,
+  logInFiles: boolean,
+): Promise<LoadedState> {
   const hardStateBytes = handles.meta.getSync(META_HARDSTATE);
   const appliedBytes = handles.sm.getSync(SM_APPLIED);
   const logStartBytes = handles.meta.getSync(META_LOGSTART);
@@ -214,7 +213,7 @@ async function loadState(handles: Database, location: string, options: OpenOptio
         'new member with a new id and an empty data dir (README.md, "Membership changes")',
     );
   }
-  if (options.logInFiles === true) {
+  if (logInFiles) {
     const inFiles = await loadLogFiles(location, options, { index: snapshot.index, term: snapshot.term });
     // The commit is not written with the log in files: every applied entry was committed.
     const commit = applied.index <= inFiles.terms.lastIndex ? applied.index : 0;

@@ -101,16 +101,18 @@ describe('data dir identity', () => {
     );
   });
 
-  it('a data dir opens only with the log where it keeps it: in LevelDB (format 3) or in files (format 4)', async () => {
+  it('a data dir keeps its log where it was made to, whatever a later start asks for a new dir', async () => {
     const inLevelDb = await populatedDir();
-    const toFiles = await refusal(fixture.open(inLevelDb, { logInFiles: true }));
-    expect(toFiles.message).toContain(`keeps its Raft log in LevelDB (format ${STORAGE_FORMAT})`);
+    const levelDb = await fixture.open(inLevelDb, { logInFiles: true });
+    expect(levelDb.logInFiles).toBe(false);
+    await levelDb.close();
     const inFiles = await fixture.tempDir();
     await fixture.open(inFiles, { logInFiles: true }).then((storage) => storage.close());
-    const toLevelDb = await refusal(fixture.open(inFiles));
-    expect(toLevelDb.message).toContain(`keeps its Raft log in segment files (format ${LOG_FILES_FORMAT})`);
+    const files = await fixture.open(inFiles);
+    expect(files.logInFiles).toBe(true);
+    await files.close();
     // Another node's format-4 dir is refused as any other node's is.
-    const other = await refusal(fixture.open(inFiles, { logInFiles: true, nodeId: 'n2' }));
+    const other = await refusal(fixture.open(inFiles, { nodeId: 'n2' }));
     expect(other.message).toContain('belongs to node n1');
   });
 
