@@ -303,9 +303,11 @@ export class LogStore implements Storage {
           this.handles.log.prefixKey(logKey(index), 'view'),
         );
       })
-      .catch((error: unknown) =>
-        this.loadListener?.failed(this.health.fail(`deleting compacted log entries up to ${index}`, error)),
-      );
+      .catch((error: unknown) => {
+        // Closed meanwhile: what was not deleted is deleted after the next compaction.
+        if (this.health.isClosed) return;
+        this.loadListener?.failed(this.health.fail(`deleting compacted log entries up to ${index}`, error));
+      });
   }
 
   // ===========================================================================================

@@ -192,10 +192,12 @@ export class NodeStorage implements Storage {
     }
     openLocations.add(location);
     let storage: NodeStorage;
+    let opened: Awaited<ReturnType<typeof openDataDir>> | undefined;
     try {
       const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
       const health = new StoreHealth(location);
-      const { handles, loaded } = await openDataDir(location, { ...options, cacheBytes, health });
+      opened = await openDataDir(location, { ...options, cacheBytes, health });
+      const { handles, loaded } = opened;
       const log = new LogStore({
         handles,
         health,
@@ -221,6 +223,9 @@ export class NodeStorage implements Storage {
       // Entries up to the log start that a crash left behind.
       log.deleteCompactedLeftovers();
     } catch (error) {
+      // What openDataDir opened is closed again: a retry must not find the segment files open twice.
+      await opened?.loaded.files?.close().catch(() => undefined);
+      await opened?.handles.db.close().catch(() => undefined);
       openLocations.delete(location);
       throw error;
     }
@@ -425,11 +430,13 @@ export class NodeStorage implements Storage {
     if (!large && performance.now() - this.heldSince < this.flushAfterMs) return;
     this.flushQueued = true;
     this.flushInFiles()
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        // A store closed meanwhile: the flush was not needed (the log replays what it held).
+        if (this.health.isClosed) return;
         this.log.reportBackgroundFailure(
           error instanceof StorageFatalError ? error : this.health.fail('flushing applied changes', error),
-        ),
-      )
+        );
+      })
       .finally(() => (this.flushQueued = false));
   }
 
@@ -884,6 +891,8 @@ export class NodeStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // A Ready still being written finishes first: it may hold applies, and start a flush.
+    await this.writes.idle();
     // Not needed for safety (the log replays it), but a clean stop leaves nothing to replay.
     if (this.health.usable) await this.flushHeld().catch(() => undefined);
     this.closed = true;

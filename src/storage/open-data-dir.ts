@@ -34,7 +34,7 @@ import {
 import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
 import { openDatabase, putOp, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError, describeError } from './errors.js';
-import { FileLog } from './log-file/file-log.js';
+import { FileLog, type FileLogOptions } from './log-file/file-log.js';
 import { FIRST_INDEX } from './log-store.js';
 import type { StoreHealth } from './store-health.js';
 import { TailCache } from './tail-cache.js';
@@ -128,6 +128,7 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       );
     }
     const format = options.logInFiles === true ? LOG_FILES_FORMAT : STORAGE_FORMAT;
+    if (format === LOG_FILES_FORMAT) await startLogFiles(location, options);
     await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format }))], {
       sync: true,
     });
@@ -214,7 +215,7 @@ async function loadState(
     );
   }
   if (logInFiles) {
-    const inFiles = await loadLogFiles(location, options, { index: snapshot.index, term: snapshot.term });
+    const inFiles = await loadLogFiles(location, options, { index: snapshot.index, term: snapshot.term }, applied);
     // The commit is not written with the log in files: every applied entry was committed.
     const commit = applied.index <= inFiles.terms.lastIndex ? applied.index : 0;
     return { ...inFiles, hardState: { ...inFiles.hardState, commit }, applied, snapshot, generation, membership };
@@ -247,16 +248,9 @@ async function loadLogFiles(
   location: string,
   options: OpenOptions,
   snapshot: LogPosition,
+  applied: LogPosition,
 ): Promise<{ hardState: HardState; logStart: LogPosition; terms: TermIndex; cache: TailCache; files: FileLog }> {
-  const { log: files, recovered } = await FileLog.open({
-    dir: path.join(location, LOG_FILES_DIR),
-    clusterId: options.clusterId,
-    nodeId: options.nodeId,
-    health: options.health,
-    snapshot,
-    advice: `To bring ${options.nodeId} back, ${restoreOwnDataAdvice(options.nodeId)}`,
-    ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
-  });
+  const { log: files, recovered } = await FileLog.open(logFilesOptions(location, options, snapshot, applied, false));
   try {
     const terms = new TermIndex(recovered.start.index + 1, recovered.start.term);
     const cache = new TailCache(options.cacheBytes);
@@ -271,6 +265,37 @@ async function loadLogFiles(
     await files.close().catch(() => undefined);
     throw error;
   }
+}
+
+function logFilesOptions(
+  location: string,
+  options: OpenOptions,
+  snapshot: LogPosition,
+  applied: LogPosition,
+  fresh: boolean,
+): FileLogOptions {
+  return {
+    dir: path.join(location, LOG_FILES_DIR),
+    clusterId: options.clusterId,
+    nodeId: options.nodeId,
+    health: options.health,
+    snapshot,
+    applied,
+    fresh,
+    advice: `To bring ${options.nodeId} back, ${restoreOwnDataAdvice(options.nodeId)}`,
+    ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+  };
+}
+
+/**
+ * A new format-4 dir's first segment, made before its identity is written: so a dir with an
+ * identity always has one, and one without is refused (FileLogOptions.fresh). A crash before the
+ * identity leaves a segment with nothing in it, which the next open reuses.
+ */
+async function startLogFiles(location: string, options: OpenOptions): Promise<void> {
+  const origin = { index: 0, term: 0 };
+  const { log } = await FileLog.open(logFilesOptions(location, options, origin, origin, true));
+  await log.close();
 }
 
 /** Adds the next entry of the log being loaded; refuses a gap or a term below the one before it. */

@@ -18,6 +18,11 @@ export class StoreHealth {
     this.closed = true;
   }
 
+  /** Closed on purpose (and not failed): background work that finds it so just stops. */
+  get isClosed(): boolean {
+    return this.closed && this.failure === null;
+  }
+
   /** Throws StorageFatalError when an earlier operation failed or the store is closed. */
   assertUsable(operation: string): void {
     if (this.failure !== null) {

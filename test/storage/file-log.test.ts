@@ -32,11 +32,17 @@ async function logDir(): Promise<string> {
   return path.join(dir, 'log');
 }
 
+/**
+ * FileLog.open of `dir` with the state machine at `snapshot` (its applied entry too, unless given):
+ * a new dir when nothing was written there yet.
+ */
 async function open(
   dir: string,
   snapshot: LogPoint,
   health = new StoreHealth(dir),
+  applied = snapshot,
 ): Promise<{ log: FileLog; recovered: RecoveredLog; health: StoreHealth }> {
+  const fresh = !(await fs.readdir(dir).catch(() => [])).some((name) => name.endsWith('.seg'));
   const result = await FileLog.open({
     dir,
     clusterId: 'c1',
@@ -44,6 +50,8 @@ async function open(
     segmentBytes: SEGMENT_BYTES,
     health,
     snapshot,
+    applied,
+    fresh,
     advice: ADVICE,
   });
   opened.push(result.log);
@@ -304,6 +312,67 @@ describe('the log over its segment files', () => {
     bytes[SEGMENT_HEADER_BYTES + 20]! ^= 0xff;
     await fs.writeFile(file, bytes);
     await expect(open(dir, { index: 50, term: 1 })).rejects.toThrow(/is corrupt: .*Restore it from a backup\./);
+  });
+
+  it('refuses a dir of this format with no segment, and a log that lost the snapshot point the state machine applied past', async () => {
+    const dir = await logDir();
+    // Not a new dir (its identity says it ran): no segment means the log, term and vote are lost.
+    await fs.mkdir(dir, { recursive: true });
+    const options = {
+      dir,
+      clusterId: 'c1',
+      nodeId: 'n1',
+      segmentBytes: SEGMENT_BYTES,
+      health: new StoreHealth(dir),
+      advice: ADVICE,
+    };
+    const origin = { index: 0, term: 0 };
+    await expect(FileLog.open({ ...options, snapshot: origin, applied: origin, fresh: false })).rejects.toThrow(
+      /holds no log segment: this node's log, term and vote are lost.*Restore it from a backup\./,
+    );
+    const { log } = await open(dir, origin);
+    await log.append({ term: 1, vote: 'n1' }, [entry(1, 1, 1), entry(2, 1, 1)]);
+    await log.close();
+    // The state machine's snapshot point 5 and applied 7: entries 3..7 were in the log once.
+    await expect(
+      FileLog.open({ ...options, snapshot: { index: 5, term: 1 }, applied: { index: 7, term: 1 }, fresh: false }),
+    ).rejects.toThrow(
+      /does not hold the state machine's snapshot point 5 \(term 1\), and the state machine applied entry 7 since/,
+    );
+    // Nothing was started over: the log is still there for whoever looks into it.
+    const { recovered } = await open(dir, origin);
+    expect(describeEntries(recovered.entries)).toEqual(['1@1#1/60', '2@1#1/60']);
+  });
+
+  it('a Ready larger than a unit may be is written as several units, across segments, and read back whole', async () => {
+    const dir = await logDir();
+    const health = new StoreHealth(dir);
+    const origin = { index: 0, term: 0 };
+    const openLarge = async (fresh: boolean) => {
+      const result = await FileLog.open({
+        dir,
+        clusterId: 'c1',
+        nodeId: 'n1',
+        segmentBytes: 1024 * 1024,
+        health,
+        snapshot: origin,
+        applied: origin,
+        fresh,
+        advice: ADVICE,
+      });
+      opened.push(result.log);
+      return result;
+    };
+    const { log } = await openLarge(true);
+    // 3 MiB in one append: units of at most a quarter segment each.
+    const big = Array.from({ length: 48 }, (_, k) => entry(k + 1, 1, 1, 64 * 1024));
+    await log.append({ term: 1, vote: 'n1' }, big);
+    expect(log.segments.length).toBeGreaterThan(3);
+    expect(describeEntries(log.readEntriesSync(1, 49, Infinity))).toEqual(describeEntries(big));
+    await log.close();
+    const { recovered } = await openLarge(false);
+    expect(describeEntries(recovered.entries)).toEqual(describeEntries(big));
+    expect(health.usable).toBe(true);
   });
 
   it('an I/O failure marks the store failed, and nothing runs on the log after it', async () => {

@@ -197,6 +197,16 @@ describe('NodeStorage with the log in files', () => {
     }
   });
 
+  it('refuses to open a dir of this format whose log directory is gone', async () => {
+    const storage = await open();
+    await storage.writeReady({ term: 2, vote: 'n2', commit: 0 }, puts(3), []);
+    await storage.close();
+    await fs.rm(path.join(storage.location, LOG_FILES_DIR), { recursive: true });
+    await expect(open({}, storage.location)).rejects.toThrow(
+      /holds no log segment: this node's log, term and vote are lost/,
+    );
+  });
+
   it('a flush that fails marks the store failed and reaches the driver; nothing is written after it', async () => {
     const storage = await open({ flushAfterMs: 0 });
     const failures: Error[] = [];

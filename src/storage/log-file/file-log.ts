@@ -22,7 +22,17 @@ import { CorruptDataError, StorageRefusedError, describeError } from '../errors.
 import type { StoreHealth } from '../store-health.js';
 import { SegmentFiles, type LogPoint, type SegmentFilesOptions, type UnitLocation } from './segment-files.js';
 import type { UnitRecord } from './unit-codec.js';
+import { OneAtATime } from '../one-at-a-time.js';
+import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 import { UnitIndex } from './unit-index.js';
+
+/**
+ * The entry bytes one unit carries at most (a Ready with more is written as several units): well
+ * below the codec's MAX_UNIT_BODY_BYTES, so a large batch never makes a unit the reader refuses.
+ */
+const UNIT_ENTRY_BYTES = 8 * 1024 * 1024;
+/** What an entry costs in an entries record besides its data (unit-codec.ts: index, type, length). */
+const ENTRY_RECORD_BYTES = 13;
 
 export interface TermVote {
   readonly term: number;
@@ -37,6 +47,18 @@ export interface FileLogOptions extends SegmentFilesOptions {
    * came before the log started over after it: open starts it over now.
    */
   readonly snapshot: LogPoint;
+  /**
+   * The state machine's applied entry (LevelDB's). The log is started over only when it equals
+   * the snapshot point, as an install's switch leaves it: otherwise a log that lacks the snapshot
+   * point lost entries, and open refuses it rather than discard what is left.
+   */
+  readonly applied: LogPoint;
+  /**
+   * A new data dir: no segment yet is what it should have, and open starts the first. An existing
+   * dir always has one (a new dir's first segment is made before its identity is written), so
+   * none there means the log, and the node's term and vote with it, are lost: open refuses.
+   */
+  readonly fresh: boolean;
   /** What to tell the operator when the files cannot be trusted (open's refusal ends with it). */
   readonly advice: string;
 }
@@ -55,8 +77,10 @@ export class FileLog {
   private readonly index = new UnitIndex();
   /** Bumped by each deletion of segments and each install: reads begun before may be stale. */
   private generation = 0;
-  /** The changes to the files, one at a time (see `write`). */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Appends and new segments, one at a time (see `write`). */
+  private readonly writes = new OneAtATime();
+  /** Deletions of old segments, one at a time, beside the appends (see `deleteSegmentsBefore`). */
+  private readonly deletions = new OneAtATime();
 
   private constructor(
     private readonly files: SegmentFiles,
@@ -80,7 +104,7 @@ export class FileLog {
     const log = new FileLog(files, options.health, options.dir);
     try {
       const replayed = log.replay(readBack.units, readBack.headers[0]);
-      const recovered = await log.reconcile(replayed, options.snapshot);
+      const recovered = await log.reconcile(replayed, options);
       return { log, recovered };
     } catch (error) {
       await files.close().catch(() => undefined);
@@ -94,12 +118,17 @@ export class FileLog {
    * every one after; `truncatedTo` is then the entry before the first replaced (index and term).
    */
   async append(termVote: TermVote | null, entries: readonly Entry[], truncatedTo?: LogPoint): Promise<void> {
-    const records: UnitRecord[] = [];
-    if (termVote !== null) records.push({ kind: 'termVote', term: termVote.term, vote: termVote.vote });
-    if (entries.length > 0) records.push({ kind: 'entries', entries });
-    if (records.length === 0) return;
-    const location = await this.write('appending to the log', () => this.files.append(records, truncatedTo));
-    this.indexEntries(location, entries);
+    const chunks = this.chunksOf(entries);
+    for (const [k, chunk] of chunks.entries()) {
+      const records: UnitRecord[] = [];
+      if (k === 0 && termVote !== null) records.push({ kind: 'termVote', term: termVote.term, vote: termVote.vote });
+      if (chunk.length > 0) records.push({ kind: 'entries', entries: chunk });
+      if (records.length === 0) return;
+      // Only the first unit replaces entries; the others follow it.
+      const replaced = k === 0 ? truncatedTo : undefined;
+      const location = await this.write('appending to the log', () => this.files.append(records, replaced));
+      this.indexEntries(location, chunk);
+    }
   }
 
   /**
@@ -109,14 +138,21 @@ export class FileLog {
    * state machine, so the files never hold a term below the snapshot's.
    */
   async install(point: LogPoint, entries: readonly Entry[]): Promise<void> {
+    const [first = [], ...rest] = this.chunksOf(entries);
     const records: UnitRecord[] = [{ kind: 'snapshot', index: point.index, term: point.term }];
-    if (entries.length > 0) records.push({ kind: 'entries', entries });
+    if (first.length > 0) records.push({ kind: 'entries', entries: first });
     const location = await this.write('starting the log after a snapshot', () =>
       this.files.startSegment(point, records),
     );
     this.generation++;
     this.index.clear();
-    this.indexEntries(location, entries);
+    this.indexEntries(location, first);
+    for (const chunk of rest) {
+      const next = await this.write('appending to the log', () =>
+        this.files.append([{ kind: 'entries', entries: chunk }]),
+      );
+      this.indexEntries(next, chunk);
+    }
     await this.deleteSegmentsBefore(location.sequence);
   }
 
@@ -211,7 +247,7 @@ export class FileLog {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await Promise.all([this.writes.idle(), this.deletions.idle()]);
     await this.files.close();
   }
 
@@ -251,9 +287,16 @@ export class FileLog {
 
   /**
    * Starts the log over after the state machine's snapshot point when the log does not hold it
-   * (see FileLogOptions.snapshot), or when there is no log yet.
+   * (see FileLogOptions.snapshot), or when a new dir has no log yet; refuses what is lost.
    */
-  private async reconcile(replayed: RecoveredLog | null, snapshot: LogPoint): Promise<RecoveredLog> {
+  private async reconcile(
+    replayed: RecoveredLog | null,
+    { snapshot, applied, fresh }: FileLogOptions,
+  ): Promise<RecoveredLog> {
+    if (replayed === null && !fresh)
+      throw new CorruptDataError(
+        `${this.dir} holds no log segment: this node's log, term and vote are lost (a data dir of this format always has one)`,
+      );
     if (replayed !== null) {
       const { start, entries } = replayed;
       if (snapshot.index < start.index)
@@ -262,6 +305,12 @@ export class FileLog {
         );
       const held = snapshot.index === start.index ? start : entries[snapshot.index - start.index - 1];
       if (held !== undefined && held.term === snapshot.term) return replayed;
+      // Only an install's switch leaves the log without the snapshot point, and it leaves the
+      // state machine applied exactly there: anything else is a log that lost entries.
+      if (applied.index !== snapshot.index || applied.term !== snapshot.term)
+        throw new CorruptDataError(
+          `${this.dir}: the log (entries ${start.index + 1}..${start.index + entries.length}) does not hold the state machine's snapshot point ${snapshot.index} (term ${snapshot.term}), and the state machine applied entry ${applied.index} since: log entries are lost`,
+        );
     }
     await this.install(snapshot, []);
     return { termVote: replayed?.termVote ?? null, start: snapshot, entries: [] };
@@ -273,28 +322,60 @@ export class FileLog {
     if (first !== undefined && last !== undefined) this.index.add(location, first.index, last.index);
   }
 
+  /**
+   * Deletes the segments below `sequence`, one deletion at a time but beside the appends: a
+   * deletion touches only segments older than any an append writes (never the last), and each
+   * costs a directory fsync that a write's path should not wait for.
+   */
   private async deleteSegmentsBefore(sequence: number): Promise<void> {
-    this.generation++;
-    await this.write('deleting old log segments', () => this.files.deleteBefore(sequence));
-    this.index.dropSegmentsBefore(sequence);
+    await this.deletions.run(async () => {
+      const oldest = this.files.segmentStarts[0]?.sequence;
+      if (oldest === undefined || oldest >= sequence) return;
+      this.generation++;
+      await this.guarded('deleting old log segments', () => this.files.deleteBefore(sequence));
+      this.index.dropSegmentsBefore(sequence);
+    });
   }
 
   /**
-   * Runs one change to the files after those before it: an append, a new segment and a deletion
-   * never interleave (a compaction's deletion may be asked for while an append is in flight). A
-   * failure marks the store failed, and every change queued after it refuses.
+   * Runs one change to the files after those before it: appends and new segments never
+   * interleave. A failure marks the store failed, and every change queued after it refuses.
    */
   private write<T>(what: string, run: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(async () => {
-      this.health.assertUsable(what);
-      try {
-        return await run();
-      } catch (error) {
-        throw this.failed(what, error);
+    return this.writes.run(() => this.guarded(what, run));
+  }
+
+  /** Runs `run` if the store is usable; its failure marks the store failed. */
+  private async guarded<T>(what: string, run: () => Promise<T>): Promise<T> {
+    this.health.assertUsable(what);
+    try {
+      return await run();
+    } catch (error) {
+      throw this.failed(what, error);
+    }
+  }
+
+  /**
+   * `entries` in runs of at most UNIT_ENTRY_BYTES (or one entry) each: one unit per run. A Ready may
+   * hold more than a unit's bound (a leader's batch of large values); a crash between its units
+   * keeps a prefix of them, which Raft allows, since nothing is acknowledged before all are on disk.
+   */
+  private chunksOf(entries: readonly Entry[]): Entry[][] {
+    const limit = Math.min(UNIT_ENTRY_BYTES, Math.floor((this.files.segmentBytes - SEGMENT_HEADER_BYTES) / 4));
+    const chunks: Entry[][] = [[]];
+    let bytes = 0;
+    for (const entry of entries) {
+      const size = entry.data.length + ENTRY_RECORD_BYTES;
+      const current = chunks[chunks.length - 1] ?? [];
+      if (current.length > 0 && bytes + size > limit) {
+        chunks.push([entry]);
+        bytes = size;
+      } else {
+        current.push(entry);
+        bytes += size;
       }
-    });
-    this.queue = result.catch(() => undefined);
-    return result;
+    }
+    return chunks;
   }
 
   private failed(what: string, error: unknown): Error {
