@@ -1,7 +1,9 @@
 // The Raft log and hard state of one node, as the core reads them (the `Storage` interface), and
 // the batch operations that change them. NodeStorage writes those operations together with the
 // state machine's in one LevelDB batch per Ready; this class only prepares them and, once the batch
-// is durable, brings its in-memory view up to date.
+// is durable, brings its in-memory view up to date. In a data dir of format 4 the log and the term
+// and vote are in segment files instead (`files`, log-file/file-log.ts): `persistToFiles` and
+// `installToFiles` write them there, and LevelDB keeps only the snapshot point of the log's state.
 //
 // Invariants (checked on open by open-data-dir.ts, kept by every write):
 //  - the log holds entries firstIndex..lastIndex without gaps, with non-decreasing terms that never

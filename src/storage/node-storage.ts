@@ -6,7 +6,9 @@
 // The log it reads is always durable: the hard state, term index and tail cache change only after
 // the LevelDB write that made it so has resolved. The applied state may be ahead of the disk: a
 // Ready that only applies is held in memory until the next synced batch (writeReady says why that
-// is safe); every read through this class sees it.
+// is safe); every read through this class sees it. In a data dir of format 4 the log lives in
+// segment files: a Ready's append there is its only synced write, and every apply is held and
+// flushed to LevelDB beside the write path (writeReadyToFiles, flushInFiles).
 
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';

@@ -1,4 +1,4 @@
-// The Raft log over its segment files (src/storage/log-file/file-log.ts, not used by the node yet),
+// The Raft log over its segment files (src/storage/log-file/file-log.ts),
 // against a model of the log: appends, conflicting suffixes, compactions, installs, and reopens,
 // including a crash between an install's switch of the state machine and the log starting over.
 import fs from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The segment files of the log (src/storage/log-file/segment-files.ts, not used by the node yet):
+// The segment files of the log (src/storage/log-file/segment-files.ts):
 // what is appended is read back after a reopen, across segments; a torn last write is dropped and
 // the log goes on after it; whatever else is wrong with the files refuses the open, saying where.
 import fs from 'node:fs/promises';

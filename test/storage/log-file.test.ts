@@ -1,4 +1,4 @@
-// The log segment format (src/storage/log-file/, not used by the node yet): units round-trip, and
+// The log segment format (src/storage/log-file/): units round-trip, and
 // a segment read back on open tells a torn last write (any subset of its sectors kept) from
 // corruption anywhere else.
 import fc from 'fast-check';

@@ -1,6 +1,6 @@
 // The Raft log and its term and vote over the segment files (docs/log-file-proposal.md, "The log
-// store over the files"): what LogStore's LevelDB touch points become. Not used by the node yet:
-// the log still lives in LevelDB.
+// store over the files"): what LogStore's LevelDB touch points become in a data dir of
+// format 4 (NodeStorage's logInFiles).
 //
 // What it does: replays the files on open into the log they hold and reconciles that with the
 // state machine's snapshot point; appends one unit per Ready; reads old entries back by unit,

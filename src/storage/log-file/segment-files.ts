@@ -1,7 +1,7 @@
 // The segment files of a Raft log in one directory (docs/log-file-proposal.md, "The segment
 // files"): reading them back on open, appending one unit per call with one synced write, starting
 // a new segment when one is full (or when the caller asks, for an install), and deleting old ones.
-// Not used by the node yet: the log still lives in LevelDB.
+// Used by data dirs of format 4 (the log in files).
 //
 // Invariants:
 //  - A unit is appended by one positioned write on a file opened O_DSYNC: when `append` resolves,

@@ -1,7 +1,7 @@
 // The header of a log segment (docs/log-file-proposal.md, "The segment files"): which node and
 // cluster the file belongs to, its place in the sequence, and the entry just before its first one.
 // The log start and term(firstIndex - 1) come from the oldest segment's header, so they survive the
-// deletion of older segments. Not used by the node yet: the log still lives in LevelDB.
+// deletion of older segments. Used by data dirs of format 4 (the log in files).
 //
 //   header := magic "raftkvlg" | u16 format | u64 sequence | u64 prevIndex | u64 prevTerm
 //             | u16 length, cluster id (UTF-8) | u16 length, node id (UTF-8) | u32 CRC-32 of all before

@@ -1,6 +1,6 @@
 // Reading a log segment back on open (docs/log-file-proposal.md, "Opening a data dir"): its header
 // and its units in order, telling a torn last write (normal after a power loss) from corruption
-// (refuse to start). Not used by the node yet: the log still lives in LevelDB.
+// (refuse to start). Used by data dirs of format 4 (the log in files).
 //
 // What a power loss can leave: segments are preallocated zeros, and each unit is appended by one
 // write, on a sector boundary, after what was written before. A write cut by a power loss may keep

@@ -1,5 +1,5 @@
 // The bytes of one unit of a log segment (docs/log-file-proposal.md): what one Ready appends to the
-// Raft log file in one write. Not used by the node yet: the log still lives in LevelDB.
+// Raft log file in one write. Used by data dirs of format 4 (the log in files).
 //
 //   unit   := header | body | zeros up to the next multiple of 512 bytes
 //   header := u32 bodyLength | u32 bodyChecksum | u32 headerChecksum

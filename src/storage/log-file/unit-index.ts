@@ -1,5 +1,5 @@
 // Where each log entry lies in the segment files: the unit that holds it (docs/log-file-proposal.md,
-// "The log store over the files"). Not used by the node yet: the log still lives in LevelDB.
+// "The log store over the files"). Used by data dirs of format 4 (the log in files).
 //
 // One span per unit that holds entries, in log order: {first, last} and the unit's location. A
 // unit whose entries replace some (a conflicting suffix) trims or drops the spans after its first
