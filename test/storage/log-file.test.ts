@@ -10,6 +10,7 @@ import {
   encodeSegmentHeader,
   type SegmentHeader,
 } from '../../src/storage/log-file/segment-header.js';
+import { scanSegmentFile } from '../../src/storage/log-file/segment-files.js';
 import { scanSegment } from '../../src/storage/log-file/segment-scan.js';
 import {
   MAX_UNIT_BODY_BYTES,
@@ -21,6 +22,9 @@ import {
 } from '../../src/storage/log-file/unit-codec.js';
 import { EntryType } from '../../src/raft/types.js';
 import { crc32 } from 'node:zlib';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 const HEADER: SegmentHeader = { clusterId: 'test-cluster', nodeId: 'n1', sequence: 7, prevIndex: 40, prevTerm: 3 };
 const SEGMENT_BYTES = 64 * 1024;
@@ -223,6 +227,69 @@ describe('log segment scan', () => {
       }),
       SCAN_RUNS,
     );
+  });
+
+  it("reading a segment file's written part alone gives the verdict the whole file gives", async () => {
+    // scanSegmentFile reads only up to the last nonzero byte and the end of the chain of unit
+    // headers when that scan is clean; anything else is judged on the whole file. Units whose
+    // values end in many zeros reach past the last nonzero byte: the chain must cover them.
+    const zeroTailed = units.map((segment) =>
+      segment.map((list) =>
+        list.map((r): UnitRecord =>
+          r.kind === 'entries'
+            ? {
+                kind: 'entries',
+                entries: r.entries.map((e) => ({
+                  ...e,
+                  data: Uint8Array.from([...e.data, 1, ...new Uint8Array(1500)]),
+                })),
+              }
+            : r,
+        ),
+      ),
+    );
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'raftkv-scan-'));
+    const file = path.join(dir, 'seg');
+    const verdict = (scan: () => unknown): unknown => {
+      try {
+        const { header, units: found, end, closed, torn } = scan() as ReturnType<typeof scanSegment>;
+        return { header, units: found.map((u) => [u.offset, plain(u.records)]), end, closed, torn };
+      } catch (error) {
+        return { refused: (error as Error).message };
+      }
+    };
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(units, zeroTailed),
+          fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
+          fc.option(fc.tuple(fc.nat(SEGMENT_BYTES - 1), fc.integer({ min: 1, max: 255 }))),
+          fc.boolean(),
+          async (unitRecords, kept, flip, last) => {
+            const { bytes, offsets } = segmentOf(unitRecords);
+            const from = offsets[offsets.length - 2]!;
+            const to = offsets[offsets.length - 1]!;
+            for (let sector = from, k = 0; sector < to; sector += UNIT_ALIGN_BYTES, k++) {
+              if (kept[k % kept.length] !== true) bytes.fill(0, sector, sector + UNIT_ALIGN_BYTES);
+            }
+            if (flip !== null) bytes[flip[0]]! ^= flip[1];
+            await fs.writeFile(file, bytes);
+            const whole = verdict(() => scanSegment(bytes, last, file));
+            let fromFile: unknown;
+            try {
+              const scanned = await scanSegmentFile(file, SEGMENT_BYTES, last);
+              fromFile = verdict(() => scanned);
+            } catch (error) {
+              fromFile = { refused: (error as Error).message };
+            }
+            expect(fromFile).toEqual(whole);
+          },
+        ),
+        { numRuns: 300, endOnFailure: true },
+      );
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('damage with a whole unit after it, or in a segment older than the last, is corruption', () => {

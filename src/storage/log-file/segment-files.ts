@@ -27,6 +27,7 @@ import { CorruptDataError, StorageRefusedError } from '../errors.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, type SegmentHeader } from './segment-header.js';
 import { scanSegment, type ScannedSegment } from './segment-scan.js';
 import {
+  UNIT_ALIGN_BYTES,
   UNIT_HEADER_BYTES,
   bodyMatches,
   decodeUnitBody,
@@ -142,10 +143,7 @@ export class SegmentFiles {
     const segments = listSegments(options.dir, listed);
     const scans: ScannedSegment[] = [];
     for (const [k, segment] of segments.entries()) {
-      const bytes = await fs.readFile(segment.file);
-      if (bytes.length !== segmentBytes)
-        throw new CorruptDataError(`${segment.file}: ${bytes.length} bytes, not the ${segmentBytes} of a segment`);
-      const scanned = scanSegment(bytes, k === segments.length - 1, segment.file);
+      const scanned = await scanSegmentFile(segment.file, segmentBytes, k === segments.length - 1);
       checkHeader(scanned.header, segment, options);
       scans.push(scanned);
     }
@@ -428,6 +426,79 @@ function listSegments(dir: string, names: readonly string[]): ListedSegment[] {
       throw new CorruptDataError(`${segment.file}: segment ${before.sequence + 1} is missing before it`);
   }
   return segments;
+}
+
+/**
+ * scanSegment of a segment file, reading only its written part when that gives the same verdict:
+ * a 64 MiB segment is mostly zeros until it fills, and reading it whole made every node's open
+ * cost 64 MiB of memory at once (BENCHMARKS.md, step 23). First one pass a chunk at a time finds
+ * the last nonzero byte and where the chain of unit headers ends; the scan then reads up to both, so that it sees every unit of the chain whole and only zeros lie beyond. When that
+ * scan finds nothing after its last whole unit, the whole file's scan would find the same (the
+ * same units, the same zeros after them). Anything else (a torn write, damage) is judged on the
+ * whole file, as before: the rules that tell them apart look at every later sector.
+ */
+export async function scanSegmentFile(file: string, segmentBytes: number, last: boolean): Promise<ScannedSegment> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size !== segmentBytes)
+      throw new CorruptDataError(`${file}: ${size} bytes, not the ${segmentBytes} of a segment`);
+    const { lastNonzero, chainEnd } = await writtenExtent(handle, size);
+    const written = Math.max(lastNonzero, chainEnd);
+    const prefix = Math.min(size, Math.ceil((written + 1) / UNIT_ALIGN_BYTES) * UNIT_ALIGN_BYTES + UNIT_ALIGN_BYTES);
+    if (prefix < size) {
+      const bytes = new Uint8Array(prefix);
+      await readFully(handle, bytes, 0, file);
+      // Only a clean verdict is taken from the prefix; any other is the whole file's to give.
+      const scanned = tryScan(bytes, last, file);
+      if (scanned !== null && scanned.torn === null) return scanned;
+    }
+    const whole = new Uint8Array(size);
+    await readFully(handle, whole, 0, file);
+    return scanSegment(whole, last, file);
+  } finally {
+    await handle.close();
+  }
+}
+
+function tryScan(bytes: Uint8Array, last: boolean, file: string): ScannedSegment | null {
+  try {
+    return scanSegment(bytes, last, file);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One pass over the file a chunk at a time: the offset of its last nonzero byte (-1 when it is
+ * all zeros), and where the chain of unit headers from the first unit ends (each header that
+ * reads as a unit's, its body unchecked, leads to the next after its span). Only for sizing what
+ * scanSegmentFile reads: the scan itself checks every unit. Units begin on sector boundaries and
+ * chunks are whole sectors, so a unit header never straddles two chunks.
+ */
+async function writtenExtent(handle: fs.FileHandle, size: number): Promise<{ lastNonzero: number; chainEnd: number }> {
+  const chunk = Buffer.alloc(Math.min(size, ZERO_CHUNK.length));
+  let lastNonzero = -1;
+  let next = SEGMENT_HEADER_BYTES;
+  let chainDone = false;
+  for (let at = 0; at < size; at += chunk.length) {
+    const length = Math.min(chunk.length, size - at);
+    const view = chunk.subarray(0, length);
+    await readFully(handle, view, at, `offset ${at}`);
+    while (!chainDone && next >= at && next + UNIT_HEADER_BYTES <= at + length) {
+      const header = readUnitHeader(view.subarray(next - at), next);
+      if (header.kind === 'unit') next += unitSpan(header.bodyLength);
+      else chainDone = true;
+    }
+    if (view.equals(ZERO_CHUNK.subarray(0, length))) continue;
+    for (let i = length - 1; i >= 0; i--) {
+      if (view[i] !== 0) {
+        lastNonzero = at + i;
+        break;
+      }
+    }
+  }
+  return { lastNonzero, chainEnd: Math.min(next, size) };
 }
 
 /** Refuses a segment whose header is another node's or does not match its name. */
