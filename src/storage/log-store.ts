@@ -428,28 +428,28 @@ export class LogStore implements Storage {
     const truncatedTo =
       first !== undefined && first <= this.lastIndex() ? { index: first - 1, term: this.term(first - 1) } : undefined;
     await files.append(termVote, entries, truncatedTo);
-    let bytes = 0;
-    for (const entry of entries) bytes += entry.data.length;
-    return bytes;
+    return dataBytes(entries);
   }
 
   /**
    * An install with the log in files: the term and vote first (so that the files never hold a
    * term below the snapshot's once the state machine switched), `switchStateMachine` (the synced
-   * LevelDB batch), then the files start over after the snapshot with the Ready's entries.
+   * LevelDB batch), then the files start over after the snapshot with the Ready's entries. Returns
+   * the bytes of the entries.
    */
   async installToFiles(
     snapshot: SnapshotMeta,
     hardState: HardState | null,
     entries: readonly Entry[],
     switchStateMachine: () => Promise<void>,
-  ): Promise<void> {
+  ): Promise<number> {
     const files = this.files;
     assert(files !== null, 'installToFiles() on a log kept in LevelDB');
     if (hardState !== null && this.changesTermOrVote(hardState))
       await files.append({ term: hardState.term, vote: hardState.vote }, []);
     await switchStateMachine();
     await files.install({ index: snapshot.index, term: snapshot.term }, entries);
+    return dataBytes(entries);
   }
 
   /** Whether the log lives in segment files (format 4) rather than in LevelDB. */
@@ -548,4 +548,11 @@ export class LogStore implements Storage {
     }
     return entry;
   }
+}
+
+/** The bytes of the entries' data (what a persist reports to onPersist). */
+function dataBytes(entries: readonly Entry[]): number {
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.data.length;
+  return bytes;
 }

@@ -619,13 +619,13 @@ export class NodeStorage implements Storage {
       // In the flush queue's turn, the held changes dropped in it too: a flush of the old
       // generation's changes (and its applied index) must never land after the switch.
       const started = performance.now();
-      bytes = entries.reduce((sum, entry) => sum + entry.data.length, 0);
-      await this.flushes.run(async () => {
+      bytes = await this.flushes.run(async () => {
         this.health.assertUsable('install');
-        await this.log.installToFiles(snapshot, hardState, entries, async () => {
+        const written = await this.log.installToFiles(snapshot, hardState, entries, async () => {
           await this.writeOps(ops, true, what);
         });
         remember();
+        return written;
       });
       ms = performance.now() - started;
     } else {

@@ -96,8 +96,14 @@ export async function openDataDir(
     throw refusalForOpenError(location, options.nodeId, error);
   }
   try {
-    const format = await checkIdentity(handles, location, options);
-    const loaded = await loadState(handles, location, options, format === LOG_FILES_FORMAT);
+    const { format, started } = await checkIdentity(handles, location, options);
+    let loaded: LoadedState;
+    try {
+      loaded = await loadState(handles, location, options, format === LOG_FILES_FORMAT, started);
+    } catch (error) {
+      await started?.log.close().catch(() => undefined);
+      throw error;
+    }
     try {
       validateLoadedState(loaded);
     } catch (error) {
@@ -116,7 +122,11 @@ export async function openDataDir(
  * identity is initialized only when it holds no data at all. Returns the dir's format after any
  * upgrade: LOG_FILES_FORMAT when it keeps its log in segment files, else STORAGE_FORMAT.
  */
-async function checkIdentity(handles: Database, location: string, options: OpenOptions): Promise<number> {
+async function checkIdentity(
+  handles: Database,
+  location: string,
+  options: OpenOptions,
+): Promise<{ format: number; started: OpenedFileLog | null }> {
   const { clusterId, nodeId } = options;
   const stored = handles.meta.getSync(META_IDENTITY);
   if (stored === undefined) {
@@ -128,17 +138,23 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       );
     }
     const format = options.logInFiles === true ? LOG_FILES_FORMAT : STORAGE_FORMAT;
-    if (format === LOG_FILES_FORMAT) await startLogFiles(location, options);
-    await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format }))], {
-      sync: true,
-    });
+    const started = format === LOG_FILES_FORMAT ? await startLogFiles(location, options) : null;
+    try {
+      await handles.db.batch([putOp(handles.meta, META_IDENTITY, encodeIdentity({ clusterId, nodeId, format }))], {
+        sync: true,
+      });
+    } catch (error) {
+      await started?.log.close().catch(() => undefined);
+      throw error;
+    }
     options.logger?.info({ location, clusterId, nodeId, format }, 'initialized an empty data dir');
-    return format;
+    return { format, started };
   }
   const identity = decodeIdentity(stored);
   if (identity.format === LOG_FILES_FORMAT) {
     // The log in files: this dir stays so (moving a format-4 dir back to LevelDB is not built).
-    if (identity.clusterId === clusterId && identity.nodeId === nodeId) return LOG_FILES_FORMAT;
+    if (identity.clusterId === clusterId && identity.nodeId === nodeId)
+      return { format: LOG_FILES_FORMAT, started: null };
   } else if (identity.format > STORAGE_FORMAT) {
     throw new StorageRefusedError(
       `data dir ${location} is in storage format ${identity.format}, written by a newer raftkv; this build reads ` +
@@ -162,7 +178,7 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
       location,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    return STORAGE_FORMAT;
+    return { format: STORAGE_FORMAT, started: null };
   }
   if (identity.format < STORAGE_FORMAT) {
     // Every older format reads as this one (codec.ts says how); mark the dir, so older builds, which
@@ -173,7 +189,7 @@ async function checkIdentity(handles: Database, location: string, options: OpenO
     );
     options.logger?.info({ location, from: identity.format, to: STORAGE_FORMAT }, 'upgraded the data dir format');
   }
-  return STORAGE_FORMAT;
+  return { format: STORAGE_FORMAT, started: null };
 }
 
 async function holdsAnyKey(handles: Database): Promise<boolean> {
@@ -190,6 +206,7 @@ async function loadState(
   location: string,
   options: OpenOptions,
   logInFiles: boolean,
+  started: OpenedFileLog | null,
 ): Promise<LoadedState> {
   const hardStateBytes = handles.meta.getSync(META_HARDSTATE);
   const appliedBytes = handles.sm.getSync(SM_APPLIED);
@@ -215,7 +232,13 @@ async function loadState(
     );
   }
   if (logInFiles) {
-    const inFiles = await loadLogFiles(location, options, { index: snapshot.index, term: snapshot.term }, applied);
+    const inFiles = await loadLogFiles(
+      location,
+      options,
+      { index: snapshot.index, term: snapshot.term },
+      applied,
+      started,
+    );
     // The commit is not written with the log in files: every applied entry was committed.
     const commit = applied.index <= inFiles.terms.lastIndex ? applied.index : 0;
     return { ...inFiles, hardState: { ...inFiles.hardState, commit }, applied, snapshot, generation, membership };
@@ -249,8 +272,12 @@ async function loadLogFiles(
   options: OpenOptions,
   snapshot: LogPosition,
   applied: LogPosition,
+  started: OpenedFileLog | null,
 ): Promise<{ hardState: HardState; logStart: LogPosition; terms: TermIndex; cache: TailCache; files: FileLog }> {
-  const { log: files, recovered } = await FileLog.open(logFilesOptions(location, options, snapshot, applied, false));
+  // A new dir's files, opened by startLogFiles, are used as they are: opening them again would
+  // delete the next segment it preallocated and write another 64 MiB of zeros.
+  const { log: files, recovered } =
+    started ?? (await FileLog.open(logFilesOptions(location, options, snapshot, applied, false)));
   try {
     const terms = new TermIndex(recovered.start.index + 1, recovered.start.term);
     const cache = new TailCache(options.cacheBytes);
@@ -287,15 +314,17 @@ function logFilesOptions(
   };
 }
 
+type OpenedFileLog = Awaited<ReturnType<typeof FileLog.open>>;
+
 /**
  * A new format-4 dir's first segment, made before its identity is written: so a dir with an
  * identity always has one, and one without is refused (FileLogOptions.fresh). A crash before the
- * identity leaves a segment with nothing in it, which the next open reuses.
+ * identity leaves a segment with nothing in it, which the next open reuses. The files stay open
+ * for loadLogFiles.
  */
-async function startLogFiles(location: string, options: OpenOptions): Promise<void> {
+async function startLogFiles(location: string, options: OpenOptions): Promise<OpenedFileLog> {
   const origin = { index: 0, term: 0 };
-  const { log } = await FileLog.open(logFilesOptions(location, options, origin, origin, true));
-  await log.close();
+  return FileLog.open(logFilesOptions(location, options, origin, origin, true));
 }
 
 /** Adds the next entry of the log being loaded; refuses a gap or a term below the one before it. */
