@@ -278,20 +278,14 @@ async function loadLogFiles(
   // delete the next segment it preallocated and write another 64 MiB of zeros.
   const { log: files, recovered } =
     started ?? (await FileLog.open(logFilesOptions(location, options, snapshot, applied, false)));
-  try {
-    const terms = new TermIndex(recovered.start.index + 1, recovered.start.term);
-    const cache = new TailCache(options.cacheBytes);
-    for (const entry of recovered.entries) loadEntry(terms, cache, entry);
-    const hardState = {
-      term: recovered.termVote?.term ?? 0,
-      vote: recovered.termVote?.vote ?? EMPTY_HARD_STATE.vote,
-      commit: 0,
-    };
-    return { hardState, logStart: recovered.start, terms, cache, files };
-  } catch (error) {
-    await files.close().catch(() => undefined);
-    throw error;
-  }
+  // The replay built the term index and tail cache as it read (checking indices and terms, as
+  // loadLog does), never holding the whole log.
+  const hardState = {
+    term: recovered.termVote?.term ?? 0,
+    vote: recovered.termVote?.vote ?? EMPTY_HARD_STATE.vote,
+    commit: 0,
+  };
+  return { hardState, logStart: recovered.start, terms: recovered.terms, cache: recovered.cache, files };
 }
 
 function logFilesOptions(
@@ -310,6 +304,7 @@ function logFilesOptions(
     applied,
     fresh,
     advice: `To bring ${options.nodeId} back, ${restoreOwnDataAdvice(options.nodeId)}`,
+    cacheBytes: options.cacheBytes,
     ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
   };
 }

@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EntryType, type Entry } from '../../src/raft/types.js';
 import { StorageFatalError, StorageRefusedError } from '../../src/storage/errors.js';
 import { FileLog, type RecoveredLog, type TermVote } from '../../src/storage/log-file/file-log.js';
@@ -17,6 +17,8 @@ import { makeTempDir } from './helpers.js';
 /** Small segments: a handful of units each, so a run crosses many. */
 const SEGMENT_BYTES = SEGMENT_HEADER_BYTES + 8 * UNIT_ALIGN_BYTES;
 const ADVICE = 'Restore it from a backup.';
+/** A tail cache of a few entries (each costs its 60 bytes and 200 of overhead): open keeps only those. */
+const CACHE_BYTES = 1000;
 
 const dirs: string[] = [];
 const opened: FileLog[] = [];
@@ -53,6 +55,7 @@ async function open(
     applied,
     fresh,
     advice: ADVICE,
+    cacheBytes: CACHE_BYTES,
   });
   opened.push(result.log);
   return { ...result, health };
@@ -147,13 +150,33 @@ const steps: fc.Arbitrary<Step[]> = fc.array(
   { minLength: 15, maxLength: 50 },
 );
 
+/**
+ * The log open recovered, read back from the files through the unit index its replay built; its
+ * term index must give every entry's term, and its tail cache must be a suffix of it.
+ */
+function recoveredEntries(log: FileLog, { start, terms, cache }: RecoveredLog): Entry[] {
+  const entries =
+    terms.lastIndex > start.index ? log.readEntriesSync(start.index + 1, terms.lastIndex + 1, Infinity) : [];
+  expect(entries.map((e) => e.index)).toEqual(
+    Array.from({ length: terms.lastIndex - start.index }, (_, k) => start.index + 1 + k),
+  );
+  for (const e of entries) {
+    expect(terms.termAt(e.index)).toBe(e.term);
+    const cached = cache.get(e.index);
+    if (cached !== undefined) expect(describeEntries([cached])).toEqual(describeEntries([e]));
+  }
+  if (cache.size > 0) expect((cache.firstIndex ?? 0) + cache.size - 1).toBe(terms.lastIndex);
+  expect(cache.bytes).toBeLessThanOrEqual(CACHE_BYTES);
+  return entries;
+}
+
 /** What open gave back must be the model's log: every entry after a start at or below the snapshot point. */
-function expectRecovered(recovered: RecoveredLog, model: Model): void {
+function expectRecovered(log: FileLog, recovered: RecoveredLog, model: Model): void {
   expect(recovered.termVote).toEqual(model.termVote);
   expect(recovered.start.index).toBeLessThanOrEqual(model.snapshot.index);
   expect(recovered.start.index).toBeGreaterThanOrEqual(model.installed.index);
   expect(recovered.start.term).toBe(model.termAt(recovered.start.index));
-  expect(describeEntries(recovered.entries)).toEqual(
+  expect(describeEntries(recoveredEntries(log, recovered))).toEqual(
     describeEntries(model.range(recovered.start.index + 1, model.last + 1)),
   );
 }
@@ -165,7 +188,7 @@ describe('the log over its segment files', () => {
         const dir = await logDir();
         const model = new Model();
         let { log, recovered } = await open(dir, model.snapshot);
-        expectRecovered(recovered, model);
+        expectRecovered(log, recovered, model);
         let term = 1;
         let write = 0;
         /** The log's start as the files last said it (they may keep more than the model needs). */
@@ -173,7 +196,7 @@ describe('the log over its segment files', () => {
         const reopen = async (): Promise<void> => {
           await log.close();
           ({ log, recovered } = await open(dir, model.snapshot));
-          expectRecovered(recovered, model);
+          expectRecovered(log, recovered, model);
           start = recovered.start.index;
         };
         for (const s of plan) {
@@ -275,9 +298,27 @@ describe('the log over its segment files', () => {
     const dir = await logDir();
     const { log } = await open(dir, { index: 0, term: 0 });
     await log.append({ term: 1, vote: 'n1' }, [entry(1, 1, 1), entry(2, 1, 1), entry(3, 1, 1), entry(4, 1, 1)]);
-    const loading = log.loadEntries(1, 5, 1 << 20);
-    await log.append({ term: 2, vote: 'n1' }, [entry(3, 2, 2)], { index: 2, term: 1 });
-    expect(describeEntries(await loading)).toEqual(['1@1#1/60', '2@1#1/60']);
+    // The read's unit comes back only after the append replaced entries 3 and 4, whatever the
+    // machine's speed: the read must notice (a flake under load before this gate was added).
+    const readUnit = SegmentFiles.prototype.readUnit;
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const spy = vi.spyOn(SegmentFiles.prototype, 'readUnit').mockImplementation(async function (
+      this: SegmentFiles,
+      location,
+    ) {
+      const records = await readUnit.call(this, location);
+      await gate;
+      return records;
+    });
+    try {
+      const loading = log.loadEntries(1, 5, 1 << 20);
+      await log.append({ term: 2, vote: 'n1' }, [entry(3, 2, 2)], { index: 2, term: 1 });
+      release();
+      expect(describeEntries(await loading)).toEqual(['1@1#1/60', '2@1#1/60']);
+    } finally {
+      spy.mockRestore();
+    }
     expect(describeEntries(await log.loadEntries(1, 4, 1 << 20))).toEqual(['1@1#1/60', '2@1#1/60', '3@2#2/60']);
   });
 
@@ -287,11 +328,17 @@ describe('the log over its segment files', () => {
     await log.append({ term: 2, vote: 'n1' }, [entry(1, 1, 1), entry(2, 1, 1), entry(3, 2, 1)]);
     await log.close();
     // What install does before it deletes the older segments.
-    const { files } = await SegmentFiles.open({ dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES });
+    const { files } = await SegmentFiles.open(
+      { dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES },
+      { unit: () => undefined },
+    );
     await files.startSegment({ index: 40, term: 2 }, [{ kind: 'snapshot', index: 40, term: 2 }]);
     await files.close();
     const { recovered } = await open(dir, { index: 40, term: 2 });
-    expect(recovered).toEqual({ termVote: { term: 2, vote: 'n1' }, start: { index: 40, term: 2 }, entries: [] });
+    expect(recovered.termVote).toEqual({ term: 2, vote: 'n1' });
+    expect(recovered.start).toEqual({ index: 40, term: 2 });
+    expect(recovered.terms.lastIndex).toBe(40);
+    expect(recovered.cache.size).toBe(0);
   });
 
   it('refuses to open a log that starts past the state machine, or is damaged, saying what to do', async () => {
@@ -325,6 +372,7 @@ describe('the log over its segment files', () => {
       segmentBytes: SEGMENT_BYTES,
       health: new StoreHealth(dir),
       advice: ADVICE,
+      cacheBytes: CACHE_BYTES,
     };
     const origin = { index: 0, term: 0 };
     await expect(FileLog.open({ ...options, snapshot: origin, applied: origin, fresh: false })).rejects.toThrow(
@@ -340,8 +388,8 @@ describe('the log over its segment files', () => {
       /does not hold the state machine's snapshot point 5 \(term 1\), and the state machine applied entry 7 since/,
     );
     // Nothing was started over: the log is still there for whoever looks into it.
-    const { recovered } = await open(dir, origin);
-    expect(describeEntries(recovered.entries)).toEqual(['1@1#1/60', '2@1#1/60']);
+    const again = await open(dir, origin);
+    expect(describeEntries(recoveredEntries(again.log, again.recovered))).toEqual(['1@1#1/60', '2@1#1/60']);
   });
 
   it('a Ready larger than a unit may be is written as several units, across segments, and read back whole', async () => {
@@ -359,6 +407,7 @@ describe('the log over its segment files', () => {
         applied: origin,
         fresh,
         advice: ADVICE,
+        cacheBytes: CACHE_BYTES,
       });
       opened.push(result.log);
       return result;
@@ -370,8 +419,8 @@ describe('the log over its segment files', () => {
     expect(log.segments.length).toBeGreaterThan(3);
     expect(describeEntries(log.readEntriesSync(1, 49, Infinity))).toEqual(describeEntries(big));
     await log.close();
-    const { recovered } = await openLarge(false);
-    expect(describeEntries(recovered.entries)).toEqual(describeEntries(big));
+    const again = await openLarge(false);
+    expect(describeEntries(recoveredEntries(again.log, again.recovered))).toEqual(describeEntries(big));
     expect(health.usable).toBe(true);
   });
 

@@ -28,16 +28,15 @@ async function logDir(): Promise<string> {
   return path.join(dir, 'log');
 }
 
+/** SegmentFiles.open, with what it read back collected: every record, in order, and the headers. */
 async function open(dir: string, overrides: Partial<SegmentFilesOptions> = {}) {
-  const result = await SegmentFiles.open({
-    dir,
-    clusterId: 'c1',
-    nodeId: 'n1',
-    segmentBytes: SEGMENT_BYTES,
-    ...overrides,
-  });
+  const records: UnitRecord[] = [];
+  const result = await SegmentFiles.open(
+    { dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES, ...overrides },
+    { unit: (unit) => records.push(...unit.records) },
+  );
   opened.push(result.files);
-  return result;
+  return { files: result.files, readBack: { headers: result.headers, records } };
 }
 
 async function reopen(files: SegmentFiles, dir: string, overrides: Partial<SegmentFilesOptions> = {}) {
@@ -239,9 +238,7 @@ describe('log segment files', () => {
     const bytes = await fs.readFile(first);
     bytes[SEGMENT_HEADER_BYTES + UNIT_ALIGN_BYTES + 20]! ^= 1;
     await fs.writeFile(first, bytes);
-    const error = await SegmentFiles.open({ dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES }).catch(
-      (e: unknown) => e,
-    );
+    const error = await open(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptDataError);
     expect(String(error)).toContain(`${first}, offset ${SEGMENT_HEADER_BYTES + UNIT_ALIGN_BYTES}`);
   });
@@ -252,7 +249,7 @@ describe('log segment files', () => {
     await files.close();
     const names = await segmentNames(dir);
     const attempt = (overrides: Partial<SegmentFilesOptions> = {}) =>
-      SegmentFiles.open({ dir, clusterId: 'c1', nodeId: 'n1', segmentBytes: SEGMENT_BYTES, ...overrides }).then(
+      open(dir, overrides).then(
         (r) => r.files.close().then(() => null),
         (e: unknown) => e,
       );

@@ -21,6 +21,10 @@ import type { Entry } from '../../raft/types.js';
 import { CorruptDataError, StorageRefusedError, describeError } from '../errors.js';
 import type { StoreHealth } from '../store-health.js';
 import { SegmentFiles, type LogPoint, type SegmentFilesOptions, type UnitLocation } from './segment-files.js';
+import type { ReadBackUnit, ReadBackVisitor } from './read-back.js';
+import type { SegmentHeader } from './segment-header.js';
+import { TermIndex } from '../term-index.js';
+import { TailCache } from '../tail-cache.js';
 import type { UnitRecord } from './unit-codec.js';
 import { OneAtATime } from '../one-at-a-time.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
@@ -61,20 +65,26 @@ export interface FileLogOptions extends SegmentFilesOptions {
   readonly fresh: boolean;
   /** What to tell the operator when the files cannot be trusted (open's refusal ends with it). */
   readonly advice: string;
+  /** The bytes of the newest entries open keeps in memory (the tail cache it returns). */
+  readonly cacheBytes: number;
 }
 
-/** The log the files hold, after open's reconciliation. */
+/**
+ * The log the files hold, after open's reconciliation: its terms and newest entries, built as the
+ * units were read (open never holds the whole log; older entries are read back by unit).
+ */
 export interface RecoveredLog {
   /** The latest term and vote written; null when none ever was. */
   readonly termVote: TermVote | null;
   /** The entry the log starts after. */
   readonly start: LogPoint;
-  /** The log's entries after `start`, in order, without gaps. */
-  readonly entries: readonly Entry[];
+  /** The term of every entry after `start` (its last index is the log's last). */
+  readonly terms: TermIndex;
+  /** The newest entries, up to `cacheBytes`: a suffix of the log. */
+  readonly cache: TailCache;
 }
 
 export class FileLog {
-  private readonly index = new UnitIndex();
   /** Bumped by each deletion of segments and each install: reads begun before may be stale. */
   private generation = 0;
   /** Appends and new segments, one at a time (see `write`). */
@@ -86,6 +96,8 @@ export class FileLog {
     private readonly files: SegmentFiles,
     private readonly health: StoreHealth,
     private readonly dir: string,
+    /** The unit of each entry of the log (built by open's replay). */
+    private readonly index: UnitIndex,
   ) {}
 
   /**
@@ -94,17 +106,18 @@ export class FileLog {
    * ending with `options.advice`) files that cannot be trusted or do not belong to this node.
    */
   static async open(options: FileLogOptions): Promise<{ log: FileLog; recovered: RecoveredLog }> {
+    const index = new UnitIndex();
+    const replay = new Replay(index, options.cacheBytes);
     let opened: Awaited<ReturnType<typeof SegmentFiles.open>>;
     try {
-      opened = await SegmentFiles.open(options);
+      opened = await SegmentFiles.open(options, replay);
     } catch (error) {
       throw refusal(options, error);
     }
-    const { files, readBack } = opened;
-    const log = new FileLog(files, options.health, options.dir);
+    const { files, headers } = opened;
+    const log = new FileLog(files, options.health, options.dir, index);
     try {
-      const replayed = log.replay(readBack.units, readBack.headers[0]);
-      const recovered = await log.reconcile(replayed, options);
+      const recovered = await log.reconcile(headers.length === 0 ? null : replay.result(), options);
       return { log, recovered };
     } catch (error) {
       await files.close().catch(() => undefined);
@@ -253,67 +266,39 @@ export class FileLog {
 
   // ===========================================================================================
 
-  /** Replays the units read back: the log they hold, and the unit of each entry (into the index). */
-  private replay(
-    units: readonly { sequence: number; offset: number; records: readonly UnitRecord[] }[],
-    firstHeader: { prevIndex: number; prevTerm: number } | undefined,
-  ): RecoveredLog | null {
-    if (firstHeader === undefined) return null;
-    let termVote: TermVote | null = null;
-    let start: LogPoint = { index: firstHeader.prevIndex, term: firstHeader.prevTerm };
-    const entries: Entry[] = [];
-    for (const unit of units) {
-      for (const record of unit.records) {
-        if (record.kind === 'termVote') termVote = { term: record.term, vote: record.vote };
-        else if (record.kind === 'snapshot') {
-          start = { index: record.index, term: record.term };
-          entries.length = 0;
-          this.index.clear();
-        } else if (record.kind === 'entries' && record.entries.length > 0) {
-          const first = record.entries[0]?.index ?? 0;
-          const kept = first - start.index - 1;
-          if (kept < 0 || kept > entries.length)
-            throw new CorruptDataError(
-              `segment ${unit.sequence}, offset ${unit.offset}: entry ${first} does not follow the log (${start.index + 1}..${start.index + entries.length})`,
-            );
-          entries.length = kept;
-          entries.push(...record.entries);
-          this.indexEntries(unit, record.entries);
-        }
-      }
-    }
-    return { termVote, start, entries };
-  }
-
   /**
    * Starts the log over after the state machine's snapshot point when the log does not hold it
    * (see FileLogOptions.snapshot), or when a new dir has no log yet; refuses what is lost.
    */
   private async reconcile(
     replayed: RecoveredLog | null,
-    { snapshot, applied, fresh }: FileLogOptions,
+    { snapshot, applied, fresh, cacheBytes }: FileLogOptions,
   ): Promise<RecoveredLog> {
     if (replayed === null && !fresh)
       throw new CorruptDataError(
         `${this.dir} holds no log segment: this node's log, term and vote are lost (a data dir of this format always has one)`,
       );
     if (replayed !== null) {
-      const { start, entries } = replayed;
+      const { start, terms } = replayed;
       if (snapshot.index < start.index)
         throw new CorruptDataError(
           `${this.dir}: the log starts after entry ${start.index}, past the state machine's snapshot point ${snapshot.index}: entries it never applied are gone`,
         );
-      const held = snapshot.index === start.index ? start : entries[snapshot.index - start.index - 1];
-      if (held !== undefined && held.term === snapshot.term) return replayed;
+      if (snapshot.index <= terms.lastIndex && terms.termAt(snapshot.index) === snapshot.term) return replayed;
       // Only an install's switch leaves the log without the snapshot point, and it leaves the
       // state machine applied exactly there: anything else is a log that lost entries.
       if (applied.index !== snapshot.index || applied.term !== snapshot.term)
         throw new CorruptDataError(
-          `${this.dir}: the log (entries ${start.index + 1}..${start.index + entries.length}) does not hold the state machine's snapshot point ${snapshot.index} (term ${snapshot.term}), and the state machine applied entry ${applied.index} since: log entries are lost`,
+          `${this.dir}: the log (entries ${start.index + 1}..${terms.lastIndex}) does not hold the state machine's snapshot point ${snapshot.index} (term ${snapshot.term}), and the state machine applied entry ${applied.index} since: log entries are lost`,
         );
     }
     await this.install(snapshot, []);
-    return { termVote: replayed?.termVote ?? null, start: snapshot, entries: [] };
+    return {
+      termVote: replayed?.termVote ?? null,
+      start: snapshot,
+      terms: new TermIndex(snapshot.index + 1, snapshot.term),
+      cache: new TailCache(cacheBytes),
+    };
   }
 
   private indexEntries(location: UnitLocation, entries: readonly Entry[]): void {
@@ -384,6 +369,87 @@ export class FileLog {
 
   private corrupt(what: string, why: string): Error {
     return this.failed(what, new CorruptDataError(`${this.dir}: ${why}`));
+  }
+}
+
+/**
+ * Open's replay of the units read back, one at a time: the log they hold (its start, the term of
+ * each entry, its newest entries) and the unit of each entry, into the index. A snapshot record
+ * starts the log over; an entries record replaces the entries from its first on.
+ */
+class Replay implements ReadBackVisitor {
+  private termVote: TermVote | null = null;
+  private start: LogPoint | null = null;
+  private terms = new TermIndex(1, 0);
+  private readonly cache: TailCache;
+
+  constructor(
+    private readonly index: UnitIndex,
+    private readonly cacheBytes: number,
+  ) {
+    this.cache = new TailCache(cacheBytes);
+  }
+
+  /** The oldest segment's header entry is where the log starts (until a snapshot record moves it). */
+  segment(header: SegmentHeader): void {
+    if (this.start === null) this.startAt({ index: header.prevIndex, term: header.prevTerm });
+  }
+
+  unit(unit: ReadBackUnit): void {
+    for (const record of unit.records) {
+      if (record.kind === 'termVote') this.termVote = { term: record.term, vote: record.vote };
+      else if (record.kind === 'snapshot') this.startAt({ index: record.index, term: record.term });
+      else if (record.kind === 'entries' && record.entries.length > 0) this.entries(unit, record.entries);
+    }
+  }
+
+  /**
+   * The log replayed. The cached entries are copied out of the buffers their units were read into,
+   * so the cache keeps its own bytes and not every unit it touches: copying each entry as it was
+   * read instead made opening a 150 MiB log twice as slow (BENCHMARKS.md, step 24).
+   */
+  result(): RecoveredLog {
+    const cache = new TailCache(this.cacheBytes);
+    const first = this.cache.firstIndex;
+    if (first !== undefined) {
+      const copies: Entry[] = [];
+      for (let i = first; i <= this.terms.lastIndex; i++) {
+        const entry = this.cache.get(i);
+        if (entry !== undefined) copies.push({ ...entry, data: entry.data.slice() });
+      }
+      cache.append(copies);
+    }
+    return { termVote: this.termVote, start: this.start ?? { index: 0, term: 0 }, terms: this.terms, cache };
+  }
+
+  private startAt(point: LogPoint): void {
+    this.start = point;
+    this.terms = new TermIndex(point.index + 1, point.term);
+    this.cache.clear();
+    this.index.clear();
+  }
+
+  private entries(unit: ReadBackUnit, entries: readonly Entry[]): void {
+    const start = this.start ?? { index: 0, term: 0 };
+    const first = entries[0]?.index ?? 0;
+    if (first <= start.index || first > this.terms.lastIndex + 1)
+      throw new CorruptDataError(
+        `segment ${unit.sequence}, offset ${unit.offset}: entry ${first} does not follow the log (${start.index + 1}..${this.terms.lastIndex})`,
+      );
+    this.terms.truncateFrom(first);
+    this.cache.truncateFrom(first);
+    for (const entry of entries) {
+      const lastTerm = this.terms.lastTerm ?? 0;
+      if (entry.term < lastTerm)
+        throw new CorruptDataError(
+          `segment ${unit.sequence}, offset ${unit.offset}: log entry ${entry.index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
+        );
+      this.terms.append(entry.index, entry.term);
+    }
+    // Views of the unit's buffer until result() copies the few the cache keeps.
+    this.cache.append(entries);
+    const last = entries[entries.length - 1];
+    if (last !== undefined) this.index.add(unit, first, last.index);
   }
 }
 

@@ -22,12 +22,24 @@
 import fs from 'node:fs/promises';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import type { Entry } from '../../raft/types.js';
 import { CorruptDataError, StorageRefusedError } from '../errors.js';
-import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, type SegmentHeader } from './segment-header.js';
-import { scanSegment, type ScannedSegment } from './segment-scan.js';
 import {
-  UNIT_ALIGN_BYTES,
+  SEGMENT_HEADER_BYTES,
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  type SegmentHeader,
+} from './segment-header.js';
+import { checkUnit, scanSegment, type ScannedSegment } from './segment-scan.js';
+import {
+  ReadBack,
+  advanced,
+  firstEntryIndex,
+  type LogPoint,
+  type ReadBackVisitor,
+  type TermVote,
+  type UnitLocation,
+} from './read-back.js';
+import {
   UNIT_HEADER_BYTES,
   bodyMatches,
   decodeUnitBody,
@@ -36,6 +48,8 @@ import {
   unitSpan,
   type UnitRecord,
 } from './unit-codec.js';
+
+export type { LogPoint, ReadBackUnit, ReadBackVisitor, UnitLocation } from './read-back.js';
 
 /** The size of a segment file: 64 MiB, as etcd's WAL. */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -58,32 +72,6 @@ export interface SegmentFilesOptions {
   readonly segmentBytes?: number;
 }
 
-/** A log position: an entry's index and term. */
-export interface LogPoint {
-  readonly index: number;
-  readonly term: number;
-}
-
-/** Where a unit lies: its segment's sequence and its offset there. */
-export interface UnitLocation {
-  readonly sequence: number;
-  readonly offset: number;
-}
-
-/** A unit read back on open: where it lies and its records (end records left out). */
-export interface ReadBackUnit extends UnitLocation {
-  readonly records: readonly UnitRecord[];
-}
-
-/** What open read back: every unit of every segment, in order, and the segments' headers. */
-export interface ReadBack {
-  readonly headers: readonly SegmentHeader[];
-  /** Every unit in write order (entry data copied out of the files' buffers). */
-  readonly units: readonly ReadBackUnit[];
-  /** Every record of `units`, in write order. */
-  readonly records: readonly UnitRecord[];
-}
-
 interface Current {
   readonly file: fs.FileHandle;
   readonly sequence: number;
@@ -93,11 +81,6 @@ interface Current {
   offset: number;
   /** Closed by an end record: the next append starts a new segment. */
   closed: boolean;
-}
-
-interface TermVote {
-  readonly term: number;
-  readonly vote: string;
 }
 
 export class SegmentFiles {
@@ -128,12 +111,16 @@ export class SegmentFiles {
 
   /**
    * Opens the segments in `options.dir`: deletes temporary files and an empty newest segment a
-   * crash left, reads every segment back (zeroing a torn last write), and checks that the segments
-   * belong to this node and follow each other. Throws CorruptDataError naming the file (and offset)
-   * when they cannot be trusted, and StorageRefusedError when they are another node's or of a
-   * newer format.
+   * crash left, reads every segment back one unit at a time, handing each header and unit to
+   * `visitor` in write order (zeroing a torn last write), and checks that the segments belong to this node and
+   * follow each other. Says the segments' headers, oldest first. Throws CorruptDataError naming the
+   * file (and offset) when they cannot be trusted, and StorageRefusedError when they are another
+   * node's or of a newer format; `visitor` may have seen units by then.
    */
-  static async open(options: SegmentFilesOptions): Promise<{ files: SegmentFiles; readBack: ReadBack }> {
+  static async open(
+    options: SegmentFilesOptions,
+    visitor: ReadBackVisitor,
+  ): Promise<{ files: SegmentFiles; headers: readonly SegmentHeader[] }> {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     await fs.mkdir(options.dir, { recursive: true });
     const listed = await fs.readdir(options.dir);
@@ -141,26 +128,33 @@ export class SegmentFiles {
     for (const name of leftovers) await fs.rm(path.join(options.dir, name), { force: true });
     if (leftovers.length > 0) await syncDirectory(options.dir);
     const segments = listSegments(options.dir, listed);
-    const scans: ScannedSegment[] = [];
+    const readBack = new ReadBack(visitor);
+    const verdicts: SegmentVerdict[] = [];
     for (const [k, segment] of segments.entries()) {
-      const scanned = await scanSegmentFile(segment.file, segmentBytes, k === segments.length - 1);
-      checkHeader(scanned.header, segment, options);
-      scans.push(scanned);
+      const being = { ...segment, first: k === 0, last: k === segments.length - 1 };
+      const scanned = await streamSegmentFile(segment.file, segmentBytes, being.last, {
+        header: (header) => {
+          checkHeader(header, segment, options);
+          readBack.beginSegment(being, header);
+        },
+        unit: (unit) => readBack.unit(unit.offset, unit.records),
+      });
+      readBack.endSegment(scanned.closed);
+      verdicts.push(scanned);
     }
     // A crash after a new segment got its name but before its first unit was whole: nothing in it
     // was acknowledged, and it lacks the term and vote every segment begins with. Delete it; the
     // segment before it is closed, so the next append starts a new one.
-    const newest = scans[scans.length - 1];
-    if (newest !== undefined && newest.units.length === 0) {
+    if (verdicts[verdicts.length - 1]?.unitCount === 0) {
       await fs.rm(segments[segments.length - 1]?.file ?? '');
       await syncDirectory(options.dir);
       segments.pop();
-      scans.pop();
+      verdicts.pop();
+      readBack.dropEmptyNewest();
     }
-    const readBack = readBackOf(segments, scans);
     let current: Current | null = null;
     const lastSegment = segments[segments.length - 1];
-    const lastScan = scans[scans.length - 1];
+    const lastScan = verdicts[verdicts.length - 1];
     if (lastSegment !== undefined && lastScan !== undefined) {
       const handle = await fs.open(lastSegment.file, constants.O_RDWR | constants.O_DSYNC);
       try {
@@ -189,7 +183,7 @@ export class SegmentFiles {
         termVote: readBack.termVote,
       },
     );
-    return { files, readBack };
+    return { files, headers: readBack.headers };
   }
 
   /** Whether there is a segment to append to (false before the first `startSegment`). */
@@ -428,77 +422,80 @@ function listSegments(dir: string, names: readonly string[]): ListedSegment[] {
   return segments;
 }
 
+/** What a segment file's scan found; its units went to the visitor as they were read. */
+export type SegmentVerdict = Omit<ScannedSegment, 'units'> & { readonly unitCount: number };
+
+export interface SegmentVisitor {
+  /** The segment's header, before any of its units (throw to refuse the segment). */
+  header?(header: SegmentHeader): void;
+  /** Each whole unit, in order. Entry data are views of a buffer read for this unit alone. */
+  unit(unit: { readonly offset: number; readonly records: readonly UnitRecord[] }): void;
+}
+
 /**
- * scanSegment of a segment file, reading only its written part when that gives the same verdict:
- * a 64 MiB segment is mostly zeros until it fills, and reading it whole made every node's open
- * cost 64 MiB of memory at once (BENCHMARKS.md, step 23). First one pass a chunk at a time finds
- * the last nonzero byte and where the chain of unit headers ends; the scan then reads up to both, so that it sees every unit of the chain whole and only zeros lie beyond. When that
- * scan finds nothing after its last whole unit, the whole file's scan would find the same (the
- * same units, the same zeros after them). Anything else (a torn write, damage) is judged on the
- * whole file, as before: the rules that tell them apart look at every later sector.
+ * scanSegment of a segment file, holding one unit at a time (and then a chunk of the zeros after
+ * the last), never the 64 MiB file: reading a file whole made every node's open cost a segment's
+ * size in memory at once, and every entry of every segment was kept until replayed (BENCHMARKS.md,
+ * steps 23 and 24). The units go to `visit` as they are read.
+ *
+ * Why the verdict is scanSegment's: the walk is the same (from the header, each unit whose header
+ * and body check out, up to an end record or the first place with no whole unit), so are the units.
+ * When every byte after that place is zero, scanSegment finds nothing torn either. Anything else (a
+ * torn write, damage) is judged by scanSegment on the whole file, read at once: the rules that tell
+ * them apart look at every later sector. That happens at most for the last segment after a crash,
+ * or for a segment the open then refuses.
  */
-export async function scanSegmentFile(file: string, segmentBytes: number, last: boolean): Promise<ScannedSegment> {
+export async function streamSegmentFile(
+  file: string,
+  segmentBytes: number,
+  last: boolean,
+  visit: SegmentVisitor,
+): Promise<SegmentVerdict> {
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
     if (size !== segmentBytes)
       throw new CorruptDataError(`${file}: ${size} bytes, not the ${segmentBytes} of a segment`);
-    const { lastNonzero, chainEnd } = await writtenExtent(handle, size);
-    const written = Math.max(lastNonzero, chainEnd);
-    const prefix = Math.min(size, Math.ceil((written + 1) / UNIT_ALIGN_BYTES) * UNIT_ALIGN_BYTES + UNIT_ALIGN_BYTES);
-    if (prefix < size) {
-      const bytes = new Uint8Array(prefix);
-      await readFully(handle, bytes, 0, file);
-      // Only a clean verdict is taken from the prefix; any other is the whole file's to give.
-      const scanned = tryScan(bytes, last, file);
-      if (scanned !== null && scanned.torn === null) return scanned;
+    const head = new Uint8Array(SEGMENT_HEADER_BYTES);
+    await readFully(handle, head, 0, file);
+    const header = decodeSegmentHeader(head, file);
+    visit.header?.(header);
+    const unitHead = new Uint8Array(UNIT_HEADER_BYTES);
+    let at = SEGMENT_HEADER_BYTES;
+    let closed = false;
+    let unitCount = 0;
+    while (!closed && at + UNIT_HEADER_BYTES <= size) {
+      await readFully(handle, unitHead, at, file);
+      const unit = readUnitHeader(unitHead, at);
+      if (unit.kind !== 'unit' || at + UNIT_HEADER_BYTES + unit.bodyLength > size) break;
+      const body = new Uint8Array(unit.bodyLength);
+      await readFully(handle, body, at + UNIT_HEADER_BYTES, file);
+      if (!bodyMatches(body, unit.bodyChecksum)) break;
+      const records = decodeUnitBody(body, `${file}, offset ${at}`);
+      closed = checkUnit(records, header, at, file);
+      visit.unit({ offset: at, records });
+      unitCount++;
+      at += unitSpan(unit.bodyLength);
     }
+    if (await zerosFrom(handle, at, size)) return { header, end: at, closed, torn: null, unitCount };
     const whole = new Uint8Array(size);
     await readFully(handle, whole, 0, file);
-    return scanSegment(whole, last, file);
+    const { units, ...verdict } = scanSegment(whole, last, file);
+    return { ...verdict, unitCount: units.length };
   } finally {
     await handle.close();
   }
 }
 
-function tryScan(bytes: Uint8Array, last: boolean, file: string): ScannedSegment | null {
-  try {
-    return scanSegment(bytes, last, file);
-  } catch {
-    return null;
-  }
-}
-
-/**
- * One pass over the file a chunk at a time: the offset of its last nonzero byte (-1 when it is
- * all zeros), and where the chain of unit headers from the first unit ends (each header that
- * reads as a unit's, its body unchecked, leads to the next after its span). Only for sizing what
- * scanSegmentFile reads: the scan itself checks every unit. Units begin on sector boundaries and
- * chunks are whole sectors, so a unit header never straddles two chunks.
- */
-async function writtenExtent(handle: fs.FileHandle, size: number): Promise<{ lastNonzero: number; chainEnd: number }> {
-  const chunk = Buffer.alloc(Math.min(size, ZERO_CHUNK.length));
-  let lastNonzero = -1;
-  let next = SEGMENT_HEADER_BYTES;
-  let chainDone = false;
-  for (let at = 0; at < size; at += chunk.length) {
-    const length = Math.min(chunk.length, size - at);
-    const view = chunk.subarray(0, length);
+/** Whether the file's bytes from `from` to `size` are all zero, read a chunk at a time. */
+async function zerosFrom(handle: fs.FileHandle, from: number, size: number): Promise<boolean> {
+  const chunk = Buffer.alloc(Math.min(ZERO_CHUNK.length, Math.max(0, size - from)));
+  for (let at = from; at < size; at += chunk.length) {
+    const view = chunk.subarray(0, Math.min(chunk.length, size - at));
     await readFully(handle, view, at, `offset ${at}`);
-    while (!chainDone && next >= at && next + UNIT_HEADER_BYTES <= at + length) {
-      const header = readUnitHeader(view.subarray(next - at), next);
-      if (header.kind === 'unit') next += unitSpan(header.bodyLength);
-      else chainDone = true;
-    }
-    if (view.equals(ZERO_CHUNK.subarray(0, length))) continue;
-    for (let i = length - 1; i >= 0; i--) {
-      if (view[i] !== 0) {
-        lastNonzero = at + i;
-        break;
-      }
-    }
+    if (!view.equals(ZERO_CHUNK.subarray(0, view.length))) return false;
   }
-  return { lastNonzero, chainEnd: Math.min(next, size) };
+  return true;
 }
 
 /** Refuses a segment whose header is another node's or does not match its name. */
@@ -512,81 +509,6 @@ function checkHeader(header: SegmentHeader, segment: ListedSegment, options: Seg
     throw new CorruptDataError(
       `${segment.file}: its header (sequence ${header.sequence}, after index ${header.prevIndex}) does not match its name`,
     );
-}
-
-/**
- * The records of the scanned segments, in order, with the log position and the term and vote they
- * end at; refuses segments that do not follow each other (see the invariants above).
- */
-function readBackOf(
-  segments: readonly ListedSegment[],
-  scans: readonly ScannedSegment[],
-): ReadBack & { last: LogPoint; termVote: TermVote | null } {
-  const headers: SegmentHeader[] = [];
-  const units: ReadBackUnit[] = [];
-  const records: UnitRecord[] = [];
-  let last: LogPoint = { index: 0, term: 0 };
-  let termVote: TermVote | null = null;
-  for (const [k, scanned] of scans.entries()) {
-    const segment = segments[k];
-    if (segment === undefined) break;
-    const { header } = scanned;
-    const corrupt = (what: string): never => {
-      throw new CorruptDataError(`${segment.file}: ${what}`);
-    };
-    if (k < scans.length - 1 && !scanned.closed) corrupt('a segment older than the last that was never closed');
-    const head = scanned.units[0]?.records ?? [];
-    if (k > 0) {
-      if (termVote !== null && head[0]?.kind !== 'termVote')
-        corrupt('a segment that does not begin with the term and vote');
-      const snapshot = head.find((r) => r.kind === 'snapshot');
-      const atSnapshot =
-        snapshot?.kind === 'snapshot' && snapshot.index === header.prevIndex && snapshot.term === header.prevTerm;
-      if (!atSnapshot && header.prevIndex > last.index)
-        corrupt(`a segment after entry ${header.prevIndex}, beyond the log's last entry ${last.index}`);
-      if (!atSnapshot && header.prevIndex === last.index && header.prevTerm !== last.term)
-        corrupt(`a segment after entry ${header.prevIndex} of term ${header.prevTerm}, which has term ${last.term}`);
-    }
-    const first = scanned.units.map((u) => firstEntryIndex(u.records)).find((i) => i !== undefined);
-    if (first !== undefined && first !== header.prevIndex + 1)
-      corrupt(
-        `its first entry is ${first}, not ${header.prevIndex + 1} (after its header's entry ${header.prevIndex})`,
-      );
-    headers.push(header);
-    if (k === 0) last = { index: header.prevIndex, term: header.prevTerm };
-    for (const unit of scanned.units) {
-      // End records are the segment's structure, not the log's.
-      const kept = unit.records.filter((record) => record.kind !== 'end').map(copied);
-      if (kept.length > 0) units.push({ sequence: segment.sequence, offset: unit.offset, records: kept });
-      for (const record of kept) {
-        records.push(record);
-        if (record.kind === 'termVote') termVote = { term: record.term, vote: record.vote };
-        last = advanced(last, record);
-      }
-    }
-  }
-  return { headers, units, records, last, termVote };
-}
-
-/** The index of the first entry in `records`, if any holds one. */
-function firstEntryIndex(records: readonly UnitRecord[]): number | undefined {
-  for (const record of records)
-    if (record.kind === 'entries' && record.entries[0] !== undefined) return record.entries[0].index;
-  return undefined;
-}
-
-/** The log position after `record`: an entries record ends at its last entry (truncating any suffix). */
-function advanced(last: LogPoint, record: UnitRecord): LogPoint {
-  if (record.kind === 'snapshot') return { index: record.index, term: record.term };
-  if (record.kind !== 'entries') return last;
-  const final = record.entries[record.entries.length - 1];
-  return final === undefined ? last : { index: final.index, term: final.term };
-}
-
-/** `record` with its entries' data copied out of the buffer it was read from. */
-function copied(record: UnitRecord): UnitRecord {
-  if (record.kind !== 'entries') return record;
-  return { kind: 'entries', entries: record.entries.map((e): Entry => ({ ...e, data: e.data.slice() })) };
 }
 
 /** The first index a segment's name gives (its header's entry plus one). */

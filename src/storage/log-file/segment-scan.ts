@@ -70,16 +70,7 @@ export function scanSegment(bytes: Uint8Array, last: boolean, where: string): Sc
     if (bodyLength === null) break; // nothing here, or damage: judged below
     const body = bytes.subarray(at + UNIT_HEADER_BYTES, at + UNIT_HEADER_BYTES + bodyLength);
     const records = decodeUnitBody(body, `${where}, offset ${at}`);
-    const endAt = records.findIndex((record) => record.kind === 'end');
-    if (endAt >= 0 && endAt !== records.length - 1) corrupt(at, 'records after an end record');
-    for (const record of records) {
-      // Invariant: a segment's header names the entry before every entry in it (segment-files.ts
-      // starts a new segment for a truncation that reaches below it).
-      const first = record.kind === 'entries' ? record.entries[0] : undefined;
-      if (first !== undefined && first.index <= header.prevIndex)
-        corrupt(at, `entry ${first.index} in a segment that starts after entry ${header.prevIndex}`);
-    }
-    closed = endAt >= 0;
+    closed = checkUnit(records, header, at, where);
     units.push({ offset: at, records });
     at += unitSpan(bodyLength);
   }
@@ -98,6 +89,27 @@ export function scanSegment(bytes: Uint8Array, last: boolean, where: string): Sc
   if (unitHeader?.kind === 'unit' && !lostALaterSector(bytes, at, unitHeader.bodyLength))
     corrupt(at, 'a damaged unit whose every sector was written');
   return { header, units, end: at, closed, torn: { from: at, to: nonzero + 1 } };
+}
+
+/**
+ * Checks the records of the whole unit at `at` against the segment's rules, and says whether it
+ * closes the segment (ends with an end record). Throws CorruptDataError naming `where` and `at`.
+ * Shared by scanSegment and the streaming scan of a file (segment-files.ts), which must agree.
+ */
+export function checkUnit(records: readonly UnitRecord[], header: SegmentHeader, at: number, where: string): boolean {
+  const corrupt = (what: string): never => {
+    throw new CorruptDataError(`${where}, offset ${at}: ${what}`);
+  };
+  const endAt = records.findIndex((record) => record.kind === 'end');
+  if (endAt >= 0 && endAt !== records.length - 1) corrupt('records after an end record');
+  for (const record of records) {
+    // Invariant: a segment's header names the entry before every entry in it (segment-files.ts
+    // starts a new segment for a truncation that reaches below it).
+    const first = record.kind === 'entries' ? record.entries[0] : undefined;
+    if (first !== undefined && first.index <= header.prevIndex)
+      corrupt(`entry ${first.index} in a segment that starts after entry ${header.prevIndex}`);
+  }
+  return endAt >= 0;
 }
 
 /** The body length of the whole unit at `at` (header and body checking out), or null. */
