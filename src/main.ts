@@ -21,6 +21,7 @@ import { parseUnsafeModes } from './node/unsafe.js';
 import { staleBundleWarning } from './stale-bundle.js';
 import { startReadQueries, defaultPoolSize, moduleBeside } from './reads/read-pool.js';
 import { NodeStorage } from './storage/node-storage.js';
+import { logInFilesFromEnv } from './storage/log-mode.js';
 import { StorageRefusedError } from './storage/errors.js';
 import { SnapshotReceiver } from './snapshot/receiver.js';
 import { SnapshotSender } from './snapshot/sender.js';
@@ -39,8 +40,8 @@ environment: RAFTKV_PEER_TOKEN (the cluster's shared peer secret), RAFTKV_LOG_LE
   RAFTKV_FAULT_INJECTION=1 (same as --fault-injection: lets chaos tests cut links by peer request),
   RAFTKV_ADMIN_TOKEN (admin routes such as GET /backup and /members then need Authorization: Bearer <it>;
   without it they answer loopback clients only),
-  RAFTKV_LOG_IN_FILES=1 (experimental: a NEW data dir keeps the Raft log in segment files of its own, format 4;
-  an existing data dir keeps where it has its log)`;
+  RAFTKV_LOG_IN_FILES=0 (a NEW data dir keeps the Raft log in LevelDB with the state machine, format 3; by default,
+  or with 1, in segment files of its own, format 4; an existing data dir keeps where it has its log)`;
 
 interface Args {
   readonly id: string;
@@ -147,11 +148,12 @@ async function main(): Promise<void> {
   }
   const dataDir = resolve(config.baseDir, dataDirArg);
   const metrics = new NodeMetrics(args.id);
-  const logInFiles = process.env['RAFTKV_LOG_IN_FILES'] === '1';
-  if (logInFiles) {
-    logger.warn(
-      'RAFTKV_LOG_IN_FILES=1: a new data dir keeps the Raft log in segment files (experimental, docs/log-file-proposal.md)',
-    );
+  let logInFiles: boolean;
+  try {
+    logInFiles = logInFilesFromEnv(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) refuse(error.message, logger);
+    throw error;
   }
   let storage: NodeStorage;
   try {

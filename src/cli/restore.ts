@@ -20,12 +20,15 @@ import { readBackupFile, type BackupSummary } from '../snapshot/backup-file.js';
 import { SnapshotFormatError } from '../snapshot/format.js';
 import { StorageRefusedError, describeError } from '../storage/errors.js';
 import { RestoredDataDir, assertRestorable } from '../storage/restore-data-dir.js';
+import { logInFilesFromEnv } from '../storage/log-mode.js';
 
 const USAGE = `usage: npm run restore -- --from FILE [--config cluster.config.json] [--allow-new-cluster-id]
   (or: node dist/cli/restore.js --from FILE ...)
 Creates a data dir for every node of the config from a backup file (GET /backup on a node's client port).
 Every data dir must be missing or empty; stop the cluster and move its old data dirs away first.
-  --allow-new-cluster-id  restore a backup of another cluster id into the config's cluster`;
+  --allow-new-cluster-id  restore a backup of another cluster id into the config's cluster
+environment: RAFTKV_LOG_IN_FILES=0 makes data dirs that keep the Raft log in LevelDB (format 3), as a node
+  started with it does; by default the log is in segment files (format 4)`;
 
 class Refusal extends Error {}
 
@@ -95,10 +98,11 @@ async function write(
   summary: BackupSummary,
   config: ClusterConfig,
   targets: readonly { id: string; dataDir: string }[],
+  logInFiles: boolean,
 ): Promise<void> {
   const dirs: RestoredDataDir[] = [];
   try {
-    for (const target of targets) dirs.push(await RestoredDataDir.create(target.dataDir, target.id));
+    for (const target of targets) dirs.push(await RestoredDataDir.create(target.dataDir, target.id, logInFiles));
     const again = await readBackupFile(file, async (pairs) => {
       await Promise.all(dirs.map((dir) => dir.write(pairs)));
     });
@@ -143,6 +147,14 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) refuse(error.message);
     throw error;
   }
+  // The same kind of data dir a node makes when it starts on an empty one.
+  let logInFiles: boolean;
+  try {
+    logInFiles = logInFilesFromEnv(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) refuse(error.message);
+    throw error;
+  }
   const file = resolve(args.from);
   const summary = await verify(file);
   const { header } = summary;
@@ -154,7 +166,7 @@ async function main(): Promise<void> {
   const targets = config.nodes.map((n) => ({ id: n.id, dataDir: resolve(config.baseDir, n.dataDir) }));
   await checkTargets(targets);
   const started = Date.now();
-  await write(file, summary, config, targets);
+  await write(file, summary, config, targets, logInFiles);
   for (const target of targets) console.log(`restored ${target.id} -> ${target.dataDir}`);
   const from = header.clusterId === config.clusterId ? '' : ` (from cluster ${header.clusterId})`;
   console.log(

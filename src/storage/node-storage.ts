@@ -53,8 +53,9 @@ export interface NodeStorageOptions {
   readonly readAheadBytes?: number;
   /**
    * Where a NEW data dir keeps its Raft log: in segment files of its own (format 4,
-   * docs/log-file-proposal.md; experimental) or in LevelDB (format 3). An existing dir keeps where
-   * it has it, whatever this says. Default false.
+   * docs/log-file-proposal.md) or in LevelDB (format 3). An existing dir keeps where it has it,
+   * whatever this says. Default false here; a node passes what RAFTKV_LOG_IN_FILES says
+   * (log-mode.ts: the files unless it is 0).
    */
   readonly logInFiles?: boolean;
   /** The size of each segment file when the log is in files (tests use small ones). */

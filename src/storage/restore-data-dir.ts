@@ -2,15 +2,18 @@
 // backup in generation 0, and a log that is empty after the backup's point, as if the node had just
 // installed that snapshot. NodeStorage opens it like any other data dir.
 //
-//   identity     {clusterId, nodeId, format: STORAGE_FORMAT}
+//   identity     {clusterId, nodeId, format: STORAGE_FORMAT, or LOG_FILES_FORMAT with the log in files}
 //   hard state   {term: the backup's term, vote: none, commit: the backup's index}
 //   log start    (index, term) = snapshot point = applied; no entries
 //   kv           every pair of the backup
+// With the log in files (format 4), the term and vote and the log's start are the segment files'
+// (`raft-log/`): one segment that starts after the backup's point, as an install leaves it.
 //
 // Invariant: the identity (with the hard state, log start and applied index) is written LAST, in
-// one synced batch, after every pair was written synced. A restore that stops half-way (killed, a
-// full disk) leaves a database without an identity, which NodeStorage refuses to open: such a dir
-// can never start as a node that holds part of the data, nor as an empty new node.
+// one synced batch, after every pair (and the log's segment) was written synced. A restore that
+// stops half-way (killed, a full disk) leaves a database without an identity, which NodeStorage
+// refuses to open: such a dir can never start as a node that holds part of the data, nor as an
+// empty new node.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -24,6 +27,8 @@ import {
   SM_APPLIED,
   SM_MEMBERS,
   SM_GENERATION,
+  LOG_FILES_DIR,
+  LOG_FILES_FORMAT,
   STORAGE_FORMAT,
   encodeApplied,
   encodeGeneration,
@@ -34,6 +39,8 @@ import {
 } from './codec.js';
 import { openDatabase, openKv, putOp, type ByteSublevel, type Database } from './database.js';
 import { StorageRefusedError, describeError } from './errors.js';
+import { FileLog } from './log-file/file-log.js';
+import { StoreHealth } from './store-health.js';
 
 /** The generation a restored state machine lives in (database.ts kvName: the sublevel `kv`). */
 const RESTORED_GENERATION = 0;
@@ -95,10 +102,14 @@ export class RestoredDataDir {
     /** Whether this restore created the directory (abandon removes it) or found it empty (abandon empties it). */
     private readonly created: boolean,
     private readonly existing: ReadonlySet<string>,
+    private readonly logInFiles: boolean,
   ) {}
 
-  /** Creates the database at `location` (missing or empty: assertRestorable) for node `nodeId`. */
-  static async create(location: string, nodeId: NodeId): Promise<RestoredDataDir> {
+  /**
+   * Creates the database at `location` (missing or empty: assertRestorable) for node `nodeId`;
+   * `logInFiles`: the dir keeps its Raft log in segment files (format 4), as a node makes a new dir.
+   */
+  static async create(location: string, nodeId: NodeId, logInFiles: boolean): Promise<RestoredDataDir> {
     await assertRestorable(location);
     // What was there before (an empty dir may hold lost+found or hidden files); null: no dir yet.
     let existing: string[] | null;
@@ -128,7 +139,7 @@ export class RestoredDataDir {
       );
     }
     const kv = await openKv(handles.db, RESTORED_GENERATION);
-    return new RestoredDataDir(location, nodeId, handles, kv, existing === null, new Set(existing ?? []));
+    return new RestoredDataDir(location, nodeId, handles, kv, existing === null, new Set(existing ?? []), logInFiles);
   }
 
   /** Writes pairs of the state machine, synced (a later synced batch does not cover an unsynced one: ARCHITECTURE.md). */
@@ -144,15 +155,18 @@ export class RestoredDataDir {
   async finish(point: RestorePoint): Promise<void> {
     const { meta, sm } = this.handles;
     const position = { index: point.index, term: point.term };
+    if (this.logInFiles) await this.startLogFiles(point);
+    const format = this.logInFiles ? LOG_FILES_FORMAT : STORAGE_FORMAT;
     await this.handles.db.batch(
       [
-        putOp(
-          meta,
-          META_IDENTITY,
-          encodeIdentity({ clusterId: point.clusterId, nodeId: this.nodeId, format: STORAGE_FORMAT }),
-        ),
-        putOp(meta, META_HARDSTATE, encodeHardState({ term: point.term, vote: NONE, commit: point.index })),
-        putOp(meta, META_LOGSTART, encodeLogPosition(position)),
+        putOp(meta, META_IDENTITY, encodeIdentity({ clusterId: point.clusterId, nodeId: this.nodeId, format })),
+        // With the log in files, the files hold these (startLogFiles).
+        ...(this.logInFiles
+          ? []
+          : [
+              putOp(meta, META_HARDSTATE, encodeHardState({ term: point.term, vote: NONE, commit: point.index })),
+              putOp(meta, META_LOGSTART, encodeLogPosition(position)),
+            ]),
         putOp(
           meta,
           META_SNAPSHOT,
@@ -166,6 +180,32 @@ export class RestoredDataDir {
     );
     this.closed = true;
     await this.handles.db.close();
+  }
+
+  /**
+   * The log's segment files: one segment after the backup's point (FileLog starts a new dir's log
+   * after its snapshot point), then the backup's term with no vote, synced, as the hard state
+   * says in a format-3 dir.
+   */
+  private async startLogFiles(point: RestorePoint): Promise<void> {
+    const dir = path.join(this.location, LOG_FILES_DIR);
+    const position = { index: point.index, term: point.term };
+    const { log } = await FileLog.open({
+      dir,
+      clusterId: point.clusterId,
+      nodeId: this.nodeId,
+      health: new StoreHealth(dir),
+      snapshot: position,
+      applied: position,
+      fresh: true,
+      advice: 'Run the restore again',
+      cacheBytes: 0,
+    });
+    try {
+      await log.append({ term: point.term, vote: NONE }, []);
+    } finally {
+      await log.close();
+    }
   }
 
   /**

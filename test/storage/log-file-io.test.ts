@@ -104,6 +104,34 @@ describe('log segment files', () => {
     expect(summary(third.readBack.records).at(-1)).toEqual(['121@2:121']);
   });
 
+  it('a dir opened with another segment size keeps its segments: the current one fills to its own size, new ones get the new size', async () => {
+    const dir = await logDir();
+    const { files, written } = await writtenLog(dir, 6);
+    const sizesOf = async (): Promise<number[]> =>
+      Promise.all((await segmentNames(dir)).map(async (name) => (await fs.stat(path.join(dir, name))).size));
+    const before = await sizesOf();
+    expect(new Set(before)).toEqual(new Set([SEGMENT_BYTES]));
+    const { files: bigger, readBack } = await reopen(files, dir, { segmentBytes: 2 * SEGMENT_BYTES });
+    expect(summary(withRepeatedTermVote(readBack.records))).toEqual(summary(written));
+    for (let u = 6; u < 30; u++) {
+      const record = entries(1 + 3 * u, 3, 1);
+      await bigger.append([record]);
+      written.push(record);
+    }
+    const after = await sizesOf();
+    // The segments made before keep their size; the ones made after the reopen are twice as big.
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.length).toBeGreaterThan(before.length);
+    expect(new Set(after.slice(before.length))).toEqual(new Set([2 * SEGMENT_BYTES]));
+    await bigger.close();
+    // Read back whole with either size configured.
+    for (const segmentBytes of [SEGMENT_BYTES, 2 * SEGMENT_BYTES]) {
+      const { files: again, readBack: all } = await open(dir, { segmentBytes });
+      expect(summary(withRepeatedTermVote(all.records))).toEqual(summary(written));
+      await again.close();
+    }
+  });
+
   it('a torn last write is dropped and zeroed, and the next append lands where it was', async () => {
     const dir = await logDir();
     const { files, written } = await writtenLog(dir, 2);
@@ -261,7 +289,7 @@ describe('log segment files', () => {
     const second = path.join(dir, names[1]!);
     const kept = await fs.readFile(second);
     await fs.writeFile(second, kept.subarray(0, kept.length - 1));
-    expect(String(await attempt())).toMatch(/bytes, not the \d+ of a segment/);
+    expect(String(await attempt())).toMatch(/8191 bytes, not the 8192 its header says/);
     await fs.rm(second);
     expect(String(await attempt())).toMatch(/segment 2 is missing before it/);
   });

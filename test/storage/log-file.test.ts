@@ -27,9 +27,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** streamSegmentFile with the units it hands over collected: scanSegment's result, from a file. */
-async function scanSegmentFile(file: string, segmentBytes: number, last: boolean): Promise<ScannedSegment> {
+async function scanSegmentFile(file: string, last: boolean): Promise<ScannedSegment> {
   const units: ScannedUnit[] = [];
-  const { unitCount, ...verdict } = await streamSegmentFile(file, segmentBytes, last, {
+  const { unitCount, ...verdict } = await streamSegmentFile(file, last, {
     unit: (unit) => units.push({ offset: unit.offset, records: unit.records.map(copiedRecord) }),
   });
   expect(unitCount).toBe(units.length);
@@ -42,8 +42,15 @@ function copiedRecord(record: UnitRecord): UnitRecord {
     : record;
 }
 
-const HEADER: SegmentHeader = { clusterId: 'test-cluster', nodeId: 'n1', sequence: 7, prevIndex: 40, prevTerm: 3 };
 const SEGMENT_BYTES = 64 * 1024;
+const HEADER: SegmentHeader = {
+  clusterId: 'test-cluster',
+  nodeId: 'n1',
+  sequence: 7,
+  prevIndex: 40,
+  prevTerm: 3,
+  segmentBytes: SEGMENT_BYTES,
+};
 
 const safe = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 
@@ -178,7 +185,7 @@ describe('log segment header', () => {
   it('round-trips, and any changed byte is corruption', () => {
     const bytes = encodeSegmentHeader(HEADER);
     expect(decodeSegmentHeader(bytes, 'seg')).toEqual(HEADER);
-    const used = 8 + 2 + 24 + 2 + HEADER.clusterId.length + 2 + HEADER.nodeId.length + 4;
+    const used = 8 + 2 + 32 + 2 + HEADER.clusterId.length + 2 + HEADER.nodeId.length + 4;
     for (let i = 0; i < used; i++) {
       const damaged = bytes.slice();
       damaged[i]! ^= 0x10;
@@ -189,12 +196,34 @@ describe('log segment header', () => {
   it('a segment of a newer format is refused with what to do', () => {
     const bytes = encodeSegmentHeader(HEADER);
     const view = new DataView(bytes.buffer);
-    view.setUint16(8, 2);
-    const length = 8 + 2 + 24 + 2 + HEADER.clusterId.length + 2 + HEADER.nodeId.length;
+    view.setUint16(8, 3);
+    const length = 8 + 2 + 32 + 2 + HEADER.clusterId.length + 2 + HEADER.nodeId.length;
     // A checksum that matches: a real newer file, not damage.
     view.setUint32(length, crc32(bytes.subarray(0, length)));
     expect(() => decodeSegmentHeader(bytes, 'seg')).toThrow(StorageRefusedError);
-    expect(() => decodeSegmentHeader(bytes, 'seg')).toThrow(/format 2.*run the raftkv version that wrote it/);
+    expect(() => decodeSegmentHeader(bytes, 'seg')).toThrow(/format 3.*run the raftkv version that wrote it/);
+  });
+
+  it("reads the first format (stop 33's, with no size field) as 64 MiB segments", () => {
+    // Format 1's layout: the three numbers, then the ids, then the checksum.
+    const cluster = new TextEncoder().encode(HEADER.clusterId);
+    const node = new TextEncoder().encode(HEADER.nodeId);
+    const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+    const view = new DataView(bytes.buffer);
+    bytes.set(new TextEncoder().encode('raftkvlg'), 0);
+    view.setUint16(8, 1);
+    let at = 10;
+    for (const value of [HEADER.sequence, HEADER.prevIndex, HEADER.prevTerm]) {
+      view.setBigUint64(at, BigInt(value));
+      at += 8;
+    }
+    for (const id of [cluster, node]) {
+      view.setUint16(at, id.length);
+      bytes.set(id, at + 2);
+      at += 2 + id.length;
+    }
+    view.setUint32(at, crc32(bytes.subarray(0, at)));
+    expect(decodeSegmentHeader(bytes, 'seg')).toEqual({ ...HEADER, segmentBytes: 64 * 1024 * 1024 });
   });
 });
 
@@ -293,7 +322,7 @@ describe('log segment scan', () => {
             const whole = verdict(() => scanSegment(bytes, last, file));
             let fromFile: unknown;
             try {
-              const scanned = await scanSegmentFile(file, SEGMENT_BYTES, last);
+              const scanned = await scanSegmentFile(file, last);
               fromFile = verdict(() => scanned);
             } catch (error) {
               fromFile = { refused: (error as Error).message };
@@ -340,7 +369,7 @@ describe('log segment scan', () => {
       // A unit at 4096 whose value ends in 1.5 MiB of zeros: it crosses read chunks, and past its
       // last nonzero byte; then an end record.
       const bytes = new Uint8Array(size);
-      bytes.set(encodeSegmentHeader(HEADER), 0);
+      bytes.set(encodeSegmentHeader({ ...HEADER, segmentBytes: size }), 0);
       const data = new Uint8Array(1_500_000);
       data[0] = 1;
       const unit = encodeUnit(
@@ -350,18 +379,18 @@ describe('log segment scan', () => {
       bytes.set(unit, SEGMENT_HEADER_BYTES);
       const endAt = SEGMENT_HEADER_BYTES + unit.length;
       await fs.writeFile(file, bytes);
-      const clean = await scanSegmentFile(file, size, true);
+      const clean = await scanSegmentFile(file, true);
       expect(clean.units).toHaveLength(1);
       expect(clean.end).toBe(endAt);
       // Each byte once at most, and never more at once than the unit's body or a 1 MiB chunk.
-      const read = await readBytes(() => scanSegmentFile(file, size, true));
+      const read = await readBytes(() => scanSegmentFile(file, true));
       expect(read.total).toBeLessThanOrEqual(size);
       expect(read.largest).toBeLessThanOrEqual(data.length + 64);
       // One byte on the sector boundary right after the last unit: torn in the last segment, refused in an older one.
       bytes[endAt + UNIT_ALIGN_BYTES] = 1;
       await fs.writeFile(file, bytes);
-      expect((await scanSegmentFile(file, size, true)).torn).toEqual(scanSegment(bytes, true, file).torn);
-      await expect(scanSegmentFile(file, size, false)).rejects.toThrow(/older than the last/);
+      expect((await scanSegmentFile(file, true)).torn).toEqual(scanSegment(bytes, true, file).torn);
+      await expect(scanSegmentFile(file, false)).rejects.toThrow(/older than the last/);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

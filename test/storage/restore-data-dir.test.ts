@@ -66,21 +66,28 @@ async function backupOf(storage: NodeStorage): Promise<string> {
 }
 
 /** Restores `file` into `location` for `nodeId`, as the restore CLI does. */
-async function restore(file: string, location: string, nodeId: string): Promise<{ index: number; term: number }> {
-  const dir = await RestoredDataDir.create(location, nodeId);
+async function restore(
+  file: string,
+  location: string,
+  nodeId: string,
+  logInFiles: boolean,
+): Promise<{ index: number; term: number }> {
+  const dir = await RestoredDataDir.create(location, nodeId, logInFiles);
   const { header } = await readBackupFile(file, (pairs) => dir.write(pairs));
   await dir.finish({ clusterId: CLUSTER, index: header.index, term: header.term, members: MEMBERS });
   return header;
 }
 
-describe('restoring a data dir from a backup', () => {
+describe.each([false, true])('restoring a data dir from a backup (the log in files: %s)', (logInFiles) => {
   it('opens with NodeStorage at the backup point: applied, log start, hard state, snapshot point and every pair', async () => {
     const source = await sourceStorage();
     const file = await backupOf(source);
     const location = path.join(await fixture.tempDir(), 'n2');
-    expect(await restore(file, location, 'n2')).toMatchObject({ index: 61, term: 2 });
+    expect(await restore(file, location, 'n2', logInFiles)).toMatchObject({ index: 61, term: 2 });
 
     const restored = await fixture.open(location, { nodeId: 'n2' });
+    // The dir's format decides where the log is, whatever the options say.
+    expect(restored.logInFiles).toBe(logInFiles);
     expect(restored.applied).toEqual({ index: 61, term: 2 });
     expect(restored.firstIndex()).toBe(62);
     expect(restored.lastIndex()).toBe(61);
@@ -98,7 +105,7 @@ describe('restoring a data dir from a backup', () => {
   it('goes on from there: a leader of a later term appends and applies after the backup point, and it survives a reopen', async () => {
     const file = await backupOf(await sourceStorage());
     const location = path.join(await fixture.tempDir(), 'n3');
-    await restore(file, location, 'n3');
+    await restore(file, location, 'n3', logInFiles);
     let restored = await fixture.open(location, { nodeId: 'n3' });
     const next = [entry(62, 3), entry(63, 3, put('after', 'restore'))];
     await restored.writeReady({ term: 3, vote: 'n1', commit: 63 }, next, next);
@@ -107,31 +114,40 @@ describe('restoring a data dir from a backup', () => {
     expect(restored.firstIndex()).toBe(62);
     expect(text(restored.getSync(bytes('after')))).toBe('restore');
     expect(text(restored.getSync(bytes('k1')))).toBe('v1');
+    expect(restored.initialHardState()).toMatchObject({ term: 3, vote: 'n1' });
   });
+});
 
-  it("the dir is the named node's: another node id refuses it", async () => {
-    const file = await backupOf(await sourceStorage());
-    const location = path.join(await fixture.tempDir(), 'n2');
-    await restore(file, location, 'n2');
-    await expect(fixture.open(location, { nodeId: 'n3' })).rejects.toThrow(/belongs to node n2/);
-  });
+describe('restoring a data dir from a backup', () => {
+  it.each([false, true])(
+    "the dir is the named node's: another node id refuses it (the log in files: %s)",
+    async (logInFiles) => {
+      const file = await backupOf(await sourceStorage());
+      const location = path.join(await fixture.tempDir(), 'n2');
+      await restore(file, location, 'n2', logInFiles);
+      await expect(fixture.open(location, { nodeId: 'n3' })).rejects.toThrow(/belongs to node n2/);
+    },
+  );
 
-  it('an empty state machine restores too (a backup of a cluster that applied nothing yet)', async () => {
-    const empty = await fixture.open(await fixture.tempDir());
-    const file = await backupOf(empty);
-    const location = path.join(await fixture.tempDir(), 'n2');
-    await restore(file, location, 'n2');
-    const restored = await fixture.open(location, { nodeId: 'n2' });
-    expect(restored.applied).toEqual({ index: 0, term: 0 });
-    expect(restored.firstIndex()).toBe(1);
-  });
+  it.each([false, true])(
+    'an empty state machine restores too (a backup of a cluster that applied nothing yet; the log in files: %s)',
+    async (logInFiles) => {
+      const empty = await fixture.open(await fixture.tempDir());
+      const file = await backupOf(empty);
+      const location = path.join(await fixture.tempDir(), 'n2');
+      await restore(file, location, 'n2', logInFiles);
+      const restored = await fixture.open(location, { nodeId: 'n2' });
+      expect(restored.applied).toEqual({ index: 0, term: 0 });
+      expect(restored.firstIndex()).toBe(1);
+    },
+  );
 
   it('never writes over anything: a file in the way or a non-empty dir is refused, and left as it was', async () => {
     const parent = await fixture.tempDir();
     const used = path.join(parent, 'used');
     await fs.mkdir(used);
     await fs.writeFile(path.join(used, 'CURRENT'), 'MANIFEST-000001\n');
-    await expect(RestoredDataDir.create(used, 'n1')).rejects.toThrow(StorageRefusedError);
+    await expect(RestoredDataDir.create(used, 'n1', false)).rejects.toThrow(StorageRefusedError);
     await expect(assertRestorable(used)).rejects.toThrow(/is not empty \(it holds CURRENT\).*Move it away/);
     expect(await fs.readdir(used)).toEqual(['CURRENT']);
     const aFile = path.join(parent, 'file');
@@ -149,14 +165,15 @@ describe('restoring a data dir from a backup', () => {
     const source = await sourceStorage();
     const parent = await fixture.tempDir();
     const made = path.join(parent, 'made', 'n1');
-    const dir = await RestoredDataDir.create(made, 'n1');
+    const dir = await RestoredDataDir.create(made, 'n1', false);
     await dir.write([[bytes('a'), bytes('1')]]);
     await dir.abandon();
     await expect(fs.stat(made)).rejects.toThrow(/ENOENT/);
 
     const mount = path.join(parent, 'mount');
     await fs.mkdir(path.join(mount, 'lost+found'), { recursive: true });
-    const again = await RestoredDataDir.create(mount, 'n1');
+    // With the log in files: its segment files go too.
+    const again = await RestoredDataDir.create(mount, 'n1', true);
     await again.write([[bytes('a'), bytes('1')]]);
     await again.finish({ clusterId: CLUSTER, index: 61, term: 2, members: MEMBERS });
     // A restore of several nodes that fails on a later one removes the finished ones too.

@@ -51,8 +51,14 @@ import {
 
 export type { LogPoint, ReadBackUnit, ReadBackVisitor, UnitLocation } from './read-back.js';
 
-/** The size of a segment file: 64 MiB, as etcd's WAL. */
-export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * The size of a new segment file: 16 MiB. etcd's WAL uses 64 MiB, but each new segment is
+ * preallocated with zeros (two on a node's first start), and a log here grows at ~1-2 MB/s at full
+ * load: 16 MiB still lasts several seconds, and a 3-node local cluster writes 96 MiB of zeros on
+ * its first start, not 384 (BENCHMARKS.md, step 24). Each segment's header says its own size, so
+ * changing this never strands a dir.
+ */
+export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 /** Zeros written per call while preallocating a segment. */
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
@@ -75,6 +81,8 @@ export interface SegmentFilesOptions {
 interface Current {
   readonly file: fs.FileHandle;
   readonly sequence: number;
+  /** The segment's size (its header's: an older segment may differ from `segmentBytes`). */
+  readonly size: number;
   /** The entry before every entry this segment may hold (its header's). */
   readonly prevIndex: number;
   /** Where the next unit goes. */
@@ -132,7 +140,7 @@ export class SegmentFiles {
     const verdicts: SegmentVerdict[] = [];
     for (const [k, segment] of segments.entries()) {
       const being = { ...segment, first: k === 0, last: k === segments.length - 1 };
-      const scanned = await streamSegmentFile(segment.file, segmentBytes, being.last, {
+      const scanned = await streamSegmentFile(segment.file, being.last, {
         header: (header) => {
           checkHeader(header, segment, options);
           readBack.beginSegment(being, header);
@@ -169,6 +177,7 @@ export class SegmentFiles {
       current = {
         file: handle,
         sequence: lastSegment.sequence,
+        size: lastScan.header.segmentBytes,
         prevIndex: lastScan.header.prevIndex,
         offset: lastScan.end,
         closed: lastScan.closed,
@@ -216,7 +225,7 @@ export class SegmentFiles {
       prev = truncatedTo;
     }
     const unit = encodeUnit(records, current.offset);
-    const full = current.offset + unit.length + END_SPAN > this.segmentBytes;
+    const full = current.offset + unit.length + END_SPAN > current.size;
     if (current.closed || full || first <= current.prevIndex) return this.startSegment(prev, records);
     const location = { sequence: current.sequence, offset: current.offset };
     await write(current.file, unit, current.offset);
@@ -252,7 +261,12 @@ export class SegmentFiles {
     const temporary = await this.takeNext();
     const file = await fs.open(temporary, constants.O_RDWR | constants.O_DSYNC);
     try {
-      const header = { clusterId: this.options.clusterId, nodeId: this.options.nodeId, sequence };
+      const header = {
+        clusterId: this.options.clusterId,
+        nodeId: this.options.nodeId,
+        sequence,
+        segmentBytes: this.segmentBytes,
+      };
       await write(file, encodeSegmentHeader({ ...header, prevIndex: prev.index, prevTerm: prev.term }), 0);
       await fs.rename(temporary, path.join(this.options.dir, name));
       // Known from here on even if the fsync below fails: a retry must not reuse the sequence.
@@ -263,7 +277,14 @@ export class SegmentFiles {
       throw error;
     }
     await current?.file.close();
-    this.current = { file, sequence, prevIndex: prev.index, offset: SEGMENT_HEADER_BYTES, closed: false };
+    this.current = {
+      file,
+      sequence,
+      size: this.segmentBytes,
+      prevIndex: prev.index,
+      offset: SEGMENT_HEADER_BYTES,
+      closed: false,
+    };
     this.last = prev;
     await write(file, unit, SEGMENT_HEADER_BYTES);
     this.current.offset += unit.length;
@@ -445,20 +466,19 @@ export interface SegmentVisitor {
  * them apart look at every later sector. That happens at most for the last segment after a crash,
  * or for a segment the open then refuses.
  */
-export async function streamSegmentFile(
-  file: string,
-  segmentBytes: number,
-  last: boolean,
-  visit: SegmentVisitor,
-): Promise<SegmentVerdict> {
+export async function streamSegmentFile(file: string, last: boolean, visit: SegmentVisitor): Promise<SegmentVerdict> {
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
-    if (size !== segmentBytes)
-      throw new CorruptDataError(`${file}: ${size} bytes, not the ${segmentBytes} of a segment`);
+    if (size < SEGMENT_HEADER_BYTES)
+      throw new CorruptDataError(`${file}: ${size} bytes, shorter than a segment's header`);
     const head = new Uint8Array(SEGMENT_HEADER_BYTES);
     await readFully(handle, head, 0, file);
     const header = decodeSegmentHeader(head, file);
+    // A segment is preallocated whole before it gets its name: any other size is damage (a copy
+    // cut short would lose acknowledged units silently).
+    if (size !== header.segmentBytes)
+      throw new CorruptDataError(`${file}: ${size} bytes, not the ${header.segmentBytes} its header says`);
     visit.header?.(header);
     const unitHead = new Uint8Array(UNIT_HEADER_BYTES);
     let at = SEGMENT_HEADER_BYTES;
