@@ -269,7 +269,7 @@ export class LogStore implements Storage {
 
   /** LevelDB's estimate of the bytes the log takes on disk, or the segment files' size. */
   async approximateBytes(): Promise<number> {
-    if (this.files !== null) return this.files.segments.length * this.files.segmentBytes;
+    if (this.files !== null) return this.files.diskBytes;
     const log = this.handles.log;
     return this.handles.db.approximateSize(
       log.prefixKey(logKey(0), 'view'),

@@ -20,8 +20,12 @@ function cachedBytesOf(entry: Entry): number {
 }
 
 export class TailCache {
-  /** entries[head..] are cached; entries before head are evicted slots awaiting compaction. */
-  private entries: Entry[] = [];
+  /**
+   * entries[head..] are cached; the slots before head are evicted, emptied at once (an evicted
+   * entry of a 1 MiB value must not stay referenced until the next compaction of the array, nor,
+   * in open's replay, the whole unit buffer it is a view of), and dropped at the next compaction.
+   */
+  private entries: (Entry | undefined)[] = [];
   private head = 0;
   private cachedBytes = 0;
 
@@ -76,8 +80,7 @@ export class TailCache {
   /** Drops cached entries up to `index` (compacted away). */
   dropThrough(index: number): void {
     while (this.head < this.entries.length && (this.entries[this.head]?.index ?? Infinity) <= index) {
-      this.cachedBytes -= cachedBytesOf(this.entries[this.head]!);
-      this.head++;
+      this.evictHead();
     }
     if (this.head === this.entries.length) this.clear();
   }
@@ -89,10 +92,7 @@ export class TailCache {
   }
 
   private evictToBudget(): void {
-    while (this.cachedBytes > this.maxBytes && this.head < this.entries.length) {
-      this.cachedBytes -= cachedBytesOf(this.entries[this.head]!);
-      this.head++;
-    }
+    while (this.cachedBytes > this.maxBytes && this.head < this.entries.length) this.evictHead();
     if (this.head === this.entries.length) {
       this.clear();
     } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
@@ -100,5 +100,11 @@ export class TailCache {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
+  }
+
+  private evictHead(): void {
+    this.cachedBytes -= cachedBytesOf(this.entries[this.head]!);
+    this.entries[this.head] = undefined;
+    this.head++;
   }
 }

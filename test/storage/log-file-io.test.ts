@@ -123,6 +123,8 @@ describe('log segment files', () => {
     expect(after.slice(0, before.length)).toEqual(before);
     expect(after.length).toBeGreaterThan(before.length);
     expect(new Set(after.slice(before.length))).toEqual(new Set([2 * SEGMENT_BYTES]));
+    // What the logBytes metric reports: each segment at its own size.
+    expect(bigger.diskBytes).toBe(after.reduce((sum, size) => sum + size, 0));
     await bigger.close();
     // Read back whole with either size configured.
     for (const segmentBytes of [SEGMENT_BYTES, 2 * SEGMENT_BYTES]) {
@@ -130,6 +132,26 @@ describe('log segment files', () => {
       expect(summary(withRepeatedTermVote(all.records))).toEqual(summary(written));
       await again.close();
     }
+  });
+
+  it('a unit larger than a segment gets a segment of its own size, and the log goes on in segments of the usual size', async () => {
+    // Found in review: with 16 MiB segments, one 16 MiB value made a unit that fit no segment, and
+    // the store failed on it (64 MiB segments had room).
+    const dir = await logDir();
+    const { files, written } = await writtenLog(dir, 2);
+    const big = entries(7, 1, 1, 3 * SEGMENT_BYTES);
+    await files.append([big]);
+    written.push(big);
+    const after = entries(8, 3, 1);
+    await files.append([after]);
+    written.push(after);
+    const sizes = await Promise.all(
+      (await segmentNames(dir)).map(async (name) => (await fs.stat(path.join(dir, name))).size),
+    );
+    expect(sizes.filter((size) => size > 3 * SEGMENT_BYTES)).toHaveLength(1);
+    expect(sizes.at(-1)).toBe(SEGMENT_BYTES);
+    const { readBack } = await reopen(files, dir);
+    expect(summary(withRepeatedTermVote(readBack.records))).toEqual(summary(written));
   });
 
   it('a torn last write is dropped and zeroed, and the next append lands where it was', async () => {
@@ -253,6 +275,18 @@ describe('log segment files', () => {
     bytes.fill(0, Math.floor((end - 1) / UNIT_ALIGN_BYTES) * UNIT_ALIGN_BYTES);
     await fs.writeFile(first, bytes);
     await expect(open(dir)).rejects.toThrow(/older than the last that was never closed/);
+    // The same segment followed only by an empty newest one (its first unit never whole): that
+    // one is deleted, and the unclosed segment is then the last, as in the whole-file reading
+    // before (a review found the streamed reading refused this).
+    const onlyTwo = await logDir();
+    await fs.mkdir(onlyTwo, { recursive: true });
+    await fs.writeFile(path.join(onlyTwo, names[0]!), bytes);
+    const second = await fs.readFile(path.join(dir, names[1]!));
+    second.fill(0, SEGMENT_HEADER_BYTES);
+    await fs.writeFile(path.join(onlyTwo, names[1]!), second);
+    const reopened = await open(onlyTwo);
+    expect(reopened.files.segmentSequences).toEqual([1]);
+    expect(await segmentNames(onlyTwo)).toEqual([names[0]]);
     await fs.writeFile(first, original);
     await fs.rename(first, path.join(dir, names[0]!.replace(/-0+1\.seg$/, '-0000000000000002.seg')));
     await expect(open(dir)).rejects.toThrow(/does not match its name/);

@@ -254,9 +254,14 @@ export class FileLog {
     return this.files.segmentStarts;
   }
 
-  /** The size of each segment file. */
+  /** The size of each new segment file. */
   get segmentBytes(): number {
     return this.files.segmentBytes;
+  }
+
+  /** The bytes the segments take on disk (segments made with another size counted as they are). */
+  get diskBytes(): number {
+    return this.files.diskBytes;
   }
 
   async close(): Promise<void> {

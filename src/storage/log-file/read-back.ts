@@ -5,7 +5,7 @@
 // segments the log keeps.
 //
 // The checks (see segment-files.ts' invariants): a segment older than the last ends with an end
-// record; a segment after the first begins with the term and vote (once one was written) and starts
+// record (checked once all are read: `finish`); a segment after the first begins with the term and vote (once one was written) and starts
 // at the log's last entry, with its term, unless its first unit starts the log over at a snapshot;
 // a segment's first entry follows its header's entry.
 
@@ -61,6 +61,8 @@ export class ReadBack {
   last: LogPoint = { index: 0, term: 0 };
   /** The latest term and vote read. */
   termVote: TermVote | null = null;
+  /** Each segment read: its file, and whether it ended with an end record. */
+  private readonly ends: { file: string; closed: boolean }[] = [];
   private segment: SegmentBeingRead | null = null;
   private header: SegmentHeader | null = null;
   private unitsInSegment = 0;
@@ -103,8 +105,8 @@ export class ReadBack {
   /** The end of the segment's units: `closed` when the last was an end record. */
   endSegment(closed: boolean): void {
     const { segment, header } = this.current();
-    if (!segment.last && !closed) this.corrupt('a segment older than the last that was never closed');
     this.headers.push(header);
+    this.ends.push({ file: segment.file, closed });
     this.segment = null;
     this.header = null;
   }
@@ -112,7 +114,19 @@ export class ReadBack {
   /** Forgets the newest segment, which had no unit (open deletes it). */
   dropEmptyNewest(): void {
     this.headers.pop();
+    this.ends.pop();
     if (this.headers.length === 0) this.last = { index: 0, term: 0 };
+  }
+
+  /**
+   * After every segment was read (and an empty newest one dropped): refuses a segment older than
+   * the last that was never closed. Checked only now, so that the segment before a dropped empty
+   * one counts as the last, as it is once that one is deleted.
+   */
+  finish(): void {
+    for (const end of this.ends.slice(0, -1)) {
+      if (!end.closed) throw new CorruptDataError(`${end.file}: a segment older than the last that was never closed`);
+    }
   }
 
   private checkSegmentStart(header: SegmentHeader, head: readonly UnitRecord[]): void {

@@ -40,6 +40,7 @@ import {
   type UnitLocation,
 } from './read-back.js';
 import {
+  UNIT_ALIGN_BYTES,
   UNIT_HEADER_BYTES,
   bodyMatches,
   decodeUnitBody,
@@ -95,6 +96,8 @@ export class SegmentFiles {
   private current: Current | null;
   /** The names of the segments on disk by sequence, oldest first. */
   private readonly names: Map<number, string>;
+  /** The size of each segment on disk, by sequence (its header's). */
+  private readonly sizes: Map<number, number>;
   /** The last entry written (or the snapshot point a snapshot record set). */
   private last: LogPoint;
   /** The latest term and vote written: the first unit of each new segment repeats them. */
@@ -107,11 +110,18 @@ export class SegmentFiles {
 
   private constructor(
     private readonly options: SegmentFilesOptions,
-    state: { current: Current | null; names: Map<number, string>; last: LogPoint; termVote: TermVote | null },
+    state: {
+      current: Current | null;
+      names: Map<number, string>;
+      sizes: Map<number, number>;
+      last: LogPoint;
+      termVote: TermVote | null;
+    },
   ) {
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.current = state.current;
     this.names = state.names;
+    this.sizes = state.sizes;
     this.last = state.last;
     this.termVote = state.termVote;
     if (this.current !== null) this.preallocateNext();
@@ -160,6 +170,7 @@ export class SegmentFiles {
       verdicts.pop();
       readBack.dropEmptyNewest();
     }
+    readBack.finish();
     let current: Current | null = null;
     const lastSegment = segments[segments.length - 1];
     const lastScan = verdicts[verdicts.length - 1];
@@ -188,6 +199,7 @@ export class SegmentFiles {
       {
         current,
         names: new Map(segments.map((s) => [s.sequence, s.name])),
+        sizes: new Map(segments.map((s, k) => [s.sequence, verdicts[k]?.header.segmentBytes ?? segmentBytes])),
         last: readBack.last,
         termVote: readBack.termVote,
       },
@@ -198,6 +210,13 @@ export class SegmentFiles {
   /** Whether there is a segment to append to (false before the first `startSegment`). */
   get hasSegment(): boolean {
     return this.current !== null;
+  }
+
+  /** The bytes the segments take on disk (each is preallocated whole). */
+  get diskBytes(): number {
+    let total = 0;
+    for (const size of this.sizes.values()) total += size;
+    return total;
   }
 
   /** The sequences of the segments on disk, oldest first. */
@@ -249,8 +268,10 @@ export class SegmentFiles {
     const head = this.termVote === null ? records : [{ kind: 'termVote' as const, ...this.termVote }, ...records];
     if (head.length === 0) throw new RangeError('the first unit of a segment needs a record');
     const unit = encodeUnit(head, SEGMENT_HEADER_BYTES);
-    if (SEGMENT_HEADER_BYTES + unit.length + END_SPAN > this.segmentBytes)
-      throw new RangeError(`a unit of ${unit.length} bytes does not fit in a segment of ${this.segmentBytes}`);
+    // A segment holds at least its first unit: one larger than a segment (a single entry near the
+    // value limit, 16 MiB at most) gets a segment of its own size instead of failing the store.
+    const needed = SEGMENT_HEADER_BYTES + unit.length + END_SPAN;
+    const size = Math.max(this.segmentBytes, Math.ceil(needed / UNIT_ALIGN_BYTES) * UNIT_ALIGN_BYTES);
     const current = this.current;
     const sequence = current === null ? 1 : current.sequence + 1;
     const name = segmentName(sequence, prev.index + 1);
@@ -258,19 +279,21 @@ export class SegmentFiles {
       await write(current.file, encodeUnit([{ kind: 'end' }], current.offset), current.offset);
       current.closed = true;
     }
-    const temporary = await this.takeNext();
+    // The preallocated next segment stays for a later rollover when this one is larger.
+    const temporary = size === this.segmentBytes ? await this.takeNext() : await this.preallocate(size, 'large');
     const file = await fs.open(temporary, constants.O_RDWR | constants.O_DSYNC);
     try {
       const header = {
         clusterId: this.options.clusterId,
         nodeId: this.options.nodeId,
         sequence,
-        segmentBytes: this.segmentBytes,
+        segmentBytes: size,
       };
       await write(file, encodeSegmentHeader({ ...header, prevIndex: prev.index, prevTerm: prev.term }), 0);
       await fs.rename(temporary, path.join(this.options.dir, name));
       // Known from here on even if the fsync below fails: a retry must not reuse the sequence.
       this.names.set(sequence, name);
+      this.sizes.set(sequence, size);
       await syncDirectory(this.options.dir);
     } catch (error) {
       await file.close();
@@ -280,7 +303,7 @@ export class SegmentFiles {
     this.current = {
       file,
       sequence,
-      size: this.segmentBytes,
+      size,
       prevIndex: prev.index,
       offset: SEGMENT_HEADER_BYTES,
       closed: false,
@@ -356,6 +379,7 @@ export class SegmentFiles {
       if (oldest >= sequence || oldest === newest) break;
       await fs.rm(path.join(this.options.dir, name));
       this.names.delete(oldest);
+      this.sizes.delete(oldest);
       await syncDirectory(this.options.dir);
     }
   }
@@ -399,13 +423,16 @@ export class SegmentFiles {
     return next;
   }
 
-  /** Writes a zero-filled segment under a temporary name and fsyncs it; resolves with its path. */
-  private async preallocate(): Promise<string> {
-    const temporary = path.join(this.options.dir, `next${TEMPORARY_SUFFIX}`);
+  /**
+   * Writes a zero-filled segment of `size` under a temporary name and fsyncs it; resolves with its
+   * path. `name`: the background one is `next`, an oversized one made on the spot `large`.
+   */
+  private async preallocate(size = this.segmentBytes, name = 'next'): Promise<string> {
+    const temporary = path.join(this.options.dir, `${name}${TEMPORARY_SUFFIX}`);
     const file = await fs.open(temporary, 'w');
     try {
-      for (let at = 0; at < this.segmentBytes; at += ZERO_CHUNK.length) {
-        await write(file, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, this.segmentBytes - at)), at);
+      for (let at = 0; at < size; at += ZERO_CHUNK.length) {
+        await write(file, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, size - at)), at);
       }
       await file.sync();
     } finally {
