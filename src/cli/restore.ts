@@ -141,15 +141,10 @@ async function write(
 async function main(): Promise<void> {
   const args = readArgs();
   let config: ClusterConfig;
-  try {
-    config = loadClusterConfig(args.config);
-  } catch (error) {
-    if (error instanceof ConfigError) refuse(error.message);
-    throw error;
-  }
   // The same kind of data dir a node makes when it starts on an empty one.
   let logInFiles: boolean;
   try {
+    config = loadClusterConfig(args.config);
     logInFiles = logInFilesFromEnv(process.env);
   } catch (error) {
     if (error instanceof ConfigError) refuse(error.message);

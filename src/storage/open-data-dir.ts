@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { EMPTY_HARD_STATE, type Entry, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
+import { EMPTY_HARD_STATE, type HardState, type NodeId, type SnapshotMeta } from '../raft/types.js';
 import {
   META_HARDSTATE,
   META_IDENTITY,
@@ -34,6 +34,7 @@ import {
 import { prepareDataDir, refusalForOpenError, restoreOwnDataAdvice } from './data-dir.js';
 import { openDatabase, putOp, type ByteSublevel, type Database } from './database.js';
 import { CorruptDataError, StorageRefusedError, describeError } from './errors.js';
+import { loadEntries } from './load-log-entry.js';
 import { FileLog, type FileLogOptions } from './log-file/file-log.js';
 import { FIRST_INDEX } from './log-store.js';
 import type { StoreHealth } from './store-health.js';
@@ -275,7 +276,7 @@ async function loadLogFiles(
   started: OpenedFileLog | null,
 ): Promise<{ hardState: HardState; logStart: LogPosition; terms: TermIndex; cache: TailCache; files: FileLog }> {
   // A new dir's files, opened by startLogFiles, are used as they are: opening them again would
-  // delete the next segment it preallocated and write another 64 MiB of zeros.
+  // delete the next segment it preallocated and write another segment of zeros.
   const { log: files, recovered } =
     started ?? (await FileLog.open(logFilesOptions(location, options, snapshot, applied, false)));
   // The replay built the term index and tail cache as it read (checking indices and terms, as
@@ -322,19 +323,6 @@ async function startLogFiles(location: string, options: OpenOptions): Promise<Op
   return FileLog.open(logFilesOptions(location, options, origin, origin, true));
 }
 
-/** Adds the next entry of the log being loaded; refuses a gap or a term below the one before it. */
-function loadEntry(terms: TermIndex, cache: TailCache, entry: Entry): void {
-  assertNextLogIndex(entry.index, terms.lastIndex, terms.baseIndex);
-  const lastTerm = terms.lastTerm ?? 0;
-  if (entry.term < lastTerm) {
-    throw new CorruptDataError(
-      `log entry ${entry.index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
-    );
-  }
-  terms.append(entry.index, entry.term);
-  cache.append([entry]);
-}
-
 /**
  * Reads the retained log once (the entries after the log start; compacted ones that a crash left
  * behind are skipped, and deleted later): every key and value is decoded, indices must be contiguous
@@ -353,29 +341,16 @@ async function loadLog(
     for (;;) {
       const chunk = await iterator.nextv(LOAD_CHUNK);
       if (chunk.length === 0) break;
-      for (const [key, value] of chunk) {
+      const entries = chunk.map(([key, value]) => {
         const index = indexOfLogKey(key);
-        assertNextLogIndex(index, terms.lastIndex, logStart.index);
-        loadEntry(terms, cache, decodeLogValue(index, value));
-      }
+        return decodeLogValue(index, value);
+      });
+      loadEntries(terms, cache, entries);
     }
   } finally {
     await iterator.close();
   }
   return { terms, cache };
-}
-
-function assertNextLogIndex(index: number, lastIndex: number, startIndex: number): void {
-  if (index === lastIndex + 1) return;
-  if (lastIndex === startIndex) {
-    const what = startIndex === 0 ? 'there is no snapshot' : `the log start (the snapshot point) is ${startIndex}`;
-    throw new CorruptDataError(
-      `the log starts at entry ${index}, but ${what}: entries ${startIndex + 1}..${index - 1} are missing`,
-    );
-  }
-  throw new CorruptDataError(
-    `log entries ${lastIndex + 1}..${index - 1} are missing (the log jumps from ${lastIndex} to ${index})`,
-  );
 }
 
 /** The loaded pieces must agree with each other (log-store.ts and state-machine.ts state the invariants). */

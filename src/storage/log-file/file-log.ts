@@ -25,6 +25,7 @@ import type { ReadBackUnit, ReadBackVisitor } from './read-back.js';
 import type { SegmentHeader } from './segment-header.js';
 import { TermIndex } from '../term-index.js';
 import { TailCache } from '../tail-cache.js';
+import { loadEntries } from '../load-log-entry.js';
 import type { UnitRecord } from './unit-codec.js';
 import { OneAtATime } from '../one-at-a-time.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
@@ -254,11 +255,6 @@ export class FileLog {
     return this.files.segmentStarts;
   }
 
-  /** The size of each new segment file. */
-  get segmentBytes(): number {
-    return this.files.segmentBytes;
-  }
-
   /** The bytes the segments take on disk (segments made with another size counted as they are). */
   get diskBytes(): number {
     return this.files.diskBytes;
@@ -384,7 +380,9 @@ export class FileLog {
  */
 class Replay implements ReadBackVisitor {
   private termVote: TermVote | null = null;
-  private start: LogPoint | null = null;
+  /** Whether the oldest segment's header was seen (it starts the log). */
+  private begun = false;
+  /** The term of every entry replayed; its base is the entry the log starts after. */
   private terms = new TermIndex(1, 0);
   private readonly cache: TailCache;
 
@@ -397,7 +395,8 @@ class Replay implements ReadBackVisitor {
 
   /** The oldest segment's header entry is where the log starts (until a snapshot record moves it). */
   segment(header: SegmentHeader): void {
-    if (this.start === null) this.startAt({ index: header.prevIndex, term: header.prevTerm });
+    if (!this.begun) this.startAt({ index: header.prevIndex, term: header.prevTerm });
+    this.begun = true;
   }
 
   unit(unit: ReadBackUnit): void {
@@ -410,8 +409,8 @@ class Replay implements ReadBackVisitor {
 
   /**
    * The log replayed. The cached entries are copied out of the buffers their units were read into,
-   * so the cache keeps its own bytes and not every unit it touches: copying each entry as it was
-   * read instead made opening a 150 MiB log twice as slow (BENCHMARKS.md, step 24).
+   * so the cache keeps its own bytes and not every window of a file it touches: copying each entry
+   * as it was read instead made opening a 150 MiB log twice as slow (BENCHMARKS.md, step 24).
    */
   result(): RecoveredLog {
     const cache = new TailCache(this.cacheBytes);
@@ -424,35 +423,42 @@ class Replay implements ReadBackVisitor {
       }
       cache.append(copies);
     }
-    return { termVote: this.termVote, start: this.start ?? { index: 0, term: 0 }, terms: this.terms, cache };
+    return { termVote: this.termVote, start: this.start(), terms: this.terms, cache };
+  }
+
+  /** The entry the log starts after: the term index's base. */
+  private start(): LogPoint {
+    const index = this.terms.baseIndex;
+    return { index, term: this.terms.termAt(index) };
   }
 
   private startAt(point: LogPoint): void {
-    this.start = point;
     this.terms = new TermIndex(point.index + 1, point.term);
     this.cache.clear();
     this.index.clear();
   }
 
+  /**
+   * An entries record: it replaces the entries from its first on (none past the log's end), and
+   * each entry is loaded with the checks every load makes (views of the unit's buffer, in the
+   * cache, until result() copies the few it keeps).
+   */
   private entries(unit: ReadBackUnit, entries: readonly Entry[]): void {
-    const start = this.start ?? { index: 0, term: 0 };
+    const where = `segment ${unit.sequence}, offset ${unit.offset}`;
     const first = entries[0]?.index ?? 0;
-    if (first <= start.index || first > this.terms.lastIndex + 1)
+    const start = this.terms.baseIndex;
+    if (first <= start || first > this.terms.lastIndex + 1)
       throw new CorruptDataError(
-        `segment ${unit.sequence}, offset ${unit.offset}: entry ${first} does not follow the log (${start.index + 1}..${this.terms.lastIndex})`,
+        `${where}: entry ${first} does not follow the log (${start + 1}..${this.terms.lastIndex})`,
       );
     this.terms.truncateFrom(first);
     this.cache.truncateFrom(first);
-    for (const entry of entries) {
-      const lastTerm = this.terms.lastTerm ?? 0;
-      if (entry.term < lastTerm)
-        throw new CorruptDataError(
-          `segment ${unit.sequence}, offset ${unit.offset}: log entry ${entry.index} has term ${entry.term}, below term ${lastTerm} of the entry before it`,
-        );
-      this.terms.append(entry.index, entry.term);
+    try {
+      loadEntries(this.terms, this.cache, entries);
+    } catch (error) {
+      if (error instanceof CorruptDataError) throw new CorruptDataError(`${where}: ${error.message}`);
+      throw error;
     }
-    // Views of the unit's buffer until result() copies the few the cache keeps.
-    this.cache.append(entries);
     const last = entries[entries.length - 1];
     if (last !== undefined) this.index.add(unit, first, last.index);
   }

@@ -1,13 +1,13 @@
 // Reading a log directory's segments back on open, one unit at a time (segment-files.ts streams
 // each file): the checks that the segments follow each other, the log position and the term and
 // vote they end at, and each unit handed on to the caller, who replays it (file-log.ts). Nothing
-// here holds more than one unit: open's memory stays bounded by the largest unit, however many
-// segments the log keeps.
+// here holds a unit past the call: open's memory stays bounded by the window a file is read
+// through and the tail cache, however many segments the log keeps.
 //
 // The checks (see segment-files.ts' invariants): a segment older than the last ends with an end
-// record (checked once all are read: `finish`); a segment after the first begins with the term and vote (once one was written) and starts
-// at the log's last entry, with its term, unless its first unit starts the log over at a snapshot;
-// a segment's first entry follows its header's entry.
+// record (checked once all are read: `finish`); a segment after the first begins with the term
+// and vote (once one was written) and starts at the log's last entry, with its term, unless its
+// first unit starts the log over at a snapshot; a segment's first entry follows its header's entry.
 
 import { CorruptDataError } from '../errors.js';
 import type { SegmentHeader } from './segment-header.js';
@@ -46,12 +46,11 @@ export interface ReadBackVisitor {
   unit(unit: ReadBackUnit): void;
 }
 
-/** Where a segment being read back is: its file (for errors), sequence, and place among the segments. */
+/** Where a segment being read back is: its file (for errors), sequence, and whether it is the oldest. */
 export interface SegmentBeingRead {
   readonly file: string;
   readonly sequence: number;
   readonly first: boolean;
-  readonly last: boolean;
 }
 
 export class ReadBack {

@@ -54,10 +54,10 @@ export type { LogPoint, ReadBackUnit, ReadBackVisitor, UnitLocation } from './re
 
 /**
  * The size of a new segment file: 16 MiB. etcd's WAL uses 64 MiB, but each new segment is
- * preallocated with zeros (two on a node's first start), and a log here grows at ~1-2 MB/s at full
- * load: 16 MiB still lasts several seconds, and a 3-node local cluster writes 96 MiB of zeros on
- * its first start, not 384 (BENCHMARKS.md, step 24). Each segment's header says its own size, so
- * changing this never strands a dir.
+ * preallocated with zeros (two on a node's first start), and the fastest PUT run here, 7,500 writes
+ * of 100-byte values a second, makes about 1 MB/s of log: 16 MiB still lasts several seconds, and a
+ * 3-node local cluster writes 96 MiB of zeros on its first start, not 384 (BENCHMARKS.md, step 24).
+ * Each segment's header says its own size, so changing this never strands a dir.
  */
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
@@ -92,12 +92,16 @@ interface Current {
   closed: boolean;
 }
 
+/** A segment on disk: its file's name and size. */
+interface OnDisk {
+  readonly name: string;
+  readonly size: number;
+}
+
 export class SegmentFiles {
   private current: Current | null;
-  /** The names of the segments on disk by sequence, oldest first. */
-  private readonly names: Map<number, string>;
-  /** The size of each segment on disk, by sequence (its header's). */
-  private readonly sizes: Map<number, number>;
+  /** The segments on disk by sequence, oldest first: each one's name and size (its header's). */
+  private readonly segments: Map<number, OnDisk>;
   /** The last entry written (or the snapshot point a snapshot record set). */
   private last: LogPoint;
   /** The latest term and vote written: the first unit of each new segment repeats them. */
@@ -112,16 +116,14 @@ export class SegmentFiles {
     private readonly options: SegmentFilesOptions,
     state: {
       current: Current | null;
-      names: Map<number, string>;
-      sizes: Map<number, number>;
+      segments: Map<number, OnDisk>;
       last: LogPoint;
       termVote: TermVote | null;
     },
   ) {
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.current = state.current;
-    this.names = state.names;
-    this.sizes = state.sizes;
+    this.segments = state.segments;
     this.last = state.last;
     this.termVote = state.termVote;
     if (this.current !== null) this.preallocateNext();
@@ -149,11 +151,10 @@ export class SegmentFiles {
     const readBack = new ReadBack(visitor);
     const verdicts: SegmentVerdict[] = [];
     for (const [k, segment] of segments.entries()) {
-      const being = { ...segment, first: k === 0, last: k === segments.length - 1 };
-      const scanned = await streamSegmentFile(segment.file, being.last, {
+      const scanned = await streamSegmentFile(segment.file, k === segments.length - 1, {
         header: (header) => {
           checkHeader(header, segment, options);
-          readBack.beginSegment(being, header);
+          readBack.beginSegment({ ...segment, first: k === 0 }, header);
         },
         unit: (unit) => readBack.unit(unit.offset, unit.records),
       });
@@ -198,8 +199,12 @@ export class SegmentFiles {
       { ...options, segmentBytes },
       {
         current,
-        names: new Map(segments.map((s) => [s.sequence, s.name])),
-        sizes: new Map(segments.map((s, k) => [s.sequence, verdicts[k]?.header.segmentBytes ?? segmentBytes])),
+        segments: new Map(
+          segments.map((s, k) => [
+            s.sequence,
+            { name: s.name, size: verdicts[k]?.header.segmentBytes ?? segmentBytes },
+          ]),
+        ),
         last: readBack.last,
         termVote: readBack.termVote,
       },
@@ -215,13 +220,13 @@ export class SegmentFiles {
   /** The bytes the segments take on disk (each is preallocated whole). */
   get diskBytes(): number {
     let total = 0;
-    for (const size of this.sizes.values()) total += size;
+    for (const { size } of this.segments.values()) total += size;
     return total;
   }
 
   /** The sequences of the segments on disk, oldest first. */
   get segmentSequences(): readonly number[] {
-    return [...this.names.keys()];
+    return [...this.segments.keys()];
   }
 
   /**
@@ -292,8 +297,7 @@ export class SegmentFiles {
       await write(file, encodeSegmentHeader({ ...header, prevIndex: prev.index, prevTerm: prev.term }), 0);
       await fs.rename(temporary, path.join(this.options.dir, name));
       // Known from here on even if the fsync below fails: a retry must not reuse the sequence.
-      this.names.set(sequence, name);
-      this.sizes.set(sequence, size);
+      this.segments.set(sequence, { name, size });
       await syncDirectory(this.options.dir);
     } catch (error) {
       await file.close();
@@ -357,11 +361,11 @@ export class SegmentFiles {
 
   /** The segments on disk, oldest first, with the entry before each one's first (its header's). */
   get segmentStarts(): readonly { readonly sequence: number; readonly prevIndex: number }[] {
-    return [...this.names].map(([sequence, name]) => ({ sequence, prevIndex: firstIndexOfName(name) - 1 }));
+    return [...this.segments].map(([sequence, { name }]) => ({ sequence, prevIndex: firstIndexOfName(name) - 1 }));
   }
 
   private unitFile(location: UnitLocation): { file: string; where: string } {
-    const name = this.names.get(location.sequence);
+    const name = this.segments.get(location.sequence)?.name;
     if (name === undefined) throw new RangeError(`segment ${location.sequence} is not on disk`);
     const file = path.join(this.options.dir, name);
     return { file, where: `${file}, offset ${location.offset}` };
@@ -374,12 +378,11 @@ export class SegmentFiles {
    */
   async deleteBefore(sequence: number): Promise<void> {
     this.assertOpen();
-    const newest = Math.max(...this.names.keys());
-    for (const [oldest, name] of this.names) {
+    const newest = Math.max(...this.segments.keys());
+    for (const [oldest, { name }] of this.segments) {
       if (oldest >= sequence || oldest === newest) break;
       await fs.rm(path.join(this.options.dir, name));
-      this.names.delete(oldest);
-      this.sizes.delete(oldest);
+      this.segments.delete(oldest);
       await syncDirectory(this.options.dir);
     }
   }
@@ -481,10 +484,12 @@ export interface SegmentVisitor {
 }
 
 /**
- * scanSegment of a segment file, holding one unit at a time (and then a chunk of the zeros after
- * the last), never the 64 MiB file: reading a file whole made every node's open cost a segment's
- * size in memory at once, and every entry of every segment was kept until replayed (BENCHMARKS.md,
- * steps 23 and 24). The units go to `visit` as they are read.
+ * scanSegment of a segment file, reading it forward a window of 1 MiB (or one unit, when larger) at
+ * a time, never the whole file: reading a file whole made every node's open cost a segment's size
+ * in memory at once, and every entry of every segment was kept until replayed (BENCHMARKS.md,
+ * steps 23 and 24). One read per unit instead made a segment of small units (one per Ready at one
+ * connection) cost tens of thousands of reads: 5-6 s to open 60,000 of them (step 26). The units go
+ * to `visit` as they are read.
  *
  * Why the verdict is scanSegment's: the walk is the same (from the header, each unit whose header
  * and body check out, up to an end record or the first place with no whole unit), so are the units.
@@ -499,24 +504,20 @@ export async function streamSegmentFile(file: string, last: boolean, visit: Segm
     const { size } = await handle.stat();
     if (size < SEGMENT_HEADER_BYTES)
       throw new CorruptDataError(`${file}: ${size} bytes, shorter than a segment's header`);
-    const head = new Uint8Array(SEGMENT_HEADER_BYTES);
-    await readFully(handle, head, 0, file);
-    const header = decodeSegmentHeader(head, file);
+    const reader = new ForwardReader(handle, size, file);
+    const header = decodeSegmentHeader(await reader.bytes(0, SEGMENT_HEADER_BYTES), file);
     // A segment is preallocated whole before it gets its name: any other size is damage (a copy
     // cut short would lose acknowledged units silently).
     if (size !== header.segmentBytes)
       throw new CorruptDataError(`${file}: ${size} bytes, not the ${header.segmentBytes} its header says`);
     visit.header?.(header);
-    const unitHead = new Uint8Array(UNIT_HEADER_BYTES);
     let at = SEGMENT_HEADER_BYTES;
     let closed = false;
     let unitCount = 0;
     while (!closed && at + UNIT_HEADER_BYTES <= size) {
-      await readFully(handle, unitHead, at, file);
-      const unit = readUnitHeader(unitHead, at);
+      const unit = readUnitHeader(await reader.bytes(at, UNIT_HEADER_BYTES), at);
       if (unit.kind !== 'unit' || at + UNIT_HEADER_BYTES + unit.bodyLength > size) break;
-      const body = new Uint8Array(unit.bodyLength);
-      await readFully(handle, body, at + UNIT_HEADER_BYTES, file);
+      const body = await reader.bytes(at + UNIT_HEADER_BYTES, unit.bodyLength);
       if (!bodyMatches(body, unit.bodyChecksum)) break;
       const records = decodeUnitBody(body, `${file}, offset ${at}`);
       closed = checkUnit(records, header, at, file);
@@ -524,7 +525,7 @@ export async function streamSegmentFile(file: string, last: boolean, visit: Segm
       unitCount++;
       at += unitSpan(unit.bodyLength);
     }
-    if (await zerosFrom(handle, at, size)) return { header, end: at, closed, torn: null, unitCount };
+    if (await reader.zerosFrom(at)) return { header, end: at, closed, torn: null, unitCount };
     const whole = new Uint8Array(size);
     await readFully(handle, whole, 0, file);
     const { units, ...verdict } = scanSegment(whole, last, file);
@@ -534,15 +535,47 @@ export async function streamSegmentFile(file: string, last: boolean, visit: Segm
   }
 }
 
-/** Whether the file's bytes from `from` to `size` are all zero, read a chunk at a time. */
-async function zerosFrom(handle: fs.FileHandle, from: number, size: number): Promise<boolean> {
-  const chunk = Buffer.alloc(Math.min(ZERO_CHUNK.length, Math.max(0, size - from)));
-  for (let at = from; at < size; at += chunk.length) {
-    const view = chunk.subarray(0, Math.min(chunk.length, size - at));
-    await readFully(handle, view, at, `offset ${at}`);
-    if (!view.equals(ZERO_CHUNK.subarray(0, view.length))) return false;
+/**
+ * A file read forward through windows of at least ZERO_CHUNK's size, each byte read once. Each
+ * window is a new buffer, never reused: the views `bytes` returns (entry data among them) stay
+ * valid, and a window is collected once no view of it is kept.
+ */
+class ForwardReader {
+  private window = new Uint8Array(0);
+  /** Where `window` begins in the file. */
+  private from = 0;
+
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly size: number,
+    private readonly where: string,
+  ) {}
+
+  /** The file's bytes [at, at + length), which must lie within it. */
+  async bytes(at: number, length: number): Promise<Uint8Array> {
+    const to = this.from + this.window.length;
+    if (at < this.from || at + length > to) {
+      // A new window from `at`: what the old one holds of it is copied, only the rest is read.
+      const window = new Uint8Array(Math.max(length, Math.min(ZERO_CHUNK.length, this.size - at)));
+      const kept = at >= this.from && at < to ? to - at : 0;
+      window.set(this.window.subarray(at - this.from, at - this.from + kept));
+      await readFully(this.handle, window.subarray(kept), at + kept, this.where);
+      this.window = window;
+      this.from = at;
+    }
+    return this.window.subarray(at - this.from, at - this.from + length);
   }
-  return true;
+
+  /** Whether every byte from `at` to the end of the file is zero. */
+  async zerosFrom(at: number): Promise<boolean> {
+    for (let next = at; next < this.size;) {
+      const length = Math.min(ZERO_CHUNK.length, this.size - next);
+      const view = await this.bytes(next, length);
+      if (Buffer.compare(view, ZERO_CHUNK.subarray(0, length)) !== 0) return false;
+      next += length;
+    }
+    return true;
+  }
 }
 
 /** Refuses a segment whose header is another node's or does not match its name. */
